@@ -1,0 +1,67 @@
+"""``make bench``: every benchmark in one run, figures printed and written to runs/bench.json.
+
+Targets are ratios measured side by side in this run (machines here are shared and noisy, so an
+absolute figure from another run means little), except the pty link's absolute floor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from benchmarks import codec, pty_link
+
+CODEC_TARGET = 1.0  # at least spacepackets, for every operation
+PTY_TARGET = 50_000  # framed packets per second end to end
+
+
+def main() -> int:
+    """Run, print, write runs/bench.json; exit 1 when a target is missed."""
+    started = time.time()
+    results = codec.run()
+    ours, ref, floor = results["msr"], results["spacepackets"], results["struct"]
+    print(f"{'operation':<12}{'msr':>12}{'spacepackets':>14}{'struct':>12}{'msr/ref':>9}")
+    ratios: dict[str, float] = {}
+    for op in ours:
+        ratios[op] = ours[op] / ref[op]
+        print(f"{op:<12}{ours[op]:>12,.0f}{ref[op]:>14,.0f}{floor[op]:>12,.0f}{ratios[op]:>8.2f}x")
+    pty = pty_link.run()
+    print(
+        f"pty link end to end: {pty['packets_per_second']:,.0f} packets/s "
+        f"({pty['received']}/{pty['packets']} received, {pty['out_of_order']} out of order, "
+        f"{pty['rejects']} rejects)"
+    )
+    checks = {f"codec_{op}_vs_spacepackets": ratios[op] >= CODEC_TARGET for op in ratios}
+    checks["pty_link_50k_packets_per_second"] = (
+        pty["packets_per_second"] >= PTY_TARGET and pty["received"] == pty["packets"]
+    )
+    report = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "machine": {
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
+        "codec_packets_per_second": results,
+        "codec_ratio_vs_spacepackets": ratios,
+        "pty_link": pty,
+        "targets": {"codec_ratio": CODEC_TARGET, "pty_packets_per_second": PTY_TARGET},
+        "checks": checks,
+        "ok": all(checks.values()),
+    }
+    out = Path("runs") / "bench.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"{'all targets met' if report['ok'] else 'TARGET MISSED'}: {out}")
+    for name, ok in checks.items():
+        if not ok:
+            print(f"  missed: {name}")
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
