@@ -56,6 +56,15 @@ class SilError(Exception):
     """The SIL job could not run (simulator did not start, bad arguments)."""
 
 
+def _message(line: str) -> dict[str, Any]:
+    """One JSON object line from the simulator; anything else is ignored (it is in the log)."""
+    try:
+        message = json.loads(line)
+    except json.JSONDecodeError:
+        return {}
+    return message if isinstance(message, dict) else {}
+
+
 def _start_simulator(run_dir: Path, log: IO[str]) -> tuple[subprocess.Popen[str], str]:
     sim = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
         [
@@ -73,9 +82,10 @@ def _start_simulator(run_dir: Path, log: IO[str]) -> tuple[subprocess.Popen[str]
         text=True,
     )
     path = None
-    assert sim.stdout is not None
+    if sim.stdout is None:
+        raise SilError("the simulator's stdout is not a pipe")
     for line in sim.stdout:
-        message = json.loads(line)
+        message = _message(line)
         if message.get("board") == "test_board":
             path = message["path"]
         if message.get("ready"):
@@ -92,7 +102,7 @@ def _stop_simulator(sim: subprocess.Popen[str]) -> dict[str, Any]:
     stats: dict[str, Any] = {}
     if sim.stdout:
         for line in sim.stdout:
-            message = json.loads(line)
+            message = _message(line)
             stats = message.get("stats", stats)
     sim.wait(10)
     return stats

@@ -168,56 +168,15 @@ class PusPacket:
     seq_flags: int
 
     @staticmethod
-    def tc(
-        apid: int,
-        service: int,
-        subtype: int,
-        app_data: bytes = b"",
-        *,
-        seq_count: int = 0,
-        ack_flags: int = ACK_ALL,
-        source_id: int = 0,
-        seq_flags: int = SEQ_UNSEGMENTED,
-    ) -> PusTc:
-        """A PUS-C telecommand. Field ranges are checked by :meth:`PusTc.pack`."""
-        return PusTc(
-            apid,
-            service,
-            subtype,
-            app_data,
-            seq_count=seq_count,
-            ack_flags=ack_flags,
-            source_id=source_id,
-            seq_flags=seq_flags,
-        )
+    def tc(*args: Any, **kwargs: Any) -> PusTc:
+        """A PUS-C telecommand: the arguments of :class:`PusTc`, ranges checked by ``pack()``."""
+        return PusTc(*args, **kwargs)
 
     @staticmethod
-    def tm(
-        apid: int,
-        service: int,
-        subtype: int,
-        source_data: bytes = b"",
-        *,
-        seq_count: int = 0,
-        msg_counter: int = 0,
-        dest_id: int = 0,
-        time: CucTime = CucTime(0, 0),  # noqa: B008 - an immutable NamedTuple
-        time_ref_status: int = 0,
-        seq_flags: int = SEQ_UNSEGMENTED,
-    ) -> PusTm:
-        """A PUS-C telemetry packet. Field ranges are checked by :meth:`PusTm.pack`."""
-        return PusTm(
-            apid,
-            service,
-            subtype,
-            source_data,
-            seq_count=seq_count,
-            msg_counter=msg_counter,
-            dest_id=dest_id,
-            time=time,
-            time_ref_status=time_ref_status,
-            seq_flags=seq_flags,
-        )
+    def tm(*args: Any, **kwargs: Any) -> PusTm:
+        """A PUS-C telemetry packet: the arguments of :class:`PusTm`, ranges checked by
+        ``pack()``."""
+        return PusTm(*args, **kwargs)
 
     @classmethod
     def from_raw(cls, raw: bytes | bytearray | memoryview) -> PusTc | PusTm:

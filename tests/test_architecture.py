@@ -1,0 +1,74 @@
+"""DESIGN.md rules that import-linter cannot see, checked on the source itself.
+
+* ``hal.protocol`` is pure: no I/O, no threads, no clocks.
+* Flight code (and the HAL it runs on) never calls ``time.sleep`` or ``time.time``: it asks its
+  injected clock. (Referring to ``time.time`` as a default clock is allowed; calling it is not.)
+* No input check is written as ``assert`` (stripped under ``python -O``), and nothing that came
+  over a link or from a file is fed to ``eval``, ``exec`` on data, ``pickle`` or unsafe YAML.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LIBRARY = ["hal", "fsw", "sim_hardware", "ground_tools"]
+IMPURE = {"os", "io", "socket", "select", "selectors", "threading", "time", "subprocess",
+          "asyncio", "serial", "signal", "multiprocessing", "pty", "termios", "tty"}  # fmt: skip
+
+
+def sources(*packages: str) -> list[Path]:
+    return sorted(p for pkg in packages for p in (ROOT / pkg).rglob("*.py"))
+
+
+def trees(*packages: str):
+    for path in sources(*packages):
+        yield path.relative_to(ROOT), ast.parse(path.read_text(), filename=str(path))
+
+
+def imported_roots(tree: ast.AST) -> set[str]:
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def calls(tree: ast.AST) -> set[str]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+                found.add(f"{func.value.id}.{func.attr}")
+            elif isinstance(func, ast.Name):
+                found.add(func.id)
+    return found
+
+
+def test_the_packages_exist_with_a_docstring_saying_what_they_are_for():
+    for package in LIBRARY:
+        tree = ast.parse((ROOT / package / "__init__.py").read_text())
+        assert ast.get_docstring(tree), package
+
+
+@pytest.mark.parametrize("path,tree", list(trees("hal/protocol")), ids=str)
+def test_hal_protocol_is_pure(path, tree):
+    assert not imported_roots(tree) & IMPURE, path
+
+
+@pytest.mark.parametrize("path,tree", list(trees("hal", "fsw")), ids=str)
+def test_flight_code_never_sleeps_or_reads_the_wall_clock_itself(path, tree):
+    assert not calls(tree) & {"time.sleep", "time.time", "sleep"}, path
+
+
+@pytest.mark.parametrize("path,tree", list(trees(*LIBRARY)), ids=str)
+def test_no_assert_for_checks_and_no_unsafe_deserialisation(path, tree):
+    assert not any(isinstance(node, ast.Assert) for node in ast.walk(tree)), path
+    assert not calls(tree) & {"eval", "pickle.loads", "pickle.load", "yaml.load"}, path
+    assert "pickle" not in imported_roots(tree), path
