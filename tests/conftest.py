@@ -7,6 +7,14 @@ suite); hardware-in-the-loop tests are skipped without it.
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Shared, noisy machines: no per-example deadline (timing belongs to `make bench`), and print the
+# reproduction blob of any failure so CI findings can be replayed.
+settings.register_profile(
+    "bench", deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("bench")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
