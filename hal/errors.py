@@ -11,6 +11,7 @@ count under), so callers can catch one type and still tell failures apart::
     |   +-- LengthError          a length field that disagrees with the bytes or exceeds a maximum
     |   +-- CrcError             packet error control does not match
     |   +-- EncodeError          a value that cannot be encoded (out of range, too long)
+    |   +-- SecurityError        a frame fails authentication (unknown key, MAC, replay)
     +-- LinkError                a byte link failed
         +-- LinkOpenError        the link could not be opened (bad URL, missing device, ...)
         +-- LinkClosed           the link is closed, or its device disappeared
@@ -68,6 +69,12 @@ class EncodeError(ProtocolError):
     """A value cannot be encoded: out of its field's range, or data too long."""
 
     default_reason = "encode"
+
+
+class SecurityError(ProtocolError):
+    """A frame fails the space-link security checks: unknown key id, bad MAC, or a replay."""
+
+    default_reason = "security"
 
 
 class LinkError(HalError):

@@ -1,0 +1,260 @@
+"""Authenticated TC frames, after CCSDS SDLS (355.0-B-2), authentication service only.
+
+An authenticated TC frame carries a security header after the segment header (or after the
+primary header of a control-command frame) and a security trailer before the FECF::
+
+    primary header (5) | segment header (1, data frames) | security header (6) | payload
+        | security trailer: MAC (16) | FECF (2)
+
+    security header
+      octets 0-1   security parameter index (SPI)   the key id, 0..65535
+      octets 2-5   anti-replay sequence number      0..2^32-1, strictly increasing per SPI
+    security trailer
+      octets 0-15  MAC                              HMAC-SHA-256 truncated to 16 octets, over the
+                                                    primary header through the end of the payload
+
+The receiver (:class:`TcVerifier`) checks, in this order and never reading past the octets it was
+given: length, FECF, spacecraft id, key id, MAC, anti-replay. It advances the stored sequence
+number only after the MAC verified and the new value was persisted (``persist`` callback), so a
+restart, with the store reloaded, cannot reopen old numbers. An all-zero sequence number is not
+special. Security is applied at each transmission (decision 0006): a COP-1 retransmission carries
+a new sequence number and the same frame sequence number N(S).
+
+Keys come from a key file named in the bench file (:func:`parse_key_file`), never from code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+import construct as cs
+
+from hal.errors import (
+    EncodeError,
+    HalError,
+    HeaderError,
+    LengthError,
+    SecurityError,
+    TruncatedError,
+)
+from hal.protocol.crc import crc16
+from hal.protocol.layout import compile_fixed
+from hal.protocol.tc_frame import (
+    FECF_SIZE,
+    MAX_TC_FRAME_SIZE,
+    SEGMENT_HEADER_SIZE,
+    SEGMENT_LAYOUT,
+    TC_HEADER_SIZE,
+    TC_LAYOUT,
+    TcFrame,
+    check_fecf,
+)
+
+__all__ = [
+    "MAC_SIZE",
+    "KeyFileError",
+    "SecurityAssociation",
+    "SecurityHeader",
+    "TcVerifier",
+    "VerifiedFrame",
+    "authenticate",
+    "parse_key_file",
+]
+
+MAC_SIZE: Final = 16
+MIN_KEY_SIZE: Final = 16
+SN_MAX: Final = (1 << 32) - 1
+DEFAULT_WINDOW: Final = 1 << 20
+
+SecurityHeader = cs.Struct(
+    "spi" / cs.Int16ub * "security parameter index: the key id, 0..65535",
+    "sn" / cs.Int32ub * "anti-replay sequence number, strictly increasing per SPI",
+)
+SECURITY_LAYOUT = compile_fixed(SecurityHeader)
+SEC_HEADER_SIZE: Final = SECURITY_LAYOUT.size
+OVERHEAD: Final = SEC_HEADER_SIZE + MAC_SIZE
+
+
+class KeyFileError(HalError):
+    """A key file that cannot be used; the message names the file and the problem."""
+
+    default_reason = "bad_key_file"
+
+
+@dataclass(frozen=True)
+class SecurityAssociation:
+    """One key: its SPI and secret (at least 16 octets)."""
+
+    spi: int
+    key: bytes
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.spi <= 0xFFFF:
+            raise EncodeError(f"SPI {self.spi} is outside 0..65535", reason="out_of_range")
+        if len(self.key) < MIN_KEY_SIZE:
+            raise EncodeError(f"key for SPI {self.spi} is shorter than {MIN_KEY_SIZE} octets")
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"SecurityAssociation(spi={self.spi}, key=<{len(self.key)} octets>)"
+
+
+def _mac(key: bytes, data: bytes | bytearray | memoryview) -> bytes:
+    return hmac.new(key, data, hashlib.sha256).digest()[:MAC_SIZE]
+
+
+def authenticate(frame: TcFrame, sa: SecurityAssociation, sn: int) -> bytes:
+    """Encode ``frame`` (its ``data`` is the payload) with security header, MAC and FECF.
+
+    Raises:
+        EncodeError: ``sn`` outside 0..2^32-1, a header field out of range, or too long a frame.
+    """
+    if not 0 <= sn <= SN_MAX:
+        raise EncodeError(f"sequence number {sn} is outside 0..2^32-1", reason="out_of_range")
+    secured = SECURITY_LAYOUT.pack(sa.spi, sn) + frame.data
+    protected = frame.header_bytes(len(secured) + MAC_SIZE) + secured
+    body = protected + _mac(sa.key, protected)
+    return body + crc16(body).to_bytes(2, "big")
+
+
+@dataclass(frozen=True)
+class VerifiedFrame:
+    """A frame that passed every check: ``frame.data`` is the payload (security fields removed)."""
+
+    frame: TcFrame
+    spi: int
+    sn: int
+
+
+class TcVerifier:
+    """The receiving end of the authenticated uplink.
+
+    Args:
+        keys: SPI -> key, from the key file.
+        scid: this spacecraft's id; frames for another are rejected (``wrong_scid``).
+        last_sn: SPI -> last accepted sequence number, as reloaded from the store at start.
+        persist: called with ``(spi, sn)`` before a new sequence number is taken into use; if it
+            raises, the frame is rejected (``persist_failed``) and nothing advances.
+        window: the largest accepted jump above the last accepted sequence number.
+
+    :meth:`verify` raises a :class:`~hal.errors.ProtocolError` subclass naming the reason;
+    :attr:`rejects` counts them and :attr:`accepted` counts the good frames.
+    """
+
+    def __init__(
+        self,
+        keys: Mapping[int, bytes],
+        *,
+        scid: int | None = None,
+        last_sn: Mapping[int, int] | None = None,
+        persist: Callable[[int, int], None] | None = None,
+        window: int = DEFAULT_WINDOW,
+    ) -> None:
+        self._keys = {spi: SecurityAssociation(spi, key).key for spi, key in keys.items()}
+        self.scid = scid
+        self.last_sn: dict[int, int] = dict(last_sn or {})
+        self._persist = persist
+        self.window = window
+        self.rejects: Counter[str] = Counter()
+        self.accepted = 0
+
+    def verify(self, raw: bytes | bytearray | memoryview) -> VerifiedFrame:
+        """Check one received frame; return it with its payload, or raise naming why not."""
+        try:
+            verified = self._verify(raw)
+        except HalError as exc:
+            self.rejects[exc.reason] += 1
+            raise
+        self.accepted += 1
+        return verified
+
+    def _verify(self, raw: bytes | bytearray | memoryview) -> VerifiedFrame:
+        size = len(raw)
+        smallest = TC_HEADER_SIZE + OVERHEAD + FECF_SIZE
+        if size < smallest:
+            raise TruncatedError(f"authenticated TC frame needs {smallest} octets, got {size}")
+        if size > MAX_TC_FRAME_SIZE:
+            raise LengthError(f"TC frame of {size} octets exceeds {MAX_TC_FRAME_SIZE}")
+        _, bypass, control, _, scid, vcid, length, seq = TC_LAYOUT.unpack_from(raw)
+        if length + 1 != size:
+            raise LengthError(f"TC frame length field says {length + 1} octets, got {size}")
+        check_fecf(raw, "TC frame")
+        if self.scid is not None and scid != self.scid:
+            raise HeaderError(
+                f"TC frame for spacecraft {scid}, this is {self.scid}", reason="wrong_scid"
+            )
+        if control and not bypass:
+            raise HeaderError("TC frame: control command with bypass flag 0 (type-AC)")
+        sec_at = TC_HEADER_SIZE + (0 if control else SEGMENT_HEADER_SIZE)
+        if size < sec_at + OVERHEAD + FECF_SIZE:
+            raise TruncatedError("TC frame too short for its security header and trailer")
+        spi, sn = SECURITY_LAYOUT.unpack_from(raw, sec_at)
+        key = self._keys.get(spi)
+        if key is None:
+            raise SecurityError(f"TC frame signed with unknown key id {spi}", reason="unknown_spi")
+        mac_at = size - FECF_SIZE - MAC_SIZE
+        if not hmac.compare_digest(_mac(key, raw[:mac_at]), bytes(raw[mac_at : mac_at + MAC_SIZE])):
+            raise SecurityError(
+                f"TC frame MAC does not verify under key id {spi}", reason="bad_mac"
+            )
+        last = self.last_sn.get(spi)
+        if last is not None and not 0 < sn - last <= self.window:
+            raise SecurityError(
+                f"TC frame sequence number {sn} is not within {self.window} after {last}",
+                reason="replay",
+            )
+        if self._persist is not None:
+            try:
+                self._persist(spi, sn)
+            except Exception as exc:  # the store failed: do not advance, do not accept
+                raise SecurityError(
+                    f"cannot persist sequence number {sn} of key id {spi}: {exc}",
+                    reason="persist_failed",
+                ) from exc
+        self.last_sn[spi] = sn
+        if control:
+            frame = TcFrame(scid, vcid, bytes(raw[sec_at + SEC_HEADER_SIZE : mac_at]), seq=seq,
+                            bypass=1, control=1)  # fmt: skip
+        else:
+            seg_flags, map_id = SEGMENT_LAYOUT.unpack_from(raw, TC_HEADER_SIZE)
+            frame = TcFrame(
+                scid, vcid, bytes(raw[sec_at + SEC_HEADER_SIZE : mac_at]),
+                seq=seq, bypass=bypass, map_id=map_id, seg_flags=seg_flags,
+            )  # fmt: skip
+        return VerifiedFrame(frame, spi, sn)
+
+
+def parse_key_file(text: str, source: str = "key file") -> dict[int, bytes]:
+    """Parse a key file: JSON ``{"keys": {"<spi>": "<hex key, >= 16 octets>", ...}}``.
+
+    Raises:
+        KeyFileError: naming ``source`` and the problem (not JSON, no keys, a bad SPI or key).
+    """
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise KeyFileError(f"{source}: not JSON: {exc}") from exc
+    keys = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(keys, dict) or not keys:
+        raise KeyFileError(f'{source}: needs a non-empty "keys" object of SPI to hex key')
+    out: dict[int, bytes] = {}
+    for spi_text, key_hex in keys.items():
+        try:
+            spi = int(spi_text)
+        except ValueError:
+            raise KeyFileError(f"{source}: SPI {spi_text!r} is not an integer") from None
+        if not 0 <= spi <= 0xFFFF:
+            raise KeyFileError(f"{source}: SPI {spi} is outside 0..65535")
+        try:
+            key = bytes.fromhex(key_hex)
+        except (TypeError, ValueError):
+            raise KeyFileError(f"{source}: key of SPI {spi} is not hex") from None
+        if len(key) < MIN_KEY_SIZE:
+            raise KeyFileError(f"{source}: key of SPI {spi} is shorter than {MIN_KEY_SIZE} octets")
+        out[spi] = key
+    return out
