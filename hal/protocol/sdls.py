@@ -31,7 +31,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 import construct as cs
 
@@ -103,9 +103,42 @@ class SecurityAssociation:
     def __repr__(self) -> str:  # never print the secret
         return f"SecurityAssociation(spi={self.spi}, key=<{len(self.key)} octets>)"
 
+    @property
+    def mac(self) -> Hmac:
+        """The MAC function of this key (computed once)."""
+        cached = _MACS.get(self)
+        if cached is None:
+            cached = _MACS[self] = Hmac(self.key)
+        return cached
 
-def _mac(key: bytes, data: bytes | bytearray | memoryview) -> bytes:
-    return hmac.new(key, data, hashlib.sha256).digest()[:MAC_SIZE]
+
+_MACS: dict[SecurityAssociation, Hmac] = {}
+
+
+class Hmac:
+    """HMAC-SHA-256 truncated to :data:`MAC_SIZE` octets, with the key pads hashed once.
+
+    Equal to ``hmac.new(key, data, "sha256").digest()[:16]`` (RFC 2104), but each MAC costs two
+    hash-state copies instead of a new HMAC object: about twice as fast for frame-sized data.
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        block = hashlib.sha256().block_size
+        if len(key) > block:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(block, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def __call__(self, data: bytes | bytearray | memoryview) -> bytes:
+        """The truncated MAC of ``data``."""
+        inner = self._inner.copy()
+        inner.update(data)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:MAC_SIZE]
 
 
 def authenticate(frame: TcFrame, sa: SecurityAssociation, sn: int) -> bytes:
@@ -118,12 +151,11 @@ def authenticate(frame: TcFrame, sa: SecurityAssociation, sn: int) -> bytes:
         raise EncodeError(f"sequence number {sn} is outside 0..2^32-1", reason="out_of_range")
     secured = SECURITY_LAYOUT.pack(sa.spi, sn) + frame.data
     protected = frame.header_bytes(len(secured) + MAC_SIZE) + secured
-    body = protected + _mac(sa.key, protected)
+    body = protected + sa.mac(protected)
     return body + crc16(body).to_bytes(2, "big")
 
 
-@dataclass(frozen=True)
-class VerifiedFrame:
+class VerifiedFrame(NamedTuple):
     """A frame that passed every check: ``frame.data`` is the payload (security fields removed)."""
 
     frame: TcFrame
@@ -155,7 +187,7 @@ class TcVerifier:
         persist: Callable[[int, int], None] | None = None,
         window: int = DEFAULT_WINDOW,
     ) -> None:
-        self._keys = {spi: SecurityAssociation(spi, key).key for spi, key in keys.items()}
+        self._macs = {spi: Hmac(SecurityAssociation(spi, key).key) for spi, key in keys.items()}
         self.scid = scid
         self.last_sn: dict[int, int] = dict(last_sn or {})
         self._persist = persist
@@ -194,11 +226,11 @@ class TcVerifier:
         if size < sec_at + OVERHEAD + FECF_SIZE:
             raise TruncatedError("TC frame too short for its security header and trailer")
         spi, sn = SECURITY_LAYOUT.unpack_from(raw, sec_at)
-        key = self._keys.get(spi)
-        if key is None:
+        mac = self._macs.get(spi)
+        if mac is None:
             raise SecurityError(f"TC frame signed with unknown key id {spi}", reason="unknown_spi")
         mac_at = size - FECF_SIZE - MAC_SIZE
-        if not hmac.compare_digest(_mac(key, raw[:mac_at]), bytes(raw[mac_at : mac_at + MAC_SIZE])):
+        if not hmac.compare_digest(mac(raw[:mac_at]), bytes(raw[mac_at : mac_at + MAC_SIZE])):
             raise SecurityError(
                 f"TC frame MAC does not verify under key id {spi}", reason="bad_mac"
             )

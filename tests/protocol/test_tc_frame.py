@@ -247,3 +247,12 @@ def test_key_files():
         with pytest.raises(KeyFileError, match=message):
             parse_key_file(text, "bench.keys")
     assert "00010203" not in repr(SA)
+
+
+@given(st.binary(min_size=1, max_size=200), st.binary(max_size=300))
+def test_precomputed_hmac_equals_the_standard_library(key, data):
+    import hmac as std_hmac
+
+    from hal.protocol.sdls import Hmac
+
+    assert Hmac(key)(data) == std_hmac.new(key, data, "sha256").digest()[:16]
