@@ -50,6 +50,10 @@ __all__ = [
     "DEFAULT_MAX_PACKET_LENGTH",
     "Deframer",
     "DeframerStats",
+    "FixedLengthRule",
+    "FrameRule",
+    "PacketRule",
+    "TcFrameRule",
     "frame",
 ]
 
@@ -57,7 +61,6 @@ ASM: Final = bytes.fromhex("1ACFFC1D")
 ASM_SIZE: Final = len(ASM)
 DEFAULT_MAX_PACKET_LENGTH: Final = 4096
 DEFAULT_MIN_PACKET_LENGTH: Final = 13  # the smallest PUS-C packet: a TC with no application data
-_HEADER_END: Final = ASM_SIZE + PRIMARY_HEADER_SIZE
 
 
 def frame(packet: bytes) -> bytes:
@@ -65,6 +68,109 @@ def frame(packet: bytes) -> bytes:
     if len(packet) < PRIMARY_HEADER_SIZE + 1:
         raise EncodeError(f"a packet of {len(packet)} octets cannot be framed", reason="too_short")
     return ASM + packet
+
+
+class FrameRule:
+    """How a deframer reads the length of what follows a marker (a strategy, as in F Prime).
+
+    Attributes:
+        header_size: octets after the marker needed to know the length.
+        max_size: the largest frame accepted (marker excluded).
+    """
+
+    header_size: int = PRIMARY_HEADER_SIZE
+    max_size: int = DEFAULT_MAX_PACKET_LENGTH
+
+    def length(self, buf: bytearray, at: int) -> int | str:
+        """Total octets of the frame whose header starts at ``buf[at]``, or a rejection reason.
+
+        Called only with ``header_size`` octets available; must not raise.
+        """
+        raise NotImplementedError
+
+
+class PacketRule(FrameRule):
+    """Device links: a space packet, its length from the primary header, limits per APID."""
+
+    def __init__(
+        self,
+        max_length: int | None = DEFAULT_MAX_PACKET_LENGTH,
+        *,
+        apid_max: Mapping[int, int] | None = None,
+        min_length: int = DEFAULT_MIN_PACKET_LENGTH,
+    ) -> None:
+        limits = dict(apid_max or {})
+        every = [*limits.values(), *([max_length] if max_length is not None else [])]
+        if not every:
+            raise ValueError("Deframer needs max_length or at least one apid_max entry")
+        if min_length < PRIMARY_HEADER_SIZE + 2:
+            raise ValueError(f"min_length {min_length} leaves no room for the CRC")
+        for value in every:
+            if not min_length <= value <= MAX_PACKET_SIZE:
+                raise ValueError(
+                    f"maximum length {value} is outside {min_length}..{MAX_PACKET_SIZE}"
+                )
+        self.apid_max = limits
+        self.default_max = max_length
+        self.min_length = min_length
+        self.header_size = PRIMARY_HEADER_SIZE
+        self.max_size = max(every)
+
+    def length(self, buf: bytearray, at: int) -> int | str:
+        """Packet length from the primary header, checked against the APID's limits."""
+        first = buf[at]
+        if first & 0xE0:
+            return "bad_version"
+        apid = ((first & 0x07) << 8) | buf[at + 1]
+        length = ((buf[at + 4] << 8) | buf[at + 5]) + PRIMARY_HEADER_SIZE + 1
+        limit = self.apid_max.get(apid, self.default_max)
+        if limit is None:
+            return "unknown_apid"
+        if length > limit:
+            return "too_long"
+        if length < self.min_length:
+            return "too_short"
+        return length
+
+
+class TcFrameRule(FrameRule):
+    """Uplink: a CCSDS TC transfer frame, its length from the 10-bit frame length field."""
+
+    def __init__(self, max_length: int = 1024, min_length: int = 8) -> None:
+        if not 8 <= min_length <= max_length <= 1024:
+            raise ValueError(f"TC frame limits {min_length}..{max_length} are outside 8..1024")
+        self.header_size = 5
+        self.max_size = max_length
+        self.min_length = min_length
+
+    def length(self, buf: bytearray, at: int) -> int | str:
+        """Frame length from the primary header; version and spare bits must be zero."""
+        if buf[at] & 0xC0:
+            return "bad_version"
+        if buf[at] & 0x0C:
+            return "bad_spare"
+        length = (((buf[at + 2] & 0x03) << 8) | buf[at + 3]) + 1
+        if length > self.max_size:
+            return "too_long"
+        if length < self.min_length:
+            return "too_short"
+        return length
+
+
+class FixedLengthRule(FrameRule):
+    """Downlink: fixed-length TM transfer frames (version 00 in the first two bits)."""
+
+    def __init__(self, frame_length: int) -> None:
+        if not 8 <= frame_length <= MAX_PACKET_SIZE:
+            raise ValueError(f"frame length {frame_length} is outside 8..{MAX_PACKET_SIZE}")
+        self.header_size = 1
+        self.max_size = frame_length
+
+    def length(self, buf: bytearray, at: int) -> int | str:
+        """Always the configured length, once the version bits say TM."""
+        if buf[at] & 0xC0:
+            return "bad_version"
+        return self.max_size
 
 
 @dataclass
@@ -121,24 +227,14 @@ class Deframer:
         apid_max: Mapping[int, int] | None = None,
         min_length: int = DEFAULT_MIN_PACKET_LENGTH,
         on_reject: Callable[[str], None] | None = None,
+        rule: FrameRule | None = None,
     ) -> None:
-        limits = dict(apid_max or {})
-        every = [*limits.values(), *([max_length] if max_length is not None else [])]
-        if not every:
-            raise ValueError("Deframer needs max_length or at least one apid_max entry")
-        if min_length < PRIMARY_HEADER_SIZE + 2:
-            raise ValueError(f"min_length {min_length} leaves no room for the CRC")
-        for value in every:
-            if not min_length <= value <= MAX_PACKET_SIZE:
-                raise ValueError(
-                    f"maximum length {value} is outside {min_length}..{MAX_PACKET_SIZE}"
-                )
-        self._apid_max: dict[int, int] = limits
-        self._default_max = max_length
-        self._min_length = min_length
+        self.rule: FrameRule = rule or PacketRule(
+            max_length, apid_max=apid_max, min_length=min_length
+        )
         self.on_reject = on_reject
         """Called with the reason of each rejection; may be replaced by the owner of the link."""
-        self.max_frame_size: int = ASM_SIZE + max(every)
+        self.max_frame_size: int = ASM_SIZE + self.rule.max_size
         """The largest frame this deframer accepts, marker included."""
         self.buffer_limit: int = 2 * self.max_frame_size
         """The buffer never holds more octets than this."""
@@ -208,9 +304,8 @@ class Deframer:
         skipped = 0
         delivered = 0
         packets = 0
-        apid_max = self._apid_max
-        default_max = self._default_max
-        min_length = self._min_length
+        measure = self.rule.length
+        header_end = ASM_SIZE + self.rule.header_size
         find = buf.find
         while True:
             start = find(ASM, pos)
@@ -221,34 +316,24 @@ class Deframer:
                 break
             skipped += start - pos
             pos = start
-            if size - pos < _HEADER_END:
+            if size - pos < header_end:
                 break
             head = pos + ASM_SIZE
-            first = buf[head]
-            if first & 0xE0:
-                reason = "bad_version"
+            length = measure(buf, head)
+            if type(length) is int:
+                end = head + length
+                if end > size:
+                    break  # wait for the rest: at most one maximum frame
+                packet = bytes(buf[head:end])
+                if crc16(packet) == 0:
+                    out.append(packet)
+                    packets += 1
+                    delivered += end - pos
+                    pos = end
+                    continue
+                reason = "crc"
             else:
-                apid = ((first & 0x07) << 8) | buf[head + 1]
-                length = ((buf[head + 4] << 8) | buf[head + 5]) + PRIMARY_HEADER_SIZE + 1
-                limit = apid_max.get(apid, default_max)
-                if limit is None:
-                    reason = "unknown_apid"
-                elif length > limit:
-                    reason = "too_long"
-                elif length < min_length:
-                    reason = "too_short"
-                else:
-                    end = head + length
-                    if end > size:
-                        break  # wait for the rest: at most one maximum frame
-                    packet = bytes(buf[head:end])
-                    if crc16(packet) == 0:
-                        out.append(packet)
-                        packets += 1
-                        delivered += end - pos
-                        pos = end
-                        continue
-                    reason = "crc"
+                reason = str(length)
             self._reject(reason)
             skipped += 1
             pos += 1

@@ -203,3 +203,63 @@ def test_configuration_errors():
         Deframer(max_length=None)
     with pytest.raises(ValueError, match="outside"):
         Deframer(max_length=70000)
+
+
+# ---------------------------------------------------------------- space-link frame rules
+
+
+def tc_frames(count):
+    from hal.protocol.tc_frame import TcFrame
+
+    return [TcFrame(42, 1, bytes([i]) * (1 + i * 7 % 200), seq=i).pack() for i in range(count)]
+
+
+@given(st.lists(st.integers(1, 97), min_size=1, max_size=50), st.binary(max_size=300))
+def test_tc_frames_on_a_stream_with_noise_and_any_chunking(cuts, noise):
+    from hal.protocol.framing import TcFrameRule
+
+    frames = tc_frames(12)
+    stream = noise + b"".join(ASM + f for f in frames)
+    deframer = Deframer(rule=TcFrameRule())
+    chunks, pos = [], 0
+    while pos < len(stream):
+        cut = cuts[len(chunks) % len(cuts)]
+        chunks.append(stream[pos : pos + cut])
+        pos += cut
+    out = feed_all(deframer, chunks) + deframer.flush()
+    assert out[-len(frames) :] == frames  # noise may hold a lucky frame, never eat a real one
+    check_accounting(deframer)
+
+
+def test_tc_frame_rule_rejects_by_name():
+    from hal.protocol.framing import TcFrameRule
+
+    seen = []
+    deframer = Deframer(rule=TcFrameRule(max_length=64), on_reject=seen.append)
+    deframer.feed(ASM + bytes.fromhex("C02A041000"))  # version 11
+    deframer.feed(ASM + bytes.fromhex("042A041000"))  # spare bits set
+    deframer.feed(ASM + bytes.fromhex("002A07FF00"))  # 1024 octets > 64
+    deframer.feed(ASM + bytes.fromhex("002A040200"))  # 3 octets < 8
+    assert seen == ["bad_version", "bad_spare", "too_long", "too_short"]
+    with pytest.raises(ValueError):
+        TcFrameRule(max_length=2000)
+
+
+@given(st.data())
+def test_fixed_length_tm_frames_survive_a_bit_flip_in_a_neighbour(data):
+    from hal.protocol.framing import FixedLengthRule
+    from hal.protocol.tm_frame import TmFramer
+
+    framer = TmFramer(42, frame_length=64)
+    for i in range(6):
+        framer.add_packet(0, PusTm(0x42, 3, 25, bytes([i]) * 20).pack())
+    framer.flush(0)
+    frames = framer.frames()
+    victim = bytearray(frames[1])
+    bit = data.draw(st.integers(0, len(victim) * 8 - 1))
+    victim[bit // 8] ^= 1 << (bit % 8)
+    deframer = Deframer(rule=FixedLengthRule(64))
+    wire = b"".join(ASM + f for f in [frames[0], bytes(victim), *frames[2:]])
+    out = deframer.feed(wire) + deframer.flush()
+    assert out == [frames[0], *frames[2:]]
+    check_accounting(deframer)
