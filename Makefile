@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all sil test lint contracts pytest bench clean
+.PHONY: all sil test lint contracts pytest bench codegen clean
 
 all: test
 
@@ -32,6 +32,9 @@ contracts: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider
+
+codegen: $(STAMP)
+	$(BIN)/python tools/gen_layouts.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

@@ -50,7 +50,7 @@ ClcwWord = cs.BitStruct(
     "report_value" / cs.BitsInteger(8) * "V(R), next expected frame sequence number, 0..255",
 )
 
-CLCW_LAYOUT = compile_fixed(cs.Struct("clcw" / ClcwWord))
+CLCW_LAYOUT = compile_fixed(cs.Struct("clcw" / ClcwWord), "clcw")
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ CucTimeField = cs.Struct(
     "fine" / cs.Int16ub * "fraction of a second in units of 2^-16 s (about 15.3 us)",
 )
 
-CUC_LAYOUT = compile_fixed(CucTimeField)
+CUC_LAYOUT = compile_fixed(CucTimeField, "cuc_time")
 
 
 class CucTime(NamedTuple):

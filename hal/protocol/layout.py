@@ -4,8 +4,8 @@ construct is the single declaration of every wire format in this project: it doc
 drives the ICD exports and parses anything. Interpreted, it runs at about 17k packets per second;
 even compiled, a ``BitStruct`` header is far slower than the hand-written ``struct`` code a flight
 team would write by hand. This module closes that gap without a second declaration: it reads a
-construct ``Struct`` of fixed size and generates, once at import time, the ``struct`` +
-shift-and-mask code a person would have written, as two plain functions:
+construct ``Struct`` of fixed size and generates the ``struct`` + shift-and-mask code a person
+would have written, as two plain functions:
 
 * ``pack(*values) -> bytes`` taking the leaf fields in declaration order, checking each bit field's
   range (a value that would spill into its neighbour raises :class:`~hal.errors.EncodeError` naming
@@ -29,12 +29,21 @@ construct                               generated code
 =====================================  =========================================================
 
 Anything else raises :class:`LayoutError` when the layout is compiled (at import time), so an
-unsupported declaration can never silently take the slow path. The test suite checks, for every
-layout, that the generated code, construct interpreted and construct compiled agree byte for byte.
+unsupported declaration can never silently take the slow path.
+
+The generated code is committed, not executed from strings: ``make codegen`` (``tools/
+gen_layouts.py``) writes every named layout to :mod:`hal.protocol._generated_layouts`, where it
+can be read and reviewed like any module. At import, :func:`compile_fixed` regenerates the source
+text of the layout, and uses the committed code only when its digest matches; otherwise (a
+declaration changed and ``make codegen`` was not run, or an unnamed ad-hoc layout) it falls back
+to a generic interpreter of the same plan, with the same checks and messages, and records the
+name in :data:`STALE`, which a test requires to be empty. The tests check, for every layout, that
+the generated code, the interpreter, construct interpreted and construct compiled agree.
 """
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,7 +53,7 @@ import construct as cs
 
 from hal.errors import EncodeError, HeaderError, TruncatedError
 
-__all__ = ["FixedLayout", "LayoutError", "compile_fixed"]
+__all__ = ["STALE", "FixedLayout", "LayoutError", "compile_fixed", "render_module"]
 
 _FORMAT_FIELD_CODES = frozenset("bBhHiIlLqQfde")
 _WORD_CODES = {8: "B", 16: "H", 32: "I", 64: "Q"}
@@ -248,17 +257,11 @@ class _Generator:
 
         return explain
 
-    def source(self) -> tuple[str, dict[str, Any]]:
-        """Generate the source of ``pack`` and ``unpack_from``."""
-        names = {name: f"v{i}" for i, name in enumerate(self.pack_fields)}
-        ns: dict[str, Any] = {
-            "_S": struct.Struct("".join(self.fmt)),
-            "_struct_error": struct.error,
-            "EncodeError": EncodeError,
-            "HeaderError": HeaderError,
-            "TruncatedError": TruncatedError,
-            "_explain": self.explainer(),
-        }
+    def source(self, name: str) -> tuple[str, dict[str, Any]]:
+        """Generate ``make_<name>(_S, _explain, C...)``, the factory returning ``pack`` and
+        ``unpack_from``, and the values its parameters take."""
+        names = {field: f"v{i}" for i, field in enumerate(self.pack_fields)}
+        ns: dict[str, Any] = {"_S": self.struct(), "_explain": self.explainer()}
         pack_args: list[str] = []
         checks: list[str] = []
         unpack_targets: list[str] = []
@@ -329,11 +332,11 @@ class _Generator:
                         extracted = f"({extracted} != 0)"
                 unpack_values.append(extracted)
             pack_args.append(" | ".join(parts) if parts else "0")
-        args = ", ".join(names[name] for name in self.pack_fields)
+        args = ", ".join(names[field] for field in self.pack_fields)
         size = ns["_S"].size
-        lines = [f"def pack({args}):", "    try:"]
-        lines += ["    " + line for check in checks for line in check.split("\n")]
-        lines += [
+        body = [f"def pack({args}):", "    try:"]
+        body += ["    " + line for check in checks for line in check.split("\n")]
+        body += [
             f"        return _S.pack({', '.join(pack_args)})",
             "    except (_struct_error, TypeError, OverflowError) as exc:",
             f"        raise _explain(exc, ({args}{',' if args else ''})) from None",
@@ -343,37 +346,191 @@ class _Generator:
             f"        raise TruncatedError('need {size} bytes, have ' + str(len(buffer) - offset))",
             f"    {', '.join(unpack_targets)}, = _S.unpack_from(buffer, offset)",
         ]
-        lines += const_checks
-        lines.append(f"    return ({', '.join(unpack_values)},)")
+        body += const_checks
+        body.append(f"    return ({', '.join(unpack_values)},)")
+        params = ", ".join(ns)
+        lines = [f"def make_{name}({params}):", f'    """{self.fmt_text()} ({size} octets)."""']
+        lines += ["    " + line if line else "" for text in body for line in text.split("\n")]
+        lines += ["", "    return pack, unpack_from"]
         return "\n".join(lines) + "\n", ns
 
+    def struct(self) -> struct.Struct:
+        """The ``struct`` of the whole layout."""
+        return struct.Struct(self.fmt_text())
 
-def compile_fixed(declaration: cs.Construct) -> FixedLayout:
-    """Generate a fast codec for a fixed-size construct ``Struct`` declaration.
+    def fmt_text(self) -> str:
+        """The ``struct`` format string."""
+        return "".join(self.fmt)
+
+    def interpreted(self) -> tuple[Callable[..., bytes], Callable[..., tuple[Any, ...]]]:
+        """``pack`` and ``unpack_from`` that walk the plan at run time (no generated code).
+
+        Same checks, same messages, same results as the generated code; slower. Used for
+        unnamed layouts and, with a record in :data:`STALE`, when the committed code is stale.
+        """
+        packer = self.struct()
+        explain = self.explainer()
+        items = list(self.items)
+        byte_lengths = dict(self.byte_lengths)
+        count = len(self.pack_fields)
+        size = packer.size
+
+        def pack(*values: Any) -> bytes:
+            if len(values) != count:
+                raise TypeError(f"pack() takes {count} values, got {len(values)}")
+            words: list[Any] = []
+            it = iter(values)
+            try:
+                for item in items:
+                    if item[0] == "leaf":
+                        leaf: _Leaf = item[1]
+                        if leaf.has_const:
+                            words.append(leaf.const)
+                            continue
+                        value = next(it)
+                        if leaf.kind == "bytes" and len(value) != byte_lengths[leaf.name]:
+                            raise EncodeError(
+                                f"{leaf.name} needs {byte_lengths[leaf.name]} bytes, "
+                                f"got {len(value)}",
+                                reason="bad_length",
+                            )
+                        words.append(value)
+                        continue
+                    _, total, placed = item
+                    word = 0
+                    for leaf, shift in placed:
+                        if leaf.has_const:
+                            word |= int(leaf.const) << shift
+                            continue
+                        value = next(it)
+                        if leaf.kind == "flag":
+                            word |= (1 if value else 0) << shift
+                        elif leaf.bits == total:
+                            word |= value
+                        else:
+                            if value >> leaf.bits or value < 0:
+                                raise EncodeError(
+                                    f"{leaf.name} = {value!r} is outside 0..{(1 << leaf.bits) - 1}",
+                                    reason="out_of_range",
+                                )
+                            word |= value << shift
+                    words.append(word)
+                return packer.pack(*words)
+            except (struct.error, TypeError, OverflowError) as exc:
+                raise explain(exc, values) from None
+
+        def unpack_from(buffer: Any, offset: int = 0) -> tuple[Any, ...]:
+            if len(buffer) - offset < size:
+                raise TruncatedError(f"need {size} bytes, have {len(buffer) - offset}")
+            out: list[Any] = []
+            for item, word in zip(items, packer.unpack_from(buffer, offset), strict=True):
+                if item[0] == "leaf":
+                    leaf = item[1]
+                    if leaf.has_const and word != leaf.const:
+                        raise HeaderError(
+                            f"{leaf.name} is {word!r}, expected {leaf.const!r}",
+                            reason=f"bad_{leaf.name}",
+                        )
+                    out.append(word)
+                    continue
+                for leaf, shift in item[2]:
+                    value = (word >> shift) & ((1 << leaf.bits) - 1)
+                    if leaf.has_const:
+                        if value != int(leaf.const):
+                            raise HeaderError(
+                                f"{leaf.name} is {value}, expected {int(leaf.const)}",
+                                reason=f"bad_{leaf.name.rsplit('.', 1)[-1]}",
+                            )
+                        value = leaf.const
+                    elif leaf.kind == "flag":
+                        value = value != 0
+                    out.append(value)
+            return tuple(out)
+
+        return pack, unpack_from
+
+
+STALE: set[str] = set()
+"""Named layouts whose committed generated code did not match: they run interpreted."""
+
+_REGISTERED: dict[str, str] = {}
+_GENERATED_HEADER = '''"""Generated by ``make codegen`` (tools/gen_layouts.py) from the construct
+declarations in ``hal.protocol``: one factory per named fixed-size layout. Do not edit; see
+:mod:`hal.protocol.layout` for what this code is and how it is checked.
+"""
+
+# ruff: noqa
+from struct import error as _struct_error
+
+from hal.errors import EncodeError, HeaderError, TruncatedError
+'''
+
+
+def _digest(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+def compile_fixed(declaration: cs.Construct, name: str | None = None) -> FixedLayout:
+    """A fast codec for a fixed-size construct ``Struct`` declaration.
 
     Args:
         declaration: a ``Struct`` built only from the subconstructs listed in the module docstring.
+        name: the layout's name in :mod:`hal.protocol._generated_layouts` (an identifier); an
+            unnamed layout always runs interpreted.
 
     Returns:
         The :class:`FixedLayout`, whose ``size`` equals ``declaration.sizeof()``.
 
     Raises:
-        LayoutError: the declaration uses an unsupported subconstruct or odd-sized bit group.
+        LayoutError: the declaration uses an unsupported subconstruct or odd-sized bit group, or
+            the name is taken by another declaration.
     """
     gen = _Generator()
     gen.walk(declaration, "")
-    source, namespace = gen.source()
-    # The source is generated from the project's own declarations, never from received data.
-    exec(compile(source, f"<layout {declaration!r}>", "exec"), namespace)  # noqa: S102
-    size = namespace["_S"].size
+    source, params = gen.source(name or "anonymous")
+    size = params["_S"].size
     if size != declaration.sizeof():
         raise LayoutError(f"generated size {size} differs from construct's {declaration.sizeof()}")
+    factory = None
+    if name is not None:
+        if not name.isidentifier():
+            raise LayoutError(f"layout name {name!r} is not an identifier")
+        if _REGISTERED.get(name, source) != source:
+            raise LayoutError(f"layout name {name!r} is already used by another declaration")
+        _REGISTERED[name] = source
+        factory = _committed_factory(name, source)
+        if factory is None:
+            STALE.add(name)
+    pack, unpack_from = factory(**params) if factory is not None else gen.interpreted()
     return FixedLayout(
         declaration=declaration,
         fields=tuple(gen.fields),
         pack_fields=tuple(gen.pack_fields),
         size=size,
-        pack=namespace["pack"],
-        unpack_from=namespace["unpack_from"],
+        pack=pack,
+        unpack_from=unpack_from,
         source=source,
     )
+
+
+def _committed_factory(name: str, source: str) -> Callable[..., Any] | None:
+    try:
+        from hal.protocol import _generated_layouts as generated
+    except (ImportError, SyntaxError):  # not generated (or damaged): everything interpreted
+        return None
+    if generated.DIGESTS.get(name) != _digest(source):
+        return None
+    return generated.FACTORIES[name]
+
+
+def render_module() -> str:
+    """The text of :mod:`hal.protocol._generated_layouts` for every layout registered so far."""
+    parts = [_GENERATED_HEADER]
+    for name in sorted(_REGISTERED):
+        parts.append("\n\n" + _REGISTERED[name])
+    digests = "".join(
+        f"    {name!r}: {_digest(_REGISTERED[name])!r},\n" for name in sorted(_REGISTERED)
+    )
+    factories = "".join(f"    {name!r}: make_{name},\n" for name in sorted(_REGISTERED))
+    parts.append(f"\n\nDIGESTS = {{\n{digests}}}\n\nFACTORIES = {{\n{factories}}}\n")
+    return "".join(parts)

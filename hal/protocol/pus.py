@@ -132,8 +132,8 @@ PusTmPacket = cs.Struct(
 )
 """A whole PUS-C TM packet (reference declaration; the classes use the generated codec)."""
 
-TC_LAYOUT = compile_fixed(TcHeader)
-TM_LAYOUT = compile_fixed(TmHeader)
+TC_LAYOUT = compile_fixed(TcHeader, "pus_tc_header")
+TM_LAYOUT = compile_fixed(TmHeader, "pus_tm_header")
 _tc_pack = TC_LAYOUT.pack
 _tc_unpack = TC_LAYOUT.unpack_from
 _tm_pack = TM_LAYOUT.pack

@@ -76,7 +76,7 @@ SecurityHeader = cs.Struct(
     "spi" / cs.Int16ub * "security parameter index: the key id, 0..65535",
     "sn" / cs.Int32ub * "anti-replay sequence number, strictly increasing per SPI",
 )
-SECURITY_LAYOUT = compile_fixed(SecurityHeader)
+SECURITY_LAYOUT = compile_fixed(SecurityHeader, "sdls_security_header")
 SEC_HEADER_SIZE: Final = SECURITY_LAYOUT.size
 OVERHEAD: Final = SEC_HEADER_SIZE + MAC_SIZE
 

@@ -57,7 +57,7 @@ PrimaryHeader = cs.BitStruct(
 )
 """The 6-octet primary header, as construct declares it (the single source of truth)."""
 
-PRIMARY_LAYOUT = compile_fixed(cs.Struct("primary" / PrimaryHeader))
+PRIMARY_LAYOUT = compile_fixed(cs.Struct("primary" / PrimaryHeader), "space_packet_primary")
 
 
 class SpacePacket:

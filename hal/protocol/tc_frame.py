@@ -72,8 +72,8 @@ TcSegmentHeader = cs.BitStruct(
 )
 """The 1-octet segment header of data frames."""
 
-TC_LAYOUT = compile_fixed(cs.Struct("primary" / TcFrameHeader))
-SEGMENT_LAYOUT = compile_fixed(cs.Struct("segment" / TcSegmentHeader))
+TC_LAYOUT = compile_fixed(cs.Struct("primary" / TcFrameHeader), "tc_frame_header")
+SEGMENT_LAYOUT = compile_fixed(cs.Struct("segment" / TcSegmentHeader), "tc_segment_header")
 
 
 def set_vr_command(vr: int) -> bytes:

@@ -140,7 +140,7 @@ TmPrimaryHeader = cs.BitStruct(
 )
 """The 6-octet TM transfer frame primary header, as construct declares it (single source)."""
 
-TM_HEADER_LAYOUT = compile_fixed(cs.Struct("header" / TmPrimaryHeader))
+TM_HEADER_LAYOUT = compile_fixed(cs.Struct("header" / TmPrimaryHeader), "tm_frame_header")
 _header_pack = TM_HEADER_LAYOUT.pack
 _header_unpack = TM_HEADER_LAYOUT.unpack_from
 _primary_pack = PRIMARY_LAYOUT.pack

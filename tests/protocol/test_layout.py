@@ -1,11 +1,15 @@
 """Every fixed-size schema round-trips, and its generated codec agrees with construct."""
 
+import importlib
+from pathlib import Path
+
 import construct as cs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hal.errors import EncodeError, HeaderError, TruncatedError
+from hal.errors import EncodeError, HeaderError, ProtocolError, TruncatedError
+from hal.protocol import layout as layout_module
 from hal.protocol.cuc import CUC_LAYOUT
 from hal.protocol.layout import LayoutError, compile_fixed
 from hal.protocol.pus import TC_LAYOUT, TM_LAYOUT, TcHeader, TmHeader
@@ -63,7 +67,44 @@ def test_generated_codec_equals_construct_interpreted_and_compiled(name, data):
         "secondary.pus.version": 2,
     }
     full = {**flat, **{k: v for k, v in consts.items() if k in layout.fields}}
-    assert_layout_matches(layout, full)
+    data = assert_layout_matches(layout, full)
+    pack, unpack_from = interpreted(layout)
+    assert pack(*(full[n] for n in layout.pack_fields)) == data
+    assert unpack_from(data) == layout.unpack_from(data)
+
+
+def interpreted(layout):
+    """The same layout run by the generic interpreter instead of the committed code."""
+    gen = layout_module._Generator()
+    gen.walk(layout.declaration, "")
+    return gen.interpreted()
+
+
+def test_every_named_layout_runs_its_committed_generated_code():
+    import pkgutil
+
+    import hal.protocol
+
+    for info in pkgutil.walk_packages(hal.protocol.__path__, "hal.protocol."):
+        importlib.import_module(info.name)
+    assert layout_module.STALE == set(), "run `make codegen`"
+    committed = Path(hal.protocol.__file__).with_name("_generated_layouts.py").read_text()
+    assert committed == layout_module.render_module(), "run `make codegen`"
+    from hal.protocol import _generated_layouts
+
+    assert PRIMARY_LAYOUT.pack.__qualname__ == "make_space_packet_primary.<locals>.pack"
+    assert set(_generated_layouts.FACTORIES) == set(layout_module._REGISTERED)
+
+
+def test_out_of_range_and_constant_errors_are_the_same_interpreted():
+    pack, unpack_from = interpreted(PRIMARY_LAYOUT)
+    for a, b in ((pack, PRIMARY_LAYOUT.pack), (unpack_from, PRIMARY_LAYOUT.unpack_from)):
+        args = (0, 1, 0x800, 3, 0, 0) if a is pack else (b"\x20" + bytes(5),)
+        with pytest.raises(ProtocolError) as one:
+            a(*args)
+        with pytest.raises(ProtocolError) as two:
+            b(*args)
+        assert (str(one.value), one.value.reason) == (str(two.value), two.value.reason)
 
 
 def test_header_declarations_have_their_standard_sizes():
