@@ -219,7 +219,9 @@ def run_sil(runs_dir: str = "runs", seed: int = 2026, out: IO[str] = sys.stdout)
         sim, path = _start_simulator(run_dir, log)
         print(f"  simulator up: test_board on {path}", file=out, flush=True)
         link = open_link(path, capture_dir=run_dir / "captures", capture_name="ground-test_board")
-        channel = PacketChannel(link, Deframer(max_length=None, apid_max={icd.APID: 1045}))
+        channel = PacketChannel(
+            link, Deframer(max_length=None, apid_max={icd.APID: icd.MAX_PACKET_LENGTH})
+        )
         session = _Session(channel, random.Random(seed))  # noqa: S311 - test traffic
         try:
             for name, body in PHASES:

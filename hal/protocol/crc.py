@@ -15,7 +15,16 @@ from typing import Final
 
 import crcmod
 
-__all__ = ["CRC16_CHECK_VALUE", "crc16", "crc16_is_c_extension", "crc16_ok"]
+from hal.errors import CrcError
+
+__all__ = [
+    "CRC16_CHECK_VALUE",
+    "append_crc16",
+    "check_crc16",
+    "crc16",
+    "crc16_is_c_extension",
+    "crc16_ok",
+]
 
 CRC16_POLY: Final = 0x11021  # crcmod wants the x^16 term
 CRC16_INIT: Final = 0xFFFF
@@ -28,6 +37,23 @@ crc16 = crcmod.mkCrcFun(CRC16_POLY, initCrc=CRC16_INIT, rev=False, xorOut=0)
 def crc16_ok(data: bytes | bytearray | memoryview) -> bool:
     """Return True when ``data`` ends with the big-endian CRC-16 of everything before it."""
     return crc16(data) == 0
+
+
+def append_crc16(body: bytes) -> bytes:
+    """``body`` followed by its big-endian CRC-16 (PUS packet error control, frame FECF)."""
+    return body + crc16(body).to_bytes(2, "big")
+
+
+def check_crc16(raw: bytes | bytearray | memoryview, what: str) -> None:
+    """Raise :class:`~hal.errors.CrcError` when ``raw`` does not end with its own CRC-16.
+
+    Args:
+        raw: the received octets, CRC included.
+        what: names the field in the message, e.g. ``"packet error control"``, ``"TC frame FECF"``.
+    """
+    if crc16(raw):
+        got = int.from_bytes(raw[-2:], "big")
+        raise CrcError(f"{what} is 0x{got:04X}, computed 0x{crc16(raw[:-2]):04X}")
 
 
 def crc16_is_c_extension() -> bool:

@@ -38,8 +38,8 @@ from typing import Any, ClassVar, Final
 
 import construct as cs
 
-from hal.errors import CrcError, EncodeError, HeaderError, LengthError, TruncatedError
-from hal.protocol.crc import crc16
+from hal.errors import EncodeError, HeaderError, LengthError, TruncatedError
+from hal.protocol.crc import append_crc16, check_crc16
 from hal.protocol.cuc import CucTime, CucTimeField
 from hal.protocol.layout import compile_fixed
 from hal.protocol.spacepacket import (
@@ -138,13 +138,6 @@ _tc_pack = TC_LAYOUT.pack
 _tc_unpack = TC_LAYOUT.unpack_from
 _tm_pack = TM_LAYOUT.pack
 _tm_unpack = TM_LAYOUT.unpack_from
-
-
-def _check_crc(raw: bytes | bytearray | memoryview) -> None:
-    if crc16(raw):
-        got = int.from_bytes(raw[-CRC_SIZE:], "big")
-        want = crc16(raw[:-CRC_SIZE])
-        raise CrcError(f"packet error control is 0x{got:04X}, computed 0x{want:04X}")
 
 
 class PusPacket:
@@ -285,7 +278,7 @@ class PusTc(PusPacket):
             self.source_id,
         )
         body = head + data
-        return body + crc16(body).to_bytes(2, "big")
+        return append_crc16(body)
 
     @classmethod
     def from_raw(cls, raw: bytes | bytearray | memoryview) -> PusTc:
@@ -297,7 +290,7 @@ class PusTc(PusPacket):
             _tc_unpack(raw)
         )
         _check_header("PUS TC", ptype, TYPE_TC, shf, data_length, size, MIN_TC_SIZE)
-        _check_crc(raw)
+        check_crc16(raw, "packet error control")
         self = object.__new__(cls)
         self.apid = apid
         self.service = svc
@@ -393,7 +386,7 @@ class PusTm(PusPacket):
             time[1],
         )
         body = head + data
-        return body + crc16(body).to_bytes(2, "big")
+        return append_crc16(body)
 
     @classmethod
     def from_raw(cls, raw: bytes | bytearray | memoryview) -> PusTm:
@@ -419,7 +412,7 @@ class PusTm(PusPacket):
             fine,
         ) = _tm_unpack(raw)
         _check_header("PUS TM", ptype, TYPE_TM, shf, data_length, size, MIN_TM_SIZE)
-        _check_crc(raw)
+        check_crc16(raw, "packet error control")
         self = object.__new__(cls)
         self.apid = apid
         self.service = svc

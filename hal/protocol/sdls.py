@@ -43,7 +43,7 @@ from hal.errors import (
     SecurityError,
     TruncatedError,
 )
-from hal.protocol.crc import crc16
+from hal.protocol.crc import append_crc16
 from hal.protocol.layout import compile_fixed
 from hal.protocol.tc_frame import (
     FECF_SIZE,
@@ -152,7 +152,7 @@ def authenticate(frame: TcFrame, sa: SecurityAssociation, sn: int) -> bytes:
     secured = SECURITY_LAYOUT.pack(sa.spi, sn) + frame.data
     protected = frame.header_bytes(len(secured) + MAC_SIZE) + secured
     body = protected + sa.mac(protected)
-    return body + crc16(body).to_bytes(2, "big")
+    return append_crc16(body)
 
 
 class VerifiedFrame(NamedTuple):

@@ -31,8 +31,8 @@ from typing import Final
 
 import construct as cs
 
-from hal.errors import CrcError, EncodeError, HeaderError, LengthError, TruncatedError
-from hal.protocol.crc import crc16
+from hal.errors import EncodeError, HeaderError, LengthError, TruncatedError
+from hal.protocol.crc import append_crc16, check_crc16
 from hal.protocol.layout import compile_fixed
 
 __all__ = [
@@ -142,7 +142,7 @@ class TcFrame:
     def pack(self) -> bytes:
         """Encode with frame length and FECF computed."""
         body = self.header_bytes(len(self.data)) + self.data
-        return body + crc16(body).to_bytes(2, "big")
+        return append_crc16(body)
 
     @classmethod
     def from_raw(cls, raw: bytes | bytearray | memoryview) -> TcFrame:
@@ -200,6 +200,4 @@ def frame_length_at(raw: bytes | bytearray | memoryview, offset: int = 0) -> int
 
 def check_fecf(raw: bytes | bytearray | memoryview, what: str) -> None:
     """Raise :class:`~hal.errors.CrcError` when the trailing FECF of ``raw`` does not match."""
-    if crc16(raw):
-        got = int.from_bytes(raw[-FECF_SIZE:], "big")
-        raise CrcError(f"{what}: FECF is 0x{got:04X}, computed 0x{crc16(raw[:-FECF_SIZE]):04X}")
+    check_crc16(raw, f"{what}: FECF")

@@ -56,8 +56,8 @@ from typing import Final
 
 import construct as cs
 
-from hal.errors import CrcError, EncodeError, HeaderError, LengthError, ProtocolError
-from hal.protocol.crc import crc16
+from hal.errors import EncodeError, HeaderError, LengthError, ProtocolError
+from hal.protocol.crc import append_crc16, check_crc16
 from hal.protocol.framing import DEFAULT_MAX_PACKET_LENGTH
 from hal.protocol.layout import compile_fixed
 from hal.protocol.spacepacket import (
@@ -209,7 +209,7 @@ def _pack_frame(
         if not 0 <= ocf <= 0xFFFFFFFF:
             raise EncodeError(f"ocf = {ocf!r} is outside 0..0xFFFFFFFF", reason="out_of_range")
         body = head + data + ocf.to_bytes(OCF_SIZE, "big")
-    return body + crc16(body).to_bytes(FECF_SIZE, "big")
+    return append_crc16(body)
 
 
 class TmFrame:
@@ -350,10 +350,7 @@ class TmFrame:
                 f"TM frame is {len(raw)} octets, the mission's frames are {frame_length}",
                 reason="frame_length",
             )
-        if crc16(raw):
-            got = int.from_bytes(raw[-FECF_SIZE:], "big")
-            want = crc16(raw[:-FECF_SIZE])
-            raise CrcError(f"frame error control is 0x{got:04X}, computed 0x{want:04X}")
+        check_crc16(raw, "frame error control")
         (_, frame_scid, vcid, ocf_flag, mc, vc, shf, sync, pof, slid, fhp) = _header_unpack(raw)
         if scid is not None and frame_scid != scid:
             raise HeaderError(

@@ -49,3 +49,19 @@ def assert_layout_matches(layout: FixedLayout, flat: dict[str, Any]) -> bytes:
         assert parsed[name] == value, name
     assert len(data) == layout.size == layout.declaration.sizeof()
     return data
+
+
+def reference_crc16(data: bytes) -> int:
+    """Bit-by-bit CRC-16/CCITT-FALSE, straight from the definition (poly 0x1021, init 0xFFFF)."""
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+            crc &= 0xFFFF
+    return crc
+
+
+def with_fecf(body: bytes) -> bytes:
+    """``body`` followed by its CRC-16 from the bitwise reference (for hand-laid octets)."""
+    return body + reference_crc16(body).to_bytes(2, "big")

@@ -5,16 +5,7 @@ from hypothesis import strategies as st
 
 from hal.protocol.crc import CRC16_CHECK_VALUE, crc16, crc16_is_c_extension, crc16_ok
 
-
-def reference_crc16(data: bytes) -> int:
-    """Bit-by-bit CRC-16/CCITT-FALSE, straight from the definition (poly 0x1021, init 0xFFFF)."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-            crc &= 0xFFFF
-    return crc
+from .helpers import reference_crc16
 
 
 def test_check_value_of_123456789_is_29b1():

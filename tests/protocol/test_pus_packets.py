@@ -8,16 +8,10 @@ from hal.errors import CrcError, EncodeError, HeaderError, LengthError, Protocol
 from hal.protocol import CucTime, PusPacket, PusTc, PusTm, SpacePacket
 from hal.protocol.pus import ACK_ACCEPTANCE, ACK_COMPLETION, PusTcPacket, PusTmPacket
 
-from .helpers import assert_roundtrip
-from .test_crc import reference_crc16
-
-
-def with_crc(body: bytes) -> bytes:
-    return body + reference_crc16(body).to_bytes(2, "big")
-
+from .helpers import assert_roundtrip, with_fecf
 
 # A PUS-C TM[3,25] housekeeping report laid out octet by octet (ECSS-E-ST-70-41C 7.4.3.1):
-HAND_TM = with_crc(
+HAND_TM = with_fecf(
     bytes.fromhex(
         "0842"  # version 000, type 0 (TM), sec. header 1, APID 000 0100 0010 (0x042)
         "C001"  # sequence flags 11 (unsegmented), sequence count 1
@@ -34,7 +28,7 @@ HAND_TM = with_crc(
 )
 
 # A PUS-C TC[17,1] are-you-alive with 16 octets of application data (7.4.4.1):
-HAND_TC = with_crc(
+HAND_TC = with_fecf(
     bytes.fromhex(
         "1842"  # version 000, type 1 (TC), sec. header 1, APID 0x042
         "C005"  # unsegmented, sequence count 5

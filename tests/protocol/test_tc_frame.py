@@ -20,13 +20,7 @@ from hal.protocol.sdls import (
 )
 from hal.protocol.tc_frame import SEGMENT_LAYOUT, TC_LAYOUT, UNLOCK, TcFrame, set_vr_command
 
-from .helpers import assert_layout_matches
-from .test_crc import reference_crc16
-
-
-def with_fecf(body: bytes) -> bytes:
-    return body + reference_crc16(body).to_bytes(2, "big")
-
+from .helpers import assert_layout_matches, with_fecf
 
 # A type-AD TC frame laid out octet by octet (CCSDS 232.0-B-4 section 4.1):
 HAND_TC_FRAME = with_fecf(

@@ -26,13 +26,7 @@ from hal.protocol.tm_frame import (
     tm_frame_declaration,
 )
 
-from .helpers import assert_layout_matches, assert_roundtrip
-from .test_crc import reference_crc16
-
-
-def with_fecf(body: bytes) -> bytes:
-    return body + reference_crc16(body).to_bytes(2, "big")
-
+from .helpers import assert_layout_matches, assert_roundtrip, reference_crc16, with_fecf
 
 # A 32-octet TM transfer frame with OCF and FECF, laid out octet by octet (132.0-B-3 4.1):
 HAND_FRAME = with_fecf(
