@@ -144,7 +144,7 @@ class PacketChannel:
 
     def receive_all(self, timeout: float = 0) -> list[Packet]:
         """Everything received within ``timeout`` (at least what is already queued)."""
-        self._fill(timeout)
+        self._wait(lambda _packet: False, timeout)  # collect until the deadline, take nothing
         out = list(self._queue)
         self._queue.clear()
         return out
@@ -205,18 +205,6 @@ class PacketChannel:
                 del self._queue[index]
                 return packet
         return None
-
-    def _fill(self, timeout: float | None) -> None:
-        deadline = None if timeout is None else self._monotonic() + timeout
-        while True:
-            remaining = None if deadline is None else max(0.0, deadline - self._monotonic())
-            wait = self._idle_flush if remaining is None else min(remaining, self._idle_flush)
-            self.poll(wait)
-            if deadline is not None and self._monotonic() >= deadline:
-                self.poll(0)
-                return
-            if self._queue and timeout is None:
-                return
 
     def _wait(self, match: Callable[[Packet], bool], timeout: float | None) -> Packet | None:
         found = self._take(match)
