@@ -28,7 +28,7 @@ from enum import Enum
 from typing import Final
 
 from hal.protocol.clcw import Clcw
-from hal.protocol.tc_frame import UNLOCK, TcFrame, set_vr_command
+from hal.protocol.tc_frame import SEG_UNSEGMENTED, UNLOCK, TcFrame, set_vr_command
 
 __all__ = ["Fop1", "FopState"]
 
@@ -53,6 +53,7 @@ class _Sent:
     ns: int
     payload: bytes
     request: int
+    flags: int
 
 
 class Fop1:
@@ -90,7 +91,7 @@ class Fop1:
         self.vs = 0
         self.nnr = 0
         self._sent: deque[_Sent] = deque()
-        self._waiting: deque[tuple[int, bytes]] = deque()
+        self._waiting: deque[tuple[int, bytes, int]] = deque()
         self._outbox: list[TcFrame] = []
         self._bc_frame: TcFrame | None = None
         self._transmission_count = 0
@@ -98,8 +99,8 @@ class Fop1:
         self._next_request = 0
         self._fates: dict[int, str] = {}
         self._unconfirmed: list[_Sent] = []
-        self._resubmittable: list[tuple[int, bytes]] = []
-        self._never_sent: list[tuple[int, bytes]] = []
+        self._resubmittable: list[tuple[int, bytes, int]] = []
+        self._never_sent: list[tuple[int, bytes, int]] = []
         self._last_farm_b: int | None = None
         self._farm_b_at_initiate: int | None = None
         self.alerts: list[str] = []
@@ -144,8 +145,11 @@ class Fop1:
         self._purge("terminated")
         self.state = FopState.INITIAL
 
-    def submit(self, payload: bytes, now: float) -> int:
+    def submit(self, payload: bytes, now: float, flags: int = SEG_UNSEGMENTED) -> int:
         """Queue one AD frame's payload; return its request id (see :meth:`fate`).
+
+        ``flags`` are the segment header's sequence flags of the payload (see
+        :mod:`hal.protocol.tc_segment`): unsegmented unless it is part of a long packet.
 
         Raises:
             RuntimeError: the service is not initiated (state S6) or the wait queue is full.
@@ -156,7 +160,7 @@ class Fop1:
             raise RuntimeError(f"FOP-1 wait queue is full ({self.max_waiting})")
         request = self._next_request
         self._next_request += 1
-        self._waiting.append((request, bytes(payload)))
+        self._waiting.append((request, bytes(payload), flags))
         self._fates[request] = "queued"
         self._pump(now)
         return request
@@ -218,7 +222,7 @@ class Fop1:
             self.state = FopState.RETRANSMIT_WITHOUT_WAIT
             self._retransmit(now)
 
-    def resubmittable(self) -> list[tuple[int, bytes]]:
+    def resubmittable(self) -> list[tuple[int, bytes, int]]:
         """Take the payloads that failed and are known never to have been executed.
 
         After an alert, the frames sent and not acknowledged are unconfirmed (``failed:``): they
@@ -226,7 +230,7 @@ class Fop1:
         resolves them: the BC frame's acceptance (seen as a change of the FARM-B counter)
         proves no older frame can be accepted any more (its anti-replay sequence number is
         older), and the N(R) of that CLCW splits them into delivered ones and never-executed
-        ones, returned here as ``(request, payload)`` for the operator to send again.
+        ones, returned here as ``(request, payload, flags)`` for the operator to send again.
         """
         if self._unconfirmed:
             return []  # keep the order: the unresolved frames come before the never-sent ones
@@ -255,7 +259,7 @@ class Fop1:
                     self._fates[sent.request] = "delivered"
                     self.counts["delivered_late"] += 1
                 else:
-                    self._resubmittable.append((sent.request, sent.payload))
+                    self._resubmittable.append((sent.request, sent.payload, sent.flags))
             self._unconfirmed.clear()
         if self._bc_frame is not None and self._bc_frame.data == UNLOCK:
             self.vs = self.nnr = nr  # resynchronise on what FARM-1 reports (decision 0007)
@@ -317,8 +321,8 @@ class Fop1:
         if self.state is not FopState.ACTIVE:
             return
         while self._waiting and len(self._sent) < self.window:
-            request, payload = self._waiting.popleft()
-            sent = _Sent(self.vs, payload, request)
+            request, payload, flags = self._waiting.popleft()
+            sent = _Sent(self.vs, payload, request, flags)
             self.vs = (self.vs + 1) & 0xFF
             self._sent.append(sent)
             self._fates[request] = "sent"
@@ -328,7 +332,10 @@ class Fop1:
                 self._start_timer(now, reset_count=True)
 
     def _frame(self, sent: _Sent) -> TcFrame:
-        return TcFrame(self.scid, self.vcid, sent.payload, seq=sent.ns, map_id=self.map_id)
+        return TcFrame(
+            self.scid, self.vcid, sent.payload,
+            seq=sent.ns, map_id=self.map_id, seg_flags=sent.flags,
+        )  # fmt: skip
 
     def _start_timer(self, now: float, *, reset_count: bool) -> None:
         if reset_count:
@@ -345,9 +352,9 @@ class Fop1:
         for sent in self._sent:
             self._fates[sent.request] = f"failed:{reason}"
             self._unconfirmed.append(sent)
-        for request, payload in self._waiting:
+        for request, payload, flags in self._waiting:
             self._fates[request] = f"failed:{reason}"
-            self._never_sent.append((request, payload))
+            self._never_sent.append((request, payload, flags))
         self._sent.clear()
         self._waiting.clear()
         self._outbox.clear()

@@ -152,9 +152,9 @@ def run_cop1(seed, commands, drop, dup, flip, max_delay, steps=4000):
             fop.initiate(now, "unlock")
         if fop.state is FopState.ACTIVE:  # and sends again what is known not to have run
             again = fop.resubmittable()
-            for request, _ in again:
+            for request, _, _ in again:
                 del requests[request]
-            pending = [payload for _, payload in again] + pending
+            pending = [payload for _, payload, _ in again] + pending
         while pending and fop.state is FopState.ACTIVE and fop.outstanding < 16:
             payload = pending.pop(0)
             requests[fop.submit(payload, now)] = payload
@@ -208,7 +208,7 @@ def test_after_an_alert_unlock_resolves_unconfirmed_frames():
     fop.initiate(1.0, "unlock")
     fop.on_clcw(clcw(2, farm_b_counter=1), 1.1)  # FARM had accepted frames 0 and 1
     assert [fop.fate(i) for i in ids] == ["delivered"] * 2 + ["failed:t1_limit"] * 2
-    assert fop.resubmittable() == [(ids[2], b"\x02"), (ids[3], b"\x03")]
+    assert fop.resubmittable() == [(ids[2], b"\x02", 3), (ids[3], b"\x03", 3)]
     assert fop.state is FopState.ACTIVE and fop.vs == 2
 
 
