@@ -99,3 +99,9 @@ class LinkTimeout(LinkError):
     """Nothing (or not the awaited reply) arrived within the timeout."""
 
     default_reason = "timeout"
+
+
+class StoreError(HalError):
+    """A persisted store that cannot be read or written; the message names the file."""
+
+    default_reason = "store"

@@ -67,3 +67,39 @@ def read_exactly(link: Link, n: int, timeout: float = 5.0) -> bytes:
 
 
 PairFactory = Callable[..., Pair]
+
+
+class MemoryLink(Link):
+    """One end of an in-memory byte pipe: reads from ``inbox``, writes to ``outbox``.
+
+    It never waits: use it with ``timeout=0`` from a test that steps time itself.
+    """
+
+    def __init__(self, inbox: bytearray, outbox: bytearray, **kwargs: object) -> None:
+        super().__init__("memory://", **kwargs)  # type: ignore[arg-type]
+        self.inbox = inbox
+        self.outbox = outbox
+
+    def _open(self) -> None:
+        pass
+
+    def _close(self) -> None:
+        pass
+
+    def _read(self, size: int, timeout: float | None) -> bytes:
+        data = bytes(self.inbox[:size])
+        del self.inbox[:size]
+        return data
+
+    def _write(self, data: bytes) -> int | None:
+        self.outbox += data
+        return len(data)
+
+
+def memory_pair(**kwargs: object) -> tuple[MemoryLink, MemoryLink]:
+    """Two open links, each reading what the other writes."""
+    ab, ba = bytearray(), bytearray()
+    a, b = MemoryLink(ba, ab, **kwargs), MemoryLink(ab, ba, **kwargs)
+    a.open()
+    b.open()
+    return a, b

@@ -1,0 +1,686 @@
+"""Space-link endpoints: the ground and the flight end of one node's space link over a
+:class:`~hal.links.base.Link` (serial port, pty, socket).
+
+Each end composes the pure protocol machines of :mod:`hal.protocol` and drives them from its
+link and its injected clock::
+
+    ground                                            flight
+    send(packet) -> segment -> FOP-1 -> authenticate  deframe -> verify (SDLS) -> FARM-1
+                   (ASM + TC frame) ----- uplink -------> -> desegment -> PUS-C TC -> receive()
+    receive() <- PUS-C TM <- reassemble <- deframe    send_tm(packet, vc) -> TM framer
+                 fop.on_clcw(OCF) <------ downlink -------- (ASM + TM frame, CLCW in the OCF)
+
+* :class:`GroundSpaceLink` sends telecommands and tells their COP-1 fate (``queued``, ``sent``,
+  ``delivered``, ``recovering``, ``failed:<reason>``), receives telemetry, and recovers from
+  COP-1 alerts by itself (Unlock, then sends again exactly the frames known not to have been
+  accepted; decision 0007).
+* :class:`FlightSpaceLink` receives telecommands that passed every check, in order, and sends
+  telemetry packets on a virtual channel. Every TC frame it drops is counted by a named reason
+  and reported as an event. Its anti-replay sequence numbers and FARM-1's V(R) are kept in a
+  :class:`~hal.store.CounterStore`, so a restart neither reopens old sequence numbers nor loses
+  the frame count.
+
+Both ends are single-threaded and never sleep: the owner calls :meth:`poll` (or a waiting call
+with a timeout) from its loop. Frames are counted and captured by the link like any frame.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Final
+
+from hal.errors import EncodeError, HalError, ProtocolError, StoreError
+from hal.links.base import Link
+from hal.protocol.clcw import Clcw
+from hal.protocol.farm1 import Farm1
+from hal.protocol.fop1 import Fop1, FopState
+from hal.protocol.framing import ASM, Deframer, FixedLengthRule, TcFrameRule
+from hal.protocol.pus import PusPacket, PusTc, PusTm
+from hal.protocol.sdls import OVERHEAD, SecurityAssociation, TcVerifier, authenticate
+from hal.protocol.spacepacket import TYPE_TC
+from hal.protocol.tc_frame import (
+    FECF_SIZE,
+    MAX_TC_FRAME_SIZE,
+    SEGMENT_HEADER_SIZE,
+    TC_HEADER_SIZE,
+    TcFrame,
+)
+from hal.protocol.tc_segment import TcDesegmenter, segment
+from hal.protocol.tm_frame import DEFAULT_FRAME_LENGTH, VC_REALTIME_HK, TmFramer, TmReassembler
+from hal.store import CounterStore
+
+__all__ = ["FlightSpaceLink", "GroundSpaceLink", "SpaceLinkConfig"]
+
+READ_SIZE: Final = 65536
+SN_BLOCK: Final = 256
+"""Sequence numbers the ground reserves in its store at a time (decision 0008)."""
+POLL_SLICE: Final = 0.05
+"""Longest a waiting call blocks in one read, so COP-1 timers are served on time."""
+
+
+@dataclass(frozen=True)
+class SpaceLinkConfig:
+    """The space-link parameters of one node, shared by both ends (from the bench file).
+
+    Attributes:
+        scid: spacecraft id, 0..1023 (TC and TM frames).
+        vcid: TC virtual channel, 0..63, served by FOP-1 and FARM-1.
+        map_id: MAP id of the command packets, 0..63.
+        tm_frame_length: the fixed TM frame length, 32..2048 octets.
+        tc_frame_max: the longest TC frame sent or accepted, 64..1024 octets.
+        fop_window: FOP-1 sliding window K (frames outstanding), below ``farm_window / 2``.
+        farm_window: FARM-1 sliding window W, even, 2..254.
+        t1: seconds FOP-1 waits for an acknowledgement before retransmitting.
+        transmission_limit: transmissions of one frame before a COP-1 alert.
+        clcw_interval: seconds between CLCW reports when the downlink is otherwise quiet.
+        sn_window: largest accepted jump of the anti-replay sequence number.
+        max_packet_length: longest telecommand or telemetry packet, octets.
+        command_queue: telecommands the flight end holds for its owner before FARM-1 waits.
+        idle_flush: seconds of silence after which a partial frame on the byte stream is
+            abandoned (decision 0003).
+    """
+
+    scid: int = 42
+    vcid: int = 0
+    map_id: int = 0
+    tm_frame_length: int = DEFAULT_FRAME_LENGTH
+    tc_frame_max: int = MAX_TC_FRAME_SIZE
+    fop_window: int = 4
+    farm_window: int = 10
+    t1: float = 2.0
+    transmission_limit: int = 8
+    clcw_interval: float = 1.0
+    sn_window: int = 1 << 20
+    max_packet_length: int = 4096
+    command_queue: int = 64
+    idle_flush: float = 0.25
+
+    def __post_init__(self) -> None:
+        checks = [
+            (0 <= self.scid <= 1023, "scid must be within 0..1023"),
+            (0 <= self.vcid <= 63, "vcid must be within 0..63"),
+            (0 <= self.map_id <= 63, "map_id must be within 0..63"),
+            (32 <= self.tm_frame_length <= 2048, "tm_frame_length must be within 32..2048"),
+            (64 <= self.tc_frame_max <= MAX_TC_FRAME_SIZE, "tc_frame_max must be within 64..1024"),
+            (self.farm_window % 2 == 0 and 2 <= self.farm_window <= 254,
+             "farm_window must be even and within 2..254"),
+            (1 <= self.fop_window < self.farm_window // 2,
+             "fop_window must be at least 1 and below farm_window / 2"),
+            (self.t1 > 0 and self.clcw_interval > 0 and self.idle_flush > 0,
+             "t1, clcw_interval and idle_flush must be positive"),
+            (self.transmission_limit >= 1, "transmission_limit must be at least 1"),
+            (self.sn_window >= 1, "sn_window must be at least 1"),
+            (13 <= self.max_packet_length <= 65542, "max_packet_length must be within 13..65542"),
+            (self.command_queue >= 1, "command_queue must be at least 1"),
+        ]  # fmt: skip
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"space link: {message}")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], source: str = "space link") -> SpaceLinkConfig:
+        """Build from a bench-file table; errors name ``source`` and the offending key."""
+        known = {f.name: f.type for f in fields(cls)}
+        for key, value in values.items():
+            if key not in known:
+                raise ValueError(f"{source}: unknown key {key!r} (known: {', '.join(known)})")
+            want = float if known[key] == "float" else int
+            if type(value) is bool or not isinstance(value, int | float):
+                raise ValueError(f"{source}: {key} must be a number, not {value!r}")
+            if want is int and not isinstance(value, int):
+                raise ValueError(f"{source}: {key} must be an integer, not {value!r}")
+        try:
+            return cls(**values)
+        except ValueError as exc:
+            raise ValueError(f"{source}: {str(exc).removeprefix('space link: ')}") from None
+
+    @property
+    def max_unit(self) -> int:
+        """Octets of packets one authenticated TC data frame carries."""
+        return self.tc_frame_max - TC_HEADER_SIZE - SEGMENT_HEADER_SIZE - OVERHEAD - FECF_SIZE
+
+
+def _count_reject(link: Link, counts: Counter[str], reason: str) -> None:
+    counts[reason] += 1
+    link.record_error(reason)
+
+
+class _Stream:
+    """The receiving half both ends share: deframe the byte stream, abandon a partial frame
+    after ``idle_flush`` seconds of silence, record every good frame on the link."""
+
+    def __init__(
+        self,
+        link: Link,
+        deframer: Deframer,
+        idle_flush: float,
+        monotonic: Callable[[], float],
+    ) -> None:
+        self.link = link
+        self.deframer = deframer
+        deframer.on_reject = link.record_error
+        self.idle_flush = idle_flush
+        self.monotonic = monotonic
+        self._last_byte = monotonic()
+
+    def read(self, timeout: float | None) -> list[bytes]:
+        data = self.link.read(READ_SIZE, timeout)
+        now = self.monotonic()
+        if data:
+            self._last_byte = now
+            frames = self.deframer.feed(data)
+        elif self.deframer.buffered and now - self._last_byte >= self.idle_flush:
+            frames = self.deframer.flush()
+        else:
+            return []
+        record = self.link.record_frame_in
+        for raw in frames:
+            record(ASM + raw)
+        return frames
+
+
+class _Unit:
+    """One frame data unit the ground sends: its place in FOP-1, and whether it bypasses."""
+
+    __slots__ = ("bypass", "flags", "payload", "request")
+
+    def __init__(self, payload: bytes, flags: int, bypass: bool) -> None:
+        self.payload = payload
+        self.flags = flags
+        self.bypass = bypass
+        self.request: int | None = None  # the FOP-1 request, once submitted
+
+
+class GroundSpaceLink:
+    """The ground end: telecommands up with COP-1, telemetry down.
+
+    Args:
+        link: the byte link to the node (the ground station's modem, a pty, a socket).
+        sa: the security association (key id and key) that signs every frame sent.
+        config: the node's space-link parameters.
+        store: keeps the anti-replay sequence number across ground restarts (``sn:<spi>``);
+            without one the count starts at 1 and a restarted ground is rejected as a replay.
+        monotonic: the clock for COP-1 timers (injectable; seconds).
+        auto_recover: on a COP-1 alert, initiate again with Unlock and resend what is known
+            not to have been accepted (otherwise the alert's failures are final).
+        max_queue: telemetry packets kept for :meth:`receive`; beyond it the oldest are dropped
+            and counted (``queue_overflow``).
+
+    Call :meth:`start` once, then :meth:`send`; :meth:`poll` (or any waiting call) serves the
+    link. Fates: ``queued`` (not yet on the link), ``sent``, ``delivered`` (FARM-1 accepted
+    every frame of it), ``recovering`` (after an alert, until Unlock tells what happened),
+    ``failed:<reason>`` (only without ``auto_recover``). Bypass commands end at ``sent``.
+    """
+
+    def __init__(
+        self,
+        link: Link,
+        sa: SecurityAssociation,
+        config: SpaceLinkConfig | None = None,
+        *,
+        store: CounterStore | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        auto_recover: bool = True,
+        max_queue: int = 10_000,
+    ) -> None:
+        self.link = link
+        self.sa = sa
+        self.config = config = config or SpaceLinkConfig()
+        self.store = store
+        self.monotonic = monotonic
+        self.auto_recover = auto_recover
+        self.fop = Fop1(
+            config.scid, config.vcid, map_id=config.map_id, window=config.fop_window,
+            t1=config.t1, transmission_limit=config.transmission_limit, max_waiting=1 << 30,
+        )  # fmt: skip
+        self.reassembler = TmReassembler(
+            config.scid, frame_length=config.tm_frame_length,
+            max_packet_length=config.max_packet_length, on_ocf=self._on_ocf,
+        )  # fmt: skip
+        rule = FixedLengthRule(config.tm_frame_length)
+        self._stream = _Stream(link, Deframer(rule=rule), config.idle_flush, monotonic)
+        self._sn_key = f"sn:{sa.spi}"
+        self._sn = store.get(self._sn_key, 0) if store is not None else 0
+        self._sn_reserved = self._sn
+        self._units: list[_Unit] = []
+        self._commands: list[tuple[int, ...]] = []
+        self._by_request: dict[int, int] = {}
+        self._backlog: deque[int] = deque()
+        self._bypass_out: list[int] = []
+        self._recovering: set[int] = set()
+        self._alerts_seen = 0
+        self._started = False
+        self._start_mode: tuple[str, int | None] | None = None
+        self._queue: deque[PusTm | PusTc] = deque()
+        self._max_queue = max_queue
+        self.last_clcw: Clcw | None = None
+        self.rejects: Counter[str] = Counter()
+        self.recoveries = 0
+
+    # ------------------------------------------------------------------ commanding
+
+    def start(self, mode: str = "unlock", vr: int | None = None) -> None:
+        """Initiate COP-1 (see :meth:`Fop1.initiate`; Unlock by default, which also
+        resynchronises on the V(R) that FARM-1 reports).
+
+        Except for ``no_clcw_check``, initiation waits for the first CLCW from the node: only
+        against a known FARM-B counter can the acceptance of the Unlock or Set V(R) be seen.
+        Commands sent meanwhile are ``queued``.
+        """
+        if mode == "set_vr" and (vr is None or not 0 <= vr <= 255):
+            raise ValueError(f"set_vr needs V(R) in 0..255, got {vr!r}")
+        self._start_mode = (mode, vr)
+        self._started = True
+        self._transmit()
+
+    def send(self, packet: PusTc | bytes, *, bypass: bool = False) -> int:
+        """Queue one telecommand; return its id for :meth:`fate`.
+
+        A packet longer than a frame is segmented. ``bypass`` sends type-BD frames, outside
+        COP-1 (still authenticated), for recovery.
+
+        Raises:
+            EncodeError: the packet does not encode, or is longer than ``max_packet_length``.
+        """
+        return self.send_many([packet], bypass=bypass)[0]
+
+    def send_many(self, packets: Iterable[PusTc | bytes], *, bypass: bool = False) -> list[int]:
+        """Queue several telecommands, short ones blocked together into shared frames."""
+        raws = [p if isinstance(p, bytes | bytearray) else p.pack() for p in packets]
+        for raw in raws:
+            if len(raw) > self.config.max_packet_length:
+                raise EncodeError(
+                    f"telecommand of {len(raw)} octets exceeds max_packet_length "
+                    f"{self.config.max_packet_length}", reason="too_long",
+                )  # fmt: skip
+        first_command = len(self._commands)
+        units_of: list[list[int]] = [[] for _ in raws]
+        pending = 0  # the packet that the next first or continuing segment belongs to
+        for seg in segment(raws, self.config.max_unit):
+            unit = len(self._units)
+            self._units.append(_Unit(seg.data, seg.flags, bypass))
+            (self._bypass_out if bypass else self._backlog).append(unit)
+            for index in seg.completes or (pending,):
+                units_of[index].append(unit)
+            if seg.completes:
+                pending = seg.completes[-1] + 1
+        self._commands.extend(tuple(u) for u in units_of)
+        self._transmit()
+        return list(range(first_command, len(self._commands)))
+
+    def fate(self, command: int) -> str:
+        """What became of a command: ``queued``, ``sent``, ``delivered``, ``recovering`` or
+        ``failed:<reason>``. Raises KeyError for an unknown id."""
+        if not 0 <= command < len(self._commands):
+            raise KeyError(command)
+        states = [self._unit_fate(unit) for unit in self._commands[command]]
+        for state in ("recovering", "queued", "sent"):
+            if state in states:
+                return state
+        failed = [s for s in states if s.startswith("failed")]
+        return failed[0] if failed else "delivered"
+
+    def _unit_fate(self, index: int) -> str:
+        unit = self._units[index]
+        if index in self._recovering:
+            return "recovering"
+        if unit.request is None:
+            return "queued"
+        if unit.bypass:
+            return "sent"
+        state = self.fop.fate(unit.request)
+        return "sent" if state == "queued" else state
+
+    def wait_for(self, commands: Iterable[int], timeout: float) -> bool:
+        """Serve the link until every command is delivered or failed; False on timeout."""
+        wanted = list(commands)
+        deadline = self.monotonic() + timeout
+
+        def settled() -> bool:
+            return all(self.fate(c) in ("delivered", "sent") and self._final(c) for c in wanted)
+
+        while not settled():
+            remaining = deadline - self.monotonic()
+            if remaining <= 0:
+                return False
+            self.poll(min(remaining, POLL_SLICE))
+        return True
+
+    def _final(self, command: int) -> bool:
+        state = self.fate(command)
+        if state == "sent":
+            return all(self._units[u].bypass for u in self._commands[command])
+        return True
+
+    # ------------------------------------------------------------------ telemetry
+
+    def poll(self, timeout: float | None = 0) -> int:
+        """Read the downlink (waiting at most ``timeout`` for the first byte), take every
+        frame it completes, serve COP-1; return the telemetry packets queued."""
+        queued = 0
+        for raw in self._stream.read(timeout):
+            for packet in self.reassembler.feed(raw):
+                try:
+                    decoded = PusPacket.from_raw(packet)
+                except ProtocolError as exc:
+                    _count_reject(self.link, self.rejects, f"decode_{exc.reason}")
+                    continue
+                if len(self._queue) >= self._max_queue:
+                    self._queue.popleft()
+                    _count_reject(self.link, self.rejects, "queue_overflow")
+                self._queue.append(decoded)
+                queued += 1
+        self._transmit()
+        return queued
+
+    def receive(self, timeout: float | None = None) -> PusTm | PusTc | None:
+        """The next telemetry packet, or None when ``timeout`` passes without one."""
+        deadline = None if timeout is None else self.monotonic() + timeout
+        while not self._queue:
+            remaining = None if deadline is None else deadline - self.monotonic()
+            if remaining is not None and remaining <= 0:
+                return None
+            self.poll(POLL_SLICE if remaining is None else min(remaining, POLL_SLICE))
+        return self._queue.popleft()
+
+    def receive_all(self, timeout: float = 0) -> list[PusTm | PusTc]:
+        """Everything received within ``timeout`` (at least what is already queued)."""
+        deadline = self.monotonic() + timeout
+        self.poll(0)
+        while (remaining := deadline - self.monotonic()) > 0:
+            self.poll(min(remaining, POLL_SLICE))
+        out = list(self._queue)
+        self._queue.clear()
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        """Link statistics: frames, bytes, rejects by reason, retransmissions, lockouts, gaps."""
+        link = self.link.stats
+        fop = self.fop.counts
+        reassembly = self.reassembler.stats
+        return {
+            "tc_frames_out": link.frames_out,
+            "tm_frames_in": link.frames_in,
+            "bytes_out": link.bytes_out,
+            "bytes_in": link.bytes_in,
+            "rejects": dict(
+                self._stream.deframer.stats.rejects + reassembly.bad_frames + self.rejects
+            ),
+            "transmitted": fop["transmitted"],
+            "retransmissions": fop["retransmitted"],
+            "delivered": fop["delivered"] + fop["delivered_late"],
+            "alerts": {
+                k.removeprefix("alert_"): v for k, v in fop.items() if k.startswith("alert_")
+            },
+            "lockouts": fop["alert_lockout"],
+            "recoveries": self.recoveries,
+            "frame_gaps": sum(reassembly.gaps.values()),
+            "frames_lost": sum(reassembly.lost_frames.values()),
+            "packets_in": reassembly.packets,
+            "sequence_number": self._sn,
+        }
+
+    def close(self) -> None:
+        """Close the link (idempotent)."""
+        self.link.close()
+
+    # ------------------------------------------------------------------ internals
+
+    def _on_ocf(self, value: int) -> None:
+        clcw = Clcw.from_int(value)
+        self.last_clcw = clcw
+        self.fop.on_clcw(clcw, self.monotonic())
+
+    def _next_sn(self) -> int:
+        self._sn += 1
+        if self.store is not None and self._sn > self._sn_reserved:
+            self._sn_reserved = self._sn + SN_BLOCK - 1
+            self.store.set(self._sn_key, self._sn_reserved)
+        return self._sn
+
+    def _recover(self) -> None:
+        fop = self.fop
+        if self._start_mode is not None:
+            mode, vr = self._start_mode
+            if mode != "no_clcw_check" and self.last_clcw is None:
+                return
+            self._start_mode = None
+            fop.initiate(self.monotonic(), mode, vr)
+        if len(fop.alerts) > self._alerts_seen:
+            self._alerts_seen = len(fop.alerts)
+            if not self.auto_recover:
+                return
+            for index, unit in enumerate(self._units):
+                if unit.request is not None and not unit.bypass:
+                    if fop.fate(unit.request).startswith("failed"):
+                        self._recovering.add(index)
+            self._recovering.update(self._backlog)
+            self.recoveries += 1
+        if self.auto_recover and self._started and fop.state is FopState.INITIAL:
+            fop.initiate(self.monotonic(), "unlock")
+        if fop.state is FopState.ACTIVE and self._recovering:
+            again = [self._by_request.pop(request) for request, _, _ in fop.resubmittable()]
+            for index in again:
+                self._units[index].request = None
+            self._backlog = deque([*again, *self._backlog])
+            self._recovering.clear()
+
+    def _transmit(self) -> None:
+        fop = self.fop
+        now = self.monotonic()
+        fop.tick(now)
+        self._recover()
+        if fop.state is FopState.ACTIVE and not self._recovering:
+            while self._backlog:
+                index = self._backlog.popleft()
+                unit = self._units[index]
+                unit.request = fop.submit(unit.payload, now, unit.flags)
+                self._by_request[unit.request] = index
+        frames = fop.take_transmissions()
+        for index in self._bypass_out:
+            unit = self._units[index]
+            unit.request = -1
+            frames.append(TcFrame(self.config.scid, self.config.vcid, unit.payload, bypass=1,
+                                  map_id=self.config.map_id, seg_flags=unit.flags))  # fmt: skip
+        self._bypass_out.clear()
+        if frames:
+            sa = self.sa
+            self.link.write_frames([ASM + authenticate(f, sa, self._next_sn()) for f in frames])
+
+
+class FlightSpaceLink:
+    """The flight end: telecommands in, through every check; telemetry out in TM frames.
+
+    Args:
+        link: the byte link to the ground (the transponder's serial port, a pty).
+        keys: SPI -> key, from the key file named in the bench file.
+        config: the node's space-link parameters.
+        store: anti-replay sequence numbers (``sn:<spi>``) and FARM-1's V(R) (``vr:<vcid>``);
+            without one a restart forgets them (tests only).
+        monotonic: the clock for CLCW reporting (injectable; seconds).
+        on_event: called ``(name, detail)`` for every rejected frame (``tc_rejected``),
+            every COP-1 control command (``cop_unlock``, ``cop_set_vr``), a lockout
+            (``cop_lockout``) and a failed store write (``store_failed``).
+
+    :meth:`poll` serves the link; :meth:`receive` returns the next accepted telecommand;
+    :meth:`send_tm` queues a telemetry packet and :meth:`flush` puts everything queued on the
+    link (the executive calls it at the end of each cycle). A CLCW goes down after every burst of
+    TC frames and every ``clcw_interval`` seconds, in an idle frame if no telemetry is waiting.
+    """
+
+    def __init__(
+        self,
+        link: Link,
+        keys: Mapping[int, bytes],
+        config: SpaceLinkConfig | None = None,
+        *,
+        store: CounterStore | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        on_event: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.link = link
+        self.config = config = config or SpaceLinkConfig()
+        self.store = store
+        self.monotonic = monotonic
+        self.on_event = on_event
+        last_sn = {}
+        vr = 0
+        if store is not None:
+            last_sn = {int(k[3:]): v for k, v in store.items("sn:").items()}
+            vr = store.get(f"vr:{config.vcid}", 0) or 0
+        self.verifier = TcVerifier(
+            keys, scid=config.scid, last_sn=last_sn, window=config.sn_window,
+            persist=self._persist_sn if store is not None else None,
+        )  # fmt: skip
+        self.farm = Farm1(config.vcid, window=config.farm_window, vr=vr & 0xFF)
+        self.desegmenter = TcDesegmenter(config.max_packet_length)
+        self.framer = TmFramer(
+            config.scid, frame_length=config.tm_frame_length,
+            clcw=lambda: self.farm.clcw.to_int(),
+        )  # fmt: skip
+        rule = TcFrameRule(config.tc_frame_max)
+        self._stream = _Stream(link, Deframer(rule=rule), config.idle_flush, monotonic)
+        self._queue: deque[PusTc] = deque()
+        self._clcw_due = True
+        self._next_clcw = monotonic()
+        self.rejects: Counter[str] = Counter()
+        self.accepted_frames = 0
+
+    # ------------------------------------------------------------------ telecommands
+
+    def poll(self, timeout: float | None = 0) -> int:
+        """Read the uplink (waiting at most ``timeout`` for the first byte), check every frame
+        it completes, report the CLCW when due; return the telecommands queued."""
+        queued = len(self._queue)
+        for raw in self._stream.read(timeout):
+            self._frame_in(raw)
+        self._report(self.monotonic())
+        return len(self._queue) - queued
+
+    def receive(self, timeout: float | None = 0) -> PusTc | None:
+        """The next accepted telecommand, or None when ``timeout`` passes without one."""
+        deadline = None if timeout is None else self.monotonic() + timeout
+        while not self._queue:
+            remaining = None if deadline is None else deadline - self.monotonic()
+            if remaining is not None and remaining <= 0:
+                return None
+            self.poll(POLL_SLICE if remaining is None else min(remaining, POLL_SLICE))
+        packet = self._queue.popleft()
+        if self.farm.wait and len(self._queue) < self.config.command_queue:
+            self.farm.buffer_released()
+            self._clcw_due = True
+        return packet
+
+    # ------------------------------------------------------------------ telemetry
+
+    def send_tm(self, packet: PusTm | bytes, vcid: int = VC_REALTIME_HK) -> bool:
+        """Queue a telemetry packet on a virtual channel (0 housekeeping, 1 events, 2 playback);
+        False when that channel's queue is full (counted by the framer). Complete frames go on
+        the link at once; the rest with :meth:`flush`."""
+        raw = packet if isinstance(packet, bytes | bytearray) else packet.pack()
+        ok = self.framer.add_packet(vcid, raw)
+        self._write(self.framer.frames())
+        return ok
+
+    def flush(self) -> int:
+        """Put every queued telemetry packet on the link, completing partial frames with idle
+        data; return the frames written."""
+        self.framer.flush()
+        return self._write(self.framer.frames())
+
+    def stats(self) -> dict[str, Any]:
+        """Link statistics: frames, bytes, rejects by reason, lockouts, COP-1 counts."""
+        link = self.link.stats
+        return {
+            "tc_frames_in": link.frames_in,
+            "tm_frames_out": link.frames_out,
+            "bytes_in": link.bytes_in,
+            "bytes_out": link.bytes_out,
+            "accepted_frames": self.accepted_frames,
+            "rejects": dict(self._stream.deframer.stats.rejects + self.rejects),
+            "farm": dict(self.farm.counts),
+            "lockouts": self.farm.counts["lockout"],
+            "v_r": self.farm.vr,
+            "commands": self.desegmenter.packets,
+            "tm": self.framer.stats.as_dict(),
+        }
+
+    def close(self) -> None:
+        """Close the link (idempotent)."""
+        self.link.close()
+
+    # ------------------------------------------------------------------ internals
+
+    def _event(self, name: str, detail: str) -> None:
+        if self.on_event is not None:
+            self.on_event(name, detail)
+
+    def _reject(self, reason: str, detail: str) -> None:
+        self.rejects[reason] += 1
+        self.link.record_error(reason)
+        self._event("tc_rejected", f"{reason}: {detail}")
+
+    def _persist_sn(self, spi: int, sn: int) -> None:
+        if self.store is not None:
+            self.store.set(f"sn:{spi}", sn)
+
+    def _persist_vr(self) -> None:
+        if self.store is None:
+            return
+        try:
+            self.store.set(f"vr:{self.config.vcid}", self.farm.vr)
+        except StoreError as exc:
+            self._event("store_failed", str(exc))
+
+    def _frame_in(self, raw: bytes) -> None:
+        self._clcw_due = True
+        try:
+            verified = self.verifier.verify(raw)
+        except HalError as exc:
+            self._reject(exc.reason, str(exc))
+            return
+        frame = verified.frame
+        if frame.vcid != self.config.vcid:
+            self._reject("wrong_vcid", f"TC frame on virtual channel {frame.vcid}")
+            return
+        was_locked = self.farm.lockout
+        result = self.farm.receive(frame, len(self._queue) < self.config.command_queue)
+        if not result.accepted:
+            if self.farm.lockout and not was_locked:
+                self._event("cop_lockout", f"frame N(S)={frame.seq} with V(R)={self.farm.vr}")
+            return
+        self.accepted_frames += 1
+        if frame.control:
+            self._event(f"cop_{result.reason}", f"V(R)={self.farm.vr}")
+            self._persist_vr()
+            return
+        if not frame.bypass:
+            self._persist_vr()
+        for packet in self.desegmenter.feed(frame.map_id, frame.seg_flags, frame.data):
+            try:
+                decoded = PusPacket.from_raw(packet)
+            except ProtocolError as exc:
+                self._reject(f"decode_{exc.reason}", str(exc))
+                continue
+            if decoded.packet_type != TYPE_TC:
+                self._reject("not_a_telecommand", repr(decoded))
+                continue
+            self._queue.append(decoded)
+
+    def _report(self, now: float) -> None:
+        if not (self._clcw_due or now >= self._next_clcw):
+            return
+        frames = self.framer.frames()
+        if not frames:
+            frames = [self.framer.idle_frame()]
+        self._write(frames)
+
+    def _write(self, frames: list[bytes]) -> int:
+        if frames:
+            self.link.write_frames([ASM + raw for raw in frames])
+            self._clcw_due = False
+            self._next_clcw = self.monotonic() + self.config.clcw_interval
+        return len(frames)

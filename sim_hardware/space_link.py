@@ -1,0 +1,326 @@
+"""The space-link emulator: what the radio path between the ground and a node does to frames.
+
+Each direction is a :class:`LinkPath`, a pure object: bytes written by one end go in with
+:meth:`LinkPath.push`, are cut into frames at the attached sync marker, and come out of
+:meth:`LinkPath.due` at the time the path decides, each frame dropped, duplicated, delayed or
+bit-flipped at random from a seeded generator, or lost in a blackout. The path knows nothing of
+the protocol inside a frame, exactly like a radio: damaged frames are delivered damaged, and the
+receiver must reject them.
+
+``python -m sim_hardware.space_link`` serves one path pair between two pseudo-terminals, one for
+the ground and one for the node, printing one JSON object per line on stdout::
+
+    {"ground": "/dev/pts/7", "flight": "/dev/pts/8"}   the two ends, as soon as they are served
+    {"stats": {"up": {...}, "down": {...}}}            on exit: what each direction did
+
+It runs until its stdin closes or it gets SIGTERM/SIGINT. Time is the wall clock's monotonic
+seconds until the simulation clock drives it (issue 4).
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import os
+import random
+import select
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from types import FrameType
+from typing import Final
+
+from hal.links import Link, open_link
+from hal.protocol.framing import ASM
+
+__all__ = ["FrameSplitter", "Impairments", "LinkPath"]
+
+MAX_FRAME: Final = 4096
+"""Octets after which a frame with no marker behind it is released anyway."""
+
+
+@dataclass(frozen=True)
+class Impairments:
+    """What one direction of the path does to each frame.
+
+    Attributes:
+        drop: probability that a frame is lost.
+        duplicate: probability that a frame arrives twice.
+        flip: probability that one random bit of a frame (marker excluded) is inverted.
+        delay: one-way light time, seconds, added to every frame.
+        jitter: extra random delay, uniform in 0..jitter seconds.
+        reorder: when False (a serial stream) frames keep their order despite the jitter; when
+            True a later frame may overtake an earlier one.
+        blackouts: ``(start, end)`` intervals of path time in which every frame is lost.
+    """
+
+    drop: float = 0.0
+    duplicate: float = 0.0
+    flip: float = 0.0
+    delay: float = 0.0
+    jitter: float = 0.0
+    reorder: bool = False
+    blackouts: tuple[tuple[float, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("drop", "duplicate", "flip"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"impairment {name} = {value} is not a probability in 0..1")
+        if self.delay < 0 or self.jitter < 0:
+            raise ValueError("delay and jitter must not be negative")
+        for start, end in self.blackouts:
+            if end < start:
+                raise ValueError(f"blackout ({start}, {end}) ends before it starts")
+
+
+class FrameSplitter:
+    """Cuts a byte stream into frames at the attached sync marker.
+
+    A frame is everything from one marker to the next. The last frame is released by
+    :meth:`flush` (the writer went quiet) or once it exceeds :data:`MAX_FRAME` octets; bytes
+    before the first marker are released as they are (noise is noise).
+    """
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    @property
+    def buffered(self) -> int:
+        """Octets held for the frame still being written."""
+        return len(self._buf)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+        """Take more of the stream; return the frames a following marker completed."""
+        buf = self._buf
+        buf += data
+        out: list[bytes] = []
+        start = 0
+        while True:
+            end = buf.find(ASM, start + 1)
+            if end < 0:
+                break
+            out.append(bytes(buf[start:end]))
+            start = end
+        del buf[:start]
+        if len(buf) > MAX_FRAME:
+            out.append(bytes(buf))
+            buf.clear()
+        return out
+
+    def flush(self) -> list[bytes]:
+        """Release what is held."""
+        out = [bytes(self._buf)] if self._buf else []
+        self._buf.clear()
+        return out
+
+
+@dataclass
+class PathStats:
+    """What one direction did: frames in, delivered, and each impairment applied."""
+
+    frames_in: int = 0
+    frames_out: int = 0
+    bytes_out: int = 0
+    applied: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-friendly copy."""
+        out = asdict(self)
+        out["applied"] = dict(self.applied)
+        return out
+
+
+class LinkPath:
+    """One direction of the space link: frames in, impaired frames out when due.
+
+    Args:
+        impairments: what to do to the frames; may be replaced at any time (fault injection).
+        rng: the seeded generator; the same seed and the same input give the same output.
+    """
+
+    def __init__(
+        self, impairments: Impairments | None = None, rng: random.Random | None = None
+    ) -> None:
+        self.impairments = impairments or Impairments()
+        self.rng = rng or random.Random(0)  # noqa: S311 - a simulation, not cryptography
+        self.splitter = FrameSplitter()
+        self._queue: list[tuple[float, int, bytes]] = []
+        self._order = 0
+        self._last_due = 0.0
+        self.stats = PathStats()
+
+    def push(self, data: bytes | bytearray | memoryview, now: float) -> None:
+        """Bytes written by the sending end at ``now``."""
+        for raw in self.splitter.feed(data):
+            self._frame(raw, now)
+
+    def flush(self, now: float) -> None:
+        """The sending end went quiet: release the frame it was writing."""
+        for raw in self.splitter.flush():
+            self._frame(raw, now)
+
+    @property
+    def next_due(self) -> float | None:
+        """When the next frame comes out, or None when nothing is in flight."""
+        return self._queue[0][0] if self._queue else None
+
+    def due(self, now: float) -> list[bytes]:
+        """Frames arriving at the receiving end by ``now``, in arrival order."""
+        out: list[bytes] = []
+        while self._queue and self._queue[0][0] <= now:
+            out.append(heapq.heappop(self._queue)[2])
+        self.stats.frames_out += len(out)
+        self.stats.bytes_out += sum(len(raw) for raw in out)
+        return out
+
+    def _frame(self, raw: bytes, now: float) -> None:
+        imp = self.impairments
+        rng = self.rng
+        stats = self.stats
+        stats.frames_in += 1
+        if any(start <= now < end for start, end in imp.blackouts):
+            stats.applied["blackout"] += 1
+            return
+        if rng.random() < imp.drop:
+            stats.applied["drop"] += 1
+            return
+        copies = 1
+        if rng.random() < imp.duplicate:
+            stats.applied["duplicate"] += 1
+            copies = 2
+        for _ in range(copies):
+            data = raw
+            if len(raw) > len(ASM) and rng.random() < imp.flip:
+                damaged = bytearray(raw)
+                bit = rng.randrange((len(raw) - len(ASM)) * 8)
+                damaged[len(ASM) + bit // 8] ^= 0x80 >> (bit % 8)
+                data = bytes(damaged)
+                stats.applied["flip"] += 1
+            due = now + imp.delay + (rng.uniform(0, imp.jitter) if imp.jitter else 0.0)
+            if not imp.reorder:
+                due = max(due, self._last_due)
+                self._last_due = due
+            heapq.heappush(self._queue, (due, self._order, data))
+            self._order += 1
+
+
+# ---------------------------------------------------------------------- the host process
+
+QUIET: Final = 0.002
+"""Seconds of silence after which a writer's last frame is released."""
+
+
+class PathHost:
+    """Relays bytes between two links through a :class:`LinkPath` per direction."""
+
+    def __init__(self, ground: Link, flight: Link, up: LinkPath, down: LinkPath) -> None:
+        self.ground, self.flight, self.up, self.down = ground, flight, up, down
+        self._quiet: dict[int, float] = {}
+
+    def serve_once(self, now: float, timeout: float, extra_fds: Sequence[int] = ()) -> list[int]:
+        """Move what is ready one step; return the ready ``extra_fds``."""
+        routes = {
+            self.ground.fileno(): (self.ground, self.up),
+            self.flight.fileno(): (self.flight, self.down),
+        }
+        waits = [timeout]
+        for path in (self.up, self.down):
+            if path.next_due is not None:
+                waits.append(max(0.0, path.next_due - now))
+            if path.splitter.buffered:
+                waits.append(QUIET)
+        ready, _, _ = select.select([*routes, *extra_fds], [], [], min(waits))
+        now = time.monotonic()
+        for fd in ready:
+            route = routes.get(fd)
+            if route is not None:
+                link, path = route
+                path.push(link.read(65536, 0), now)
+                self._quiet[fd] = now
+        for fd, (_, path) in routes.items():
+            if path.splitter.buffered and now - self._quiet.get(fd, now) >= QUIET:
+                path.flush(now)
+        for path, target in ((self.up, self.flight), (self.down, self.ground)):
+            frames = path.due(now)
+            if frames:
+                target.write(b"".join(frames))
+        return [fd for fd in ready if fd not in routes]
+
+
+def _parse_blackout(text: str) -> tuple[float, float]:
+    try:
+        start, end = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"blackout {text!r} must be START:END seconds") from None
+    return start, end
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    parser = argparse.ArgumentParser(
+        prog="python -m sim_hardware.space_link", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    for name in ("drop", "duplicate", "flip"):
+        parser.add_argument(f"--{name}", type=float, default=0.0, help=f"{name} probability")
+    parser.add_argument("--delay", type=float, default=0.0, help="one-way light time, s")
+    parser.add_argument("--jitter", type=float, default=0.0, help="random extra delay, s")
+    parser.add_argument("--blackout", type=_parse_blackout, action="append", default=[],
+                        help="START:END seconds after start with no link (repeatable)")  # fmt: skip
+    parser.add_argument("--capture-dir", help="record both ends as pcap files here")
+    args = parser.parse_args(argv)
+    try:
+        impairments = Impairments(
+            drop=args.drop, duplicate=args.duplicate, flip=args.flip, delay=args.delay,
+            jitter=args.jitter, blackouts=tuple(args.blackout),
+        )  # fmt: skip
+    except ValueError as exc:
+        parser.error(str(exc))
+    rng = random.Random(args.seed)  # noqa: S311 - a simulation, not cryptography
+    ground = open_link("pty://", capture_dir=args.capture_dir, capture_name="path-ground")
+    flight = open_link("pty://", capture_dir=args.capture_dir, capture_name="path-flight")
+    host = PathHost(ground, flight, LinkPath(impairments, rng), LinkPath(impairments, rng))
+    stopping = False
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    host.up.impairments = host.down.impairments = _shifted(impairments, time.monotonic())
+    try:
+        ends = {
+            "ground": getattr(ground, "peer_path", None),
+            "flight": getattr(flight, "peer_path", None),
+        }
+        print(json.dumps(ends), flush=True)
+        stdin = sys.stdin.fileno()
+        while not stopping:
+            if stdin in host.serve_once(time.monotonic(), 0.2, [stdin]) and not os.read(
+                stdin, 4096
+            ):
+                break
+        stats = {"up": host.up.stats.as_dict(), "down": host.down.stats.as_dict()}
+        print(json.dumps({"stats": stats}), flush=True)
+    finally:
+        ground.close()
+        flight.close()
+    return 0
+
+
+def _shifted(impairments: Impairments, start: float) -> Impairments:
+    """Blackouts given in seconds after start, on the monotonic clock."""
+    if not impairments.blackouts:
+        return impairments
+    shifted = tuple((start + a, start + b) for a, b in impairments.blackouts)
+    return Impairments(**{**asdict(impairments), "blackouts": shifted})
+
+
+if __name__ == "__main__":
+    sys.exit(main())
