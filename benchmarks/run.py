@@ -13,10 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import codec, pty_link
+from benchmarks import codec, pty_link, space_link
 
 CODEC_TARGET = 1.0  # at least spacepackets, for every operation
 PTY_TARGET = 50_000  # framed packets per second end to end
+AUTH_COST_TARGET = 2.0  # authenticated uplink receive path at most 2x the plain one
 
 
 def main() -> int:
@@ -35,7 +36,26 @@ def main() -> int:
         f"({pty['received']}/{pty['packets']} received, {pty['out_of_order']} out of order, "
         f"{pty['rejects']} rejects)"
     )
+    link = space_link.run()
+    for name in ("tc_frame", "tc_path"):
+        row = link["uplink"][name]
+        print(
+            f"uplink {name}: plain {row['plain']:,.0f}/s, authenticated "
+            f"{row['authenticated']:,.0f}/s, authentication costs {row['cost']:.2f}x"
+        )
+    for name in ("tm_build", "tm_parse"):
+        row = link["downlink"][name]
+        print(
+            f"downlink {name}: {row['frames']:,.0f} TM frames/s "
+            f"({row['frames'] * link['downlink']['packets_per_frame']['frames']:,.0f} packets/s); "
+            f"same packets as plain framed packets: {row['plain']:,.0f} batches/s"
+        )
     checks = {f"codec_{op}_vs_spacepackets": ratios[op] >= CODEC_TARGET for op in ratios}
+    checks["uplink_authentication_cost_at_most_2x"] = (
+        link["uplink"]["tc_path"]["cost"] <= AUTH_COST_TARGET
+        and link["uplink"]["checks"]["rejected"] == 0
+    )
+    checks["downlink_frames_parse_clean"] = link["downlink"]["checks"]["rejected"] == 0
     checks["pty_link_50k_packets_per_second"] = (
         pty["packets_per_second"] >= PTY_TARGET and pty["received"] == pty["packets"]
     )
@@ -49,7 +69,12 @@ def main() -> int:
         "codec_packets_per_second": results,
         "codec_ratio_vs_spacepackets": ratios,
         "pty_link": pty,
-        "targets": {"codec_ratio": CODEC_TARGET, "pty_packets_per_second": PTY_TARGET},
+        "space_link": link,
+        "targets": {
+            "codec_ratio": CODEC_TARGET,
+            "pty_packets_per_second": PTY_TARGET,
+            "uplink_authentication_cost": AUTH_COST_TARGET,
+        },
         "checks": checks,
         "ok": all(checks.values()),
     }

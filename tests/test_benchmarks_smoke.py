@@ -1,7 +1,7 @@
 """The benchmark code runs and measures what it claims (no timing is asserted here: machines are
 shared and noisy; the figures belong to ``make bench``)."""
 
-from benchmarks import codec, pty_link
+from benchmarks import codec, pty_link, space_link
 
 
 def test_all_implementations_build_identical_packets():
@@ -22,3 +22,14 @@ def test_pty_benchmark_delivers_every_packet_in_order():
     assert result["received"] == 3000
     assert result["out_of_order"] == 0
     assert result["rejects"] == 0
+
+
+def test_space_link_benchmark_verifies_every_frame_and_rebuilds_every_packet():
+    result = space_link.run(budget=0.004)
+    uplink, downlink = result["uplink"], result["downlink"]
+    assert uplink["checks"]["accepted"] > 0 and uplink["checks"]["rejected"] == 0
+    assert downlink["checks"]["packets"] > 0 and downlink["checks"]["rejected"] == 0
+    for name in ("tc_frame", "tc_path"):
+        assert uplink[name]["plain"] > 0 and uplink[name]["authenticated"] > 0
+    for name in ("tm_build", "tm_parse"):
+        assert downlink[name]["frames"] > 0 and downlink[name]["plain"] > 0

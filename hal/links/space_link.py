@@ -158,10 +158,11 @@ class _Stream:
         deframer: Deframer,
         idle_flush: float,
         monotonic: Callable[[], float],
+        on_reject: Callable[[str], None] | None = None,
     ) -> None:
         self.link = link
         self.deframer = deframer
-        deframer.on_reject = link.record_error
+        deframer.on_reject = on_reject or link.record_error
         self.idle_flush = idle_flush
         self.monotonic = monotonic
         self._last_byte = monotonic()
@@ -542,7 +543,9 @@ class FlightSpaceLink:
             clcw=lambda: self.farm.clcw.to_int(),
         )  # fmt: skip
         rule = TcFrameRule(config.tc_frame_max)
-        self._stream = _Stream(link, Deframer(rule=rule), config.idle_flush, monotonic)
+        self._stream = _Stream(
+            link, Deframer(rule=rule), config.idle_flush, monotonic, self._deframe_reject
+        )
         self._queue: deque[PusTc] = deque()
         self._clcw_due = True
         self._next_clcw = monotonic()
@@ -622,6 +625,10 @@ class FlightSpaceLink:
         self.rejects[reason] += 1
         self.link.record_error(reason)
         self._event("tc_rejected", f"{reason}: {detail}")
+
+    def _deframe_reject(self, reason: str) -> None:
+        self.link.record_error(reason)
+        self._event("tc_rejected", f"{reason}: frame dropped by the deframer")
 
     def _persist_sn(self, spi: int, sn: int) -> None:
         if self.store is not None:

@@ -31,7 +31,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final, NamedTuple
+from typing import Final
 
 import construct as cs
 
@@ -79,6 +79,7 @@ SecurityHeader = cs.Struct(
 SECURITY_LAYOUT = compile_fixed(SecurityHeader, "sdls_security_header")
 SEC_HEADER_SIZE: Final = SECURITY_LAYOUT.size
 OVERHEAD: Final = SEC_HEADER_SIZE + MAC_SIZE
+SMALLEST_FRAME: Final = TC_HEADER_SIZE + OVERHEAD + FECF_SIZE
 
 
 class KeyFileError(HalError):
@@ -155,12 +156,19 @@ def authenticate(frame: TcFrame, sa: SecurityAssociation, sn: int) -> bytes:
     return append_crc16(body)
 
 
-class VerifiedFrame(NamedTuple):
-    """A frame that passed every check: ``frame.data`` is the payload (security fields removed)."""
+class VerifiedFrame:
+    """A frame that passed every check: ``frame.data`` is the payload (security fields removed),
+    ``spi`` and ``sn`` the key id and sequence number it was accepted under."""
 
-    frame: TcFrame
-    spi: int
-    sn: int
+    __slots__ = ("frame", "sn", "spi")
+
+    def __init__(self, frame: TcFrame, spi: int, sn: int) -> None:
+        self.frame = frame
+        self.spi = spi
+        self.sn = sn
+
+    def __repr__(self) -> str:
+        return f"VerifiedFrame({self.frame!r}, spi={self.spi}, sn={self.sn})"
 
 
 class TcVerifier:
@@ -207,30 +215,32 @@ class TcVerifier:
 
     def _verify(self, raw: bytes | bytearray | memoryview) -> VerifiedFrame:
         size = len(raw)
-        smallest = TC_HEADER_SIZE + OVERHEAD + FECF_SIZE
-        if size < smallest:
-            raise TruncatedError(f"authenticated TC frame needs {smallest} octets, got {size}")
+        if size < SMALLEST_FRAME:
+            raise TruncatedError(f"authenticated TC frame of {size} octets < {SMALLEST_FRAME}")
         if size > MAX_TC_FRAME_SIZE:
             raise LengthError(f"TC frame of {size} octets exceeds {MAX_TC_FRAME_SIZE}")
         _, bypass, control, _, scid, vcid, length, seq = TC_LAYOUT.unpack_from(raw)
         if length + 1 != size:
             raise LengthError(f"TC frame length field says {length + 1} octets, got {size}")
         check_fecf(raw, "TC frame")
-        if self.scid is not None and scid != self.scid:
+        if scid != self.scid and self.scid is not None:
             raise HeaderError(
                 f"TC frame for spacecraft {scid}, this is {self.scid}", reason="wrong_scid"
             )
-        if control and not bypass:
-            raise HeaderError("TC frame: control command with bypass flag 0 (type-AC)")
-        sec_at = TC_HEADER_SIZE + (0 if control else SEGMENT_HEADER_SIZE)
-        if size < sec_at + OVERHEAD + FECF_SIZE:
-            raise TruncatedError("TC frame too short for its security header and trailer")
+        if control:
+            if not bypass:
+                raise HeaderError("TC frame: control command with bypass flag 0 (type-AC)")
+            sec_at = TC_HEADER_SIZE
+        else:
+            sec_at = TC_HEADER_SIZE + SEGMENT_HEADER_SIZE
+            if size < SMALLEST_FRAME + SEGMENT_HEADER_SIZE:
+                raise TruncatedError("TC frame too short for its security header and trailer")
         spi, sn = SECURITY_LAYOUT.unpack_from(raw, sec_at)
         mac = self._macs.get(spi)
         if mac is None:
             raise SecurityError(f"TC frame signed with unknown key id {spi}", reason="unknown_spi")
         mac_at = size - FECF_SIZE - MAC_SIZE
-        if not hmac.compare_digest(mac(raw[:mac_at]), bytes(raw[mac_at : mac_at + MAC_SIZE])):
+        if not hmac.compare_digest(mac(raw[:mac_at]), raw[mac_at : mac_at + MAC_SIZE]):
             raise SecurityError(
                 f"TC frame MAC does not verify under key id {spi}", reason="bad_mac"
             )
@@ -249,15 +259,13 @@ class TcVerifier:
                     reason="persist_failed",
                 ) from exc
         self.last_sn[spi] = sn
+        data = bytes(raw[sec_at + SEC_HEADER_SIZE : mac_at])
         if control:
-            frame = TcFrame(scid, vcid, bytes(raw[sec_at + SEC_HEADER_SIZE : mac_at]), seq=seq,
-                            bypass=1, control=1)  # fmt: skip
-        else:
-            seg_flags, map_id = SEGMENT_LAYOUT.unpack_from(raw, TC_HEADER_SIZE)
-            frame = TcFrame(
-                scid, vcid, bytes(raw[sec_at + SEC_HEADER_SIZE : mac_at]),
-                seq=seq, bypass=bypass, map_id=map_id, seg_flags=seg_flags,
-            )  # fmt: skip
+            return VerifiedFrame(TcFrame(scid, vcid, data, seq=seq, bypass=1, control=1), spi, sn)
+        seg_flags, map_id = SEGMENT_LAYOUT.unpack_from(raw, TC_HEADER_SIZE)
+        frame = TcFrame(
+            scid, vcid, data, seq=seq, bypass=bypass, map_id=map_id, seg_flags=seg_flags
+        )
         return VerifiedFrame(frame, spi, sn)
 
 

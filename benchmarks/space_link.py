@@ -1,0 +1,112 @@
+"""Space-link benchmark: the cost of authentication on the uplink, and TM frame throughput.
+
+Uplink, frames per second received, each beside the plain (unauthenticated) frame in this run:
+
+* ``tc_frame``: the frame check alone. Plain: :meth:`TcFrame.from_raw` (header, length, FECF).
+  Authenticated: :meth:`TcVerifier.verify` (the same, then key id, HMAC-SHA-256, anti-replay),
+  every frame with its own sequence number, as on the link.
+* ``tc_path``: the receive path up to the telecommand: the frame check, then the PUS-C decode of
+  the packet it carries (one 29-octet TC per frame, the common case).
+
+Downlink, fixed-length frames (1115 octets) per second: ``tm_build`` (:class:`TmFramer` cutting
+frames from queued 53-octet housekeeping packets) and ``tm_parse`` (:class:`TmReassembler`
+checking frames and rebuilding the packets), beside the same octets sent as plain framed packets
+(ASM + packet, :func:`frame` and :class:`Deframer`), the device-link format.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+from benchmarks.codec import rate
+from hal.protocol.cuc import CucTime
+from hal.protocol.framing import Deframer, frame
+from hal.protocol.pus import PusTc, PusTm
+from hal.protocol.sdls import SecurityAssociation, TcVerifier, authenticate
+from hal.protocol.tc_frame import TcFrame
+from hal.protocol.tm_frame import TmFramer, TmReassembler
+
+KEY = bytes(range(32))
+SPI = 1
+SCID = 42
+ROTATION = 1 << 16
+
+
+def uplink(budget: float = 0.4) -> dict[str, dict[str, float]]:
+    """Frames per second for the plain and the authenticated uplink paths."""
+    packet = PusTc(0x42, 17, 1, bytes(range(16))).pack()
+    plain = [TcFrame(SCID, 0, packet, seq=i & 0xFF).pack() for i in range(256)]
+    sa = SecurityAssociation(SPI, KEY)
+    secured = [
+        authenticate(TcFrame(SCID, 0, packet, seq=i & 0xFF), sa, i + 1) for i in range(ROTATION)
+    ]
+    verifier = TcVerifier({SPI: KEY}, scid=SCID)
+
+    def verify(i: int) -> object:
+        at = i % ROTATION
+        if at == 0:
+            verifier.last_sn.clear()  # a new pass over the same numbers: forget the last one
+        return verifier.verify(secured[at])
+
+    def verify_path(i: int) -> object:
+        return PusTc.from_raw(verify(i).frame.data)
+
+    cases: dict[str, tuple[Callable[[int], object], Callable[[int], object]]] = {
+        "tc_frame": (lambda i: TcFrame.from_raw(plain[i & 0xFF]), verify),
+        "tc_path": (lambda i: PusTc.from_raw(TcFrame.from_raw(plain[i & 0xFF]).data), verify_path),
+    }
+    out: dict[str, dict[str, float]] = {}
+    verifier.accepted = 0
+    for name, (plain_case, secured_case) in cases.items():
+        out[name] = {
+            "plain": rate(plain_case, budget),
+            "authenticated": rate(secured_case, budget),
+        }
+        out[name]["cost"] = out[name]["plain"] / out[name]["authenticated"]
+    out["checks"] = {"accepted": verifier.accepted, "rejected": sum(verifier.rejects.values())}
+    return out
+
+
+def downlink(budget: float = 0.4) -> dict[str, dict[str, float]]:
+    """Frames per second built and parsed, beside the same octets as plain framed packets."""
+    packet = PusTm(0x42, 3, 25, bytes(32), time=CucTime(1, 2)).pack()
+    framer = TmFramer(SCID, clcw=lambda: 0x01000000)
+    per_frame = framer.data_size // len(packet) + 1
+
+    def build(_i: int) -> bytes:
+        for _ in range(per_frame):
+            framer.add_packet(0, packet)
+        return framer.next_frame() or b""
+
+    frames = [build(i) for i in range(256)]  # a whole frame-count cycle: replayed seamlessly
+    reassembler = TmReassembler(SCID)
+    position = itertools.count()  # frames in transmission order, whatever ``rate`` counts
+
+    def parse(_i: int) -> list[bytes]:
+        return reassembler.feed(frames[next(position) & 0xFF])
+
+    plain_chunk = b"".join(frame(packet) for _ in range(per_frame))
+    deframer = Deframer()
+    out = {
+        "tm_build": {
+            "frames": rate(build, budget),
+            "plain": rate(lambda _i: b"".join([frame(packet) for _ in range(per_frame)]), budget),
+        },
+        "tm_parse": {
+            "frames": rate(parse, budget),
+            "plain": rate(lambda _i: deframer.feed(plain_chunk), budget),
+        },
+        "packets_per_frame": {"frames": float(per_frame), "plain": float(per_frame)},
+    }
+    stats = reassembler.stats
+    out["checks"] = {  # the packet split across the end of the cycle is discarded, once a cycle
+        "packets": float(stats.packets),
+        "rejected": float(sum(stats.bad_frames.values()) + sum(stats.gaps.values())),
+    }
+    return out
+
+
+def run(budget: float = 0.4) -> dict[str, dict[str, dict[str, float]]]:
+    """Both halves."""
+    return {"uplink": uplink(budget), "downlink": downlink(budget)}
