@@ -336,25 +336,24 @@ class GroundSpaceLink:
         return "sent" if state == "queued" else state
 
     def wait_for(self, commands: Iterable[int], timeout: float) -> bool:
-        """Serve the link until every command is delivered or failed; False on timeout."""
+        """Serve the link until every command is settled: delivered, failed, or (bypass) sent.
+
+        Returns False when ``timeout`` seconds pass first; :meth:`fate` tells each one's state.
+        """
         wanted = list(commands)
         deadline = self.monotonic() + timeout
-
-        def settled() -> bool:
-            return all(self.fate(c) in ("delivered", "sent") and self._final(c) for c in wanted)
-
-        while not settled():
+        while not all(self._settled(c) for c in wanted):
             remaining = deadline - self.monotonic()
             if remaining <= 0:
                 return False
             self.poll(min(remaining, POLL_SLICE))
         return True
 
-    def _final(self, command: int) -> bool:
+    def _settled(self, command: int) -> bool:
         state = self.fate(command)
-        if state == "sent":
-            return all(self._units[u].bypass for u in self._commands[command])
-        return True
+        if state == "delivered" or state.startswith("failed"):
+            return True
+        return state == "sent" and all(self._units[u].bypass for u in self._commands[command])
 
     # ------------------------------------------------------------------ telemetry
 

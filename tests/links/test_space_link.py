@@ -399,3 +399,25 @@ def test_a_store_that_cannot_be_written_rejects_the_frame_and_advances_nothing(t
     assert bench.flight.receive(0) is None
     assert bench.flight.stats()["rejects"] == {"persist_failed": 1}
     assert bench.flight.verifier.last_sn[7] < 10_000
+
+
+def test_waiting_on_a_real_tty_ends_when_the_fate_is_settled():
+    from hal.links import open_link
+
+    tty = open_link("pty://")  # a node that never answers
+    tty.open()
+    config = SpaceLinkConfig(t1=0.05, transmission_limit=2)
+    ground = GroundSpaceLink(open_link(tty.peer_path), SA, config, auto_recover=False)
+    ground.link.open()
+    try:
+        ground.start("no_clcw_check")
+        request = ground.send(command(1))
+        assert ground.wait_for([request], timeout=10)
+        assert ground.fate(request) == "failed:t1_limit"
+        assert ground.stats()["retransmissions"] == 1
+        late = ground.send(command(2))  # no longer initiated: it waits, and waiting times out
+        assert not ground.wait_for([late], timeout=0.2)
+        assert ground.fate(late) == "queued"
+    finally:
+        ground.close()
+        tty.close()
