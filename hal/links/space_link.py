@@ -332,8 +332,7 @@ class GroundSpaceLink:
             return "queued"
         if unit.bypass:
             return "sent"
-        state = self.fop.fate(unit.request)
-        return "sent" if state == "queued" else state
+        return self.fop.fate(unit.request)
 
     def wait_for(self, commands: Iterable[int], timeout: float) -> bool:
         """Serve the link until every command is settled: delivered, failed, or (bypass) sent.
@@ -457,7 +456,6 @@ class GroundSpaceLink:
                 if unit.request is not None and not unit.bypass:
                     if fop.fate(unit.request).startswith("failed"):
                         self._recovering.add(index)
-            self._recovering.update(self._backlog)
             self.recoveries += 1
         if self.auto_recover and self._started and fop.state is FopState.INITIAL:
             fop.initiate(self.monotonic(), "unlock")
@@ -651,6 +649,9 @@ class FlightSpaceLink:
         frame = verified.frame
         if frame.vcid != self.config.vcid:
             self._reject("wrong_vcid", f"TC frame on virtual channel {frame.vcid}")
+            return
+        if frame.bypass and not frame.control and len(self._queue) >= self.config.command_queue:
+            self._reject("queue_full", "type-BD frame while the command queue is full")
             return
         was_locked = self.farm.lockout
         result = self.farm.receive(frame, len(self._queue) < self.config.command_queue)

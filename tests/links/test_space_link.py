@@ -421,3 +421,12 @@ def test_waiting_on_a_real_tty_ends_when_the_fate_is_settled():
     finally:
         ground.close()
         tty.close()
+
+
+def test_bypass_frames_cannot_overfill_the_command_queue(tmp_path):
+    bench = Bench(config=SpaceLinkConfig(t1=0.5, command_queue=3))
+    ids = bench.ground.send_many([command(n, size=900) for n in range(5)], bypass=True)
+    bench.step(execute=False)
+    assert {bench.ground.fate(i) for i in ids} == {"sent"}
+    assert numbers(bench.flight._queue) == [0, 1, 2]
+    assert bench.flight.stats()["rejects"] == {"queue_full": 2}
