@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import subprocess
@@ -54,7 +55,7 @@ def test_impairments_are_applied_at_their_rates_and_reproducibly():
     assert all(f.startswith(ASM) for f in damaged)
     assert 1600 < len([f for f in out if f in sent]) < 2000
     order = [f[4] for f in out if f in sent]
-    assert all(a <= b or a - b > 200 for a, b in zip(order, order[1:], strict=False))  # FIFO
+    assert all(a <= b or a - b > 200 for a, b in itertools.pairwise(order))  # FIFO
 
 
 def test_reordering_and_blackouts():
