@@ -6,9 +6,13 @@ never touches a port, a thread or a clock. Like httpx's ``MockTransport(handler)
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from hal.protocol.pus import PusTc, PusTm
+
+if TYPE_CHECKING:
+    from sim_hardware.devices.base import Garbage
 
 
 class Emulator(Protocol):
@@ -22,8 +26,9 @@ class Emulator(Protocol):
     name: str
     apids: dict[int, int]
 
-    def handle(self, packet: PusTc | PusTm, now: float) -> list[PusTm]:
-        """Answer one packet received at simulated time ``now``; return the replies, in order."""
+    def handle(self, packet: PusTc | PusTm, now: float) -> Sequence[PusTm | Garbage]:
+        """Answer one packet received at simulated time ``now``; return the replies, in order
+        (:class:`~sim_hardware.devices.base.Garbage` for raw octets a faulty board emits)."""
         ...
 
     def advance(self, to_time: float) -> None:

@@ -10,7 +10,7 @@ it hands to the emulators; the emulators own nothing but their state.
 from __future__ import annotations
 
 import select
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,8 @@ from hal.errors import EncodeError, LinkError
 from hal.links import open_link
 from hal.links.channel import PacketChannel
 from hal.protocol.framing import Deframer
+from hal.protocol.pus import PusTm
+from sim_hardware.devices.base import Garbage
 from sim_hardware.emulator import Emulator
 
 
@@ -41,6 +43,8 @@ class PtyHost:
         emulators: the boards to serve.
         clock: simulated time in seconds, handed to every ``handle`` and ``advance``.
         capture_dir: when given, each board's link records ``<board>.tx.pcap``/``.rx.pcap``.
+        symlinks: board name -> a stable path to link to the board's tty (as udev's
+            ``/dev/serial/by-id`` names do for real adapters).
     """
 
     def __init__(
@@ -49,12 +53,16 @@ class PtyHost:
         clock: Callable[[], float],
         *,
         capture_dir: str | None = None,
+        symlinks: Mapping[str, str] | None = None,
     ) -> None:
         self.clock = clock
         self.boards: list[ServedBoard] = []
         self._running = False
         for emulator in emulators:
-            link = open_link("pty://", capture_dir=capture_dir, capture_name=f"sim-{emulator.name}")
+            link = open_link(
+                "pty://", capture_dir=capture_dir, capture_name=f"sim-{emulator.name}",
+                symlink=(symlinks or {}).get(emulator.name),
+            )  # fmt: skip
             deframer = Deframer(max_length=None, apid_max=emulator.apids)
             self.boards.append(ServedBoard(emulator, PacketChannel(link, deframer)))
 
@@ -65,6 +73,9 @@ class PtyHost:
         now = self.clock()
         for board in self.boards:
             board.emulator.advance(now)
+            late = getattr(board.emulator, "poll", None)
+            if late is not None:
+                self._reply(board, late(now))
         for fd in ready:
             board = by_fd.get(fd)
             if board is None:
@@ -72,11 +83,20 @@ class PtyHost:
             channel = board.channel
             channel.poll(0)
             for packet in channel.receive_all(0):
-                try:
-                    channel.send_many(board.emulator.handle(packet, now))
-                except (EncodeError, LinkError) as exc:
-                    channel.link.record_error(f"reply_{exc.reason}")
+                self._reply(board, board.emulator.handle(packet, now))
         return [fd for fd in ready if fd not in by_fd]
+
+    @staticmethod
+    def _reply(board: ServedBoard, replies: Sequence[PusTm | Garbage]) -> None:
+        channel = board.channel
+        try:
+            for reply in replies:
+                if isinstance(reply, Garbage):
+                    channel.link.write(reply.data)  # a faulty board's noise, as it is
+                else:
+                    channel.send(reply)
+        except (EncodeError, LinkError) as exc:
+            channel.link.record_error(f"reply_{exc.reason}")
 
     def stats(self) -> dict[str, Any]:
         """Per board: link statistics and deframer statistics."""

@@ -185,3 +185,17 @@ def _close_socket_port(ser: serial.SerialBase) -> None:
     sock.close()
     ser._socket = None  # type: ignore[attr-defined]
     ser.is_open = False
+
+
+def find_port_by_serial(serial_number: str) -> str | None:
+    """The device path of the USB-serial adapter with this USB serial number, or None.
+
+    Used to find a board again after it was unplugged and came back under another path. Reads
+    pyserial's port listing (``serial.tools.list_ports``), which never opens a port.
+    """
+    from serial.tools import list_ports
+
+    for port in list_ports.comports():
+        if port.serial_number == serial_number:
+            return str(port.device)
+    return None

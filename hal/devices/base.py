@@ -1,0 +1,345 @@
+"""The common part of every HAL board driver: request/response with retries, health, reopening.
+
+A board driver subclasses :class:`BoardClient` with typed calls (``move_joint(...)``,
+``read_status()``) built on :meth:`BoardClient.command` and :meth:`BoardClient.status`. The base:
+
+* sends each request with the device's next sequence count and waits for the reply that names
+  that request (TM[1,7]/TM[1,8] carry its request id; TM[3,25] and TM[17,2] answer the last
+  request of their kind), discarding stale replies to earlier attempts;
+* splits its ``timeout`` over ``1 + retries`` attempts, so a call never blocks longer than
+  ``timeout`` seconds, whatever the board does;
+* turns every way a board can misbehave into a :class:`DeviceError` the flight software can act
+  on: :class:`DeviceTimeout` (absent or silent), :class:`DeviceFailed` (the board refused, with
+  the failure's name and detail), :class:`DeviceReplyError` (a reply that breaks the ICD),
+  :class:`DeviceUnavailable` (the link is down, being reopened);
+* keeps a :class:`Health` record (last reply, consecutive failures, link state) and reports the
+  transitions as events through ``on_event(name, detail)``: ``device_lost``, ``device_recovered``,
+  ``device_silent``;
+* reopens a lost link (USB unplugged) with exponential backoff, at the same path or, given the
+  board's USB serial number, wherever pyserial's port listing finds it now.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final
+
+from hal.errors import HalError, LinkClosed, LinkError, LinkOpenError, LinkTimeout, ProtocolError
+from hal.links import Link, open_link
+from hal.links.channel import PacketChannel
+from hal.protocol.devices import icd as common
+from hal.protocol.devices.icd import BoardIcd, DeviceIcd, request_id
+from hal.protocol.framing import Deframer
+from hal.protocol.pus import PusTc, PusTm
+
+__all__ = [
+    "BoardClient",
+    "DeviceError",
+    "DeviceFailed",
+    "DeviceReplyError",
+    "DeviceTimeout",
+    "DeviceUnavailable",
+    "Health",
+]
+
+DEFAULT_TIMEOUT: Final = 0.5
+DEFAULT_RETRIES: Final = 2
+BACKOFF_FIRST: Final = 0.25
+BACKOFF_MAX: Final = 8.0
+SILENT_AFTER: Final = 3
+
+
+class DeviceError(HalError):
+    """A device could not do what was asked; ``reason`` says why in one word."""
+
+    default_reason = "device"
+
+
+class DeviceTimeout(DeviceError):
+    """No reply within the timeout, after every retry: the board is absent or silent."""
+
+    default_reason = "no_reply"
+
+
+class DeviceFailed(DeviceError):
+    """The board refused the command; ``reason`` is the failure's name, ``detail`` its value."""
+
+    default_reason = "failed"
+
+    def __init__(self, message: str, reason: str, code: int, detail: int) -> None:
+        super().__init__(message, reason=reason)
+        self.code = code
+        self.detail = detail
+
+
+class DeviceReplyError(DeviceError):
+    """A reply that breaks the ICD (wrong length, a value out of range)."""
+
+    default_reason = "bad_reply"
+
+
+class DeviceUnavailable(DeviceError):
+    """The board's link is down; it is being reopened with backoff."""
+
+    default_reason = "link_down"
+
+
+@dataclass
+class Health:
+    """What the flight software knows of a board's health.
+
+    Attributes:
+        link: ``open``, ``lost`` (being reopened) or ``closed``.
+        last_reply: the driver clock's time of the last good reply, or None.
+        consecutive_failures: requests in a row that got no good reply.
+        requests, replies, retries, reopens: counts.
+        failures: failed requests by reason.
+    """
+
+    link: str = "closed"
+    last_reply: float | None = None
+    consecutive_failures: int = 0
+    requests: int = 0
+    replies: int = 0
+    retries: int = 0
+    reopens: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def ok(self) -> bool:
+        """The link is up and the last request was answered."""
+        return self.link == "open" and self.consecutive_failures == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly copy."""
+        return {
+            "link": self.link, "ok": self.ok, "last_reply": self.last_reply,
+            "consecutive_failures": self.consecutive_failures, "requests": self.requests,
+            "replies": self.replies, "retries": self.retries, "reopens": self.reopens,
+            "failures": dict(self.failures),
+        }  # fmt: skip
+
+
+class BoardClient:
+    """A board on a serial endpoint, through its ICD.
+
+    Args:
+        url: the board's port (a tty path, ``/dev/serial/by-id/...``, ``socket://``...).
+        baudrate: the port's rate (ignored by ptys and sockets).
+        usb_serial: the board's USB serial number, to find it again under another path.
+        timeout: the most any one call blocks, seconds, retries included.
+        retries: attempts after the first, within ``timeout``.
+        monotonic: the clock for deadlines and backoff.
+        on_event: called ``(name, detail)`` on health transitions.
+        link_kwargs: passed to :func:`~hal.links.open_link` (``capture_dir``, ``timestamp``).
+
+    The link is opened on the first call (or by :meth:`open`); a board absent at start is
+    simply a lost link being retried.
+    """
+
+    icd: ClassVar[BoardIcd]
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        baudrate: int = 115200,
+        usb_serial: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        monotonic: Callable[[], float] = time.monotonic,
+        on_event: Callable[[str, str], None] | None = None,
+        **link_kwargs: Any,
+    ) -> None:
+        if timeout <= 0 or retries < 0:
+            raise ValueError("timeout must be positive and retries not negative")
+        self.url = url
+        self.baudrate = baudrate
+        self.usb_serial = usb_serial
+        self.timeout = timeout
+        self.retries = retries
+        self.monotonic = monotonic
+        self.on_event = on_event
+        self._link_kwargs = link_kwargs
+        self.health = Health()
+        self._channel: PacketChannel | None = None
+        self._seq: dict[int, int] = {}
+        self._next_open = 0.0
+        self._backoff = BACKOFF_FIRST
+        self._was_open = False
+
+    # ------------------------------------------------------------------ life cycle
+
+    def open(self) -> bool:
+        """Open the link if it is not; False (and the link ``lost``) when it cannot be yet."""
+        if self._channel is not None and self._channel.link.is_open:
+            return True
+        now = self.monotonic()
+        if now < self._next_open:
+            return False
+        url = self.url
+        if self.usb_serial is not None:
+            from hal.links.serial_link import find_port_by_serial
+
+            url = find_port_by_serial(self.usb_serial) or url
+        try:
+            link: Link = open_link(url, baudrate=self.baudrate, **self._link_kwargs)
+            link.open()
+        except (LinkOpenError, ValueError) as exc:
+            self._next_open = now + self._backoff
+            self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+            if self.health.link != "lost":
+                self._lost(f"cannot open {url}: {exc}")
+            return False
+        if self._channel is not None:
+            self._channel.close()
+        self._channel = PacketChannel(link, Deframer(max_length=None, apid_max=self.icd.apids))
+        self._backoff = BACKOFF_FIRST
+        if self._was_open:
+            self.health.reopens += 1
+            self._event("device_recovered", f"{self.icd.name} back on {url}")
+        self._was_open = True
+        self.health.link = "open"
+        return True
+
+    def close(self) -> None:
+        """Close the link (idempotent)."""
+        if self._channel is not None:
+            self._channel.close()
+        self.health.link = "closed"
+
+    def __enter__(self) -> BoardClient:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ requests
+
+    def ping(self, device: str) -> float:
+        """Connection test; returns the round trip in seconds."""
+        dev = self.icd.device(device)
+        start = self.monotonic()
+        self._request(dev, common.SERVICE_TEST, common.SUBTYPE_ALIVE, b"",
+                      (common.SERVICE_TEST, common.SUBTYPE_ALIVE_REPORT))  # fmt: skip
+        return self.monotonic() - start
+
+    def status(self, device: str) -> dict[str, Any]:
+        """The device's status report, decoded and checked against the ICD."""
+        dev = self.icd.device(device)
+        reply = self._request(dev, common.SERVICE_HK, common.SUBTYPE_REPORT_NOW, b"",
+                              (common.SERVICE_HK, common.SUBTYPE_STATUS_REPORT))  # fmt: skip
+        try:
+            return dev.status.decode(reply.source_data)
+        except ProtocolError as exc:
+            raise self._fail(DeviceReplyError(f"{self.icd.name}.{device} status: {exc}")) from exc
+
+    def command(self, device: str, name: str, **args: Any) -> None:
+        """Send a command and wait for its completion report.
+
+        Raises:
+            EncodeError: an argument out of the ICD's range (nothing is sent).
+            DeviceFailed: the board refused it (``reason`` names the failure).
+            DeviceTimeout, DeviceReplyError, DeviceUnavailable: see the module docstring.
+        """
+        dev = self.icd.device(device)
+        message = dev.command(name)
+        data = message.encode(**args)
+        self._request(dev, message.service, message.subtype, data, None)
+
+    # ------------------------------------------------------------------ internals
+
+    def _request(
+        self,
+        dev: DeviceIcd,
+        service: int,
+        subtype: int,
+        data: bytes,
+        expect: tuple[int, int] | None,
+    ) -> PusTm:
+        if not self.open():
+            raise self._fail(DeviceUnavailable(f"{self.icd.name}: link to {self.url} is down"))
+        channel = self._channel
+        if channel is None:  # pragma: no cover - open() returned True
+            raise DeviceUnavailable(f"{self.icd.name}: no channel")
+        self.health.requests += 1
+        per_attempt = self.timeout / (1 + self.retries)
+        try:
+            channel.receive_all(0)  # replies to earlier, abandoned attempts are stale
+            for attempt in range(1 + self.retries):
+                seq = self._seq[dev.apid] = (self._seq.get(dev.apid, -1) + 1) & 0x3FFF
+                tc = PusTc(dev.apid, service, subtype, data, seq_count=seq)
+                rid = request_id(dev.apid, tc.seq_flags, seq)
+                if attempt:
+                    self.health.retries += 1
+                try:
+                    reply = channel.request(tc, per_attempt, match=_matcher(dev.apid, expect, rid))
+                except LinkTimeout:
+                    continue
+                if not isinstance(reply, PusTm):  # pragma: no cover - matcher takes TM only
+                    continue
+                self.health.replies += 1
+                self.health.last_reply = self.monotonic()
+                if self.health.consecutive_failures >= SILENT_AFTER:
+                    self._event("device_answering", f"{self.icd.name}.{dev.name}")
+                self.health.consecutive_failures = 0
+                if reply.service == common.SERVICE_VERIFICATION and reply.subtype in (
+                    common.SUBTYPE_ACCEPTANCE_FAILED, common.SUBTYPE_FAILED,
+                ):  # fmt: skip
+                    code = reply.source_data[4]
+                    detail = int.from_bytes(reply.source_data[5:7], "big")
+                    failure = dev.failure_name(code)
+                    raise self._fail(DeviceFailed(
+                        f"{self.icd.name}.{dev.name} TC[{service},{subtype}] failed: {failure} "
+                        f"(detail {detail})", reason=failure, code=code, detail=detail,
+                    ), count_as_reply=True)  # fmt: skip
+                return reply
+        except LinkClosed as exc:
+            self._lost(str(exc))
+            raise self._fail(DeviceUnavailable(f"{self.icd.name}: {exc}")) from exc
+        except LinkError as exc:
+            raise self._fail(DeviceUnavailable(f"{self.icd.name}: {exc}")) from exc
+        raise self._fail(DeviceTimeout(
+            f"{self.icd.name}.{dev.name}: no reply to TC[{service},{subtype}] within "
+            f"{self.timeout} s ({1 + self.retries} attempts)"
+        ))  # fmt: skip
+
+    def _fail(self, error: DeviceError, count_as_reply: bool = False) -> DeviceError:
+        self.health.failures[error.reason] += 1
+        if count_as_reply:
+            return error
+        self.health.consecutive_failures += 1
+        if self.health.consecutive_failures == SILENT_AFTER:
+            self._event("device_silent", f"{self.icd.name}: {error}")
+        return error
+
+    def _lost(self, detail: str) -> None:
+        self.health.link = "lost"
+        self._event("device_lost", f"{self.icd.name}: {detail}")
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+
+    def _event(self, name: str, detail: str) -> None:
+        if self.on_event is not None:
+            self.on_event(name, detail)
+
+
+def _matcher(
+    apid: int, expect: tuple[int, int] | None, rid: bytes
+) -> Callable[[PusTc | PusTm], bool]:
+    """The reply to one request: its report type, or a verification report naming it."""
+
+    def match(packet: PusTc | PusTm) -> bool:
+        if not isinstance(packet, PusTm) or packet.apid != apid:
+            return False
+        if packet.service == common.SERVICE_VERIFICATION:
+            size = 4 if packet.subtype == common.SUBTYPE_COMPLETED else 7
+            return packet.source_data[:4] == rid and len(packet.source_data) == size
+        return expect is not None and (packet.service, packet.subtype) == expect
+
+    return match

@@ -1,0 +1,287 @@
+"""The shape every board ICD takes: boards, devices (one APID each), messages, fields.
+
+A board is one serial endpoint; each device on it has its own APID. Every device speaks the same
+PUS-C conventions, so that one HAL client and one emulator host serve them all::
+
+    telecommand                        reply
+    TC[17,1]  are you alive            TM[17,2]  alive
+    TC[3,27]  report status now        TM[3,25]  the device's status report
+    TC[s,n]   a device command         TM[1,7]   completed (data: request id, 4 octets)
+                                       TM[1,8]   failed (data: request id 4, failure code 1,
+                                                 detail 2: which field or device-specific value)
+    anything else                      TM[1,2]   acceptance failed (request id 4, code 1, detail 2)
+
+The request id is the request's packet id and sequence control (ECSS-E-ST-70-41C 6.1.5). Device
+commands use private services (128 and up). Application and source data are fixed layouts,
+declared with construct from :class:`Field` records that carry each value's unit, range and
+meaning next to it: the ICD document is generated from the same records.
+
+Values are checked on both sides: :meth:`Message.encode` refuses an out-of-range argument
+(:class:`~hal.errors.EncodeError` naming the field and its range); :meth:`Message.decode` refuses
+data of the wrong length or with a value out of range (:class:`~hal.errors.LengthError`,
+:class:`~hal.errors.HeaderError` reason ``out_of_range``), so a board sending garbage is seen as
+such and never as a plausible reading.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Final
+
+import construct as cs
+
+from hal.errors import EncodeError, HeaderError, LengthError
+
+__all__ = [
+    "FAILURES",
+    "BoardIcd",
+    "DeviceIcd",
+    "Field",
+    "Message",
+    "request_id",
+]
+
+SERVICE_VERIFICATION: Final = 1
+SUBTYPE_ACCEPTANCE_FAILED: Final = 2
+SUBTYPE_COMPLETED: Final = 7
+SUBTYPE_FAILED: Final = 8
+SERVICE_HK: Final = 3
+SUBTYPE_REPORT_NOW: Final = 27
+SUBTYPE_STATUS_REPORT: Final = 25
+SERVICE_TEST: Final = 17
+SUBTYPE_ALIVE: Final = 1
+SUBTYPE_ALIVE_REPORT: Final = 2
+
+FAILURES: Final = {
+    1: "unknown_command",
+    2: "bad_length",
+    3: "out_of_range",
+    4: "busy",
+    5: "precondition",
+    6: "hardware_fault",
+}
+"""Failure codes common to every device; a device adds its own from 16 up."""
+
+_KINDS: Final[dict[str, Any]] = {
+    "u8": cs.Int8ub,
+    "u16": cs.Int16ub,
+    "u32": cs.Int32ub,
+    "i16": cs.Int16sb,
+    "i32": cs.Int32sb,
+    "f32": cs.Float32b,
+    "bool": cs.Flag,
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One value in a message.
+
+    Attributes:
+        name: identifier, as the HAL call's keyword argument and the status key.
+        kind: ``u8``, ``u16``, ``u32``, ``i16``, ``i32``, ``f32`` (IEEE 754, big-endian) or
+            ``bool``.
+        unit: SI or mission unit (``deg``, ``deg/s``, ``A``, ``degC``, ``N``, ``mm``, ``km``...),
+            ``-`` when dimensionless.
+        lo, hi: the valid range, inclusive.
+        meaning: what the value is, for the ICD document.
+        count: for a per-item array (e.g. 7 joints), its length; 1 for a scalar.
+    """
+
+    name: str
+    kind: str
+    unit: str
+    lo: float
+    hi: float
+    meaning: str
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ValueError(f"field {self.name}: unknown kind {self.kind!r}")
+        if self.lo > self.hi or self.count < 1:
+            raise ValueError(f"field {self.name}: empty range or count")
+
+    @property
+    def subcon(self) -> Any:
+        """The construct declaration of this field."""
+        base = _KINDS[self.kind]
+        doc = f"{self.unit}; {self.lo}..{self.hi}; {self.meaning}"
+        if self.count > 1:
+            return self.name / cs.Array(self.count, base) * doc
+        return self.name / base * doc
+
+    def check(self, value: Any, error: type[EncodeError] | type[HeaderError]) -> Any:
+        """Return ``value`` checked against kind, count and range, or raise ``error``."""
+        values = value if self.count > 1 else [value]
+        if self.count > 1 and (not isinstance(value, list | tuple) or len(value) != self.count):
+            raise error(f"{self.name}: needs {self.count} values", reason="out_of_range")
+        for item in values:
+            if self.kind == "bool":
+                if not isinstance(item, bool | int) or item not in (0, 1):
+                    raise error(f"{self.name}: {item!r} is not a boolean", reason="out_of_range")
+                continue
+            number = isinstance(item, int | float) and not isinstance(item, bool)
+            if not number or math.isnan(item) or not self.lo <= item <= self.hi:
+                raise error(
+                    f"{self.name} = {item!r} is outside {self.lo}..{self.hi} {self.unit}",
+                    reason="out_of_range",
+                )
+            if self.kind != "f32" and int(item) != item:
+                raise error(f"{self.name} = {item!r} is not an integer", reason="out_of_range")
+        return list(value) if self.count > 1 else value
+
+
+@dataclass(frozen=True)
+class Message:
+    """A telecommand or a report of a device: its service, subtype and fixed data layout.
+
+    Attributes:
+        name: identifier (``move_joint``, ``status``).
+        service, subtype: the PUS message type.
+        fields: the data, in wire order.
+        meaning: what it does, for the ICD document.
+        hazardous: the flight software must pass it through its hazardous-command gate.
+    """
+
+    name: str
+    service: int
+    subtype: int
+    fields: tuple[Field, ...] = ()
+    meaning: str = ""
+    hazardous: bool = False
+
+    @cached_property
+    def layout(self) -> Any:
+        """The construct declaration of the data, compiled."""
+        return cs.Struct(*[f.subcon for f in self.fields]).compile()
+
+    @cached_property
+    def size(self) -> int:
+        """Octets of the data."""
+        return int(cs.Struct(*[f.subcon for f in self.fields]).sizeof())
+
+    def encode(self, **values: Any) -> bytes:
+        """The data for ``values`` (every field, by name).
+
+        Raises:
+            EncodeError: a field missing, unknown or out of range (the message names it).
+        """
+        names = {f.name for f in self.fields}
+        unknown = set(values) - names
+        if unknown:
+            raise EncodeError(f"{self.name}: unknown argument {sorted(unknown)[0]!r}")
+        checked = {}
+        for f in self.fields:
+            if f.name not in values:
+                raise EncodeError(f"{self.name}: missing argument {f.name!r}")
+            checked[f.name] = f.check(values[f.name], EncodeError)
+        return bytes(self.layout.build(checked))
+
+    def decode(self, data: bytes | bytearray | memoryview) -> dict[str, Any]:
+        """The values in ``data``, checked.
+
+        Raises:
+            LengthError: not exactly :attr:`size` octets.
+            HeaderError: a value out of its range (reason ``out_of_range``).
+        """
+        if len(data) != self.size:
+            raise LengthError(f"{self.name}: {len(data)} octets, the ICD says {self.size}")
+        parsed = self.layout.parse(bytes(data))
+        out = {}
+        for f in self.fields:
+            value = parsed[f.name]
+            value = [bool(v) if f.kind == "bool" else v for v in value] if f.count > 1 else value
+            out[f.name] = f.check(value, HeaderError)
+        return out
+
+
+@dataclass(frozen=True)
+class DeviceIcd:
+    """One device on a board, addressed by its APID.
+
+    Attributes:
+        name: the device's name on its board (``arm``, ``gripper``).
+        apid: its application process id.
+        commands: the telecommands it accepts (besides ping and status request).
+        status: its status report, TM[3,25].
+        failures: device-specific failure codes (16 and up) to their names.
+        meaning: what the device is.
+    """
+
+    name: str
+    apid: int
+    commands: tuple[Message, ...]
+    status: Message
+    failures: dict[int, str] = field(default_factory=dict)
+    meaning: str = ""
+
+    def command(self, name: str) -> Message:
+        """The command called ``name``; KeyError naming the known ones otherwise."""
+        for message in self.commands:
+            if message.name == name:
+                return message
+        known = ", ".join(m.name for m in self.commands)
+        raise KeyError(f"{self.name} has no command {name!r} (known: {known})")
+
+    def command_for(self, service: int, subtype: int) -> Message | None:
+        """The command with this message type, or None."""
+        for message in self.commands:
+            if (message.service, message.subtype) == (service, subtype):
+                return message
+        return None
+
+    def failure_name(self, code: int) -> str:
+        """The name of a failure code (common or device-specific)."""
+        return FAILURES.get(code) or self.failures.get(code) or f"failure_{code}"
+
+    @property
+    def max_packet_length(self) -> int:
+        """The longest packet to or from this device (TM header 19 + data + CRC 2)."""
+        data = max([self.status.size, 7, *(m.size for m in self.commands)])
+        return 19 + data + 2
+
+
+@dataclass(frozen=True)
+class BoardIcd:
+    """One board: a serial endpoint of a node, hosting devices.
+
+    Attributes:
+        name: the board's name in the bench file (``sta_arm``).
+        node: the node that owns it (``lander``, ``mav``, ``orbiter``).
+        devices: its devices.
+        meaning: what the board is.
+    """
+
+    name: str
+    node: str
+    devices: tuple[DeviceIcd, ...]
+    meaning: str = ""
+
+    def device(self, name: str) -> DeviceIcd:
+        """The device called ``name``; KeyError naming the known ones otherwise."""
+        for device in self.devices:
+            if device.name == name:
+                return device
+        known = ", ".join(d.name for d in self.devices)
+        raise KeyError(f"board {self.name} has no device {name!r} (known: {known})")
+
+    def device_at(self, apid: int) -> DeviceIcd | None:
+        """The device with this APID, or None."""
+        for device in self.devices:
+            if device.apid == apid:
+                return device
+        return None
+
+    @property
+    def apids(self) -> dict[int, int]:
+        """APID to the longest packet (the deframer's per-APID limits)."""
+        return {d.apid: d.max_packet_length for d in self.devices}
+
+
+def request_id(apid: int, seq_flags: int, seq_count: int) -> bytes:
+    """The 4-octet request id of a telecommand: packet id (version 0, type TC, secondary header
+    flag 1, APID) and packet sequence control."""
+    return (0x1800 | apid).to_bytes(2, "big") + ((seq_flags << 14) | seq_count).to_bytes(2, "big")

@@ -1,0 +1,104 @@
+"""ICD of the Sample Transfer Arm board (lander): the 7-joint arm and its gripper.
+
+The ESA Sample Transfer Arm is about 2.5 m long with seven degrees of freedom (shoulder, elbow,
+wrist). Joint order on the wire: 0 shoulder yaw, 1 shoulder pitch, 2 elbow pitch, 3 forearm roll,
+4 wrist pitch, 5 wrist yaw, 6 wrist roll. Conventions common to every device (ping, status
+request, completion and failure reports) are in :mod:`hal.protocol.devices.icd`.
+
+=========  =====  ==================================================================
+device     APID   what it is
+=========  =====  ==================================================================
+arm        0x110  seven joint drives: angle, rate, motor current, temperature, limits
+gripper    0x111  the end effector that grasps sample tubes, with a force sensor
+=========  =====  ==================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Field, Message
+
+JOINTS: Final = 7
+JOINT_NAMES: Final = (
+    "shoulder_yaw", "shoulder_pitch", "elbow_pitch", "forearm_roll",
+    "wrist_pitch", "wrist_yaw", "wrist_roll",
+)  # fmt: skip
+SERVICE_ARM: Final = 130
+SERVICE_GRIPPER: Final = 131
+
+FAIL_JOINT_LIMIT: Final = 16
+FAIL_STALL: Final = 17
+FAIL_OVER_CURRENT: Final = 18
+FAIL_NOTHING_GRASPED: Final = 19
+
+LIMIT_LOW: Final = 0x01
+LIMIT_HIGH: Final = 0x02
+STALLED: Final = 0x04
+OVER_CURRENT: Final = 0x08
+
+# fmt: off
+ARM = DeviceIcd(
+    name="arm",
+    apid=0x110,
+    meaning="Seven joint drives with resolvers, current sensing and thermistors.",
+    commands=(
+        Message("move_joint", SERVICE_ARM, 1, (
+            Field("joint", "u8", "-", 0, JOINTS - 1, "joint index, shoulder (0) to wrist roll (6)"),
+            Field("angle", "f32", "deg", -180, 180, "target angle"),
+            Field("rate", "f32", "deg/s", 0.1, 10, "slew rate limit for this move"),
+        ), "Drive one joint to an angle at a rate; completion is reported at once, arrival in "
+           "the status report (moving flag clears)."),
+        Message("move_all", SERVICE_ARM, 2, (
+            Field("angles", "f32", "deg", -180, 180, "target angle per joint", count=JOINTS),
+            Field("rate", "f32", "deg/s", 0.1, 10, "slew rate limit of the slowest joint"),
+        ), "Drive every joint to a pose, all joints arriving together (coordinated move)."),
+        Message("stop", SERVICE_ARM, 3, (), "Stop every joint where it is (brakes on)."),
+        Message("clear_fault", SERVICE_ARM, 4, (
+            Field("joint", "u8", "-", 0, JOINTS - 1, "joint whose stall/over-current to clear"),
+        ), "Clear a latched stall or over-current flag after the cause is gone."),
+    ),
+    status=Message("status", 3, 25, (
+        Field("angle", "f32", "deg", -180, 180, "joint angle from the resolver", count=JOINTS),
+        Field("rate", "f32", "deg/s", -20, 20, "joint angular rate", count=JOINTS),
+        Field("current", "f32", "A", 0, 10, "motor current", count=JOINTS),
+        Field("temperature", "f32", "degC", -130, 100, "motor temperature", count=JOINTS),
+        Field("flags", "u8", "-", 0, 15, "bit 0 low limit, 1 high limit, 2 stalled, "
+              "3 over-current", count=JOINTS),
+        Field("lower", "f32", "deg", -180, 180, "soft lower limit", count=JOINTS),
+        Field("upper", "f32", "deg", -180, 180, "soft upper limit", count=JOINTS),
+        Field("moving", "bool", "-", 0, 1, "any joint still travelling to its target"),
+    ), "Arm status."),
+    failures={
+        FAIL_JOINT_LIMIT: "joint_limit",
+        FAIL_STALL: "stalled",
+        FAIL_OVER_CURRENT: "over_current",
+    },
+)
+
+GRIPPER = DeviceIcd(
+    name="gripper",
+    apid=0x111,
+    meaning="Two-finger gripper that takes a tube at any angle, with a grip force sensor.",
+    commands=(
+        Message("open", SERVICE_GRIPPER, 1, (), "Open the fingers fully (releases any tube)."),
+        Message("close", SERVICE_GRIPPER, 2, (
+            Field("force", "f32", "N", 1, 50, "grip force to hold once closed on an object"),
+        ), "Close until the force is reached or the fingers meet."),
+    ),
+    status=Message("status", 3, 25, (
+        Field("opening", "f32", "mm", 0, 60, "distance between the fingers"),
+        Field("force", "f32", "N", 0, 60, "measured grip force"),
+        Field("holding", "bool", "-", 0, 1, "an object between the fingers at the set force"),
+    ), "Gripper status."),
+    failures={FAIL_NOTHING_GRASPED: "nothing_grasped"},
+)
+
+# fmt: on
+
+BOARD = BoardIcd(
+    name="sta_arm",
+    node="lander",
+    devices=(ARM, GRIPPER),
+    meaning="Sample Transfer Arm drives and gripper, on the Sample Retrieval Lander.",
+)

@@ -1,0 +1,195 @@
+"""The Sample Transfer Arm board: its emulator against its HAL driver over a pty, including every
+fault the bench can inject on it, as a test engineer would run them on the bench."""
+
+from __future__ import annotations
+
+import pytest
+
+from hal.devices.base import DeviceFailed, DeviceTimeout, DeviceUnavailable
+from hal.devices.sta_arm import StaArmClient
+from hal.errors import EncodeError
+from hal.protocol.devices import sta_arm as icd
+from sim_hardware.devices.sta_arm import HOLD_CURRENT, StaArm
+
+
+@pytest.fixture
+def arm(serve, sim_time):
+    emulator = StaArm()
+    board = serve(emulator)
+    events: list[tuple[str, str]] = []
+    client = StaArmClient(board.path, timeout=0.3, retries=1,
+                          on_event=lambda n, d: events.append((n, d)))  # fmt: skip
+    client.events = events
+    client.board = board
+    yield client, emulator, sim_time
+    client.close()
+
+
+def test_the_arm_answers_ping_and_reports_a_status_within_the_icd(arm):
+    client, _, _ = arm
+    assert client.ping("arm") >= 0 and client.ping("gripper") >= 0
+    status = client.read_arm()
+    assert status.angle == (0.0,) * 7 and not status.moving
+    assert status.current == pytest.approx((HOLD_CURRENT,) * 7)
+    assert client.read_gripper().opening == 60.0
+    assert client.health.ok and client.health.replies == 4
+
+
+def test_a_joint_moves_at_its_rate_and_arrives(arm):
+    client, _, clock = arm
+    client.move_joint(2, 30.0, rate=2.0)
+    clock.now = 5.0
+    moving = client.read_arm()
+    assert moving.angle[2] == pytest.approx(10.0) and moving.rate[2] == pytest.approx(2.0)
+    assert moving.moving and moving.current[2] > HOLD_CURRENT
+    clock.now = 20.0
+    arrived = client.read_arm()
+    assert arrived.angle[2] == pytest.approx(30.0) and not arrived.moving
+    client.move_all([10, 20, 30, 0, 0, 0, 0], rate=4.0)
+    clock.now = 30.0
+    assert client.read_arm().angle[:3] == pytest.approx((10, 20, 30))
+
+
+def test_commands_outside_the_limits_are_refused_with_the_reason(arm):
+    client, _, _ = arm
+    with pytest.raises(DeviceFailed) as failed:
+        client.move_joint(1, 150.0, rate=1.0)  # shoulder pitch stops at 120
+    assert failed.value.reason == "joint_limit" and failed.value.detail == 1
+    with pytest.raises(EncodeError, match=r"rate = 50 is outside 0\.1\.\.10"):
+        client.move_joint(1, 10.0, rate=50)  # refused before anything is sent
+    assert client.health.requests == 1
+
+
+def test_a_stalled_joint_latches_and_stays_refused_until_cleared(arm):
+    client, emulator, clock = arm
+    fault = emulator.inject("stall", "arm", index=3)
+    client.move_joint(3, 90.0, rate=5.0)
+    clock.now = 1.0
+    status = client.read_arm()
+    assert status.stalled() == [3] and status.over_current() == [3]
+    assert status.angle[3] == 0.0 and not status.moving
+    with pytest.raises(DeviceFailed, match="stalled"):
+        client.move_joint(3, 45.0, rate=1.0)
+    with pytest.raises(DeviceFailed, match="stalled"):
+        client.clear_fault(3)  # still blocked
+    emulator.clear(fault)
+    client.clear_fault(3)
+    client.move_joint(3, 45.0, rate=5.0)
+    clock.now = 20.0
+    assert client.read_arm().angle[3] == pytest.approx(45.0)
+
+
+def test_the_gripper_holds_a_presented_tube_and_a_slip_is_seen(arm):
+    client, emulator, clock = arm
+    emulator.presented_tube = 266
+    client.close_gripper(force=20.0)
+    clock.now = 5.0
+    held = client.read_gripper()
+    assert held.holding and held.force == 20.0 and held.opening == pytest.approx(13.0)
+    emulator.inject("grasp_slip", "gripper")
+    clock.now = 6.0
+    slipped = client.read_gripper()
+    assert not slipped.holding and slipped.force == 0.0
+    assert emulator.slipped == [266]
+
+
+def test_a_silent_board_is_a_timeout_and_a_health_fault(arm):
+    client, emulator, _ = arm
+    emulator.inject("no_reply", "arm")
+    for _ in range(3):
+        with pytest.raises(DeviceTimeout, match="no reply"):
+            client.read_arm()
+    assert client.health.consecutive_failures == 3 and not client.health.ok
+    assert client.health.retries == 3
+    assert [n for n, _ in client.events] == ["device_silent"]
+    client.ping("gripper")  # the other device still answers
+    emulator.clear(kind="no_reply")
+    assert client.read_arm().angle[0] == 0.0 and client.health.ok
+
+
+def test_a_late_reply_times_out_and_does_not_confuse_the_next_request(arm):
+    client, emulator, clock = arm
+    emulator.inject("late_reply", "arm", delay=5.0)
+    with pytest.raises(DeviceTimeout):
+        client.move_joint(0, 10.0, rate=1.0)
+    emulator.clear(kind="late_reply")
+    clock.now = 6.0  # the late completion report arrives now
+    assert client.read_arm().angle[0] == pytest.approx(6.0)  # the move had been done
+
+
+def test_garbage_from_the_board_is_counted_and_never_taken_for_a_reply(arm):
+    client, emulator, _ = arm
+    emulator.inject("garbage", "arm")
+    with pytest.raises(DeviceTimeout):
+        client.read_arm()
+    errors = client._channel.link.stats.errors if client._channel else {}
+    assert sum(errors.values()) > 0
+    emulator.clear(kind="garbage")
+    client.read_arm()
+
+
+def test_stuck_biased_and_noisy_readings(arm):
+    client, emulator, clock = arm
+    emulator.inject("bias", "arm", field="temperature", offset=15.0, index=0)
+    emulator.inject("noise", "gripper", field="force", sigma=0.5)
+    emulator.inject("stuck", "arm", field="angle")
+    client.move_joint(4, 20.0, rate=5.0)
+    first = client.read_arm()
+    clock.now = 10.0
+    later = client.read_arm()
+    assert later.angle == first.angle == (0.0,) * 7  # the resolvers froze
+    assert later.temperature[0] - later.temperature[1] == pytest.approx(15.0, abs=0.01)
+    forces = {client.read_gripper().force for _ in range(5)}
+    assert len(forces) > 1
+    with pytest.raises(ValueError, match="unknown fault 'melt'"):
+        emulator.inject("melt", "arm")
+    with pytest.raises(ValueError, match="needs a device and a status field"):
+        emulator.inject("bias", "arm", field="colour")
+
+
+def test_an_unplugged_board_is_a_health_fault_and_its_return_an_event(arm, serve):
+    client, emulator, _ = arm
+    client.read_arm()
+    client.board.stop()  # the USB cable is pulled
+    with pytest.raises(DeviceUnavailable):
+        client.read_arm()
+    assert client.health.link == "lost"
+    with pytest.raises(DeviceUnavailable, match=r"link to .* is down"):
+        client.read_arm()  # within the backoff: no waiting, no reopening attempt
+    client._next_open = 0.0
+    serve(emulator)  # plugged in again at the same by-id path
+    assert client.read_arm().angle == (0.0,) * 7
+    assert [n for n, _ in client.events] == ["device_lost", "device_recovered"]
+    assert client.health.reopens == 1 and client.health.ok
+
+
+def test_a_board_found_again_by_its_usb_serial_number(serve, monkeypatch):
+    emulator = StaArm()
+    board = serve(emulator, name="renamed")
+    client = StaArmClient("/dev/ttyUSB-gone", usb_serial="STA-0042", timeout=0.3)
+    monkeypatch.setattr(
+        "hal.links.serial_link.find_port_by_serial",
+        lambda serial: board.path if serial == "STA-0042" else None,
+    )
+    try:
+        assert client.ping("arm") >= 0
+    finally:
+        client.close()
+
+
+def test_an_absent_board_fails_at_once_and_is_retried_with_backoff(tmp_path):
+    client = StaArmClient(str(tmp_path / "nothing-here"), timeout=0.2)
+    with pytest.raises(DeviceUnavailable, match="is down"):
+        client.read_arm()
+    assert client.health.link == "lost" and client.health.failures["link_down"] == 1
+
+
+def test_the_icd_declares_units_ranges_and_meaning_for_every_field():
+    for device in icd.BOARD.devices:
+        for message in (*device.commands, device.status):
+            for field in message.fields:
+                assert field.unit and field.meaning and field.lo <= field.hi
+    assert icd.BOARD.apids == {
+        0x110: icd.ARM.max_packet_length,
+        0x111: icd.GRIPPER.max_packet_length,
+    }
