@@ -1,0 +1,94 @@
+"""HAL driver of the MAV igloo board (ICD: :mod:`hal.protocol.devices.igloo`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Final
+
+from hal.devices.base import BoardClient
+from hal.protocol.devices import igloo as icd
+
+__all__ = ["DoorStatus", "HeatersStatus", "IglooClient", "PropellantStatus"]
+
+NO_CURRENT: Final = 0.01  # A: below this, a heater on is drawing nothing
+OPEN_THERMISTOR: Final = -150.0  # degC: the bottom of the range, an open thermistor
+
+
+@dataclass(frozen=True)
+class HeatersStatus:
+    """The heater zones (degC, %, A), zone 0 first."""
+
+    temperature: tuple[float, ...]
+    duty: tuple[float, ...]
+    current: tuple[float, ...]
+
+    def open_heaters(self) -> list[int]:
+        """Zones switched on whose heater draws no current."""
+        return [z for z, (d, i) in enumerate(zip(self.duty, self.current, strict=True))
+                if d > 0 and i < NO_CURRENT]  # fmt: skip
+
+    def open_thermistors(self) -> list[int]:
+        """Zones whose thermistor reads the bottom of its range (open circuit)."""
+        return [z for z, t in enumerate(self.temperature) if t <= OPEN_THERMISTOR]
+
+
+@dataclass(frozen=True)
+class PropellantStatus:
+    """The MAV propellant and the air outside (degC)."""
+
+    temperature: float
+    ambient: float
+    cold: bool
+
+
+@dataclass(frozen=True)
+class DoorStatus:
+    """The igloo door (position in %, 0 closed)."""
+
+    position: float
+    moving: bool
+    open: bool
+    closed: bool
+
+
+class IglooClient(BoardClient):
+    """Typed calls to the igloo; every call may raise a ``DeviceError``."""
+
+    icd: ClassVar = icd.BOARD
+
+    def set_duty(self, zone: int, duty: float) -> None:
+        """Set zone ``zone``'s (0..15) heater to ``duty`` % (refused ``heater_open``)."""
+        self.command("heaters", "set_duty", zone=zone, duty=duty)
+
+    def set_all(self, duty: Sequence[float]) -> None:
+        """Set all sixteen zones' duty cycles, %."""
+        self.command("heaters", "set_all", duty=list(duty))
+
+    def heaters_off(self) -> None:
+        """Every heater off."""
+        self.command("heaters", "all_off")
+
+    def open_door(self) -> None:
+        """Drive the door open."""
+        self.command("door", "open")
+
+    def close_door(self) -> None:
+        """Drive the door closed."""
+        self.command("door", "close")
+
+    def stop_door(self) -> None:
+        """Stop the door where it is."""
+        self.command("door", "stop")
+
+    def read_heaters(self) -> HeatersStatus:
+        """The heater zones now."""
+        return HeatersStatus(**{k: tuple(v) for k, v in self.status("heaters").items()})
+
+    def read_propellant(self) -> PropellantStatus:
+        """The propellant's temperature now."""
+        return PropellantStatus(**self.status("propellant"))
+
+    def read_door(self) -> DoorStatus:
+        """The door now."""
+        return DoorStatus(**self.status("door"))

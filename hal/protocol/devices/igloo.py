@@ -1,0 +1,94 @@
+"""ICD of the MAV igloo board (lander): 16 heater zones, the MAV propellant thermistor, the door.
+
+The Mars Ascent Vehicle waits, up to a year, in an insulated igloo on the lander, with 16
+separately instrumented heater zones; its solid propellant must stay above -40 degC. The igloo's
+door opens for sample loading. Zones are numbered 0 to 15 on the wire. Each zone's heater is
+switched by duty cycle (0 to 100 % of its rated power) and reports its thermistor and its heater
+current; a heater whose element is open draws no current. Conventions common to every device
+(ping, status request, completion and failure reports) are in :mod:`hal.protocol.devices.icd`.
+
+==========  =====  ==================================================================
+device      APID   what it is
+==========  =====  ==================================================================
+heaters     0x130  16 heater zones: thermistor, duty cycle, heater current
+propellant  0x131  MAV propellant thermistor and the igloo's outside thermistor
+door        0x132  igloo door actuator with open/closed limit switches
+==========  =====  ==================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Field, Message
+
+ZONES: Final = 16
+PROPELLANT_MIN: Final = -40.0  # degC, the propellant's lower limit
+SERVICE_HEATERS: Final = 135
+SERVICE_DOOR: Final = 136
+
+FAIL_HEATER_OPEN: Final = 16
+
+# fmt: off
+HEATERS = DeviceIcd(
+    name="heaters",
+    apid=0x130,
+    meaning="Sixteen heater zones, each with a thermistor, a switched heater and current sense.",
+    commands=(
+        Message("set_duty", SERVICE_HEATERS, 1, (
+            Field("zone", "u8", "-", 0, ZONES - 1, "heater zone"),
+            Field("duty", "f32", "%", 0, 100, "duty cycle, share of the heater's rated power"),
+        ), "Set one zone's heater duty cycle; refused heater_open (detail: the zone) when the "
+           "element has no continuity and the duty is above zero."),
+        Message("set_all", SERVICE_HEATERS, 2, (
+            Field("duty", "f32", "%", 0, 100, "duty cycle per zone", count=ZONES),
+        ), "Set every zone's duty cycle at once (never refused: an open heater just draws no "
+           "current)."),
+        Message("all_off", SERVICE_HEATERS, 3, (), "Every heater off."),
+    ),
+    status=Message("status", 3, 25, (
+        Field("temperature", "f32", "degC", -150, 100, "zone thermistor (an open thermistor "
+              "reads -150)", count=ZONES),
+        Field("duty", "f32", "%", 0, 100, "commanded duty cycle", count=ZONES),
+        Field("current", "f32", "A", 0, 2, "mean heater current", count=ZONES),
+    ), "Heater zones status."),
+    failures={FAIL_HEATER_OPEN: "heater_open"},
+)
+
+PROPELLANT = DeviceIcd(
+    name="propellant",
+    apid=0x131,
+    meaning="MAV propellant thermistor (limit -40 degC) and the thermistor outside the igloo.",
+    commands=(),
+    status=Message("status", 3, 25, (
+        Field("temperature", "f32", "degC", -150, 100, "MAV solid propellant temperature"),
+        Field("ambient", "f32", "degC", -150, 50, "Mars air outside the igloo"),
+        Field("cold", "bool", "-", 0, 1, "propellant below its -40 degC limit"),
+    ), "Propellant status."),
+)
+
+DOOR = DeviceIcd(
+    name="door",
+    apid=0x132,
+    meaning="Igloo door actuator with open and closed limit switches.",
+    commands=(
+        Message("open", SERVICE_DOOR, 1, (), "Drive the door open (open limit switch)."),
+        Message("close", SERVICE_DOOR, 2, (), "Drive the door closed (closed limit switch)."),
+        Message("stop", SERVICE_DOOR, 3, (), "Stop the door where it is."),
+    ),
+    status=Message("status", 3, 25, (
+        Field("position", "f32", "%", 0, 100, "door opening, 0 closed to 100 fully open"),
+        Field("moving", "bool", "-", 0, 1, "the actuator is driving"),
+        Field("open", "bool", "-", 0, 1, "open limit switch"),
+        Field("closed", "bool", "-", 0, 1, "closed limit switch"),
+    ), "Door status."),
+)
+
+# fmt: on
+
+BOARD = BoardIcd(
+    name="igloo",
+    node="lander",
+    devices=(HEATERS, PROPELLANT, DOOR),
+    meaning="MAV igloo heaters, propellant temperature and door, on the Sample Retrieval Lander.",
+)

@@ -1,0 +1,196 @@
+"""Emulator of the MAV igloo board (ICD: :mod:`hal.protocol.devices.igloo`).
+
+Physics at bench level, integrated in steps of at most :data:`MAX_STEP` seconds (exactly, for
+the ambient temperature held over each step):
+
+* the Mars air outside follows a diurnal cycle of one sol (88775 s), coldest (``night``, -90
+  degC by default) at ``sol_phase`` 0 and warmest (``day``, -20 degC) half a sol later::
+
+      ambient(t) = (day + night) / 2 - (day - night) / 2 * cos(2 pi (t / sol + sol_phase))
+
+* each zone is a first-order thermal mass ``zone_capacity`` (J/K) heated by its heater (rated
+  ``heater_power`` W times the duty cycle) and losing heat to the outside through a conductance
+  that grows from ``conductance`` (door closed) to ``conductance_open`` (door fully open);
+* the MAV propellant lags the mean zone temperature with the time constant ``propellant_tau``;
+* the door travels between closed (0 %) and open (100 %) in ``door_travel`` seconds.
+
+Board fault ``heater_zone_failure`` (``index``: the zone, 0 by default; ``mode``, default
+``heater``):
+
+=============  ====================================================================================
+``heater``     the zone's heater element is open: it gives no heat and draws no current, and
+               ``set_duty`` above zero on it is refused ``heater_open`` (``set_all`` is not)
+``thermistor`` the zone's thermistor is open: it reads the bottom of its range, -150 degC
+``both``       both at once
+=============  ====================================================================================
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any, ClassVar, Final
+
+from hal.protocol.devices import igloo as icd
+from sim_hardware.devices.base import BoardEmulator, Refused
+
+SOL: Final = 88775.0  # s
+MAX_STEP: Final = 60.0  # s
+HEATER_POWER: Final = 20.0  # W per zone at 100 %
+BUS_VOLTAGE: Final = 28.0  # V
+ZONE_CAPACITY: Final = 2000.0  # J/K
+CONDUCTANCE: Final = 0.2  # W/K, door closed
+CONDUCTANCE_OPEN: Final = 1.0  # W/K, door fully open
+PROPELLANT_TAU: Final = 40000.0  # s
+DOOR_TRAVEL: Final = 60.0  # s
+OPEN_THERMISTOR: Final = -150.0  # degC, the reading of an open thermistor
+FAILURE_MODES: Final = ("heater", "thermistor", "both")
+
+
+class Igloo(BoardEmulator):
+    """The igloo's heater zones, the MAV propellant and the door.
+
+    Args:
+        rng: seeded generator.
+        day, night: warmest and coldest ambient temperature of the sol, degC.
+        sol: length of the diurnal cycle, s.
+        sol_phase: where in the sol t = 0 falls, as a fraction (0: the coldest moment).
+        initial: temperature of the zones and the propellant at t = 0, degC.
+        heater_power: rated power of each zone's heater, W.
+        zone_capacity: heat capacity of each zone, J/K.
+        conductance, conductance_open: loss of each zone to the outside, door closed and fully
+            open, W/K.
+        propellant_tau: lag of the propellant behind the mean zone temperature, s.
+        door_travel: seconds for the door to go from closed to open.
+    """
+
+    icd: ClassVar = icd.BOARD
+    board_faults: ClassVar = frozenset({"heater_zone_failure"})
+
+    def __init__(
+        self,
+        rng: random.Random | None = None,
+        *,
+        day: float = -20.0,
+        night: float = -90.0,
+        sol: float = SOL,
+        sol_phase: float = 0.0,
+        initial: float = -10.0,
+        heater_power: float = HEATER_POWER,
+        zone_capacity: float = ZONE_CAPACITY,
+        conductance: float = CONDUCTANCE,
+        conductance_open: float = CONDUCTANCE_OPEN,
+        propellant_tau: float = PROPELLANT_TAU,
+        door_travel: float = DOOR_TRAVEL,
+    ) -> None:
+        positive = (sol, heater_power, zone_capacity, conductance, propellant_tau, door_travel)
+        if min(positive) <= 0 or conductance_open < conductance or day < night:
+            raise ValueError("igloo parameters must be positive, with day >= night and "
+                             "conductance_open >= conductance")  # fmt: skip
+        super().__init__(rng)
+        self.day, self.night, self.sol, self.sol_phase = day, night, sol, sol_phase
+        self.heater_power = heater_power
+        self.zone_capacity = zone_capacity
+        self.conductance, self.conductance_open = conductance, conductance_open
+        self.propellant_tau = propellant_tau
+        self.door_travel = door_travel
+        self.zone = [float(initial)] * icd.ZONES
+        self.duty = [0.0] * icd.ZONES
+        self.propellant = float(initial)
+        self.door = 0.0
+        self.door_target = 0.0
+
+    def ambient_at(self, t: float) -> float:
+        """The Mars air temperature outside the igloo at simulated time ``t``, degC."""
+        mean, swing = (self.day + self.night) / 2, (self.day - self.night) / 2
+        return mean - swing * math.cos(2 * math.pi * (t / self.sol + self.sol_phase))
+
+    def _failed(self, zone: int, part: str) -> bool:
+        """The zone's heater (``part`` ``heater``) or thermistor has failed."""
+        fault = self.fault("heater_zone_failure", "heaters")
+        if fault is None or int(fault.params.get("index", 0)) != zone:
+            return False
+        mode = fault.params.get("mode", "heater")
+        return mode == "both" or mode == part
+
+    def _heat(self, zone: int) -> float:
+        """Heater power delivered to a zone, W."""
+        return 0.0 if self._failed(zone, "heater") else self.heater_power * self.duty[zone] / 100
+
+    # ------------------------------------------------------------------ physics
+
+    def advance(self, to_time: float) -> None:
+        """Move the door and integrate the thermal model up to ``to_time``."""
+        t = self.now
+        super().advance(to_time)
+        while t < to_time - 1e-9:
+            dt = min(MAX_STEP, to_time - t)
+            self._step(t + dt / 2, dt)
+            t += dt
+
+    def _step(self, mid: float, dt: float) -> None:
+        move = min(abs(self.door_target - self.door), 100.0 / self.door_travel * dt)
+        self.door += move if self.door_target > self.door else -move
+        ambient = self.ambient_at(mid)
+        loss = self.conductance + (self.conductance_open - self.conductance) * self.door / 100
+        lag = 1 - math.exp(-dt * loss / self.zone_capacity)
+        for z in range(icd.ZONES):
+            equilibrium = ambient + self._heat(z) / loss
+            self.zone[z] += (equilibrium - self.zone[z]) * lag
+        mean = sum(self.zone) / icd.ZONES
+        self.propellant += (mean - self.propellant) * (1 - math.exp(-dt / self.propellant_tau))
+
+    # ------------------------------------------------------------------ commands
+
+    def cmd_heaters_set_duty(self, values: dict[str, Any], now: float) -> None:
+        """Set one zone's duty cycle; an open heater cannot be switched on."""
+        zone, duty = values["zone"], values["duty"]
+        if duty > 0 and self._failed(zone, "heater"):
+            raise Refused(icd.FAIL_HEATER_OPEN, zone)
+        self.duty[zone] = duty
+
+    def cmd_heaters_set_all(self, values: dict[str, Any], now: float) -> None:
+        """Set every zone's duty cycle."""
+        self.duty = list(values["duty"])
+
+    def cmd_heaters_all_off(self, values: dict[str, Any], now: float) -> None:
+        """Every heater off."""
+        self.duty = [0.0] * icd.ZONES
+
+    def cmd_door_open(self, values: dict[str, Any], now: float) -> None:
+        """Drive the door open."""
+        self.door_target = 100.0
+
+    def cmd_door_close(self, values: dict[str, Any], now: float) -> None:
+        """Drive the door closed."""
+        self.door_target = 0.0
+
+    def cmd_door_stop(self, values: dict[str, Any], now: float) -> None:
+        """Stop the door where it is."""
+        self.door_target = self.door
+
+    # ------------------------------------------------------------------ status
+
+    def status_heaters(self, now: float) -> dict[str, Any]:
+        """Zone thermistors, duty cycles and heater currents."""
+        return {
+            "temperature": [OPEN_THERMISTOR if self._failed(z, "thermistor") else t
+                            for z, t in enumerate(self.zone)],
+            "duty": list(self.duty),
+            "current": [self._heat(z) / BUS_VOLTAGE for z in range(icd.ZONES)],
+        }  # fmt: skip
+
+    def status_propellant(self, now: float) -> dict[str, Any]:
+        """The propellant's temperature and the outside air's."""
+        return {
+            "temperature": self.propellant,
+            "ambient": self.ambient_at(self.now),
+            "cold": self.propellant < icd.PROPELLANT_MIN,
+        }
+
+    def status_door(self, now: float) -> dict[str, Any]:
+        """The door's position and limit switches."""
+        return {
+            "position": self.door, "moving": abs(self.door_target - self.door) > 1e-9,
+            "open": self.door >= 100.0, "closed": self.door <= 0.0,
+        }  # fmt: skip

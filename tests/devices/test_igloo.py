@@ -1,0 +1,155 @@
+"""The MAV igloo board: its emulator against its HAL driver over a pty, through Mars nights, with
+the door cycle for sample loading and every fault the bench can inject on it."""
+
+from __future__ import annotations
+
+import pytest
+
+from hal.devices.base import DeviceFailed
+from hal.devices.igloo import IglooClient
+from hal.errors import EncodeError
+from hal.protocol.devices import igloo as icd
+from sim_hardware.devices.igloo import BUS_VOLTAGE, HEATER_POWER, SOL, Igloo
+
+
+@pytest.fixture
+def igloo(serve, sim_time):
+    emulator = Igloo()
+    board = serve(emulator)
+    client = IglooClient(board.path, timeout=0.3, retries=1)
+    yield client, emulator, sim_time
+    client.close()
+
+
+def test_the_igloo_answers_and_reports_its_zones_propellant_and_door(igloo):
+    client, _, _ = igloo
+    for device in ("heaters", "propellant", "door"):
+        assert client.ping(device) >= 0
+    heaters = client.read_heaters()
+    assert heaters.temperature == (-10.0,) * 16 and heaters.duty == (0.0,) * 16
+    assert heaters.current == (0.0,) * 16
+    propellant = client.read_propellant()
+    assert propellant.temperature == -10.0 and propellant.ambient == pytest.approx(-90.0)
+    assert not propellant.cold
+    door = client.read_door()
+    assert door.closed and not door.open and not door.moving
+
+
+def test_the_ambient_follows_the_sol_from_night_to_day(igloo):
+    client, _, clock = igloo
+    clock.now = SOL / 2
+    assert client.read_propellant().ambient == pytest.approx(-20.0)
+    clock.now = SOL / 4
+    assert client.read_propellant().ambient == pytest.approx(-20.0)  # time never goes back
+    clock.now = SOL
+    assert client.read_propellant().ambient == pytest.approx(-90.0)
+
+
+def test_without_heat_a_mars_sol_chills_the_propellant_below_its_limit(igloo):
+    client, _, clock = igloo
+    clock.now = SOL
+    zones, propellant = client.read_heaters(), client.read_propellant()
+    assert propellant.cold and propellant.temperature < icd.PROPELLANT_MIN
+    assert propellant.temperature > max(zones.temperature)  # it lags the zones at night
+
+
+def test_the_heaters_keep_the_propellant_warm_through_the_night(igloo):
+    client, _, clock = igloo
+    client.set_all([30.0] * 16)
+    client.set_duty(5, 100.0)
+    clock.now = SOL
+    zones, propellant = client.read_heaters(), client.read_propellant()
+    assert not propellant.cold and propellant.temperature > -30.0
+    assert zones.temperature[5] > zones.temperature[4] + 50
+    assert zones.current[5] == pytest.approx(HEATER_POWER / BUS_VOLTAGE)
+    assert zones.current[4] == pytest.approx(0.3 * HEATER_POWER / BUS_VOLTAGE)
+    client.heaters_off()
+    assert client.read_heaters().current == (0.0,) * 16
+
+
+def test_the_door_travels_and_an_open_door_cools_the_zones(igloo):
+    client, _, clock = igloo
+    client.set_all([100.0] * 16)
+    client.open_door()
+    clock.now = 30.0
+    half = client.read_door()
+    assert half.position == pytest.approx(50.0) and half.moving and not half.open
+    clock.now = 60.0
+    assert client.read_door().open
+    clock.now = SOL
+    open_door = client.read_heaters().temperature[0]
+    closed = Igloo()
+    closed.duty = [100.0] * 16
+    closed.advance(SOL)
+    assert open_door < closed.zone[0] - 50
+    client.close_door()
+    client.stop_door()
+    assert not client.read_door().moving
+    client.close_door()
+    clock.now = SOL + 60.0
+    assert client.read_door().closed
+
+
+def test_a_failed_heater_is_refused_and_draws_no_current(igloo):
+    client, emulator, clock = igloo
+    emulator.inject("heater_zone_failure", "heaters", index=4)
+    with pytest.raises(DeviceFailed) as failed:
+        client.set_duty(4, 50.0)
+    assert failed.value.reason == "heater_open" and failed.value.detail == 4
+    client.set_duty(4, 0.0)  # switching it off is fine
+    client.set_all([50.0] * 16)
+    clock.now = SOL / 2
+    zones = client.read_heaters()
+    assert zones.open_heaters() == [4] and zones.open_thermistors() == []
+    assert zones.temperature[4] < zones.temperature[3] - 20
+
+
+def test_an_open_thermistor_reads_the_bottom_of_its_range(igloo):
+    client, emulator, _ = igloo
+    emulator.inject("heater_zone_failure", index=9, mode="thermistor")
+    client.set_duty(9, 50.0)  # the heater itself still works
+    zones = client.read_heaters()
+    assert zones.open_thermistors() == [9] and zones.temperature[9] == -150.0
+    assert zones.open_heaters() == []
+    emulator.clear(kind="heater_zone_failure")
+    emulator.inject("heater_zone_failure", index=2, mode="both")
+    zones = client.read_heaters()
+    assert zones.open_thermistors() == [2]
+    with pytest.raises(DeviceFailed, match="heater_open"):
+        client.set_duty(2, 10.0)
+
+
+def test_arguments_out_of_range_are_refused_before_sending(igloo):
+    client, _, _ = igloo
+    with pytest.raises(EncodeError, match=r"zone = 16 is outside 0\.\.15"):
+        client.set_duty(16, 10.0)
+    with pytest.raises(EncodeError, match=r"duty = 150"):
+        client.set_duty(0, 150.0)
+    with pytest.raises(EncodeError, match="needs 16 values"):
+        client.set_all([10.0] * 15)
+    assert client.health.requests == 0
+
+
+def test_noisy_and_stuck_readings(igloo):
+    client, emulator, clock = igloo
+    emulator.inject("noise", "propellant", field="temperature", sigma=0.5)
+    emulator.inject("stuck", "door", field="position")
+    readings = {client.read_propellant().temperature for _ in range(4)}
+    assert len(readings) > 1
+    assert client.read_door().position == 0.0  # the position pot freezes here
+    client.open_door()
+    clock.now = 60.0
+    assert client.read_door().position == 0.0 and client.read_door().open  # only the pot froze
+
+
+def test_the_igloo_refuses_nonsense_parameters():
+    with pytest.raises(ValueError, match="day >= night"):
+        Igloo(day=-100.0, night=-20.0)
+
+
+def test_the_icd_declares_units_ranges_and_meaning_for_every_field():
+    for device in icd.BOARD.devices:
+        for message in (*device.commands, device.status):
+            for field in message.fields:
+                assert field.unit and field.meaning and field.lo <= field.hi
+    assert set(icd.BOARD.apids) == {0x130, 0x131, 0x132}
