@@ -1,0 +1,148 @@
+"""Emulator of the capture board (ICD: :mod:`hal.protocol.devices.capture`).
+
+Physics at bench level:
+
+* the simulator (the world model, or a test) says when the Orbiting Sample enters the cone with
+  :meth:`Capture.os_arrives`; if the capture is armed, the trigger trips at that moment and the
+  lid starts closing by itself;
+* the lid travels at :data:`LID_RATE` (about three seconds from open to shut);
+* the OS stays in the cone for ``dwell`` seconds (a default of :data:`DWELL`) and then drifts out
+  again (:attr:`Capture.os_escaped`), unless the lid has closed below :data:`RETAIN_ANGLE` by then,
+  after which it cannot get out; once the lid is shut on it, both confirmation switches close.
+
+Board fault:
+
+================  ========================================================================
+``trigger_miss``  the trigger does not trip when the OS enters: the lid is not auto-closed,
+                  the OS drifts out after its dwell and the capture is never confirmed
+================  ========================================================================
+
+The physics advance in steps of at most :data:`STEP` seconds, so a test may jump the clock and
+still see the same sequence.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, ClassVar, Final
+
+from hal.protocol.devices import capture as icd
+from sim_hardware.devices.base import BoardEmulator, Refused
+
+LID_RATE: Final = 30.0  # deg/s
+RETAIN_ANGLE: Final = 45.0  # deg: below this the OS cannot leave the cone
+DWELL: Final = 5.0  # s the OS spends in the cone if nothing holds it
+STEP: Final = 0.05  # s
+
+
+class Capture(BoardEmulator):
+    """The trigger, the lid and the confirmation switches.
+
+    Args:
+        rng: seeded generator.
+        dwell: seconds the OS stays in the cone before drifting out if the lid does not hold it.
+    """
+
+    icd: ClassVar = icd.BOARD
+    board_faults: ClassVar = frozenset({"trigger_miss"})
+
+    def __init__(self, rng: random.Random | None = None, dwell: float = DWELL) -> None:
+        super().__init__(rng)
+        self.dwell = dwell
+        self.armed = False
+        self.tripped = False
+        self.tripped_at = 0.0
+        self.trips = 0
+        self.angle = icd.LID_OPEN
+        self.lid_target = icd.LID_OPEN
+        self.auto_closed = False
+        self.arrival: float | None = None
+        self.os_in_cone = False
+        self.os_retained = False
+        self.os_escaped = False
+
+    def os_arrives(self, at: float) -> None:
+        """The OS will enter the cone at simulated time ``at`` (the world model's call)."""
+        self.arrival = at
+        self.os_in_cone = self.os_retained = self.os_escaped = False
+
+    @property
+    def captured(self) -> bool:
+        """The OS is held under the shut lid."""
+        return self.os_in_cone and self.angle <= icd.LID_SHUT + 1e-6
+
+    # ------------------------------------------------------------------ physics
+
+    def advance(self, to_time: float) -> None:
+        """Let the OS in (and out), trip the trigger, move the lid, up to ``to_time``."""
+        start = self.now
+        super().advance(to_time)
+        t = start
+        while t < self.now - 1e-9:
+            dt = min(STEP, self.now - t)
+            t += dt
+            self._step(t, dt)
+
+    def _step(self, t: float, dt: float) -> None:
+        arrival = self.arrival
+        entering = arrival is not None and t >= arrival and not (self.os_in_cone or self.os_escaped)
+        if entering:
+            self.os_in_cone = True
+            if self.armed and not self.fault("trigger_miss", "trigger"):
+                self.tripped, self.tripped_at = True, t
+                self.trips += 1
+                self.lid_target, self.auto_closed = icd.LID_SHUT, True
+        step = min(abs(self.lid_target - self.angle), LID_RATE * dt)
+        self.angle += step if self.lid_target > self.angle else -step
+        if self.os_in_cone and not self.os_retained and arrival is not None:
+            if self.angle <= RETAIN_ANGLE:
+                self.os_retained = True
+            elif t >= arrival + self.dwell:
+                self.os_in_cone, self.os_escaped = False, True
+
+    # ------------------------------------------------------------------ commands
+
+    def cmd_trigger_arm(self, values: dict[str, Any], now: float) -> None:
+        """Arm the capture, with the lid fully open."""
+        if self.angle < icd.LID_OPEN - 1e-6 or self.lid_target != icd.LID_OPEN:
+            raise Refused(icd.FAIL_LID_NOT_OPEN, round(self.angle))
+        self.armed = True
+
+    def cmd_trigger_disarm(self, values: dict[str, Any], now: float) -> None:
+        """Disarm the capture and clear the latched trip."""
+        self.armed = False
+        self.tripped = False
+
+    def cmd_lid_close(self, values: dict[str, Any], now: float) -> None:
+        """Close the lid, once armed."""
+        if not self.armed:
+            raise Refused(icd.FAIL_NOT_ARMED)
+        self.lid_target, self.auto_closed = icd.LID_SHUT, False
+
+    def cmd_lid_open(self, values: dict[str, Any], now: float) -> None:
+        """Open the lid, unless it holds the OS."""
+        if self.os_in_cone and self.os_retained:
+            raise Refused(icd.FAIL_CAPTURED)
+        self.lid_target = icd.LID_OPEN
+
+    # ------------------------------------------------------------------ status
+
+    def status_trigger(self, now: float) -> dict[str, Any]:
+        """The trigger's status report values."""
+        return {
+            "armed": self.armed, "tripped": self.tripped, "tripped_at": self.tripped_at,
+            "trips": self.trips,
+        }  # fmt: skip
+
+    def status_lid(self, now: float) -> dict[str, Any]:
+        """The lid's status report values."""
+        return {
+            "angle": self.angle, "moving": abs(self.lid_target - self.angle) > 1e-6,
+            "is_open": self.angle >= icd.LID_OPEN - 1e-6,
+            "is_shut": self.angle <= icd.LID_SHUT + 1e-6, "auto_closed": self.auto_closed,
+        }  # fmt: skip
+
+    def status_confirm(self, now: float) -> dict[str, Any]:
+        """The confirmation switches' status report values."""
+        captured = self.captured
+        return {"switch_a": captured, "switch_b": captured, "confirmed": captured}

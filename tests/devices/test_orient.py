@@ -1,0 +1,113 @@
+"""The orientation board: its emulator against its HAL driver over a pty, through the orientation
+(rotate the OS, light it, image it, decide) and an ambiguous image."""
+
+from __future__ import annotations
+
+import zlib
+
+import pytest
+
+from hal.devices.base import DeviceFailed
+from hal.devices.orient import OrientClient
+from hal.errors import EncodeError
+from hal.protocol.devices import orient as icd
+from sim_hardware.devices.orient import Orient
+
+
+@pytest.fixture
+def orient(serve, sim_time):
+    emulator = Orient(os_orientation=200.0)
+    board = serve(emulator)
+    client = OrientClient(board.path, timeout=0.3, retries=1)
+    yield client, emulator, sim_time
+    client.close()
+
+
+def test_the_board_answers_ping_and_starts_idle_and_dark(orient):
+    client, _, _ = orient
+    for device in ("mechanism", "camera_a", "camera_b"):
+        assert client.ping(device) >= 0
+    mechanism = client.read_mechanism()
+    assert mechanism.angle == 0.0 and mechanism.state_name == "idle" and not mechanism.moving
+    camera = client.read_camera("camera_a")
+    assert not camera.led and camera.image_id == 0 and camera.decision is None
+
+
+def test_the_mechanism_rotates_with_travel_time_and_cameras_wait_for_it(orient):
+    client, _, clock = orient
+    client.rotate(90.0)
+    clock.now = 5.0
+    moving = client.read_mechanism()
+    assert moving.angle == pytest.approx(30.0) and moving.moving
+    assert moving.state_name == "rotating" and moving.target == 90.0
+    with pytest.raises(DeviceFailed) as failed:
+        client.take_image("camera_a")
+    assert failed.value.reason == "mechanism_moving" and failed.value.code == 16
+    clock.now = 20.0
+    arrived = client.read_mechanism()
+    assert arrived.angle == 90.0 and arrived.state_name == "at_target" and not arrived.moving
+    client.rotate(180.0)
+    clock.now = 25.0
+    client.stop()
+    clock.now = 30.0
+    stopped = client.read_mechanism()
+    assert stopped.state_name == "stopped" and stopped.angle == pytest.approx(120.0)
+
+
+def test_a_lit_image_decides_the_orientation(orient):
+    client, emulator, clock = orient
+    client.rotate(90.0)
+    clock.now = 20.0
+    client.led("camera_a", True)
+    client.take_image("camera_a")
+    exposing = client.read_camera("camera_a")
+    assert exposing.led and exposing.image_id == 1 and not exposing.image_ready
+    with pytest.raises(DeviceFailed, match="busy"):
+        client.take_image("camera_a")
+    clock.now = 21.0
+    image = client.read_camera("camera_a")
+    assert image.image_ready and not image.ambiguous and image.brightness > 150
+    assert image.decision == pytest.approx(290.0, abs=1.5)  # 200 + 90
+    assert image.checksum == zlib.crc32(emulator.images["camera_a"])
+    assert len(emulator.images["camera_a"]) == 256
+
+
+def test_an_unlit_image_is_dark_and_ambiguous(orient):
+    client, _, clock = orient
+    client.led("camera_b", True)
+    client.led("camera_b", False)
+    client.take_image("camera_b")
+    clock.now = 1.0
+    dark = client.read_camera("camera_b")
+    assert dark.image_ready and dark.brightness < 40 and dark.ambiguous and dark.decision is None
+
+
+def test_an_ambiguous_orientation_is_flagged_and_the_other_camera_decides(orient):
+    client, emulator, clock = orient
+    emulator.inject("ambiguous_orientation", "camera_b")
+    for camera in ("camera_a", "camera_b"):
+        client.led(camera, True)
+        client.take_image(camera)
+    clock.now = 1.0
+    b = client.read_camera("camera_b")
+    assert b.image_ready and b.brightness > 150 and b.ambiguous and b.decision is None
+    a = client.read_camera("camera_a")
+    assert a.decision == pytest.approx(200.0, abs=1.5) and b.image_id == 2
+
+
+def test_arguments_out_of_range_are_refused_before_sending(orient):
+    client, _, _ = orient
+    with pytest.raises(EncodeError, match=r"angle = 400 is outside 0\.\.360"):
+        client.rotate(400)
+    with pytest.raises(ValueError, match="no camera 'camera_c'"):
+        client.take_image("camera_c")
+    assert client.health.requests == 0
+
+
+def test_the_icd_declares_units_ranges_and_meaning_for_every_field():
+    for device in icd.BOARD.devices:
+        for message in (*device.commands, device.status):
+            for field in message.fields:
+                assert field.unit and field.meaning and field.lo <= field.hi
+    assert icd.BOARD.node == "orbiter" and icd.FAIL_BUSY == 4
+    assert all(0x178 <= apid <= 0x17F for apid in icd.BOARD.apids)
