@@ -1,0 +1,160 @@
+"""The participant end of a timing link (ICD: :mod:`hal.protocol.timing`), DESIGN.md section 4.
+
+A flight node or the ground session runs in lockstep with the simulator::
+
+    client = TimingClient(timing_channel(open_link(path)), "lander")
+    client.register()                        # TM[130,4] hello
+    while (tick := client.wait_tick(timeout=5.0)) is not None:
+        executive.run_cycle(client.now())    # the client is the node's injected Clock
+        client.done(executive.next_due())    # TM[130,2] cycle done
+    # TC[130,3] stop received: client.stopped is True
+
+The client never sleeps: it waits on the link, with the caller's timeout. Packets on the link
+that are not timing telecommands (damaged, another APID, a repeated tick) are counted on the link
+under ``timing_<reason>`` and ignored, as a device driver ignores stray replies.
+"""
+
+from __future__ import annotations
+
+import time
+
+from hal.errors import LinkTimeout, ProtocolError
+from hal.links.base import Link
+from hal.links.channel import Packet, PacketChannel
+from hal.protocol.framing import Deframer
+from hal.protocol.pus import PusTc
+from hal.protocol.timing import APID_MAX, CycleDone, Hello, Stop, Tick, decode
+
+__all__ = ["TimingClient", "timing_channel"]
+
+
+def timing_channel(link: Link) -> PacketChannel:
+    """A packet channel whose deframer knows the timing link's one APID and packet limit."""
+    return PacketChannel(link, Deframer(max_length=None, apid_max=APID_MAX))
+
+
+class TimingClient:
+    """One participant's side of the lockstep.
+
+    Args:
+        channel: the timing link (see :func:`timing_channel`); opened by the caller.
+        name: the participant's name, 1..16 visible ASCII characters, as in the bench file.
+
+    Attributes:
+        tick: the tick being run (the last one received), or ``None`` before the first.
+        stopped: a stop telecommand arrived; :attr:`stop_reason` says why.
+        ignored: packets received that were not a new tick or a stop.
+
+    Raises (every method): :class:`~hal.errors.LinkClosed` when the link is closed or lost.
+    """
+
+    def __init__(self, channel: PacketChannel, name: str) -> None:
+        self.channel = channel
+        self.name = name
+        Hello(name).to_packet()  # check the name now: EncodeError names it
+        self.tick: Tick | None = None
+        self.stopped = False
+        self.stop_reason: int | None = None
+        self.ignored = 0
+        self._answered = True
+        self._seq = 0
+        self._counter = 0
+
+    def now(self) -> float:
+        """The simulated time of the current tick in seconds (0.0 before the first tick).
+
+        This makes the client the participant's :class:`~hal.clock.Clock`: time stands still
+        during a cycle and moves only when the simulator says so.
+        """
+        return 0.0 if self.tick is None else self.tick.time
+
+    def register(self) -> None:
+        """Send the hello (TM[130,4]) telling the simulator who is on this link.
+
+        Send it after opening the link, and again after reopening it.
+        """
+        self._send_tm(Hello(self.name))
+
+    def wait_tick(self, timeout: float | None) -> Tick | None:
+        """Wait for the next tick and make it current.
+
+        Args:
+            timeout: seconds to wait; ``None`` waits without limit.
+
+        Returns:
+            The tick (number and simulated time), or ``None`` when a stop arrived (then
+            :attr:`stopped` is True, and later calls return ``None`` at once).
+
+        Raises:
+            LinkTimeout: no tick nor stop within ``timeout`` (reason ``no_tick``).
+            LinkClosed: the link is closed or lost.
+        """
+        if self.stopped:
+            return None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            packet = self.channel.receive(remaining)
+            if packet is None:
+                self.channel.link.record_error("no_tick")
+                raise LinkTimeout(
+                    f"timing link {self.channel.link.url!r}: no tick within {timeout} s "
+                    f"(participant {self.name!r}, last tick {self._last_number()})",
+                    reason="no_tick",
+                )
+            message = self._decode(packet)
+            if isinstance(message, Stop):
+                self.stopped = True
+                self.stop_reason = message.reason
+                return None
+            if isinstance(message, Tick):
+                if self.tick is not None and message.number <= self.tick.number:
+                    self._ignore("stale_tick")
+                    continue
+                self.tick = message
+                self._answered = False
+                return message
+
+    def done(self, next_due: float | None = None) -> None:
+        """Report the current tick's cycle done (TM[130,2]).
+
+        Args:
+            next_due: simulated time (s) of the next thing this participant needs; ``None``:
+                the next regular tick; ``math.inf``: nothing scheduled at all.
+
+        Raises:
+            RuntimeError: no tick to answer (none received yet, or already answered).
+            EncodeError: ``next_due`` is negative, NaN or out of range.
+        """
+        if self.tick is None or self._answered:
+            raise RuntimeError(f"participant {self.name!r}: no tick awaits a cycle-done report")
+        report = CycleDone.due(self.tick.number, next_due)
+        self._send_tm(report)
+        self._answered = True
+
+    def _send_tm(self, message: CycleDone | Hello) -> None:
+        now_us = 0 if self.tick is None else self.tick.time_us
+        self.channel.send(message.to_packet(self._seq, self._counter, now_us))
+        self._seq = (self._seq + 1) & 0x3FFF
+        self._counter = (self._counter + 1) & 0xFFFF
+
+    def _decode(self, packet: Packet) -> Tick | Stop | None:
+        if not isinstance(packet, PusTc):
+            self._ignore("not_tc")
+            return None
+        try:
+            message = decode(packet)
+        except ProtocolError as exc:
+            self._ignore(exc.reason)
+            return None
+        if not isinstance(message, Tick | Stop):  # pragma: no cover - decode gives TC types
+            self._ignore("unknown_subtype")
+            return None
+        return message
+
+    def _ignore(self, reason: str) -> None:
+        self.ignored += 1
+        self.channel.link.record_error(f"timing_{reason}")
+
+    def _last_number(self) -> str:
+        return "none" if self.tick is None else str(self.tick.number)

@@ -1,0 +1,589 @@
+"""The simulation clock and the lockstep master (DESIGN.md section 4; ICD:
+:mod:`hal.protocol.timing`).
+
+The simulator owns simulated time (:class:`SimClock`, whole microseconds, only forward). Every
+participant (a flight node, the ground session) is on its own timing link; :class:`Lockstep`
+runs them round by round::
+
+    send_ticks()   [wall mode: wait until the wall clock reaches the tick's time]
+                   advance hooks(t)              emulators brought to t
+                   TC[130,1] tick(n, t)  ->  every participant
+    collect()      TM[130,2] done(n, next_due) <- every participant, within round_timeout
+                   t <- next tick time           (the jump rule below)
+
+**Time grid.** Ticks fall on the grid ``k * tick`` (whole microseconds). The *regular* next tick
+after a tick at ``t`` is the first grid point after ``t``.
+
+**Jump rule.** After a round at ``t``, let ``d`` be the earliest of every participant's
+``next_due`` (``NEXT_TICK`` counts as the regular tick; ``NOTHING_DUE`` as never) and the
+simulator's own ``next_due()`` (``math.inf``: nothing scheduled). If ``d`` is not after the
+regular tick, time moves to the regular tick. Otherwise it jumps to the first grid point at or
+after ``d``, capped at the last grid point within ``max_jump`` seconds of ``t`` (never below the
+regular tick); with nothing due anywhere and no cap, time moves to the regular tick. A jump thus
+sends exactly the tick that ticking through would have been the first to matter: each participant
+said it has nothing to do before ``d``, so the skipped ticks would have been empty cycles. The
+tick times depend only on what the participants report, never on the wall clock: the same
+behaviour gives the same sequence of tick times at any speed.
+
+**Wall mode.** Ticks are paced to ``wall`` (a monotonic seconds callable): the tick at simulated
+``t`` is sent no earlier than ``wall0 + (t - t0)``, where ``(wall0, t0)`` is the first round.
+The anchor is never moved: a round that overran makes the next ticks go out at once until the
+simulation has caught up (``stats.max_lag`` records by how much it was late). Waiting is a
+``select`` on the participants' links (or the injected ``wait``), never a sleep; packets that
+arrive meanwhile are read and handled.
+
+**Timeouts.** A participant that has not reported the round done within ``round_timeout``
+seconds of wall time raises :class:`ParticipantTimeout`, naming every silent participant, the
+tick and its time; a lost link raises :class:`ParticipantLost`. :meth:`Lockstep.run` then sends
+a stop (``STOP_ABORT``) to the others so none of them waits for a tick that will not come.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import select
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from hal.errors import LinkClosed, LinkError, LinkTimeout, ProtocolError
+from hal.links.channel import Packet, PacketChannel
+from hal.protocol.pus import PusTm
+from hal.protocol.timing import (
+    NEXT_TICK,
+    NOTHING_DUE,
+    STOP_ABORT,
+    STOP_END,
+    CycleDone,
+    Hello,
+    Stop,
+    Tick,
+    decode,
+    seconds_to_us,
+    us_to_seconds,
+)
+
+__all__ = [
+    "Lockstep",
+    "LockstepError",
+    "LockstepStats",
+    "ParticipantLost",
+    "ParticipantTimeout",
+    "RoundResult",
+    "SimClock",
+    "WrongParticipant",
+    "next_tick_us",
+]
+
+Mode = Literal["sim", "wall"]
+_PACE_RESOLUTION = 1e-6  # wall seconds; below this a tick is on time (simulated time is in us)
+Wait = Callable[[float, Sequence[int]], object]
+"""``wait(seconds, fds)``: block until one of ``fds`` is readable or ``seconds`` have passed
+(e.g. ``PtyHost.serve_once``, which serves the device links meanwhile)."""
+
+
+class LockstepError(LinkError):
+    """The lockstep cannot go on because of a participant.
+
+    Attributes:
+        participants: the names of the participants at fault.
+    """
+
+    default_reason = "lockstep"
+
+    def __init__(
+        self, message: str, participants: Sequence[str], *, reason: str | None = None
+    ) -> None:
+        super().__init__(message, reason=reason)
+        self.participants: tuple[str, ...] = tuple(participants)
+
+
+class ParticipantTimeout(LockstepError, LinkTimeout):
+    """One or more participants did not report their cycle done within the round timeout."""
+
+    default_reason = "participant_timeout"
+
+
+class ParticipantLost(LockstepError, LinkClosed):
+    """A participant's timing link is closed or its device was lost."""
+
+    default_reason = "participant_lost"
+
+
+class WrongParticipant(LockstepError):
+    """A participant said hello with another name than the one its link was given."""
+
+    default_reason = "wrong_participant"
+
+
+class SimClock:
+    """Simulated time: whole microseconds since the mission epoch, only forward.
+
+    Args:
+        start: the initial time in seconds (rounded to the microsecond).
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._us = seconds_to_us(start)
+
+    def now(self) -> float:
+        """The simulated time in seconds (the :class:`hal.clock.Clock` interface)."""
+        return us_to_seconds(self._us)
+
+    @property
+    def now_us(self) -> int:
+        """The simulated time in whole microseconds."""
+        return self._us
+
+    def advance_to_us(self, to_us: int) -> None:
+        """Move to ``to_us`` microseconds.
+
+        Raises:
+            ValueError: ``to_us`` is earlier than now.
+        """
+        if to_us < self._us:
+            raise ValueError(f"simulated time never goes back: {to_us} us < {self._us} us")
+        self._us = to_us
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """One completed round.
+
+    Attributes:
+        tick: the tick sent (number, simulated time).
+        next_time: the simulated time (s) the clock moved to afterwards.
+        jumped: True when that was further than the regular next tick.
+        dues: each participant's reported next due (s; ``None`` next tick, ``inf`` nothing).
+    """
+
+    tick: Tick
+    next_time: float
+    jumped: bool
+    dues: dict[str, float | None]
+
+
+@dataclass
+class LockstepStats:
+    """What the lockstep has done.
+
+    Attributes:
+        rounds: rounds completed.
+        jumps: rounds followed by a jump over idle ticks.
+        ticks_skipped: regular ticks jumped over.
+        sim_seconds: simulated seconds advanced.
+        wall_seconds: wall seconds from the first tick sent to the last round completed.
+        max_lag: wall mode: the most a tick went out after its wall time (s).
+        max_latency: per participant, the longest wall time from its tick to its report (s).
+        ignored: packets received and not used, by reason (``stale_done``, ``decode_...``).
+    """
+
+    rounds: int = 0
+    jumps: int = 0
+    ticks_skipped: int = 0
+    sim_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    max_lag: float = 0.0
+    max_latency: dict[str, float] = field(default_factory=dict)
+    ignored: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly copy."""
+        return {
+            "rounds": self.rounds,
+            "jumps": self.jumps,
+            "ticks_skipped": self.ticks_skipped,
+            "sim_seconds": self.sim_seconds,
+            "wall_seconds": self.wall_seconds,
+            "max_lag": self.max_lag,
+            "max_latency": dict(self.max_latency),
+            "ignored": dict(sorted(self.ignored.items())),
+        }
+
+
+class Lockstep:
+    """The time master: ticks every participant, waits for all, then moves time.
+
+    Args:
+        participants: name -> timing channel (see :func:`hal.links.timing.timing_channel`), in
+            the order ticks are sent. Names as in the bench file; each participant's hello must
+            carry the same name.
+        tick: the regular tick period in seconds (a whole number of microseconds, > 0).
+        mode: ``"sim"`` runs as fast as the participants answer; ``"wall"`` paces ticks to
+            ``wall``.
+        wall: monotonic seconds; paces wall mode, and measures round timeouts and statistics.
+        wait: how to block for traffic (see :data:`Wait`); by default ``select`` on the links.
+        clock: the simulated time to drive (a new :class:`SimClock` at 0.0 by default).
+        next_due: the simulator's own next event time (s), ``math.inf`` for none.
+        advance_hooks: called with the tick's time (s) before each tick is sent (e.g.
+            ``emulator.advance``); more may be appended to :attr:`advance_hooks`.
+        round_timeout: wall seconds every participant has to report a round done.
+        max_jump: the longest single jump (s); ``None``: no limit.
+        on_event: called ``(name, detail)`` for ``registered``, ``participant_timeout``,
+            ``participant_lost`` and ``stop``.
+
+    Raises:
+        ValueError: no participants, a bad tick, mode, timeout or max_jump.
+    """
+
+    def __init__(
+        self,
+        participants: Mapping[str, PacketChannel],
+        tick: float = 0.1,
+        mode: Mode = "sim",
+        *,
+        wall: Callable[[], float] = time.monotonic,
+        wait: Wait | None = None,
+        clock: SimClock | None = None,
+        next_due: Callable[[], float] | None = None,
+        advance_hooks: Sequence[Callable[[float], object]] = (),
+        round_timeout: float = 2.0,
+        max_jump: float | None = None,
+        on_event: Callable[[str, str], None] | None = None,
+    ) -> None:
+        if not participants:
+            raise ValueError("a lockstep needs at least one participant")
+        if mode not in ("sim", "wall"):
+            raise ValueError(f"mode must be 'sim' or 'wall', not {mode!r}")
+        tick_us = seconds_to_us(tick) if math.isfinite(tick) and tick > 0 else 0
+        if tick_us <= 0 or abs(tick_us - tick * 1e6) > 1e-3:
+            raise ValueError(f"tick must be a positive whole number of microseconds, not {tick!r}")
+        if not round_timeout > 0:
+            raise ValueError(f"round_timeout must be > 0, not {round_timeout!r}")
+        if max_jump is not None and not max_jump > 0:
+            raise ValueError(f"max_jump must be > 0 or None, not {max_jump!r}")
+        self.participants = dict(participants)
+        self.tick_us = tick_us
+        self.mode: Mode = mode
+        self.clock = clock or SimClock()
+        self.advance_hooks: list[Callable[[float], object]] = list(advance_hooks)
+        self.round_timeout = round_timeout
+        self.registered: dict[str, str | None] = dict.fromkeys(self.participants)
+        """The name each link's participant said hello with (``None``: not yet)."""
+        self.stats = LockstepStats()
+        self._max_jump_us = None if max_jump is None else seconds_to_us(max_jump)
+        self._wall = wall
+        self._wait_fn = wait
+        self._next_due = next_due
+        self._on_event = on_event
+        self._number = 0
+        self._seq = 0
+        self._current: Tick | None = None
+        self._open = False
+        self._pending: set[str] = set()
+        self._sent_at: dict[str, float] = {}
+        self._dues: dict[str, int] = {}
+        self._anchor: tuple[float, int] | None = None
+        self._started: float | None = None
+        self._start_us = self.clock.now_us
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def now(self) -> float:
+        """The simulated time (s)."""
+        return self.clock.now()
+
+    @property
+    def pending(self) -> frozenset[str]:
+        """Participants whose report of the current tick has not arrived."""
+        return frozenset(self._pending)
+
+    @property
+    def fds(self) -> list[int]:
+        """The participants' link descriptors (those that have one), for an outer ``select``."""
+        out = []
+        for channel in self.participants.values():
+            try:
+                out.append(channel.link.fileno())
+            except (io.UnsupportedOperation, LinkError):
+                continue
+        return out
+
+    # ------------------------------------------------------------------ the round
+
+    def register(self, timeout: float) -> None:
+        """Wait until every participant said hello (do this before the first tick).
+
+        Raises:
+            ParticipantTimeout: some did not within ``timeout`` wall seconds (named).
+            WrongParticipant: a hello carried another name than its link's.
+            ParticipantLost: a link is closed or lost.
+        """
+        deadline = self._wall() + timeout
+        while True:
+            self._drain(self.participants)
+            silent = [name for name, said in self.registered.items() if said is None]
+            if not silent:
+                return
+            remaining = deadline - self._wall()
+            if remaining <= 0:
+                self._event("participant_timeout", f"no hello from {', '.join(silent)}")
+                raise ParticipantTimeout(
+                    f"participant(s) {', '.join(map(repr, silent))} did not say hello within "
+                    f"{timeout} s",
+                    silent,
+                )
+            self._block(remaining, silent)
+
+    def send_ticks(self) -> Tick:
+        """Start a round: (wall mode) wait for its wall time, run the hooks, tick everyone.
+
+        Returns:
+            The tick sent.
+
+        Raises:
+            RuntimeError: the previous round was not collected.
+            ParticipantLost: a link is closed or lost.
+        """
+        if self._open:
+            raise RuntimeError(f"collect() tick {self._number} before sending the next")
+        now_us = self.clock.now_us
+        if self.mode == "wall":
+            self._pace(now_us)
+        for hook in self.advance_hooks:
+            hook(us_to_seconds(now_us))
+        self._number += 1
+        tick = Tick(self._number, now_us)
+        raw = tick.to_packet(self._seq).pack()
+        self._seq = (self._seq + 1) & 0x3FFF
+        self._current = tick
+        self._open = True
+        self._dues = {}
+        self._pending = set(self.participants)
+        if self._started is None:
+            self._started = self._wall()
+        for name, channel in self.participants.items():
+            self._sent_at[name] = self._wall()
+            try:
+                channel.send(raw)
+            except LinkError as exc:
+                raise self._lost(name, exc) from exc
+        return tick
+
+    def collect(self, timeout: float | None = None) -> RoundResult:
+        """Finish the round: wait for every report, then move time (regular tick or jump).
+
+        Args:
+            timeout: wall seconds to wait; by default ``round_timeout``.
+
+        Raises:
+            RuntimeError: no round was started.
+            ParticipantTimeout: some did not report in time; each is named in the message and in
+                ``participants``. The round stays open: ``collect`` may be called again.
+            ParticipantLost: a link is closed or lost.
+            WrongParticipant: a hello carried another name than its link's.
+        """
+        tick = self._current
+        if tick is None or not self._open:
+            raise RuntimeError("send_ticks() before collect()")
+        limit = self.round_timeout if timeout is None else timeout
+        deadline = self._wall() + limit
+        while True:
+            self._drain({name: self.participants[name] for name in sorted(self._pending)})
+            if not self._pending:
+                break
+            remaining = deadline - self._wall()
+            if remaining <= 0:
+                silent = [name for name in self.participants if name in self._pending]
+                detail = (
+                    f"participant(s) {', '.join(map(repr, silent))} did not report tick "
+                    f"{tick.number} (t = {tick.time:.6f} s) done within {limit} s"
+                )
+                self._event("participant_timeout", detail)
+                raise ParticipantTimeout(detail, silent)
+            self._block(remaining, sorted(self._pending))
+        return self._advance(tick)
+
+    def round(self) -> RoundResult:
+        """One whole round: :meth:`send_ticks` then :meth:`collect`."""
+        self.send_ticks()
+        return self.collect()
+
+    def run(self, rounds: int | None = None, *, until: float | None = None) -> list[RoundResult]:
+        """Run rounds until ``rounds`` are done or simulated time reaches ``until`` (s).
+
+        On a :class:`LockstepError` the others are sent a stop (``STOP_ABORT``) and the error is
+        raised again. A normal end sends nothing: call :meth:`stop` when the run is over.
+
+        Raises:
+            ValueError: neither limit given.
+            LockstepError: as :meth:`collect`.
+        """
+        if rounds is None and until is None:
+            raise ValueError("run() needs rounds or until")
+        results: list[RoundResult] = []
+        try:
+            while (rounds is None or len(results) < rounds) and (
+                until is None or self.clock.now() < until
+            ):
+                results.append(self.round())
+        except LockstepError:
+            self.stop(STOP_ABORT)
+            raise
+        return results
+
+    def stop(self, reason: int = STOP_END) -> list[str]:
+        """Send a stop to every participant whose link still works.
+
+        Returns:
+            The names that could not be told (link closed or lost).
+        """
+        raw = Stop(reason).to_packet(self._seq).pack()
+        self._seq = (self._seq + 1) & 0x3FFF
+        self._pending = set()
+        self._open = False
+        failed = []
+        for name, channel in self.participants.items():
+            try:
+                channel.send(raw)
+            except LinkError:
+                failed.append(name)
+        self._event("stop", f"reason {reason}" + (f", not told: {failed}" if failed else ""))
+        return failed
+
+    # ------------------------------------------------------------------ internals
+
+    def _advance(self, tick: Tick) -> RoundResult:
+        now_wall = self._wall()
+        t = tick.time_us
+        regular = (t // self.tick_us + 1) * self.tick_us
+        own: int | None = None
+        if self._next_due is not None and NEXT_TICK not in self._dues.values():
+            seconds = self._next_due()
+            own = None if seconds == math.inf else seconds_to_us(max(seconds, 0.0))
+        to_us = next_tick_us(t, self.tick_us, self._dues.values(), own, self._max_jump_us)
+        self.clock.advance_to_us(to_us)
+        self._open = False
+        stats = self.stats
+        stats.rounds += 1
+        if to_us > regular:
+            stats.jumps += 1
+            stats.ticks_skipped += (to_us - regular) // self.tick_us
+        stats.sim_seconds = us_to_seconds(to_us - self._start_us)
+        if self._started is not None:
+            stats.wall_seconds = now_wall - self._started
+        dues = {name: _due_seconds(self._dues[name]) for name in self.participants}
+        return RoundResult(tick, us_to_seconds(to_us), to_us > regular, dues)
+
+    def _pace(self, now_us: int) -> None:
+        if self._anchor is None:
+            self._anchor = (self._wall(), now_us)
+        wall0, t0 = self._anchor
+        due = wall0 + us_to_seconds(now_us - t0)
+        while (remaining := due - self._wall()) > _PACE_RESOLUTION:
+            self._block(remaining, list(self.participants))
+            self._drain(self.participants)
+        self.stats.max_lag = max(self.stats.max_lag, self._wall() - due)
+
+    def _block(self, seconds: float, names: Sequence[str]) -> None:
+        """Wait up to ``seconds`` for traffic on the links of ``names``."""
+        channels = [self.participants[name] for name in names]
+        fds: list[int] = []
+        for channel in channels:
+            try:
+                fds.append(channel.link.fileno())
+            except io.UnsupportedOperation:
+                continue
+            except LinkError:
+                continue  # closed: the next read names it
+        if self._wait_fn is not None:
+            self._wait_fn(seconds, fds)
+        elif len(fds) == len(channels):
+            select.select(fds, [], [], seconds)
+        else:  # a link without a descriptor (loop://): wait on it, briefly
+            channels[0].poll(min(seconds, 0.01))
+
+    def _drain(self, channels: Mapping[str, PacketChannel]) -> None:
+        for name, channel in channels.items():
+            try:
+                packets = channel.receive_all(0)
+            except LinkError as exc:
+                raise self._lost(name, exc) from exc
+            for packet in packets:
+                self._handle(name, packet)
+
+    def _handle(self, name: str, packet: Packet) -> None:
+        if not isinstance(packet, PusTm):
+            self.stats.ignored["not_tm"] += 1
+            return
+        try:
+            message = decode(packet)
+        except ProtocolError as exc:
+            self.stats.ignored[f"decode_{exc.reason}"] += 1
+            return
+        if isinstance(message, Hello):
+            if message.name != name:
+                detail = f"the link of {name!r} carries participant {message.name!r}"
+                raise WrongParticipant(detail, [name])
+            if self.registered[name] is None:
+                self._event("registered", name)
+            self.registered[name] = message.name
+            return
+        if not isinstance(message, CycleDone):  # pragma: no cover - decode gives TM types
+            self.stats.ignored["not_done"] += 1
+            return
+        current = self._current
+        if current is None or message.number != current.number or name not in self._pending:
+            self.stats.ignored["stale_done"] += 1
+            return
+        self._pending.discard(name)
+        self._dues[name] = message.next_due_us
+        latency = self._wall() - self._sent_at[name]
+        self.stats.max_latency[name] = max(self.stats.max_latency.get(name, 0.0), latency)
+
+    def _lost(self, name: str, exc: LinkError) -> ParticipantLost:
+        detail = f"participant {name!r}: timing link lost: {exc}"
+        self._event("participant_lost", detail)
+        return ParticipantLost(detail, [name])
+
+    def _event(self, name: str, detail: str) -> None:
+        if self._on_event is not None:
+            self._on_event(name, detail)
+
+
+def next_tick_us(
+    t_us: int,
+    tick_us: int,
+    dues: Iterable[int],
+    own_due_us: int | None = None,
+    max_jump_us: int | None = None,
+) -> int:
+    """The jump rule (module docstring): the time of the tick after one at ``t_us``.
+
+    Args:
+        t_us: the time of the tick just run (us).
+        tick_us: the regular tick period (us); ticks fall on its multiples.
+        dues: every participant's reported ``next_due_us`` (with ``NEXT_TICK`` and
+            ``NOTHING_DUE``).
+        own_due_us: the simulator's own next event (us), ``None`` for none.
+        max_jump_us: the longest jump (us), ``None`` for no limit.
+
+    Returns:
+        The next tick's time (us), always on the grid and after ``t_us``.
+    """
+    regular = (t_us // tick_us + 1) * tick_us
+    earliest: int | None = own_due_us
+    for due in dues:
+        if due == NEXT_TICK:
+            return regular
+        if due != NOTHING_DUE and (earliest is None or due < earliest):
+            earliest = due
+    if earliest is not None and earliest <= regular:
+        return regular
+    cap = None if max_jump_us is None else max(regular, (t_us + max_jump_us) // tick_us * tick_us)
+    if earliest is None:  # nothing due anywhere
+        return regular if cap is None else cap
+    target = -(-earliest // tick_us) * tick_us  # the first grid point at or after it
+    return target if cap is None else min(target, cap)
+
+
+def _due_seconds(due_us: int) -> float | None:
+    if due_us == NEXT_TICK:
+        return None
+    if due_us == NOTHING_DUE:
+        return math.inf
+    return us_to_seconds(due_us)
