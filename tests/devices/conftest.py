@@ -67,3 +67,26 @@ def serve(tmp_path: Path, sim_time: SimTime) -> Iterator:
     yield start
     for board in served:
         board.stop()
+
+
+@pytest.fixture
+def connect(serve) -> Iterator:
+    """``connect(emulator, client_class, timeout=0.3) -> client``: the emulator served on a tty
+    and its HAL driver connected (one retry). The client records its health events in
+    ``client.events`` and knows its served board as ``client.board``; it is closed after the
+    test."""
+    clients: list = []
+
+    def start(emulator: object, client_class: type, timeout: float = 0.3) -> object:
+        board = serve(emulator)
+        events: list[tuple[str, str]] = []
+        client = client_class(board.path, timeout=timeout, retries=1,
+                              on_event=lambda n, d: events.append((n, d)))  # fmt: skip
+        client.events = events
+        client.board = board
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        client.close()

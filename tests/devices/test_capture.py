@@ -14,12 +14,9 @@ from sim_hardware.devices.capture import Capture
 
 
 @pytest.fixture
-def capture(serve, sim_time):
+def capture(connect, sim_time):
     emulator = Capture()
-    board = serve(emulator)
-    client = CaptureClient(board.path, timeout=0.3, retries=1)
-    yield client, emulator, sim_time
-    client.close()
+    return connect(emulator, CaptureClient), emulator, sim_time
 
 
 def test_the_board_answers_ping_and_starts_open_and_disarmed(capture):
@@ -126,10 +123,7 @@ def test_a_silent_confirmation_board_is_a_timeout(capture):
     client.ping("lid")
 
 
-def test_the_icd_declares_units_ranges_and_meaning_for_every_field():
-    for device in icd.BOARD.devices:
-        for message in (*device.commands, device.status):
-            for field in message.fields:
-                assert field.unit and field.meaning and field.lo <= field.hi
+def test_the_icd_addresses():
+    """Units, ranges and meanings of every field: tests/devices/test_icds.py."""
     assert icd.BOARD.node == "orbiter"
     assert all(0x170 <= apid <= 0x177 for apid in icd.BOARD.apids)

@@ -43,7 +43,8 @@ def test_every_field_has_a_unit_a_range_and_a_meaning(board):
         assert device.meaning, f"{board}.{device.name} has no meaning"
         for message in (*device.commands, device.status):
             for field in message.fields:
-                assert field.unit and field.meaning, f"{board}.{device.name}.{field.name}"
+                where = f"{board}.{device.name}.{field.name}"
+                assert field.unit and field.meaning and field.lo <= field.hi, where
 
 
 def test_apids_are_unique_across_the_mission():

@@ -13,12 +13,9 @@ from sim_hardware.devices.igloo import BUS_VOLTAGE, HEATER_POWER, SOL, Igloo
 
 
 @pytest.fixture
-def igloo(serve, sim_time):
+def igloo(connect, sim_time):
     emulator = Igloo()
-    board = serve(emulator)
-    client = IglooClient(board.path, timeout=0.3, retries=1)
-    yield client, emulator, sim_time
-    client.close()
+    return connect(emulator, IglooClient), emulator, sim_time
 
 
 def test_the_igloo_answers_and_reports_its_zones_propellant_and_door(igloo):
@@ -147,9 +144,6 @@ def test_the_igloo_refuses_nonsense_parameters():
         Igloo(day=-100.0, night=-20.0)
 
 
-def test_the_icd_declares_units_ranges_and_meaning_for_every_field():
-    for device in icd.BOARD.devices:
-        for message in (*device.commands, device.status):
-            for field in message.fields:
-                assert field.unit and field.meaning and field.lo <= field.hi
+def test_the_icd_addresses():
+    """Units, ranges and meanings of every field: tests/devices/test_icds.py."""
     assert set(icd.BOARD.apids) == {0x130, 0x131, 0x132}

@@ -16,12 +16,9 @@ MARS_G = MU / RADIUS**2
 
 
 @pytest.fixture
-def mav(serve, sim_time):
+def mav(connect, sim_time):
     emulator = MavAvionics()
-    board = serve(emulator)
-    client = MavAvionicsClient(board.path, timeout=0.5, retries=1)
-    yield client, emulator, sim_time
-    client.close()
+    return connect(emulator, MavAvionicsClient, timeout=0.5), emulator, sim_time
 
 
 def launch(emulator, clock):
@@ -148,11 +145,8 @@ def test_generic_faults_on_the_imu(mav):
     assert client.read_nav().altitude > 0  # the other devices answer
 
 
-def test_the_icd_declares_units_ranges_and_meaning_for_every_field():
-    for device in icd.BOARD.devices:
-        assert 0x140 <= device.apid <= 0x14F
-        for message in (*device.commands, device.status):
-            for field in message.fields:
-                assert field.unit and field.meaning and field.lo <= field.hi
+def test_the_icd_addresses():
+    """Units, ranges and meanings of every field: tests/devices/test_icds.py."""
+    assert all(0x140 <= device.apid <= 0x14F for device in icd.BOARD.devices)
     assert icd.OS_LATCH.command("release").hazardous
     assert not icd.TVC.command("gimbal").hazardous
