@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
@@ -91,6 +91,8 @@ class BoardEmulator:
 
     icd: ClassVar[BoardIcd]
     board_faults: ClassVar[frozenset[str]] = frozenset()
+    fault_devices: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    """Board faults that only some devices can have: kind -> those devices."""
 
     def __init__(self, rng: random.Random | None = None) -> None:
         self.name = self.icd.name
@@ -122,6 +124,9 @@ class BoardEmulator:
             known = ", ".join(sorted(GENERIC_FAULTS | self.board_faults))
             raise ValueError(f"{self.name}: unknown fault {kind!r} (known: {known})")
         target = self.icd.device(device) if device is not None else None
+        allowed = self.fault_devices.get(kind)
+        if allowed is not None and device is not None and device not in allowed:
+            raise ValueError(f"{self.name}: fault {kind!r} applies to {', '.join(allowed)}")
         if kind in ("stuck", "bias", "noise"):
             if target is None or field not in {f.name for f in target.status.fields}:
                 raise ValueError(f"{self.name}: fault {kind!r} needs a device and a status field")

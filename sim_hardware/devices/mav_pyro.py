@@ -19,13 +19,14 @@ Physics at bench level:
 Board faults:
 
 ==================  ==========================================================================
-``igniter_no_fire``  an igniter (the fault's device, or ``igniter=`` ``srm1``/``srm2``; both when
-                     neither is given) takes the pulse but does not fire: the command completes,
+``igniter_no_fire``  an igniter (the fault's device, ``srm1`` or ``srm2``; both when none is
+                     given) takes the pulse but does not fire: the command completes,
                      *fired* stays false, continuity stays, nothing ignites. The board judges
                      *fired* by what it senses, so a retry is accepted (and fires if the fault
                      has ended).
-``open_circuit``     a channel's bridgewire (the fault's device, or ``channel=``) reads open: no
-                     continuity, and a fire command is refused ``no_continuity``.
+``open_circuit``     a channel's bridgewire (the fault's device; every one when none is
+                     given) reads open: no continuity, and a fire command is refused
+                     ``no_continuity``.
 ==================  ==========================================================================
 """
 
@@ -35,7 +36,10 @@ import random
 from typing import Any, ClassVar
 
 from hal.protocol.devices import mav_pyro as icd
-from sim_hardware.devices.base import BoardEmulator, Fault, Refused
+from sim_hardware.devices.base import BoardEmulator, Refused
+
+FAULT_DEVICES = {"igniter_no_fire": icd.IGNITERS, "open_circuit": icd.CHANNELS}
+"""The board faults that only some channels can have."""
 
 
 class MavPyro(BoardEmulator):
@@ -48,6 +52,7 @@ class MavPyro(BoardEmulator):
 
     icd: ClassVar = icd.BOARD
     board_faults: ClassVar = frozenset({"igniter_no_fire", "open_circuit"})
+    fault_devices: ClassVar = FAULT_DEVICES
 
     def __init__(self, rng: random.Random | None = None, arm_plug: bool = False) -> None:
         super().__init__(rng)
@@ -67,38 +72,6 @@ class MavPyro(BoardEmulator):
         """The arm plug is pulled out: the firing bus is dead whatever the inhibits say."""
         self.plug_inserted = False
 
-    def inject(
-        self,
-        kind: str,
-        device: str | None = None,
-        *,
-        field: str | None = None,
-        until: float | None = None,
-        **params: Any,
-    ) -> Fault:
-        """As :meth:`BoardEmulator.inject`, checking which channel a board fault names.
-
-        Raises:
-            ValueError: also for an ``igniter_no_fire`` on anything but ``srm1``/``srm2``, or an
-                ``open_circuit`` on anything but a pyro channel.
-        """
-        allowed = {"igniter_no_fire": icd.IGNITERS, "open_circuit": icd.CHANNELS}.get(kind)
-        if allowed is not None:
-            named = device or params.get("igniter") or params.get("channel")
-            if named is not None and named not in allowed:
-                raise ValueError(f"{self.name}: fault {kind!r} applies to {', '.join(allowed)}")
-        return super().inject(kind, device, field=field, until=until, **params)
-
-    def _board_fault(self, kind: str, channel: str) -> bool:
-        key = "igniter" if kind == "igniter_no_fire" else "channel"
-        for f in self.faults:
-            if f.kind != kind:
-                continue
-            named = f.device or f.params.get(key)
-            if named is None or named == channel:
-                return True
-        return False
-
     # ------------------------------------------------------------------ physics
 
     @property
@@ -107,7 +80,7 @@ class MavPyro(BoardEmulator):
         return self.plug_inserted and all(self.removed.values())
 
     def _resistance(self, channel: str) -> float:
-        if self.fired[channel] or self._board_fault("open_circuit", channel):
+        if self.fired[channel] or self.fault("open_circuit", channel):
             return icd.OPEN_OHMS
         return icd.BRIDGEWIRE_OHMS
 
@@ -121,7 +94,7 @@ class MavPyro(BoardEmulator):
             raise Refused(icd.FAIL_NOT_ARMED)
         if self._resistance(channel) > icd.CONTINUITY_MAX_OHMS:
             raise Refused(icd.FAIL_NO_CONTINUITY)
-        if channel in icd.IGNITERS and self._board_fault("igniter_no_fire", channel):
+        if channel in icd.IGNITERS and self.fault("igniter_no_fire", channel):
             self.misfired.append((channel, now))  # the pulse went out; nothing lit
             return
         self.fired[channel] = True

@@ -120,7 +120,7 @@ def test_the_fire_and_inhibit_removal_commands_are_declared_hazardous():
 def test_an_igniter_that_does_not_fire_is_seen_through_continuity_and_fired(pyro):
     client, emulator, clock = pyro
     arm(client, emulator)
-    emulator.inject("igniter_no_fire", igniter="srm2", until=20.0)
+    emulator.inject("igniter_no_fire", "srm2", until=20.0)
     client.fire("srm1")  # the other igniter is not affected
     clock.now = 10.0
     client.fire("srm2")  # the pulse goes out: the command completes
