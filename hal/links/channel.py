@@ -27,7 +27,7 @@ from hal.links.base import Link
 from hal.protocol.framing import ASM, Deframer
 from hal.protocol.pus import PusPacket, PusTc, PusTm
 
-__all__ = ["Packet", "PacketChannel"]
+__all__ = ["FrameReader", "Packet", "PacketChannel"]
 
 Packet = PusTc | PusTm
 DEFAULT_IDLE_FLUSH: Final = 0.25
@@ -39,6 +39,52 @@ def _reply_to(request: Packet) -> Callable[[Packet], bool]:
     """Default match: a packet of the other type from the same APID."""
     apid, ptype = request.apid, request.packet_type
     return lambda reply: reply.apid == apid and reply.packet_type != ptype
+
+
+class FrameReader:
+    """The receiving half every framed link shares: read the link, deframe, abandon a partial
+    frame after ``idle_flush`` seconds of silence (decision 0003), and record every good frame on
+    the link (statistics and capture).
+
+    Args:
+        link: the link to read.
+        deframer: the framing strategy; its rejections go to ``on_reject`` (by default the link's
+            error counts).
+        idle_flush: seconds of silence after which a partial frame is abandoned.
+        monotonic: the clock for the silence.
+        on_reject: called with each deframer rejection's reason.
+    """
+
+    def __init__(
+        self,
+        link: Link,
+        deframer: Deframer,
+        idle_flush: float = DEFAULT_IDLE_FLUSH,
+        monotonic: Callable[[], float] = time.monotonic,
+        on_reject: Callable[[str], None] | None = None,
+    ) -> None:
+        self.link = link
+        self.deframer = deframer
+        deframer.on_reject = on_reject or link.record_error
+        self.idle_flush = idle_flush
+        self.monotonic = monotonic
+        self._last_byte = monotonic()
+
+    def read(self, timeout: float | None) -> list[bytes]:
+        """Wait at most ``timeout`` for bytes; return the frames (marker removed) they complete."""
+        data = self.link.read(READ_SIZE, timeout)
+        now = self.monotonic()
+        if data:
+            self._last_byte = now
+            frames = self.deframer.feed(data)
+        elif self.deframer.buffered and now - self._last_byte >= self.idle_flush:
+            frames = self.deframer.flush()
+        else:
+            return []
+        record = self.link.record_frame_in
+        for raw in frames:
+            record(ASM + raw)
+        return frames
 
 
 class PacketChannel:
@@ -73,13 +119,12 @@ class PacketChannel:
             raise ValueError(f"max_queue must be >= 1, not {max_queue}")
         self.link = link
         self.deframer = deframer or Deframer()
-        self.deframer.on_reject = link.record_error
+        self._reader = FrameReader(link, self.deframer, idle_flush, monotonic)
         self._decode = decode
         self._idle_flush = idle_flush
         self._queue: deque[Packet] = deque()
         self._max_queue = max_queue
         self._monotonic = monotonic
-        self._last_byte = monotonic()
         self.decode_errors = 0
         self.dropped = 0
 
@@ -129,14 +174,7 @@ class PacketChannel:
     def poll(self, timeout: float | None = 0) -> int:
         """Read what the link has (waiting at most ``timeout`` for the first byte) and queue
         every packet it completes; return how many were queued."""
-        data = self.link.read(READ_SIZE, timeout)
-        now = self._monotonic()
-        if data:
-            self._last_byte = now
-            return self._accept(self.deframer.feed(data))
-        if self.deframer.buffered and now - self._last_byte >= self._idle_flush:
-            return self._accept(self.deframer.flush())
-        return 0
+        return self._accept(self._reader.read(timeout))
 
     def receive(self, timeout: float | None = None) -> Packet | None:
         """The next received packet, or ``None`` when ``timeout`` passes without one."""
@@ -182,9 +220,7 @@ class PacketChannel:
 
     def _accept(self, raws: list[bytes]) -> int:
         accepted = 0
-        record = self.link.record_frame_in
         for raw in raws:
-            record(ASM + raw)
             try:
                 packet = self._decode(raw)
             except ProtocolError as exc:

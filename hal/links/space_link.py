@@ -34,6 +34,7 @@ from typing import Any, Final
 
 from hal.errors import EncodeError, HalError, ProtocolError, StoreError
 from hal.links.base import Link
+from hal.links.channel import FrameReader
 from hal.protocol.clcw import Clcw
 from hal.protocol.farm1 import Farm1
 from hal.protocol.fop1 import Fop1, FopState
@@ -54,7 +55,6 @@ from hal.store import CounterStore
 
 __all__ = ["FlightSpaceLink", "GroundSpaceLink", "SpaceLinkConfig"]
 
-READ_SIZE: Final = 65536
 SN_BLOCK: Final = 256
 """Sequence numbers the ground reserves in its store at a time (decision 0008)."""
 POLL_SLICE: Final = 0.05
@@ -148,41 +148,6 @@ def _count_reject(link: Link, counts: Counter[str], reason: str) -> None:
     link.record_error(reason)
 
 
-class _Stream:
-    """The receiving half both ends share: deframe the byte stream, abandon a partial frame
-    after ``idle_flush`` seconds of silence, record every good frame on the link."""
-
-    def __init__(
-        self,
-        link: Link,
-        deframer: Deframer,
-        idle_flush: float,
-        monotonic: Callable[[], float],
-        on_reject: Callable[[str], None] | None = None,
-    ) -> None:
-        self.link = link
-        self.deframer = deframer
-        deframer.on_reject = on_reject or link.record_error
-        self.idle_flush = idle_flush
-        self.monotonic = monotonic
-        self._last_byte = monotonic()
-
-    def read(self, timeout: float | None) -> list[bytes]:
-        data = self.link.read(READ_SIZE, timeout)
-        now = self.monotonic()
-        if data:
-            self._last_byte = now
-            frames = self.deframer.feed(data)
-        elif self.deframer.buffered and now - self._last_byte >= self.idle_flush:
-            frames = self.deframer.flush()
-        else:
-            return []
-        record = self.link.record_frame_in
-        for raw in frames:
-            record(ASM + raw)
-        return frames
-
-
 class _Unit:
     """One frame data unit the ground sends: its place in FOP-1, and whether it bypasses."""
 
@@ -242,7 +207,7 @@ class GroundSpaceLink:
             max_packet_length=config.max_packet_length, on_ocf=self._on_ocf,
         )  # fmt: skip
         rule = FixedLengthRule(config.tm_frame_length)
-        self._stream = _Stream(link, Deframer(rule=rule), config.idle_flush, monotonic)
+        self._reader = FrameReader(link, Deframer(rule=rule), config.idle_flush, monotonic)
         self._sn_key = f"sn:{sa.spi}"
         self._sn = store.get(self._sn_key, 0) if store is not None else 0
         self._sn_reserved = self._sn
@@ -360,7 +325,7 @@ class GroundSpaceLink:
         """Read the downlink (waiting at most ``timeout`` for the first byte), take every
         frame it completes, serve COP-1; return the telemetry packets queued."""
         queued = 0
-        for raw in self._stream.read(timeout):
+        for raw in self._reader.read(timeout):
             for packet in self.reassembler.feed(raw):
                 try:
                     decoded = PusPacket.from_raw(packet)
@@ -406,7 +371,7 @@ class GroundSpaceLink:
             "bytes_out": link.bytes_out,
             "bytes_in": link.bytes_in,
             "rejects": dict(
-                self._stream.deframer.stats.rejects + reassembly.bad_frames + self.rejects
+                self._reader.deframer.stats.rejects + reassembly.bad_frames + self.rejects
             ),
             "transmitted": fop["transmitted"],
             "retransmissions": fop["retransmitted"],
@@ -540,7 +505,7 @@ class FlightSpaceLink:
             clcw=lambda: self.farm.clcw.to_int(),
         )  # fmt: skip
         rule = TcFrameRule(config.tc_frame_max)
-        self._stream = _Stream(
+        self._reader = FrameReader(
             link, Deframer(rule=rule), config.idle_flush, monotonic, self._deframe_reject
         )
         self._queue: deque[PusTc] = deque()
@@ -555,7 +520,7 @@ class FlightSpaceLink:
         """Read the uplink (waiting at most ``timeout`` for the first byte), check every frame
         it completes, report the CLCW when due; return the telecommands queued."""
         queued = len(self._queue)
-        for raw in self._stream.read(timeout):
+        for raw in self._reader.read(timeout):
             self._frame_in(raw)
         self._report(self.monotonic())
         return len(self._queue) - queued
@@ -600,7 +565,7 @@ class FlightSpaceLink:
             "bytes_in": link.bytes_in,
             "bytes_out": link.bytes_out,
             "accepted_frames": self.accepted_frames,
-            "rejects": dict(self._stream.deframer.stats.rejects + self.rejects),
+            "rejects": dict(self._reader.deframer.stats.rejects + self.rejects),
             "farm": dict(self.farm.counts),
             "lockouts": self.farm.counts["lockout"],
             "v_r": self.farm.vr,
