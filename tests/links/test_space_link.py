@@ -12,7 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hal.errors import EncodeError, StoreError
+from hal.links import open_link
 from hal.links.space_link import FlightSpaceLink, GroundSpaceLink, SpaceLinkConfig
+from hal.protocol.crc import append_crc16
 from hal.protocol.framing import ASM
 from hal.protocol.pus import PusTc, PusTm
 from hal.protocol.sdls import SecurityAssociation, authenticate
@@ -286,8 +288,6 @@ def test_every_replayed_frame_is_rejected_even_after_a_restart(tmp_path):
 
 @pytest.mark.parametrize("fix_crc", [False, True])
 def test_a_frame_with_any_one_bit_flipped_is_rejected(tmp_path, fix_crc):
-    from hal.protocol.crc import append_crc16
-
     bench = delivered_bench(tmp_path)
     frame = TcFrame(42, 0, command(99).pack(), seq=bench.flight.farm.vr)
     raw = authenticate(frame, SA, 10_000)
@@ -402,8 +402,6 @@ def test_a_store_that_cannot_be_written_rejects_the_frame_and_advances_nothing(t
 
 
 def test_waiting_on_a_real_tty_ends_when_the_fate_is_settled():
-    from hal.links import open_link
-
     tty = open_link("pty://")  # a node that never answers
     tty.open()
     config = SpaceLinkConfig(t1=0.05, transmission_limit=2)

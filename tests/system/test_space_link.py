@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from hal.links import open_link
+from hal.links import PcapReader, open_link
 from hal.links.space_link import GroundSpaceLink, SpaceLinkConfig
+from hal.protocol.crc import append_crc16
 from hal.protocol.framing import ASM
 from hal.protocol.pus import PusTc
 from hal.protocol.sdls import SecurityAssociation, authenticate
@@ -109,8 +110,6 @@ def test_1000_commands_over_a_noisy_pty_link_exactly_once_in_order_and_no_forger
 
 def ground_frames(tmp: Path) -> list[bytes]:
     """Every frame the ground sent so far, from its capture."""
-    from hal.links import PcapReader
-
     return [frame for _, frame in PcapReader(tmp / "captures" / "ground.tx.pcap")]
 
 
@@ -124,8 +123,6 @@ def forgeries(sa: SecurityAssociation, vs: int) -> list[bytes]:
         out.append(ASM + authenticate(frame, wrong, 10**9 + k))
         good = bytearray(authenticate(frame, sa, 10**9 + k))
         good[10 + k] ^= 0x01  # inside the command: the MAC no longer verifies
-        from hal.protocol.crc import append_crc16
-
         out.append(ASM + append_crc16(bytes(good[:-2])))
         out.append(ASM + authenticate(frame, SecurityAssociation(99, sa.key), 10**9 + k))
     return out
