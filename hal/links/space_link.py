@@ -143,6 +143,24 @@ class SpaceLinkConfig:
         return self.tc_frame_max - TC_HEADER_SIZE - SEGMENT_HEADER_SIZE - OVERHEAD - FECF_SIZE
 
 
+def _serve_until(
+    done: Callable[[], bool],
+    poll: Callable[[float | None], int],
+    monotonic: Callable[[], float],
+    timeout: float | None,
+) -> bool:
+    """Serve the link (``poll``) until ``done()``; False when ``timeout`` seconds pass first
+    (``None``: no limit). Each read waits at most :data:`POLL_SLICE`, so COP-1 timers and CLCW
+    reports are served on time."""
+    deadline = None if timeout is None else monotonic() + timeout
+    while not done():
+        remaining = None if deadline is None else deadline - monotonic()
+        if remaining is not None and remaining <= 0:
+            return False
+        poll(POLL_SLICE if remaining is None else min(remaining, POLL_SLICE))
+    return True
+
+
 def _count_reject(link: Link, counts: Counter[str], reason: str) -> None:
     counts[reason] += 1
     link.record_error(reason)
@@ -305,13 +323,8 @@ class GroundSpaceLink:
         Returns False when ``timeout`` seconds pass first; :meth:`fate` tells each one's state.
         """
         wanted = list(commands)
-        deadline = self.monotonic() + timeout
-        while not all(self._settled(c) for c in wanted):
-            remaining = deadline - self.monotonic()
-            if remaining <= 0:
-                return False
-            self.poll(min(remaining, POLL_SLICE))
-        return True
+        return _serve_until(lambda: all(self._settled(c) for c in wanted), self.poll,
+                            self.monotonic, timeout)  # fmt: skip
 
     def _settled(self, command: int) -> bool:
         state = self.fate(command)
@@ -342,20 +355,14 @@ class GroundSpaceLink:
 
     def receive(self, timeout: float | None = None) -> PusTm | PusTc | None:
         """The next telemetry packet, or None when ``timeout`` passes without one."""
-        deadline = None if timeout is None else self.monotonic() + timeout
-        while not self._queue:
-            remaining = None if deadline is None else deadline - self.monotonic()
-            if remaining is not None and remaining <= 0:
-                return None
-            self.poll(POLL_SLICE if remaining is None else min(remaining, POLL_SLICE))
+        if not _serve_until(lambda: bool(self._queue), self.poll, self.monotonic, timeout):
+            return None
         return self._queue.popleft()
 
     def receive_all(self, timeout: float = 0) -> list[PusTm | PusTc]:
         """Everything received within ``timeout`` (at least what is already queued)."""
-        deadline = self.monotonic() + timeout
         self.poll(0)
-        while (remaining := deadline - self.monotonic()) > 0:
-            self.poll(min(remaining, POLL_SLICE))
+        _serve_until(lambda: False, self.poll, self.monotonic, timeout)
         out = list(self._queue)
         self._queue.clear()
         return out
@@ -527,12 +534,8 @@ class FlightSpaceLink:
 
     def receive(self, timeout: float | None = 0) -> PusTc | None:
         """The next accepted telecommand, or None when ``timeout`` passes without one."""
-        deadline = None if timeout is None else self.monotonic() + timeout
-        while not self._queue:
-            remaining = None if deadline is None else deadline - self.monotonic()
-            if remaining is not None and remaining <= 0:
-                return None
-            self.poll(POLL_SLICE if remaining is None else min(remaining, POLL_SLICE))
+        if not _serve_until(lambda: bool(self._queue), self.poll, self.monotonic, timeout):
+            return None
         packet = self._queue.popleft()
         if self.farm.wait and len(self._queue) < self.config.command_queue:
             self.farm.buffer_released()
