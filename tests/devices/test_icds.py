@@ -57,3 +57,16 @@ def test_apids_are_unique_across_the_mission():
             )
             seen[device.apid] = where
     assert len(seen) >= len(BOARDS)
+
+
+def test_the_bench_file_can_schedule_every_fault_an_emulator_knows():
+    from hal.bench import DEVICE_FAULTS
+    from sim_hardware.devices.base import GENERIC_FAULTS
+
+    known = set(GENERIC_FAULTS)
+    for board in BOARDS:
+        module = importlib.import_module(f"sim_hardware.devices.{board}")
+        for cls in vars(module).values():
+            if isinstance(cls, type) and issubclass(cls, BoardEmulator):
+                known |= cls.board_faults
+    assert known <= DEVICE_FAULTS, sorted(known - DEVICE_FAULTS)
