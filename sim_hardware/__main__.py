@@ -1,13 +1,23 @@
-"""``python -m sim_hardware``: serve emulated boards on pseudo-terminals.
+"""``python -m sim_hardware``: the simulator of a bench.
 
-Protocol with whoever started it (the ``msr`` CLI, a test, a person), one JSON object per line on
-stdout::
+``python -m sim_hardware --bench FILE --run-dir DIR`` serves every board the bench emulates on a
+pseudo-terminal, relays each emulated space link, drives the participants (by default the
+bench's nodes) in lockstep over their timing links, applies the bench's fault schedule, and
+opens the fault back door. It writes ``DIR/ports.json`` (board -> tty, space links, timing links,
+back door) and ``DIR/ports/<name>`` symlinks, then prints one JSON object per line on stdout::
 
-    {"board": "test_board", "path": "/dev/pts/7"}     one per board, as soon as it is served
-    {"ready": true}                                   every board is up
-    {"stats": {...}}                                  on exit: link and deframer counts per board
+    {"ports": "DIR/ports.json"}            everything is served: the participants may start
+    {"ready": true}
+    {"stats": {...}}                       on exit: lockstep, boards, links, faults
+    {"error": "..."}                       a one-line reason, before a non-zero exit
 
-It serves until its stdin closes (the parent went away) or it gets SIGTERM/SIGINT.
+``--participant NAME`` (repeatable) names the lockstep's participants instead of the bench's
+nodes (``ground`` for the ground session); ``--free-run`` runs without lockstep, simulated time
+following the wall clock (a bench of boards only). It runs until every participant is told to
+stop (``--until``, the bench's ``duration_limit``), its stdin closes, or SIGTERM/SIGINT.
+
+``python -m sim_hardware --board test_board`` serves the foundation's test board alone, on the
+wall clock (the ``msr sil`` demonstration).
 """
 
 from __future__ import annotations
@@ -16,10 +26,15 @@ import argparse
 import json
 import os
 import signal
+import stat
 import sys
+import threading
 import time
+from pathlib import Path
 from types import FrameType
 
+from hal.bench import BenchError, default_bench_path, load_bench
+from hal.errors import HalError
 from sim_hardware.devices.test_board import TestBoard
 from sim_hardware.host import PtyHost
 
@@ -31,17 +46,88 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m sim_hardware", description=__doc__.split("\n")[0]
     )
+    parser.add_argument("--bench", help="bench file (default: the shipped all-emulated bench)")
+    parser.add_argument("--run-dir", help="run folder (default: a new one under the runs_dir)")
+    parser.add_argument("--participant", action="append", help="lockstep participant (repeatable)")
+    parser.add_argument("--free-run", action="store_true", help="no lockstep: wall-clock time")
+    parser.add_argument("--until", type=float, help="stop at this simulated time (s)")
+    parser.add_argument("--register-timeout", type=float, default=60.0,
+                        help="wall seconds to wait for every participant's hello")  # fmt: skip
+    parser.add_argument("--round-timeout", type=float, default=5.0,
+                        help="wall seconds a participant has to finish a cycle")  # fmt: skip
     parser.add_argument(
-        "--board", action="append", choices=sorted(BOARDS), help="board to serve (repeatable)"
+        "--board", action="append", choices=sorted(BOARDS), help="serve a test board alone"
     )
-    parser.add_argument("--capture-dir", help="record each board link as pcap files here")
+    parser.add_argument("--capture-dir", help="with --board: record each board link here")
     args = parser.parse_args(argv)
-    names = args.board or ["test_board"]
+    if args.board:
+        return _serve_test_boards(args.board, args.capture_dir)
+    try:
+        return _simulate(args)
+    except (BenchError, HalError, OSError, ValueError) as exc:
+        print(json.dumps({"error": str(exc).splitlines()[0]}), flush=True)
+        print(f"python -m sim_hardware: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from sim_hardware.simulator import Simulator  # the whole bench: only for this mode
+
+    bench = load_bench(args.bench or default_bench_path())
+    run_dir = Path(args.run_dir) if args.run_dir else _new_run_dir(bench.runs_dir)
+    participants = [] if args.free_run else args.participant
+    sim = Simulator(bench, run_dir, participants=participants, round_timeout=args.round_timeout)
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        sim.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    _watch_stdin(sim)
+    try:
+        ports = sim.write_port_map()
+        print(json.dumps({"ports": str(ports)}), flush=True)
+        print(json.dumps({"ready": True}), flush=True)
+        sim.run(register_timeout=args.register_timeout, until=args.until)
+        print(json.dumps({"stats": sim.status()}, default=str), flush=True)
+    finally:
+        sim.close()
+    return 0
+
+
+def _watch_stdin(sim: object) -> None:
+    """Stop when the parent closes our stdin pipe (it went away): a daemon thread reads it.
+    A stdin that is not a pipe (a terminal, /dev/null) is not watched."""
+    try:
+        if sys.stdin is None or not stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode):
+            return
+    except (OSError, ValueError):
+        return
+
+    def watch() -> None:
+        try:
+            while os.read(sys.stdin.fileno(), 4096):
+                pass
+        except OSError:
+            pass
+        sim.stopping = True  # type: ignore[attr-defined]
+
+    threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
+
+
+def _new_run_dir(runs_dir: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = runs_dir / f"sim-{stamp}-{os.getpid()}"
+    path.mkdir(parents=True, exist_ok=False)
+    return path
+
+
+def _serve_test_boards(names: list[str], capture_dir: str | None) -> int:
     start = time.monotonic()
     host = PtyHost(
         [BOARDS[name]() for name in names],
-        clock=lambda: time.monotonic() - start,  # wall-paced until the simulation clock exists
-        capture_dir=args.capture_dir,
+        clock=lambda: time.monotonic() - start,
+        capture_dir=capture_dir,
     )
     stopping = False
 

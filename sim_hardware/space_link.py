@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import heapq
 import json
+import math
 import os
 import random
 import select
@@ -56,6 +57,14 @@ class Impairments:
         reorder: when False (a serial stream) frames keep their order despite the jitter; when
             True a later frame may overtake an earlier one.
         blackouts: ``(start, end)`` intervals of path time in which every frame is lost.
+        bit_error_rate: probability that each bit of a frame (marker excluded) is inverted,
+            independently of the others (a noisy channel; ``flip`` is one bit per frame).
+        baud: the line rate in bit/s, or None for an instant line. Each octet takes 10 bits of
+            line time (start, 8 data, stop); a frame leaves when the line has carried every
+            octet before it, so a sender that writes faster than the line is slowed down.
+        burst: seconds of line time that may pass at once (the line's credit, refilled at the
+            line rate): with ``burst`` equal to the simulation tick, a node may use a whole
+            tick's worth of the line within its cycle, as it could in real time.
     """
 
     drop: float = 0.0
@@ -65,14 +74,19 @@ class Impairments:
     jitter: float = 0.0
     reorder: bool = False
     blackouts: tuple[tuple[float, float], ...] = ()
+    bit_error_rate: float = 0.0
+    baud: int | None = None
+    burst: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("drop", "duplicate", "flip"):
+        for name in ("drop", "duplicate", "flip", "bit_error_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"impairment {name} = {value} is not a probability in 0..1")
-        if self.delay < 0 or self.jitter < 0:
-            raise ValueError("delay and jitter must not be negative")
+        if self.delay < 0 or self.jitter < 0 or self.burst < 0:
+            raise ValueError("delay, jitter and burst must not be negative")
+        if self.baud is not None and not self.baud > 0:
+            raise ValueError(f"baud {self.baud} must be a positive bit rate")
         for start, end in self.blackouts:
             if end < start:
                 raise ValueError(f"blackout ({start}, {end}) ends before it starts")
@@ -152,12 +166,25 @@ class LinkPath:
         self._queue: list[tuple[float, int, bytes]] = []
         self._order = 0
         self._last_due = 0.0
+        self._credit: float | None = None  # octets the line may still carry at once
+        self._credit_at = 0.0
         self.stats = PathStats()
 
     def push(self, data: bytes | bytearray | memoryview, now: float) -> None:
         """Bytes written by the sending end at ``now``."""
         for raw in self.splitter.feed(data):
             self._frame(raw, now)
+
+    def push_frame(self, frame: bytes, now: float) -> None:
+        """One whole frame (marker included) sent at ``now``, when the sender's framing is
+        known (a deframed packet or transfer frame): no splitting, no waiting for the next
+        marker."""
+        self._frame(bytes(frame), now)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing is in flight or half-written."""
+        return not self._queue and not self.splitter.buffered
 
     def flush(self, now: float) -> None:
         """The sending end went quiet: release the frame it was writing."""
@@ -201,12 +228,54 @@ class LinkPath:
                 damaged[len(ASM) + bit // 8] ^= 0x80 >> (bit % 8)
                 data = bytes(damaged)
                 stats.applied["flip"] += 1
+            if imp.bit_error_rate > 0.0 and len(raw) > len(ASM):
+                data = self._bit_errors(data, imp.bit_error_rate)
             due = now + imp.delay + (rng.uniform(0, imp.jitter) if imp.jitter else 0.0)
+            if imp.baud is not None:
+                due = max(due, self._line(len(data), now, imp.baud, imp.burst))
             if not imp.reorder:
                 due = max(due, self._last_due)
                 self._last_due = due
             heapq.heappush(self._queue, (due, self._order, data))
             self._order += 1
+
+    def _bit_errors(self, frame: bytes, ber: float) -> bytes:
+        """Invert each bit after the marker with probability ``ber`` (geometric skipping: one
+        draw per error, not per bit)."""
+        bits = (len(frame) - len(ASM)) * 8
+        damaged = bytearray(frame)
+        errors = 0
+        position = -1
+        log_keep = math.log1p(-ber) if ber < 1.0 else None
+        while True:
+            if log_keep is None:
+                position += 1
+            else:
+                position += 1 + int(math.log(1.0 - self.rng.random()) / log_keep)
+            if position >= bits:
+                break
+            damaged[len(ASM) + position // 8] ^= 0x80 >> (position % 8)
+            errors += 1
+        if not errors:
+            return frame
+        self.stats.applied["bit_error"] += errors
+        self.stats.applied["frame_with_bit_errors"] += 1
+        return bytes(damaged)
+
+    def _line(self, octets: int, now: float, baud: int, burst: float) -> float:
+        """When a frame of ``octets`` written at ``now`` has crossed a ``baud`` line."""
+        rate = baud / 10.0  # octets per second: start bit, 8 data bits, stop bit
+        cap = rate * burst
+        credit = cap if self._credit is None else self._credit
+        if now > self._credit_at:
+            credit = min(cap, credit + (now - self._credit_at) * rate)
+            self._credit_at = now
+        credit -= octets
+        self._credit = credit
+        if credit >= 0.0:
+            return now
+        self.stats.applied["throttled"] += 1
+        return now + -credit / rate
 
 
 # ---------------------------------------------------------------------- the host process

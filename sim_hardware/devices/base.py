@@ -120,6 +120,19 @@ class BoardEmulator:
         Raises:
             ValueError: unknown kind, device or field, naming the known ones.
         """
+        self.check_fault(kind, device, field=field)
+        fault = Fault(kind, device, field, dict(params), until)
+        self.faults.append(fault)
+        return fault
+
+    def check_fault(
+        self, kind: str, device: str | None = None, *, field: str | None = None
+    ) -> None:
+        """Check that this board can have the fault, changing nothing.
+
+        Raises:
+            ValueError: unknown kind, device or field, naming the known ones.
+        """
         if kind not in GENERIC_FAULTS | self.board_faults:
             known = ", ".join(sorted(GENERIC_FAULTS | self.board_faults))
             raise ValueError(f"{self.name}: unknown fault {kind!r} (known: {known})")
@@ -130,9 +143,6 @@ class BoardEmulator:
         if kind in ("stuck", "bias", "noise"):
             if target is None or field not in {f.name for f in target.status.fields}:
                 raise ValueError(f"{self.name}: fault {kind!r} needs a device and a status field")
-        fault = Fault(kind, device, field, dict(params), until)
-        self.faults.append(fault)
-        return fault
 
     def clear(self, fault: Fault | None = None, *, kind: str | None = None) -> int:
         """End one fault, every fault of a kind, or every fault; return how many ended."""

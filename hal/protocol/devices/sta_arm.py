@@ -11,10 +11,19 @@ device     APID   what it is
 arm        0x110  seven joint drives: angle, rate, motor current, temperature, limits
 gripper    0x111  the end effector that grasps sample tubes, with a force sensor
 =========  =====  ==================================================================
+
+Mechanical interface: the lander's layout as the arm sees it, in joint space. Each *station* is
+a calibrated arm pose (all seven joint angles) at which the gripper is over one place: a pickup
+source (the rover's cache, the depot, the ground near the lander), an OS slot, or the stowed
+pose. The arm is *at* a station when every joint is within :data:`STATION_TOLERANCE` of it and
+none is moving. These are the default calibration, shared by the emulator (which decides what
+the fingers close on) and the flight software (which plans its moves to them); a real bench
+loads its own table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Field, Message
@@ -36,6 +45,37 @@ LIMIT_LOW: Final = 0x01
 LIMIT_HIGH: Final = 0x02
 STALLED: Final = 0x04
 OVER_CURRENT: Final = 0x08
+
+Pose = tuple[float, float, float, float, float, float, float]
+STATION_TOLERANCE: Final = 0.5
+"""deg: how close every joint must be to a station's angle for the arm to be at it."""
+STOW: Final[Pose] = (0.0, -80.0, 140.0, 0.0, 30.0, 0.0, 0.0)
+PICKUP_STATIONS: Final[dict[str, Pose]] = {
+    "rover_cache": (-60.0, 35.0, -45.0, 0.0, 55.0, 0.0, 0.0),
+    "depot": (-120.0, 50.0, -20.0, 0.0, 60.0, 0.0, 0.0),
+    "ground_near_lander": (150.0, 45.0, -30.0, 0.0, 75.0, 0.0, 0.0),
+}
+"""Pickup source name (as the world model names it) -> arm pose over it."""
+SLOT_POSE_FIRST: Final = 60.0
+SLOT_POSE_STEP: Final = 3.0
+
+
+def slot_pose(slot: int) -> Pose:
+    """The arm pose that puts the gripper over OS slot ``slot`` (0-based)."""
+    return (SLOT_POSE_FIRST + SLOT_POSE_STEP * slot, 45.0, -60.0, 0.0, 15.0, 0.0, 0.0)
+
+
+def station_at(angles: Sequence[float], slots: int) -> str | None:
+    """The station the arm is at with these joint angles: a pickup source's name,
+    ``"slot_<n>"``, ``"stow"``, or None when it is at none (``slots``: slots in the OS)."""
+    candidates: list[tuple[str, Pose]] = [("stow", STOW), *PICKUP_STATIONS.items()]
+    first = round((angles[0] - SLOT_POSE_FIRST) / SLOT_POSE_STEP)
+    if 0 <= first < slots:
+        candidates.append((f"slot_{first}", slot_pose(first)))
+    for name, pose in candidates:
+        if all(abs(a - b) <= STATION_TOLERANCE for a, b in zip(angles, pose, strict=True)):
+            return name
+    return None
 
 # fmt: off
 ARM = DeviceIcd(

@@ -1,0 +1,383 @@
+"""Fault injection for a whole bench: the schedule from the bench file, and faults injected at
+run time (from tests, or from the ground through the simulator's back door).
+
+A fault has a target, a kind and parameters (:class:`hal.bench.FaultSpec`):
+
+* **device faults** (:data:`hal.bench.DEVICE_FAULTS`) target a board (``sta_arm``) or one device
+  of it (``sta_arm.gripper``) and are handed to the board's emulator
+  (:meth:`~sim_hardware.devices.base.BoardEmulator.inject`), which checks the kind, the device and
+  the status field (``params.field`` for ``stuck``, ``bias`` and ``noise``);
+* **link faults** (:data:`hal.bench.LINK_FAULTS`) target a board's serial line (``sta_arm``) or a
+  node's space link (``link:mav``) and become :class:`~sim_hardware.space_link.Impairments` of
+  that link, through the ``impair`` callback the simulator gives.
+
+Link fault parameters (every one optional):
+
+=================  ====================================================================
+``drop``           ``probability`` a frame is lost (default 0.1)
+``bit_flips``      ``probability`` one bit of a frame is inverted (default 0.1), or
+                   ``bit_error_rate`` per bit
+``duplicate``      ``probability`` a frame arrives twice (default 0.1)
+``delay``          ``seconds`` added to every frame (default 1.0), ``jitter`` seconds
+``blackout``       every frame is lost while the fault lasts
+``baud_throttle``  the line carries at most ``baud`` bit/s (default: the board's configured
+                   rate in the bench file), 10 bits per octet, with ``burst`` seconds of
+                   credit (default: one tick)
+=================  ====================================================================
+
+and ``direction``: ``both`` (default), ``up``/``down`` for a space link (up: ground to node),
+``to_board``/``from_board`` for a serial line. Several link faults on one link add up (drop
+probabilities combine, delays add, the slowest rate wins).
+
+A fault starts at its time and ends after its duration, or when cleared. Every refusal is a
+:class:`FaultError` whose one-line message names the problem; a refused fault changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from hal.bench import DEVICE_FAULTS, FAULT_KINDS, LINK_FAULTS, FaultSpec
+from hal.errors import HalError
+from sim_hardware.devices.base import BoardEmulator, Fault
+from sim_hardware.space_link import Impairments
+
+__all__ = ["ActiveFault", "FaultError", "FaultManager", "link_impairments"]
+
+DEFAULT_PROBABILITY: Final = 0.1
+DEFAULT_DELAY: Final = 1.0
+DEFAULT_LINE_BAUD: Final = 115200
+"""bit/s of a throttled space link when the fault names no ``baud``."""
+LINK_DIRECTIONS: Final = {
+    "board": ("both", "to_board", "from_board"),
+    "space": ("both", "up", "down"),
+}
+
+
+class FaultError(HalError):
+    """A fault that cannot be injected or cleared; the message names the problem."""
+
+    default_reason = "bad_fault"
+
+
+@dataclass
+class ActiveFault:
+    """A fault that has started (or is scheduled, with ``started`` False).
+
+    Attributes:
+        id: its number, unique in the run (what :meth:`FaultManager.clear` takes).
+        spec: target, kind, time, duration and parameters.
+        started: it is in effect.
+        handle: the emulator's fault object, for a device fault in effect.
+    """
+
+    id: int
+    spec: FaultSpec
+    started: bool = False
+    handle: Fault | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-friendly description."""
+        s = self.spec
+        return {
+            "id": self.id, "target": s.target, "kind": s.kind, "at": s.at,
+            "until": s.end, "params": dict(s.params), "active": self.started,
+        }  # fmt: skip
+
+
+@dataclass
+class _LinkTarget:
+    kind: str  # "board" or "space"
+    name: str
+    faults: list[ActiveFault] = field(default_factory=list)
+
+
+Impair = Callable[[str, str, Mapping[str, Impairments]], None]
+"""``impair(kind, name, {direction: impairments})``: give a link its impairments, where kind is
+``"board"`` (a serial line; directions ``to_board``/``from_board``) or ``"space"`` (a node's
+space link; directions ``up``/``down``)."""
+
+
+class FaultManager:
+    """The bench's faults: scheduled, active, and ended.
+
+    Args:
+        boards: the emulated boards by name.
+        bauds: every board's configured baud rate (emulated or not).
+        space_links: the nodes whose space link the simulator emulates, with each one's own
+            (bench) impairments per direction, which link faults add to.
+        impair: applies a link's impairments (see :data:`Impair`).
+        tick: the simulation tick (default burst of a throttled line).
+        schedule: the bench file's fault schedule.
+    """
+
+    def __init__(
+        self,
+        boards: Mapping[str, BoardEmulator],
+        bauds: Mapping[str, int],
+        space_links: Mapping[str, Mapping[str, Impairments]],
+        impair: Impair,
+        *,
+        tick: float = 0.1,
+        schedule: tuple[FaultSpec, ...] = (),
+    ) -> None:
+        self.boards = dict(boards)
+        self.bauds = dict(bauds)
+        self.space_links = {name: dict(base) for name, base in space_links.items()}
+        self._impair = impair
+        self.tick = tick
+        self._next_id = 1
+        self.pending: list[ActiveFault] = []
+        self.active: dict[int, ActiveFault] = {}
+        self.history: list[dict[str, Any]] = []
+        self._links: dict[tuple[str, str], _LinkTarget] = {}
+        for spec in schedule:
+            self.schedule(spec)
+
+    # ------------------------------------------------------------------ the API
+
+    def schedule(self, spec: FaultSpec) -> int:
+        """Check a fault and queue it for its time; return its id.
+
+        Raises:
+            FaultError: unknown kind, target, device, field or parameter (named).
+        """
+        self._check(spec)
+        fault = ActiveFault(self._next_id, spec)
+        self._next_id += 1
+        self.pending.append(fault)
+        self.pending.sort(key=lambda f: (f.spec.at, f.id))
+        return fault.id
+
+    def inject(
+        self,
+        target: str,
+        kind: str,
+        now: float,
+        *,
+        duration: float | None = None,
+        at: float | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Start a fault now (or schedule it for ``at``); return its id.
+
+        Raises:
+            FaultError: as :meth:`schedule`, or a bad time or duration.
+        """
+        when = now if at is None else at
+        if not (isinstance(when, int | float) and math.isfinite(when) and when >= 0):
+            raise FaultError(f"fault time {when!r} is not a time >= 0 s")
+        if duration is not None and not (
+            isinstance(duration, int | float) and math.isfinite(duration) and duration > 0
+        ):
+            raise FaultError(f"fault duration {duration!r} is not a positive number of seconds")
+        spec = FaultSpec(
+            at=float(max(when, now)), target=target, kind=kind,
+            duration=None if duration is None else float(duration), params=dict(params or {}),
+        )  # fmt: skip
+        fault_id = self.schedule(spec)
+        self.apply(now)
+        return fault_id
+
+    def clear(self, fault_id: int, now: float) -> None:
+        """End (or unschedule) fault ``fault_id``.
+
+        Raises:
+            FaultError: no such fault in effect or scheduled.
+        """
+        for fault in self.pending:
+            if fault.id == fault_id:
+                self.pending.remove(fault)
+                self._record(fault, now, "unscheduled")
+                return
+        fault = self.active.get(fault_id)
+        if fault is None:
+            raise FaultError(f"no fault {fault_id} is scheduled or in effect")
+        self._end(fault, now, "cleared")
+
+    def clear_all(self, now: float, target: str | None = None) -> int:
+        """End every fault (of ``target``, when given); return how many."""
+        ended = [f for f in [*self.pending, *self.active.values()]
+                 if target is None or f.spec.target == target]  # fmt: skip
+        for fault in ended:
+            self.clear(fault.id, now)
+        return len(ended)
+
+    def apply(self, now: float) -> None:
+        """Start the scheduled faults due by ``now`` and end those whose time is up."""
+        for fault in [f for f in self.active.values() if f.spec.end is not None]:
+            if fault.spec.end is not None and fault.spec.end <= now:
+                self._end(fault, now, "ended")
+        while self.pending and self.pending[0].spec.at <= now:
+            fault = self.pending.pop(0)
+            self._start(fault, now)
+            if fault.spec.end is not None and fault.spec.end <= now:
+                self._end(fault, now, "ended")
+
+    def next_due(self) -> float:
+        """When the next fault starts or ends (``math.inf``: never)."""
+        ends = [f.spec.end for f in self.active.values() if f.spec.end is not None]
+        starts = [self.pending[0].spec.at] if self.pending else []
+        return min([*ends, *starts], default=math.inf)
+
+    def listing(self) -> list[dict[str, Any]]:
+        """Every fault scheduled or in effect."""
+        return [f.to_json() for f in [*self.active.values(), *self.pending]]
+
+    # ------------------------------------------------------------------ internals
+
+    def _check(self, spec: FaultSpec) -> None:
+        kind, target = spec.kind, spec.target
+        if kind not in FAULT_KINDS:
+            raise FaultError(
+                f"unknown fault kind {kind!r} (known: {', '.join(sorted(FAULT_KINDS))})"
+            )
+        if spec.link_node is not None:
+            if kind not in LINK_FAULTS:
+                raise FaultError(f"{target}: {kind!r} is a device fault; a space link takes "
+                                 f"{', '.join(sorted(LINK_FAULTS))}")  # fmt: skip
+            if spec.link_node not in self.space_links:
+                known = ", ".join(f"link:{n}" for n in self.space_links) or "none"
+                raise FaultError(f"{target}: no emulated space link of that node (known: {known})")
+            self._link_params(spec, "space")
+            return
+        board = spec.board or ""
+        if board not in self.bauds:
+            raise FaultError(f"unknown target {target!r} (boards: {', '.join(self.bauds)}; "
+                             "space links: link:<node>)")  # fmt: skip
+        emulator = self.boards.get(board)
+        if emulator is None:
+            raise FaultError(f"{target}: board {board!r} is real on this bench, not emulated")
+        if kind in LINK_FAULTS:
+            if spec.device is not None:
+                raise FaultError(f"{target}: a link fault targets the board's line ({board!r})")
+            self._link_params(spec, "board")
+            return
+        assert kind in DEVICE_FAULTS
+        field_name = spec.params.get("field")
+        if field_name is not None and not isinstance(field_name, str):
+            raise FaultError(f"{target}: field {field_name!r} is not a status field name")
+        try:
+            emulator.check_fault(kind, spec.device, field=field_name)
+        except (ValueError, KeyError) as exc:
+            raise FaultError(f"{target}: {_message(exc)}") from None
+
+    def _link_params(self, spec: FaultSpec, kind: str) -> None:
+        params = dict(spec.params)
+        direction = params.pop("direction", "both")
+        if direction not in LINK_DIRECTIONS[kind]:
+            raise FaultError(f"{spec.target}: direction {direction!r} is not one of "
+                             f"{', '.join(LINK_DIRECTIONS[kind])}")  # fmt: skip
+        allowed = {
+            "drop": {"probability"}, "bit_flips": {"probability", "bit_error_rate"},
+            "duplicate": {"probability"}, "delay": {"seconds", "jitter"}, "blackout": set(),
+            "baud_throttle": {"baud", "burst"},
+        }[spec.kind]  # fmt: skip
+        unknown = sorted(set(params) - allowed)
+        if unknown:
+            raise FaultError(f"{spec.target}: {spec.kind} takes no parameter {unknown[0]!r} "
+                             f"(takes: {', '.join(sorted(allowed)) or 'none'})")  # fmt: skip
+        try:
+            link_impairments([spec], Impairments(), DEFAULT_LINE_BAUD, self.tick)
+        except (ValueError, TypeError) as exc:
+            raise FaultError(f"{spec.target}: {spec.kind}: {_message(exc)}") from None
+
+    def _start(self, fault: ActiveFault, now: float) -> None:
+        spec = fault.spec
+        fault.started = True
+        self.active[fault.id] = fault
+        if spec.kind in LINK_FAULTS:
+            link = self._link(spec)
+            link.faults.append(fault)
+            self._apply_link(link)
+        else:
+            params = dict(spec.params)
+            field_name = params.pop("field", None)
+            emulator = self.boards[spec.board or ""]
+            fault.handle = emulator.inject(spec.kind, spec.device, field=field_name, **params)
+        self._record(fault, now, "started")
+
+    def _end(self, fault: ActiveFault, now: float, how: str) -> None:
+        self.active.pop(fault.id, None)
+        spec = fault.spec
+        if spec.kind in LINK_FAULTS:
+            link = self._link(spec)
+            link.faults = [f for f in link.faults if f.id != fault.id]
+            self._apply_link(link)
+        elif fault.handle is not None:
+            self.boards[spec.board or ""].clear(fault.handle)
+        self._record(fault, now, how)
+
+    def _link(self, spec: FaultSpec) -> _LinkTarget:
+        key = ("space", spec.link_node) if spec.link_node else ("board", spec.board or "")
+        link = self._links.get(key)  # type: ignore[arg-type]
+        if link is None:
+            link = self._links[key] = _LinkTarget(*key)  # type: ignore[arg-type]
+        return link
+
+    def _apply_link(self, link: _LinkTarget) -> None:
+        if link.kind == "space":
+            base = self.space_links[link.name]
+            baud = DEFAULT_LINE_BAUD
+        else:
+            base = {"to_board": Impairments(), "from_board": Impairments()}
+            baud = self.bauds[link.name]
+        out = {}
+        for direction, impairments in base.items():
+            mine = [f.spec for f in link.faults
+                    if f.spec.params.get("direction", "both") in ("both", direction)]  # fmt: skip
+            out[direction] = link_impairments(mine, impairments, baud, self.tick)
+        self._impair(link.kind, link.name, out)
+
+    def _record(self, fault: ActiveFault, now: float, how: str) -> None:
+        self.history.append({"time": now, "event": how, **fault.to_json()})
+
+
+def link_impairments(
+    specs: list[FaultSpec], base: Impairments, baud: int, tick: float
+) -> Impairments:
+    """``base`` with the link faults ``specs`` added."""
+    keep_drop, keep_dup, keep_flip = 1.0 - base.drop, 1.0 - base.duplicate, 1.0 - base.flip
+    ber, delay, jitter = base.bit_error_rate, base.delay, base.jitter
+    rate, burst = base.baud, base.burst
+    blackouts = list(base.blackouts)
+    for spec in specs:
+        p = spec.params
+        if spec.kind == "drop":
+            keep_drop *= 1.0 - _number(p, "probability", DEFAULT_PROBABILITY, 0.0, 1.0)
+        elif spec.kind == "duplicate":
+            keep_dup *= 1.0 - _number(p, "probability", DEFAULT_PROBABILITY, 0.0, 1.0)
+        elif spec.kind == "bit_flips":
+            if "bit_error_rate" in p:
+                ber = max(ber, _number(p, "bit_error_rate", 0.0, 0.0, 1.0))
+            else:
+                keep_flip *= 1.0 - _number(p, "probability", DEFAULT_PROBABILITY, 0.0, 1.0)
+        elif spec.kind == "delay":
+            delay += _number(p, "seconds", DEFAULT_DELAY, 0.0, math.inf)
+            jitter += _number(p, "jitter", 0.0, 0.0, math.inf)
+        elif spec.kind == "blackout":
+            blackouts.append((-math.inf, math.inf))
+        elif spec.kind == "baud_throttle":
+            line = int(_number(p, "baud", baud, 1.0, 1e9))
+            rate = line if rate is None else min(rate, line)
+            burst = max(burst, _number(p, "burst", tick, 0.0, math.inf))
+    return Impairments(
+        drop=1.0 - keep_drop, duplicate=1.0 - keep_dup, flip=1.0 - keep_flip, delay=delay,
+        jitter=jitter, reorder=base.reorder, blackouts=tuple(blackouts), bit_error_rate=ber,
+        baud=rate, burst=burst,
+    )  # fmt: skip
+
+
+def _number(params: Mapping[str, Any], name: str, default: float, lo: float, hi: float) -> float:
+    value = params.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+        raise ValueError(f"{name} = {value!r} is not a number in {lo:g}..{hi:g}")
+    return float(value)
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc.args[0]) if exc.args else type(exc).__name__
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,488 @@
+"""The simulator of a bench: every emulated board, the world, the space links and the clock.
+
+:class:`Simulator` is the composition root of ``python -m sim_hardware --bench FILE``. From the
+bench file it builds:
+
+* one emulator per board whose ``port`` is ``"sim"``, each with its own seeded generator, served
+  on a pseudo-terminal by a :class:`~sim_hardware.host.PtyHost` (boards on real ports are left to
+  the real hardware);
+* the :class:`~sim_hardware.world.World` and the :class:`~sim_hardware.coupling.Coupling` that
+  ties the boards to it;
+* for each node whose ``radio`` is ``"sim"``, a :class:`RadioRelay`: two pseudo-terminals, the
+  node's radio and the ground's station, and a :class:`~sim_hardware.space_link.LinkPath` each
+  way with the node's light time, bit-error rate and blackouts, in simulated time;
+* a timing link (pseudo-terminal) per participant and the :class:`~sim_hardware.clock.Lockstep`
+  that drives them (``clock = "sim"``: as fast as they answer; ``"wall"``: paced to real time);
+* the :class:`~sim_hardware.faults.FaultManager` with the bench's fault schedule, and the
+  :class:`~sim_hardware.backdoor.Backdoor` through which tests and the ground inject more.
+
+Every descriptor is served from one ``select`` loop, the lockstep's wait: device requests are
+answered at once at the current simulated time, frames in flight come out when simulated time
+reaches them, and the clock jumps over idle spans only as far as the next frame, fault or late
+reply due. All captures (``captures/*.pcap``) are stamped with simulated time, so the same seed,
+bench file and participant behaviour give the same files, byte for byte.
+
+The port map (:data:`PORT_MAP`, JSON, in the run folder) tells the nodes and the ground where
+everything is; ``ports/<name>`` symlinks give each tty a stable name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import select
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from hal.bench import Bench, NodeSpec
+from hal.errors import LinkError
+from hal.links import Link, open_link
+from hal.links.channel import FrameReader, PacketChannel
+from hal.links.timing import timing_channel
+from hal.protocol.framing import ASM, Deframer, FixedLengthRule, TcFrameRule
+from sim_hardware.backdoor import Backdoor, BackdoorError
+from sim_hardware.clock import Lockstep, SimClock
+from sim_hardware.coupling import Coupling, CouplingConfig
+from sim_hardware.devices.base import BoardEmulator
+from sim_hardware.devices.braze import Braze
+from sim_hardware.devices.capture import Capture
+from sim_hardware.devices.ees_gantry import EesGantry
+from sim_hardware.devices.igloo import Igloo
+from sim_hardware.devices.mav_avionics import MavAvionics
+from sim_hardware.devices.mav_pyro import MavPyro
+from sim_hardware.devices.nac_camera import NacCamera
+from sim_hardware.devices.orient import Orient
+from sim_hardware.devices.os_container import OsContainer
+from sim_hardware.devices.sta_arm import StaArm
+from sim_hardware.devices.sta_vision import StaVision
+from sim_hardware.faults import FaultError, FaultManager
+from sim_hardware.host import PtyHost
+from sim_hardware.space_link import Impairments, LinkPath
+from sim_hardware.world import LidState, World, WorldConfig
+
+__all__ = ["EMULATORS", "PORT_MAP", "RadioRelay", "Simulator"]
+
+EMULATORS: Final[Mapping[str, type[BoardEmulator]]] = {
+    "sta_arm": StaArm, "sta_vision": StaVision, "os_container": OsContainer, "igloo": Igloo,
+    "mav_avionics": MavAvionics, "mav_pyro": MavPyro, "nac_camera": NacCamera,
+    "capture": Capture, "orient": Orient, "braze": Braze, "ees_gantry": EesGantry,
+}  # fmt: skip
+"""Every board the simulator can emulate, by its bench-file name."""
+PORT_MAP: Final = "ports.json"
+"""The port map's file name in the run folder."""
+GROUND: Final = "ground"
+"""The name of the ground session as a lockstep participant."""
+
+
+class RadioRelay:
+    """One node's emulated space link: the ground's station <-> the path <-> the node's radio.
+
+    Uplink frames (ground to node) are cut by their TC frame length, downlink frames by the
+    node's fixed TM frame length; each is then what the :class:`LinkPath` of its direction makes
+    of it (light time, bit errors, blackouts, link faults), delivered when simulated time
+    reaches it.
+
+    Args:
+        node: the node's bench entry.
+        seed: the run's seed.
+        clock: simulated time (stamps the captures).
+        capture_dir: where the two ends record their pcap files.
+        ports_dir: where the ``ground-<node>`` and ``radio-<node>`` symlinks go.
+    """
+
+    def __init__(
+        self,
+        node: NodeSpec,
+        seed: int,
+        clock: Callable[[], float],
+        capture_dir: str | None,
+        ports_dir: Path | None,
+    ) -> None:
+        self.node = node.name
+        self.base = Impairments(
+            delay=node.light_time, bit_error_rate=node.bit_error_rate, blackouts=node.blackouts
+        )
+        self.up = LinkPath(self.base, random.Random(f"{seed}/space/{node.name}/up"))  # noqa: S311
+        self.down = LinkPath(self.base, random.Random(f"{seed}/space/{node.name}/down"))  # noqa: S311
+        self.ground: Link | None = None
+        self.radio: Link | None = None
+        try:
+            self.ground = open_link(
+                "pty://", capture_dir=capture_dir, capture_name=f"space-{node.name}-ground",
+                timestamp=clock, symlink=_symlink(ports_dir, f"ground-{node.name}"),
+            )  # fmt: skip
+            self.radio = open_link(
+                "pty://", capture_dir=capture_dir, capture_name=f"space-{node.name}-radio",
+                timestamp=clock, symlink=_symlink(ports_dir, f"radio-{node.name}"),
+            )  # fmt: skip
+        except BaseException:
+            self.close()
+            raise
+        config = node.space_link
+        self._uplink = FrameReader(self.ground, Deframer(rule=TcFrameRule(config.tc_frame_max)))
+        self._downlink = FrameReader(
+            self.radio, Deframer(rule=FixedLengthRule(config.tm_frame_length))
+        )
+
+    @property
+    def fds(self) -> list[int]:
+        """The two ends' descriptors."""
+        return [end.fileno() for end in (self.ground, self.radio) if end is not None]
+
+    def ends(self) -> dict[str, str]:
+        """The tty paths: ``ground`` (the ground station's) and ``radio`` (the node's)."""
+        return {
+            "ground": str(getattr(self.ground, "peer_path", "")),
+            "radio": str(getattr(self.radio, "peer_path", "")),
+        }
+
+    def impair(self, impairments: Mapping[str, Impairments]) -> None:
+        """Set the ``up`` and/or ``down`` impairments (the bench's own plus any link fault)."""
+        for direction, value in impairments.items():
+            getattr(self, direction).impairments = value
+
+    def serve_ready(self, ready: set[int], now: float) -> None:
+        """Take the frames either end wrote, and deliver what is due by ``now``."""
+        assert self.ground is not None and self.radio is not None
+        for end, reader, path in (
+            (self.ground, self._uplink, self.up),
+            (self.radio, self._downlink, self.down),
+        ):
+            if end.fileno() in ready:
+                for raw in reader.read(0):
+                    path.push_frame(ASM + raw, now)
+        self.advance(now)
+
+    def advance(self, now: float) -> None:
+        """Deliver the frames due by ``now``."""
+        assert self.ground is not None and self.radio is not None
+        for path, target in ((self.up, self.radio), (self.down, self.ground)):
+            frames = path.due(now)
+            if frames:
+                try:
+                    target.write_frames(frames)
+                except LinkError as exc:  # nobody listening on that end: the frames are lost
+                    target.record_error(f"relay_{exc.reason}")
+
+    def next_due(self) -> float:
+        """When the next frame in flight arrives (``math.inf``: none)."""
+        dues = [d for d in (self.up.next_due, self.down.next_due) if d is not None]
+        return min(dues, default=math.inf)
+
+    def stats(self) -> dict[str, Any]:
+        """What each direction did."""
+        return {"up": self.up.stats.as_dict(), "down": self.down.stats.as_dict()}
+
+    def close(self) -> None:
+        """Close both ends (idempotent)."""
+        for end in (self.ground, self.radio):
+            if end is not None:
+                end.close()
+
+
+class Simulator:
+    """Everything below the flight software of one bench, in one process.
+
+    Args:
+        bench: the bench (from :func:`hal.bench.load_bench`).
+        run_dir: the run folder: ``ports.json``, ``ports/``, ``captures/`` go there.
+        participants: the lockstep's participants (names); by default every node of the
+            bench. An empty list runs without lockstep: simulated time follows the wall clock.
+        world_config: the world's starting state (defaults: :class:`WorldConfig`).
+        coupling_config: the coupling figures (defaults: :class:`CouplingConfig`).
+        round_timeout: wall seconds every participant has to finish a cycle.
+        wall: the monotonic wall clock (pacing, free running, timeouts).
+    """
+
+    def __init__(
+        self,
+        bench: Bench,
+        run_dir: str | os.PathLike[str],
+        *,
+        participants: Sequence[str] | None = None,
+        world_config: WorldConfig | None = None,
+        coupling_config: CouplingConfig | None = None,
+        round_timeout: float = 5.0,
+        wall: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.bench = bench
+        self.run_dir = Path(run_dir)
+        self.ports_dir = self.run_dir / "ports"
+        self.capture_dir = str(self.run_dir / "captures")
+        self.ports_dir.mkdir(parents=True, exist_ok=True)
+        self.clock = SimClock()
+        self.wall = wall
+        self.stopping = False
+        self.world = World(world_config)
+        self.emulators: dict[str, BoardEmulator] = {
+            spec.name: self._emulator(spec.name) for spec in bench.emulated_boards
+        }
+        self.coupling = Coupling(
+            self.world, self.emulators, coupling_config,
+            random.Random(f"{bench.seed}/coupling"),  # noqa: S311 - a simulation
+        )  # fmt: skip
+        self.host: PtyHost | None = None
+        self.relays: dict[str, RadioRelay] = {}
+        self.timing: dict[str, PacketChannel] = {}
+        self.backdoor: Backdoor | None = None
+        try:
+            self._open(participants)
+        except BaseException:
+            self.close()
+            raise
+        self.faults = FaultManager(
+            self.emulators, {b.name: b.baud for b in bench.boards.values()},
+            {name: {"up": r.base, "down": r.base} for name, r in self.relays.items()},
+            self._impair, tick=bench.tick, schedule=bench.faults,
+        )  # fmt: skip
+        self.lockstep: Lockstep | None = None
+        if self.timing:
+            self.lockstep = Lockstep(
+                self.timing, bench.tick, "wall" if bench.clock == "wall" else "sim",
+                wall=wall, wait=self._wait, clock=self.clock, next_due=self.next_due,
+                advance_hooks=[self.advance], round_timeout=round_timeout,
+            )  # fmt: skip
+
+    def _emulator(self, name: str) -> BoardEmulator:
+        rng = random.Random(f"{self.bench.seed}/board/{name}")  # noqa: S311 - a simulation
+        if name == "os_container":
+            lid_open = self.world.lid is LidState.OPEN
+            return OsContainer(rng, capacity=self.world.capacity, lid_open=lid_open)
+        return EMULATORS[name](rng)
+
+    def _open(self, participants: Sequence[str] | None) -> None:
+        self.host = PtyHost(
+            list(self.emulators.values()), self.clock.now, capture_dir=self.capture_dir,
+            symlinks={name: str(self.ports_dir / name) for name in self.emulators},
+            seed=self.bench.seed,
+        )  # fmt: skip
+        for node in self.bench.nodes.values():
+            if node.emulated_radio:
+                self.relays[node.name] = RadioRelay(
+                    node, self.bench.seed, self.clock.now, self.capture_dir, self.ports_dir
+                )
+        names = list(self.bench.nodes) if participants is None else list(participants)
+        for name in names:
+            link = open_link(
+                "pty://", capture_dir=self.capture_dir, capture_name=f"timing-{name}",
+                timestamp=self.clock.now, symlink=str(self.ports_dir / f"timing-{name}"),
+            )  # fmt: skip
+            self.timing[name] = timing_channel(link)
+        self.backdoor = Backdoor(self._request)
+
+    # ------------------------------------------------------------------ time
+
+    @property
+    def now(self) -> float:
+        """Simulated time, seconds."""
+        return self.clock.now()
+
+    def advance(self, t: float) -> None:
+        """Bring everything to simulated time ``t`` (the lockstep's hook, before each tick)."""
+        self.faults.apply(t)
+        if self.host is not None:
+            self.host.advance(t)
+        self.coupling.sync(t)
+        for relay in self.relays.values():
+            relay.advance(t)
+
+    def next_due(self) -> float:
+        """The simulator's own next event: a frame in flight, a fault, a late reply."""
+        dues = [self.faults.next_due(), *(r.next_due() for r in self.relays.values())]
+        if self.host is not None:
+            dues.append(self.host.next_due())
+        return min(dues)
+
+    def _wait(self, seconds: float, fds: Sequence[int]) -> None:
+        """Serve every link for up to ``seconds`` of wall time, or until a participant's link
+        (``fds``) has something (the lockstep's wait)."""
+        mine = self.fds
+        ready, _, _ = select.select([*fds, *mine], [], [], max(0.0, seconds))
+        if ready:
+            self.serve_ready(set(ready))
+
+    @property
+    def fds(self) -> list[int]:
+        """Every descriptor the simulator serves, the timing links excepted."""
+        out = [] if self.host is None else list(self.host.fds)
+        for relay in self.relays.values():
+            out += relay.fds
+        if self.backdoor is not None:
+            out += self.backdoor.fds
+        return out
+
+    def serve_ready(self, ready: set[int]) -> None:
+        """Answer what is ready, at the current simulated time."""
+        now = self.clock.now()
+        if self.host is not None:
+            self.host.serve_ready([fd for fd in self.host.fds if fd in ready])
+        self.coupling.sync(now)
+        for relay in self.relays.values():
+            relay.serve_ready(ready, now)
+        if self.backdoor is not None:
+            self.backdoor.serve_ready(ready)
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, *, register_timeout: float = 60.0, until: float | None = None) -> None:
+        """Run until :attr:`stopping` (a signal), ``until`` or the bench's duration limit.
+
+        With participants: wait for every hello, then lockstep rounds; a normal end sends
+        every participant a stop. Without: simulated time follows the wall clock.
+
+        Raises:
+            LockstepError: a participant is silent or lost (the others were told to stop).
+        """
+        limit = min(x for x in (until, self.bench.duration_limit, math.inf) if x is not None)
+        if self.lockstep is None:
+            self._run_free(limit)
+            return
+        self.lockstep.register(register_timeout)
+        while not self.stopping and self.clock.now() < limit:
+            self.lockstep.run(rounds=1)
+        self.lockstep.stop()
+
+    def _run_free(self, limit: float) -> None:
+        start = self.wall() - self.clock.now()
+        while not self.stopping and self.clock.now() < limit:
+            due = self.next_due()
+            wait = min(0.05, max(0.0, due - self.clock.now()))
+            self._wait(wait, [])
+            t = min(self.wall() - start, limit)
+            if t > self.clock.now():
+                self.clock.advance_to_us(round(t * 1e6))
+            self.advance(self.clock.now())
+
+    # ------------------------------------------------------------------ faults and the door
+
+    def _impair(self, kind: str, name: str, impairments: Mapping[str, Impairments]) -> None:
+        if kind == "space":
+            self.relays[name].impair(impairments)
+        elif self.host is not None:
+            for direction, value in impairments.items():
+                self.host.impair(name, value, [direction])  # type: ignore[list-item]
+
+    def _request(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        now = self.clock.now()
+        try:
+            if op == "inject":
+                fault_id = self.faults.inject(
+                    _text(request, "target"), _text(request, "kind"), now,
+                    duration=request.get("duration"), at=request.get("at"),
+                    params=_mapping(request, "params"),
+                )  # fmt: skip
+                self.coupling.sync(now)
+                return {"id": fault_id, "time": now}
+            if op == "clear":
+                fault_id = request.get("id")
+                if isinstance(fault_id, bool) or not isinstance(fault_id, int):
+                    raise BackdoorError(f"clear: id {fault_id!r} is not a fault number")
+                self.faults.clear(fault_id, now)
+                return {"time": now}
+            if op == "clear_all":
+                target = request.get("target")
+                if target is not None and not isinstance(target, str):
+                    raise BackdoorError(f"clear_all: target {target!r} is not a name")
+                return {"cleared": self.faults.clear_all(now, target), "time": now}
+            if op == "faults":
+                return {"faults": self.faults.listing(), "history": self.faults.history[-100:]}
+            if op == "status":
+                return self.status()
+            if op == "world":
+                return {"world": self.world.snapshot(), "time": now}
+        except FaultError as exc:
+            raise BackdoorError(str(exc)) from None
+        raise BackdoorError(
+            f"unknown op {op!r} (known: inject, clear, clear_all, faults, status, world)"
+        )
+
+    # ------------------------------------------------------------------ reporting
+
+    def port_map(self) -> dict[str, Any]:
+        """Where everything is (the content of :data:`PORT_MAP`)."""
+        boards: dict[str, Any] = {}
+        served = {} if self.host is None else self.host.by_name
+        for spec in self.bench.boards.values():
+            entry: dict[str, Any] = {
+                "node": spec.node, "baud": spec.baud, "emulated": spec.emulated
+            }  # fmt: skip
+            if spec.emulated:
+                entry["path"] = served[spec.name].path
+                entry["link"] = str(self.ports_dir / spec.name)
+            else:
+                entry["path"] = spec.port
+                entry["usb_serial"] = spec.usb_serial
+            boards[spec.name] = entry
+        space = {}
+        for node in self.bench.nodes.values():
+            relay = self.relays.get(node.name)
+            if relay is not None:
+                space[node.name] = {"emulated": True, **relay.ends()}
+            else:
+                space[node.name] = {"emulated": False, "radio": node.radio, "ground": node.radio}
+        timing = {
+            name: str(getattr(channel.link, "peer_path", ""))
+            for name, channel in self.timing.items()
+        }
+        host, port = self.backdoor.address if self.backdoor is not None else ("", 0)
+        return {
+            "pid": os.getpid(), "seed": self.bench.seed, "bench": self.bench.source,
+            "clock": {"mode": self.bench.clock, "tick": self.bench.tick},
+            "boards": boards, "space_links": space, "timing": timing,
+            "backdoor": {"host": host, "port": port},
+        }  # fmt: skip
+
+    def write_port_map(self) -> Path:
+        """Write :data:`PORT_MAP` into the run folder (atomically); return its path."""
+        path = self.run_dir / PORT_MAP
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.port_map(), indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+    def status(self) -> dict[str, Any]:
+        """Time, lockstep, faults, links and the world in brief."""
+        lock = self.lockstep
+        return {
+            "time": self.clock.now(),
+            "lockstep": None if lock is None else lock.stats.as_dict(),
+            "faults": self.faults.listing(),
+            "coupling_refusals": self.coupling.refusals,
+            "boards": {} if self.host is None else self.host.stats(),
+            "space_links": {name: r.stats() for name, r in self.relays.items()},
+            "os": self.world.os_location.value, "lid": self.world.lid.value,
+        }  # fmt: skip
+
+    def close(self) -> None:
+        """Close every link and the back door (idempotent)."""
+        if self.host is not None:
+            self.host.close()
+        for relay in self.relays.values():
+            relay.close()
+        for channel in self.timing.values():
+            channel.close()
+        if self.backdoor is not None:
+            self.backdoor.close()
+
+
+def _symlink(ports_dir: Path | None, name: str) -> str | None:
+    return None if ports_dir is None else str(ports_dir / name)
+
+
+def _text(request: Mapping[str, Any], key: str) -> str:
+    value = request.get(key)
+    if not isinstance(value, str) or not value:
+        raise BackdoorError(f"{request.get('op')}: {key} {value!r} is not a name")
+    return value
+
+
+def _mapping(request: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = request.get(key, {})
+    if not isinstance(value, dict):
+        raise BackdoorError(f"{request.get('op')}: {key} must be an object, not {value!r}")
+    return value
