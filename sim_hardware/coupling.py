@@ -51,6 +51,7 @@ from typing import Any, Final
 
 from hal.protocol.devices import sta_arm as arm_icd
 from sim_hardware.devices.base import BoardEmulator
+from sim_hardware.devices.sta_arm import TUBE_DIAMETER_MM
 from sim_hardware.world import Orbit, OsLocation, Reason, Refused, World, WorldConfigError
 
 __all__ = ["Coupling", "CouplingConfig", "CouplingEvent"]
@@ -156,6 +157,8 @@ class Coupling:
                 vision.present_tube(arm.held_tube, HELD_POSE)
             return
         offer = self._offer(station)
+        if offer is not None and offer != arm.presented_tube and arm.opening <= TUBE_DIAMETER_MM:
+            offer = None  # fingers closed narrower than a tube: nothing gets between them
         arm.presented_tube = offer
         self._offered_at = station if offer is not None else None
         if vision is not None:
