@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from hal.bench import DEVICE_FAULTS, FAULT_KINDS, LINK_FAULTS, FaultSpec
+from hal.bench import FAULT_KINDS, LINK_FAULTS, FaultSpec
 from hal.errors import HalError
 from sim_hardware.devices.base import BoardEmulator, Fault
 from sim_hardware.space_link import Impairments
@@ -256,7 +256,6 @@ class FaultManager:
                 raise FaultError(f"{target}: a link fault targets the board's line ({board!r})")
             self._link_params(spec, "board")
             return
-        assert kind in DEVICE_FAULTS
         field_name = spec.params.get("field")
         if field_name is not None and not isinstance(field_name, str):
             raise FaultError(f"{target}: field {field_name!r} is not a status field name")

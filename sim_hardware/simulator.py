@@ -108,19 +108,17 @@ class RadioRelay:
         )
         self.up = LinkPath(self.base, random.Random(f"{seed}/space/{node.name}/up"))  # noqa: S311
         self.down = LinkPath(self.base, random.Random(f"{seed}/space/{node.name}/down"))  # noqa: S311
-        self.ground: Link | None = None
-        self.radio: Link | None = None
+        self.ground: Link = open_link(
+            "pty://", capture_dir=capture_dir, capture_name=f"space-{node.name}-ground",
+            timestamp=clock, symlink=_symlink(ports_dir, f"ground-{node.name}"),
+        )  # fmt: skip
         try:
-            self.ground = open_link(
-                "pty://", capture_dir=capture_dir, capture_name=f"space-{node.name}-ground",
-                timestamp=clock, symlink=_symlink(ports_dir, f"ground-{node.name}"),
-            )  # fmt: skip
-            self.radio = open_link(
+            self.radio: Link = open_link(
                 "pty://", capture_dir=capture_dir, capture_name=f"space-{node.name}-radio",
                 timestamp=clock, symlink=_symlink(ports_dir, f"radio-{node.name}"),
             )  # fmt: skip
         except BaseException:
-            self.close()
+            self.ground.close()
             raise
         config = node.space_link
         self._uplink = FrameReader(self.ground, Deframer(rule=TcFrameRule(config.tc_frame_max)))
@@ -131,7 +129,7 @@ class RadioRelay:
     @property
     def fds(self) -> list[int]:
         """The two ends' descriptors."""
-        return [end.fileno() for end in (self.ground, self.radio) if end is not None]
+        return [self.ground.fileno(), self.radio.fileno()]
 
     def ends(self) -> dict[str, str]:
         """The tty paths: ``ground`` (the ground station's) and ``radio`` (the node's)."""
@@ -147,7 +145,6 @@ class RadioRelay:
 
     def serve_ready(self, ready: set[int], now: float) -> None:
         """Take the frames either end wrote, and deliver what is due by ``now``."""
-        assert self.ground is not None and self.radio is not None
         for end, reader, path in (
             (self.ground, self._uplink, self.up),
             (self.radio, self._downlink, self.down),
@@ -159,7 +156,6 @@ class RadioRelay:
 
     def advance(self, now: float) -> None:
         """Deliver the frames due by ``now``."""
-        assert self.ground is not None and self.radio is not None
         for path, target in ((self.up, self.radio), (self.down, self.ground)):
             frames = path.due(now)
             if frames:
@@ -179,9 +175,8 @@ class RadioRelay:
 
     def close(self) -> None:
         """Close both ends (idempotent)."""
-        for end in (self.ground, self.radio):
-            if end is not None:
-                end.close()
+        self.ground.close()
+        self.radio.close()
 
 
 class Simulator:

@@ -77,6 +77,7 @@ def station_at(angles: Sequence[float], slots: int) -> str | None:
             return name
     return None
 
+
 # fmt: off
 ARM = DeviceIcd(
     name="arm",
