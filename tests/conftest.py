@@ -1,7 +1,9 @@
 """Project-wide pytest options and fixtures.
 
-``--hil-port`` names a real serial port (with a TX-RX loopback jumper for the link conformance
-suite); hardware-in-the-loop tests are skipped without it.
+``--hil-port`` names a real serial port: with a TX-RX loopback jumper for the link conformance
+suite, or with ``--hil-board NAME`` a real mission board, which the board conformance suite
+(``tests/devices/test_board_conformance.py``) then checks instead of that board's emulator.
+Hardware-in-the-loop tests are skipped without it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--hil-baud", type=int, default=115200, help="baud rate for --hil-port (115200)"
+    )
+    group.addoption(
+        "--hil-board",
+        default=None,
+        help="the mission board on --hil-port (e.g. sta_arm): its conformance suite runs on it",
     )
 
 
