@@ -239,6 +239,37 @@ def test_faults_injected_through_the_back_door_are_seen_through_the_hal(start_si
     assert [h["event"] for h in faults["history"]] == ["started", "cleared", "started", "ended"]
 
 
+@pytest.mark.parametrize(
+    ("kind", "params", "seen"),
+    [
+        ("drop", {"probability": 1.0}, "timeout"),
+        ("bit_flips", {"probability": 1.0, "direction": "from_board"}, "timeout"),
+        ("bit_flips", {"bit_error_rate": 0.05, "direction": "to_board"}, "timeout"),
+        ("duplicate", {"probability": 1.0}, "answers"),
+        ("delay", {"seconds": 0.3}, "timeout"),
+        ("blackout", {}, "timeout"),
+    ],
+)
+def test_each_serial_line_fault_is_seen_through_the_hal(start_sim, kind, params, seen):
+    sim = start_sim(bench_text(), "lander")
+    lander = sim.participant("lander")
+    container = sim.board(OsContainerClient, "os_container", retries=0, timeout=0.3)
+    assert container.read_lid().open
+    fault = sim.ask(op="inject", target="os_container", kind=kind, params=params)
+    if seen == "timeout":
+        with pytest.raises(DeviceTimeout):
+            container.read_lid()  # within one cycle: simulated time stands still
+    else:
+        assert container.read_lid().open
+    applied = sim.ask(op="status")["boards"]["os_container"]["line"]
+    counts = {d: stats["applied"] for d, stats in applied.items()}
+    assert counts, "the line's paths were not in use"
+    sim.ask(op="clear", id=fault["id"])
+    cycles(lander, 1.0)  # frames already in flight come out, stale; then the line is clean
+    assert container.read_lid().open and container.read_slots().capacity == 30
+    lander.done()
+
+
 def test_a_scheduled_fault_starts_and_ends_at_its_simulated_time(start_sim):
     schedule = """
 [[faults]]
