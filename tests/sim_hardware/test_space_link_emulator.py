@@ -112,3 +112,29 @@ def test_the_emulator_process_refuses_a_bad_argument_in_one_line():
     assert result.returncode == 2
     assert "drop = 2.0 is not a probability" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_bit_error_rate_damages_bits_in_proportion_and_never_the_marker():
+    path = LinkPath(Impairments(bit_error_rate=1e-3), random.Random(4))
+    sent = frames(400, size=250)
+    for frame in sent:
+        path.push_frame(frame, 0.0)
+    got = path.due(0.0)
+    flipped = sum(
+        bin(a ^ b).count("1") for s, g in zip(sent, got, strict=True) for a, b in zip(s, g)
+    )
+    assert all(g[:4] == ASM for g in got)
+    assert flipped == path.stats.applied["bit_error"]
+    assert 600 < flipped < 1000  # 400 * 250 * 8 bits at 1e-3: 800 expected
+
+
+def test_a_throttled_line_carries_its_baud_rate_with_one_tick_of_credit():
+    path = LinkPath(Impairments(baud=9600, burst=0.1))  # 960 octets/s, 96 at once
+    sent = frames(10, size=44)  # 48 octets each: two fit in the credit
+    for frame in sent:
+        path.push_frame(frame, 0.0)
+    assert path.due(0.0) == sent[:2]
+    assert path.due(0.05) == sent[2:3]  # 48 more octets take 0.05 s of line time
+    assert path.due(0.4) == sent[3:10]
+    assert path.stats.applied["throttled"] == 8
+    assert path.due(10.0) == [] and path.idle
