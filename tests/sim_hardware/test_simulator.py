@@ -168,6 +168,25 @@ def test_the_port_map_names_every_board_link_and_the_back_door(start_sim):
     assert sim.proc.returncode == 0
 
 
+def test_real_boards_and_radios_are_left_to_the_hardware(start_sim):
+    text = bench_text(lander={"radio": '"/dev/serial/by-id/usb-radio-lander"'})
+    text = text.replace(
+        '[boards.igloo]\nnode = "lander"\nport = "sim"',
+        '[boards.igloo]\nnode = "lander"\nport = "/dev/serial/by-id/usb-MSR_igloo-if00"',
+    )
+    sim = start_sim(text, "lander")
+    igloo = sim.ports["boards"]["igloo"]
+    assert igloo == {"node": "lander", "baud": 115200, "emulated": False,
+                     "path": "/dev/serial/by-id/usb-MSR_igloo-if00", "usb_serial": None}  # fmt: skip
+    assert sim.ports["space_links"]["lander"] == {
+        "emulated": False, "radio": "/dev/serial/by-id/usb-radio-lander", "ground": None,
+    }  # fmt: skip
+    assert sim.ports["space_links"]["mav"]["emulated"]
+    assert not (sim.run_dir / "ports" / "igloo").exists()
+    with pytest.raises(BackdoorError, match="real on this bench"):
+        sim.ask(op="inject", target="igloo", kind="stall")
+
+
 # ---------------------------------------------------------------------------- lockstep and boards
 
 
