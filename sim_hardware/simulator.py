@@ -74,6 +74,8 @@ EMULATORS: Final[Mapping[str, type[BoardEmulator]]] = {
 """Every board the simulator can emulate, by its bench-file name."""
 PORT_MAP: Final = "ports.json"
 """The port map's file name in the run folder."""
+STOP_GRACE: Final = 2.0
+"""Wall seconds the timing links stay open after the stop, for the participants to read it."""
 GROUND: Final = "ground"
 """The name of the ground session as a lockstep participant."""
 
@@ -340,6 +342,19 @@ class Simulator:
         while not self.stopping and self.clock.now() < limit:
             self.lockstep.run(rounds=1)
         self.lockstep.stop()
+        self._linger()
+
+    def _linger(self) -> None:
+        """After the stop: keep the timing links open until every participant has read it, or
+        :data:`STOP_GRACE` wall seconds have passed, so none of them loses the stop telecommand
+        by the link closing under it."""
+        deadline = self.wall() + STOP_GRACE
+        links = [channel.link for channel in self.timing.values()]
+        while any(getattr(link, "unread_by_peer", 0) for link in links):
+            remaining = deadline - self.wall()
+            if remaining <= 0:
+                return
+            self._wait(min(remaining, 0.01), [])
 
     def _run_free(self, limit: float) -> None:
         start = self.wall() - self.clock.now()

@@ -21,7 +21,10 @@ means the pair is gone: ``LinkClosed(reason="device_lost")``.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
+import struct
+import termios
 import tty
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -80,6 +83,17 @@ class PtyLink(Link):
         if self._peer_path is None:
             raise LinkClosed(f"link {self.url!r} is not open")
         return self._peer_path
+
+    @property
+    def unread_by_peer(self) -> int:
+        """Octets written to the link that the other side has not read yet (0 when closed)."""
+        if self._slave is None:
+            return 0
+        try:
+            raw = fcntl.ioctl(self._slave, termios.FIONREAD, b"\0\0\0\0")
+        except OSError:
+            return 0
+        return int(struct.unpack("i", raw)[0])
 
     def fileno(self) -> int:
         """The master descriptor: readable when :meth:`read` has data."""
