@@ -25,18 +25,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import stat
 import sys
 import threading
 import time
 from pathlib import Path
-from types import FrameType
 
 from hal.bench import BenchError, default_bench_path, load_bench
 from hal.errors import HalError
 from sim_hardware.devices.test_board import TestBoard
 from sim_hardware.host import PtyHost
+from sim_hardware.process import on_stop_signals, watch_stdin
 
 BOARDS = {"test_board": TestBoard}
 
@@ -78,12 +76,11 @@ def _simulate(args: argparse.Namespace) -> int:
     participants = [] if args.free_run else args.participant
     sim = Simulator(bench, run_dir, participants=participants, round_timeout=args.round_timeout)
 
-    def stop(_signum: int, _frame: FrameType | None) -> None:
+    def stop() -> None:
         sim.stopping = True
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    _watch_stdin(sim)
+    on_stop_signals(stop)
+    watch_stdin(stop)
     try:
         ports = sim.write_port_map()
         print(json.dumps({"ports": str(ports)}), flush=True)
@@ -93,26 +90,6 @@ def _simulate(args: argparse.Namespace) -> int:
     finally:
         sim.close()
     return 0
-
-
-def _watch_stdin(sim: object) -> None:
-    """Stop when the parent closes our stdin pipe (it went away): a daemon thread reads it.
-    A stdin that is not a pipe (a terminal, /dev/null) is not watched."""
-    try:
-        if sys.stdin is None or not stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode):
-            return
-    except (OSError, ValueError):
-        return
-
-    def watch() -> None:
-        try:
-            while os.read(sys.stdin.fileno(), 4096):
-                pass
-        except OSError:
-            pass
-        sim.stopping = True  # type: ignore[attr-defined]
-
-    threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
 
 
 def _new_run_dir(runs_dir: Path) -> Path:
@@ -129,20 +106,14 @@ def _serve_test_boards(names: list[str], capture_dir: str | None) -> int:
         clock=lambda: time.monotonic() - start,
         capture_dir=capture_dir,
     )
-    stopping = False
-
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopping = threading.Event()
+    on_stop_signals(stopping.set)
     try:
         for board in host.boards:
             print(json.dumps({"board": board.emulator.name, "path": board.path}), flush=True)
         print(json.dumps({"ready": True}), flush=True)
         stdin = sys.stdin.fileno()
-        while not stopping:
+        while not stopping.is_set():
             if stdin in host.serve_once(0.2, [stdin]) and not os.read(stdin, 4096):
                 break  # the parent closed our stdin
         print(json.dumps({"stats": host.stats()}), flush=True)

@@ -52,7 +52,7 @@ from typing import Any, Final
 from hal.protocol.devices import sta_arm as arm_icd
 from sim_hardware.devices.base import BoardEmulator
 from sim_hardware.devices.sta_arm import TUBE_DIAMETER_MM
-from sim_hardware.world import Orbit, OsLocation, Reason, Refused, World, WorldConfigError
+from sim_hardware.world import LidState, Orbit, OsLocation, Reason, Refused, World, WorldConfigError
 
 __all__ = ["Coupling", "CouplingConfig", "CouplingEvent"]
 
@@ -125,7 +125,6 @@ class Coupling:
         self._offered_at: str | None = None  # the station whose tube the fingers were offered
         self._fired: set[str] = set()
         self._approached = False
-        self._escapes_seen = 0
 
     def sync(self, now: float) -> None:
         """Carry what the boards did by ``now`` into the world and the other boards."""
@@ -226,15 +225,15 @@ class Coupling:
         if container is None or self.world.os_location is not OsLocation.ON_LANDER:
             return
         world = self.world
-        lid = world.lid.value
-        if container.latched and lid != "latched":
-            if lid == "open":
+        lid = world.lid
+        if container.latched and lid is not LidState.LATCHED:
+            if lid is LidState.OPEN:
                 self._do(now, "close_lid", lambda: world.close_lid(at=now))
             self._do(now, "latch_lid", lambda: world.latch_lid(at=now))
             self._do(now, "load_into_mav", lambda: world.load_into_mav(at=now))
-        elif container.position <= 0.0 and lid == "open":
+        elif container.position <= 0.0 and lid is LidState.OPEN:
             self._do(now, "close_lid", lambda: world.close_lid(at=now))
-        elif container.position > 0.0 and lid == "closed":
+        elif container.position > 0.0 and lid is LidState.CLOSED:
             self._do(now, "open_lid", lambda: world.open_lid(at=now))
 
     # ------------------------------------------------------------------ MAV
@@ -290,7 +289,6 @@ class Coupling:
         if capture.os_escaped and capture.arrival is not None:
             back = capture.now + cfg.reapproach_delay
             contact = back + cfg.reapproach_range_km / cfg.closing_rate_km_s
-            self._escapes_seen += 1
             if nac is not None:
                 nac.set_approach(cfg.reapproach_range_km, cfg.closing_rate_km_s, at=back)
             capture.os_arrives(contact)

@@ -311,10 +311,11 @@ class FaultManager:
         self._record(fault, now, how)
 
     def _link(self, spec: FaultSpec) -> _LinkTarget:
-        key = ("space", spec.link_node) if spec.link_node else ("board", spec.board or "")
-        link = self._links.get(key)  # type: ignore[arg-type]
+        node = spec.link_node
+        key = ("space", node) if node is not None else ("board", spec.board or "")
+        link = self._links.get(key)
         if link is None:
-            link = self._links[key] = _LinkTarget(*key)  # type: ignore[arg-type]
+            link = self._links[key] = _LinkTarget(*key)
         return link
 
     def _apply_link(self, link: _LinkTarget) -> None:

@@ -89,6 +89,7 @@ class PtyHost:
         self.seed = seed
         self.boards: list[ServedBoard] = []
         self.by_name: dict[str, ServedBoard] = {}
+        self._advanced_to: float | None = None
         try:
             for emulator in emulators:
                 link = open_link(
@@ -159,7 +160,11 @@ class PtyHost:
         return due
 
     def advance(self, now: float) -> None:
-        """Bring every board to ``now``: physics, late replies, frames in flight that are due."""
+        """Bring every board to ``now``: physics, late replies, frames in flight that are due.
+        Nothing to do when time has not moved since the last call."""
+        if self._advanced_to is not None and now <= self._advanced_to:
+            return
+        self._advanced_to = now
         for board in self.boards:
             board.emulator.advance(now)
             late = getattr(board.emulator, "poll", None)

@@ -316,8 +316,10 @@ class Simulator:
         """Answer what is ready, at the current simulated time."""
         now = self.clock.now()
         if self.host is not None:
-            self.host.serve_ready([fd for fd in self.host.fds if fd in ready])
-        self.coupling.sync(now)
+            boards = [fd for fd in self.host.fds if fd in ready]
+            self.host.serve_ready(boards)
+            if boards:  # a command may have changed what the world must follow
+                self.coupling.sync(now)
         for relay in self.relays.values():
             relay.serve_ready(ready, now)
         if self.backdoor is not None:

@@ -26,17 +26,17 @@ import math
 import os
 import random
 import select
-import signal
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from types import FrameType
 from typing import Final
 
 from hal.links import Link, open_link
 from hal.protocol.framing import ASM
+from sim_hardware.process import on_stop_signals
 
 __all__ = ["FrameSplitter", "Impairments", "LinkPath"]
 
@@ -354,14 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     ground = open_link("pty://", capture_dir=args.capture_dir, capture_name="path-ground")
     flight = open_link("pty://", capture_dir=args.capture_dir, capture_name="path-flight")
     host = PathHost(ground, flight, LinkPath(impairments, rng), LinkPath(impairments, rng))
-    stopping = False
-
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopping = threading.Event()
+    on_stop_signals(stopping.set)
     host.up.impairments = host.down.impairments = _shifted(impairments, time.monotonic())
     try:
         ends = {
@@ -370,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(json.dumps(ends), flush=True)
         stdin = sys.stdin.fileno()
-        while not stopping:
+        while not stopping.is_set():
             if stdin in host.serve_once(time.monotonic(), 0.2, [stdin]) and not os.read(
                 stdin, 4096
             ):

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
@@ -167,6 +167,17 @@ class BoardEmulator:
         """Bring the physics to ``to_time``; subclasses extend it (call this first)."""
         self.now = max(self.now, to_time)
         self.faults = [f for f in self.faults if f.until is None or f.until > self.now]
+
+    @staticmethod
+    def steps(start: float, end: float, step: float) -> Iterator[tuple[float, float]]:
+        """``(t, dt)`` for physics integrated from ``start`` to ``end`` in steps of at most
+        ``step`` seconds (``t`` the end of each step), so a jump of the clock gives the same
+        sequence as small advances would."""
+        t = start
+        while t < end - 1e-9:
+            dt = min(step, end - t)
+            t += dt
+            yield t, dt
 
     def handle(self, packet: PusTc | PusTm, now: float) -> list[PusTm | Garbage]:
         """Answer one packet received at ``now``."""

@@ -82,10 +82,7 @@ class Braze(BoardEmulator):
         """Heat or cool the seam, run the cut-out, the braze dwell and the seal check."""
         start = self.now
         super().advance(to_time)
-        t = start
-        while t < self.now - 1e-9:
-            dt = min(STEP, self.now - t)
-            t += dt
+        for t, dt in self.steps(start, self.now, STEP):
             self._thermal(dt)
             if self.check_until is not None and t >= self.check_until:
                 self._seal_result()

@@ -77,10 +77,7 @@ class Capture(BoardEmulator):
         """Let the OS in (and out), trip the trigger, move the lid, up to ``to_time``."""
         start = self.now
         super().advance(to_time)
-        t = start
-        while t < self.now - 1e-9:
-            dt = min(STEP, self.now - t)
-            t += dt
+        for t, dt in self.steps(start, self.now, STEP):
             self._step(t, dt)
 
     def _step(self, t: float, dt: float) -> None:

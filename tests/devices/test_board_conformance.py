@@ -26,6 +26,7 @@ from hal.links.channel import PacketChannel
 from hal.protocol.devices import icd as common
 from hal.protocol.framing import Deframer
 from hal.protocol.pus import PusTc
+from sim_hardware.simulator import EMULATORS
 
 BOARDS = sorted(BOARD_NODES)
 
@@ -53,13 +54,7 @@ def board(request: pytest.FixtureRequest, serve) -> Iterator[tuple[str, str, int
             pytest.skip(f"--hil-board is {wanted}")
         yield name, port, request.config.getoption("--hil-baud")
         return
-    emulators = importlib.import_module(f"sim_hardware.devices.{name}")
-    icd = importlib.import_module(f"hal.protocol.devices.{name}").BOARD
-    kind = next(
-        c for c in vars(emulators).values()
-        if isinstance(c, type) and getattr(c, "icd", None) is icd and hasattr(c, "status_data")
-    )  # fmt: skip
-    yield name, serve(kind()).path, 115200
+    yield name, serve(EMULATORS[name]()).path, 115200
 
 
 def _client(board: tuple[str, str, int]) -> BoardClient:

@@ -10,6 +10,7 @@ import pytest
 from hal.bench import BOARD_NODES
 from hal.devices.base import BoardClient
 from sim_hardware.devices.base import BoardEmulator
+from sim_hardware.simulator import EMULATORS
 
 BOARDS = sorted(BOARD_NODES)
 
@@ -29,6 +30,7 @@ def test_each_board_has_its_icd_driver_and_emulator_under_one_name(board):
         if isinstance(c, type) and issubclass(c, BoardEmulator) and getattr(c, "icd", None) is icd
     ]  # fmt: skip
     assert emulator_classes
+    assert EMULATORS[board] in emulator_classes  # the simulator serves this board's emulator
     emulator = emulator_classes[0]()
     for device in icd.devices:
         assert callable(getattr(emulator, f"status_{device.name}"))
