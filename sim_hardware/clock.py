@@ -8,7 +8,8 @@ runs them round by round::
     send_ticks()   [wall mode: wait until the wall clock reaches the tick's time]
                    advance hooks(t)              emulators brought to t
                    TC[130,1] tick(n, t)  ->  every participant
-    collect()      TM[130,2] done(n, next_due) <- every participant, within round_timeout
+    collect()      TM[130,2] done(n, next_due, written) <- every participant, within round_timeout
+                   [read until every participant's written octets are in, within catch_up]
                    t <- next tick time           (the jump rule below)
 
 **Time grid.** Ticks fall on the grid ``k * tick`` (whole microseconds). The *regular* next tick
@@ -31,6 +32,18 @@ The anchor is never moved: a round that overran makes the next ticks go out at o
 simulation has caught up (``stats.max_lag`` records by how much it was late). Waiting is a
 ``select`` on the participants' links (or the injected ``wait``), never a sleep; packets that
 arrive meanwhile are read and handled.
+
+**Octets written.** A cycle-done report says how many octets the participant wrote on its other
+links to the simulator during that cycle (from the tick to the report). With ``received`` (the
+simulator's count of octets read from a participant's links) the round is not closed before the
+simulator has read that many more than it had when it sent the tick: the kernel hands pty data
+over asynchronously, and a frame written just before the report (one no answer confirms, like a
+telecommand frame) would otherwise be taken in a tick late under load, and runs would not
+repeat. Nothing the participant writes for a cycle can be read before its tick is sent, so the
+two counts start at the same point; octets written outside any cycle only add to what was read,
+and never make a round wait. Should
+the octets not come within ``catch_up`` wall seconds (a participant counting a link the
+simulator does not serve), time moves on and ``stats.octets_missing`` counts the round.
 
 **Timeouts.** A participant that has not reported the round done within ``round_timeout``
 seconds of wall time raises :class:`ParticipantTimeout`, naming every silent participant, the
@@ -179,6 +192,8 @@ class LockstepStats:
         max_lag: wall mode: the most a tick went out after its wall time (s).
         max_latency: per participant, the longest wall time from its tick to its report (s).
         ignored: packets received and not used, by reason (``stale_done``, ``decode_...``).
+        octets_waited: per participant, rounds held until its written octets were read.
+        octets_missing: per participant, rounds that moved on without all its written octets.
     """
 
     rounds: int = 0
@@ -189,6 +204,8 @@ class LockstepStats:
     max_lag: float = 0.0
     max_latency: dict[str, float] = field(default_factory=dict)
     ignored: Counter[str] = field(default_factory=Counter)
+    octets_waited: Counter[str] = field(default_factory=Counter)
+    octets_missing: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly copy."""
@@ -201,6 +218,8 @@ class LockstepStats:
             "max_lag": self.max_lag,
             "max_latency": dict(self.max_latency),
             "ignored": dict(sorted(self.ignored.items())),
+            "octets_waited": dict(sorted(self.octets_waited.items())),
+            "octets_missing": dict(sorted(self.octets_missing.items())),
         }
 
 
@@ -222,8 +241,12 @@ class Lockstep:
             ``emulator.advance``); more may be appended to :attr:`advance_hooks`.
         round_timeout: wall seconds every participant has to report a round done.
         max_jump: the longest single jump (s); ``None``: no limit.
+        received: the octets the simulator has read so far from a participant's links other
+            than its timing link (``None``: it cannot count them); the round waits for the
+            octets each participant reports written (module docstring). ``None``: no waiting.
+        catch_up: wall seconds a round waits for those octets after the last report.
         on_event: called ``(name, detail)`` for ``registered``, ``participant_timeout``,
-            ``participant_lost`` and ``stop``.
+            ``participant_lost``, ``octets_missing`` and ``stop``.
 
     Raises:
         ValueError: no participants, a bad tick, mode, timeout or max_jump.
@@ -242,6 +265,8 @@ class Lockstep:
         advance_hooks: Sequence[Callable[[float], object]] = (),
         round_timeout: float = 2.0,
         max_jump: float | None = None,
+        received: Callable[[str], int | None] | None = None,
+        catch_up: float = 1.0,
         on_event: Callable[[str, str], None] | None = None,
     ) -> None:
         if not participants:
@@ -255,6 +280,8 @@ class Lockstep:
             raise ValueError(f"round_timeout must be > 0, not {round_timeout!r}")
         if max_jump is not None and not max_jump > 0:
             raise ValueError(f"max_jump must be > 0 or None, not {max_jump!r}")
+        if not catch_up >= 0:
+            raise ValueError(f"catch_up must be >= 0, not {catch_up!r}")
         self.participants = dict(participants)
         self.tick_us = tick_us
         self.mode: Mode = mode
@@ -269,6 +296,10 @@ class Lockstep:
         self._wait_fn = wait
         self._next_due = next_due
         self._on_event = on_event
+        self._received = received
+        self._catch_up = catch_up
+        self._read_base: dict[str, int] = {}
+        self._written: dict[str, int] = {}
         self._number = 0
         self._seq = 0
         self._current: Tick | None = None
@@ -356,6 +387,9 @@ class Lockstep:
         self._pending = set(self.participants)
         if self._started is None:
             self._started = self._wall()
+        self._written = {}
+        if self._received is not None:  # what the cycle writes is counted from here
+            self._read_base = {name: self._received(name) or 0 for name in self.participants}
         for name, channel in self.participants.items():
             self._sent_at[name] = self._wall()
             try:
@@ -396,6 +430,7 @@ class Lockstep:
                 self._event("participant_timeout", detail)
                 raise ParticipantTimeout(detail, silent)
             self._block(remaining, sorted(self._pending))
+        self._take_in_written()
         return self._advance(tick)
 
     def round(self) -> RoundResult:
@@ -447,6 +482,37 @@ class Lockstep:
 
     # ------------------------------------------------------------------ internals
 
+    def _behind(self) -> list[str]:
+        """Participants whose reported octets the simulator has not read yet."""
+        if self._received is None:
+            return []
+        out = []
+        for name, written in self._written.items():
+            got = self._received(name)
+            if got is not None and got - self._read_base.get(name, 0) < written:
+                out.append(name)
+        return out
+
+    def _take_in_written(self) -> None:
+        """Serve the links until every participant's written octets are read (catch_up)."""
+        behind = self._behind()
+        if not behind:
+            return
+        self.stats.octets_waited.update(behind)
+        deadline = self._wall() + self._catch_up
+        while behind:
+            remaining = deadline - self._wall()
+            if remaining <= 0:
+                self.stats.octets_missing.update(behind)
+                self._event(
+                    "octets_missing",
+                    f"tick {self._number}: octets written by {', '.join(behind)} not read "
+                    f"within {self._catch_up} s",
+                )
+                return
+            self._block(min(remaining, 0.05), [])
+            behind = self._behind()
+
     def _advance(self, tick: Tick) -> RoundResult:
         now_wall = self._wall()
         t = tick.time_us
@@ -482,6 +548,9 @@ class Lockstep:
     def _block(self, seconds: float, names: Sequence[str]) -> None:
         """Wait up to ``seconds`` for traffic on the links of ``names``."""
         channels = [self.participants[name] for name in names]
+        if not channels and self._wait_fn is None:
+            select.select([], [], [], seconds)  # nothing of ours to wait on: just the time
+            return
         fds: list[int] = []
         for channel in channels:
             try:
@@ -532,6 +601,7 @@ class Lockstep:
             return
         self._pending.discard(name)
         self._dues[name] = message.next_due_us
+        self._written[name] = message.written
         latency = self._wall() - self._sent_at[name]
         self.stats.max_latency[name] = max(self.stats.max_latency.get(name, 0.0), latency)
 

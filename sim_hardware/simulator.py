@@ -242,6 +242,7 @@ class Simulator:
                 self.timing, bench.tick, "wall" if bench.clock == "wall" else "sim",
                 wall=wall, wait=self._wait, clock=self.clock, next_due=self.next_due,
                 advance_hooks=[self.advance], round_timeout=round_timeout,
+                received=self.received,
             )  # fmt: skip
 
     def _emulator(self, name: str) -> BoardEmulator:
@@ -293,6 +294,28 @@ class Simulator:
         if self.host is not None:
             dues.append(self.host.next_due())
         return min(dues)
+
+    def participant_links(self, name: str) -> list[Link] | None:
+        """The links participant ``name`` writes on besides its timing link: a node's emulated
+        boards and radio, the ground's station ends (``None``: a participant the bench does
+        not know, whose links cannot be counted)."""
+        if name == GROUND:
+            return [relay.ground for relay in self.relays.values()]
+        if name not in self.bench.nodes:
+            return None
+        served = {} if self.host is None else self.host.by_name
+        links = [
+            served[spec.name].channel.link
+            for spec in self.bench.emulated_boards
+            if spec.node == name and spec.name in served
+        ]
+        relay = self.relays.get(name)
+        return links if relay is None else [*links, relay.radio]
+
+    def received(self, name: str) -> int | None:
+        """Octets read so far from participant ``name``'s links (the lockstep's count)."""
+        links = self.participant_links(name)
+        return None if links is None else sum(link.stats.bytes_in for link in links)
 
     def _wait(self, seconds: float, fds: Sequence[int]) -> None:
         """Serve every link for up to ``seconds`` of wall time, or until a participant's link

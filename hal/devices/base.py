@@ -170,6 +170,13 @@ class BoardClient:
         self._next_open = 0.0
         self._backoff = BACKOFF_FIRST
         self._was_open = False
+        self._written_before = 0
+
+    @property
+    def bytes_out(self) -> int:
+        """Octets written to the board so far, across every reopen of its link."""
+        channel = self._channel
+        return self._written_before + (0 if channel is None else channel.link.bytes_out)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -194,8 +201,7 @@ class BoardClient:
             if self.health.link != "lost":
                 self._lost(f"cannot open {url}: {exc}")
             return False
-        if self._channel is not None:
-            self._channel.close()
+        self._retire_channel()
         self._channel = PacketChannel(link, Deframer(max_length=None, apid_max=self.icd.apids))
         self._backoff = BACKOFF_FIRST
         if self._was_open:
@@ -320,8 +326,13 @@ class BoardClient:
     def _lost(self, detail: str) -> None:
         self.health.link = "lost"
         self._event("device_lost", f"{self.icd.name}: {detail}")
+        self._retire_channel()
+
+    def _retire_channel(self) -> None:
+        """Close and drop the channel, keeping the count of what it wrote."""
         if self._channel is not None:
             self._channel.close()
+            self._written_before += self._channel.link.bytes_out
             self._channel = None
 
     def _event(self, name: str, detail: str) -> None:

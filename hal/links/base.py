@@ -392,6 +392,11 @@ class Link(abc.ABC):
         return self._stats
 
     @property
+    def bytes_out(self) -> int:
+        """Octets written so far (:attr:`stats`), as the lockstep's octet count reads them."""
+        return self._stats.bytes_out
+
+    @property
     def capture_paths(self) -> tuple[str, str] | None:
         """``(tx_path, rx_path)`` of the capture files, or ``None`` when not capturing."""
         if self._capture_dir is None:

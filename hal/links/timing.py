@@ -3,11 +3,23 @@
 A flight node or the ground session runs in lockstep with the simulator::
 
     client = TimingClient(timing_channel(open_link(path)), "lander")
+    for link in board_links + [radio_link]:  # the links the simulator serves
+        client.watch(link)
     client.register()                        # TM[130,4] hello
     while (tick := client.wait_tick(timeout=5.0)) is not None:
         executive.run_cycle(client.now())    # the client is the node's injected Clock
-        client.done(executive.next_due())    # TM[130,2] cycle done
+        client.done(executive.next_due())    # TM[130,2] cycle done, with the octets written
     # TC[130,3] stop received: client.stopped is True
+
+**Octets written.** Each cycle-done report carries the octets written on the *watched* links
+(:meth:`TimingClient.watch`) during the cycle, from the tick to the report: the simulator does
+not move time before it has read them, so a frame written without waiting for an answer is
+taken in within its cycle. Write on those links only within cycles: what is written outside one
+is not counted, and so not waited for. Watch exactly what the simulator serves (emulated boards,
+an emulated radio or the ground's station ends): a link to real hardware must not be watched,
+since the simulator would wait for octets it never sees. Anything with a ``bytes_out`` count can
+be watched: a :class:`~hal.links.base.Link`, or a board client
+(:class:`~hal.devices.base.BoardClient`), which counts across the reopens of its link.
 
 The client never sleeps: it waits on the link, with the caller's timeout. Packets on the link
 that are not timing telecommands (damaged, another APID, a repeated tick) are counted on the link
@@ -17,15 +29,25 @@ under ``timing_<reason>`` and ignored, as a device driver ignores stray replies.
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
 from hal.errors import LinkTimeout, ProtocolError
 from hal.links.base import Link
 from hal.links.channel import Packet, PacketChannel
 from hal.protocol.framing import Deframer
 from hal.protocol.pus import PusTc
-from hal.protocol.timing import APID_MAX, CycleDone, Hello, Stop, Tick, decode
+from hal.protocol.timing import APID_MAX, MAX_WRITTEN, CycleDone, Hello, Stop, Tick, decode
 
-__all__ = ["TimingClient", "timing_channel"]
+__all__ = ["OctetSource", "TimingClient", "timing_channel"]
+
+
+class OctetSource(Protocol):
+    """Something that writes to the simulator and counts it: a link, a board client."""
+
+    @property
+    def bytes_out(self) -> int:
+        """Octets written so far; never decreases."""
+        ...
 
 
 def timing_channel(link: Link) -> PacketChannel:
@@ -56,6 +78,8 @@ class TimingClient:
         self.stopped = False
         self.stop_reason: int | None = None
         self.ignored = 0
+        self._watched: dict[int, OctetSource] = {}
+        self._cycle_mark = 0
         self._answered = True
         self._seq = 0
         self._counter = 0
@@ -67,6 +91,21 @@ class TimingClient:
         during a cycle and moves only when the simulator says so.
         """
         return 0.0 if self.tick is None else self.tick.time
+
+    def watch(self, source: OctetSource) -> None:
+        """Count what ``source`` writes from now on in the cycle-done reports.
+
+        Only for what the simulator serves (see the module docstring). Watching twice changes
+        nothing.
+        """
+        if id(source) not in self._watched:
+            self._watched[id(source)] = source
+            self._cycle_mark += source.bytes_out  # what it wrote before is not this cycle's
+
+    @property
+    def written(self) -> int:
+        """Octets written so far by every watched source together."""
+        return sum(source.bytes_out for source in self._watched.values())
 
     def register(self) -> None:
         """Send the hello (TM[130,4]) telling the simulator who is on this link.
@@ -113,10 +152,12 @@ class TimingClient:
                     continue
                 self.tick = message
                 self._answered = False
+                self._cycle_mark = self.written
                 return message
 
     def done(self, next_due: float | None = None) -> None:
-        """Report the current tick's cycle done (TM[130,2]).
+        """Report the current tick's cycle done (TM[130,2]), with the octets written on the
+        watched links during the cycle.
 
         Args:
             next_due: simulated time (s) of the next thing this participant needs; ``None``:
@@ -128,7 +169,8 @@ class TimingClient:
         """
         if self.tick is None or self._answered:
             raise RuntimeError(f"participant {self.name!r}: no tick awaits a cycle-done report")
-        report = CycleDone.due(self.tick.number, next_due)
+        written = min(self.written - self._cycle_mark, MAX_WRITTEN)
+        report = CycleDone.due(self.tick.number, next_due, written)
         self._send_tm(report)
         self._answered = True
 

@@ -11,9 +11,9 @@ the cycle-done report is the answer.
 message                direction   application / source data (big-endian)
 =====================  ==========  =========================================================
 TC[130,1] tick         sim -> p    tick uint32 | time_us uint64                  (12 octets)
-TM[130,2] cycle done   p -> sim    tick uint32 | next_due_us uint64              (12 octets)
+TM[130,2] cycle done   p -> sim    tick uint32 | next_due_us uint64 | written uint32  (16 octets)
 TC[130,3] stop         sim -> p    reason uint8                                   (1 octet)
-TM[130,4] hello        p -> sim    version uint8 = 1 | name 16 octets            (17 octets)
+TM[130,4] hello        p -> sim    version uint8 = 2 | name 16 octets            (17 octets)
 =====================  ==========  =========================================================
 
 Fields:
@@ -32,11 +32,20 @@ Fields:
     simulator may jump over the ticks before it. Two values are reserved:
     :data:`NEXT_TICK` (all ones: "none", just the next regular tick, which forbids a jump) and
     :data:`NOTHING_DUE` (all ones but the last bit: nothing scheduled at all, any jump is fine).
+``written``
+    The octets the participant wrote during this cycle (from receiving the tick to this report)
+    on the links it shares with the simulator other than this one (its emulated boards, its
+    emulated radio or the ground's station ends), 0..2^32-1. The simulator closes the round
+    only once it has read as many from those links since it sent the tick, so a frame written
+    without waiting for an answer (a telecommand frame, a downlink frame) is taken in within
+    the cycle it was written in, however late the kernel hands it over. 0 when the participant
+    wrote nothing (or counts nothing).
 ``reason``
     Why the run stops: :data:`STOP_END` (0, end of the run) or :data:`STOP_ABORT` (1, aborted:
     a participant failed). Other values are kept for later and decode as they are.
 ``version``
-    The timing ICD version the participant speaks, :data:`VERSION` (1).
+    The timing ICD version the participant speaks, :data:`VERSION` (2; version 1 had no
+    ``written`` in the cycle done).
 ``name``
     The participant's name: 1..16 visible ASCII characters (0x21..0x7E), NUL-padded on the right
     to 16 octets. It is how the simulator knows who is on each link.
@@ -66,6 +75,7 @@ __all__ = [
     "APID_MAX",
     "MAX_PACKET_LENGTH",
     "MAX_TIME_US",
+    "MAX_WRITTEN",
     "NAME_SIZE",
     "NEXT_TICK",
     "NOTHING_DUE",
@@ -94,13 +104,14 @@ SUBTYPE_TICK: Final = 1
 SUBTYPE_CYCLE_DONE: Final = 2
 SUBTYPE_STOP: Final = 3
 SUBTYPE_HELLO: Final = 4
-VERSION: Final = 1
+VERSION: Final = 2
 NAME_SIZE: Final = 16
 US_PER_SECOND: Final = 1_000_000
 NEXT_TICK: Final = 0xFFFF_FFFF_FFFF_FFFF
 NOTHING_DUE: Final = 0xFFFF_FFFF_FFFF_FFFE
 MAX_TIME_US: Final = 0xFFFF_FFFF_FFFF_FFFD
 MAX_TICK: Final = 0xFFFF_FFFF
+MAX_WRITTEN: Final = 0xFFFF_FFFF
 STOP_END: Final = 0
 STOP_ABORT: Final = 1
 
@@ -114,8 +125,10 @@ CycleDoneData = cs.Struct(
     "tick" / cs.Int32ub * "the number of the tick this cycle ran for, echoed",
     "next_due_us" / cs.Int64ub * "simulated time of the next need, us; all ones: the next "
     "regular tick; all ones but bit 0: nothing due",
+    "written" / cs.Int32ub * "octets written on the participant's simulated links during "
+    "the cycle, 0..2^32-1",
 )
-"""Source data of TM[130,2] cycle done, 12 octets."""
+"""Source data of TM[130,2] cycle done, 16 octets."""
 
 StopData = cs.Struct(
     "reason" / cs.Int8ub * "0 end of the run, 1 aborted (a participant failed)",
@@ -123,7 +136,7 @@ StopData = cs.Struct(
 """Application data of TC[130,3] stop, 1 octet."""
 
 HelloData = cs.Struct(
-    "version" / cs.Const(VERSION, cs.Int8ub) * "timing ICD version, 1",
+    "version" / cs.Const(VERSION, cs.Int8ub) * "timing ICD version, 2",
     "name" / cs.Bytes(NAME_SIZE) * "participant name, 1..16 visible ASCII, NUL-padded right",
 )
 """Source data of TM[130,4] hello, 17 octets."""
@@ -215,23 +228,25 @@ class CycleDone:
     Attributes:
         number: the tick answered.
         next_due_us: microseconds of the next need, or :data:`NEXT_TICK` / :data:`NOTHING_DUE`.
+        written: octets written on the participant's simulated links during the cycle.
     """
 
     number: int
     next_due_us: int = NEXT_TICK
+    written: int = 0
 
     @classmethod
-    def due(cls, number: int, next_due: float | None) -> CycleDone:
+    def due(cls, number: int, next_due: float | None, written: int = 0) -> CycleDone:
         """From a due time in seconds: ``None`` is the next tick, ``math.inf`` nothing due.
 
         Raises:
             EncodeError: ``next_due`` is negative, NaN or beyond the timing range.
         """
         if next_due is None:
-            return cls(number, NEXT_TICK)
+            return cls(number, NEXT_TICK, written)
         if next_due == math.inf:
-            return cls(number, NOTHING_DUE)
-        return cls(number, seconds_to_us(next_due))
+            return cls(number, NOTHING_DUE, written)
+        return cls(number, seconds_to_us(next_due), written)
 
     @property
     def next_due(self) -> float | None:
@@ -243,8 +258,11 @@ class CycleDone:
         return us_to_seconds(self.next_due_us)
 
     def to_packet(self, seq_count: int = 0, msg_counter: int = 0, now_us: int = 0) -> PusTm:
-        """The report, stamped with ``now_us`` (the tick's time) as CUC."""
-        data = _DONE.pack(self.number, self.next_due_us)
+        """The report, stamped with ``now_us`` (the tick's time) as CUC (EncodeError when a
+        field is out of range)."""
+        if not 0 <= self.written <= MAX_WRITTEN:
+            raise EncodeError(f"written {self.written} is out of range", reason="out_of_range")
+        data = _DONE.pack(self.number, self.next_due_us, self.written)
         return _tm(SUBTYPE_CYCLE_DONE, data, seq_count, msg_counter, now_us)
 
 
@@ -318,8 +336,7 @@ def decode(packet: PusTc | PusTm) -> TimingMessage:
     else:
         if packet.subtype == SUBTYPE_CYCLE_DONE:
             data = _sized(packet.source_data, _DONE.size, "cycle done")
-            number, next_due_us = _DONE.unpack_from(data)
-            return CycleDone(number, next_due_us)
+            return CycleDone(*_DONE.unpack_from(data))
         if packet.subtype == SUBTYPE_HELLO:
             _, raw = _HELLO.unpack_from(_sized(packet.source_data, _HELLO.size, "hello"))
             name = raw.rstrip(b"\0")

@@ -142,7 +142,9 @@ def test_stuck_biased_and_noisy_readings(arm):
 
 def test_an_unplugged_board_is_a_health_fault_and_its_return_an_event(arm, serve):
     client, emulator, _ = arm
+    start = client.bytes_out
     client.read_arm()
+    before = client.bytes_out
     client.board.stop()  # the USB cable is pulled
     with pytest.raises(DeviceUnavailable):
         client.read_arm()
@@ -154,6 +156,8 @@ def test_an_unplugged_board_is_a_health_fault_and_its_return_an_event(arm, serve
     assert client.read_arm().angle == (0.0,) * 7
     assert [n for n, _ in client.events] == ["device_lost", "device_recovered"]
     assert client.health.reopens == 1 and client.health.ok
+    # what it wrote is counted across the reopen (the lockstep's octets written)
+    assert client.bytes_out == before + (before - start) > before
 
 
 def test_a_board_found_again_by_its_usb_serial_number(serve, monkeypatch):

@@ -42,7 +42,26 @@ HAND_HELLO = with_fecf(
         "0000"  # destination id 0
         "00000001"  # CUC coarse 1 s
         "8000"  # CUC fine 0.5 s
-        "01" + b"lander".hex() + "00" * 10  # timing ICD version 1  # name, NUL-padded to 16 octets
+        "02" + b"lander".hex() + "00" * 10  # timing ICD version 2  # name, NUL-padded to 16 octets
+    )
+)
+
+# TM[130,2] cycle done of tick 7, next due at 0.3 s, 1115 octets written, stamped 0.1 s:
+HAND_DONE = with_fecf(
+    bytes.fromhex(
+        "0FE0"  # version 000, type 0 (TM), sec. header 1, APID 0x7E0
+        "C004"  # unsegmented, sequence count 4
+        "001E"  # data length: 13 (sec. header) + 16 (data) + 2 (CRC) - 1 = 30
+        "20"  # PUS version 0010, time reference status 0
+        "82"  # service 130
+        "02"  # subtype 2 (cycle done)
+        "0004"  # message type counter 4
+        "0000"  # destination id 0
+        "00000000"  # CUC coarse 0 s
+        "1999"  # CUC fine 0.1 s (6553.6 -> 6553)
+        "00000007"  # tick 7
+        "00000000000493E0"  # next due 300 000 us
+        "0000045B"  # 1115 octets written during the cycle
     )
 )
 
@@ -57,7 +76,14 @@ def test_hello_laid_out_by_hand():
     packet = Hello("lander").to_packet(seq_count=3, msg_counter=3, now_us=1_500_000)
     assert packet.pack() == HAND_HELLO
     assert decode_raw(HAND_HELLO) == Hello("lander")
-    assert len(HAND_HELLO) == icd.MAX_PACKET_LENGTH == 38
+    assert len(HAND_HELLO) == icd.MAX_PACKET_LENGTH == 38  # the longest on the link
+
+
+def test_cycle_done_laid_out_by_hand():
+    report = CycleDone(7, 300_000, written=1115)
+    assert report.to_packet(seq_count=4, msg_counter=4, now_us=100_000).pack() == HAND_DONE
+    assert decode_raw(HAND_DONE) == report
+    assert len(HAND_DONE) == 37
 
 
 def test_declarations_round_trip_with_construct():
@@ -66,23 +92,25 @@ def test_declarations_round_trip_with_construct():
     )
     assert_roundtrip(
         icd.CycleDoneData,
-        {"tick": 1, "next_due_us": icd.NEXT_TICK},
-        bytes.fromhex("00000001FFFFFFFFFFFFFFFF"),
+        {"tick": 1, "next_due_us": icd.NEXT_TICK, "written": 1115},
+        bytes.fromhex("00000001FFFFFFFFFFFFFFFF0000045B"),
     )
     assert_roundtrip(icd.StopData, {"reason": 1}, b"\x01")
-    assert_roundtrip(icd.HelloData, {"version": 1, "name": b"ground".ljust(16, b"\0")},
-                     b"\x01ground" + bytes(10))  # fmt: skip
+    assert_roundtrip(icd.HelloData, {"version": 2, "name": b"ground".ljust(16, b"\0")},
+                     b"\x02ground" + bytes(10))  # fmt: skip
 
 
 @given(
     number=st.integers(0, icd.MAX_TICK),
     time_us=st.integers(0, icd.MAX_TIME_US),
     due=st.integers(0, (1 << 64) - 1),
+    written=st.integers(0, icd.MAX_WRITTEN),
     reason=st.integers(0, 255),
     name=st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=16),
 )
-def test_every_message_round_trips_through_bytes(number, time_us, due, reason, name):
-    for message in (Tick(number, time_us), Stop(reason), CycleDone(number, due), Hello(name)):
+def test_every_message_round_trips_through_bytes(number, time_us, due, written, reason, name):
+    messages = Tick(number, time_us), Stop(reason), CycleDone(number, due, written), Hello(name)
+    for message in messages:
         raw = message.to_packet(seq_count=5).pack()
         assert decode_raw(raw) == message
         assert Deframer(max_length=None, apid_max=icd.APID_MAX).feed(frame(raw)) == [raw]
@@ -115,6 +143,9 @@ def test_values_out_of_range_are_encode_errors():
         Tick(1, icd.NEXT_TICK).to_packet()
     with pytest.raises(EncodeError):
         Stop(256).to_packet()
+    for written in (-1, 1 << 32):
+        with pytest.raises(EncodeError, match="written"):
+            CycleDone(1, icd.NEXT_TICK, written).to_packet()
 
 
 def _tm(subtype, data, apid=icd.APID, service=icd.SERVICE):
@@ -138,11 +169,12 @@ def _tc(subtype, data, apid=icd.APID, service=icd.SERVICE):
         (_tc(3, b""), LengthError, "bad_length"),
         (_tm(2, bytes(4)), LengthError, "bad_length"),
         (_tc(1, bytes(4) + b"\xff" * 8), HeaderError, "bad_time"),
-        (_tm(4, b"\x02lander" + bytes(10)), HeaderError, "bad_version"),
-        (_tm(4, b"\x01" + bytes(16)), HeaderError, "bad_name"),
-        (_tm(4, b"\x01la\0der" + bytes(10)), HeaderError, "bad_name"),
-        (_tm(4, b"\x01l\xe4nder" + bytes(10)), HeaderError, "bad_name"),
-        (_tm(4, b"\x01" + b"x" * 15 + b" "), HeaderError, "bad_name"),
+        (_tm(4, b"\x01lander" + bytes(10)), HeaderError, "bad_version"),  # no written octets
+        (_tm(2, bytes(12)), LengthError, "bad_length"),  # a version-1 cycle done
+        (_tm(4, b"\x02" + bytes(16)), HeaderError, "bad_name"),
+        (_tm(4, b"\x02la\0der" + bytes(10)), HeaderError, "bad_name"),
+        (_tm(4, b"\x02l\xe4nder" + bytes(10)), HeaderError, "bad_name"),
+        (_tm(4, b"\x02" + b"x" * 15 + b" "), HeaderError, "bad_name"),
     ],
 )
 def test_hostile_messages_are_named_protocol_errors(packet, error, reason):

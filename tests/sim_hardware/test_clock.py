@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import select
 import subprocess
 import sys
 import threading
@@ -23,7 +24,16 @@ from hal.errors import LinkTimeout
 from hal.links import open_link
 from hal.links.timing import TimingClient, timing_channel
 from hal.protocol import PusTm
-from hal.protocol.timing import NEXT_TICK, NOTHING_DUE, STOP_ABORT, STOP_END, CycleDone, Stop, Tick
+from hal.protocol.timing import (
+    NEXT_TICK,
+    NOTHING_DUE,
+    STOP_ABORT,
+    STOP_END,
+    CycleDone,
+    Stop,
+    Tick,
+    decode,
+)
 from sim_hardware.clock import (
     Lockstep,
     ParticipantLost,
@@ -218,6 +228,89 @@ def test_advance_hooks_see_each_tick_time_before_the_tick_goes_out(bench):
     for due in (None, 2.0, None):
         coop_round(lock, clients, {"lander": (lambda t, d=due: d)})
     assert seen == [(0.0, 0), (0.1, 0), (2.0, 0)]
+
+
+def board_pair(bench):
+    """A board link: the simulator's end and the node's end of one pty."""
+    board = open_link("pty://?name=board")
+    node_end = open_link(board.peer_path)
+    bench.links += [node_end, board]
+    return board, node_end
+
+
+def test_a_round_closes_only_once_the_octets_written_in_the_cycle_are_read(bench):
+    board, node_end = board_pair(bench)
+    taken = []
+    lagging = [2]  # the first two waits find nothing: the octets are still in the kernel
+
+    def wait(seconds, fds):
+        if fds:  # a report awaited on a timing link
+            select.select(fds, [], [], seconds)
+        elif lagging[0]:
+            lagging[0] -= 1
+        else:
+            taken.append(board.read(4096, 0.5))
+
+    def received(name):
+        return board.stats.bytes_in if name == "lander" else None
+
+    lock, clients = bench.lockstep("lander", "ground", wait=wait, received=received)
+    lander = clients["lander"]
+    lander.watch(node_end)
+    node_end.write(b"before")  # outside any cycle: not counted, never waited for
+    lock.send_ticks()
+    step(clients["ground"])
+    lander.wait_tick(2.0)
+    node_end.write(b"x" * 100)  # a frame nothing answers, written just before the report
+    lander.done()
+    result = lock.collect()
+    assert b"".join(taken) == b"before" + b"x" * 100  # read before time moved
+    assert (result.next_time, lock.stats.octets_waited) == (0.1, {"lander": 1})
+    coop_round(lock, clients)  # nothing written: nothing to wait for
+    assert lock.stats.octets_waited == {"lander": 1} and not lock.stats.octets_missing
+
+
+def test_octets_that_never_come_are_waited_for_only_catch_up_seconds(bench):
+    board, node_end = board_pair(bench)  # the simulator never reads this link
+    events = []
+    lock, clients = bench.lockstep(
+        "lander", received=lambda name: board.stats.bytes_in, catch_up=0.05,
+        on_event=lambda name, detail: events.append((name, detail)),
+    )  # fmt: skip
+    clients["lander"].watch(node_end)
+    lock.send_ticks()
+    clients["lander"].wait_tick(2.0)
+    node_end.write(b"to real hardware, not the simulator")
+    clients["lander"].done()
+    assert lock.collect().next_time == 0.1  # time moves on
+    assert lock.stats.octets_missing == {"lander": 1}
+    assert events[-1] == (
+        "octets_missing",
+        "tick 1: octets written by lander not read within 0.05 s",
+    )
+    assert lock.stats.as_dict()["octets_missing"] == {"lander": 1}
+
+
+def test_the_client_reports_what_its_watched_links_wrote_during_the_cycle(bench):
+    master, client = bench.pair("lander")
+    _, first = board_pair(bench)
+    _, second = board_pair(bench)
+    _, real_hardware = board_pair(bench)
+    first.write(b"written before it was watched")
+    client.watch(first)
+    client.watch(first)  # twice: counted once
+    client.register()
+    first.write(b"12345")  # before the tick: not this cycle's
+    master.send(Tick(1, 0).to_packet())
+    client.wait_tick(2.0)
+    first.write(b"0123456789")
+    second.write(b"abc")
+    client.watch(second)  # watched in the middle of the cycle: from now on
+    second.write(b"defg")
+    real_hardware.write(b"not watched")
+    client.done()
+    reports = [decode(packet) for packet in master.receive_all(1.0)]
+    assert reports[-1] == CycleDone(1, NEXT_TICK, written=14)
 
 
 def test_a_silent_participant_is_named_within_the_timeout_and_the_others_are_stopped(bench):
