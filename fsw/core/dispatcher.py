@@ -1,0 +1,191 @@
+"""Command dispatch with PUS-1 verification (DESIGN.md section 5).
+
+Every telecommand, from the ground, the time-based schedule or a stored sequence, enters through
+:meth:`Dispatcher.submit` into one bounded queue (a full queue drops the command, counts it and
+reports ``core.queue_overflow`` once per burst, so a flood never grows memory), and
+:meth:`Dispatcher.dispatch` executes at most ``dispatch.max_per_cycle`` of them per cycle, so a
+flood never starves the rate groups. Each is checked before anything runs, in this order, and
+the first failure is reported as TM[1,2] acceptance failure with its named reason, with an
+event and no side effect:
+
+1. ``unknown_apid``      the packet is not addressed to this node;
+2. ``unknown_command``   no command of this node has that service and subtype;
+3. ``bad_length`` / ``out_of_range``   the data is not exactly the declared size, or an
+   argument is outside its declared range (the reason names it);
+4. ``component_failed``  the component that executes it has been stopped;
+5. ``wrong_mode``        not allowed in the node's current mode;
+6. ``hazard:<reason>``   a hazardous command refused by the gate (not armed, expired,
+   an inhibit in place, wrong mode, a precondition the component reports false).
+
+Then TM[1,1] (accepted), TM[1,3] (started), the component's progress TM[1,5], and TM[1,7]
+(completed) or TM[1,8] (failed, with the reason) — success reports only when the telecommand's
+ack flags ask for them; failures always.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from fsw.core.component import CommandContext, CommandError, Component
+from fsw.dictionary.verification import Verification, failure_code
+from hal.errors import ProtocolError
+from hal.protocol.devices.icd import request_id
+from hal.protocol.pus import ACK_ACCEPTANCE, ACK_COMPLETION, ACK_PROGRESS, ACK_START, PusTc
+
+if TYPE_CHECKING:
+    from fsw.core.hazard import HazardGate
+    from fsw.dictionary import NodeDictionary
+
+__all__ = ["Dispatcher"]
+
+_ACK_BIT = {1: ACK_ACCEPTANCE, 3: ACK_START, 5: ACK_PROGRESS, 7: ACK_COMPLETION}
+
+
+class Dispatcher:
+    """Checks, verifies and routes the node's telecommands.
+
+    Args:
+        dictionary: the node's dictionary.
+        components: component name -> component.
+        send_tm: ``(service, subtype, data)`` -> sends a TM packet.
+        emit: ``(event, detail)`` -> reports an event.
+        gate: the hazardous-command gate.
+        mode: the node's mode now.
+        limits: ``() -> (queue_size, max_per_cycle)`` from the parameters.
+        failed: the names of components stopped by the health service.
+    """
+
+    def __init__(
+        self,
+        dictionary: NodeDictionary,
+        components: Mapping[str, Component],
+        send_tm: Callable[[int, int, bytes], None],
+        emit: Callable[[str, str], None],
+        gate: HazardGate,
+        mode: Callable[[], str],
+        limits: Callable[[], tuple[int, int]],
+        failed: Callable[[], set[str]],
+    ) -> None:
+        self.dictionary = dictionary
+        self.components = components
+        self.send_tm = send_tm
+        self.emit = emit
+        self.gate = gate
+        self.mode = mode
+        self.limits = limits
+        self.failed = failed
+        self._queue: deque[tuple[PusTc, str]] = deque()
+        self.accepted = 0
+        self.rejected: Counter[str] = Counter()
+        self.dropped = 0
+        self._overflowing = False
+        self.open: list[CommandContext] = []
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def submit(self, packet: PusTc, source: str) -> bool:
+        """Queue a telecommand from ``source``; False when the queue is full (dropped, counted,
+        and acceptance-failed with ``queue_full``)."""
+        queue_size, _ = self.limits()
+        if len(self._queue) >= queue_size:
+            self.dropped += 1
+            if not self._overflowing:
+                self._overflowing = True
+                self.emit("core.queue_overflow", f"queue of {queue_size} full: dropping")
+            return False
+        self._overflowing = False
+        self._queue.append((packet, source))
+        return True
+
+    def dispatch(self, now: float) -> int:
+        """Check and execute up to ``max_per_cycle`` queued telecommands; return how many."""
+        _, most = self.limits()
+        done = 0
+        while self._queue and done < most:
+            packet, source = self._queue.popleft()
+            self.execute(packet, source, now)
+            done += 1
+        self.open = [cmd for cmd in self.open if not cmd.done]
+        return done
+
+    def execute(self, packet: PusTc, source: str, now: float) -> CommandContext | None:
+        """Check one telecommand and run it now (what :meth:`dispatch` does for each)."""
+        try:
+            cmd = self._accept(packet, source, now)
+        except CommandError as exc:
+            self.rejected[exc.reason.split(":", 1)[0]] += 1
+            self._report_packet(packet, 2, exc.reason, 0)
+            self.emit("core.command_rejected", f"{_describe(packet)} from {source}: {exc.reason}")
+            return None
+        self.accepted += 1
+        self._report(cmd, 1, "", 0)
+        self._report(cmd, 3, "", 0)
+        component = self.components[cmd.command.component]
+        try:
+            component.handle_command(cmd, now)
+        except CommandError as exc:
+            cmd.fail(exc.reason)
+        except Exception as exc:
+            cmd.fail(f"execution_failed: {type(exc).__name__}: {exc}")
+            self.emit("core.app_error", f"{component.name}: {cmd.command.name}: {exc!r}")
+        if cmd.state == "open":
+            cmd.complete()
+        elif cmd.state == "deferred":
+            self.open.append(cmd)
+        return cmd
+
+    def _accept(self, packet: PusTc, source: str, now: float) -> CommandContext:
+        d = self.dictionary
+        if packet.apid != d.apid:
+            raise CommandError(f"unknown_apid: APID 0x{packet.apid:03X} is not {d.node}'s")
+        command = d.command_at(packet.apid, packet.service, packet.subtype)
+        if command is None:
+            raise CommandError(
+                f"unknown_command: TC[{packet.service},{packet.subtype}] is not a {d.node} command"
+            )
+        try:
+            args = command.decode(packet.app_data)
+        except ProtocolError as exc:
+            reason = "bad_length" if exc.reason == "bad_length" else "out_of_range"
+            raise CommandError(f"{reason}: {command.name}: {exc}") from None
+        if command.component in self.failed():
+            raise CommandError(f"component_failed: {command.component} is stopped")
+        mode = self.mode()
+        if command.modes and mode not in command.modes:
+            raise CommandError(f"wrong_mode: {command.name} needs {'/'.join(command.modes)}")
+        cmd = CommandContext(command, packet, args, source, now, self._report)
+        if command.hazardous:
+            component = self.components[command.component]
+            from fsw.core.hazard import GateError  # the gate module is the core's own
+
+            try:
+                conditions = dict(component.preconditions(cmd, now))
+                self.gate.check_fire(command.name, now, source, mode, conditions)
+            except GateError as exc:
+                raise CommandError(f"hazard:{exc.reason}: {command.name}") from None
+        return cmd
+
+    def _report(self, cmd: CommandContext, subtype: int, reason: str, step: int) -> None:
+        self._report_packet(cmd.packet, subtype, reason, step)
+
+    def _report_packet(self, packet: PusTc, subtype: int, reason: str, step: int) -> None:
+        bit = _ACK_BIT.get(subtype)
+        if bit is not None and not packet.ack_flags & bit:
+            return
+        rid = request_id(packet.apid, packet.seq_flags, packet.seq_count)
+        code = failure_code(reason) if subtype % 2 == 0 else 0
+        self.send_tm(1, subtype, Verification(subtype, rid, code, reason, step).encode())
+
+    def stats(self) -> dict[str, Any]:
+        """Accepted, rejected by reason, dropped, queued, open."""
+        return {
+            "accepted": self.accepted, "rejected": dict(self.rejected), "dropped": self.dropped,
+            "queued": len(self._queue), "open": len(self.open),
+        }  # fmt: skip
+
+
+def _describe(packet: PusTc) -> str:
+    return f"TC[{packet.service},{packet.subtype}] APID 0x{packet.apid:03X} seq {packet.seq_count}"

@@ -1,0 +1,145 @@
+"""The executive: rate groups driven by the injected clock, with cycle-slip detection.
+
+A rate group runs its components, in order, every ``period`` seconds of mission time, on the
+grid ``k * period`` (so a 10 Hz and a 1 Hz group stay in phase whatever the start time). At each
+node cycle (:meth:`Executive.run`, with the clock's ``now``) every group whose next run is due
+runs once. When ``now`` is past a group's due time by a whole period or more, the runs in between
+were missed: they are not run late, one after another (that would make the node fall further
+behind), but counted as slips, reported by ``core.cycle_slip``, and the group goes back on the
+grid. In lockstep the simulator only jumps over spans where nothing is due
+(:meth:`Executive.next_due`), so slips there mean a participant-held clock was late.
+
+A component that raises in its cycle is reported (``core.app_error``); after
+``health.app_error_limit`` consecutive errors it is stopped (``core.app_failed``): its group
+goes on without it, its commands are refused ``component_failed``, and the health service
+reports it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from fsw.core.component import Component
+
+__all__ = ["Executive", "RateGroup"]
+
+_EPS = 1e-9
+
+
+@dataclass
+class RateGroup:
+    """Components run every ``period`` seconds.
+
+    Attributes:
+        name: the group's name (``fast``, ``slow``).
+        period: seconds between runs, > 0.
+        components: run in this order.
+        next_run: mission time of the next run.
+        runs, slips: counts since boot.
+    """
+
+    name: str
+    period: float
+    components: list[Component]
+    next_run: float = 0.0
+    runs: int = 0
+    slips: int = 0
+    last_start: float | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if not self.period > 0:
+            raise ValueError(f"rate group {self.name}: period must be > 0, not {self.period}")
+
+
+class Executive:
+    """Runs the rate groups.
+
+    Args:
+        groups: the rate groups, run in this order when due together.
+        emit: ``(event, detail)`` -> reports an event.
+        error_limit: ``() ->`` consecutive errors before a component is stopped.
+    """
+
+    def __init__(
+        self,
+        groups: Sequence[RateGroup],
+        emit: Callable[[str, str], None],
+        error_limit: Callable[[], int],
+    ) -> None:
+        self.groups = list(groups)
+        self.emit = emit
+        self.error_limit = error_limit
+        self.failed: set[str] = set()
+        self.errors: dict[str, int] = {}
+        self.cycles = 0
+        self.alive: dict[str, int] = {}
+        self._started = False
+
+    @property
+    def slips(self) -> int:
+        """Rate-group runs missed since boot."""
+        return sum(g.slips for g in self.groups)
+
+    def start(self, now: float) -> None:
+        """Put every group on its grid at or after ``now``."""
+        for group in self.groups:
+            group.next_run = _grid_at_or_after(now, group.period)
+        self._started = True
+
+    def run(self, now: float) -> list[str]:
+        """Run every group due at ``now``; return the names of the groups run."""
+        if not self._started:
+            self.start(now)
+        self.cycles += 1
+        ran = []
+        for group in self.groups:
+            if now + _EPS < group.next_run:
+                continue
+            missed = math.floor((now - group.next_run) / group.period + _EPS)
+            if missed >= 1:
+                group.slips += missed
+                self.emit(
+                    "core.cycle_slip",
+                    f"{group.name} ({group.period} s): {missed} run(s) missed at t = {now:.3f}",
+                )
+            group.runs += 1
+            group.last_start = now
+            group.next_run = _grid_after(now, group.period)
+            for component in group.components:
+                self._run_one(component, now)
+            ran.append(group.name)
+        return ran
+
+    def _run_one(self, component: Component, now: float) -> None:
+        name = component.name
+        if name in self.failed:
+            return
+        try:
+            component.cycle(now)
+        except Exception as exc:
+            count = self.errors.get(name, 0) + 1
+            self.errors[name] = count
+            self.emit("core.app_error", f"{name}: {type(exc).__name__}: {exc}")
+            if count >= self.error_limit():
+                self.failed.add(name)
+                self.emit("core.app_failed", f"{name} stopped after {count} errors")
+            return
+        self.errors[name] = 0
+        self.alive[name] = self.alive.get(name, 0) + 1
+
+    def next_due(self, components_due: float | None = None) -> float:
+        """The earliest next run of any group (or ``components_due`` when earlier)."""
+        due = min(g.next_run for g in self.groups) if self.groups else math.inf
+        if components_due is not None:
+            due = min(due, components_due)
+        return due
+
+
+def _grid_at_or_after(t: float, period: float) -> float:
+    return round(math.ceil(t / period - 1e-9) * period, 9)
+
+
+def _grid_after(t: float, period: float) -> float:
+    return round((math.floor(t / period + 1e-9) + 1) * period, 9)

@@ -1,0 +1,346 @@
+"""One node's flight software: the core services and apps on a software bus, driven cycle by
+cycle (DESIGN.md section 5). This is the composition root of ``python -m fsw``: it alone names
+concrete components; it is handed its clock, its links and its store path.
+
+A cycle (:meth:`Node.cycle`, at the clock's ``now``)::
+
+    uplink     poll the space link; every accepted telecommand -> dispatcher queue ("ground")
+    dispatch   at most dispatch.max_per_cycle commands checked, gated, executed, verified
+    groups     every rate group due runs its components (sequences, schedule, FDIR, HK...)
+    downlink   every queued TM packet goes out in TM frames
+
+Boot (:meth:`Node.boot`): the NV store is read (defaults with an event when corrupt), the reset
+counters move on, the reset-loop guard decides whether autonomy stays on, parameters, schedule and
+sequence progress are restored, and the node enters **safe**, with every hazardous command
+disarmed and every inhibit in place.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fsw.core.bus import Pipe, SoftwareBus
+from fsw.core.component import Component, NodeContext
+from fsw.core.config import ConfigError, NodeConfig
+from fsw.core.dispatcher import Dispatcher
+from fsw.core.executive import Executive, RateGroup
+from fsw.core.fdir import FaultProtection, FdirError, FdirTables, ResetGuard
+from fsw.core.hazard import HazardGate, HazardSpec
+from fsw.core.modes import ModeManager
+from fsw.core.nvstore import NvStore
+from fsw.core.services import (
+    CoreComponent,
+    FdirComponent,
+    GateComponent,
+    HealthComponent,
+    ScheduleComponent,
+    SequenceComponent,
+)
+from fsw.core.telemetry import Telemetry
+from fsw.dictionary import NodeDictionary
+from fsw.dictionary.core import MODE_CODES
+from fsw.services.pus_3_housekeeping import Housekeeping
+from fsw.services.pus_5_events import EventService
+from fsw.services.pus_9_time import TimeService
+from fsw.services.pus_20_parameters import ParameterService
+from hal.errors import ProtocolError
+from hal.protocol.pus import PusTc, PusTm
+
+if TYPE_CHECKING:
+    from hal.devices.base import BoardClient
+    from hal.links.space_link import FlightSpaceLink
+
+__all__ = ["NV_DEFAULTS", "Node"]
+
+NV_DEFAULTS: Mapping[str, Any] = {
+    "boot": {"count": 0},
+    "counters": {},
+    "parameters": {},
+    "schedule": None,
+    "sequences": None,
+    "reset_guard": None,
+    "custody": {},
+}
+"""The NV store's sections and their power-on defaults (apps add theirs)."""
+
+Log = Callable[[str, str, str], None]
+"""``(severity, event name, detail)``: the node's log."""
+
+
+class Node:
+    """The flight software of one node.
+
+    Args:
+        dictionary: the node's dictionary.
+        config: its configuration (rate groups, apps, sequences, fault tables).
+        nv_path: where its non-volatile store lives (``<run>/nv/<node>``).
+        now: the injected clock (mission seconds).
+        log: the process log.
+        boards: the node's board clients (HAL), by board name.
+        radio: the space link's flight end, or None (no ground yet).
+        durable: fsync the NV store (off only in tests that never kill).
+
+    Raises:
+        ConfigError: the configuration names an unknown component or command, or a bad table.
+    """
+
+    def __init__(
+        self,
+        dictionary: NodeDictionary,
+        config: NodeConfig,
+        nv_path: str | Path,
+        now: Callable[[], float],
+        log: Log,
+        *,
+        boards: Mapping[str, BoardClient] | None = None,
+        radio: FlightSpaceLink | None = None,
+        durable: bool = True,
+        boot_cause: str = "power_on",
+    ) -> None:
+        self.dictionary = d = dictionary
+        self.config = config
+        self.now = now
+        self.log = log
+        self.boards = dict(boards or {})
+        self.radio = radio
+        self.boot_cause = boot_cause
+        self.bus = SoftwareBus()
+        self._early_events: list[tuple[str, str]] = []
+        self.started = False
+        self.nv = NvStore(nv_path, NV_DEFAULTS, durable=durable, emit=self._nv_event)
+        self.telemetry = Telemetry(d.apid, now, radio.send_tm if radio is not None else None)
+        self.components: dict[str, Component] = {}
+        ctx = NodeContext(
+            d.node, d, self.bus, self.nv, emit=self.emit, send_tm=self.telemetry.send,
+            parameter=self._parameter, mode=lambda: self.modes.mode,
+            request_mode=self._request_mode, submit=self.submit,
+        )  # fmt: skip
+        self.ctx = ctx
+        self.events = EventService(ctx, log)
+        self.params = ParameterService(ctx)
+        self.modes = ModeManager(ctx, self._mode_changed)
+        specs = [
+            HazardSpec(c.name, c.window, c.inhibits, c.modes or ("critical",)) for c in d.hazardous
+        ]
+        self.gate = HazardGate(specs, emit=lambda n, t: self.emit(f"gate.{n}", t))
+        self.executive = Executive(
+            [], self.emit, lambda: int(self._parameter("health.app_error_limit"))
+        )
+        self.dispatcher = Dispatcher(
+            d, self.components, self.telemetry.send, self.emit, self.gate,
+            lambda: self.modes.mode, self._limits, lambda: self.executive.failed,
+        )  # fmt: skip
+        submit = self._release
+        self.schedule = ScheduleComponent(ctx, submit, self.validate)
+        sequences = [(name, self._steps(name, steps)) for name, steps in config.sequences]
+        self.sequences = SequenceComponent(ctx, submit, self.validate, sequences)
+        self.hk = Housekeeping(ctx, self.components)
+        try:
+            tables = FdirTables.from_mapping(config.fdir or {"monitors": [], "responses": []})
+        except FdirError as exc:
+            raise ConfigError(f"{config.source}: fdir: {exc}") from None
+        self.guard = ResetGuard(
+            self.nv.get("reset_guard"), limit=int(self._parameter("fdir.reset_loop_limit")),
+            stable_after=float(self._parameter("fdir.stable_after")),
+            emit=lambda n, t: self.emit(f"fdir.{n}", t),
+        )  # fmt: skip
+        self.protection = FaultProtection(
+            tables, self.hk.point, self, emit=lambda n, t: self.emit(f"fdir.{n}", t)
+        )
+        self.boot_time = now()
+        self.fdir = FdirComponent(ctx, self.protection, self.guard, self.boot_time)
+        self.health = HealthComponent(
+            ctx, self.executive, self.boards,
+            lambda: {"fdir_trips": self.protection.trips, "autonomy": self.protection.autonomy},
+        )  # fmt: skip
+        for component in (
+            self.events, self.params, self.modes, GateComponent(ctx, self.gate, self._gate_extra),
+            self.schedule, self.sequences, self.hk, self.fdir, self.health,
+            CoreComponent(ctx, self._status), TimeService(ctx, lambda: self.executive.cycles),
+        ):  # fmt: skip
+            self.components[component.name] = component
+        for name, target in config.apps.items():
+            self.components[name] = _load_app(name, target, ctx, config.source)
+        for component in self.components.values():
+            component.pipe = Pipe(component.name)
+        self.executive.groups = [self._group(g.name, g.period, g.components) for g in config.groups]
+
+    # ------------------------------------------------------------------ building
+
+    def _group(self, name: str, period: float, names: tuple[str, ...]) -> RateGroup:
+        unknown = [n for n in names if n not in self.components]
+        if unknown:
+            raise ConfigError(
+                f"{self.config.source}: rate group {name}: no component {unknown[0]!r}"
+            )
+        return RateGroup(name, period, [self.components[n] for n in names])
+
+    def _steps(self, name: str, steps: Any) -> list[tuple[float, PusTc]]:
+        out = []
+        for i, step in enumerate(steps):
+            try:
+                command = self.dictionary.command(step.command)
+                data = command.encode(**step.args)
+            except (KeyError, ProtocolError) as exc:
+                raise ConfigError(
+                    f"{self.config.source}: sequence {name} step {i}: {exc}"
+                ) from None
+            packet = PusTc(
+                self.dictionary.apid, command.message.service, command.message.subtype, data
+            )
+            out.append((step.delay, packet))
+        return out
+
+    # ------------------------------------------------------------------ running
+
+    def boot(self) -> None:
+        """Start the node: count the boot, decide autonomy, restore state, enter safe."""
+        now = self.now()
+        self.events.now = now
+        for name, detail in self._early_events:
+            self.emit(name, detail)
+        boots = dict(self.nv.get("boot") or {})
+        boots["count"] = int(boots.get("count", 0)) + 1
+        stable = self.guard.boot(self.boot_cause)
+        self.nv.put_many({"boot": boots, "reset_guard": self.guard.state()})
+        self.protection.autonomy = stable
+        self.emit("core.boot", f"boot {boots['count']} ({self.boot_cause}): safe and disarmed")
+        self.executive.start(now)
+        for component in self.components.values():
+            component.start(now)
+        self.modes.request("safe", "boot", now)
+        self.started = True
+
+    def cycle(self) -> None:
+        """One node cycle at the clock's time (see the module docstring)."""
+        if not self.started:
+            self.boot()
+        now = self.now()
+        self.events.now = now
+        self.modes.now = now
+        if self.radio is not None:
+            self.radio.poll(0)
+            while (packet := self.radio.receive(0)) is not None:
+                self.submit(packet, "ground")
+        self.dispatcher.dispatch(now)
+        self.executive.run(now)
+        if self.radio is not None:
+            self.radio.flush()
+
+    def next_due(self) -> float:
+        """When the node next needs a cycle (mission seconds): a rate group, a queued command,
+        a schedule or sequence step."""
+        if not self.started:
+            return self.now()
+        if len(self.dispatcher):
+            return self.now()
+        due = self.executive.next_due()
+        for component in self.components.values():
+            when = component.next_due(self.now())
+            if when is not None and math.isfinite(when):
+                due = min(due, when)
+        return due
+
+    # ------------------------------------------------------------------ services for components
+
+    def emit(self, event: str, detail: str = "") -> None:
+        """Report an event (declared in the dictionary)."""
+        self.events.emit(event, detail)
+
+    def submit(self, packet: PusTc, source: str) -> bool:
+        """Queue a telecommand for the dispatcher."""
+        return self.dispatcher.submit(packet, source)
+
+    def _release(self, packet: PusTc, source: str, now: float) -> None:
+        self.dispatcher.submit(packet, source)
+
+    def validate(self, packet: PusTc) -> str | None:
+        """Why the dispatcher would refuse ``packet`` on its form (None: it would take it)."""
+        if packet.apid != self.dictionary.apid:
+            return f"unknown_apid: 0x{packet.apid:03X}"
+        command = self.dictionary.command_at(packet.apid, packet.service, packet.subtype)
+        if command is None:
+            return f"unknown_command: TC[{packet.service},{packet.subtype}]"
+        if command.name.startswith("gate.arm"):
+            return "hazard:arm_from_sequence: a stored command cannot arm"
+        try:
+            command.decode(packet.app_data)
+        except ProtocolError as exc:
+            return f"{exc.reason}: {command.name}: {exc}"
+        return None
+
+    def _parameter(self, name: str) -> Any:
+        return self.params.get(name)
+
+    def _limits(self) -> tuple[int, int]:
+        return int(self._parameter("dispatch.queue_size")), int(
+            self._parameter("dispatch.max_per_cycle")
+        )
+
+    def _request_mode(self, mode: str, why: str) -> bool:
+        return self.modes.request(mode, why, self.now())
+
+    def _mode_changed(self, old: str, new: str, now: float) -> None:
+        for component in self.components.values():
+            if component is not self.modes:
+                component.on_mode(old, new, now)
+
+    def _nv_event(self, name: str, detail: str) -> None:
+        if self.started:
+            self.emit(f"nv.{name}", detail)
+        else:
+            self._early_events.append((f"nv.{name}", detail))
+
+    # fault responses (fsw.core.fdir.Responder)
+    def stop_sequence(self, name: str, reason: str) -> None:
+        """Stop a stored sequence (a fault response)."""
+        self.sequences.stop(name, self.now())
+
+    def start_sequence(self, name: str, reason: str) -> None:
+        """Start a recovery sequence (a fault response)."""
+        self.sequences.start_sequence(name, self.now())
+
+    def enter_safe(self, reason: str) -> None:
+        """Go safe (a fault response)."""
+        self.modes.request("safe", reason, self.now())
+
+    # ------------------------------------------------------------------ status
+
+    def _status(self, now: float) -> dict[str, Any]:
+        dispatcher = self.dispatcher
+        return {
+            "mode": MODE_CODES[self.modes.mode], "uptime": max(0.0, now - self.boot_time),
+            "cycles": self.executive.cycles, "slips": self.executive.slips,
+            "accepted": dispatcher.accepted, "rejected": sum(dispatcher.rejected.values()),
+            "dropped": dispatcher.dropped, "events_suppressed": self.events.suppressed_total,
+            "resets": int((self.nv.get("boot") or {}).get("count", 0)),
+            "nv_writes": self.nv.writes, "queue": len(dispatcher),
+            "time_reports_rate": self.components["time"].rate,  # type: ignore[attr-defined]
+        }  # fmt: skip
+
+    def _gate_extra(self) -> dict[str, Any]:
+        return {
+            "schedule_enabled": self.schedule.schedule.enabled,
+            "schedule_size": len(self.schedule.schedule.activities()),
+            "sequences_running": len(self.sequences.engine.running()),
+        }
+
+    def on_packet(self, listener: Callable[[PusTm], None]) -> None:
+        """Also hand every TM packet sent to ``listener`` (tests, the log)."""
+        self.telemetry.listeners.append(listener)
+
+
+def _load_app(name: str, target: str, ctx: NodeContext, source: str) -> Component:
+    module_name, _, class_name = target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"{source}: apps.{name}: cannot load {target}: {exc}") from None
+    component = cls(ctx)
+    if not isinstance(component, Component):
+        raise ConfigError(f"{source}: apps.{name}: {target} is not a Component")
+    return component

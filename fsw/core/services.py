@@ -1,0 +1,354 @@
+"""The core's service components: thin wrappers that put the pure engines on the node.
+
+* :class:`CoreComponent` (``core``): the no-op (TC[17,1] -> TM[17,2]) and the status packet;
+* :class:`GateComponent` (``gate``): :class:`~fsw.core.hazard.HazardGate` commands and status;
+* :class:`ScheduleComponent` (``schedule``): the PUS-11 time-based schedule
+  (:class:`~fsw.services.pus_11_scheduling.TimeSchedule`);
+* :class:`SequenceComponent` (``seq``): stored relative sequences
+  (:class:`~fsw.services.pus_11_scheduling.SequenceEngine`), progress kept in the NV store;
+* :class:`FdirComponent` (``fdir``): :class:`~fsw.core.fdir.FaultProtection` and the
+  :class:`~fsw.core.fdir.ResetGuard`;
+* :class:`HealthComponent` (``health``): device heartbeats through the HAL health records,
+  component liveness, and the software watchdog.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from fsw.core.component import CommandContext, CommandError, Component, NodeContext
+from fsw.core.fdir import FaultProtection, ResetGuard
+from fsw.core.hazard import GateError, HazardGate
+from fsw.services.pus_11_scheduling import (
+    ScheduleError,
+    SequenceEngine,
+    SequencingError,
+    TimeSchedule,
+    build_insert,
+    parse_insert,
+)
+from hal.errors import HalError
+from hal.protocol.pus import PusTc
+
+if TYPE_CHECKING:
+    from fsw.core.executive import Executive
+    from hal.devices.base import BoardClient
+
+__all__ = [
+    "CoreComponent",
+    "FdirComponent",
+    "GateComponent",
+    "HealthComponent",
+    "ScheduleComponent",
+    "SequenceComponent",
+]
+
+
+def _prefixed(ctx: NodeContext, component: str) -> Callable[[str, str], None]:
+    """An ``emit`` for an engine that names its events without the component."""
+    return lambda name, detail: ctx.emit(f"{component}.{name}", detail)
+
+
+class CoreComponent(Component):
+    """The no-op and the node's status packet (component ``core``)."""
+
+    name = "core"
+
+    def __init__(self, ctx: NodeContext, status: Callable[[float], dict[str, Any]]) -> None:
+        super().__init__(ctx)
+        self.status = status
+        self.pings = 0
+
+    def handle_command(self, cmd: CommandContext, now: float) -> None:
+        """TC[17,1]: answer TM[17,2]."""
+        self.pings += 1
+        self.ctx.send_tm(17, 2, b"")
+
+    def housekeeping(self, now: float) -> dict[str, dict[str, Any]]:
+        """``core.status``."""
+        return {"core.status": self.status(now)}
+
+
+class GateComponent(Component):
+    """The hazardous-command gate's commands (component ``gate``)."""
+
+    name = "gate"
+
+    def __init__(
+        self, ctx: NodeContext, gate: HazardGate, extra: Callable[[], dict[str, Any]]
+    ) -> None:
+        super().__init__(ctx)
+        self.gate = gate
+        self.extra = extra
+        self.inhibits = ctx.dictionary.inhibits
+        self.by_code = {
+            (c.message.service << 8) | c.message.subtype: c.name for c in ctx.dictionary.hazardous
+        }
+
+    def handle_command(self, cmd: CommandContext, now: float) -> None:
+        """TC[151,1..4]: arm, disarm, remove and restore inhibits."""
+        action = cmd.command.name
+        try:
+            if action in ("gate.arm", "gate.disarm"):
+                code = cmd.args["command"]
+                if action == "gate.disarm" and code == 0xFFFF:
+                    self.gate.disarm_all(now)
+                    return
+                name = self.by_code.get(code)
+                if name is None:
+                    raise CommandError(f"out_of_range: 0x{code:04X} is not a hazardous command")
+                if action == "gate.arm":
+                    self.gate.arm(name, now, cmd.source)
+                else:
+                    self.gate.disarm(name, now)
+                return
+            index = cmd.args["inhibit"]
+            if index >= len(self.inhibits):
+                raise CommandError(f"out_of_range: no inhibit {index}")
+            if action == "gate.remove_inhibit":
+                self.gate.remove_inhibit(self.inhibits[index], now)
+            else:
+                self.gate.restore_inhibit(self.inhibits[index], now)
+        except GateError as exc:
+            raise CommandError(f"hazard:{exc.reason}") from None
+
+    def on_mode(self, old: str, new: str, now: float) -> None:
+        """Entering safe disarms everything."""
+        if new == "safe":
+            self.gate.disarm_all(now)
+
+    def housekeeping(self, now: float) -> dict[str, dict[str, Any]]:
+        """``gate.status``."""
+        snap = self.gate.snapshot()
+        mask = sum(1 << i for i, n in enumerate(self.inhibits) if self.gate.inhibits.get(n, True))
+        return {
+            "gate.status": {
+                "armed": len(self.gate.armed(now)), "inhibits": mask,
+                "fires": snap.get("fires", 0),
+                "gate_rejects": sum(snap.get("rejections", {}).values()),
+                **self.extra(),
+            }
+        }  # fmt: skip
+
+
+class ScheduleComponent(Component):
+    """The time-based schedule (component ``schedule``); its content is kept in the NV store."""
+
+    name = "schedule"
+
+    def __init__(
+        self, ctx: NodeContext, submit: Callable[[PusTc, str, float], None],
+        validate: Callable[[PusTc], str | None],
+    ) -> None:  # fmt: skip
+        super().__init__(ctx)
+        self.schedule = TimeSchedule(
+            submit, validate, emit=_prefixed(ctx, "schedule"),
+            persist=lambda state: ctx.nv.put("schedule", state),
+        )  # fmt: skip
+
+    def start(self, now: float) -> None:
+        """Restore the stored activities (disabled: the node is safe after a reset)."""
+        state = self.ctx.nv.get("schedule")
+        if state:
+            self.schedule.restore(state, now)
+
+    def cycle(self, now: float) -> None:
+        """Release what is due."""
+        self.schedule.cycle(now)
+
+    def next_due(self, now: float) -> float | None:
+        """The next activity (when enabled)."""
+        return self.schedule.next_due() if self.schedule.enabled else None
+
+    def handle_command(self, cmd: CommandContext, now: float) -> None:
+        """TC[11,1] enable, [11,2] disable, [11,3] reset, [11,4] insert, [11,16] report."""
+        action = cmd.command.name
+        try:
+            if action == "schedule.enable":
+                self.schedule.enable(now)
+            elif action == "schedule.disable":
+                self.schedule.disable(now)
+            elif action == "schedule.reset":
+                self.schedule.reset()
+            elif action == "schedule.insert":
+                self.schedule.insert(parse_insert(cmd.args["data"]), now)
+            else:
+                items = [(a.release, a.packet) for a in self.schedule.activities()]
+                self.ctx.send_tm(11, 10, build_insert(items))
+        except ScheduleError as exc:
+            raise CommandError(f"bad_data: {exc}") from None
+
+
+class SequenceComponent(Component):
+    """Stored relative sequences (component ``seq``); progress kept in the NV store."""
+
+    name = "seq"
+
+    def __init__(
+        self, ctx: NodeContext, submit: Callable[[PusTc, str, float], None],
+        validate: Callable[[PusTc], str | None],
+        sequences: Sequence[tuple[str, Sequence[tuple[float, PusTc]]]],
+    ) -> None:  # fmt: skip
+        super().__init__(ctx)
+        self.names = [name for name, _ in sequences]
+        self.engine = SequenceEngine(
+            submit, validate, emit=_prefixed(ctx, "seq"),
+            persist=lambda state: ctx.nv.put("sequences", state),
+        )  # fmt: skip
+        self._sequences = sequences
+
+    def start(self, now: float) -> None:
+        """Load the configured sequences, then their persisted progress (stopped)."""
+        state = self.ctx.nv.get("sequences")
+        if state:
+            self.engine.restore(state, now)
+        for name, steps in self._sequences:
+            if name not in self.engine.state().get("sequences", {}):
+                self.engine.load(name, steps, now)
+
+    def cycle(self, now: float) -> None:
+        """Release the steps due."""
+        self.engine.cycle(now)
+
+    def next_due(self, now: float) -> float | None:
+        """The next step of a running sequence."""
+        return self.engine.next_due()
+
+    def stop(self, name: str, now: float) -> None:
+        """Stop ``name`` if it runs (a fault response)."""
+        if name in self.engine.running():
+            self.engine.stop(name, now)
+
+    def start_sequence(self, name: str, now: float) -> None:
+        """Start ``name`` from its first step (a recovery response)."""
+        self.engine.start(name, now)
+
+    def handle_command(self, cmd: CommandContext, now: float) -> None:
+        """TC[152,1] start, [152,2] stop, [152,3] resume."""
+        index = cmd.args["sequence"]
+        if index >= len(self.names):
+            raise CommandError(f"out_of_range: no sequence {index}")
+        name = self.names[index]
+        action = cmd.command.name.split(".", 1)[1]
+        try:
+            getattr(self.engine, action)(name, now)
+        except SequencingError as exc:
+            raise CommandError(f"precondition: {exc}") from None
+
+    def on_mode(self, old: str, new: str, now: float) -> None:
+        """Safe mode stops every sequence."""
+        if new == "safe":
+            for name in self.engine.running():
+                self.engine.stop(name, now)
+
+
+class FdirComponent(Component):
+    """Fault protection and the reset-loop guard (component ``fdir``)."""
+
+    name = "fdir"
+
+    def __init__(
+        self, ctx: NodeContext, protection: FaultProtection, guard: ResetGuard,
+        boot_time: float,
+    ) -> None:  # fmt: skip
+        super().__init__(ctx)
+        self.protection = protection
+        self.guard = guard
+        self.monitor_ids = [m.id for m in protection.tables.monitors]
+        self.boot_time = boot_time
+
+    def cycle(self, now: float) -> None:
+        """Check every monitor; see whether this boot is stable yet."""
+        self.protection.cycle(now)
+        if self.guard.cycle(now - self.boot_time):
+            self.ctx.nv.put("reset_guard", self.guard.state())
+            self.protection.autonomy = not self.guard.tripped
+
+    def handle_command(self, cmd: CommandContext, now: float) -> None:
+        """TC[153,1] enable, [153,2] disable a monitor, [153,3] clear the reset-loop guard."""
+        if cmd.command.name == "fdir.clear_reset_loop":
+            self.guard.clear()
+            self.ctx.nv.put("reset_guard", self.guard.state())
+            self.protection.autonomy = True
+            return
+        index = cmd.args["monitor"]
+        if index >= len(self.monitor_ids):
+            raise CommandError(f"out_of_range: no monitor {index}")
+        if cmd.command.name == "fdir.enable":
+            self.protection.enable(self.monitor_ids[index])
+        else:
+            self.protection.disable(self.monitor_ids[index])
+
+
+class HealthComponent(Component):
+    """Device heartbeats, component liveness and the software watchdog (component ``health``).
+
+    Every run pings each board whose last reply is older than a second (the HAL client's own
+    health record says so; a lost link is not waited on during its reopen backoff). The
+    watchdog counts the node cycles since every running component last completed a cycle of
+    its group; beyond ``health.watchdog_cycles`` the node goes safe (``health.watchdog``).
+    """
+
+    name = "health"
+
+    def __init__(
+        self, ctx: NodeContext, executive: Executive, boards: Mapping[str, BoardClient],
+        extra: Callable[[], dict[str, Any]],
+    ) -> None:  # fmt: skip
+        super().__init__(ctx)
+        self.executive = executive
+        self.boards = boards
+        self.extra = extra
+        self.watchdog = 0
+        self._seen: dict[str, int] = {}
+        self._last_cycles = 0
+        self._barked = False
+
+    def cycle(self, now: float) -> None:
+        """Heartbeats and the watchdog."""
+        for board in self.boards.values():
+            device = board.icd.devices[0].name
+            try:
+                board.ping(device)
+            except HalError:
+                continue  # counted in the board's health record; its events say the rest
+        cycles = self.executive.cycles
+        stale = 0
+        for group in self.executive.groups:
+            for component in group.components:
+                if component.name in self.executive.failed:
+                    continue
+                alive = self.executive.alive.get(component.name, 0)
+                if alive != self._seen.get(component.name):
+                    self._seen[component.name] = alive
+                    continue
+                stale = max(stale, cycles - self._last_cycles)
+        self.watchdog = min(stale, 255)
+        self._last_cycles = cycles
+        if self.watchdog > int(self.ctx.parameter("health.watchdog_cycles")):
+            if not self._barked:
+                self._barked = True
+                self.ctx.emit("health.watchdog", f"a component has not run for {stale} cycles")
+                self.ctx.request_mode("safe", "software watchdog")
+        else:
+            self._barked = False
+
+    def housekeeping(self, now: float) -> dict[str, dict[str, Any]]:
+        """``health.status`` (``extra`` adds fault protection's part)."""
+        ok = sum(1 for b in self.boards.values() if b.health.ok)
+        failed = len(self.executive.failed)
+        running = sum(len(g.components) for g in self.executive.groups) - failed
+        return {
+            "health.status": {
+                "devices_ok": ok, "devices_failed": len(self.boards) - ok,
+                "apps_ok": max(running, 0), "apps_failed": failed,
+                "watchdog": self.watchdog, **self.extra(),
+            }
+        }  # fmt: skip
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """``value`` unless it is None or not finite."""
+    return value if value is not None and math.isfinite(value) else None

@@ -1,0 +1,178 @@
+"""The flight dictionary: every command, telemetry packet, parameter and event of every node,
+declared once.
+
+Pure declarations (construct plus metadata, :mod:`fsw.dictionary.model`), importable by the
+ground tools without any flight runtime: ``msr`` checks command arguments, decodes telemetry and
+exports the dictionary (JSON, XTCE, the Markdown ICD) from these same records, and the flight
+software dispatches and encodes from them.
+
+Each node has one APID for its telecommands and telemetry (:data:`NODE_APIDS`); the message type
+(service, subtype) says which component a command is for. Ids (SIDs, event ids, parameter ids)
+are unique within a node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from types import MappingProxyType
+from typing import Final
+
+from fsw.dictionary.core import core_commands, core_events, core_hk, core_parameters
+from fsw.dictionary.model import (
+    MODES,
+    SEVERITIES,
+    Command,
+    Event,
+    EventDecoded,
+    Field,
+    HkPacket,
+    Message,
+    Parameter,
+)
+from fsw.dictionary.services import SERVICE_EVENTS
+
+__all__ = [
+    "MODES",
+    "NODE_APIDS",
+    "SEVERITIES",
+    "Command",
+    "Event",
+    "EventDecoded",
+    "Field",
+    "HkPacket",
+    "Message",
+    "NodeDictionary",
+    "Parameter",
+    "dictionary",
+    "node_dictionary",
+]
+
+NODE_APIDS: Final[Mapping[str, int]] = MappingProxyType(
+    {"lander": 0x200, "mav": 0x210, "orbiter": 0x220}
+)
+"""The APID of each node's flight software (its telecommands and telemetry)."""
+
+
+@dataclass(frozen=True)
+class NodeDictionary:
+    """Everything one node declares, with lookups by name and by wire id.
+
+    Attributes:
+        node: the node's name.
+        apid: its APID.
+        commands, hk, events, parameters: the declarations, in order.
+        inhibits: the node's onboard inhibits (hazardous-command gate), by index.
+
+    Raises (constructor):
+        ValueError: a name or wire id declared twice, or a hazardous command naming an
+            inhibit the node does not have.
+    """
+
+    node: str
+    apid: int
+    commands: tuple[Command, ...]
+    hk: tuple[HkPacket, ...]
+    events: tuple[Event, ...]
+    parameters: tuple[Parameter, ...]
+    inhibits: tuple[str, ...] = ()
+    _by: dict[str, dict[object, object]] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index: dict[str, dict[object, object]] = {}
+        for kind, records, keys in (
+            ("command", self.commands, lambda c: (c.name, c.key)),
+            ("hk", self.hk, lambda h: (h.name, h.sid)),
+            ("event", self.events, lambda e: (e.name, e.id)),
+            ("parameter", self.parameters, lambda p: (p.name, p.id)),
+        ):
+            by_name: dict[object, object] = {}
+            by_id: dict[object, object] = {}
+            for record in records:
+                name, wire = keys(record)
+                if name in by_name or wire in by_id:
+                    raise ValueError(f"{self.node}: {kind} {name} ({wire}) declared twice")
+                by_name[name] = by_id[wire] = record
+            index[kind] = by_name
+            index[f"{kind}_id"] = by_id
+        for command in self.commands:
+            missing = set(command.inhibits) - set(self.inhibits)
+            if missing:
+                raise ValueError(f"{command.name}: unknown inhibit {sorted(missing)[0]!r}")
+        self._by.update(index)
+
+    def _get(self, kind: str, key: object) -> object:
+        try:
+            return self._by[kind][key]
+        except KeyError:
+            known = ", ".join(str(k) for k in list(self._by[kind])[:12])
+            what = kind.split("_")[0]
+            raise KeyError(f"{self.node} has no {what} {key!r} (known: {known}, ...)") from None
+
+    def command(self, name: str) -> Command:
+        """The command called ``name`` (KeyError naming some known ones)."""
+        return self._get("command", name)  # type: ignore[return-value]
+
+    def command_at(self, apid: int, service: int, subtype: int) -> Command | None:
+        """The command a received packet is, or None."""
+        return self._by["command_id"].get((apid, service, subtype))  # type: ignore[return-value]
+
+    def hk_packet(self, name_or_sid: str | int) -> HkPacket:
+        """A housekeeping packet by name or SID (KeyError)."""
+        kind = "hk_id" if isinstance(name_or_sid, int) else "hk"
+        return self._get(kind, name_or_sid)  # type: ignore[return-value]
+
+    def event(self, name_or_id: str | int) -> Event:
+        """An event by name or id (KeyError)."""
+        kind = "event_id" if isinstance(name_or_id, int) else "event"
+        return self._get(kind, name_or_id)  # type: ignore[return-value]
+
+    def parameter(self, name_or_id: str | int) -> Parameter:
+        """A parameter by name or id (KeyError)."""
+        kind = "parameter_id" if isinstance(name_or_id, int) else "parameter"
+        return self._get(kind, name_or_id)  # type: ignore[return-value]
+
+    @property
+    def hazardous(self) -> tuple[Command, ...]:
+        """The node's hazardous commands."""
+        return tuple(c for c in self.commands if c.hazardous)
+
+
+def build_node(
+    node: str,
+    apid: int,
+    *,
+    commands: Iterable[Command] = (),
+    hk: Iterable[HkPacket] = (),
+    events: Iterable[tuple[str, str, str]] = (),
+    parameters: Iterable[Parameter] = (),
+    inhibits: Iterable[str] = (),
+) -> NodeDictionary:
+    """A node's dictionary: the core's declarations plus the node's own (its apps').
+
+    Args:
+        events: the apps' events as (name, severity, meaning); their ids follow the core's.
+    """
+    return NodeDictionary(
+        node,
+        apid,
+        (*core_commands(node, apid), *commands),
+        (*core_hk(node, apid), *hk),
+        tuple(core_events(node, SERVICE_EVENTS + tuple(events))),
+        (*core_parameters(node), *parameters),
+        tuple(inhibits),
+    )
+
+
+@cache
+def node_dictionary(node: str) -> NodeDictionary:
+    """The dictionary of one mission node (KeyError for an unknown node)."""
+    if node not in NODE_APIDS:
+        raise KeyError(f"no node {node!r} (known: {', '.join(NODE_APIDS)})")
+    return build_node(node, NODE_APIDS[node])
+
+
+def dictionary() -> dict[str, NodeDictionary]:
+    """Every mission node's dictionary."""
+    return {node: node_dictionary(node) for node in NODE_APIDS}

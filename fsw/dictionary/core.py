@@ -1,0 +1,356 @@
+"""The flight-software core's declarations, the same on every node: its commands (PUS 3, 5, 9, 11,
+17, 20 and the private services of the mode manager, hazardous-command gate, sequences and fault
+protection), its housekeeping packets, events and parameters.
+
+Private services of the core (application data big-endian):
+
+=============  ===================  ======================================================
+TC             name                 data
+=============  ===================  ======================================================
+[150,1]        modes.set            mode uint8 (1 safe, 2 nominal, 3 critical)
+[151,1]        gate.arm             command uint16 (service << 8 | subtype of a hazardous
+                                    command of this node)
+[151,2]        gate.disarm          command uint16 (0xFFFF: every command)
+[151,3]        gate.remove_inhibit  inhibit uint8 (its index in the node's inhibit list)
+[151,4]        gate.restore_inhibit inhibit uint8
+[152,1..3]     seq.start/stop/      sequence uint8 (its index in the node's sequence list)
+               resume
+[153,1..2]     fdir.enable/disable  monitor uint16 (its index in the node's monitor table)
+[153,3]        fdir.clear_reset_    none: the ground clears the reset-loop guard
+               loop
+=============  ===================  ======================================================
+
+Service 20 (parameters) uses PUS-C's TC[20,1] (report) and TC[20,3] (load), and private subtypes
+for the two-step table update: TC[20,129] validate the loaded values, TC[20,130] activate them
+(all or none, rolled back on a failure), TC[20,131] discard them.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from fsw.dictionary.model import Command, Event, Field, HkPacket, Message, Parameter
+
+__all__ = [
+    "CORE_EVENTS",
+    "MODE_CODES",
+    "core_commands",
+    "core_events",
+    "core_hk",
+    "core_parameters",
+]
+
+MODE_CODES: Final = {"boot": 0, "safe": 1, "nominal": 2, "critical": 3}
+"""Node mode to its uint8 code in commands and housekeeping."""
+
+U16_ID = Field("sid", "u16", "-", 1, 65535, "structure id of a housekeeping packet")
+
+
+def _f(name: str, kind: str, unit: str, lo: float, hi: float, meaning: str) -> Field:
+    return Field(name, kind, unit, lo, hi, meaning)
+
+
+def core_commands(node: str, apid: int) -> list[Command]:
+    """Every core command of ``node``, addressed to ``apid``."""
+
+    def cmd(
+        name: str, service: int, subtype: int, meaning: str, *fields: Field,
+        variable: str = "", modes: tuple[str, ...] = (),
+    ) -> Command:  # fmt: skip
+        component = name.split(".", 1)[0]
+        message = Message(name.split(".", 1)[1], service, subtype, tuple(fields), meaning)
+        return Command(
+            name, node, apid, message, component, modes=modes,
+            variable=bool(variable), layout=variable,
+        )  # fmt: skip
+
+    sid = U16_ID
+    event_id = _f("event_id", "u16", "-", 1, 65535, "an event id of this node")
+    return [
+        cmd("core.ping", 17, 1, "are you alive: answered by TM[17,2] (the no-op)"),
+        cmd("hk.enable", 3, 5, "start sending a housekeeping packet at its period", sid),
+        cmd("hk.disable", 3, 6, "stop sending a housekeeping packet", sid),
+        cmd("hk.report", 3, 27, "send a housekeeping packet once, now", sid),
+        cmd(
+            "hk.set_period",
+            3,
+            31,
+            "change a housekeeping packet's collection interval",
+            sid,
+            _f("period", "f32", "s", 0.1, 86400.0, "the new interval"),
+        ),
+        cmd("events.enable", 5, 5, "report an event again", event_id),
+        cmd("events.disable", 5, 6, "stop reporting an event (it is still counted)", event_id),
+        cmd(
+            "time.set_rate",
+            9,
+            1,
+            "time reports every 2**rate seconds",
+            _f("rate", "u8", "-", 0, 12, "exponent of the report interval"),
+        ),
+        cmd("schedule.enable", 11, 1, "release time-tagged commands when due"),
+        cmd("schedule.disable", 11, 2, "hold time-tagged commands"),
+        cmd("schedule.reset", 11, 3, "delete every time-tagged command"),
+        cmd(
+            "schedule.insert",
+            11,
+            4,
+            "insert time-tagged commands (all or none)",
+            variable="N uint8 | N x (release CUC 4+2 | a whole TC packet)",
+        ),
+        cmd("schedule.report", 11, 16, "report every time-tagged command (TM[11,10])"),
+        cmd(
+            "params.report",
+            20,
+            1,
+            "report parameter values (TM[20,2])",
+            variable="N uint8 | N x parameter id uint16",
+        ),
+        cmd(
+            "params.load",
+            20,
+            3,
+            "load parameter values into the staging table (checked)",
+            variable="N uint8 | N x (parameter id uint16 | value float64)",
+        ),
+        cmd("params.validate", 20, 129, "validate the staging table as a whole"),
+        cmd("params.activate", 20, 130, "activate the staging table: all or none, persisted"),
+        cmd("params.discard", 20, 131, "discard the staging table"),
+        cmd(
+            "modes.set",
+            150,
+            1,
+            "command a mode (the node boots safe)",
+            _f("mode", "u8", "-", 1, 3, "1 safe, 2 nominal, 3 critical"),
+        ),
+        cmd(
+            "gate.arm",
+            151,
+            1,
+            "arm a hazardous command for its window",
+            _f("command", "u16", "-", 0, 0xFFFE, "service << 8 | subtype"),
+        ),
+        cmd(
+            "gate.disarm",
+            151,
+            2,
+            "disarm a hazardous command (0xFFFF: all)",
+            _f("command", "u16", "-", 0, 0xFFFF, "service << 8 | subtype, or 0xFFFF"),
+        ),
+        cmd(
+            "gate.remove_inhibit",
+            151,
+            3,
+            "remove one onboard inhibit",
+            _f("inhibit", "u8", "-", 0, 254, "index in the node's inhibit list"),
+        ),
+        cmd(
+            "gate.restore_inhibit",
+            151,
+            4,
+            "put one onboard inhibit back in place",
+            _f("inhibit", "u8", "-", 0, 254, "index in the node's inhibit list"),
+        ),
+        cmd(
+            "seq.start",
+            152,
+            1,
+            "start a stored sequence from its first step",
+            _f("sequence", "u8", "-", 0, 254, "index in the node's sequence list"),
+        ),
+        cmd(
+            "seq.stop",
+            152,
+            2,
+            "stop a running sequence where it is",
+            _f("sequence", "u8", "-", 0, 254, "index in the node's sequence list"),
+        ),
+        cmd(
+            "seq.resume",
+            152,
+            3,
+            "resume a stopped sequence from its step",
+            _f("sequence", "u8", "-", 0, 254, "index in the node's sequence list"),
+        ),
+        cmd(
+            "fdir.enable",
+            153,
+            1,
+            "enable a fault monitor",
+            _f("monitor", "u16", "-", 0, 65534, "index in the node's monitor table"),
+        ),
+        cmd(
+            "fdir.disable",
+            153,
+            2,
+            "disable a fault monitor",
+            _f("monitor", "u16", "-", 0, 65534, "index in the node's monitor table"),
+        ),
+        cmd("fdir.clear_reset_loop", 153, 3, "clear the reset-loop guard (autonomy back on)"),
+    ]
+
+
+def core_hk(node: str, apid: int) -> list[HkPacket]:
+    """The core's housekeeping packets of ``node``."""
+    u32 = 0xFFFF_FFFF
+
+    def count(name: str, meaning: str) -> Field:
+        return _f(name, "u32", "-", 0, u32, meaning)
+
+    status = (
+        _f("mode", "u8", "-", 0, 3, "0 boot, 1 safe, 2 nominal, 3 critical"),
+        _f("uptime", "f32", "s", 0, 1e9, "seconds since this boot"),
+        count("cycles", "executive cycles run since boot"),
+        count("slips", "rate-group runs missed since boot"),
+        count("accepted", "telecommands accepted since boot"),
+        count("rejected", "telecommands rejected since boot"),
+        count("dropped", "telecommands dropped on a full queue since boot"),
+        count("events_suppressed", "event reports suppressed by throttling since boot"),
+        count("resets", "boots of this node ever (NV store)"),
+        count("nv_writes", "NV store writes since boot"),
+        _f("queue", "u16", "-", 0, 65535, "telecommands waiting"),
+        _f("time_reports_rate", "u8", "-", 0, 12, "time report every 2**rate s"),
+    )
+    health = (
+        _f("devices_ok", "u8", "-", 0, 255, "boards answering"),
+        _f("devices_failed", "u8", "-", 0, 255, "boards silent or lost"),
+        _f("apps_ok", "u8", "-", 0, 255, "components running their cycles"),
+        _f("apps_failed", "u8", "-", 0, 255, "components stopped after repeated errors"),
+        _f("watchdog", "u8", "-", 0, 255, "cycles since the watchdog was last served"),
+        count("fdir_trips", "fault monitors tripped since boot"),
+        _f("autonomy", "bool", "-", 0, 1, "recovery sequences allowed (reset-loop guard)"),
+    )
+    gate = (
+        _f("armed", "u8", "-", 0, 255, "hazardous commands armed now"),
+        _f("inhibits", "u16", "-", 0, 65535, "bit i set: inhibit i in place"),
+        count("fires", "hazardous commands fired since boot"),
+        count("gate_rejects", "hazardous commands refused since boot"),
+        _f("schedule_enabled", "bool", "-", 0, 1, "time-tagged commands released"),
+        _f("schedule_size", "u16", "-", 0, 65535, "time-tagged commands stored"),
+        _f("sequences_running", "u8", "-", 0, 255, "stored sequences running"),
+    )
+    return [
+        HkPacket("core.status", node, apid, 1, status, "core", 1.0, "executive and dispatch"),
+        HkPacket("health.status", node, apid, 2, health, "health", 1.0, "devices, apps, FDIR"),
+        HkPacket("gate.status", node, apid, 3, gate, "gate", 1.0, "gate, schedule, sequences"),
+    ]
+
+
+CORE_EVENTS: Final[tuple[tuple[str, str, str], ...]] = (
+    ("core.boot", "info", "the node started, safe and disarmed; detail: the boot cause"),
+    ("core.cycle_slip", "low", "a rate group missed runs (the node fell behind)"),
+    ("core.command_rejected", "low", "a telecommand failed its checks (detail: the reason)"),
+    ("core.queue_overflow", "medium", "telecommands dropped: the command queue was full"),
+    ("core.app_failed", "high", "a component raised errors repeatedly and was stopped"),
+    ("core.app_error", "medium", "a component raised an error in a cycle or a command"),
+    ("core.tc_rejected", "low", "the space link dropped a TC frame (detail: the reason)"),
+    ("core.cop", "info", "a COP-1 control command or lockout on the uplink"),
+    ("core.store_failed", "high", "a write to the non-volatile store failed"),
+    ("modes.changed", "info", "the node changed mode (detail: from, to, why)"),
+    ("modes.refused", "low", "a mode change was refused (detail: why)"),
+    ("health.device_lost", "medium", "a board's link was lost"),
+    ("health.device_recovered", "info", "a board's link is back"),
+    ("health.device_silent", "medium", "a board stopped answering"),
+    ("health.watchdog", "high", "the software watchdog was not served in time"),
+    ("events.throttled", "low", "reports of an event were suppressed (detail: id, count)"),
+    ("params.loaded", "info", "parameter values loaded into the staging table"),
+    ("params.activated", "info", "the staging table was activated and persisted"),
+    ("params.rejected", "low", "a parameter load or validation failed (detail: why)"),
+    ("params.rolled_back", "medium", "an activation failed and every value was restored"),
+    ("time.report_rate", "info", "the time report rate changed"),
+)
+"""The core's own events: (name, severity, meaning). Ids follow the order (1..)."""
+
+
+def core_events(node: str, extra: tuple[tuple[str, str, str], ...] = ()) -> list[Event]:
+    """The core's events of ``node`` (ids 1.. in order), then ``extra`` events of the core's
+    services (declared beside the service that reports them)."""
+    rows = CORE_EVENTS + extra
+    return [
+        Event(name, node, index, severity, name.split(".", 1)[0], meaning)
+        for index, (name, severity, meaning) in enumerate(rows, start=1)
+    ]
+
+
+def core_parameters(node: str) -> list[Parameter]:
+    """The core's parameters of ``node``."""
+
+    def par(
+        pid: int, name: str, kind: str, unit: str, lo: float, hi: float, default: float,
+        meaning: str,
+    ) -> Parameter:  # fmt: skip
+        return Parameter(name, node, pid, kind, unit, lo, hi, default, name.split(".")[0], meaning)
+
+    return [
+        par(
+            1,
+            "events.throttle_count",
+            "int",
+            "-",
+            1,
+            1000,
+            5,
+            "reports of one event allowed per throttle window",
+        ),
+        par(2, "events.throttle_window", "float", "s", 0.1, 86400, 10.0, "the throttle window"),
+        par(
+            3,
+            "dispatch.max_per_cycle",
+            "int",
+            "-",
+            1,
+            1000,
+            32,
+            "telecommands executed per 10 Hz cycle at most",
+        ),
+        par(
+            4,
+            "dispatch.queue_size",
+            "int",
+            "-",
+            1,
+            4096,
+            64,
+            "telecommands waiting at most; more are dropped and counted",
+        ),
+        par(
+            5,
+            "health.watchdog_cycles",
+            "int",
+            "-",
+            2,
+            255,
+            20,
+            "cycles without a served watchdog before the node goes safe",
+        ),
+        par(
+            6,
+            "health.app_error_limit",
+            "int",
+            "-",
+            1,
+            100,
+            3,
+            "consecutive errors after which a component is stopped",
+        ),
+        par(
+            7,
+            "fdir.reset_loop_limit",
+            "int",
+            "-",
+            1,
+            20,
+            3,
+            "quick successive boots before autonomy is switched off",
+        ),
+        par(
+            8,
+            "fdir.stable_after",
+            "float",
+            "s",
+            1,
+            86400,
+            600.0,
+            "uptime after which a boot counts as stable",
+        ),
+    ]

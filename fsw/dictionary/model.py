@@ -1,0 +1,294 @@
+"""The records every command, telemetry packet, event and parameter is declared with.
+
+A declaration is construct plus metadata: the data layout comes from
+:class:`hal.protocol.devices.icd.Field` (kind, unit, range, meaning, declared with construct) and
+:class:`hal.protocol.devices.icd.Message` (service, subtype, fields, meaning, hazard flag), the
+same records the board ICDs use, so the ground's dictionary exports cover both alike. This module
+is pure: no flight runtime, no I/O, importable by the ground tools.
+
+Wire layouts of the records (all big-endian; packets are PUS-C, DESIGN.md section 3):
+
+==================  ===============================================================
+record              application / source data
+==================  ===============================================================
+:class:`Command`    the message's fixed fields; a ``variable`` command's data is
+                    parsed by its component (which checks its length itself)
+:class:`HkPacket`   TM[3,25]: SID uint16 | the packet's fields
+:class:`Event`      TM[5,severity]: event id uint16 | detail length uint8 | detail
+                    UTF-8 (0..:data:`MAX_DETAIL` octets)
+:class:`Parameter`  carried as id uint16 | value float64 by service 20
+==================  ===============================================================
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Final
+
+import construct as cs
+
+from hal.errors import EncodeError, HeaderError, LengthError
+from hal.protocol.devices.icd import Field, Message
+
+__all__ = [
+    "MAX_DETAIL",
+    "MODES",
+    "SEVERITIES",
+    "Command",
+    "Event",
+    "EventDecoded",
+    "Field",
+    "HkPacket",
+    "Message",
+    "Parameter",
+]
+
+SEVERITIES: Final = {"info": 1, "low": 2, "medium": 3, "high": 4}
+"""Event severity to its PUS-5 report subtype (TM[5,1] informative .. TM[5,4] high)."""
+MODES: Final = ("boot", "safe", "nominal", "critical")
+"""The node modes, in their wire order (uint8 0..3)."""
+MAX_DETAIL: Final = 120
+"""The longest event detail, octets of UTF-8 (a longer one is cut at a character boundary)."""
+
+_EVENT = cs.Struct(
+    "event_id" / cs.Int16ub * "the event's id in the dictionary",
+    "detail" / cs.PascalString(cs.Int8ub, "utf8") * "one line saying what happened",
+)
+
+
+@dataclass(frozen=True)
+class Command:
+    """One telecommand a node accepts.
+
+    Attributes:
+        name: ``<component>.<command>``, unique within the node (``core.noop``).
+        node: the node that accepts it.
+        apid: the APID it is addressed to.
+        message: service, subtype, fields (units, ranges, meanings) and the hazard flag.
+        component: the component that executes it.
+        modes: the modes in which it may run (empty: every mode).
+        variable: the data has no fixed layout; the component parses and checks it.
+        layout: for a variable command, its layout in words (for the ICD document).
+        window: a hazardous command: seconds an arm stays valid.
+        inhibits: a hazardous command: the onboard inhibits that must all be removed.
+    """
+
+    name: str
+    node: str
+    apid: int
+    message: Message
+    component: str
+    modes: tuple[str, ...] = ()
+    variable: bool = False
+    layout: str = ""
+    window: float = 0.0
+    inhibits: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.hazardous and not self.window > 0:
+            raise ValueError(f"hazardous command {self.name}: needs an arm window > 0")
+        bad = set(self.modes) - set(MODES)
+        if bad:
+            raise ValueError(f"command {self.name}: unknown mode {sorted(bad)[0]!r}")
+
+    @property
+    def hazardous(self) -> bool:
+        """The command passes the hazardous-command gate (arm, then fire within a window)."""
+        return self.message.hazardous
+
+    @property
+    def key(self) -> tuple[int, int, int]:
+        """``(apid, service, subtype)``: how a received packet finds its declaration."""
+        return (self.apid, self.message.service, self.message.subtype)
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        """The checked arguments of a fixed-layout command (a variable one: ``{"data": ...}``).
+
+        Raises:
+            LengthError: not exactly the declared size.
+            HeaderError: an argument out of range (the message names it and its range).
+        """
+        if self.variable:
+            return {"data": bytes(data)}
+        return self.message.decode(data)
+
+    def encode(self, **values: Any) -> bytes:
+        """The application data for these arguments (EncodeError naming a bad one)."""
+        if self.variable:
+            data = values.get("data", b"")
+            if set(values) - {"data"} or not isinstance(data, bytes | bytearray):
+                raise EncodeError(f"{self.name}: a variable command takes data=<bytes>")
+            return bytes(data)
+        return self.message.encode(**values)
+
+
+@dataclass(frozen=True)
+class HkPacket:
+    """One housekeeping packet, TM[3,25], identified by its SID.
+
+    Attributes:
+        name: ``<component>.<packet>``, unique within the node.
+        node: the node that sends it.
+        apid: the APID it is sent from.
+        sid: the structure id, unique within the node (1..65535).
+        fields: its values in wire order, with units, ranges and meanings.
+        component: the component that fills it.
+        period: the default collection interval, seconds.
+        meaning: what it reports.
+    """
+
+    name: str
+    node: str
+    apid: int
+    sid: int
+    fields: tuple[Field, ...]
+    component: str
+    period: float = 1.0
+    meaning: str = ""
+
+    @cached_property
+    def message(self) -> Message:
+        """The layout of the fields after the SID."""
+        return Message(self.name, 3, 25, self.fields, self.meaning)
+
+    def encode(self, values: dict[str, Any]) -> bytes:
+        """SID then the fields. A value out of its declared range is clamped into it and a NaN
+        becomes the range's low end, so a wild sensor never stops housekeeping; the limits
+        belong to the monitors (EncodeError only for a missing or unknown field)."""
+        clean: dict[str, Any] = {}
+        for f in self.fields:
+            if f.name not in values:
+                raise EncodeError(f"{self.name}: missing value {f.name!r}")
+            clean[f.name] = _clamp(f, values[f.name])
+        unknown = set(values) - set(clean)
+        if unknown:
+            raise EncodeError(f"{self.name}: unknown value {sorted(unknown)[0]!r}")
+        return self.sid.to_bytes(2, "big") + self.message.encode(**clean)
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        """The values of a report's source data (after checking its SID and length)."""
+        if len(data) < 2 or int.from_bytes(data[:2], "big") != self.sid:
+            raise HeaderError(f"{self.name}: not SID {self.sid}", reason="wrong_sid")
+        return self.message.decode(data[2:])
+
+
+def _clamp(f: Field, value: Any) -> Any:
+    if f.count > 1:
+        return [_clamp_one(f, v) for v in value]
+    return _clamp_one(f, value)
+
+
+def _clamp_one(f: Field, value: Any) -> Any:
+    if f.kind == "bool":
+        return bool(value)
+    number = float(value)
+    if math.isnan(number):
+        number = f.lo
+    number = min(max(number, f.lo), f.hi)
+    return number if f.kind == "f32" else int(number)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event a node can report, TM[5,severity].
+
+    Attributes:
+        name: ``<component>.<event>``, unique within the node.
+        node: the node that reports it.
+        id: the event id, unique within the node (1..65535).
+        severity: ``info``, ``low``, ``medium`` or ``high``.
+        component: the component that reports it.
+        meaning: what it means, for the operator.
+    """
+
+    name: str
+    node: str
+    id: int
+    severity: str
+    component: str
+    meaning: str = ""
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"event {self.name}: unknown severity {self.severity!r}")
+
+    @property
+    def subtype(self) -> int:
+        """The PUS-5 report subtype of its severity."""
+        return SEVERITIES[self.severity]
+
+    def encode(self, detail: str) -> bytes:
+        """Event id, then the detail, one line, cut to :data:`MAX_DETAIL` octets of UTF-8."""
+        line = " ".join(detail.split())
+        raw = line.encode("utf-8")[:MAX_DETAIL].decode("utf-8", "ignore")
+        return bytes(_EVENT.build({"event_id": self.id, "detail": raw}))
+
+
+@dataclass(frozen=True)
+class EventDecoded:
+    """A received event report's content."""
+
+    event_id: int
+    detail: str
+
+    @classmethod
+    def parse(cls, data: bytes) -> EventDecoded:
+        """The id and detail of TM[5,x] source data (LengthError when malformed)."""
+        try:
+            parsed = _EVENT.parse(data)
+        except (cs.ConstructError, UnicodeDecodeError) as exc:
+            raise LengthError(f"event report: {exc}".splitlines()[0]) from exc
+        if len(data) != 3 + len(parsed.detail.encode("utf-8")):
+            raise LengthError("event report: trailing octets")
+        return cls(parsed.event_id, parsed.detail)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One onboard parameter (PUS 20), typed and ranged, persisted in the NV store.
+
+    Attributes:
+        name: ``<component>.<parameter>``, unique within the node.
+        node: the node that holds it.
+        id: the parameter id, unique within the node (1..65535).
+        kind: ``int``, ``float`` or ``bool``.
+        unit: its unit (``-`` when none).
+        lo, hi: the valid range, inclusive.
+        default: the power-on default (within the range).
+        component: the component that uses it.
+        meaning: what it sets.
+    """
+
+    name: str
+    node: str
+    id: int
+    kind: str
+    unit: str
+    lo: float
+    hi: float
+    default: float
+    component: str
+    meaning: str = ""
+    enum: dict[int, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("int", "float", "bool"):
+            raise ValueError(f"parameter {self.name}: unknown kind {self.kind!r}")
+        if self.check(self.default) is None:
+            raise ValueError(f"parameter {self.name}: default {self.default} is out of range")
+
+    def check(self, value: float) -> float | int | bool | None:
+        """``value`` as the parameter's type, or None when it is not a valid value."""
+        if not isinstance(value, int | float) or math.isnan(value) or math.isinf(value):
+            return None
+        if not self.lo <= value <= self.hi:
+            return None
+        if self.kind == "float":
+            return float(value)
+        if int(value) != value:
+            return None
+        if self.kind == "bool":
+            return bool(value)
+        return int(value)
