@@ -195,6 +195,12 @@ class Node:
             out.append((step.delay, packet))
         return out
 
+    def attach_radio(self, radio: FlightSpaceLink) -> None:
+        """Give the node its space link (built after the node, whose NV store keeps the link's
+        anti-replay counters)."""
+        self.radio = radio
+        self.telemetry.downlink = radio.send_tm
+
     # ------------------------------------------------------------------ running
 
     def boot(self) -> None:

@@ -10,7 +10,6 @@ the hardware.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -20,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from hal.bench import BOARD_NODES
+from hal.devices import client_class
 from hal.devices.base import BoardClient
 from hal.links import open_link
 from hal.links.channel import PacketChannel
@@ -29,15 +29,6 @@ from hal.protocol.pus import PusTc
 from sim_hardware.simulator import EMULATORS
 
 BOARDS = sorted(BOARD_NODES)
-
-
-def _driver_class(board: str) -> type[BoardClient]:
-    module = importlib.import_module(f"hal.devices.{board}")
-    icd = importlib.import_module(f"hal.protocol.devices.{board}").BOARD
-    return next(
-        c for c in vars(module).values()
-        if isinstance(c, type) and issubclass(c, BoardClient) and getattr(c, "icd", None) is icd
-    )  # fmt: skip
 
 
 @pytest.fixture(params=BOARDS)
@@ -59,7 +50,7 @@ def board(request: pytest.FixtureRequest, serve) -> Iterator[tuple[str, str, int
 
 def _client(board: tuple[str, str, int]) -> BoardClient:
     name, port, baud = board
-    return _driver_class(name)(port, baudrate=baud, timeout=1.0, retries=2)
+    return client_class(name)(port, baudrate=baud, timeout=1.0, retries=2)
 
 
 def test_every_device_answers_a_ping(board):
@@ -78,7 +69,7 @@ def test_every_status_report_decodes_within_the_icd_ranges(board):
 
 def test_an_unknown_command_is_refused_and_the_board_keeps_answering(board):
     name, port, baud = board
-    icd = _driver_class(name).icd
+    icd = client_class(name).icd
     device = next(d for d in icd.devices if d.commands)
     service = device.commands[0].service
     unknown = next(s for s in range(255, 0, -1) if device.command_for(service, s) is None)

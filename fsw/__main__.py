@@ -1,0 +1,195 @@
+"""``python -m fsw --node NODE --bench FILE --run-dir DIR``: one node's flight software.
+
+The composition root of a node process. From the bench file and the simulator's port map
+(``DIR/ports.json``, for every emulated board, radio and timing link) it opens the node's links,
+builds the :class:`~fsw.core.node.Node` with its configuration (``--config``, or the one shipped
+for the node), and runs it:
+
+* ``clock = "sim"``: in lockstep, one cycle per tick on the timing link
+  (:class:`~hal.links.timing.TimingClient`), reporting its next due time and the octets it wrote;
+* ``clock = "wall"``: on the monotonic clock, waiting on the radio until the next cycle is due.
+
+Writes ``DIR/logs/<node>.log`` and keeps its non-volatile store in ``DIR/nv/<node>``. A bad
+argument, bench, configuration or missing port is one line on stderr and exit status 2.
+Stops on SIGTERM/SIGINT or the simulator's stop, with status 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from fsw.core.config import ConfigError, load_config
+from fsw.core.log import NodeLog
+from fsw.core.node import Node
+from fsw.dictionary import NODE_APIDS, node_dictionary
+from hal.bench import BenchError, load_bench
+from hal.clock import WallClock
+from hal.devices import client_class
+from hal.devices.base import BoardClient
+from hal.errors import HalError, LinkClosed
+from hal.links import Link, open_link
+from hal.links.space_link import FlightSpaceLink
+from hal.links.timing import TimingClient, timing_channel
+
+TICK_TIMEOUT = 60.0
+"""Wall seconds a lockstep node waits for a tick before it gives up (the simulator is gone)."""
+
+
+class SetupError(Exception):
+    """Something outside the node that stops it from starting (one line)."""
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m fsw", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--node", required=True, choices=list(NODE_APIDS))
+    parser.add_argument("--bench", required=True, help="the bench file (TOML)")
+    parser.add_argument("--run-dir", required=True, help="the run folder (ports.json, logs, nv)")
+    parser.add_argument("--config", help="the node configuration (default: the shipped one)")
+    parser.add_argument("--boot-cause", default="power_on", help="why this start (the log)")
+    return parser.parse_args(argv)
+
+
+def _port_map(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "ports.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise SetupError(f"{path}: not a port map: {exc}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one node until stopped; the exit status."""
+    args = _args(argv)
+    run_dir = Path(args.run_dir)
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    links: list[Link] = []
+    boards: dict[str, BoardClient] = {}
+    try:
+        bench = load_bench(args.bench)
+        if args.node not in bench.nodes:
+            raise SetupError(f"{bench.source}: no node {args.node!r} on this bench")
+        spec = bench.nodes[args.node]
+        config = load_config(args.node, args.config)
+        ports = _port_map(run_dir)
+        capture = str(run_dir / "captures")
+        timing: TimingClient | None = None
+        if bench.clock == "sim":
+            path = ports.get("timing", {}).get(args.node)
+            if not path:
+                raise SetupError(f"{run_dir}/ports.json: no timing link for {args.node}")
+            link = open_link(path, capture_dir=capture, capture_name=f"fsw-{args.node}-timing")
+            links.append(link)
+            timing = TimingClient(timing_channel(link), args.node)
+            clock: Any = timing
+        else:
+            clock = WallClock()
+        for board in bench.boards_of(args.node):
+            entry = ports.get("boards", {}).get(board.name, {})
+            url = entry.get("path") if board.emulated else board.port
+            if not url:
+                raise SetupError(f"{run_dir}/ports.json: no port for emulated board {board.name}")
+            boards[board.name] = client_class(board.name)(
+                url, baudrate=board.baud, usb_serial=board.usb_serial, timeout=0.5,
+                capture_dir=capture, timestamp=clock.now,
+            )  # fmt: skip
+        log = NodeLog(run_dir / "logs" / f"{args.node}.log", f"fsw.{args.node}", clock.now)
+        radio_url = (
+            ports.get("space_links", {}).get(args.node, {}).get("radio")
+            if spec.emulated_radio
+            else spec.radio
+        )
+        keys = bench.read_keys(run_dir)
+        nv_dir = run_dir / "nv"
+        nv_dir.mkdir(parents=True, exist_ok=True)
+        node = Node(
+            node_dictionary(args.node), config, nv_dir / args.node, clock.now, log,
+            boards=boards, boot_cause=args.boot_cause,
+        )  # fmt: skip
+        radio = None
+        if radio_url:
+            radio_link = open_link(radio_url, capture_dir=capture, timestamp=clock.now,
+                                   capture_name=f"fsw-{args.node}-radio")  # fmt: skip
+            links.append(radio_link)
+            radio = FlightSpaceLink(
+                radio_link, keys, spec.space_link, store=node.nv.counters(),
+                monotonic=clock.now, on_event=lambda n, d: node.emit(_link_event(n), f"{n}: {d}"),
+            )  # fmt: skip
+            node.attach_radio(radio)
+    except (BenchError, ConfigError, SetupError, HalError, KeyError, OSError) as exc:
+        print(f"fsw {args.node}: {exc}".splitlines()[0], file=sys.stderr)
+        _close(links, boards)
+        return 2
+    try:
+        if timing is not None:
+            _run_lockstep(node, timing, list(boards.values()), radio, stopping)
+        else:
+            _run_wall(node, radio, stopping)
+    except LinkClosed as exc:
+        log("high", "core.process", f"link lost: {exc}")
+    finally:
+        log("info", "core.process", "stopped")
+        log.close()
+        _close(links, boards)
+    return 0
+
+
+def _link_event(name: str) -> str:
+    return (
+        "core.cop"
+        if name.startswith("cop_")
+        else ("core.store_failed" if name == "store_failed" else "core.tc_rejected")
+    )
+
+
+def _run_lockstep(
+    node: Node, timing: TimingClient, boards: list[BoardClient], radio: FlightSpaceLink | None,
+    stopping: threading.Event,
+) -> None:  # fmt: skip
+    for board in boards:
+        timing.watch(board)
+    if radio is not None:
+        timing.watch(radio.link)
+    timing.register()
+    while not stopping.is_set():
+        tick = timing.wait_tick(TICK_TIMEOUT)
+        if tick is None:
+            return
+        node.cycle()
+        timing.done(node.next_due())
+
+
+def _run_wall(node: Node, radio: FlightSpaceLink | None, stopping: threading.Event) -> None:
+    """On the monotonic clock: a cycle, then wait (on the radio, or for a stop) until due."""
+    while not stopping.is_set():
+        node.cycle()
+        wait = min(max(0.0, node.next_due() - node.now()), 0.1)
+        if radio is not None:
+            radio.poll(wait)
+        else:
+            stopping.wait(wait)
+
+
+def _close(links: list[Link], boards: dict[str, BoardClient]) -> None:
+    for board in boards.values():
+        board.close()
+    for link in links:
+        link.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""A SIL bench for flight-software tests: the simulator and one or more nodes as processes, and
+the test as the ground participant of the lockstep, with a ground space link per node.
+
+    with BenchRun(tmp_path, ["lander"]) as run:
+        run.cycles(1.0)                                  # one simulated second
+        verdicts = run.command("lander", "core.ping")    # PUS-1 stages, as the ground saw them
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fsw.dictionary import node_dictionary
+from fsw.dictionary.model import EventDecoded
+from fsw.dictionary.verification import Verification
+from hal.bench import KEY_FILE_NAME, default_bench_path, load_bench, new_key_file_text
+from hal.links import Link, open_link
+from hal.links.space_link import GroundSpaceLink
+from hal.links.timing import TimingClient, timing_channel
+from hal.protocol.devices.icd import request_id
+from hal.protocol.pus import PusTc, PusTm
+from hal.protocol.sdls import SecurityAssociation
+
+
+class BenchRun:
+    """The simulator, the nodes, and the ground (this test) in lockstep."""
+
+    def __init__(self, tmp: Path, nodes: list[str], *, bench_text: str | None = None) -> None:
+        self.tmp = tmp
+        self.nodes = nodes
+        self.run_dir = tmp / "run"
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.bench_path = tmp / "bench.toml"
+        self.bench_path.write_text(
+            bench_text or default_bench_path().read_text(encoding="utf-8"), encoding="utf-8"
+        )
+        self.bench = load_bench(self.bench_path)
+        spis = [spec.spi for spec in self.bench.nodes.values()]
+        key_file = self.run_dir / KEY_FILE_NAME
+        key_file.write_text(new_key_file_text(spis), encoding="utf-8")
+        self.keys = self.bench.read_keys(self.run_dir)
+        self.links: list[Link] = []
+        self.procs: dict[str, subprocess.Popen[str]] = {}
+        self.received: dict[str, list[PusTm]] = {n: [] for n in nodes}
+        self.ground: dict[str, GroundSpaceLink] = {}
+        self.timing: TimingClient | None = None
+
+    # ------------------------------------------------------------------ life cycle
+
+    def __enter__(self) -> BenchRun:
+        args = [sys.executable, "-m", "sim_hardware", "--bench", str(self.bench_path),
+                "--run-dir", str(self.run_dir), "--register-timeout", "30",
+                "--participant", "ground"]  # fmt: skip
+        for node in self.nodes:
+            args += ["--participant", node]
+        sim = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.procs["sim"] = sim
+        assert sim.stdout is not None
+        assert "ports" in json.loads(sim.stdout.readline())
+        assert json.loads(sim.stdout.readline()) == {"ready": True}
+        self.ports = json.loads((self.run_dir / "ports.json").read_text(encoding="utf-8"))
+        for node in self.nodes:
+            self.start_node(node)
+        link = open_link(self.ports["timing"]["ground"])
+        self.links.append(link)
+        self.timing = TimingClient(timing_channel(link), "ground")
+        for node in self.nodes:
+            spec = self.bench.nodes[node]
+            end = open_link(self.ports["space_links"][node]["ground"])
+            self.links.append(end)
+            sa = SecurityAssociation(spec.spi, self.keys[spec.spi])
+            ground = GroundSpaceLink(end, sa, spec.space_link, monotonic=self.timing.now)
+            self.ground[node] = ground
+            self.timing.watch(end)
+        self.timing.register()
+        self.tick = self.timing.wait_tick(30.0)
+        for ground in self.ground.values():
+            ground.start()
+        return self
+
+    def start_node(self, node: str, boot_cause: str = "power_on") -> subprocess.Popen[str]:
+        """Start (or restart) a node process."""
+        args = [sys.executable, "-m", "fsw", "--node", node, "--bench", str(self.bench_path),
+                "--run-dir", str(self.run_dir), "--boot-cause", boot_cause]  # fmt: skip
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.procs[node] = proc
+        return proc
+
+    def kill_node(self, node: str) -> None:
+        """SIGKILL a node process (as a power cut)."""
+        proc = self.procs[node]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+    def __exit__(self, *exc: object) -> None:
+        sim = self.procs.get("sim")
+        if sim is not None and sim.stdin is not None:
+            sim.stdin.close()  # the parent goes: the simulator stops everyone
+        if self.timing is not None and not self.timing.stopped and exc[0] is None:
+            try:
+                while self.timing.wait_tick(10.0) is not None:
+                    self.timing.done()
+            except Exception:
+                pass
+        for proc in self.procs.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None and not stream.closed:
+                    stream.close()
+        for link in self.links:
+            link.close()
+
+    # ------------------------------------------------------------------ stepping
+
+    @property
+    def now(self) -> float:
+        """Simulated time of the current tick."""
+        assert self.timing is not None
+        return self.timing.now()
+
+    def cycle(self, each: Callable[[], None] | None = None) -> None:
+        """Finish this tick (serving the ground links) and take the next one."""
+        assert self.timing is not None
+        for node, ground in self.ground.items():
+            ground.poll(0)
+            self.received[node] += [p for p in ground.receive_all(0) if isinstance(p, PusTm)]
+        if each is not None:
+            each()
+        self.timing.done()
+        self.tick = self.timing.wait_tick(30.0)
+        assert self.tick is not None, "the simulator stopped"
+
+    def cycles(self, seconds: float, until: Callable[[], bool] | None = None) -> None:
+        """Run ``seconds`` of simulated time (or until ``until()``)."""
+        end = self.now + seconds
+        while self.now < end - 1e-9:
+            self.cycle()
+            if until is not None and until():
+                return
+
+    # ------------------------------------------------------------------ ground operations
+
+    def send(self, node: str, name: str, ack: int = 0b1111, **args: Any) -> PusTc:
+        """Send a command by name (arguments checked by the dictionary)."""
+        d = node_dictionary(node)
+        command = d.command(name)
+        self._seq = getattr(self, "_seq", 0) + 1
+        packet = PusTc(d.apid, command.message.service, command.message.subtype,
+                       command.encode(**args), seq_count=self._seq & 0x3FFF, ack_flags=ack)  # fmt: skip
+        self.ground[node].send(packet)
+        return packet
+
+    def verifications(self, node: str, packet: PusTc) -> list[Verification]:
+        """The PUS-1 reports received about ``packet``."""
+        rid = request_id(packet.apid, packet.seq_flags, packet.seq_count)
+        out = []
+        for tm in self.received[node]:
+            if tm.service == 1:
+                report = Verification.decode(tm.subtype, tm.source_data)
+                if report.request_id == rid:
+                    out.append(report)
+        return out
+
+    def command(self, node: str, name: str, timeout: float = 10.0, **args: Any) -> list[str]:
+        """Send a command and run until it completes or fails; its stages."""
+        packet = self.send(node, name, **args)
+
+        def finished() -> bool:
+            return any(v.subtype in (2, 4, 7, 8) for v in self.verifications(node, packet))
+
+        self.cycles(timeout, finished)
+        return [
+            v.stage + (f" ({v.reason})" if v.reason else "")
+            for v in self.verifications(node, packet)
+        ]
+
+    def events(self, node: str) -> list[tuple[str, str]]:
+        """Every event received from ``node``: (name, detail)."""
+        d = node_dictionary(node)
+        out = []
+        for tm in self.received[node]:
+            if tm.service == 5:
+                event = EventDecoded.parse(tm.source_data)
+                out.append((d.event(event.event_id).name, event.detail))
+        return out
