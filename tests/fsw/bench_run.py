@@ -156,8 +156,10 @@ class BenchRun:
         d = node_dictionary(node)
         command = d.command(name)
         self._seq = getattr(self, "_seq", 0) + 1
-        packet = PusTc(d.apid, command.message.service, command.message.subtype,
-                       command.encode(**args), seq_count=self._seq & 0x3FFF, ack_flags=ack)  # fmt: skip
+        message = command.message
+        data = command.encode(**args)
+        packet = PusTc(d.apid, message.service, message.subtype, data, seq_count=self._seq & 0x3FFF,
+                       ack_flags=ack)  # fmt: skip
         self.ground[node].send(packet)
         return packet
 
