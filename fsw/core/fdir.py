@@ -58,6 +58,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, NamedTuple, Protocol, TypeAlias
 
+from fsw.dictionary.services import FDIR_EVENTS
+
 __all__ = [
     "ACTIONS",
     "EVENTS",
@@ -74,39 +76,7 @@ __all__ = [
     "ResponseSpec",
 ]
 
-EVENTS: Final[Mapping[str, tuple[str, str]]] = {
-    "monitor_tripped": (
-        "high",
-        "a monitor saw `persistence` consecutive violations; its response runs",
-    ),
-    "monitor_cleared": ("info", "a tripped monitor's point is back in limits"),
-    "monitor_enabled": ("info", "a monitor was enabled; it starts counting afresh"),
-    "monitor_disabled": ("info", "a monitor was disabled; it judges nothing until enabled"),
-    "monitor_reset": ("info", "a monitor's count and tripped state were reset by command"),
-    "fault_response": ("medium", "the 'event' action of a response: which response ran and why"),
-    "recovery_inhibited": (
-        "medium",
-        "a response's recovery sequence was not started: autonomy is off",
-    ),
-    "response_action_failed": (
-        "high",
-        "an action of a response raised; the remaining actions still ran",
-    ),
-    "boot_recorded": ("info", "the reset-loop guard counted a boot (cause, consecutive, total)"),
-    "boot_stable": ("info", "the node has been up long enough: the boot counts as stable"),
-    "reset_loop": (
-        "high",
-        "too many unstable boots in a row: stay safe with autonomy off until cleared",
-    ),
-    "reset_loop_cleared": (
-        "info",
-        "the reset-loop guard was cleared (by ground command or a stable boot)",
-    ),
-    "reset_guard_state_invalid": (
-        "medium",
-        "the persisted reset-guard state was unreadable; the guard started afresh",
-    ),
-}
+EVENTS: Final[Mapping[str, tuple[str, str]]] = FDIR_EVENTS
 
 KINDS: Final = ("limit", "delta", "stale")
 """The monitor kinds."""

@@ -55,16 +55,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn
 
+from fsw.dictionary.services import GATE_EVENTS
+
 __all__ = ["EVENTS", "GateError", "HazardGate", "HazardSpec"]
 
-EVENTS: Final[Mapping[str, tuple[str, str]]] = {
-    "hazard_armed": ("info", "a hazardous command was armed by the ground; detail: expiry time"),
-    "hazard_disarmed": ("info", "an armed hazardous command was disarmed (command, inhibit, safe)"),
-    "hazard_fired": ("medium", "a hazardous command passed the gate and its arm was consumed"),
-    "hazard_rejected": ("medium", "the gate refused a command; detail names command and reason"),
-    "inhibit_removed": ("low", "an independent inhibit was removed (no longer inhibiting)"),
-    "inhibit_restored": ("info", "an independent inhibit was put back in place"),
-}
+EVENTS: Final[Mapping[str, tuple[str, str]]] = GATE_EVENTS
 
 SEQUENCE_PREFIX: Final = "sequence"
 """A command source whose name starts with this is a stored sequence (it can never arm)."""

@@ -49,30 +49,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from fsw.dictionary.services import NV_EVENTS
 from hal.errors import StoreError
 
 __all__ = ["EVENTS", "CounterView", "NvError", "NvStore", "NvUnknownSection"]
 
-EVENTS: Final[Mapping[str, tuple[str, str]]] = {
-    "nv_first_boot": (
-        "info",
-        "no non-volatile store on the disk: every section starts at its power-on default",
-    ),
-    "nv_copy_corrupt": (
-        "medium",
-        "one copy of the non-volatile store is corrupt or unreadable: the other copy was loaded "
-        "(it may be one write older)",
-    ),
-    "nv_corrupt": (
-        "high",
-        "no valid copy of the non-volatile store: every section reset to its power-on default",
-    ),
-    "nv_section_defaulted": (
-        "low",
-        "a section missing from the store took its power-on default, or a section this "
-        "software does not know was dropped",
-    ),
-}
+EVENTS: Final[Mapping[str, tuple[str, str]]] = NV_EVENTS
 
 MAX_DEPTH: Final = 64
 """Deepest nesting of lists and dicts accepted in a section value (guards against cycles)."""

@@ -58,8 +58,10 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final
 
+from fsw.dictionary.services import SCHEDULE_EVENTS, SEQ_EVENTS
 from hal.errors import EncodeError, LengthError, ProtocolError, TruncatedError
 from hal.protocol.cuc import CUC_SIZE, CucTime
 from hal.protocol.pus import PusTc
@@ -91,34 +93,7 @@ Validate = Callable[[PusTc], str | None]
 Emit = Callable[[str, str], None]
 Persist = Callable[[dict[str, Any]], None]
 
-EVENTS: Final[Mapping[str, tuple[str, str]]] = {
-    "schedule_enabled": ("info", "the time-based schedule was enabled: due activities release"),
-    "schedule_disabled": ("info", "the time-based schedule was disabled: activities are held"),
-    "schedule_inserted": ("info", "activities were inserted into the time-based schedule"),
-    "schedule_released": ("info", "a scheduled activity was released to the command dispatcher"),
-    "schedule_skipped": (
-        "low",
-        "a scheduled activity was skipped, its release time having passed by more than the limit",
-    ),
-    "schedule_deleted": ("info", "activities were deleted from the time-based schedule"),
-    "schedule_reset": ("info", "every activity was deleted from the time-based schedule"),
-    "schedule_restored": ("info", "the time-based schedule was restored (disabled) after a reset"),
-    "sequence_loaded": ("info", "a relative command sequence was loaded"),
-    "sequence_unloaded": ("info", "a relative command sequence was removed"),
-    "sequence_started": ("info", "a relative command sequence was started from its first step"),
-    "sequence_stopped": ("info", "a relative command sequence was stopped at a step"),
-    "sequence_resumed": ("info", "a stopped relative command sequence was resumed at its step"),
-    "sequence_step_released": (
-        "info",
-        "a step of a relative sequence was released to the command dispatcher",
-    ),
-    "sequence_step_skipped": (
-        "low",
-        "a step of a relative sequence was skipped, being late by more than the limit",
-    ),
-    "sequence_completed": ("info", "a relative command sequence reached its end"),
-    "sequences_restored": ("info", "the relative sequences were restored (stopped) after a reset"),
-}
+EVENTS: Final[Mapping[str, tuple[str, str]]] = MappingProxyType({**SCHEDULE_EVENTS, **SEQ_EVENTS})
 
 _SEQUENCE_STATES: Final = ("loaded", "running", "stopped", "completed")
 
