@@ -45,6 +45,14 @@ and never make a round wait. Should
 the octets not come within ``catch_up`` wall seconds (a participant counting a link the
 simulator does not serve), time moves on and ``stats.octets_missing`` counts the round.
 
+**Rejoining.** A participant that restarts (a node reset, a process killed and started again)
+reopens its timing link and says hello again. A hello from a participant already registered is a
+rejoin (``stats.rejoins``, event ``rejoined``): if the round is open and its report is still
+awaited, the current tick is sent again on its link, and its round timeout starts again from the
+hello, so the new instance runs the cycle its predecessor did not finish. A tick it already
+holds (read from the link before the hello was handled) is a stale tick to its client and is
+ignored there. Between rounds nothing is needed: the next tick goes to everyone.
+
 **Timeouts.** A participant that has not reported the round done within ``round_timeout``
 seconds of wall time raises :class:`ParticipantTimeout`, naming every silent participant, the
 tick and its time; a lost link raises :class:`ParticipantLost`. :meth:`Lockstep.run` then sends
@@ -192,6 +200,7 @@ class LockstepStats:
         max_lag: wall mode: the most a tick went out after its wall time (s).
         max_latency: per participant, the longest wall time from its tick to its report (s).
         ignored: packets received and not used, by reason (``stale_done``, ``decode_...``).
+        rejoins: per participant, hellos after its first (restarts).
         octets_waited: per participant, rounds held until its written octets were read.
         octets_missing: per participant, rounds that moved on without all its written octets.
     """
@@ -204,6 +213,7 @@ class LockstepStats:
     max_lag: float = 0.0
     max_latency: dict[str, float] = field(default_factory=dict)
     ignored: Counter[str] = field(default_factory=Counter)
+    rejoins: Counter[str] = field(default_factory=Counter)
     octets_waited: Counter[str] = field(default_factory=Counter)
     octets_missing: Counter[str] = field(default_factory=Counter)
 
@@ -218,6 +228,7 @@ class LockstepStats:
             "max_lag": self.max_lag,
             "max_latency": dict(self.max_latency),
             "ignored": dict(sorted(self.ignored.items())),
+            "rejoins": dict(sorted(self.rejoins.items())),
             "octets_waited": dict(sorted(self.octets_waited.items())),
             "octets_missing": dict(sorted(self.octets_missing.items())),
         }
@@ -245,8 +256,8 @@ class Lockstep:
             than its timing link (``None``: it cannot count them); the round waits for the
             octets each participant reports written (module docstring). ``None``: no waiting.
         catch_up: wall seconds a round waits for those octets after the last report.
-        on_event: called ``(name, detail)`` for ``registered``, ``participant_timeout``,
-            ``participant_lost``, ``octets_missing`` and ``stop``.
+        on_event: called ``(name, detail)`` for ``registered``, ``rejoined``,
+            ``participant_timeout``, ``participant_lost``, ``octets_missing`` and ``stop``.
 
     Raises:
         ValueError: no participants, a bad tick, mode, timeout or max_jump.
@@ -306,6 +317,7 @@ class Lockstep:
         self._open = False
         self._pending: set[str] = set()
         self._sent_at: dict[str, float] = {}
+        self._rejoined_at: float | None = None  # wall time of the round's last rejoin
         self._dues: dict[str, int] = {}
         self._anchor: tuple[float, int] | None = None
         self._started: float | None = None
@@ -388,6 +400,7 @@ class Lockstep:
         if self._started is None:
             self._started = self._wall()
         self._written = {}
+        self._rejoined_at = None
         if self._received is not None:  # what the cycle writes is counted from here
             self._read_base = {name: self._received(name) or 0 for name in self.participants}
         for name, channel in self.participants.items():
@@ -420,6 +433,8 @@ class Lockstep:
             self._drain({name: self.participants[name] for name in sorted(self._pending)})
             if not self._pending:
                 break
+            if self._rejoined_at is not None:  # a restarted participant has the whole limit
+                deadline = max(deadline, self._rejoined_at + limit)
             remaining = deadline - self._wall()
             if remaining <= 0:
                 silent = [name for name in self.participants if name in self._pending]
@@ -590,7 +605,9 @@ class Lockstep:
                 raise WrongParticipant(detail, [name])
             if self.registered[name] is None:
                 self._event("registered", name)
-            self.registered[name] = message.name
+                self.registered[name] = message.name
+            else:
+                self._rejoin(name)
             return
         if not isinstance(message, CycleDone):  # pragma: no cover - decode gives TM types
             self.stats.ignored["not_done"] += 1
@@ -604,6 +621,24 @@ class Lockstep:
         self._written[name] = message.written
         latency = self._wall() - self._sent_at[name]
         self.stats.max_latency[name] = max(self.stats.max_latency.get(name, 0.0), latency)
+
+    def _rejoin(self, name: str) -> None:
+        """A registered participant said hello again: it restarted (module docstring)."""
+        self.stats.rejoins[name] += 1
+        tick = self._current
+        if not (self._open and tick is not None and name in self._pending):
+            self._event("rejoined", f"{name}: between rounds")
+            return
+        raw = tick.to_packet(self._seq).pack()
+        self._seq = (self._seq + 1) & 0x3FFF
+        now = self._wall()
+        self._sent_at[name] = now
+        self._rejoined_at = now
+        self._event("rejoined", f"{name}: tick {tick.number} sent again")
+        try:
+            self.participants[name].send(raw)
+        except LinkError as exc:
+            raise self._lost(name, exc) from exc
 
     def _lost(self, name: str, exc: LinkError) -> ParticipantLost:
         detail = f"participant {name!r}: timing link lost: {exc}"

@@ -87,8 +87,10 @@ class Dispatcher:
         return len(self._queue)
 
     def submit(self, packet: PusTc, source: str) -> bool:
-        """Queue a telecommand from ``source``; False when the queue is full (dropped, counted,
-        and acceptance-failed with ``queue_full``)."""
+        """Queue a telecommand from ``source``; False when the queue is full: the command is
+        dropped and counted, and ``core.queue_overflow`` reported once per burst (the node takes
+        from its radio only what fits, so ground commands are held back by COP-1, never
+        dropped here)."""
         queue_size, _ = self.limits()
         if len(self._queue) >= queue_size:
             self.dropped += 1

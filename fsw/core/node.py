@@ -4,7 +4,9 @@ concrete components; it is handed its clock, its links and its store path.
 
 A cycle (:meth:`Node.cycle`, at the clock's ``now``)::
 
-    uplink     poll the space link; every accepted telecommand -> dispatcher queue ("ground")
+    uplink     poll the space link; accepted telecommands -> dispatcher queue ("ground"), as
+               many as it has room for: the rest wait in the radio, whose full buffer makes
+               FARM-1 report Wait, so a flood is held back on the ground, never dropped
     dispatch   at most dispatch.max_per_cycle commands checked, gated, executed, verified
     groups     every rate group due runs its components (sequences, schedule, FDIR, HK...)
     downlink   every queued TM packet goes out in TM frames
@@ -230,8 +232,10 @@ class Node:
         self.modes.now = now
         if self.radio is not None:
             self.radio.poll(0)
-            while (packet := self.radio.receive(0)) is not None:
+            room = self._limits()[0] - len(self.dispatcher)
+            while room > 0 and (packet := self.radio.receive(0)) is not None:
                 self.submit(packet, "ground")
+                room -= 1
         self.dispatcher.dispatch(now)
         self.executive.run(now)
         if self.radio is not None:

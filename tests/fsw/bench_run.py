@@ -8,15 +8,18 @@ the test as the ground participant of the lockstep, with a ground space link per
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from fsw.core.node import NV_DEFAULTS
+from fsw.core.nvstore import NvStore
 from fsw.dictionary import node_dictionary
 from fsw.dictionary.model import EventDecoded
 from fsw.dictionary.verification import Verification
@@ -49,8 +52,11 @@ class BenchRun:
         self.links: list[Link] = []
         self.procs: dict[str, subprocess.Popen[str]] = {}
         self.received: dict[str, list[PusTm]] = {n: [] for n in nodes}
+        self._reports: dict[str, dict[bytes, list[Verification]]] = {n: {} for n in nodes}
         self.ground: dict[str, GroundSpaceLink] = {}
         self.timing: TimingClient | None = None
+        self.sim_stats: dict[str, Any] = {}
+        """The simulator's statistics (lockstep, links), once the run is over."""
 
     # ------------------------------------------------------------------ life cycle
 
@@ -86,7 +92,8 @@ class BenchRun:
         return self
 
     def start_node(self, node: str, boot_cause: str = "power_on") -> subprocess.Popen[str]:
-        """Start (or restart) a node process."""
+        """Start (or restart) a node process. A restarted node rejoins the lockstep in the round
+        its predecessor left: the simulator sends it that round's tick again."""
         args = [sys.executable, "-m", "fsw", "--node", node, "--bench", str(self.bench_path),
                 "--run-dir", str(self.run_dir), "--boot-cause", boot_cause]  # fmt: skip
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -98,17 +105,55 @@ class BenchRun:
         proc = self.procs[node]
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+    def nv_store(self, node: str) -> NvStore:
+        """The node's non-volatile store as it is on the disk now (read only: never write
+        through it while the node runs). Its ``boot_events`` tell how it loaded."""
+        return NvStore(self.run_dir / "nv" / node, NV_DEFAULTS, durable=False)
+
+    def rss(self, node: str, *, peak: bool = False) -> int:
+        """The node process's resident set size in bytes: now (VmRSS) or its peak (VmHWM)."""
+        key = "VmHWM:" if peak else "VmRSS:"
+        status = Path(f"/proc/{self.procs[node].pid}/status").read_text(encoding="ascii")
+        for line in status.splitlines():
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+        raise AssertionError(f"no {key} in /proc/{self.procs[node].pid}/status")
+
+    def record_uplink(self, node: str) -> list[bytes]:
+        """From now on, keep every frame the ground writes to ``node`` (ASM + TC frame, as on
+        the wire); the list returned grows as frames go."""
+        link = self.ground[node].link
+        frames: list[bytes] = []
+        write_frames = link.write_frames
+
+        def recording(batch: Iterable[bytes]) -> None:
+            batch = [bytes(frame) for frame in batch]
+            frames.extend(batch)
+            write_frames(batch)
+
+        link.write_frames = recording  # type: ignore[method-assign]
+        return frames
 
     def __exit__(self, *exc: object) -> None:
         sim = self.procs.get("sim")
         if sim is not None and sim.stdin is not None:
             sim.stdin.close()  # the parent goes: the simulator stops everyone
         if self.timing is not None and not self.timing.stopped and exc[0] is None:
-            try:
+            try:  # answer the tick held, then every tick until the stop
+                with contextlib.suppress(RuntimeError):
+                    self.timing.done()
                 while self.timing.wait_tick(10.0) is not None:
                     self.timing.done()
             except Exception:
                 pass
+        if sim is not None and sim.stdout is not None:
+            for line in sim.stdout.read().splitlines():  # to its end: the simulator exits
+                if line.startswith('{"stats"'):
+                    self.sim_stats = json.loads(line)["stats"]
         for proc in self.procs.values():
             try:
                 proc.wait(15)
@@ -134,7 +179,13 @@ class BenchRun:
         assert self.timing is not None
         for node, ground in self.ground.items():
             ground.poll(0)
-            self.received[node] += [p for p in ground.receive_all(0) if isinstance(p, PusTm)]
+            packets = [p for p in ground.receive_all(0) if isinstance(p, PusTm)]
+            self.received[node] += packets
+            reports = self._reports[node]
+            for tm in packets:
+                if tm.service == 1:
+                    report = Verification.decode(tm.subtype, tm.source_data)
+                    reports.setdefault(report.request_id, []).append(report)
         if each is not None:
             each()
         self.timing.done()
@@ -151,28 +202,28 @@ class BenchRun:
 
     # ------------------------------------------------------------------ ground operations
 
-    def send(self, node: str, name: str, ack: int = 0b1111, **args: Any) -> PusTc:
-        """Send a command by name (arguments checked by the dictionary)."""
+    def packet(self, node: str, name: str, ack: int = 0b1111, **args: Any) -> PusTc:
+        """A command by name (arguments checked by the dictionary), with the next sequence
+        count, not sent."""
         d = node_dictionary(node)
         command = d.command(name)
         self._seq = getattr(self, "_seq", 0) + 1
         message = command.message
         data = command.encode(**args)
-        packet = PusTc(d.apid, message.service, message.subtype, data, seq_count=self._seq & 0x3FFF,
-                       ack_flags=ack)  # fmt: skip
+        return PusTc(d.apid, message.service, message.subtype, data, seq_count=self._seq & 0x3FFF,
+                     ack_flags=ack)  # fmt: skip
+
+    def send(self, node: str, name: str, ack: int = 0b1111, **args: Any) -> PusTc:
+        """Send a command by name (arguments checked by the dictionary)."""
+        packet = self.packet(node, name, ack, **args)
         self.ground[node].send(packet)
         return packet
 
     def verifications(self, node: str, packet: PusTc) -> list[Verification]:
-        """The PUS-1 reports received about ``packet``."""
+        """The PUS-1 reports received about ``packet`` (by request id: the sequence count wraps
+        after 16384 commands)."""
         rid = request_id(packet.apid, packet.seq_flags, packet.seq_count)
-        out = []
-        for tm in self.received[node]:
-            if tm.service == 1:
-                report = Verification.decode(tm.subtype, tm.source_data)
-                if report.request_id == rid:
-                    out.append(report)
-        return out
+        return list(self._reports[node].get(rid, []))
 
     def command(self, node: str, name: str, timeout: float = 10.0, **args: Any) -> list[str]:
         """Send a command and run until it completes or fails; its stages."""
@@ -187,11 +238,22 @@ class BenchRun:
             for v in self.verifications(node, packet)
         ]
 
-    def events(self, node: str) -> list[tuple[str, str]]:
-        """Every event received from ``node``: (name, detail)."""
-        d = node_dictionary(node)
+    def housekeeping(self, node: str, name: str) -> list[tuple[float, dict[str, Any]]]:
+        """Every report of housekeeping packet ``name`` received: (on-board time, values)."""
+        packet = node_dictionary(node).hk_packet(name)
+        sid = packet.sid.to_bytes(2, "big")
         out = []
         for tm in self.received[node]:
+            if (tm.service, tm.subtype) == (3, 25) and tm.source_data[:2] == sid:
+                out.append((tm.time.seconds, packet.decode(tm.source_data)))
+        return out
+
+    def events(self, node: str, since: int = 0) -> list[tuple[str, str]]:
+        """Every event received from ``node`` (from its ``since``-th TM packet on): (name,
+        detail)."""
+        d = node_dictionary(node)
+        out = []
+        for tm in self.received[node][since:]:
             if tm.service == 5:
                 event = EventDecoded.parse(tm.source_data)
                 out.append((d.event(event.event_id).name, event.detail))

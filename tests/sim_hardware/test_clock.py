@@ -362,6 +362,52 @@ def test_a_lost_link_is_named(bench):
     assert info.value.participants == ("orbiter",)
 
 
+def restart(bench, channel, name):
+    """A participant's new instance: its timing link opened again, hello said again."""
+    peer = open_link(channel.link.peer_path)
+    bench.links.append(peer)
+    client = TimingClient(timing_channel(peer), name)
+    client.register()
+    return client
+
+
+@pytest.mark.parametrize("read_the_tick", [False, True])
+def test_a_participant_that_restarts_mid_round_rejoins_and_runs_the_round(bench, read_the_tick):
+    events = []
+    lock, clients = bench.lockstep(
+        "lander", "ground", round_timeout=2.0, on_event=lambda n, d: events.append((n, d))
+    )
+    coop_round(lock, clients)
+    lock.send_ticks()
+    step(clients["ground"])
+    if read_the_tick:
+        assert clients["lander"].wait_tick(2.0).number == 2  # killed before its report
+    clients["lander"].channel.close()  # the process is gone
+    reborn = restart(bench, lock.participants["lander"], "lander")
+    runner = threading.Thread(target=step, args=(reborn,))
+    runner.start()  # the new instance waits for a tick; the master sends the round's again
+    result = lock.collect()
+    runner.join(2)
+    assert (result.tick.number, result.next_time) == (2, 0.2)
+    assert reborn.tick is not None and reborn.tick.number == 2
+    assert lock.stats.rejoins == {"lander": 1}
+    assert ("rejoined", "lander: tick 2 sent again") in events
+    clients["lander"] = reborn
+    assert coop_round(lock, clients).tick.number == 3  # and it stays in the lockstep
+    assert lock.stats.as_dict()["rejoins"] == {"lander": 1}
+
+
+def test_a_participant_that_restarts_between_rounds_takes_the_next_tick_once(bench):
+    lock, clients = bench.lockstep("lander", "ground", round_timeout=2.0)
+    coop_round(lock, clients)
+    clients["lander"].channel.close()
+    clients["lander"] = restart(bench, lock.participants["lander"], "lander")
+    coop_round(lock, clients)  # its hello is read with the round: the tick goes again
+    assert coop_round(lock, clients).tick.number == 3
+    assert clients["lander"].ignored == 1  # the repeated tick 2, as a stale tick
+    assert lock.stats.rejoins == {"lander": 1}
+
+
 def test_stale_duplicate_and_foreign_packets_are_ignored_and_counted(bench):
     lock, clients = bench.lockstep("lander")
     lander = clients["lander"]
