@@ -149,11 +149,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _link_event(name: str) -> str:
-    return (
-        "core.cop"
-        if name.startswith("cop_")
-        else ("core.store_failed" if name == "store_failed" else "core.tc_rejected")
-    )
+    """The node event that reports a space-link event (``cop_*``, ``store_failed``, rejects)."""
+    if name.startswith("cop_"):
+        return "core.cop"
+    return "core.store_failed" if name == "store_failed" else "core.tc_rejected"
 
 
 def _run_lockstep(

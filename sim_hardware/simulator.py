@@ -226,6 +226,7 @@ class Simulator:
         self.relays: dict[str, RadioRelay] = {}
         self.timing: dict[str, PacketChannel] = {}
         self.backdoor: Backdoor | None = None
+        self._counted: dict[str, list[Link] | None] = {}
         try:
             self._open(participants)
         except BaseException:
@@ -314,7 +315,9 @@ class Simulator:
 
     def received(self, name: str) -> int | None:
         """Octets read so far from participant ``name``'s links (the lockstep's count)."""
-        links = self.participant_links(name)
+        if name not in self._counted:  # the links never change during a run: find them once
+            self._counted[name] = self.participant_links(name)
+        links = self._counted[name]
         return None if links is None else sum(link.stats.bytes_in for link in links)
 
     def _wait(self, seconds: float, fds: Sequence[int]) -> None:

@@ -29,13 +29,13 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from fsw.core.component import CommandContext, CommandError, Component
+from fsw.core.hazard import GateError, HazardGate
 from fsw.dictionary.verification import Verification, failure_code
 from hal.errors import ProtocolError
 from hal.protocol.devices.icd import request_id
 from hal.protocol.pus import ACK_ACCEPTANCE, ACK_COMPLETION, ACK_PROGRESS, ACK_START, PusTc
 
 if TYPE_CHECKING:
-    from fsw.core.hazard import HazardGate
     from fsw.dictionary import NodeDictionary
 
 __all__ = ["Dispatcher"]
@@ -161,8 +161,6 @@ class Dispatcher:
         cmd = CommandContext(command, packet, args, source, now, self._report)
         if command.hazardous:
             component = self.components[command.component]
-            from fsw.core.hazard import GateError  # the gate module is the core's own
-
             try:
                 conditions = dict(component.preconditions(cmd, now))
                 self.gate.check_fire(command.name, now, source, mode, conditions)

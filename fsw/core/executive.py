@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from fsw.core.component import Component
 
-__all__ = ["Executive", "RateGroup"]
+__all__ = ["Executive", "RateGroup", "grid_after", "grid_at_or_after"]
 
 _EPS = 1e-9
 
@@ -85,7 +85,7 @@ class Executive:
     def start(self, now: float) -> None:
         """Put every group on its grid at or after ``now``."""
         for group in self.groups:
-            group.next_run = _grid_at_or_after(now, group.period)
+            group.next_run = grid_at_or_after(now, group.period)
         self._started = True
 
     def run(self, now: float) -> list[str]:
@@ -106,7 +106,7 @@ class Executive:
                 )
             group.runs += 1
             group.last_start = now
-            group.next_run = _grid_after(now, group.period)
+            group.next_run = grid_after(now, group.period)
             for component in group.components:
                 self._run_one(component, now)
             ran.append(group.name)
@@ -137,9 +137,11 @@ class Executive:
         return due
 
 
-def _grid_at_or_after(t: float, period: float) -> float:
+def grid_at_or_after(t: float, period: float) -> float:
+    """The first multiple of ``period`` at or after ``t`` (within float noise)."""
     return round(math.ceil(t / period - 1e-9) * period, 9)
 
 
-def _grid_after(t: float, period: float) -> float:
+def grid_after(t: float, period: float) -> float:
+    """The first multiple of ``period`` strictly after ``t`` (within float noise)."""
     return round((math.floor(t / period + 1e-9) + 1) * period, 9)

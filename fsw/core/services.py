@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +30,9 @@ from fsw.services.pus_11_scheduling import (
 )
 from hal.errors import HalError
 from hal.protocol.pus import PusTc
+
+HEARTBEAT = 1.0
+"""Seconds (on a board client's own clock) without a reply before the health service pings it."""
 
 if TYPE_CHECKING:
     from fsw.core.executive import Executive
@@ -302,16 +304,17 @@ class HealthComponent(Component):
         self.boards = boards
         self.extra = extra
         self.watchdog = 0
-        self._seen: dict[str, int] = {}
-        self._last_cycles = 0
+        self._seen: dict[str, tuple[int, int]] = {}  # name -> (its runs, node cycle seen)
         self._barked = False
 
     def cycle(self, now: float) -> None:
         """Heartbeats and the watchdog."""
         for board in self.boards.values():
-            device = board.icd.devices[0].name
+            last = board.health.last_reply
+            if last is not None and board.monotonic() - last < HEARTBEAT:
+                continue  # it answered the apps recently: that is its heartbeat
             try:
-                board.ping(device)
+                board.ping(board.icd.devices[0].name)
             except HalError:
                 continue  # counted in the board's health record; its events say the rest
         cycles = self.executive.cycles
@@ -321,12 +324,12 @@ class HealthComponent(Component):
                 if component.name in self.executive.failed:
                     continue
                 alive = self.executive.alive.get(component.name, 0)
-                if alive != self._seen.get(component.name):
-                    self._seen[component.name] = alive
+                seen = self._seen.get(component.name)
+                if seen is None or alive != seen[0]:
+                    self._seen[component.name] = (alive, cycles)  # it completed a cycle
                     continue
-                stale = max(stale, cycles - self._last_cycles)
+                stale = max(stale, cycles - seen[1])
         self.watchdog = min(stale, 255)
-        self._last_cycles = cycles
         if self.watchdog > int(self.ctx.parameter("health.watchdog_cycles")):
             if not self._barked:
                 self._barked = True
@@ -347,8 +350,3 @@ class HealthComponent(Component):
                 "watchdog": self.watchdog, **self.extra(),
             }
         }  # fmt: skip
-
-
-def finite_or_none(value: float | None) -> float | None:
-    """``value`` unless it is None or not finite."""
-    return value if value is not None and math.isfinite(value) else None

@@ -10,11 +10,11 @@ monitors read.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from fsw.core.component import CommandContext, CommandError, Component, NodeContext
+from fsw.core.executive import grid_after, grid_at_or_after
 from hal.errors import EncodeError
 
 __all__ = ["Housekeeping"]
@@ -44,7 +44,7 @@ class Housekeeping(Component):
     def start(self, now: float) -> None:
         """Every packet's first report at the next multiple of its period."""
         for sid, period in self.period.items():
-            self.next_at[sid] = math.ceil(now / period - 1e-9) * period
+            self.next_at[sid] = grid_at_or_after(now, period)
 
     def cycle(self, now: float) -> None:
         """Send every enabled packet that is due."""
@@ -54,8 +54,7 @@ class Housekeeping(Component):
         values = self._collect(now, {self.ctx.dictionary.hk_packet(sid).component for sid in due})
         for sid in due:
             self._send(sid, values, now)
-            period = self.period[sid]
-            self.next_at[sid] = (math.floor(now / period + 1e-9) + 1) * period
+            self.next_at[sid] = grid_after(now, self.period[sid])
 
     def next_due(self, now: float) -> float | None:
         """The next report due."""
@@ -109,4 +108,4 @@ class Housekeeping(Component):
         else:
             period = float(cmd.args["period"])
             self.period[sid] = period
-            self.next_at[sid] = (math.floor(now / period + 1e-9) + 1) * period
+            self.next_at[sid] = grid_after(now, period)

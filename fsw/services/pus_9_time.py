@@ -12,11 +12,11 @@ receipt time (minus the light time) to keep the onboard-to-ground time correlati
 
 from __future__ import annotations
 
-import math
 import struct
 from collections.abc import Callable
 
 from fsw.core.component import CommandContext, Component, NodeContext
+from fsw.core.executive import grid_after, grid_at_or_after
 from hal.protocol.cuc import CucTime
 
 __all__ = ["TimeService"]
@@ -43,12 +43,7 @@ class TimeService(Component):
 
     def start(self, now: float) -> None:
         """The first report at the next whole interval."""
-        self.next_at = self._next(now, inclusive=True)
-
-    def _next(self, now: float, inclusive: bool = False) -> float:
-        interval = float(2**self.rate)
-        k = math.ceil(now / interval - 1e-9) if inclusive else math.floor(now / interval + 1e-9) + 1
-        return k * interval
+        self.next_at = grid_at_or_after(now, float(2**self.rate))
 
     def cycle(self, now: float) -> None:
         """Report when due."""
@@ -57,7 +52,7 @@ class TimeService(Component):
         data = _REPORT.pack(self.rate, CucTime.from_seconds(now).pack(), self.cycles() & 0xFFFFFFFF)
         self.ctx.send_tm(9, 2, data)
         self.reports += 1
-        self.next_at = self._next(now)
+        self.next_at = grid_after(now, float(2**self.rate))
 
     def next_due(self, now: float) -> float | None:
         """The next report."""
@@ -66,5 +61,5 @@ class TimeService(Component):
     def handle_command(self, cmd: CommandContext, now: float) -> None:
         """TC[9,1]: report every 2**rate seconds."""
         self.rate = int(cmd.args["rate"])
-        self.next_at = self._next(now)
+        self.next_at = grid_after(now, float(2**self.rate))
         self.ctx.emit("time.report_rate", f"every {2**self.rate} s")

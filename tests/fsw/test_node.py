@@ -22,6 +22,7 @@ from fsw.services.pus_11_scheduling import build_insert
 from fsw.services.pus_20_parameters import build_load
 from hal.clock import ManualClock
 from hal.errors import StoreError
+from hal.protocol.devices.icd import request_id
 from hal.protocol.pus import ACK_ALL, ACK_NONE, PusTc, PusTm
 
 APID = 0x200
@@ -89,9 +90,7 @@ class Spacecraft:
         return self.send(self.packet(name, **args))
 
     def stages(self, packet: PusTc) -> list[str]:
-        rid = (0x1800 | packet.apid).to_bytes(2, "big") + ((3 << 14) | packet.seq_count).to_bytes(
-            2, "big"
-        )
+        rid = request_id(packet.apid, packet.seq_flags, packet.seq_count)
         out = []
         for tm in self.tm:
             if tm.service == 1:
@@ -283,6 +282,71 @@ def test_a_component_that_keeps_failing_is_stopped_and_its_commands_refused(craf
     assert "core.app_failed" in craft.events()
     stages = craft.command("test.fire", charge=1)
     assert stages[0].startswith("acceptance_failed component_failed")
+
+
+# ------------------------------------------------------------------------------- time and health
+
+
+def test_time_reports_every_2_to_the_rate_seconds_for_correlation(craft):
+    craft.run(3.0)
+    reports = [t for t in craft.tm if (t.service, t.subtype) == (9, 2)]
+    assert [round(t.time.seconds, 3) for t in reports] == [0.0, 1.0, 2.0, 3.0]
+    assert reports[-1].source_data[1:7] == reports[-1].time.pack()  # onboard time = the stamp
+    craft.command("time.set_rate", rate=2)
+    before = len([t for t in craft.tm if t.service == 9])
+    craft.run(8.0)
+    assert len([t for t in craft.tm if t.service == 9]) - before == 2  # at 8 and 12 s
+    assert "time.report_rate" in craft.events()
+
+
+class SilentBoard:
+    """A board client whose board stopped answering (its HAL health record says so)."""
+
+    class icd:
+        devices = (type("Device", (), {"name": "arm"}),)
+
+    def __init__(self) -> None:
+        from hal.devices.base import Health
+
+        self.health = Health()
+        self.pings = 0
+
+    def monotonic(self) -> float:
+        return 100.0
+
+    def ping(self, device: str) -> float:
+        from hal.devices.base import DeviceTimeout
+
+        self.pings += 1
+        self.health.consecutive_failures += 1
+        raise DeviceTimeout(f"{device}: no reply")
+
+
+def test_health_pings_a_quiet_board_and_reports_it_failed(craft):
+    board = SilentBoard()
+    craft.node.health.boards = {"sta_arm": board}
+    craft.run(3.0)
+    assert board.pings == 3  # one heartbeat a second, the node going on meanwhile
+    status = craft.hk(2)[-1]
+    assert (status["devices_ok"], status["devices_failed"]) == (0, 1)
+
+
+def test_a_component_that_stops_completing_cycles_trips_the_watchdog_and_the_node_goes_safe(
+    craft, monkeypatch
+):
+    go_critical(craft)
+    executive = craft.node.executive
+    run_one = executive._run_one
+
+    def only_health(component: Component, now: float) -> None:  # every other component hung
+        if component.name == "health":
+            run_one(component, now)
+
+    monkeypatch.setattr(executive, "_run_one", only_health)
+    craft.run(3.0)
+    assert craft.node.health.watchdog > 20
+    assert "health.watchdog" in craft.events()
+    assert craft.node.modes.mode == "safe"
 
 
 # ------------------------------------------------------------------------------- hazardous gate
