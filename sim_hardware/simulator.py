@@ -76,6 +76,10 @@ PORT_MAP: Final = "ports.json"
 """The port map's file name in the run folder."""
 STOP_GRACE: Final = 2.0
 """Wall seconds the timing links stay open after the stop, for the participants to read it."""
+STOP_SETTLE: Final = 0.05
+"""Wall seconds the simulator waits after the stop before trusting a link's unread count: a
+pty moves written octets to the reading side asynchronously, so right after the write the
+count can still say 0 (decision 0012)."""
 GROUND: Final = "ground"
 """The name of the ground session as a lockstep participant."""
 
@@ -376,9 +380,14 @@ class Simulator:
         """After the stop: keep the timing links open until every participant has read it, or
         :data:`STOP_GRACE` wall seconds have passed, so none of them loses the stop telecommand
         by the link closing under it."""
-        deadline = self.wall() + STOP_GRACE
+        start = self.wall()
+        deadline = start + STOP_GRACE
         links = [channel.link for channel in self.timing.values()]
-        while any(getattr(link, "unread_by_peer", 0) for link in links):
+
+        def unread() -> bool:
+            return any(getattr(link, "unread_by_peer", 0) for link in links)
+
+        while self.wall() < start + STOP_SETTLE or unread():
             remaining = deadline - self.wall()
             if remaining <= 0:
                 return
