@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             links.append(radio_link)
             radio = FlightSpaceLink(
                 radio_link, keys, spec.space_link, store=node.nv.counters(),
-                monotonic=clock.now, on_event=lambda n, d: node.emit(_link_event(n), f"{n}: {d}"),
+                monotonic=clock.now, on_event=node.radio_event,
             )  # fmt: skip
             node.attach_radio(radio)
     except (BenchError, ConfigError, SetupError, HalError, KeyError, OSError) as exc:
@@ -146,13 +146,6 @@ def main(argv: list[str] | None = None) -> int:
         log.close()
         _close(links, boards)
     return 0
-
-
-def _link_event(name: str) -> str:
-    """The node event that reports a space-link event (``cop_*``, ``store_failed``, rejects)."""
-    if name.startswith("cop_"):
-        return "core.cop"
-    return "core.store_failed" if name == "store_failed" else "core.tc_rejected"
 
 
 def _run_lockstep(

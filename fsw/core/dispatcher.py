@@ -151,8 +151,12 @@ class Dispatcher:
         try:
             args = command.decode(packet.app_data)
         except ProtocolError as exc:
-            reason = "bad_length" if exc.reason == "bad_length" else "out_of_range"
-            raise CommandError(f"{reason}: {command.name}: {exc}") from None
+            if exc.reason == "bad_length":
+                raise CommandError(
+                    f"bad_length: {command.name}: {len(packet.app_data)} octets of application "
+                    f"data, the dictionary declares {command.message.size}"
+                ) from None
+            raise CommandError(f"out_of_range: {command.name}: {exc}") from None
         if command.component in self.failed():
             raise CommandError(f"component_failed: {command.component} is stopped")
         mode = self.mode()
@@ -167,6 +171,15 @@ class Dispatcher:
             except GateError as exc:
                 raise CommandError(f"hazard:{exc.reason}: {command.name}") from None
         return cmd
+
+    def refuse(self, request_id: bytes | None, reason: str) -> None:
+        """Refuse a telecommand the radio could not decode (bad length, checksum or header):
+        counted by the class of ``reason``, and answered with an acceptance failure when its
+        ``request_id`` is known (the radio already reported the packet in an event)."""
+        self.rejected[reason.split(":", 1)[0]] += 1
+        if request_id is not None:
+            code = failure_code(reason)
+            self.send_tm(1, 2, Verification(2, request_id, code, reason, 0).encode())
 
     def _report(self, cmd: CommandContext, subtype: int, reason: str, step: int) -> None:
         self._report_packet(cmd.packet, subtype, reason, step)

@@ -108,6 +108,8 @@ class Node:
         self.now = now
         self.log = log
         self.boards = dict(boards or {})
+        for board in self.boards.values():
+            board.on_event = self.board_event
         self.radio = radio
         self.boot_cause = boot_cause
         self.bus = SoftwareBus()
@@ -236,6 +238,8 @@ class Node:
             while room > 0 and (packet := self.radio.receive(0)) is not None:
                 self.submit(packet, "ground")
                 room -= 1
+            for refusal in self.radio.refusals():
+                self.dispatcher.refuse(refusal.request_id, f"{refusal.reason}: {refusal.detail}")
         self.dispatcher.dispatch(now)
         self.executive.run(now)
         if self.radio is not None:
@@ -260,6 +264,20 @@ class Node:
     def emit(self, event: str, detail: str = "") -> None:
         """Report an event (declared in the dictionary)."""
         self.events.emit(event, detail)
+
+    def board_event(self, name: str, detail: str) -> None:
+        """Report a health transition of a board client (its ``on_event``): ``device_lost``,
+        ``device_recovered``, ``device_silent``, ``device_answering``."""
+        self.emit(f"health.{name}", detail)
+
+    def radio_event(self, name: str, detail: str) -> None:
+        """Report an event of the space link's flight end (its ``on_event``): COP-1 control
+        (``cop_*``), a failed counter write (``store_failed``), a rejected frame or packet."""
+        if name.startswith("cop_"):
+            event = "core.cop"
+        else:
+            event = "core.store_failed" if name == "store_failed" else "core.tc_rejected"
+        self.emit(event, f"{name}: {detail}")
 
     def submit(self, packet: PusTc, source: str) -> bool:
         """Queue a telecommand for the dispatcher."""

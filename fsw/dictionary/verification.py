@@ -49,6 +49,8 @@ FAILURE_CODES: Final = {
     10: "precondition",
     11: "bad_data",
     12: "queue_full",
+    13: "bad_checksum",
+    14: "bad_header",
 }
 """Failure code to its class of reason."""
 _CODES: Final = {name: code for code, name in FAILURE_CODES.items()}

@@ -53,12 +53,44 @@ from hal.protocol.tc_segment import TcDesegmenter, segment
 from hal.protocol.tm_frame import DEFAULT_FRAME_LENGTH, VC_REALTIME_HK, TmFramer, TmReassembler
 from hal.store import CounterStore
 
-__all__ = ["FlightSpaceLink", "GroundSpaceLink", "SpaceLinkConfig"]
+__all__ = ["FlightSpaceLink", "GroundSpaceLink", "Refusal", "SpaceLinkConfig"]
 
 SN_BLOCK: Final = 256
 """Sequence numbers the ground reserves in its store at a time (decision 0008)."""
 POLL_SLICE: Final = 0.05
 """Longest a waiting call blocks in one read, so COP-1 timers are served on time."""
+MAX_REFUSALS: Final = 64
+"""Refused telecommands the flight end keeps until its owner takes them (the oldest go)."""
+_REFUSAL_CLASS: Final = {
+    "truncated": "bad_length", "bad_length": "bad_length", "too_long": "bad_length",
+    "interrupted": "bad_length", "orphan_segment": "bad_length", "empty": "bad_length",
+    "crc": "bad_checksum",
+}  # fmt: skip
+"""Why a packet was dropped -> the PUS-1 class of the acceptance failure; others: bad_header."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A telecommand packet the flight end received in an accepted frame but could not decode.
+
+    Attributes:
+        request_id: its packet id and sequence control as received (the first 4 octets), for
+            the PUS-1 acceptance failure; ``None`` when the packet is too short to have them
+            or is not marked as a telecommand.
+        reason: the class of the failure: ``bad_length``, ``bad_checksum`` or ``bad_header``.
+        detail: what was wrong, in words.
+    """
+
+    request_id: bytes | None
+    reason: str
+    detail: str
+
+    @classmethod
+    def of(cls, cause: str, head: bytes, detail: str) -> Refusal:
+        """The refusal of a packet dropped for ``cause`` whose first octets are ``head``."""
+        known = len(head) >= 4 and head[0] & 0xF0 == 0x10  # version 0, type TC
+        reason = _REFUSAL_CLASS.get(cause, "bad_header")
+        return cls(bytes(head[:4]) if known else None, reason, detail)
 
 
 @dataclass(frozen=True)
@@ -476,6 +508,7 @@ class FlightSpaceLink:
             (``cop_lockout``) and a failed store write (``store_failed``).
 
     :meth:`poll` serves the link; :meth:`receive` returns the next accepted telecommand;
+    :meth:`refusals` the packets that arrived in accepted frames but did not decode;
     :meth:`send_tm` queues a telemetry packet and :meth:`flush` puts everything queued on the
     link (the executive calls it at the end of each cycle). A CLCW goes down after every burst of
     TC frames and every ``clcw_interval`` seconds, in an idle frame if no telemetry is waiting.
@@ -516,6 +549,7 @@ class FlightSpaceLink:
             link, Deframer(rule=rule), config.idle_flush, monotonic, self._deframe_reject
         )
         self._queue: deque[PusTc] = deque()
+        self._refusals: deque[Refusal] = deque(maxlen=MAX_REFUSALS)
         self._clcw_due = True
         self._next_clcw = monotonic()
         self.rejects: Counter[str] = Counter()
@@ -541,6 +575,13 @@ class FlightSpaceLink:
             self.farm.buffer_released()
             self._clcw_due = True
         return packet
+
+    def refusals(self) -> list[Refusal]:
+        """Take the refused telecommand packets received since the last call (at most
+        :data:`MAX_REFUSALS`; each was also counted and reported as ``tc_rejected``)."""
+        out = list(self._refusals)
+        self._refusals.clear()
+        return out
 
     # ------------------------------------------------------------------ telemetry
 
@@ -634,11 +675,18 @@ class FlightSpaceLink:
             return
         if not frame.bypass:
             self._persist_vr()
-        for packet in self.desegmenter.feed(frame.map_id, frame.seg_flags, frame.data):
+        packets = self.desegmenter.feed(frame.map_id, frame.seg_flags, frame.data)
+        while self.desegmenter.dropped:
+            reason, head = self.desegmenter.dropped.popleft()
+            detail = f"packet dropped by the desegmenter ({reason.replace('_', ' ')})"
+            self._reject(f"segment_{reason}", detail)
+            self._refusals.append(Refusal.of(reason, head, detail))
+        for packet in packets:
             try:
                 decoded = PusPacket.from_raw(packet)
             except ProtocolError as exc:
                 self._reject(f"decode_{exc.reason}", str(exc))
+                self._refusals.append(Refusal.of(exc.reason, packet[:4], str(exc)))
                 continue
             if decoded.packet_type != TYPE_TC:
                 self._reject("not_a_telecommand", repr(decoded))

@@ -16,7 +16,9 @@ side, :class:`TcDesegmenter`, takes the units of frames that FARM-1 accepted, in
 returns whole packets. It never raises on received content: a unit that breaks the rules
 (a continuing or last part with no first part, a first part while another packet is being
 rebuilt, a packet longer than the limit, a blocked unit whose packet lengths do not add up) is
-dropped with the partial packet it belonged to, counted by a named reason:
+dropped with the partial packet it belonged to, counted by a named reason, and listed in
+:attr:`TcDesegmenter.dropped` with the first octets of the packet when they are known (the
+flight end answers a telecommand it can identify with an acceptance failure):
 
 ===================  =========================================================================
 ``orphan_segment``   a continuing or last part with no first part before it
@@ -25,12 +27,13 @@ dropped with the partial packet it belonged to, counted by a named reason:
 ``bad_packet``       a blocked unit whose next packet header is not a version-0 header
 ``truncated``        a blocked unit whose last packet runs past the end of the unit
 ``bad_length``       a rebuilt packet whose length field disagrees with its segments
+``empty``            an unsegmented unit with no octets at all
 ===================  =========================================================================
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from typing import Final, NamedTuple
 
@@ -44,9 +47,11 @@ from hal.protocol.spacepacket import (
     SEQ_UNSEGMENTED,
 )
 
-__all__ = ["Segment", "TcDesegmenter", "segment"]
+__all__ = ["Dropped", "Segment", "TcDesegmenter", "segment"]
 
 DEFAULT_MAX_PACKET: Final = 65542
+MAX_DROPPED: Final = 64
+"""Drops the desegmenter remembers until they are taken (the oldest go first)."""
 
 
 class Segment(NamedTuple):
@@ -104,6 +109,14 @@ def _split(packet: bytes, max_unit: int, index: int) -> list[Segment]:
     ]
 
 
+class Dropped(NamedTuple):
+    """A packet dropped by the desegmenter: its reason, and its first octets (at most the
+    primary header; empty when no packet start was seen)."""
+
+    reason: str
+    head: bytes
+
+
 class TcDesegmenter:
     """Rebuilds packets from the frame data units of accepted TC frames, per MAP.
 
@@ -111,7 +124,8 @@ class TcDesegmenter:
         max_packet_length: the longest packet accepted, declared or rebuilt.
 
     :attr:`rejects` counts the dropped units by reason (see the module docstring);
-    :attr:`packets` counts the packets returned.
+    :attr:`dropped` lists the latest of them (at most :data:`MAX_DROPPED`) for the owner to
+    take; :attr:`packets` counts the packets returned.
     """
 
     def __init__(self, max_packet_length: int = DEFAULT_MAX_PACKET) -> None:
@@ -120,6 +134,7 @@ class TcDesegmenter:
         self.max_packet_length = max_packet_length
         self._partial: dict[int, bytearray] = {}
         self.rejects: Counter[str] = Counter()
+        self.dropped: deque[Dropped] = deque(maxlen=MAX_DROPPED)
         self.packets = 0
 
     @property
@@ -133,13 +148,15 @@ class TcDesegmenter:
         if flags == SEQ_UNSEGMENTED:
             if partial is not None:
                 self._drop(map_id, "interrupted")
+            if not data:
+                self._reject("empty", b"")
             return self._unblock(data)
         if flags == SEQ_FIRST:
             if partial is not None:
                 self._drop(map_id, "interrupted")
             self._partial[map_id] = partial = bytearray()
         elif partial is None:
-            self.rejects["orphan_segment"] += 1
+            self._reject("orphan_segment", b"")
             return []
         partial += data
         if len(partial) > self.max_packet_length:
@@ -151,29 +168,33 @@ class TcDesegmenter:
         return self._unblock(partial, whole=True)
 
     def _drop(self, map_id: int, reason: str) -> None:
-        self._partial.pop(map_id, None)
+        self._reject(reason, bytes(self._partial.pop(map_id, b"")[:PRIMARY_HEADER_SIZE]))
+
+    def _reject(self, reason: str, head: bytes) -> None:
         self.rejects[reason] += 1
+        self.dropped.append(Dropped(reason, head))
 
     def _unblock(self, data: bytes | bytearray | memoryview, whole: bool = False) -> list[bytes]:
         out: list[bytes] = []
         size = len(data)
         at = 0
         while at < size:
+            reason = ""
+            length = 0
             if size - at < PRIMARY_HEADER_SIZE:
-                self.rejects["truncated"] += 1
-                break
-            if data[at] & 0xE0:
-                self.rejects["bad_packet"] += 1
-                break
-            length = ((data[at + 4] << 8) | data[at + 5]) + PRIMARY_HEADER_SIZE + 1
-            if length > self.max_packet_length:
-                self.rejects["too_long"] += 1
-                break
-            if at + length > size:
-                self.rejects["truncated"] += 1
-                break
-            if whole and length != size:
-                self.rejects["bad_length"] += 1  # a rebuilt packet fills its segments exactly
+                reason = "truncated"
+            elif data[at] & 0xE0:
+                reason = "bad_packet"
+            else:
+                length = ((data[at + 4] << 8) | data[at + 5]) + PRIMARY_HEADER_SIZE + 1
+                if length > self.max_packet_length:
+                    reason = "too_long"
+                elif at + length > size:
+                    reason = "truncated"
+                elif whole and length != size:
+                    reason = "bad_length"  # a rebuilt packet fills its segments exactly
+            if reason:
+                self._reject(reason, bytes(data[at : at + PRIMARY_HEADER_SIZE]))
                 break
             out.append(bytes(data[at : at + length]))
             at += length

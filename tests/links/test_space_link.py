@@ -331,6 +331,33 @@ def test_garbage_on_the_uplink_never_raises_and_is_counted(tmp_path):
     assert numbers(bench.executed) == list(range(13))
 
 
+def test_packets_that_do_not_decode_are_handed_over_as_refusals_naming_them(tmp_path):
+    bench = delivered_bench(tmp_path)
+    good = command(60).pack()
+    no_secondary = bytearray(good)
+    no_secondary[0] &= ~0x08
+    bad_crc = bytearray(good)
+    bad_crc[-1] ^= 1
+    telemetry = PusTm(0x123, 3, 25, b"\0\1").pack()
+    for raw in (bytes(no_secondary), bytes(bad_crc), telemetry, good[:3]):
+        bench.ground.send(raw, bypass=True)
+        bench.step(execute=False)
+    refusals = bench.flight.refusals()
+    assert (
+        [(r.request_id, r.reason) for r in refusals]
+        == [
+            (bytes(no_secondary[:4]), "bad_header"),  # its packet id and sequence as received
+            (good[:4], "bad_checksum"),
+            (None, "bad_length"),  # three octets: no request id to name (a telemetry packet: none)
+        ]
+    )
+    assert "secondary header flag is 0" in refusals[0].detail
+    assert bench.flight.refusals() == []  # taken once
+    assert bench.flight.receive(0) is None
+    rejects = bench.flight.stats()["rejects"]
+    assert rejects["not_a_telecommand"] == 1 and rejects["segment_truncated"] == 1
+
+
 def test_bypass_frames_skip_farm_but_not_authentication(tmp_path):
     bench = delivered_bench(tmp_path)
     request = bench.ground.send(command(50), bypass=True)

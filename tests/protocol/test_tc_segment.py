@@ -89,6 +89,7 @@ def test_each_map_rebuilds_its_own_packet():
         ([(WHOLE, packet(10) + packet(20)[:15])], "truncated"),
         ([(WHOLE, packet(10) + b"\x10\x00")], "truncated"),
         ([(FIRST, packet(30)[:10]), (LAST, packet(30)[10:] + b"extra")], "bad_length"),
+        ([(WHOLE, b"")], "empty"),
     ],
 )
 def test_units_that_break_the_rules_are_dropped_with_a_reason(feeds, reason):
@@ -97,6 +98,19 @@ def test_units_that_break_the_rules_are_dropped_with_a_reason(feeds, reason):
         desegmenter.feed(0, flags, data)
     assert desegmenter.rejects[reason] == 1
     assert desegmenter.feed(0, WHOLE, packet(12)) == [packet(12)]  # and it carries on
+
+
+def test_each_drop_is_listed_with_the_header_of_the_packet_it_cut_short():
+    desegmenter = TcDesegmenter()
+    desegmenter.feed(0, WHOLE, packet(10) + packet(20)[:15])  # the second runs past the unit
+    desegmenter.feed(0, FIRST, packet(30)[:4])
+    desegmenter.feed(0, WHOLE, packet(10))  # interrupts the first part: 4 octets known
+    desegmenter.feed(0, LAST, b"x" * 8)  # nothing known of an orphan
+    assert [(d.reason, d.head) for d in desegmenter.dropped] == [
+        ("truncated", packet(20)[:6]),
+        ("interrupted", packet(30)[:4]),
+        ("orphan_segment", b""),
+    ]
 
 
 def test_too_long_a_packet_is_refused_declared_or_rebuilt():
