@@ -34,6 +34,7 @@ import os
 import random
 import select
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -74,6 +75,8 @@ EMULATORS: Final[Mapping[str, type[BoardEmulator]]] = {
 """Every board the simulator can emulate, by its bench-file name."""
 PORT_MAP: Final = "ports.json"
 """The port map's file name in the run folder."""
+OUTBOX_LIMIT: Final = 1 << 20
+"""Octets a relay holds for an end that is not reading (a radio's buffer); more are dropped."""
 STOP_GRACE: Final = 2.0
 """Wall seconds the timing links stay open after the stop, for the participants to read it."""
 STOP_SETTLE: Final = 0.05
@@ -82,6 +85,51 @@ pty moves written octets to the reading side asynchronously, so right after the 
 count can still say 0 (decision 0012)."""
 GROUND: Final = "ground"
 """The name of the ground session as a lockstep participant."""
+
+
+class Outbox:
+    """Frames on their way to one end of a relay, written as fast as that end's reader takes
+    them and never waiting for it: a participant that is between cycles does not read, and the
+    simulator must go on serving everyone else meanwhile (a blocking write there stalled the
+    lockstep once a COP-1 window of long frames filled the pty).
+
+    Beyond :data:`OUTBOX_LIMIT` octets waiting, further frames are dropped (``relay_overflow``)
+    as a radio's full buffer would; COP-1 sends them again.
+    """
+
+    def __init__(self, link: Link) -> None:
+        self.link = link
+        self.frames: deque[bytes] = deque()
+        self.held = 0
+        self.high_water = 0
+        self._sent = 0  # octets of the first frame already written
+
+    def put(self, frames: list[bytes]) -> None:
+        """Queue frames (each whole, or dropped whole when there is no room)."""
+        for frame in frames:
+            if self.held + len(frame) > OUTBOX_LIMIT:
+                self.link.record_error("relay_overflow")
+                continue
+            self.frames.append(frame)
+            self.held += len(frame)
+        self.high_water = max(self.high_water, self.held)
+
+    def flush(self) -> None:
+        """Write what the end takes now; a frame counts as sent once its last octet went."""
+        try:
+            while self.frames:
+                frame = self.frames[0]
+                self._sent += self.link.write_ready(frame[self._sent :])
+                if self._sent < len(frame):
+                    return
+                self.link.record_frame_out(frame)
+                self.frames.popleft()
+                self.held -= len(frame)
+                self._sent = 0
+        except LinkError as exc:  # nobody listening on that end: the frames are lost
+            self.link.record_error(f"relay_{exc.reason}", len(self.frames))
+            self.frames.clear()
+            self.held = self._sent = 0
 
 
 class RadioRelay:
@@ -131,6 +179,8 @@ class RadioRelay:
         self._downlink = FrameReader(
             self.radio, Deframer(rule=FixedLengthRule(config.tm_frame_length))
         )
+        self._to_radio = Outbox(self.radio)
+        self._to_ground = Outbox(self.ground)
 
     @property
     def fds(self) -> list[int]:
@@ -161,14 +211,15 @@ class RadioRelay:
         self.advance(now)
 
     def advance(self, now: float) -> None:
-        """Deliver the frames due by ``now``."""
-        for path, target in ((self.up, self.radio), (self.down, self.ground)):
-            frames = path.due(now)
-            if frames:
-                try:
-                    target.write_frames(frames)
-                except LinkError as exc:  # nobody listening on that end: the frames are lost
-                    target.record_error(f"relay_{exc.reason}")
+        """Deliver the frames due by ``now``, as far as each end takes them without waiting."""
+        for path, outbox in ((self.up, self._to_radio), (self.down, self._to_ground)):
+            outbox.put(path.due(now))
+            outbox.flush()
+
+    @property
+    def writers(self) -> list[int]:
+        """The ends holding frames they could not take yet (to watch for room)."""
+        return [box.link.fileno() for box in (self._to_radio, self._to_ground) if box.frames]
 
     def next_due(self) -> float:
         """When the next frame in flight arrives (``math.inf``: none)."""
@@ -176,8 +227,11 @@ class RadioRelay:
         return min(dues, default=math.inf)
 
     def stats(self) -> dict[str, Any]:
-        """What each direction did."""
-        return {"up": self.up.stats.as_dict(), "down": self.down.stats.as_dict()}
+        """What each direction did (``held``: most octets waiting for the far end at once)."""
+        return {
+            "up": {**self.up.stats.as_dict(), "held": self._to_radio.high_water},
+            "down": {**self.down.stats.as_dict(), "held": self._to_ground.high_water},
+        }
 
     def close(self) -> None:
         """Close both ends (idempotent)."""
@@ -328,9 +382,10 @@ class Simulator:
         """Serve every link for up to ``seconds`` of wall time, or until a participant's link
         (``fds``) has something (the lockstep's wait)."""
         mine = self.fds
-        ready, _, _ = select.select([*fds, *mine], [], [], max(0.0, seconds))
-        if ready:
-            self.serve_ready(set(ready))
+        writers = [fd for relay in self.relays.values() for fd in relay.writers]
+        ready, room, _ = select.select([*fds, *mine], writers, [], max(0.0, seconds))
+        if ready or room:
+            self.serve_ready({*ready, *room})
 
     @property
     def fds(self) -> list[int]:

@@ -287,8 +287,10 @@ class FdirComponent(Component):
 class HealthComponent(Component):
     """Device heartbeats, component liveness and the software watchdog (component ``health``).
 
-    Every run pings each board whose last reply is older than a second (the HAL client's own
-    health record says so; a lost link is not waited on during its reopen backoff). The
+    Every run pings each board that has not answered for a second of node time (its HAL
+    client's reply count has not moved; a lost link is not waited on during its reopen
+    backoff). Node time, not the client's clock: in lockstep a simulated second can take much
+    less or much more than a wall second. The
     watchdog counts the node cycles since every running component last completed a cycle of
     its group; beyond ``health.watchdog_cycles`` the node goes safe (``health.watchdog``).
     """
@@ -305,13 +307,17 @@ class HealthComponent(Component):
         self.extra = extra
         self.watchdog = 0
         self._seen: dict[str, tuple[int, int]] = {}  # name -> (its runs, node cycle seen)
+        self._answered: dict[str, tuple[int, float]] = {}  # board -> (its replies, when seen)
         self._barked = False
 
     def cycle(self, now: float) -> None:
         """Heartbeats and the watchdog."""
-        for board in self.boards.values():
-            last = board.health.last_reply
-            if last is not None and board.monotonic() - last < HEARTBEAT:
+        for name, board in self.boards.items():
+            replies = board.health.replies
+            seen = self._answered.get(name)
+            if seen is None or seen[0] != replies:
+                self._answered[name] = seen = (replies, now)  # it answered since the last look
+            if replies and now - seen[1] < HEARTBEAT:
                 continue  # it answered the apps recently: that is its heartbeat
             try:
                 board.ping(board.icd.devices[0].name)

@@ -251,6 +251,7 @@ CORE_EVENTS: Final[tuple[tuple[str, str, str], ...]] = (
     ("health.device_lost", "medium", "a board's link was lost"),
     ("health.device_recovered", "info", "a board's link is back"),
     ("health.device_silent", "medium", "a board stopped answering"),
+    ("health.device_answering", "info", "a silent board answers again"),
     ("health.watchdog", "high", "the software watchdog was not served in time"),
     ("events.throttled", "low", "reports of an event were suppressed (detail: id, count)"),
     ("params.loaded", "info", "parameter values loaded into the staging table"),

@@ -348,10 +348,7 @@ class Link(abc.ABC):
         """
         frame = bytes(frame)
         self.write(frame)
-        with self._stats_lock:
-            self._stats.frames_out += 1
-        if self._captures is not None:
-            self._captures[0].write(frame, self._timestamp())
+        self.record_frame_out(frame)
 
     def write_frames(self, frames: Iterable[bytes]) -> None:
         """Write several whole frames with one :meth:`write`; each is counted and captured.
@@ -365,11 +362,39 @@ class Link(abc.ABC):
         if not batch:
             return
         self.write(b"".join(batch))
+        for frame in batch:
+            self.record_frame_out(frame)
+
+    def write_ready(self, data: bytes) -> int:
+        """Write as much of ``data`` as the device takes now, without waiting; return how
+        many octets (0 when it takes none). For a writer that must never block (a relay that
+        buffers what its peer has not yet taken); it needs :meth:`fileno`.
+
+        Raises:
+            LinkClosed: the link is closed or the device disappeared.
+        """
+        self._check_usable()
+        fd = self.fileno()
+        done = 0
+        while done < len(data) and self._guard(lambda: self._wait_fd(fd, write=True, timeout=0)):
+            n = self._guard(self._write, bytes(data[done : done + _WRITE_SLICE]))
+            sent = min(len(data) - done, _WRITE_SLICE) if n is None else n
+            if not sent:
+                break
+            done += sent
+            with self._stats_lock:
+                self._stats.bytes_out += sent
+                self._stats.last_activity = self._timestamp()
+        return done
+
+    def record_frame_out(self, frame: bytes) -> None:
+        """Report a whole frame written (by :meth:`write_frame`, or by a caller of
+        :meth:`write_ready` once its last octet went): counts it in ``stats.frames_out`` and
+        records it in the tx capture."""
         with self._stats_lock:
-            self._stats.frames_out += len(batch)
+            self._stats.frames_out += 1
         if self._captures is not None:
-            for frame in batch:
-                self._captures[0].write(frame, self._timestamp())
+            self._captures[0].write(bytes(frame), self._timestamp())
 
     def record_frame_in(self, frame: bytes) -> None:
         """Report a whole good frame received (called by the deframer above the link).
