@@ -26,16 +26,13 @@ import socket
 from collections.abc import Callable
 from typing import Any, Final
 
+from hal.backdoor import MAX_LINE, BackdoorError, request
+
 __all__ = ["MAX_LINE", "Backdoor", "BackdoorError", "request"]
 
-MAX_LINE: Final = 65536
 MAX_CLIENTS: Final = 16
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-class BackdoorError(Exception):
-    """A request the back door refused; the message is its one-line error."""
 
 
 class _Client:
@@ -157,26 +154,3 @@ class Backdoor:
             client.sock.close()
         except OSError:
             pass
-
-
-def request(
-    address: tuple[str, int], message: dict[str, Any], timeout: float = 5.0
-) -> dict[str, Any]:
-    """Send one request to a back door and return its reply (a client for tests and tools).
-
-    Raises:
-        BackdoorError: the reply says ``ok: false`` (its error as the message).
-        OSError: the simulator cannot be reached.
-    """
-    with socket.create_connection(address, timeout=timeout) as sock:
-        sock.sendall((json.dumps(message) + "\n").encode())
-        buf = bytearray()
-        while not buf.endswith(b"\n"):
-            chunk = sock.recv(MAX_LINE)
-            if not chunk:
-                raise BackdoorError("the simulator closed the connection without an answer")
-            buf += chunk
-    reply = json.loads(buf)
-    if not reply.get("ok"):
-        raise BackdoorError(str(reply.get("error")))
-    return dict(reply)

@@ -144,6 +144,8 @@ class Link(abc.ABC):
         self._state_lock = threading.RLock()
         self._wake_r: int | None = None
         self._wake_w: int | None = None
+        self.on_frame: Callable[[str, bytes], None] | None = None
+        """Called ``("in" | "out", frame)`` for every whole frame counted (an archive's tap)."""
 
     # ------------------------------------------------------------------ backend interface
 
@@ -395,6 +397,8 @@ class Link(abc.ABC):
             self._stats.frames_out += 1
         if self._captures is not None:
             self._captures[0].write(bytes(frame), self._timestamp())
+        if self.on_frame is not None:
+            self.on_frame("out", bytes(frame))
 
     def record_frame_in(self, frame: bytes) -> None:
         """Report a whole good frame received (called by the deframer above the link).
@@ -405,6 +409,8 @@ class Link(abc.ABC):
             self._stats.frames_in += 1
         if self._captures is not None:
             self._captures[1].write(bytes(frame), self._timestamp())
+        if self.on_frame is not None:
+            self.on_frame("in", bytes(frame))
 
     def record_error(self, reason: str, count: int = 1) -> None:
         """Count ``count`` errors under ``reason`` (e.g. a deframer rejection)."""
