@@ -1,0 +1,54 @@
+"""Dictionary exports: the flight dictionary and the board ICDs as JSON, XTCE 1.2 and a Markdown
+interface control document.
+
+:func:`export` is the one entry point (``msr dict export --format json|xtce|md``); each format
+also has its own function (:func:`export_json`, :func:`export_xtce`, :func:`export_markdown`).
+Every export is deterministic: the same dictionary gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Final
+
+from ground_tools.exports._common import ExportError, select_nodes
+from ground_tools.exports.json_export import export_json
+from ground_tools.exports.markdown import export_markdown
+from ground_tools.exports.xtce import export_xtce, validate_xtce
+
+__all__ = [
+    "FORMATS",
+    "ExportError",
+    "export",
+    "export_json",
+    "export_markdown",
+    "export_xtce",
+    "validate_xtce",
+]
+
+_EXPORTERS: Final[dict[str, Callable[[list[str]], bytes]]] = {
+    "json": lambda nodes: export_json(nodes).encode("utf-8"),
+    "xtce": export_xtce,
+    "md": lambda nodes: export_markdown(nodes).encode("utf-8"),
+}
+FORMATS: Final = tuple(_EXPORTERS)
+"""The export formats: ``json``, ``xtce``, ``md``."""
+
+
+def export(format: str, nodes: Iterable[str] | None = None) -> bytes:
+    """The dictionary export in ``format`` for ``nodes`` (every node when None).
+
+    Args:
+        format: ``json``, ``xtce`` or ``md``.
+        nodes: node names (``lander``, ``mav``, ``orbiter``), or None for all of them.
+
+    Returns:
+        The document, UTF-8.
+
+    Raises:
+        ExportError: an unknown format or node name (the message is one line).
+    """
+    exporter = _EXPORTERS.get(format)
+    if exporter is None:
+        raise ExportError(f"unknown export format {format!r} (known: {', '.join(FORMATS)})")
+    return exporter(select_nodes(nodes))

@@ -1,0 +1,902 @@
+"""The flight dictionary as an XTCE 1.2 document (OMG XTCE, namespace 20180204).
+
+Document layout: a root SpaceSystem ``MSR`` holding one SpaceSystem per node (``lander``,
+``mav``, ``orbiter``). Each node's SpaceSystem is self-contained (it declares its own header
+parameters and types and references nothing outside itself), so it can be cut out as a document
+of its own (:func:`extract_space_system`) for tools that read only a root SpaceSystem, as
+space_packet_parser does.
+
+TelemetryMetaData of a node:
+
+* ``PUS_TM_Packet`` (abstract): the CCSDS primary header (CCSDS 133.0-B, 6 octets) and the PUS-C
+  TM secondary header (ECSS-E-ST-70-41C 7.4.3.1, 13 octets), field by field with their exact
+  bit sizes (:mod:`hal.protocol.spacepacket`, :mod:`hal.protocol.pus`).
+* ``HK_Report`` (abstract): TM[3,25] of the node's APID, adding the SID; then one container per
+  housekeeping packet, ``HK_<packet>``, restricted on APID, service type 3, subtype 25 and its
+  SID, holding the packet's fields and the packet error control.
+* ``EVENT_Report``: TM[5,x] of the node's APID (the subtype is the severity, 1 info .. 4 high):
+  event id (enumerated: id -> event name), detail length, detail (UTF-8).
+* ``VERIFICATION_<stage>``: TM[1,1..8], the PUS-1 verification reports (request id, step,
+  failure code enumerated by class, reason).
+* ``TEST_Alive``: TM[17,2], the answer to ``core.ping``.
+
+CommandMetaData of a node: the abstract MetaCommand ``PUS_TC`` whose CommandContainer
+``PUS_TC_Header`` is the primary header and the PUS-C TC secondary header (7.4.4.1, 5 octets;
+constants as FixedValueEntry), and one MetaCommand per command deriving from it, assigning APID,
+service type, subtype and (for a fixed layout) the packet data length, with its arguments
+(``ValidRangeSet`` from the declared ranges) and the packet error control. A variable command
+(its data parsed by its component) has one binary argument ``data`` whose size follows from the
+packet data length.
+
+Choices and their reasons:
+
+* Names: XTCE names may not hold ``.``, ``/``, ``:``, ``[``, ``]`` or spaces, so dictionary names
+  are mapped (``core.ping`` -> ``core_ping``; the field ``mode`` of ``core.status`` ->
+  ``core_status_mode``) and the original is kept as an ``Alias`` in name space ``msr``.
+* Arrays (a field with ``count`` > 1) are expanded into one parameter or argument per element,
+  ``<name>_<i>``, sharing one type: every XTCE reader decodes them (space_packet_parser has no
+  ArrayParameterType).
+* Hazardous commands carry ``DefaultSignificance consequenceLevel="critical"``, XTCE's own mark
+  for a command whose wrong use can harm the mission; the onboard gate (arm, then fire within
+  the window, inhibits removed) has no XTCE construct and is stated in ``reasonForWarning``, the
+  LongDescription and AncillaryData (``hazard_window``, ``inhibit``). Allowed modes are
+  AncillaryData ``mode`` (none: every mode).
+* The packet error control (CRC-16/CCITT-FALSE over the whole packet before it) is a 16-bit
+  parameter or argument whose encoding carries XTCE's ``ErrorDetectCorrect/CRC`` (polynomial
+  0x1021, initial remainder 0xFFFF, no reflection, no final XOR).
+* Booleans are one octet (construct ``Flag``); floats IEEE 754 single precision; everything
+  big-endian (``byteOrder="mostSignificantByteFirst"`` throughout).
+* Not in the XTCE: the onboard parameters (service 20; see the JSON or Markdown exports) and
+  reports with a repeated or stored layout (TM[9,x] time, TM[11,10], TM[20,2]), which have no
+  container; such a packet is reported as unrecognised by a reader.
+
+The document is written with :mod:`xml.etree.ElementTree` (standard library) in a fixed order:
+the same dictionary gives the same bytes. :func:`validate_xtce` checks a document against the
+XTCE 1.2 schema shipped by the ``space_packet_parser`` package, with lxml.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Final
+
+from fsw.dictionary import SEVERITIES, Command, HkPacket, NodeDictionary
+from fsw.dictionary.model import MAX_DETAIL
+from fsw.dictionary.verification import FAILURE_CODES, MAX_REASON, REPORT_NAMES
+from ground_tools.exports._common import (
+    REPORT_FIELDS,
+    ExportError,
+    bound,
+    dictionaries,
+    field_bits,
+    report_fields,
+    xtce_name,
+)
+from hal.protocol import pus
+from hal.protocol.devices.icd import Field
+
+__all__ = [
+    "ALIAS_NAMESPACE",
+    "XTCE_NS",
+    "export_xtce",
+    "extract_space_system",
+    "render_xtce",
+    "schema_path",
+    "validate_xtce",
+]
+
+XTCE_NS: Final = "http://www.omg.org/spec/XTCE/20180204"
+"""The XTCE 1.2 namespace."""
+ALIAS_NAMESPACE: Final = "msr"
+"""The Alias name space holding each item's name in the flight dictionary."""
+ROOT_NAME: Final = "MSR"
+
+_BIG_ENDIAN: Final = "mostSignificantByteFirst"
+_XML_XSD_URL: Final = "http://www.w3.org/2001/03/xml.xsd"
+# The XTCE schema imports the W3C schema of the xml: attributes from the network; validation
+# must work offline, so this copy of the four declarations it needs is served instead.
+_XML_XSD: Final = b"""<?xml version="1.0"?>
+<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"
+           targetNamespace="http://www.w3.org/XML/1998/namespace">
+  <xs:attribute name="lang" type="xs:string"/>
+  <xs:attribute name="space">
+    <xs:simpleType>
+      <xs:restriction base="xs:NCName">
+        <xs:enumeration value="default"/>
+        <xs:enumeration value="preserve"/>
+      </xs:restriction>
+    </xs:simpleType>
+  </xs:attribute>
+  <xs:attribute name="base" type="xs:anyURI"/>
+  <xs:attribute name="id" type="xs:ID"/>
+</xs:schema>
+"""
+
+
+@dataclass(frozen=True)
+class _HeaderField:
+    """One field of a packet header: its XTCE name, its name in the construct layout, bits,
+    the fixed value it always has (None: it varies) and its meaning."""
+
+    name: str
+    layout: str
+    bits: int
+    fixed: int | None
+    meaning: str
+
+
+_PRIMARY: Final = (
+    _HeaderField("CCSDS_VERSION", "primary.version", 3, 0, "packet version number, 0"),
+    _HeaderField("CCSDS_TYPE", "primary.type", 1, None, "packet type: 0 telemetry, 1 telecommand"),
+    _HeaderField("CCSDS_SEC_HDR_FLAG", "primary.sec_header_flag", 1, 1,
+                 "secondary header flag: 1, a PUS secondary header follows"),
+    _HeaderField("CCSDS_APID", "primary.apid", 11, None, "application process id"),
+    _HeaderField("CCSDS_SEQ_FLAGS", "primary.seq_flags", 2, None,
+                 "sequence flags: 3 unsegmented, 1 first, 0 continuation, 2 last"),
+    _HeaderField("CCSDS_SEQ_COUNT", "primary.seq_count", 14, None,
+                 "packet sequence count, per APID, modulo 16384"),
+    _HeaderField("CCSDS_DATA_LENGTH", "primary.data_length", 16, None,
+                 "octets in the packet data field minus one"),
+)  # fmt: skip
+_TM_SECONDARY: Final = (
+    _HeaderField("PUS_TM_VERSION", "secondary.pus.version", 4, pus.PUS_VERSION,
+                 "TM packet PUS version number, 2 (PUS-C)"),
+    _HeaderField("PUS_TM_TIME_REF_STATUS", "secondary.pus.time_ref_status", 4, None,
+                 "spacecraft time reference status"),
+    _HeaderField("PUS_TM_SERVICE", "secondary.service", 8, None, "service type id"),
+    _HeaderField("PUS_TM_SUBTYPE", "secondary.subtype", 8, None, "message subtype id"),
+    _HeaderField("PUS_TM_MSG_COUNTER", "secondary.msg_counter", 16, None,
+                 "message type counter, per destination and type, wraps at 65536"),
+    _HeaderField("PUS_TM_DEST_ID", "secondary.dest_id", 16, None, "destination id"),
+    _HeaderField("PUS_TM_TIME_COARSE", "secondary.time.coarse", 32, None,
+                 "on-board time, CUC 4+2: whole seconds since the mission epoch"),
+    _HeaderField("PUS_TM_TIME_FINE", "secondary.time.fine", 16, None,
+                 "on-board time, CUC 4+2: fraction of a second in units of 2^-16 s"),
+)  # fmt: skip
+_TC_SECONDARY: Final = (
+    _HeaderField("PUS_TC_VERSION", "secondary.pus.version", 4, pus.PUS_VERSION,
+                 "TC packet PUS version number, 2 (PUS-C)"),
+    _HeaderField("PUS_TC_ACK_FLAGS", "secondary.pus.ack_flags", 4, None,
+                 "acknowledgement flags: 8 completion, 4 progress, 2 start, 1 acceptance"),
+    _HeaderField("PUS_TC_SERVICE", "secondary.service", 8, None, "service type id"),
+    _HeaderField("PUS_TC_SUBTYPE", "secondary.subtype", 8, None, "message subtype id"),
+    _HeaderField("PUS_TC_SOURCE_ID", "secondary.source_id", 16, None,
+                 "id of the commanding source"),
+)  # fmt: skip
+_TC_DEFAULTS: Final = {"CCSDS_SEQ_FLAGS": 3, "PUS_TC_ACK_FLAGS": pus.ACK_ALL, "PUS_TC_SOURCE_ID": 0}
+_PEC: Final = "PUS_PEC"
+_PEC_MEANING: Final = (
+    "packet error control: CRC-16/CCITT-FALSE (polynomial 0x1021, initial value 0xFFFF, "
+    "no reflection, no final XOR) over every octet of the packet before it"
+)
+_UNITS: Final = {"PUS_TM_TIME_COARSE": "s", "PUS_TM_TIME_FINE": "2^-16 s"}
+
+
+def _checked_header(fields: tuple[_HeaderField, ...], layout: Any, what: str) -> None:
+    """The tables above must be the construct declaration of :mod:`hal.protocol.pus` exactly."""
+    names = tuple(f.layout for f in fields)
+    bits = sum(f.bits for f in fields)
+    if names != tuple(layout.fields) or bits != layout.size * 8:
+        raise ExportError(
+            f"the {what} header declared in hal.protocol.pus ({layout.size} octets: "
+            f"{', '.join(layout.fields)}) no longer matches the XTCE export's table"
+        )
+
+
+def export_xtce(nodes: Iterable[str] | None = None) -> bytes:
+    """The flight dictionary of ``nodes`` (every node when None) as an XTCE 1.2 document.
+
+    Returns:
+        UTF-8 XML with its declaration, indented, ending with a newline.
+
+    Raises:
+        ExportError: an unknown node name.
+    """
+    return render_xtce(dictionaries(nodes))
+
+
+def render_xtce(dicts: Sequence[NodeDictionary]) -> bytes:
+    """These node dictionaries as an XTCE 1.2 document (see :func:`export_xtce`).
+
+    Raises:
+        ExportError: two items of a node map to the same XTCE name, or the PUS header
+            declaration no longer matches this module.
+    """
+    _checked_header(_PRIMARY + _TM_SECONDARY, pus.TM_LAYOUT, "PUS-C TM")
+    _checked_header(_PRIMARY + _TC_SECONDARY, pus.TC_LAYOUT, "PUS-C TC")
+    root = ET.Element(
+        "SpaceSystem",
+        {
+            "xmlns": XTCE_NS,
+            "name": ROOT_NAME,
+            "shortDescription": "Mars Sample Return flight dictionary",
+        },
+    )
+    _sub(
+        root,
+        "LongDescription",
+        text=(
+            "Telecommands and telemetry of the Mars Sample Return nodes, generated from the "
+            "flight dictionary (fsw.dictionary); one SpaceSystem per node. Packets are CCSDS "
+            "space packets with PUS-C secondary headers and packet error control; everything "
+            "is big-endian."
+        ),
+    )
+    _sub(root, "Header", validationStatus="Working", version="1")
+    for d in dicts:
+        root.append(_NodeBuilder(d).build())
+    ET.indent(root, space="  ")
+    body = ET.tostring(root, encoding="unicode")
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n{body}\n'.encode()
+
+
+def _qualified(name: str) -> str:
+    return f"{{{XTCE_NS}}}{name}"
+
+
+def _sub(parent: ET.Element, tag: str, /, text: str | None = None, **attrs: str) -> ET.Element:
+    """A child element. Elements are written unqualified under the root's default namespace
+    declaration (ElementTree's ``default_namespace`` refuses the unqualified attributes XTCE
+    uses), attributes in the order given."""
+    element = ET.SubElement(parent, tag, attrs)
+    if text is not None:
+        element.text = text
+    return element
+
+
+def _number(kind: str, value: float) -> str:
+    return repr(bound(kind, value))
+
+
+class _NodeBuilder:
+    """Builds one node's SpaceSystem."""
+
+    def __init__(self, d: NodeDictionary) -> None:
+        self.d = d
+        self.names: dict[str, set[str]] = {}
+        self.system = ET.Element(
+            "SpaceSystem",
+            {
+                "name": xtce_name(d.node),
+                "shortDescription": f"flight software of node {d.node}, APID 0x{d.apid:03X}",
+            },
+        )
+        self.ptypes = ET.Element("ParameterTypeSet")
+        self.params = ET.Element("ParameterSet")
+        self.containers = ET.Element("ContainerSet")
+        self.atypes = ET.Element("ArgumentTypeSet")
+        self.commands = ET.Element("MetaCommandSet")
+
+    # -- bookkeeping ------------------------------------------------------------------------------
+
+    def unique(self, kind: str, name: str, source: str) -> str:
+        """``name`` after checking no other item of ``kind`` has it (two dictionary names can
+        map to one XTCE name: ``a.b_c`` and ``a_b.c``)."""
+        seen = self.names.setdefault(kind, set())
+        if name in seen:
+            raise ExportError(
+                f"{self.d.node}: {source} maps to the XTCE {kind} name {name!r}, already used"
+            )
+        seen.add(name)
+        return name
+
+    # -- the document -----------------------------------------------------------------------------
+
+    def build(self) -> ET.Element:
+        d = self.d
+        inhibits = ", ".join(d.inhibits) or "none"
+        _sub(
+            self.system,
+            "LongDescription",
+            text=(
+                f"Node {d.node}: telecommands to and telemetry from APID {d.apid} "
+                f"(0x{d.apid:03X}). Onboard inhibits of its hazardous-command gate, by index: "
+                f"{inhibits}."
+            ),
+        )
+        ancillary = [("apid", str(d.apid))] + [("inhibit", name) for name in d.inhibits]
+        _ancillary(self.system, ancillary)
+        self.telemetry()
+        self.command_set()
+        tm = _sub(self.system, "TelemetryMetaData")
+        tm.extend([self.ptypes, self.params, self.containers])
+        tc = _sub(self.system, "CommandMetaData")
+        tc.extend([self.atypes, self.commands])
+        return self.system
+
+    # -- telemetry --------------------------------------------------------------------------------
+
+    def telemetry(self) -> None:
+        header = _PRIMARY + _TM_SECONDARY
+        for f in header:
+            self.int_ptype(f"{f.name}_Type", f.bits, f.meaning, unit=_UNITS.get(f.name, "-"))
+            self.parameter(f.name, f"{f.name}_Type", f.meaning)
+        self.pec_type(self.ptypes, f"{_PEC}_Type")
+        self.parameter(_PEC, f"{_PEC}_Type", _PEC_MEANING)
+        self.container(
+            "PUS_TM_Packet",
+            "a PUS-C telemetry packet: primary and TM secondary header",
+            [f.name for f in header],
+            abstract=True,
+            long=(
+                "CCSDS space packet primary header (6 octets) and PUS-C TM secondary header "
+                "(13 octets, ECSS-E-ST-70-41C 7.4.3.1); the source data and the packet error "
+                "control follow in the derived containers."
+            ),
+        )
+        self.hk_containers()
+        self.event_container()
+        self.verification_containers()
+        self.container(
+            "TEST_Alive",
+            "TM[17,2]: the node is alive (answer to core.ping)",
+            [_PEC],
+            base=("PUS_TM_Packet", self.restriction(17, 2)),
+        )
+
+    def restriction(self, service: int, subtype: int | None = None) -> list[tuple[str, int]]:
+        rules = [("CCSDS_APID", self.d.apid), ("PUS_TM_SERVICE", service)]
+        if subtype is not None:
+            rules.append(("PUS_TM_SUBTYPE", subtype))
+        return rules
+
+    def hk_containers(self) -> None:
+        self.int_ptype("HK_SID_Type", 16, "structure id of a housekeeping packet")
+        self.parameter("HK_SID", "HK_SID_Type", "structure id of the housekeeping packet")
+        self.container(
+            "HK_Report",
+            f"TM[3,25] of node {self.d.node}: a housekeeping report, by its SID",
+            ["HK_SID"],
+            abstract=True,
+            base=("PUS_TM_Packet", self.restriction(3, 25)),
+        )
+        for h in self.d.hk:
+            entries = [name for f in h.fields for name in self.hk_field(h, f)]
+            self.container(
+                f"HK_{xtce_name(h.name)}",
+                h.meaning or h.name,
+                [*entries, _PEC],
+                base=("HK_Report", [*self.restriction(3, 25), ("HK_SID", h.sid)]),
+                alias=h.name,
+                long=(
+                    f"Housekeeping packet {h.name}: TM[3,25] SID {h.sid}, filled by component "
+                    f"{h.component}, sent every {h.period} s by default. {_sentence(h.meaning)}"
+                ).rstrip(),
+            )
+
+    def hk_field(self, h: HkPacket, f: Field) -> list[str]:
+        """Declare a field of a housekeeping packet; returns its parameter names in order."""
+        base = xtce_name(f"{h.name}.{f.name}")
+        type_name = self.unique("parameter type", f"{base}_Type", f"{h.name}.{f.name}")
+        self.field_type(self.ptypes, "Parameter", type_name, f)
+        names = []
+        for index in range(f.count):
+            suffix, alias = (f"_{index}", f"{h.name}.{f.name}[{index}]") if f.count > 1 else (
+                "", f"{h.name}.{f.name}")  # fmt: skip
+            name = f"{base}{suffix}"
+            long = f"element {index} of {f.count}" if f.count > 1 else None
+            self.parameter(name, type_name, f.meaning, alias=alias, long=long)
+            names.append(name)
+        return names
+
+    def event_container(self) -> None:
+        ptype = _sub(
+            self.ptypes,
+            "EnumeratedParameterType",
+            name=self.unique("parameter type", "EVENT_ID_Type", "event ids"),
+            shortDescription=f"the events of node {self.d.node}, by id",
+        )
+        _sub(ptype, "UnitSet")
+        _int_encoding(ptype, 16, signed=False)
+        enumeration = _sub(ptype, "EnumerationList")
+        for e in self.d.events:
+            _sub(
+                enumeration,
+                "Enumeration",
+                value=str(e.id),
+                label=e.name,
+                shortDescription=f"{e.severity}: {e.meaning}",
+            )
+        self.parameter("EVENT_ID", "EVENT_ID_Type", "the event's id in the dictionary")
+        self.int_ptype("EVENT_DETAIL_LENGTH_Type", 8, "octets of the detail that follows")
+        self.parameter("EVENT_DETAIL_LENGTH", "EVENT_DETAIL_LENGTH_Type", "octets of the detail")
+        self.string_ptype("EVENT_DETAIL_Type", "EVENT_DETAIL_LENGTH", MAX_DETAIL, "one line, UTF-8")
+        self.parameter("EVENT_DETAIL", "EVENT_DETAIL_Type", "one line saying what happened")
+        severities = ", ".join(f"{n} {name}" for name, n in SEVERITIES.items())
+        self.container(
+            "EVENT_Report",
+            f"TM[5,x] of node {self.d.node}: an event report (x: its severity)",
+            ["EVENT_ID", "EVENT_DETAIL_LENGTH", "EVENT_DETAIL", _PEC],
+            base=("PUS_TM_Packet", self.restriction(5)),
+            long=(
+                f"Event report: event id uint16, detail length uint8, detail UTF-8 (at most "
+                f"{MAX_DETAIL} octets). The message subtype is the severity ({severities})."
+            ),
+        )
+
+    def verification_containers(self) -> None:
+        binary = _sub(
+            self.ptypes,
+            "BinaryParameterType",
+            name=self.unique("parameter type", "VERIFICATION_REQUEST_ID_Type", "request id"),
+            shortDescription=REPORT_FIELDS["request_id"][1],
+        )
+        _sub(binary, "UnitSet")
+        encoding = _sub(binary, "BinaryDataEncoding")
+        _sub(_sub(encoding, "SizeInBits"), "FixedValue", text="32")
+        self.parameter(
+            "VERIFICATION_REQUEST_ID",
+            "VERIFICATION_REQUEST_ID_Type",
+            REPORT_FIELDS["request_id"][1],
+        )
+        self.int_ptype("VERIFICATION_STEP_Type", 8, REPORT_FIELDS["step"][1])
+        self.parameter("VERIFICATION_STEP", "VERIFICATION_STEP_Type", REPORT_FIELDS["step"][1])
+        codes = _sub(
+            self.ptypes,
+            "EnumeratedParameterType",
+            name=self.unique("parameter type", "VERIFICATION_CODE_Type", "failure codes"),
+            shortDescription="failure code: the class of the reason",
+        )
+        _sub(codes, "UnitSet")
+        _int_encoding(codes, 16, signed=False)
+        enumeration = _sub(codes, "EnumerationList")
+        for code, name in sorted(FAILURE_CODES.items()):
+            _sub(enumeration, "Enumeration", value=str(code), label=name)
+        self.parameter("VERIFICATION_CODE", "VERIFICATION_CODE_Type", REPORT_FIELDS["code"][1])
+        self.int_ptype("VERIFICATION_REASON_LENGTH_Type", 8, "octets of the reason that follows")
+        self.parameter(
+            "VERIFICATION_REASON_LENGTH", "VERIFICATION_REASON_LENGTH_Type", "octets of the reason"
+        )
+        self.string_ptype(
+            "VERIFICATION_REASON_Type", "VERIFICATION_REASON_LENGTH", MAX_REASON, "UTF-8"
+        )
+        self.parameter(
+            "VERIFICATION_REASON",
+            "VERIFICATION_REASON_Type",
+            "the named reason (class: detail), e.g. out_of_range: period = 0.0 is outside ...",
+        )
+        entries = {
+            "request_id": ["VERIFICATION_REQUEST_ID"],
+            "step": ["VERIFICATION_STEP"],
+            "code": ["VERIFICATION_CODE"],
+            "reason": ["VERIFICATION_REASON_LENGTH", "VERIFICATION_REASON"],
+        }
+        for subtype, stage in sorted(REPORT_NAMES.items()):
+            listed = [name for field in report_fields(subtype) for name in entries[field]]
+            self.container(
+                f"VERIFICATION_{stage}",
+                f"TM[1,{subtype}]: request verification, {stage.replace('_', ' ')}",
+                [*listed, _PEC],
+                base=("PUS_TM_Packet", self.restriction(1, subtype)),
+            )
+
+    # -- telemetry building blocks ----------------------------------------------------------------
+
+    def parameter(
+        self, name: str, type_name: str, meaning: str, *, alias: str | None = None,
+        long: str | None = None,
+    ) -> None:  # fmt: skip
+        element = _sub(
+            self.params,
+            "Parameter",
+            name=self.unique("parameter", name, alias or name),
+            parameterTypeRef=type_name,
+            shortDescription=meaning,
+        )
+        if long:
+            _sub(element, "LongDescription", text=long)
+        if alias:
+            _alias(element, alias)
+        _sub(element, "ParameterProperties", dataSource="telemetered", readOnly="true")
+
+    def int_ptype(self, name: str, bits: int, meaning: str, unit: str = "-") -> None:
+        element = _sub(
+            self.ptypes,
+            "IntegerParameterType",
+            name=self.unique("parameter type", name, name),
+            shortDescription=meaning,
+            signed="false",
+            sizeInBits=str(bits),
+        )
+        _units(element, unit)
+        _int_encoding(element, bits, signed=False)
+
+    def pec_type(self, parent: ET.Element, name: str) -> None:
+        kind = "Parameter" if parent is self.ptypes else "Argument"
+        element = _sub(
+            parent,
+            f"Integer{kind}Type",
+            name=self.unique(f"{kind.lower()} type", name, name),
+            shortDescription=_PEC_MEANING,
+            signed="false",
+            sizeInBits="16",
+        )
+        _units(element, "-")
+        encoding = _int_encoding(element, 16, signed=False)
+        crc = _sub(
+            _sub(encoding, "ErrorDetectCorrect"),
+            "CRC",
+            width="16",
+            reflectData="false",
+            reflectRemainder="false",
+            bitsFromReference="0",
+            reference="start",
+        )
+        _sub(crc, "Polynomial", text="1021")
+        _sub(crc, "InitRemainder", text="FFFF")
+        _sub(crc, "FinalXOR", text="0000")
+
+    def string_ptype(self, name: str, length: str, max_octets: int, meaning: str) -> None:
+        element = _sub(
+            self.ptypes,
+            "StringParameterType",
+            name=self.unique("parameter type", name, name),
+            shortDescription=meaning,
+        )
+        _sub(element, "UnitSet")
+        encoding = _sub(element, "StringDataEncoding", encoding="UTF-8")
+        variable = _sub(encoding, "Variable", maxSizeInBits=str(8 * max_octets))
+        dynamic = _sub(variable, "DynamicValue")
+        _sub(dynamic, "ParameterInstanceRef", parameterRef=length, useCalibratedValue="false")
+        _sub(dynamic, "LinearAdjustment", slope="8", intercept="0")
+
+    def field_type(self, parent: ET.Element, kind: str, name: str, f: Field) -> None:
+        """A parameter (kind ``Parameter``) or argument (``Argument``) type for field ``f``."""
+        bits = field_bits(f)
+        if f.kind == "bool":
+            element = _sub(parent, f"Boolean{kind}Type", name=name, shortDescription=f.meaning)
+            _units(element, f.unit)
+            _int_encoding(element, bits, signed=False)
+            return
+        if f.kind == "f32":
+            element = _sub(
+                parent, f"Float{kind}Type", name=name, shortDescription=f.meaning,
+                sizeInBits=str(bits),
+            )  # fmt: skip
+            _units(element, f.unit)
+            _sub(
+                element,
+                "FloatDataEncoding",
+                sizeInBits=str(bits),
+                encoding="IEEE754_1985",
+                byteOrder=_BIG_ENDIAN,
+            )
+        else:
+            signed = f.kind.startswith("i")
+            element = _sub(
+                parent, f"Integer{kind}Type", name=name, shortDescription=f.meaning,
+                signed="true" if signed else "false", sizeInBits=str(bits),
+            )  # fmt: skip
+            _units(element, f.unit)
+            _int_encoding(element, bits, signed=signed)
+        low, high = _number(f.kind, f.lo), _number(f.kind, f.hi)
+        if kind == "Parameter":
+            _sub(element, "ValidRange", minInclusive=low, maxInclusive=high)
+        else:
+            ranges = _sub(element, "ValidRangeSet")
+            _sub(ranges, "ValidRange", minInclusive=low, maxInclusive=high)
+
+    def container(
+        self, name: str, short: str, entries: list[str], *, abstract: bool = False,
+        base: tuple[str, list[tuple[str, int]]] | None = None, alias: str | None = None,
+        long: str | None = None,
+    ) -> ET.Element:  # fmt: skip
+        attrs = {"name": self.unique("container", name, alias or name), "shortDescription": short}
+        if abstract:
+            attrs["abstract"] = "true"
+        element = _sub(self.containers, "SequenceContainer", **attrs)
+        if long:
+            _sub(element, "LongDescription", text=long)
+        if alias:
+            _alias(element, alias)
+        entry_list = _sub(element, "EntryList")
+        for entry in entries:
+            _sub(entry_list, "ParameterRefEntry", parameterRef=entry)
+        if base is not None:
+            container_ref, rules = base
+            based = _sub(element, "BaseContainer", containerRef=container_ref)
+            comparisons = _sub(_sub(based, "RestrictionCriteria"), "ComparisonList")
+            for parameter, value in rules:
+                _sub(
+                    comparisons,
+                    "Comparison",
+                    parameterRef=parameter,
+                    useCalibratedValue="false",
+                    comparisonOperator="==",
+                    value=str(value),
+                )
+        return element
+
+    # -- commands ---------------------------------------------------------------------------------
+
+    def command_set(self) -> None:
+        header = _PRIMARY + _TC_SECONDARY
+        variable_header = [f for f in header if f.fixed is None and f.name != "CCSDS_TYPE"]
+        for f in variable_header:
+            element = _sub(
+                self.atypes,
+                "IntegerArgumentType",
+                name=self.unique("argument type", f"{f.name}_ArgType", f.name),
+                shortDescription=f.meaning,
+                signed="false",
+                sizeInBits=str(f.bits),
+            )
+            _units(element, "-")
+            _int_encoding(element, f.bits, signed=False)
+            ranges = _sub(element, "ValidRangeSet")
+            _sub(ranges, "ValidRange", minInclusive="0", maxInclusive=str((1 << f.bits) - 1))
+        self.pec_type(self.atypes, f"{_PEC}_ArgType")
+        base = _sub(
+            self.commands,
+            "MetaCommand",
+            name=self.unique("command", "PUS_TC", "PUS_TC"),
+            shortDescription="a PUS-C telecommand: primary and TC secondary header",
+            abstract="true",
+        )
+        _sub(
+            base,
+            "LongDescription",
+            text=(
+                "CCSDS space packet primary header (6 octets, packet type 1) and PUS-C TC "
+                "secondary header (5 octets, ECSS-E-ST-70-41C 7.4.4.1). Each command assigns "
+                "APID, service type and subtype; the packet data length is assigned for a "
+                "fixed layout and computed by the sender for a variable one; the packet error "
+                "control ends every command's container."
+            ),
+        )
+        arguments = _sub(base, "ArgumentList")
+        for f in variable_header:
+            attrs = {"name": f.name, "argumentTypeRef": f"{f.name}_ArgType",
+                     "shortDescription": f.meaning}  # fmt: skip
+            if f.name in _TC_DEFAULTS:
+                attrs["initialValue"] = str(_TC_DEFAULTS[f.name])
+            _sub(arguments, "Argument", **attrs)
+        _sub(arguments, "Argument", name=_PEC, argumentTypeRef=f"{_PEC}_ArgType",
+             shortDescription=_PEC_MEANING)  # fmt: skip
+        container = _sub(base, "CommandContainer", name="PUS_TC_Header")
+        entries = _sub(container, "EntryList")
+        for f in header:
+            if f.name == "CCSDS_TYPE":
+                _fixed(entries, f.name, 1, f.bits)
+            elif f.fixed is not None:
+                _fixed(entries, f.name, f.fixed, f.bits)
+            else:
+                _sub(entries, "ArgumentRefEntry", argumentRef=f.name)
+        for command in self.d.commands:
+            self.meta_command(command)
+
+    def meta_command(self, c: Command) -> None:
+        name = self.unique("command", xtce_name(c.name), c.name)
+        element = _sub(self.commands, "MetaCommand", name=name,
+                       shortDescription=c.message.meaning or c.name)  # fmt: skip
+        _sub(element, "LongDescription", text=_command_text(c))
+        _alias(element, c.name)
+        ancillary = [("component", c.component)] + [("mode", m) for m in c.modes]
+        if c.hazardous:
+            ancillary.append(("hazard_window", repr(c.window)))
+            ancillary += [("inhibit", inhibit) for inhibit in c.inhibits]
+        _ancillary(element, ancillary)
+        based = _sub(element, "BaseMetaCommand", metaCommandRef="PUS_TC")
+        assignments = _sub(based, "ArgumentAssignmentList")
+        values = [("CCSDS_APID", c.apid)]
+        if not c.variable:
+            values.append(
+                ("CCSDS_DATA_LENGTH", pus.TC_SECONDARY_HEADER_SIZE + c.message.size
+                 + pus.CRC_SIZE - 1)
+            )  # fmt: skip
+        values += [("PUS_TC_SERVICE", c.message.service), ("PUS_TC_SUBTYPE", c.message.subtype)]
+        for argument, value in values:
+            _sub(assignments, "ArgumentAssignment", argumentName=argument,
+                 argumentValue=str(value))  # fmt: skip
+        refs: list[str] = []
+        if c.variable:
+            type_name = self.unique("argument type", f"{name}_data_ArgType", f"{c.name}.data")
+            binary = _sub(self.atypes, "BinaryArgumentType", name=type_name,
+                          shortDescription=c.layout)  # fmt: skip
+            _sub(binary, "UnitSet")
+            size = _sub(_sub(binary, "BinaryDataEncoding"), "SizeInBits")
+            dynamic = _sub(size, "DynamicValue")
+            _sub(dynamic, "ArgumentInstanceRef", argumentRef="CCSDS_DATA_LENGTH",
+                 useCalibratedValue="false")  # fmt: skip
+            overhead = pus.TC_SECONDARY_HEADER_SIZE + pus.CRC_SIZE - 1
+            _sub(dynamic, "LinearAdjustment", slope="8", intercept=str(-8 * overhead))
+            args = _sub(element, "ArgumentList")
+            _sub(args, "Argument", name="data", argumentTypeRef=type_name,
+                 shortDescription=f"application data: {c.layout}")  # fmt: skip
+            refs.append("data")
+        elif c.message.fields:
+            args = _sub(element, "ArgumentList")
+            for f in c.message.fields:
+                type_name = self.unique(
+                    "argument type", f"{name}_{xtce_name(f.name)}_ArgType", f"{c.name}.{f.name}"
+                )
+                self.field_type(self.atypes, "Argument", type_name, f)
+                for index in range(f.count):
+                    arg = xtce_name(f.name) + (f"_{index}" if f.count > 1 else "")
+                    argument = _sub(args, "Argument", name=arg, argumentTypeRef=type_name,
+                                    shortDescription=f.meaning)  # fmt: skip
+                    if f.count > 1:
+                        _sub(argument, "LongDescription", text=f"element {index} of {f.count}")
+                        _alias(argument, f"{f.name}[{index}]")
+                    elif arg != f.name:
+                        _alias(argument, f.name)
+                    refs.append(arg)
+        container = _sub(element, "CommandContainer", name=f"{name}_Container")
+        entries = _sub(container, "EntryList")
+        for ref in [*refs, _PEC]:
+            _sub(entries, "ArgumentRefEntry", argumentRef=ref)
+        _sub(container, "BaseContainer", containerRef="PUS_TC_Header")
+        if c.hazardous:
+            _sub(element, "DefaultSignificance", reasonForWarning=_hazard_text(c),
+                 consequenceLevel="critical")  # fmt: skip
+
+
+def _hazard_text(c: Command) -> str:
+    inhibits = ", ".join(c.inhibits) or "none"
+    return (
+        f"Hazardous: passes the onboard gate; arm it (gate.arm), then send it within "
+        f"{c.window} s; onboard inhibits that must all be removed first: {inhibits}"
+    )
+
+
+def _sentence(text: str) -> str:
+    """``text`` as a sentence: capitalised, ending with a full stop ("" stays "")."""
+    text = text.strip()
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+def _command_text(c: Command) -> str:
+    parts = [
+        f"Telecommand {c.name}: TC[{c.message.service},{c.message.subtype}] to APID {c.apid}, "
+        f"executed by component {c.component}.",
+        _sentence(c.message.meaning),
+        "Allowed in every mode." if not c.modes else f"Allowed in modes: {', '.join(c.modes)}.",
+    ]
+    if c.variable:
+        parts.append(f"Variable application data: {c.layout}.")
+    if c.hazardous:
+        parts.append(_hazard_text(c) + ".")
+    return " ".join(part for part in parts if part)
+
+
+def _units(parent: ET.Element, unit: str) -> None:
+    units = _sub(parent, "UnitSet")
+    if unit and unit != "-":
+        _sub(units, "Unit", text=unit)
+
+
+def _int_encoding(parent: ET.Element, bits: int, *, signed: bool) -> ET.Element:
+    return _sub(
+        parent,
+        "IntegerDataEncoding",
+        sizeInBits=str(bits),
+        encoding="twosComplement" if signed else "unsigned",
+        byteOrder=_BIG_ENDIAN,
+    )
+
+
+def _fixed(entries: ET.Element, name: str, value: int, bits: int) -> None:
+    octets = max(1, (bits + 7) // 8)
+    _sub(entries, "FixedValueEntry", name=name, binaryValue=value.to_bytes(octets, "big").hex(),
+         sizeInBits=str(bits))  # fmt: skip
+
+
+def _alias(parent: ET.Element, alias: str) -> None:
+    _sub(_sub(parent, "AliasSet"), "Alias", nameSpace=ALIAS_NAMESPACE, alias=alias)
+
+
+def _ancillary(parent: ET.Element, items: list[tuple[str, str]]) -> None:
+    if not items:
+        return
+    data = _sub(parent, "AncillaryDataSet")
+    for name, value in items:
+        _sub(data, "AncillaryData", text=value, name=name)
+
+
+# -- reading back: validation and extraction ------------------------------------------------------
+
+
+def schema_path() -> Path:
+    """The XTCE 1.2 schema (``SpaceSystem.xsd``) shipped by the installed space_packet_parser.
+
+    Raises:
+        ExportError: space_packet_parser is not installed, or ships no schema there.
+    """
+    spec = importlib.util.find_spec("space_packet_parser")
+    if spec is None or not spec.submodule_search_locations:
+        raise ExportError(
+            "the XTCE 1.2 schema comes with the space_packet_parser package, which is not "
+            "installed (pip install 'space_packet_parser>=6'), or pass the schema's path"
+        )
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / "xtce" / "schemas" / "SpaceSystem.xsd"
+        if path.is_file():
+            return path
+    raise ExportError("space_packet_parser is installed but ships no xtce/schemas/SpaceSystem.xsd")
+
+
+def _lxml() -> Any:
+    try:
+        from lxml import etree  # optional: only reading needs it
+    except ImportError:
+        raise ExportError("reading XTCE needs lxml (pip install 'lxml>=4.9')") from None
+    return etree
+
+
+def _parser(etree: Any) -> Any:
+    """An XML parser that never fetches anything and never expands entities."""
+    return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+
+
+@cache
+def _schema(path: Path) -> Any:
+    etree = _lxml()
+
+    class _Offline(etree.Resolver):  # the W3C xml.xsd, from the copy above
+        def resolve(self, url: str, pubid: str, context: Any) -> Any:
+            if url == _XML_XSD_URL:
+                return self.resolve_string(_XML_XSD, context)
+            return None
+
+    parser = _parser(etree)
+    parser.resolvers.add(_Offline())
+    try:
+        return etree.XMLSchema(etree.parse(str(path), parser))
+    except (OSError, etree.XMLSchemaParseError, etree.XMLSyntaxError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ExportError(f"cannot load the XTCE schema {path}: {first}") from None
+
+
+def validate_xtce(xml: bytes, schema: Path | None = None) -> list[str]:
+    """The XTCE 1.2 schema errors of a document, one line each (empty when it is valid).
+
+    Args:
+        xml: the document.
+        schema: the XTCE schema (``SpaceSystem.xsd``); by default the one shipped by the
+            installed space_packet_parser package. Nothing is fetched from the network: the
+            W3C ``xml.xsd`` it imports is served from a copy held here.
+
+    Returns:
+        ``line N: message`` for each error; a document that is not well-formed XML gives its
+        syntax error.
+
+    Raises:
+        ExportError: lxml or the schema missing, or the schema unreadable.
+    """
+    etree = _lxml()
+    checker = _schema(Path(schema) if schema is not None else schema_path())
+    try:
+        document = etree.fromstring(xml, _parser(etree))
+    except etree.XMLSyntaxError as exc:
+        return [f"line {exc.lineno}: not well-formed XML: {exc.msg}"]
+    if checker.validate(document):
+        return []
+    return [f"line {error.line}: {error.message}" for error in checker.error_log]
+
+
+def extract_space_system(xml: bytes, name: str) -> bytes:
+    """One child SpaceSystem of a document, as a document of its own (for readers, like
+    space_packet_parser, that read only the root SpaceSystem).
+
+    Raises:
+        ExportError: lxml missing, the document not XML, or no child SpaceSystem ``name``.
+    """
+    etree = _lxml()
+    try:
+        root = etree.fromstring(xml, _parser(etree))
+    except etree.XMLSyntaxError as exc:
+        raise ExportError(f"not an XTCE document: {exc.msg}") from None
+    for child in root.findall(_qualified("SpaceSystem")):
+        if child.get("name") == name:
+            body: bytes = etree.tostring(child, xml_declaration=True, encoding="UTF-8")
+            return body + b"\n"
+    known = ", ".join(c.get("name", "?") for c in root.findall(_qualified("SpaceSystem")))
+    raise ExportError(f"no SpaceSystem {name!r} in the document (known: {known})")

@@ -1,0 +1,364 @@
+"""Dictionary exports (ground_tools/exports): JSON, XTCE 1.2 and the Markdown ICD, checked the way
+an operator or a ground-segment engineer would check a delivered dictionary.
+
+The XTCE is validated against the official XTCE 1.2 schema (shipped by space_packet_parser) and
+read back by space_packet_parser, an independent XTCE decoder, which must decode packets built by
+our own encoder to the same values.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+
+import pytest
+
+from fsw.dictionary import (
+    NODE_APIDS,
+    Command,
+    HkPacket,
+    Message,
+    build_node,
+    node_dictionary,
+)
+from fsw.dictionary.verification import FAILURE_CODES, REPORT_NAMES, Verification
+from ground_tools.exports import (
+    ExportError,
+    export,
+    export_json,
+    export_markdown,
+    export_xtce,
+    validate_xtce,
+)
+from ground_tools.exports._common import report_fields
+from ground_tools.exports.json_export import render_json
+from ground_tools.exports.markdown import board_modules
+from ground_tools.exports.xtce import extract_space_system, render_xtce
+from hal.bench import BOARD_NODES
+from hal.protocol.cuc import CucTime
+from hal.protocol.devices.icd import Field
+from hal.protocol.pus import PusTm
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _test_node():
+    """A node with what the mission dictionary does not declare yet: inhibits, a hazardous
+    command with an argument array, a mode restriction and a housekeeping array."""
+    message = Message(
+        "fire",
+        200,
+        1,
+        (
+            Field("pulse", "u16", "ms", 10, 100, "firing pulse width"),
+            Field("angles", "f32", "deg", -180, 180, "per-joint target", count=3),
+            Field("offset", "i16", "mm", -500, 500, "signed offset"),
+        ),
+        "fire the test initiator",
+        hazardous=True,
+    )
+    fire = Command(
+        "pyro.fire", "testnode", 0x230, message, "pyro", modes=("critical",), window=10.0,
+        inhibits=("inhibit_a", "inhibit_b"),
+    )  # fmt: skip
+    hk = HkPacket(
+        "pyro.status",
+        "testnode",
+        0x230,
+        10,
+        (
+            Field("resistance", "f32", "ohm", 0, 20, "bridgewire resistance", count=3),
+            Field("fired", "bool", "-", 0, 1, "fired"),
+            Field("offset", "i32", "mm", -100000, 100000, "signed offset"),
+        ),
+        "pyro",
+        0.5,
+        "pyro channel status",
+    )
+    return build_node(
+        "testnode", 0x230, commands=[fire], hk=[hk], inhibits=("inhibit_a", "inhibit_b")
+    )
+
+
+@pytest.fixture(scope="module")
+def xtce_document() -> bytes:
+    return export_xtce()
+
+
+@pytest.fixture(scope="module")
+def markdown() -> str:
+    return export_markdown()
+
+
+def _spp_definition(document: bytes, node: str):
+    definitions = pytest.importorskip("space_packet_parser.xtce.definitions")
+    return definitions.XtcePacketDefinition.from_xtce(
+        io.BytesIO(extract_space_system(document, node)), root_container_name="PUS_TM_Packet"
+    )
+
+
+def _decode(definition, raw: bytes) -> dict:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a length mismatch is a warning in space_packet_parser
+        return dict(definition.parse_bytes(raw))
+
+
+def _sample_values(hk: HkPacket) -> dict:
+    """A value for every field, distinct and inside its range (floats exact in f32)."""
+    values = {}
+    for index, f in enumerate(hk.fields):
+        if f.kind == "bool":
+            one = index % 2 == 0
+        elif f.kind == "f32":
+            one = min(f.hi, f.lo + 0.5 + index)
+        else:
+            one = int(min(f.hi, f.lo + 1 + index))
+        values[f.name] = [one] * f.count if f.count > 1 else one
+    return values
+
+
+# -- JSON -----------------------------------------------------------------------------------------
+
+
+def test_the_json_export_lists_every_command_packet_event_and_parameter_of_every_node():
+    document = json.loads(export_json())
+    assert list(document["nodes"]) == list(NODE_APIDS)
+    for node, apid in NODE_APIDS.items():
+        d = node_dictionary(node)
+        exported = document["nodes"][node]
+        assert exported["apid"] == apid
+        assert exported["inhibits"] == list(d.inhibits)
+        assert [c["name"] for c in exported["commands"]] == [c.name for c in d.commands]
+        assert [h["sid"] for h in exported["hk"]] == [h.sid for h in d.hk]
+        assert [e["id"] for e in exported["events"]] == [e.id for e in d.events]
+        assert [p["id"] for p in exported["parameters"]] == [p.id for p in d.parameters]
+        for command, declared in zip(exported["commands"], d.commands, strict=True):
+            assert (command["service"], command["subtype"]) == (
+                declared.message.service,
+                declared.message.subtype,
+            )
+            assert len(command["arguments"]) == len(declared.message.fields)
+        for packet, declared in zip(exported["hk"], d.hk, strict=True):
+            assert [f["name"] for f in packet["fields"]] == [f.name for f in declared.fields]
+    verification = document["verification"]
+    assert [r["subtype"] for r in verification["reports"]] == sorted(REPORT_NAMES)
+    assert {c["code"]: c["name"] for c in verification["failure_codes"]} == FAILURE_CODES
+
+
+def test_the_json_export_carries_types_units_ranges_and_descriptions():
+    lander = json.loads(export_json(["lander"]))["nodes"]["lander"]
+    set_period = next(c for c in lander["commands"] if c["name"] == "hk.set_period")
+    assert set_period["arguments"][1] == {
+        "name": "period",
+        "type": "f32",
+        "count": 1,
+        "units": "s",
+        "range": {"min": 0.1, "max": 86400.0},
+        "description": "the new interval",
+    }
+    assert set_period["modes"] == [] and set_period["hazardous"] is False
+    insert = next(c for c in lander["commands"] if c["name"] == "schedule.insert")
+    assert insert["variable"] is True and "CUC" in insert["layout"]
+    watchdog = next(p for p in lander["parameters"] if p["name"] == "health.watchdog_cycles")
+    assert watchdog["range"] == {"min": 2, "max": 255} and watchdog["default"] == 20
+    boot = next(e for e in lander["events"] if e["name"] == "core.boot")
+    assert (boot["id"], boot["severity"], boot["subtype"]) == (1, "info", 1)
+
+
+def test_the_json_export_gives_the_same_bytes_every_time_and_round_trips():
+    first = export_json()
+    assert export_json() == first
+    assert export_json(["mav", "lander"]) == export_json(["lander", "mav"])
+    assert json.dumps(json.loads(first), indent=2, ensure_ascii=False) + "\n" == first
+    assert list(json.loads(export_json(["orbiter"]))["nodes"]) == ["orbiter"]
+
+
+def test_a_hazardous_command_is_exported_with_its_window_and_inhibits():
+    exported = json.loads(render_json([_test_node()]))["nodes"]["testnode"]
+    fire = next(c for c in exported["commands"] if c["name"] == "pyro.fire")
+    assert fire["hazardous"] is True
+    assert fire["hazard"] == {"window": 10.0, "inhibits": ["inhibit_a", "inhibit_b"]}
+    assert fire["modes"] == ["critical"]
+    assert fire["arguments"][1]["count"] == 3
+    assert exported["inhibits"] == ["inhibit_a", "inhibit_b"]
+    assert "hazard" not in next(c for c in exported["commands"] if c["name"] == "core.ping")
+
+
+def test_the_verification_report_layouts_exported_match_the_flight_encoder():
+    sizes = {"request_id": 4, "step": 1, "code": 2, "reason": 1 + len("out_of_range: x")}
+    for subtype in REPORT_NAMES:
+        report = Verification(subtype, b"\x1a\x00\xc0\x01", 4, "out_of_range: x", step=2)
+        expected = sum(sizes[name] for name in report_fields(subtype))
+        assert len(report.encode()) == expected, subtype
+
+
+# -- XTCE -----------------------------------------------------------------------------------------
+
+
+def test_the_xtce_export_validates_against_the_xtce_1_2_schema(xtce_document):
+    pytest.importorskip("lxml")
+    assert validate_xtce(xtce_document) == []
+    assert xtce_document.startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
+    assert b'xmlns="http://www.omg.org/spec/XTCE/20180204" name="MSR"' in xtce_document
+    for node in NODE_APIDS:
+        assert f'<SpaceSystem name="{node}"'.encode() in xtce_document
+
+
+def test_the_xtce_export_gives_the_same_bytes_every_time(xtce_document):
+    assert export_xtce() == xtce_document
+    one = export_xtce(["mav"])
+    assert b'<SpaceSystem name="mav"' in one and b'<SpaceSystem name="lander"' not in one
+
+
+def test_an_xtce_document_broken_on_purpose_is_reported_invalid_naming_the_element(
+    xtce_document,
+):
+    pytest.importorskip("lxml")
+    broken = xtce_document.replace(b"<TelemetryMetaData>", b"<TelemetryMetaData><Bogus />", 1)
+    errors = validate_xtce(broken)
+    assert errors and any("Bogus" in error for error in errors)
+    assert all("\n" not in error and error.startswith("line ") for error in errors)
+    dotted = xtce_document.replace(
+        b'<MetaCommand name="core_ping"', b'<MetaCommand name="core.ping"'
+    )
+    assert any("core.ping" in error for error in validate_xtce(dotted))
+    assert validate_xtce(b"<SpaceSystem") != []  # not even XML: reported, not raised
+
+
+def test_a_hazardous_command_is_marked_critical_and_arrays_expanded_in_valid_xtce():
+    pytest.importorskip("lxml")
+    document = render_xtce([_test_node()])
+    assert validate_xtce(document) == []
+    assert b'consequenceLevel="critical"' in document
+    assert b"inhibit_a, inhibit_b" in document
+    for index in range(3):
+        assert f'<Argument name="angles_{index}"'.encode() in document
+        assert f'<Parameter name="pyro_status_resistance_{index}"'.encode() in document
+    assert b'<Alias nameSpace="msr" alias="pyro.fire" />' in document
+
+
+def test_space_packet_parser_decodes_our_housekeeping_packets_with_the_exported_xtce(
+    xtce_document,
+):
+    definition = _spp_definition(xtce_document, "lander")
+    lander = node_dictionary("lander")
+    for hk in lander.hk:
+        data = hk.encode(_sample_values(hk))
+        raw = PusTm(
+            lander.apid, 3, 25, data, seq_count=77, msg_counter=5, dest_id=9,
+            time=CucTime(1234, 32768), time_ref_status=3,
+        ).pack()  # fmt: skip
+        decoded = _decode(definition, raw)
+        expected = hk.decode(data)  # our own decoder
+        assert decoded["HK_SID"] == hk.sid
+        for name, value in expected.items():
+            assert decoded[f"{hk.name.replace('.', '_')}_{name}"] == value, (hk.name, name)
+        assert (decoded["CCSDS_APID"], decoded["CCSDS_SEQ_COUNT"]) == (lander.apid, 77)
+        assert (decoded["PUS_TM_SERVICE"], decoded["PUS_TM_SUBTYPE"]) == (3, 25)
+        assert (decoded["PUS_TM_MSG_COUNTER"], decoded["PUS_TM_DEST_ID"]) == (5, 9)
+        assert (decoded["PUS_TM_TIME_COARSE"], decoded["PUS_TM_TIME_FINE"]) == (1234, 32768)
+        assert decoded["PUS_TM_TIME_REF_STATUS"] == 3
+        assert decoded["PUS_PEC"] == int.from_bytes(raw[-2:], "big")
+
+
+def test_space_packet_parser_decodes_events_and_verification_reports_too(xtce_document):
+    definition = _spp_definition(xtce_document, "orbiter")
+    orbiter = node_dictionary("orbiter")
+    event = orbiter.event("health.watchdog")
+    decoded = _decode(
+        definition, PusTm(orbiter.apid, 5, event.subtype, event.encode("réset")).pack()
+    )
+    assert (decoded["EVENT_ID"], decoded["EVENT_DETAIL"]) == ("health.watchdog", "réset")
+    failure = Verification(8, b"\x1a\x20\xc0\x01", 4, "out_of_range: period = 0.0")
+    decoded = _decode(definition, PusTm(orbiter.apid, 1, 8, failure.encode()).pack())
+    assert decoded["VERIFICATION_CODE"] == "out_of_range"
+    assert decoded["VERIFICATION_REASON"] == "out_of_range: period = 0.0"
+    assert decoded["VERIFICATION_REQUEST_ID"] == b"\x1a\x20\xc0\x01"
+    alive = _decode(definition, PusTm(orbiter.apid, 17, 2).pack())
+    assert alive["PUS_TM_SERVICE"] == 17
+
+
+def test_space_packet_parser_decodes_array_and_signed_fields_of_a_housekeeping_packet():
+    node = _test_node()
+    definition = _spp_definition(render_xtce([node]), "testnode")
+    hk = node.hk_packet("pyro.status")
+    values = {"resistance": [1.5, 2.25, 19.0], "fired": True, "offset": -4242}
+    decoded = _decode(definition, PusTm(node.apid, 3, 25, hk.encode(values)).pack())
+    assert [decoded[f"pyro_status_resistance_{i}"] for i in range(3)] == [1.5, 2.25, 19.0]
+    assert decoded["pyro_status_fired"] is True or decoded["pyro_status_fired"] == 1
+    assert decoded["pyro_status_offset"] == -4242
+
+
+def test_a_missing_schema_or_space_system_is_one_clear_export_error(xtce_document, tmp_path):
+    pytest.importorskip("lxml")
+    with pytest.raises(ExportError) as missing:
+        validate_xtce(xtce_document, schema=tmp_path / "SpaceSystem.xsd")
+    assert "\n" not in str(missing.value) and "SpaceSystem.xsd" in str(missing.value)
+    with pytest.raises(ExportError, match="rover"):
+        extract_space_system(xtce_document, "rover")
+
+
+# -- Markdown -------------------------------------------------------------------------------------
+
+
+def test_the_markdown_icd_names_every_board_and_every_command(markdown):
+    boards = [module.__name__.rsplit(".", 1)[-1] for module in board_modules()]
+    assert set(BOARD_NODES) | {"test_board"} <= set(boards)
+    for board in boards:
+        assert f"Board `{board}`" in markdown, board
+    for module in board_modules():
+        icd = getattr(module, "BOARD", None)
+        for device in icd.devices if icd else ():
+            assert f"Device `{icd.name}.{device.name}` (APID 0x{device.apid:03X})" in markdown
+            for message in device.commands:
+                assert f"`{message.name}`" in markdown
+    for node in NODE_APIDS:
+        d = node_dictionary(node)
+        assert f"Node `{node}` (APID 0x{d.apid:03X})" in markdown
+        for record in (*d.commands, *d.hk, *d.events, *d.parameters):
+            assert f"`{record.name}`" in markdown, record.name
+
+
+def test_the_markdown_icd_covers_the_space_link_with_units_and_ranges(markdown):
+    for fact in ("TC transfer frames", "SDLS", "COP-1", "TM transfer frames", "CLCW",
+                 "1ACFFC1D", "| 0 | real-time housekeeping", "`tm_frame_length` | `1115`",
+                 "| `period` | f32 | s | 0.1 .. 86400 |", "| 14 | `bad_header` |"):  # fmt: skip
+        assert fact in markdown, fact
+    prose, fenced = [], False
+    for line in markdown.splitlines():
+        fenced = fenced != line.startswith("```")
+        if not fenced and not line.startswith("```"):
+            prose.append(line)
+    assert "```text" in markdown
+    assert not [line for line in prose if ":class:`" in line or ":mod:`" in line or "``" in line]
+
+
+def test_the_markdown_icd_is_deterministic_and_follows_the_node_selection(markdown):
+    assert export_markdown() == markdown
+    mav = export_markdown(["mav"])
+    assert "Node `mav`" in mav and "Node `lander`" not in mav
+    assert "Board `mav_pyro`" in mav and "Board `sta_arm`" not in mav
+    assert "Board `test_board`" in mav  # the bench board belongs to no node
+
+
+# -- the dispatcher -------------------------------------------------------------------------------
+
+
+def test_export_gives_each_format_by_name(xtce_document, markdown):
+    assert export("json") == export_json().encode()
+    assert export("xtce") == xtce_document
+    assert export("md") == markdown.encode()
+    assert export("json", ["lander"]) == export_json(["lander"]).encode()
+
+
+@pytest.mark.parametrize(
+    "fmt,nodes,named",
+    [("pdf", None, "pdf"), ("json", ["rover"], "rover"), ("xtce", ["lander", "mars"], "mars"),
+     ("md", [], "no node")],
+)  # fmt: skip
+def test_an_unknown_format_or_node_is_refused_with_a_one_line_export_error(fmt, nodes, named):
+    with pytest.raises(ExportError) as refused:
+        export(fmt, nodes)
+    assert named in str(refused.value) and "\n" not in str(refused.value)
+    assert "known:" in str(refused.value)
