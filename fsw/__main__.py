@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise SetupError(f"{run_dir}/ports.json: no port for emulated board {board.name}")
             boards[board.name] = client_class(board.name)(
                 url, baudrate=board.baud, usb_serial=board.usb_serial, timeout=0.5,
-                capture_dir=capture, timestamp=clock.now,
+                capture_dir=capture, capture_name=f"fsw-{args.node}-{board.name}",
+                timestamp=clock.now,
             )  # fmt: skip
         log = NodeLog(run_dir / "logs" / f"{args.node}.log", f"fsw.{args.node}", clock.now)
         radio_url = (

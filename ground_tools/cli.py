@@ -1,15 +1,291 @@
 """``msr``: the operator command line of the MSR bench.
 
-Subcommands grow with the project; ``msr --help`` lists them. Every error is one line naming the
-problem, with a non-zero exit status, never a traceback.
+``msr --help`` lists the subcommands and each has its own ``--help``. The commands that talk to
+a running bench find it with ``--run-dir DIR`` or ``--bench FILE`` (its ``runs_dir/latest``),
+and otherwise use ``runs/latest``. Every error is one line naming the problem, with a non-zero
+exit status, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import json
+import os
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from hal.errors import HalError
+
+EXIT_ERROR = 2
+EXIT_FAILED = 1
+
+
+class CliError(Exception):
+    """A one-line error for the user."""
+
+
+# ---------------------------------------------------------------------------- bench
+
+
+def _target(args: argparse.Namespace) -> str | None:
+    return args.run_dir or args.bench
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ground_tools.bench_ctl import bench_down, bench_status, bench_up
+    from hal.bench import default_bench_path
+
+    console = Console()
+    if args.action == "up":
+        bench = Path(args.bench) if args.bench else default_bench_path()
+        runs = Path(args.runs_dir) if args.runs_dir else None
+        up = bench_up(bench, runs_dir=runs, pace=args.pace)
+        console.print(f"bench up: {up.run_dir}")
+        for name, pid in up.pids.items():
+            console.print(f"  {name:14} pid {pid}")
+        return 0
+    if args.action == "down":
+        fates = bench_down(_target(args))
+        for name, fate in fates.items():
+            console.print(f"  {name:14} {fate}")
+        return 0
+    status = bench_status(_target(args))
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    console.print(f"run {status['run_dir']}  t = {status.get('time', '-')} s  "
+                  f"pace {status.get('pace') or 'fast'}")  # fmt: skip
+    table = Table(title="processes")
+    for column in ("process", "pid", "state"):
+        table.add_column(column)
+    for name, proc in status["processes"].items():
+        colour = "green" if proc["state"] == "running" else "red"
+        table.add_row(name, str(proc["pid"]), f"[{colour}]{proc['state']}[/]")
+    console.print(table)
+    links = Table(title="space links")
+    for column in ("node", "COP-1", "delivered", "retransmitted", "lockouts", "packets in"):
+        links.add_column(column)
+    for name, link in status.get("links", {}).items():
+        links.add_row(name, link["fop"], str(link["delivered"]), str(link["retransmissions"]),
+                      str(link["lockouts"]), str(link["packets_in"]))  # fmt: skip
+    console.print(links if "links" in status else f"[red]{status.get('links_error')}[/]")
+    boards = Table(title="boards")
+    for column in ("board", "kind", "port", "state"):
+        boards.add_column(column)
+    for name, board in status["boards"].items():
+        colour = "green" if board["state"] == "present" else "red"
+        boards.add_row(name, board["kind"], board["path"], f"[{colour}]{board['state']}[/]")
+    console.print(boards)
+    return 0
+
+
+# ---------------------------------------------------------------------------- commanding
+
+
+def _value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _arguments(pairs: list[str]) -> dict[str, Any]:
+    args = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise CliError(f"argument {pair!r}: write NAME=VALUE")
+        args[name] = _value(value)
+    return args
+
+
+def _cmd_cmd(args: argparse.Namespace) -> int:
+    from ground_tools.api import Confirm, connect, lookup_command
+
+    arguments = _arguments(args.args)
+    command = lookup_command(args.node, args.command)  # unknown node/command: before connecting
+    try:
+        command.encode(**arguments)
+    except (HalError, TypeError) as exc:
+        raise CliError(f"{args.node} {args.command}: {str(exc).splitlines()[0]}") from None
+    confirm = None
+    if command.hazardous:
+        if not args.yes:
+            answer = input(f"{args.node} {args.command} is HAZARDOUS. Type its name to send: ")
+            if answer.strip() != args.command:
+                raise CliError(f"{args.node} {args.command}: not confirmed, nothing sent")
+        confirm = Confirm("msr cmd")
+    with connect(_target(args), source="msr cmd") as session:
+        result = session.cmd(args.node, args.command, confirm=confirm, timeout=args.timeout,
+                             check=False, **arguments)  # fmt: skip
+    for stage, when, reason in result.stages:
+        print(f"{when:10.1f}  {stage}" + (f"  ({reason})" if reason else ""))
+    if not result.stages:
+        print(f"no verification report within {args.timeout:g} s")
+    return 0 if result.ok else EXIT_FAILED
+
+
+def _cmd_tlm(args: argparse.Namespace) -> int:
+    from ground_tools.api import connect
+    from ground_tools.displays import expand_names, watch_telemetry
+
+    expand_names(args.names)  # unknown names: before connecting
+    with connect(_target(args), source="msr tlm") as session:
+        watch_telemetry(session, args.names, interval=args.interval, once=args.once)
+    return 0
+
+
+def _cmd_events(args: argparse.Namespace) -> int:
+    import time
+
+    from rich.console import Console
+
+    from ground_tools.api import connect
+    from ground_tools.displays import event_line
+
+    console = Console()
+    shown = 0
+    with connect(_target(args), source="msr events") as session:
+        cursor = args.since
+        while True:
+            packets, cursor = session.packets(cursor, 1000)
+            for packet in packets:
+                if packet.kind == "event" and (args.node is None or packet.node == args.node):
+                    console.print(event_line(packet))
+                    shown += 1
+                    if args.count and shown >= args.count:
+                        return 0
+            if args.once and not packets:
+                return 0
+            if not packets:
+                time.sleep(0.2)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ground_tools.procedure import load_procedure, run_procedure
+
+    path = Path(args.procedure)
+    load_procedure(path)  # a bad file: refused before connecting
+    verdict = run_procedure(path, _target(args), log=print)
+    print(f"{path.name}: {verdict}")
+    return 0 if verdict.passed else EXIT_FAILED
+
+
+# ---------------------------------------------------------------------------- archive
+
+
+def _archive(args: argparse.Namespace) -> Any:
+    from ground_tools.api import resolve_run_dir
+    from ground_tools.archive import Archive
+
+    return Archive.open_readonly(resolve_run_dir(_target(args)) / "archive.sqlite")
+
+
+def _cmd_archive(args: argparse.Namespace) -> int:
+    archive = _archive(args)
+    try:
+        if args.action == "query":
+            if not args.parameters:
+                for name in archive.parameters():
+                    print(name)
+                return 0
+            for name in args.parameters:
+                for when, value in archive.points(name, args.start, args.end):
+                    print(f"{when:12.3f}  {name}  {value}")
+            return 0
+        options = {"parameters": args.parameters or None, "start": args.start, "end": args.end}
+        if args.output in (None, "-"):
+            archive.export(args.kind, args.format, sys.stdout, **options)
+            return 0
+        with open(args.output, "w", encoding="utf-8", newline="") as out:
+            archive.export(args.kind, args.format, out, **options)
+        print(f"archive export: {args.output}", file=sys.stderr)
+        return 0
+    finally:
+        archive.close()
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from ground_tools.plot import plot
+
+    archive = _archive(args)
+    try:
+        out = plot(archive, args.parameters, Path(args.output), start=args.start, end=args.end)
+    finally:
+        archive.close()
+    print(f"plot: {out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- dictionary, captures
+
+
+def _cmd_dict(args: argparse.Namespace) -> int:
+    from ground_tools.exports import export
+
+    data = export(args.format, args.node or None)
+    if args.output in (None, "-"):
+        sys.stdout.buffer.write(data)
+    else:
+        Path(args.output).write_bytes(data)
+        print(f"dict export: {args.output}", file=sys.stderr)
+    return 0
+
+
+def _cmd_capture(args: argparse.Namespace) -> int:
+    from ground_tools.capture import decode_capture, format_record, load_keys
+
+    keys = load_keys(args.keys) if args.keys else None
+    for record in decode_capture(Path(args.file), keys=keys):
+        print(json.dumps(record.as_dict()) if args.json else format_record(record))
+    return 0
+
+
+# ---------------------------------------------------------------------------- faults
+
+
+def _door(args: argparse.Namespace) -> tuple[str, int]:
+    from ground_tools.api import resolve_run_dir
+
+    run_dir = resolve_run_dir(_target(args))
+    try:
+        door = json.loads((run_dir / "ports.json").read_text(encoding="utf-8"))["backdoor"]
+        return str(door["host"]), int(door["port"])
+    except (OSError, ValueError, KeyError):
+        raise CliError(f"{run_dir}: no simulator back door in ports.json") from None
+
+
+def _cmd_fault(args: argparse.Namespace) -> int:
+    from hal.backdoor import BackdoorError, request
+
+    door = _door(args)
+    if args.action == "inject":
+        message: dict[str, Any] = {"op": "inject", "target": args.target, "kind": args.kind,
+                                   "params": _arguments(args.params)}  # fmt: skip
+        if args.duration is not None:
+            message["duration"] = args.duration
+        if args.at is not None:
+            message["at"] = args.at
+    elif args.action == "clear":
+        message = {"op": "clear", "id": args.id} if args.id is not None else {
+            "op": "clear_all", "target": args.target}  # fmt: skip
+    else:
+        message = {"op": "faults"}
+    try:
+        reply = request(door, message)
+    except BackdoorError as exc:
+        raise CliError(f"fault {args.action}: {exc}") from None
+    except OSError as exc:
+        raise CliError(f"the simulator's back door does not answer: {exc}") from None
+    reply.pop("ok", None)
+    print(json.dumps(reply, indent=2 if args.action == "list" else None))
+    return 0
 
 
 def _cmd_sil(args: argparse.Namespace) -> int:
@@ -18,16 +294,110 @@ def _cmd_sil(args: argparse.Namespace) -> int:
     try:
         return run_sil(runs_dir=args.runs_dir, seed=args.seed)
     except SilError as exc:
-        print(f"msr sil: {exc}", file=sys.stderr)
-        return 2
+        raise CliError(str(exc)) from None
+
+
+# ---------------------------------------------------------------------------- parser
+
+
+def _where(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run-dir", help="the run folder of the bench (default: runs/latest)")
+    parser.add_argument("--bench", help="a bench file: its runs_dir/latest")
+
+
+def _span(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--start", type=float, help="from this simulated time (s)")
+    parser.add_argument("--end", type=float, help="up to this simulated time (s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``msr`` argument parser."""
     parser = argparse.ArgumentParser(
-        prog="msr", description="Mars Sample Return bench operator CLI"
+        prog="msr", description="Mars Sample Return bench: operator command line"
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
+
+    bench = sub.add_parser("bench", help="bring a bench up or down, or show its state")
+    bench.add_argument("action", choices=["up", "down", "status"])
+    _where(bench)
+    bench.add_argument("--runs-dir", help="up: where the run folder goes (default: the bench's)")
+    bench.add_argument("--pace", default="1", help="up: x real time, or 'fast' (default: 1)")
+    bench.add_argument("--json", action="store_true", help="status: as JSON")
+    bench.set_defaults(func=_cmd_bench)
+
+    cmd = sub.add_parser("cmd", help="send one command and print its verification stages")
+    cmd.add_argument("node", help="lander, mav or orbiter")
+    cmd.add_argument("command", help="the command's dictionary name, e.g. core.ping")
+    cmd.add_argument("args", nargs="*", metavar="ARG=VALUE", help="the command's arguments")
+    cmd.add_argument("--yes", action="store_true", help="send a hazardous command unasked")
+    cmd.add_argument("--timeout", type=float, default=10.0, help="simulated s to wait (10)")
+    _where(cmd)
+    cmd.set_defaults(func=_cmd_cmd)
+
+    tlm = sub.add_parser("tlm", help="live telemetry table, refreshed in place")
+    tlm.add_argument("names", nargs="*", metavar="NODE.PACKET[.FIELD]",
+                     help="what to show (default: every node's core.status)")  # fmt: skip
+    tlm.add_argument("--once", action="store_true", help="print one refresh and exit")
+    tlm.add_argument("--interval", type=float, default=0.5, help="wall seconds between refreshes")
+    _where(tlm)
+    tlm.set_defaults(func=_cmd_tlm)
+
+    events = sub.add_parser("events", help="follow the events of every node")
+    events.add_argument("--node", help="only this node's")
+    events.add_argument("--since", type=int, default=0, help="from this packet number on")
+    events.add_argument("--count", type=int, help="exit after this many events")
+    events.add_argument("--once", action="store_true", help="print what is there and exit")
+    _where(events)
+    events.set_defaults(func=_cmd_events)
+
+    run = sub.add_parser("run", help="run an operator procedure: progress and a verdict")
+    run.add_argument("procedure", help="a procedure file (Python)")
+    _where(run)
+    run.set_defaults(func=_cmd_run)
+
+    archive = sub.add_parser("archive", help="query or export the run's archive")
+    archive.add_argument("action", choices=["query", "export"])
+    archive.add_argument("parameters", nargs="*", metavar="NODE.PACKET.FIELD")
+    archive.add_argument("--kind", default="points",
+                         choices=["points", "events", "commands", "frames"])  # fmt: skip
+    archive.add_argument("--format", default="csv", choices=["csv", "jsonl"])
+    archive.add_argument("-o", "--output", help="export: file (default: standard output)")
+    _span(archive)
+    _where(archive)
+    archive.set_defaults(func=_cmd_archive)
+
+    plot = sub.add_parser("plot", help="plot parameters of the archive to a PNG")
+    plot.add_argument("parameters", nargs="+", metavar="NODE.PACKET.FIELD")
+    plot.add_argument("-o", "--output", required=True, help="the PNG file")
+    _span(plot)
+    _where(plot)
+    plot.set_defaults(func=_cmd_plot)
+
+    dictionary = sub.add_parser("dict", help="export the flight dictionary and the ICDs")
+    dictionary.add_argument("action", choices=["export"])
+    dictionary.add_argument("--format", required=True, choices=["json", "xtce", "md"])
+    dictionary.add_argument("--node", action="append", help="only this node (repeatable)")
+    dictionary.add_argument("-o", "--output", help="file (default: standard output)")
+    dictionary.set_defaults(func=_cmd_dict)
+
+    capture = sub.add_parser("capture", help="decode a capture file to readable packets")
+    capture.add_argument("action", choices=["decode"])
+    capture.add_argument("file", help="a .pcap file of the bench")
+    capture.add_argument("--keys", help="the run's keys.json, to check the uplink's MACs")
+    capture.add_argument("--json", action="store_true", help="one JSON object per record")
+    capture.set_defaults(func=_cmd_capture)
+
+    fault = sub.add_parser("fault", help="inject, clear or list faults (the simulator's door)")
+    fault.add_argument("action", choices=["inject", "clear", "list"])
+    fault.add_argument("target", nargs="?", help="board, board.device, or a link name")
+    fault.add_argument("kind", nargs="?", help="inject: the fault kind, e.g. stall")
+    fault.add_argument("params", nargs="*", metavar="PARAM=VALUE")
+    fault.add_argument("--duration", type=float, help="inject: simulated seconds it lasts")
+    fault.add_argument("--at", type=float, help="inject: simulated time it starts")
+    fault.add_argument("--id", type=int, help="clear: the fault's id (else every fault of target)")
+    _where(fault)
+    fault.set_defaults(func=_cmd_fault)
+
     sil = sub.add_parser("sil", help="run the software-in-the-loop job on the default bench")
     sil.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")
     sil.add_argument("--seed", type=int, default=2026, help="random seed (default: 2026)")
@@ -35,17 +405,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _errors() -> tuple[type[BaseException], ...]:
+    """Every error class the subcommands raise for bad input (imported lazily)."""
+    from ground_tools.api import GroundError
+
+    found: list[type[BaseException]] = [CliError, GroundError, HalError, OSError]
+    modules = (
+        ("ground_tools.archive", "ArchiveError"),
+        ("ground_tools.plot", "PlotError"),
+        ("ground_tools.exports", "ExportError"),
+        ("ground_tools.capture", "CaptureError"),
+    )
+    for module, name in modules:
+        try:
+            found.append(getattr(__import__(module, fromlist=[name]), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``msr`` console script."""
     args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return int(args.func(args))
-    except (HalError, OSError) as exc:
-        print(f"msr {args.command}: {exc}", file=sys.stderr)
-        return 2
+        return int(func(args))
+    except _errors() as exc:
+        message = str(exc).splitlines()[0] if str(exc) else repr(exc)
+        print(f"msr {args.subcommand}: {message}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
-        print(f"msr {args.command}: interrupted", file=sys.stderr)
+        print(f"msr {args.subcommand}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (| head): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

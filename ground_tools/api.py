@@ -1,0 +1,445 @@
+"""The operator scripting API: what procedures and system tests are written with.
+
+In the style operators know from OpenC3 COSMOS scripting and F Prime's integration-test API::
+
+    from ground_tools.api import connect, Confirm
+
+    bench = connect()                                   # the bench of runs/latest
+    bench.cmd("lander core.ping")                       # waits for completion; raises if failed
+    bench.cmd("lander", "modes.set", mode=2)
+    bench.wait_check("lander.core.status.mode == 2", timeout=5)
+    bench.wait_event("lander", "modes.changed", timeout=5)
+    bench.cmd("mav", "pyro.fire_srm1", confirm=Confirm("launch window open"))  # hazardous
+
+Every wait is in **simulated seconds**: the ground station lets the simulation run as fast as it
+can until the condition holds or the time is up, so ``wait(600)`` costs the wall time the bench
+needs to compute ten minutes, not ten minutes. Command arguments are checked against the flight
+dictionary before anything is sent; a hazardous command is refused unless it carries an explicit
+:class:`Confirm` (and the station refuses it too).
+
+The API talks to the run's ground station (:mod:`ground_tools.station`) over its control port;
+``connect`` finds it from a run folder, a bench file, or ``runs/latest``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import operator
+import re
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from fsw.dictionary import NODE_APIDS, node_dictionary
+from ground_tools.telemetry import Received
+from hal.errors import EncodeError
+
+__all__ = [
+    "CheckError",
+    "CommandFailed",
+    "CommandResult",
+    "Confirm",
+    "GroundError",
+    "HazardousCommandError",
+    "Session",
+    "connect",
+    "lookup_command",
+    "resolve_run_dir",
+]
+
+STATION_FILE: Final = "station.json"
+FINAL_STAGES: Final = frozenset(
+    {"acceptance_failed", "start_failed", "completed", "completion_failed"}
+)
+_COMPARE: Final[dict[str, Callable[[Any, Any], bool]]] = {
+    "==": operator.eq, "!=": operator.ne, "<=": operator.le, ">=": operator.ge,
+    "<": operator.lt, ">": operator.gt,
+}  # fmt: skip
+_EXPRESSION = re.compile(r"^\s*([A-Za-z_][\w.\[\]]*)\s*(==|!=|<=|>=|<|>)\s*(.+?)\s*$")
+
+
+class GroundError(Exception):
+    """Anything a procedure did that the ground refused or could not do: one line."""
+
+
+class CheckError(GroundError):
+    """A ``check`` or ``wait_check`` that did not hold (the message says what was seen)."""
+
+
+class CommandFailed(GroundError):
+    """A command refused or failed on board (the message gives the stage and the reason)."""
+
+
+class HazardousCommandError(GroundError):
+    """A hazardous command sent without an explicit :class:`Confirm`."""
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """The explicit confirmation a hazardous command needs (why it is being sent)."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What became of a command: its request id and the PUS-1 stages received.
+
+    Attributes:
+        node, name: the command.
+        request_id: its PUS-1 request id (hex).
+        stages: ``(stage, simulated time, reason)`` in the order they came.
+    """
+
+    node: str
+    name: str
+    request_id: str
+    stages: tuple[tuple[str, float, str], ...]
+
+    @property
+    def ok(self) -> bool:
+        """Completed (or accepted and started, for a command whose completion is not asked)."""
+        final = [s for s, _, _ in self.stages if s in FINAL_STAGES]
+        return bool(final) and final[-1] == "completed"
+
+    @property
+    def final(self) -> str:
+        """The last stage received (``""``: none)."""
+        return self.stages[-1][0] if self.stages else ""
+
+    def __str__(self) -> str:
+        parts = [s + (f" ({r})" if r else "") for s, _, r in self.stages]
+        return f"{self.node} {self.name}: " + (", ".join(parts) or "no report")
+
+
+def resolve_run_dir(target: str | Path | None = None) -> Path:
+    """The run folder of ``target``: a run folder, a bench file (its ``runs_dir/latest``), or
+    ``runs/latest`` when ``None``.
+
+    Raises:
+        GroundError: there is no such run folder.
+    """
+    if target is None:
+        path = Path("runs") / "latest"
+    else:
+        path = Path(target)
+        if path.is_file() and path.suffix == ".toml":
+            from hal.bench import BenchError, load_bench
+
+            try:
+                path = load_bench(path).runs_dir / "latest"
+            except BenchError as exc:
+                raise GroundError(str(exc).splitlines()[0]) from None
+    if not path.is_dir():
+        raise GroundError(f"{path}: no run folder there (bring a bench up with `msr bench up`)")
+    return path.resolve()
+
+
+def connect(target: str | Path | None = None, *, source: str = "procedure",
+            log: Callable[[str], None] | None = None) -> Session:  # fmt: skip
+    """Connect to the ground station of a running bench (see :func:`resolve_run_dir`).
+
+    Args:
+        target: a run folder, a bench file, or ``None`` for ``runs/latest``.
+        source: how this session's commands are named in the command history.
+        log: called with one line for every operation (a procedure's progress).
+
+    Raises:
+        GroundError: no bench is running there.
+    """
+    run_dir = resolve_run_dir(target)
+    try:
+        info = json.loads((run_dir / STATION_FILE).read_text(encoding="utf-8"))
+        address = (str(info["host"]), int(info["port"]))
+    except (OSError, ValueError, KeyError):
+        raise GroundError(
+            f"{run_dir}: no ground station is running (bring the bench up with `msr bench up`)"
+        ) from None
+    return Session(address, run_dir, source=source, log=log)
+
+
+class Session:
+    """A connection to a bench's ground station (see the module docstring).
+
+    Args:
+        address: the station's control port.
+        run_dir: the run folder.
+        source: how this session's commands are named in the command history.
+        log: called with one line for every operation.
+
+    Raises:
+        GroundError: the station cannot be reached.
+    """
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        run_dir: Path,
+        *,
+        source: str = "procedure",
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.run_dir = run_dir
+        self.source = source
+        self.log = log
+        try:
+            self._sock = socket.create_connection(address, timeout=30.0)
+        except OSError as exc:
+            raise GroundError(f"cannot reach the ground station at {address}: {exc}") from None
+        self._file = self._sock.makefile("rwb")
+        self._mark = self.request(op="status")["received"]
+
+    # ------------------------------------------------------------------ plumbing
+
+    def request(self, **message: Any) -> dict[str, Any]:
+        """One request to the station and its reply.
+
+        Raises:
+            GroundError: the station refused the request (its message) or went away.
+        """
+        try:
+            self._file.write(json.dumps(message).encode() + b"\n")
+            self._file.flush()
+            line = self._file.readline()
+        except OSError as exc:
+            raise GroundError(f"ground station: {exc}") from None
+        if not line:
+            raise GroundError("the ground station went away (the bench is down)")
+        reply = json.loads(line)
+        if "error" in reply:
+            raise GroundError(reply["error"])
+        return dict(reply)
+
+    def close(self) -> None:
+        """Close the connection (the bench keeps running)."""
+        self._file.close()
+        self._sock.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _say(self, text: str) -> None:
+        if self.log is not None:
+            self.log(f"[t={self.now():9.1f}] {text}")
+
+    # ------------------------------------------------------------------ time
+
+    def now(self) -> float:
+        """The simulated time (s)."""
+        return float(self.request(op="status")["time"])
+
+    def status(self) -> dict[str, Any]:
+        """The station's status: time, pace, each node's link."""
+        return self.request(op="status")
+
+    def wait(self, seconds: float) -> float:
+        """Let ``seconds`` of simulated time pass; return the time reached."""
+        if seconds < 0:
+            raise GroundError(f"wait: {seconds} s is negative")
+        until = self.now() + seconds
+        self._say(f"wait {seconds:g} s")
+        return float(self.request(op="step", until=until, wake=False)["time"])
+
+    # ------------------------------------------------------------------ commands
+
+    def cmd(
+        self,
+        target: str,
+        name: str | None = None,
+        *,
+        confirm: Confirm | None = None,
+        timeout: float = 10.0,
+        check: bool = True,
+        **args: Any,
+    ) -> CommandResult:
+        """Send a command and wait (at most ``timeout`` simulated s) for its final stage.
+
+        ``cmd("lander core.ping")`` or ``cmd("lander", "modes.set", mode=2)``.
+
+        Raises:
+            GroundError: unknown node or command, or an argument out of its range (nothing
+                is sent).
+            HazardousCommandError: a hazardous command without ``confirm``.
+            CommandFailed: (``check``) it was refused or failed, or no final stage came.
+        """
+        request_id, node, name = self.send(target, name, confirm=confirm, **args)
+        deadline = self.now() + timeout
+        result = self._result(node, name, request_id)
+        while result.final not in FINAL_STAGES:
+            if self.now() >= deadline:
+                break
+            self.request(op="step", until=deadline, wake=True, since=self._seen())
+            result = self._result(node, name, request_id)
+        self._say(str(result))
+        if check and not result.ok:
+            if not result.stages or result.final not in FINAL_STAGES:
+                raise CommandFailed(f"{result}: no final report within {timeout:g} s")
+            raise CommandFailed(str(result))
+        return result
+
+    def send(
+        self, target: str, name: str | None = None, *, confirm: Confirm | None = None,
+        **args: Any,
+    ) -> tuple[str, str, str]:  # fmt: skip
+        """Send a command without waiting; return ``(request id, node, name)``.
+
+        Raises:
+            GroundError, HazardousCommandError: as :meth:`cmd`, before anything is sent.
+        """
+        node, name = _split_command(target, name)
+        command = lookup_command(node, name)
+        if command.hazardous and not isinstance(confirm, Confirm):
+            raise HazardousCommandError(
+                f"{node} {name} is hazardous: pass confirm=Confirm('why') to send it"
+            )
+        try:
+            command.encode(**args)
+        except (EncodeError, TypeError) as exc:
+            raise GroundError(f"{node} {name}: {str(exc).splitlines()[0]}") from None
+        self._mark = self._seen()
+        reply = self.request(op="cmd", node=node, name=name, args=args, source=self.source,
+                             confirmed=isinstance(confirm, Confirm))  # fmt: skip
+        return str(reply["request_id"]), node, name
+
+    def _result(self, node: str, name: str, request_id: str) -> CommandResult:
+        stages = self.request(op="stages", node=node, request_id=request_id)["stages"]
+        items = tuple((s["stage"], float(s["time"]), s["reason"]) for s in stages)
+        return CommandResult(node, name, request_id, items)
+
+    def _seen(self) -> int:
+        return int(self.request(op="status")["received"])
+
+    # ------------------------------------------------------------------ telemetry
+
+    def tlm(self, name: str) -> Any:
+        """The latest value of ``NODE.PACKET.FIELD`` (or every field of ``NODE.PACKET``).
+
+        Raises:
+            GroundError: no such parameter, or nothing received for it yet.
+        """
+        found = self.request(op="latest", names=[name])["values"][name]
+        if "error" in found:
+            raise GroundError(found["error"])
+        return found["value"]
+
+    def check(self, expression: str | Callable[[], bool]) -> None:
+        """Check ``NODE.PACKET.FIELD OP VALUE`` (or a callable) now.
+
+        Raises:
+            CheckError: it does not hold (the message gives the value seen).
+        """
+        ok, seen = self._evaluate(expression)
+        if not ok:
+            raise CheckError(f"check failed: {_describe(expression)} ({seen})")
+        self._say(f"check {_describe(expression)}: ok ({seen})")
+
+    def wait_check(self, expression: str | Callable[[], bool], timeout: float) -> float:
+        """Wait at most ``timeout`` simulated seconds for ``expression`` to hold; return the
+        simulated seconds it took.
+
+        Raises:
+            CheckError: it did not hold in time (the message gives the last value seen).
+        """
+        start = self.now()
+        deadline = start + timeout
+        while True:
+            mark = self._seen()
+            ok, seen = self._evaluate(expression)
+            now = self.now()
+            if ok:
+                self._say(f"wait_check {_describe(expression)}: ok after {now - start:.1f} s")
+                return now - start
+            if now >= deadline:
+                raise CheckError(
+                    f"wait_check failed: {_describe(expression)} not true within "
+                    f"{timeout:g} s ({seen})"
+                )
+            self.request(op="step", until=deadline, wake=True, since=mark)
+
+    def wait_event(
+        self, node: str, name: str, timeout: float, *, contains: str | None = None,
+        since: int | None = None,
+    ) -> Received:  # fmt: skip
+        """Wait at most ``timeout`` simulated seconds for event ``name`` from ``node`` (with
+        ``contains`` in its detail), looking from the last command sent (or ``since``).
+
+        Raises:
+            GroundError: unknown node or event.
+            CheckError: it did not come in time.
+        """
+        try:
+            node_dictionary(node).event(name)
+        except KeyError:
+            raise GroundError(f"{node} has no event {name!r}") from None
+        cursor = self._mark if since is None else since
+        deadline = self.now() + timeout
+        while True:
+            reply = self.request(op="packets", since=cursor, limit=5000)
+            for item in reply["packets"]:
+                packet = Received.from_dict(item)
+                if (packet.node, packet.kind, packet.name) == (node, "event", name) and (
+                    contains is None or contains in packet.values.get("detail", "")
+                ):
+                    self._say(f"event {node} {name}: {packet.values.get('detail', '')}")
+                    return packet
+            cursor = int(reply["next"])
+            if self.now() >= deadline:
+                raise CheckError(f"wait_event: no {node} {name} within {timeout:g} s")
+            self.request(op="step", until=deadline, wake=True, since=cursor)
+
+    def packets(self, since: int = 0, limit: int = 1000) -> tuple[list[Received], int]:
+        """The decoded packets received after ``since``, and the cursor to go on from."""
+        reply = self.request(op="packets", since=since, limit=limit)
+        return [Received.from_dict(p) for p in reply["packets"]], int(reply["next"])
+
+    def _evaluate(self, expression: str | Callable[[], bool]) -> tuple[bool, str]:
+        if callable(expression):
+            return bool(expression()), "callable"
+        match = _EXPRESSION.match(expression)
+        if match is None:
+            raise GroundError(
+                f"cannot read {expression!r}: write NODE.PACKET.FIELD OP VALUE, "
+                "OP one of == != < <= > >="
+            )
+        name, op, literal = match.groups()
+        try:
+            expected = ast.literal_eval(literal)
+        except (ValueError, SyntaxError):
+            raise GroundError(f"{expression!r}: {literal!r} is not a value") from None
+        try:
+            value = self.tlm(name)
+        except GroundError as exc:
+            return False, str(exc)
+        try:
+            return bool(_COMPARE[op](value, expected)), f"{name} = {value!r}"
+        except TypeError:
+            return False, f"{name} = {value!r} cannot be compared with {expected!r}"
+
+
+def _split_command(target: str, name: str | None) -> tuple[str, str]:
+    if name is None:
+        parts = target.split()
+        if len(parts) != 2:
+            raise GroundError(f"{target!r}: give 'NODE COMMAND' (e.g. 'lander core.ping')")
+        return parts[0], parts[1]
+    return target, name
+
+
+def lookup_command(node: str, name: str) -> Any:
+    """The dictionary record of ``node``'s command ``name`` (GroundError naming what is unknown)."""
+    if node not in NODE_APIDS:
+        raise GroundError(f"unknown node {node!r} (known: {', '.join(NODE_APIDS)})")
+    try:
+        return node_dictionary(node).command(name)
+    except KeyError as exc:
+        raise GroundError(str(exc.args[0]) if exc.args else f"{node} has no {name}") from None
+
+
+def _describe(expression: str | Callable[[], bool]) -> str:
+    return expression if isinstance(expression, str) else getattr(expression, "__name__", "?")

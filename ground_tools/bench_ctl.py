@@ -1,0 +1,243 @@
+"""``msr bench up | down | status``: a bench's processes, by command line, never by import.
+
+``up`` makes a run folder (``runs/<id>/``, ``runs/latest`` pointing at it), writes the key file
+when the bench generates keys, and starts, each in its own session so that it outlives the
+shell that started it:
+
+* the simulator (``python -m sim_hardware``) with the lockstep participants ``ground`` and every
+  node whose radio is emulated;
+* one flight-software process per node (``python -m fsw --node N``);
+* the ground station (``python -m ground_tools.station``), the ``ground`` participant.
+
+It waits until the station answers, then records every process in ``bench.json``. ``down``
+stops the simulator (which tells every participant to stop), waits for each process, and kills
+what is still there after a grace. ``status`` shows each process, each node's space link and
+each board, with its state. Each process logs to ``logs/`` in the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from ground_tools.api import GroundError, connect, resolve_run_dir
+from hal.bench import KEY_FILE_NAME, Bench, BenchError, load_bench, new_key_file_text
+
+__all__ = ["BENCH_FILE", "BenchUp", "bench_down", "bench_status", "bench_up"]
+
+BENCH_FILE: Final = "bench.json"
+"""The processes of a bench that is up, in its run folder."""
+START_TIMEOUT: Final = 60.0
+STOP_GRACE: Final = 10.0
+
+
+@dataclass(frozen=True)
+class BenchUp:
+    """A bench brought up: its run folder and processes (name -> pid)."""
+
+    run_dir: Path
+    pids: dict[str, int]
+
+
+def bench_up(
+    bench_path: Path, *, runs_dir: Path | None = None, pace: str = "1", run_id: str | None = None
+) -> BenchUp:
+    """Start the simulator, the nodes and the ground station of a bench (module docstring).
+
+    Args:
+        bench_path: the bench file.
+        runs_dir: where the run folder goes (default: the bench's ``runs_dir``).
+        pace: the ground station's pace: ``x`` real time, or ``fast``.
+        run_id: the run folder's name (default: a time stamp).
+
+    Raises:
+        GroundError: a bad bench file, or a process that did not start (its log's last line).
+    """
+    try:
+        bench = load_bench(bench_path)
+    except BenchError as exc:
+        raise GroundError(str(exc).splitlines()[0]) from None
+    runs = runs_dir if runs_dir is not None else bench.runs_dir
+    run_id = run_id or time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+    run_dir = (runs / run_id).resolve()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=False)
+    except OSError as exc:
+        raise GroundError(f"{run_dir}: cannot make the run folder: {exc.strerror}") from None
+    (run_dir / "logs").mkdir()
+    _write_keys(bench, run_dir)
+    _point_latest(runs, run_id)
+    nodes = [name for name, spec in bench.nodes.items() if spec.emulated_radio]
+    py = sys.executable
+    sim_args = [py, "-m", "sim_hardware", "--bench", str(bench_path), "--run-dir", str(run_dir)]
+    for participant in ("ground", *nodes):
+        sim_args += ["--participant", participant]
+    pids: dict[str, int] = {}
+    try:
+        pids["sim_hardware"] = _spawn(sim_args, run_dir, "sim_hardware")
+        _wait_for(run_dir / "ports.json", run_dir, "sim_hardware", pids["sim_hardware"])
+        for node in nodes:
+            pids[node] = _spawn([py, "-m", "fsw", "--node", node, "--bench", str(bench_path),
+                                 "--run-dir", str(run_dir)], run_dir, node)  # fmt: skip
+        station = [py, "-m", "ground_tools.station", "--bench", str(bench_path),
+                   "--run-dir", str(run_dir), "--pace", pace]  # fmt: skip
+        pids["ground"] = _spawn(station, run_dir, "ground")
+        _wait_for(run_dir / "station.json", run_dir, "ground", pids["ground"])
+    except GroundError:
+        _stop(pids)
+        raise
+    record = {"bench": str(Path(bench_path).resolve()), "pids": pids, "pace": pace,
+              "started": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
+    (run_dir / BENCH_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
+    return BenchUp(run_dir, pids)
+
+
+def bench_down(target: str | Path | None = None) -> dict[str, str]:
+    """Stop the bench of a run folder; return each process's fate (``stopped``/``killed``/
+    ``gone``).
+
+    Raises:
+        GroundError: no bench was brought up there.
+    """
+    run_dir = resolve_run_dir(target)
+    pids = _pids(run_dir)
+    fates = _stop(pids)
+    (run_dir / BENCH_FILE).unlink(missing_ok=True)
+    return fates
+
+
+def bench_status(target: str | Path | None = None) -> dict[str, Any]:
+    """Each process (alive or not), the station's view of each node's link, and the
+    simulator's boards and lockstep (from its back door).
+
+    Raises:
+        GroundError: no bench was brought up there.
+    """
+    run_dir = resolve_run_dir(target)
+    pids = _pids(run_dir)
+    status: dict[str, Any] = {"run_dir": str(run_dir), "processes": {}}
+    for name, pid in pids.items():
+        status["processes"][name] = {"pid": pid, "state": "running" if _alive(pid) else "gone"}
+    try:
+        with connect(run_dir) as session:
+            station = session.status()
+        status["time"] = station["time"]
+        status["pace"] = station["pace"]
+        status["links"] = station["nodes"]
+    except GroundError as exc:
+        status["links_error"] = str(exc)
+    status["boards"] = _boards(run_dir)
+    return status
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _write_keys(bench: Bench, run_dir: Path) -> None:
+    if bench.keys is not None:
+        return
+    path = run_dir / KEY_FILE_NAME
+    text = new_key_file_text(spec.spi for spec in bench.nodes.values())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def _point_latest(runs: Path, run_id: str) -> None:
+    latest = runs / "latest"
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()
+    latest.symlink_to(run_id)
+
+
+def _spawn(args: list[str], run_dir: Path, name: str) -> int:
+    log = run_dir / "logs" / f"{name}.out"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
+            args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True, cwd=os.getcwd(),
+        )  # fmt: skip
+    return proc.pid
+
+
+def _wait_for(path: Path, run_dir: Path, name: str, pid: int) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while not path.exists():
+        if not _alive(pid):
+            raise GroundError(f"{name} did not start: {_last_line(run_dir, name)}")
+        if time.monotonic() > deadline:
+            raise GroundError(f"{name} did not start within {START_TIMEOUT:g} s")
+        time.sleep(0.05)
+
+
+def _last_line(run_dir: Path, name: str) -> str:
+    try:
+        lines = (run_dir / "logs" / f"{name}.out").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return "no log"
+    text = [line for line in lines if line.strip()]
+    return text[-1] if text else "no output"
+
+
+def _pids(run_dir: Path) -> dict[str, int]:
+    try:
+        record = json.loads((run_dir / BENCH_FILE).read_text(encoding="utf-8"))
+        return {str(k): int(v) for k, v in record["pids"].items()}
+    except (OSError, ValueError, KeyError):
+        raise GroundError(f"{run_dir}: no bench is up there (no {BENCH_FILE})") from None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)  # our child: reap it
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass  # started by another msr: not our child
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stop(pids: dict[str, int]) -> dict[str, str]:
+    fates = {name: "gone" for name, pid in pids.items() if not _alive(pid)}
+    sim = pids.get("sim_hardware")
+    if sim is not None and _alive(sim):
+        os.kill(sim, signal.SIGTERM)  # the simulator tells every participant to stop
+    deadline = time.monotonic() + STOP_GRACE
+    for name, pid in pids.items():
+        if name in fates:
+            continue
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            fates[name] = "killed"
+        else:
+            fates[name] = "stopped"
+    return fates
+
+
+def _boards(run_dir: Path) -> dict[str, Any]:
+    try:
+        ports = json.loads((run_dir / "ports.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for name, board in ports.get("boards", {}).items():
+        path = board.get("path", "")
+        state = "emulated" if board.get("emulated") else "real"
+        present = bool(path) and Path(path).exists()
+        out[name] = {"path": path, "kind": state, "state": "present" if present else "missing"}
+    return out

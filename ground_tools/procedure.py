@@ -1,0 +1,119 @@
+"""``msr run PROCEDURE.py``: run an operator procedure against a running bench, with a progress
+line for every operation and a pass/fail verdict.
+
+A procedure is a plain Python file. It finds, ready to use, the session ``bench`` and its
+operations as names (``cmd``, ``tlm``, ``wait``, ``wait_check``, ``wait_event``, ``check``,
+``Confirm``), so it reads like a COSMOS script::
+
+    cmd("lander core.ping")
+    cmd("lander", "modes.set", mode=2)
+    wait_check("lander.core.status.mode == 2", timeout=5)
+
+A file that also defines ``procedure(bench)`` has it called after the file ran. The verdict is
+``PASS`` when it ran to the end, ``FAIL`` with one line naming the failed check, the refused
+command, or the procedure's own error and its line; a file that is not valid Python is refused
+before anything is sent.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ground_tools.api import Confirm, GroundError, Session, connect
+
+__all__ = ["ProcedureError", "Verdict", "load_procedure", "run_procedure"]
+
+
+class ProcedureError(GroundError):
+    """A procedure file that cannot be read or is not valid Python (file and line named)."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How a procedure ended.
+
+    Attributes:
+        passed: it ran to the end.
+        reason: why it failed (``""`` when it passed).
+        sim_seconds: simulated time it took.
+        wall_seconds: wall time it took.
+    """
+
+    passed: bool
+    reason: str
+    sim_seconds: float
+    wall_seconds: float
+
+    def __str__(self) -> str:
+        word = "PASS" if self.passed else f"FAIL: {self.reason}"
+        return f"{word} ({self.sim_seconds:.1f} s simulated, {self.wall_seconds:.1f} s wall)"
+
+
+def load_procedure(path: Path) -> Any:
+    """Read and compile a procedure file.
+
+    Raises:
+        ProcedureError: missing or unreadable file, or a syntax error (file:line: message).
+    """
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProcedureError(f"{path}: cannot read the procedure: {exc}") from None
+    try:
+        return compile(source, str(path), "exec")
+    except SyntaxError as exc:
+        raise ProcedureError(f"{path}:{exc.lineno}: {exc.msg}") from None
+    except ValueError as exc:  # e.g. null bytes
+        raise ProcedureError(f"{path}: {exc}") from None
+
+
+def run_procedure(
+    path: Path, target: str | Path | None = None, *, log: Callable[[str], None] = print
+) -> Verdict:
+    """Run the procedure at ``path`` on the bench of ``target`` (see
+    :func:`ground_tools.api.connect`); ``log`` gets a line per operation.
+
+    Raises:
+        ProcedureError: the file is not a procedure (nothing was sent).
+        GroundError: no bench is running there.
+    """
+    code = load_procedure(path)
+    session = connect(target, source=f"procedure {path.name}", log=log)
+    start_wall, start_sim = time.monotonic(), session.now()
+    names = _namespace(session, path)
+    reason = ""
+    try:
+        exec(code, names)  # noqa: S102 - the operator's own procedure file
+        body = names.get("procedure")
+        if callable(body):
+            body(session)
+    except GroundError as exc:
+        reason = str(exc)
+    except Exception as exc:
+        reason = f"{_where(exc, path)}{type(exc).__name__}: {exc}".splitlines()[0]
+    try:
+        end_sim = session.now()
+    except GroundError:
+        end_sim = start_sim
+    finally:
+        session.close()
+    return Verdict(not reason, reason, end_sim - start_sim, time.monotonic() - start_wall)
+
+
+def _namespace(session: Session, path: Path) -> dict[str, Any]:
+    return {
+        "__name__": "__procedure__", "__file__": str(path), "bench": session,
+        "cmd": session.cmd, "tlm": session.tlm, "wait": session.wait,
+        "wait_check": session.wait_check, "wait_event": session.wait_event,
+        "check": session.check, "Confirm": Confirm,
+    }  # fmt: skip
+
+
+def _where(exc: BaseException, path: Path) -> str:
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
+    return f"{path.name}:{frames[-1].lineno}: " if frames else ""

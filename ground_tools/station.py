@@ -1,0 +1,476 @@
+"""The ground station: the ground session of a bench run, one process
+(``python -m ground_tools.station --bench FILE --run-dir DIR``, started by ``msr bench up``).
+
+It is what a mission-control server is to its clients (Yamcs, the COSMOS command and telemetry
+server), in one small process:
+
+* the **ground end of every node's space link** (:class:`~hal.links.space_link.GroundSpaceLink`:
+  SDLS authentication, COP-1 FOP, TM frame reassembly), with its anti-replay counter in the run
+  folder, so every client's commands share one FOP and one sequence-number space;
+* the **lockstep participant** ``ground``: it answers each tick once it has taken the downlink
+  of that tick, and paces simulated time (see below);
+* the **archive** (``archive.sqlite``): every frame both ways, every decoded telemetry point,
+  every event, every command with its verification stages;
+* a **control port** (JSON lines over TCP on 127.0.0.1; its address in ``station.json``) that
+  the ``msr`` commands and the scripting API (:mod:`ground_tools.api`) talk to.
+
+Pacing. With ``--pace 1`` (the default) simulated time runs no faster than the wall clock, as
+an operator at a console expects; ``--pace fast`` runs as fast as the bench computes. Either
+way a client that waits (``step``) for a simulated time lets the simulation run as fast as it
+can up to that time: a procedure's ``wait(600)`` costs only what the simulation needs. The
+station then re-anchors its pacing at the time reached, so paced time never jumps back.
+
+Control requests (one JSON object per line; one reply line each, in order):
+
+===========  ==================================================================================
+``status``   simulated time, pace, packets received, each node's link (FOP state, counts)
+``cmd``      ``node``, ``name``, ``args``, ``source``, ``confirmed``: encode with the flight
+             dictionary, send; reply ``request_id`` (hex) or ``error`` naming the problem
+``stages``   ``node``, ``request_id``: the PUS-1 reports received for it
+``latest``   ``names``: ``NODE.PACKET`` or ``NODE.PACKET.FIELD``: last value and its time
+``packets``  ``since``, ``limit``: the decoded packets after ``since`` (``next`` to go on)
+``step``     ``until`` (simulated s), ``wake``: reply once time reaches ``until``, or (``wake``)
+             at the first packet received after the request
+``pace``     ``pace``: a number (x real time) or null (as fast as possible)
+``stop``     end the station (the simulator and the nodes stop with ``msr bench down``)
+===========  ==================================================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import select
+import socket
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from fsw.dictionary import NodeDictionary, node_dictionary
+from ground_tools.archive import Archive
+from ground_tools.telemetry import Received, decode_tm
+from hal.bench import Bench, BenchError, load_bench
+from hal.errors import EncodeError, HalError, LinkClosed, LinkTimeout
+from hal.links import Link, open_link
+from hal.links.space_link import GroundSpaceLink
+from hal.links.timing import TimingClient, timing_channel
+from hal.protocol.devices.icd import request_id
+from hal.protocol.pus import ACK_ALL, PusTc, PusTm
+from hal.protocol.sdls import SecurityAssociation
+from hal.store import CounterStore
+
+__all__ = ["STATION_FILE", "Station", "StationError", "main"]
+
+STATION_FILE: Final = "station.json"
+"""The control port's address in the run folder: ``{"host", "port", "pid"}``."""
+ARCHIVE_FILE: Final = "archive.sqlite"
+HISTORY: Final = 20_000
+"""Decoded packets kept for ``packets`` requests (the archive keeps them all)."""
+MIN_PACE: Final = 0.1
+"""Slowest pace: a held tick must stay well inside the simulator's round timeout."""
+MAX_LINE: Final = 1 << 20
+
+
+class StationError(Exception):
+    """A station that cannot start (bad bench, no port map, no key file): one line."""
+
+
+@dataclass
+class _Client:
+    sock: socket.socket
+    buffer: bytearray = field(default_factory=bytearray)
+    waiting: dict[str, Any] | None = None  # a pending step request
+    since: int = 0  # packets received when the step was asked
+
+
+class Station:
+    """The ground session of one run (see the module docstring).
+
+    Args:
+        bench: the bench.
+        run_dir: the run folder (``ports.json`` and ``keys.json`` must be there).
+        pace: simulated seconds per wall second, or ``None`` (as fast as possible).
+        wall: the wall clock (monotonic seconds).
+
+    Raises:
+        StationError: the run folder lacks what the station needs, or a link does not open.
+    """
+
+    def __init__(
+        self,
+        bench: Bench,
+        run_dir: Path,
+        *,
+        pace: float | None = 1.0,
+        wall: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.bench = bench
+        self.run_dir = run_dir
+        self.wall = wall
+        self.pace = _checked_pace(pace)
+        self.links: list[Link] = []
+        self.stopping = False
+        self._clock: TimingClient | None = None  # the captures' time stamps, once it exists
+        try:
+            ports = json.loads((run_dir / "ports.json").read_text(encoding="utf-8"))
+            keys = bench.read_keys(run_dir)
+        except (OSError, ValueError, BenchError) as exc:
+            raise StationError(f"{run_dir}: {str(exc).splitlines()[0]}") from None
+        captures = run_dir / "captures"
+        try:
+            timing_url = ports["timing"]["ground"]
+        except KeyError:
+            raise StationError(f"{run_dir}/ports.json: no timing link for 'ground'") from None
+        link = self._open(timing_url, captures, "ground-timing")
+        self.timing = self._clock = timing = TimingClient(timing_channel(link), "ground")
+        self.dictionaries: dict[str, NodeDictionary] = {}
+        self.ground: dict[str, GroundSpaceLink] = {}
+        (run_dir / "ground").mkdir(exist_ok=True)
+        for name, spec in bench.nodes.items():
+            if not spec.emulated_radio:
+                continue  # decision 0016: a real radio's ground side is not the station's yet
+            end = self._open(ports["space_links"][name]["ground"], captures, f"ground-{name}")
+            end.on_frame = self._framer(name)
+            sa = SecurityAssociation(spec.spi, keys[spec.spi])
+            store = CounterStore(run_dir / "ground" / f"{name}.counters.json")
+            self.ground[name] = GroundSpaceLink(
+                end, sa, spec.space_link, store=store, monotonic=timing.now
+            )
+            self.dictionaries[name] = node_dictionary(name)
+            timing.watch(end)
+        self.archive = Archive(run_dir / ARCHIVE_FILE, monotonic=wall)
+        self.history: deque[Received] = deque(maxlen=HISTORY)
+        self.received = 0
+        self.latest: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        self.stages: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._seq = dict.fromkeys(self.ground, 0)
+        self._anchor = (0.0, wall())
+        self._answered = True
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.setblocking(False)
+        self.clients: dict[int, _Client] = {}
+        host, port = self.server.getsockname()[:2]
+        info = {"host": host, "port": port, "pid": os.getpid()}
+        (run_dir / STATION_FILE).write_text(json.dumps(info), encoding="utf-8")
+
+    # ------------------------------------------------------------------ running
+
+    def run(self) -> None:
+        """Register with the simulator, start COP-1 on every link, and serve until the
+        simulator stops or a client asks the station to stop."""
+        self.timing.register()
+        for ground in self.ground.values():
+            ground.start()
+        try:
+            while not self.stopping and not self.timing.stopped:
+                self._serve(self._wait_time())
+                self._take_tick()
+                if self.timing.tick is not None and not self._answered:
+                    self._maybe_answer()
+        except LinkClosed:
+            pass  # the simulator went away: the run is over
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Commit the archive, close every link and the control port (idempotent)."""
+        self.archive.close()
+        for client in list(self.clients.values()):
+            client.sock.close()
+        self.clients.clear()
+        self.server.close()
+        for link in self.links:
+            link.close()
+        (self.run_dir / STATION_FILE).unlink(missing_ok=True)
+
+    def allowed(self) -> float:
+        """The simulated time the station lets the run reach now."""
+        waits = [c.waiting["until"] for c in self.clients.values() if c.waiting is not None]
+        paced = math.inf
+        if self.pace is not None:
+            sim, wall = self._anchor
+            paced = sim + (self.wall() - wall) * self.pace
+        return max([paced, *waits])
+
+    def _wait_time(self) -> float:
+        if self.timing.tick is None or self._answered:
+            return 0.05
+        ahead = self.timing.now() - self.allowed()
+        return 0.0 if ahead <= 0 or self.pace is None else min(0.05, ahead / self.pace)
+
+    def _take_tick(self) -> None:
+        channel = self.timing.channel
+        if not channel.pending and not channel.poll(0):
+            return
+        try:
+            tick = self.timing.wait_tick(0)
+        except LinkTimeout:
+            return
+        if tick is not None:
+            self._answered = False
+
+    def _maybe_answer(self) -> None:
+        now = self.timing.now()
+        if now > self.allowed() + 1e-9:
+            return  # paced: hold the tick
+        if self.pace is not None:
+            sim, wall = self._anchor
+            if now > sim + (self.wall() - wall) * self.pace + 1e-9:
+                self._anchor = (now, self.wall())  # a client ran time ahead: pace from here
+        for node, ground in self.ground.items():
+            ground.poll(0)
+            for packet in ground.receive_all(0):
+                if isinstance(packet, PusTm):
+                    self._take(node, packet, now)
+        self.archive.tick()
+        self._wake(now)
+        self.timing.done()
+        self._answered = True
+
+    def _take(self, node: str, tm: PusTm, now: float) -> None:
+        self.received += 1
+        item = decode_tm(self.dictionaries[node], tm, self.received, now)
+        self.history.append(item)
+        if item.kind == "hk":
+            self.latest[(node, item.name)] = (item.time, item.values)
+            self.archive.add_packet(node, item.name, item.time, item.values)
+        elif item.kind == "event":
+            v = item.values
+            self.archive.add_event(node, item.time, v["id"], item.name, v["severity"], v["detail"])
+        elif item.kind == "verification":
+            v = item.values
+            stage = {"stage": v["stage"], "time": item.time, "code": v["code"],
+                     "reason": v["reason"]}  # fmt: skip
+            self.stages.setdefault((node, v["request_id"]), []).append(stage)
+            self.archive.add_stage(node, bytes.fromhex(v["request_id"]), item.time, v["stage"],
+                                   v["code"], v["reason"])  # fmt: skip
+        elif item.kind == "time":
+            self.latest[(node, "time.report")] = (item.time, item.values)
+            self.archive.add_packet(node, "time.report", item.time, item.values)
+
+    def _framer(self, node: str) -> Callable[[str, bytes], None]:
+        def record(direction: str, frame: bytes) -> None:
+            way = "up" if direction == "out" else "down"
+            self.archive.add_frame(node, way, self._now(), frame)
+
+        return record
+
+    def _now(self) -> float:
+        return 0.0 if self._clock is None else self._clock.now()
+
+    def _open(self, url: str, captures: Path, name: str) -> Link:
+        try:
+            link = open_link(url, capture_dir=captures, capture_name=name, timestamp=self._now)
+        except HalError as exc:
+            raise StationError(str(exc).splitlines()[0]) from None
+        self.links.append(link)
+        return link
+
+    # ------------------------------------------------------------------ clients
+
+    def _serve(self, timeout: float) -> None:
+        fds = [self.server.fileno(), *self.clients]
+        fds.append(self.timing.channel.link.fileno())
+        readable, _, _ = select.select(fds, [], [], timeout)
+        for fd in readable:
+            if fd == self.server.fileno():
+                self._accept()
+            elif fd in self.clients:
+                self._read(self.clients[fd])
+
+    def _accept(self) -> None:
+        try:
+            sock, _ = self.server.accept()
+        except OSError:
+            return
+        sock.setblocking(True)
+        self.clients[sock.fileno()] = _Client(sock)
+
+    def _read(self, client: _Client) -> None:
+        try:
+            data = client.sock.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(client)
+            return
+        client.buffer += data
+        if len(client.buffer) > MAX_LINE and b"\n" not in client.buffer:
+            self._reply(client, {"error": "request line too long"})
+            self._drop(client)
+            return
+        self._answer_lines(client)
+
+    def _answer_lines(self, client: _Client) -> None:
+        """Answer every whole request line, stopping at a step until it is answered."""
+        while b"\n" in client.buffer and client.waiting is None:
+            line, _, rest = bytes(client.buffer).partition(b"\n")
+            client.buffer = bytearray(rest)
+            try:
+                request = json.loads(line)
+                if not isinstance(request, dict):
+                    raise ValueError("a request is a JSON object")
+            except ValueError as exc:
+                self._reply(client, {"error": f"bad request: {str(exc).splitlines()[0]}"})
+                continue
+            reply = self._handle(client, request)
+            if reply is not None:
+                self._reply(client, reply)
+
+    def _drop(self, client: _Client) -> None:
+        self.clients.pop(client.sock.fileno(), None)
+        client.sock.close()
+
+    def _reply(self, client: _Client, reply: dict[str, Any]) -> None:
+        try:
+            client.sock.sendall(json.dumps(reply, default=str).encode() + b"\n")
+        except OSError:
+            self._drop(client)
+
+    def _wake(self, now: float) -> None:
+        for client in list(self.clients.values()):
+            step = client.waiting
+            if step is None:
+                continue
+            if now >= step["until"] - 1e-9 or (step.get("wake") and self.received > client.since):
+                client.waiting = None
+                self._reply(client, {"time": now, "next": self.received})
+                self._answer_lines(client)
+
+    def _handle(self, client: _Client, request: dict[str, Any]) -> dict[str, Any] | None:
+        op = request.get("op")
+        try:
+            if op == "status":
+                return self.status()
+            if op == "cmd":
+                return self._command(request)
+            if op == "stages":
+                key = (str(request.get("node")), str(request.get("request_id")))
+                return {"stages": self.stages.get(key, [])}
+            if op == "latest":
+                return {"values": {n: self._latest(n) for n in request.get("names", [])}}
+            if op == "packets":
+                since, limit = int(request.get("since", 0)), int(request.get("limit", 1000))
+                items = [p.as_dict() for p in self.history if p.seq > since][:limit]
+                return {"packets": items, "next": items[-1]["seq"] if items else since}
+            if op == "step":
+                until = float(request["until"])
+                if not math.isfinite(until):
+                    return {"error": "step: until must be a finite simulated time"}
+                client.waiting = {"until": until, "wake": bool(request.get("wake"))}
+                client.since = int(request.get("since", self.received))
+                self._wake(self.timing.now())
+                return None
+            if op == "pace":
+                self.pace = _checked_pace(request.get("pace"))
+                self._anchor = (self.timing.now(), self.wall())
+                return {"pace": self.pace}
+            if op == "stop":
+                self.stopping = True
+                return {"stopping": True}
+        except (KeyError, TypeError, ValueError) as exc:
+            return {"error": f"{op}: bad request: {str(exc).splitlines()[0]}"}
+        return {"error": f"unknown request {op!r}"}
+
+    # ------------------------------------------------------------------ operations
+
+    def status(self) -> dict[str, Any]:
+        """Simulated time, pace, counts and each node's link."""
+        nodes = {}
+        for name, ground in self.ground.items():
+            stats = ground.stats()
+            nodes[name] = {
+                "fop": ground.fop.state.name.lower(), "delivered": stats["delivered"],
+                "transmitted": stats["transmitted"], "retransmissions": stats["retransmissions"],
+                "lockouts": stats["lockouts"], "packets_in": stats["packets_in"],
+                "rejects": stats["rejects"],
+            }  # fmt: skip
+        return {"time": self.timing.now(), "pace": self.pace, "received": self.received,
+                "run_dir": str(self.run_dir), "nodes": nodes}  # fmt: skip
+
+    def _command(self, request: dict[str, Any]) -> dict[str, Any]:
+        node = str(request.get("node"))
+        if node not in self.ground:
+            return {"error": f"unknown node {node!r} (known: {', '.join(self.ground)})"}
+        d = self.dictionaries[node]
+        name = str(request.get("name"))
+        try:
+            command = d.command(name)
+        except KeyError as exc:
+            return {"error": str(exc.args[0]) if exc.args else f"unknown command {name!r}"}
+        if command.hazardous and request.get("confirmed") is not True:
+            return {"error": f"{node} {name} is hazardous: it needs an explicit confirmation"}
+        args = request.get("args") or {}
+        if not isinstance(args, dict):
+            return {"error": "args must be an object of argument names to values"}
+        try:
+            data = command.encode(**args)
+        except (EncodeError, TypeError) as exc:
+            return {"error": f"{node} {name}: {str(exc).splitlines()[0]}"}
+        seq = self._seq[node] = (self._seq[node] + 1) & 0x3FFF
+        message = command.message
+        packet = PusTc(d.apid, message.service, message.subtype, data, seq_count=seq,
+                       ack_flags=int(request.get("ack", ACK_ALL)))  # fmt: skip
+        rid = request_id(packet.apid, packet.seq_flags, packet.seq_count)
+        self.stages.pop((node, rid.hex()), None)  # a sequence count used again: a new command
+        source = str(request.get("source", "station"))
+        self.archive.add_command(node, self.timing.now(), name, args, rid, source)
+        self.archive.commit()  # the command history holds every command sent, at once
+        try:
+            self.ground[node].send(packet)
+        except HalError as exc:
+            return {"error": f"{node} {name}: not sent: {str(exc).splitlines()[0]}"}
+        return {"request_id": rid.hex(), "time": self.timing.now()}
+
+    def _latest(self, name: str) -> Any:
+        parts = name.split(".")
+        node = parts[0]
+        for cut in range(len(parts), 1, -1):  # the longest packet name that matches
+            packet = ".".join(parts[1:cut])
+            found = self.latest.get((node, packet))
+            if found is None:
+                continue
+            when, values = found
+            rest = ".".join(parts[cut:])
+            if not rest:
+                return {"time": when, "value": values}
+            if rest in values:
+                return {"time": when, "value": values[rest]}
+            return {"error": f"{name}: packet {node}.{packet} has no field {rest!r}"}
+        return {"error": f"{name}: nothing received yet (or no such packet)"}
+
+
+def _checked_pace(pace: Any) -> float | None:
+    if pace is None or pace == "fast":
+        return None
+    value = float(pace)
+    if not math.isfinite(value) or value < MIN_PACE:
+        raise ValueError(f"pace must be 'fast' or a number >= {MIN_PACE}, not {pace!r}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ground_tools.station``: run the ground station of a run folder."""
+    parser = argparse.ArgumentParser(prog="python -m ground_tools.station")
+    parser.add_argument("--bench", required=True, help="bench file")
+    parser.add_argument("--run-dir", required=True, help="run folder (ports.json, keys.json)")
+    parser.add_argument("--pace", default="1", help="x real time, or 'fast' (default: 1)")
+    args = parser.parse_args(argv)
+    try:
+        pace = _checked_pace(args.pace)
+        station = Station(load_bench(args.bench), Path(args.run_dir), pace=pace)
+    except (StationError, BenchError, ValueError, OSError) as exc:
+        print(f"ground station: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+    station.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
