@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from fsw.dictionary import NODE_APIDS, node_dictionary
+from ground_tools.station import STATION_FILE
 from ground_tools.telemetry import Received
 from hal.errors import EncodeError
 
@@ -50,7 +51,6 @@ __all__ = [
     "resolve_run_dir",
 ]
 
-STATION_FILE: Final = "station.json"
 FINAL_STAGES: Final = frozenset(
     {"acceptance_failed", "start_failed", "completed", "completion_failed"}
 )

@@ -53,6 +53,7 @@ from typing import Any, Final
 
 import hal.protocol.devices as device_icds
 from fsw.dictionary import EventDecoded, NodeDictionary, dictionary
+from fsw.dictionary.core import PARAMETER_ENTRY, TIME_REPORT
 from fsw.dictionary.verification import FAILURE_CODES, REPORT_NAMES, Verification
 from hal.errors import EncodeError, HalError, ProtocolError
 from hal.links.pcap import DLT_USER0, PcapReader
@@ -108,10 +109,6 @@ RETRANSMISSION_MEMORY: Final = 1024
 """Type-AD frames remembered per file to recognise COP-1 retransmissions."""
 SEG_FLAG_NAMES: Final = {0b11: "unsegmented", 0b01: "first", 0b00: "continuing", 0b10: "last"}
 SEVERITY_NAMES: Final = {1: "info", 2: "low", 3: "medium", 4: "high"}
-TIME_REPORT: Final = struct.Struct(">B6sI")
-"""TM[9,2] time report: rate uint8 | spacecraft time CUC 4+2 | cycle uint32 (PUS 9 service)."""
-PARAM_ENTRY: Final = struct.Struct(">Hd")
-"""One value of TM[20,2]: parameter id uint16 | value float64 (PUS 20 service)."""
 STOP_REASONS: Final = {timing.STOP_END: "end", timing.STOP_ABORT: "abort"}
 TEST_BOARD_FAILURES: Final = {
     test_board.FAIL_UNKNOWN: "unknown_command",
@@ -420,12 +417,12 @@ def _event_report(node: NodeDictionary, head: str, subtype: int, data: bytes) ->
 
 
 def _parameter_report(node: NodeDictionary, head: str, data: bytes) -> _Named:
-    if not data or len(data) != 1 + data[0] * PARAM_ENTRY.size:
+    if not data or len(data) != 1 + data[0] * PARAMETER_ENTRY.size:
         why = f"parameter report of {len(data)} octets is not N | N x (id u16 | value f64)"
         return _Named(f"{head}: {why}", error=why)
     values: dict[str, Any] = {}
     for index in range(data[0]):
-        pid, value = PARAM_ENTRY.unpack_from(data, 1 + index * PARAM_ENTRY.size)
+        pid, value = PARAMETER_ENTRY.unpack_from(data, 1 + index * PARAMETER_ENTRY.size)
         try:
             name = node.parameter(pid).name
         except KeyError:

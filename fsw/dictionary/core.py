@@ -27,6 +27,7 @@ for the two-step table update: TC[20,129] validate the loaded values, TC[20,130]
 
 from __future__ import annotations
 
+import struct
 from typing import Final
 
 from fsw.dictionary.model import Command, Event, Field, HkPacket, Message, Parameter
@@ -355,3 +356,10 @@ def core_parameters(node: str) -> list[Parameter]:
             "uptime after which a boot counts as stable",
         ),
     ]
+
+
+TIME_REPORT: Final = struct.Struct(">B6sI")
+"""TM[9,2] time report: rate uint8 | spacecraft time CUC 4+2 | cycle uint32 (PUS 9)."""
+PARAMETER_ENTRY: Final = struct.Struct(">Hd")
+"""One parameter in TC[20,1] loads and TM[20,2] reports: id uint16 | value float64 (PUS 20),
+after a count uint8."""

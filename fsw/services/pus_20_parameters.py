@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from fsw.core.component import CommandContext, CommandError, Component, NodeContext
+from fsw.dictionary.core import PARAMETER_ENTRY
 from hal.errors import StoreError
 
 __all__ = ["ParameterService", "build_load", "build_report_request", "parse_values"]
@@ -34,22 +35,21 @@ __all__ = ["ParameterService", "build_load", "build_report_request", "parse_valu
 Validator = Callable[[Mapping[str, Any]], str | None]
 """``(values by name) -> reason or None``: a component's cross-check of a whole table."""
 
-_ENTRY = struct.Struct(">Hd")
 _ID = struct.Struct(">H")
 
 
 def parse_values(data: bytes) -> list[tuple[int, float]]:
     """``N | N x (id, value)`` to pairs (CommandError ``bad_length`` when malformed)."""
-    if not data or len(data) != 1 + data[0] * _ENTRY.size:
+    if not data or len(data) != 1 + data[0] * PARAMETER_ENTRY.size:
         raise CommandError(f"bad_length: {len(data)} octets is not N | N x (id u16, value f64)")
-    return [_ENTRY.unpack_from(data, 1 + i * _ENTRY.size) for i in range(data[0])]
+    return [PARAMETER_ENTRY.unpack_from(data, 1 + i * PARAMETER_ENTRY.size) for i in range(data[0])]
 
 
 def build_load(values: Mapping[int, float]) -> bytes:
     """The data of TC[20,3] for ``{id: value}`` (at most 255)."""
     if len(values) > 255:
         raise ValueError("at most 255 parameters in one load")
-    return bytes([len(values)]) + b"".join(_ENTRY.pack(i, v) for i, v in values.items())
+    return bytes([len(values)]) + b"".join(PARAMETER_ENTRY.pack(i, v) for i, v in values.items())
 
 
 def build_report_request(ids: list[int]) -> bytes:
@@ -159,7 +159,7 @@ class ParameterService(Component):
                 declared = self.ctx.dictionary.parameter(pid)
             except KeyError:
                 raise CommandError(f"out_of_range: no parameter id {pid}") from None
-            out += _ENTRY.pack(pid, float(self.active[declared.name]))
+            out += PARAMETER_ENTRY.pack(pid, float(self.active[declared.name]))
         self.ctx.send_tm(20, 2, bytes(out))
 
     def _reject(self, reason: str) -> None:

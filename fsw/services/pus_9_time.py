@@ -12,16 +12,14 @@ receipt time (minus the light time) to keep the onboard-to-ground time correlati
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 
 from fsw.core.component import CommandContext, Component, NodeContext
 from fsw.core.executive import grid_after, grid_at_or_after
+from fsw.dictionary.core import TIME_REPORT
 from hal.protocol.cuc import CucTime
 
 __all__ = ["TimeService"]
-
-_REPORT = struct.Struct(">B6sI")
 
 
 class TimeService(Component):
@@ -49,7 +47,8 @@ class TimeService(Component):
         """Report when due."""
         if now + 1e-9 < self.next_at:
             return
-        data = _REPORT.pack(self.rate, CucTime.from_seconds(now).pack(), self.cycles() & 0xFFFFFFFF)
+        stamp = CucTime.from_seconds(now).pack()
+        data = TIME_REPORT.pack(self.rate, stamp, self.cycles() & 0xFFFFFFFF)
         self.ctx.send_tm(9, 2, data)
         self.reports += 1
         self.next_at = grid_after(now, float(2**self.rate))
