@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from fsw.dictionary import NodeDictionary, node_dictionary
-from ground_tools.archive import Archive
+from ground_tools.archive import Archive, ArchiveError
 from ground_tools.telemetry import Received, decode_tm
 from hal.bench import Bench, BenchError, load_bench
 from hal.errors import EncodeError, HalError, LinkClosed, LinkTimeout
@@ -145,6 +145,7 @@ class Station:
             self.dictionaries[name] = node_dictionary(name)
             timing.watch(end)
         self.archive = Archive(run_dir / ARCHIVE_FILE, monotonic=wall)
+        self.archive_errors = 0
         self.history: deque[Received] = deque(maxlen=HISTORY)
         self.received = 0
         self.latest: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
@@ -237,6 +238,13 @@ class Station:
         self.received += 1
         item = decode_tm(self.dictionaries[node], tm, self.received, now)
         self.history.append(item)
+        try:
+            self._archive(node, item)
+        except ArchiveError as exc:  # the packet stays in the history; the run goes on
+            self.archive_errors += 1
+            print(f"ground station: archive: {exc}", file=sys.stderr, flush=True)
+
+    def _archive(self, node: str, item: Received) -> None:
         if item.kind == "hk":
             self.latest[(node, item.name)] = (item.time, item.values)
             self.archive.add_packet(node, item.name, item.time, item.values)
@@ -257,7 +265,11 @@ class Station:
     def _framer(self, node: str) -> Callable[[str, bytes], None]:
         def record(direction: str, frame: bytes) -> None:
             way = "up" if direction == "out" else "down"
-            self.archive.add_frame(node, way, self._now(), frame)
+            try:
+                self.archive.add_frame(node, way, self._now(), frame)
+            except ArchiveError as exc:
+                self.archive_errors += 1
+                print(f"ground station: archive: {exc}", file=sys.stderr, flush=True)
 
         return record
 
@@ -392,7 +404,8 @@ class Station:
                 "rejects": stats["rejects"],
             }  # fmt: skip
         return {"time": self.timing.now(), "pace": self.pace, "received": self.received,
-                "run_dir": str(self.run_dir), "nodes": nodes}  # fmt: skip
+                "archive_errors": self.archive_errors, "run_dir": str(self.run_dir),
+                "nodes": nodes}  # fmt: skip
 
     def _command(self, request: dict[str, Any]) -> dict[str, Any]:
         node = str(request.get("node"))
@@ -420,8 +433,12 @@ class Station:
         rid = request_id(packet.apid, packet.seq_flags, packet.seq_count)
         self.stages.pop((node, rid.hex()), None)  # a sequence count used again: a new command
         source = str(request.get("source", "station"))
-        self.archive.add_command(node, self.timing.now(), name, args, rid, source)
-        self.archive.commit()  # the command history holds every command sent, at once
+        try:
+            self.archive.add_command(node, self.timing.now(), name, args, rid, source)
+            self.archive.commit()  # the command history holds every command sent, at once
+        except ArchiveError as exc:  # the command still goes: the archive is not in its path
+            self.archive_errors += 1
+            print(f"ground station: archive: {exc}", file=sys.stderr, flush=True)
         try:
             self.ground[node].send(packet)
         except HalError as exc:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 from dataclasses import replace
 
@@ -70,3 +72,22 @@ def test_a_hazardous_command_is_sent_only_with_an_explicit_confirmation(msr_benc
         msr_bench.cmd("lander core.ping")
     assert msr_bench.status()["nodes"]["lander"]["transmitted"] == before
     assert msr_bench.cmd("lander core.ping", confirm=Confirm("test")).ok
+
+
+def test_bad_requests_on_the_control_port_are_answered_and_change_nothing(msr_bench):
+    info = json.loads((msr_bench.run_dir / "station.json").read_text())
+    with socket.create_connection((info["host"], info["port"]), timeout=10) as sock:
+        stream = sock.makefile("rwb")
+        bad = [
+            b"not json", b"[1, 2]", b'{"op": "launch"}', b'{"op": "step"}',
+            b'{"op": "step", "until": "NaN"}', b'{"op": "pace", "pace": 0}',
+            b'{"op": "cmd", "node": "lander", "name": "modes.set", "args": {"mode": 9}}',
+            b'{"op": "cmd", "node": "lander", "name": "core.ping", "args": [1]}',
+        ]  # fmt: skip
+        for line in bad:
+            stream.write(line + b"\n")
+            stream.flush()
+            reply = json.loads(stream.readline())
+            assert "error" in reply and "\n" not in reply["error"], (line, reply)
+    assert msr_bench.status()["nodes"]["lander"]["transmitted"] == 0
+    assert msr_bench.cmd("lander core.ping").ok
