@@ -65,7 +65,7 @@ NV_DEFAULTS: Mapping[str, Any] = {
     "schedule": None,
     "sequences": None,
     "reset_guard": None,
-    "custody": {},
+    "custody": [],
 }
 """The NV store's sections and their power-on defaults (apps add theirs)."""
 
