@@ -270,12 +270,12 @@ class Session:
         """
         request_id, node, name = self.send(target, name, confirm=confirm, **args)
         deadline = self.now() + timeout
-        result = self._result(node, name, request_id)
-        while result.final not in FINAL_STAGES:
-            if self.now() >= deadline:
-                break
-            self.request(op="step", until=deadline, wake=True, since=self._seen())
+        while True:
+            now, mark = self._clock()  # before the look: nothing that comes after is missed
             result = self._result(node, name, request_id)
+            if result.final in FINAL_STAGES or now >= deadline:
+                break
+            self.request(op="step", until=deadline, wake=True, since=mark)
         self._say(str(result))
         if check and not result.ok:
             if not result.stages or result.final not in FINAL_STAGES:
@@ -313,7 +313,12 @@ class Session:
         return CommandResult(node, name, request_id, items)
 
     def _seen(self) -> int:
-        return int(self.request(op="status")["received"])
+        return self._clock()[1]
+
+    def _clock(self) -> tuple[float, int]:
+        """The simulated time and the count of packets received, from one status request."""
+        status = self.request(op="status")
+        return float(status["time"]), int(status["received"])
 
     # ------------------------------------------------------------------ telemetry
 
@@ -349,9 +354,8 @@ class Session:
         start = self.now()
         deadline = start + timeout
         while True:
-            mark = self._seen()
+            now, mark = self._clock()
             ok, seen = self._evaluate(expression)
-            now = self.now()
             if ok:
                 self._say(f"wait_check {_describe(expression)}: ok after {now - start:.1f} s")
                 return now - start

@@ -30,7 +30,7 @@ from typing import Any, Final
 from ground_tools.api import GroundError, connect, resolve_run_dir
 from hal.bench import KEY_FILE_NAME, Bench, BenchError, load_bench, new_key_file_text
 
-__all__ = ["BENCH_FILE", "BenchUp", "bench_down", "bench_status", "bench_up"]
+__all__ = ["BENCH_FILE", "BenchUp", "bench_down", "bench_status", "bench_up", "point_latest"]
 
 BENCH_FILE: Final = "bench.json"
 """The processes of a bench that is up, in its run folder."""
@@ -73,7 +73,7 @@ def bench_up(
         raise GroundError(f"{run_dir}: cannot make the run folder: {exc.strerror}") from None
     (run_dir / "logs").mkdir()
     _write_keys(bench, run_dir)
-    _point_latest(runs, run_id)
+    point_latest(runs, run_id)
     nodes = [name for name, spec in bench.nodes.items() if spec.emulated_radio]
     py = sys.executable
     sim_args = [py, "-m", "sim_hardware", "--bench", str(bench_path), "--run-dir", str(run_dir)]
@@ -150,7 +150,8 @@ def _write_keys(bench: Bench, run_dir: Path) -> None:
         handle.write(text)
 
 
-def _point_latest(runs: Path, run_id: str) -> None:
+def point_latest(runs: Path, run_id: str) -> None:
+    """Point ``runs/latest`` at the run folder ``run_id`` (replacing what it pointed at)."""
     latest = runs / "latest"
     if latest.is_symlink() or latest.exists():
         latest.unlink()

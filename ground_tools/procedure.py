@@ -17,6 +17,7 @@ before anything is sent.
 
 from __future__ import annotations
 
+import runpy
 import time
 import traceback
 from collections.abc import Callable
@@ -55,7 +56,8 @@ class Verdict:
 
 
 def load_procedure(path: Path) -> Any:
-    """Read and compile a procedure file.
+    """Read and compile a procedure file (a check only: :func:`run_procedure` runs it as a
+    script, as ``python FILE`` would).
 
     Raises:
         ProcedureError: missing or unreadable file, or a syntax error (file:line: message).
@@ -82,13 +84,13 @@ def run_procedure(
         ProcedureError: the file is not a procedure (nothing was sent).
         GroundError: no bench is running there.
     """
-    code = load_procedure(path)
+    load_procedure(path)  # refused before connecting: nothing is sent from a broken file
     session = connect(target, source=f"procedure {path.name}", log=log)
     start_wall, start_sim = time.monotonic(), session.now()
-    names = _namespace(session, path)
+    names = _namespace(session)
     reason = ""
     try:
-        exec(code, names)  # noqa: S102 - the operator's own procedure file
+        names = runpy.run_path(str(path), init_globals=names, run_name="__procedure__")
         body = names.get("procedure")
         if callable(body):
             body(session)
@@ -105,9 +107,9 @@ def run_procedure(
     return Verdict(not reason, reason, end_sim - start_sim, time.monotonic() - start_wall)
 
 
-def _namespace(session: Session, path: Path) -> dict[str, Any]:
+def _namespace(session: Session) -> dict[str, Any]:
     return {
-        "__name__": "__procedure__", "__file__": str(path), "bench": session,
+        "bench": session,
         "cmd": session.cmd, "tlm": session.tlm, "wait": session.wait,
         "wait_check": session.wait_check, "wait_event": session.wait_event,
         "check": session.check, "Confirm": Confirm,

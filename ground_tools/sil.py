@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from ground_tools.bench_ctl import point_latest
 from hal.errors import HalError
 from hal.links import open_link
 from hal.links.channel import Packet, PacketChannel
@@ -209,10 +210,7 @@ def run_sil(runs_dir: str = "runs", seed: int = 2026, out: IO[str] = sys.stdout)
     run_dir = Path(runs_dir) / run_id
     (run_dir / "logs").mkdir(parents=True)
     (run_dir / "captures").mkdir()
-    latest = Path(runs_dir) / "latest"
-    if latest.is_symlink() or latest.exists():
-        latest.unlink()
-    latest.symlink_to(run_id)
+    point_latest(Path(runs_dir), run_id)
     print(f"msr sil: run {run_id} (seed {seed})", file=out, flush=True)
     phases: list[Phase] = []
     with open(run_dir / "logs" / "sim_hardware.log", "w") as log:

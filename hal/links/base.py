@@ -321,9 +321,7 @@ class Link(abc.ABC):
                 sent = min(len(view), _WRITE_SLICE) if n is None else n
                 if sent:
                     stalled_since = None
-                    with self._stats_lock:
-                        self._stats.bytes_out += sent
-                        self._stats.last_activity = self._timestamp()
+                    self._count_out(sent)
                     view = view[sent:]
                     continue
                 # A backend that took nothing (EAGAIN after a ready select) gets retried, but
@@ -384,10 +382,13 @@ class Link(abc.ABC):
             if not sent:
                 break
             done += sent
-            with self._stats_lock:
-                self._stats.bytes_out += sent
-                self._stats.last_activity = self._timestamp()
+            self._count_out(sent)
         return done
+
+    def _count_out(self, sent: int) -> None:
+        with self._stats_lock:
+            self._stats.bytes_out += sent
+            self._stats.last_activity = self._timestamp()
 
     def record_frame_out(self, frame: bytes) -> None:
         """Report a whole frame written (by :meth:`write_frame`, or by a caller of

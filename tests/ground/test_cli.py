@@ -177,3 +177,11 @@ def test_without_a_bench_the_commands_say_so(tmp_path):
     done = msr("cmd", "lander", "core.ping", cwd=tmp_path, check=False)
     assert done.returncode == 2
     assert "no run folder there (bring a bench up with `msr bench up`)" in done.stderr
+
+
+def test_a_procedure_that_raises_its_own_error_fails_naming_the_line(bench, tmp_path):
+    procedure = tmp_path / "oops.py"
+    procedure.write_text('cmd("lander core.ping")\nratio = 1 / 0\n')
+    done = msr("run", str(procedure), cwd=bench, check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    assert "FAIL: oops.py:2: ZeroDivisionError: division by zero" in done.stdout
