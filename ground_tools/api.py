@@ -244,7 +244,10 @@ class Session:
             raise GroundError(f"wait: {seconds} s is negative")
         until = self.now() + seconds
         self._say(f"wait {seconds:g} s")
-        return float(self.request(op="step", until=until, wake=False)["time"])
+        reached = self.now()
+        while reached < until - 1e-9:  # the station answers at least every few wall seconds
+            reached = float(self.request(op="step", until=until, wake=False)["time"])
+        return reached
 
     # ------------------------------------------------------------------ commands
 

@@ -30,7 +30,8 @@ Control requests (one JSON object per line; one reply line each, in order):
 ``latest``   ``names``: ``NODE.PACKET`` or ``NODE.PACKET.FIELD``: last value and its time
 ``packets``  ``since``, ``limit``: the decoded packets after ``since`` (``next`` to go on)
 ``step``     ``until`` (simulated s), ``wake``: reply once time reaches ``until``, or (``wake``)
-             at the first packet received after the request
+             at the first packet received after the request, or after ``STEP_WALL_LIMIT``
+             wall seconds (the client asks again: a long wait never looks like a dead station)
 ``pace``     ``pace``: a number (x real time) or null (as fast as possible)
 ``stop``     end the station (the simulator and the nodes stop with ``msr bench down``)
 ===========  ==================================================================================
@@ -70,6 +71,8 @@ __all__ = ["STATION_FILE", "Station", "StationError", "main"]
 STATION_FILE: Final = "station.json"
 """The control port's address in the run folder: ``{"host", "port", "pid"}``."""
 ARCHIVE_FILE: Final = "archive.sqlite"
+STEP_WALL_LIMIT: Final = 5.0
+"""Wall seconds after which a ``step`` is answered with the time reached so far."""
 HISTORY: Final = 20_000
 """Decoded packets kept for ``packets`` requests (the archive keeps them all)."""
 MIN_PACE: Final = 0.1
@@ -231,7 +234,9 @@ class Station:
                     self._take(node, packet, now)
         self.archive.tick()
         self._wake(now)
-        self.timing.done()
+        # nothing of ours in flight: the nodes' own dues decide how far time may jump
+        idle = all(ground.idle for ground in self.ground.values())
+        self.timing.done(math.inf if idle else None)
         self._answered = True
 
     def _take(self, node: str, tm: PusTm, now: float) -> None:
@@ -350,7 +355,11 @@ class Station:
             step = client.waiting
             if step is None:
                 continue
-            if now >= step["until"] - 1e-9 or (step.get("wake") and self.received > client.since):
+            if (
+                now >= step["until"] - 1e-9
+                or (step.get("wake") and self.received > client.since)
+                or self.wall() >= step["wall_limit"]
+            ):
                 client.waiting = None
                 self._reply(client, {"time": now, "next": self.received})
                 self._answer_lines(client)
@@ -375,7 +384,10 @@ class Station:
                 until = float(request["until"])
                 if not math.isfinite(until):
                     return {"error": "step: until must be a finite simulated time"}
-                client.waiting = {"until": until, "wake": bool(request.get("wake"))}
+                client.waiting = {
+                    "until": until, "wake": bool(request.get("wake")),
+                    "wall_limit": self.wall() + STEP_WALL_LIMIT,
+                }  # fmt: skip
                 client.since = int(request.get("since", self.received))
                 self._wake(self.timing.now())
                 return None

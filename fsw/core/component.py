@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from fsw.core.bus import Pipe, SoftwareBus
     from fsw.core.nvstore import NvStore
     from fsw.dictionary import Command, NodeDictionary
+    from hal.devices.base import BoardClient
 
 __all__ = ["CommandContext", "CommandError", "Component", "NodeContext"]
 
@@ -99,6 +100,8 @@ class NodeContext:
         dictionary: the node's dictionary.
         bus: the software bus.
         nv: the non-volatile store.
+        boards: the node's board clients (HAL) by board name; an app's device manager
+            finds its boards here (a board absent from the bench is absent here).
     """
 
     def __init__(
@@ -114,8 +117,10 @@ class NodeContext:
         mode: Callable[[], str],
         request_mode: Callable[[str, str], bool],
         submit: Callable[[PusTc, str], bool],
+        boards: Mapping[str, BoardClient] | None = None,
     ) -> None:
         self.node = node
+        self.boards: Mapping[str, BoardClient] = boards or {}
         self.dictionary = dictionary
         self.bus = bus
         self.nv = nv
@@ -186,6 +191,11 @@ class Component:
     def next_due(self, now: float) -> float | None:
         """When the component next needs to run (``None``: at its rate group's period)."""
         return None
+
+    def busy(self, now: float) -> bool:
+        """The component needs its rate group's full rate now (an operation in progress that
+        polls a device); while no member is busy a group with an idle period runs slower."""
+        return False
 
     def on_mode(self, old: str, new: str, now: float) -> None:
         """The node changed mode (a component safes itself on ``safe``)."""

@@ -5,6 +5,7 @@ Read from TOML (``fsw/config/<node>.toml`` by default), never edited into code. 
     [[rate_groups]]                    # in run order when due together
     name = "fast"
     period = 0.1                       # seconds
+    idle_period = 1.0                  # optional: seconds between runs while no member is busy
     components = ["modes", "gate", "schedule", "seq", "events"]
 
     [apps]                             # extra components: name -> "module:Class"
@@ -38,11 +39,13 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class GroupConfig:
-    """One rate group: name, period (s), component names in run order."""
+    """One rate group: name, period (s), component names in run order, and the period while
+    none of them is busy (None: always ``period``)."""
 
     name: str
     period: float
     components: tuple[str, ...]
+    idle_period: float | None = None
 
 
 @dataclass(frozen=True)
@@ -99,16 +102,24 @@ def parse_config(node: str, doc: dict[str, Any], source: str = "config") -> Node
     groups = []
     for i, row in enumerate(_table_list(doc, "rate_groups", fail, required=True)):
         key = f"rate_groups[{i}]"
-        if set(row) - {"name", "period", "components"}:
-            raise fail(key, f"unknown key {sorted(set(row) - {'name', 'period', 'components'})}")
+        extra = set(row) - {"name", "period", "components", "idle_period"}
+        if extra:
+            raise fail(key, f"unknown key {sorted(extra)}")
         name, period, members = row.get("name"), row.get("period"), row.get("components")
+        idle = row.get("idle_period")
         if not isinstance(name, str) or not name:
             raise fail(f"{key}.name", "must be a non-empty string")
         if not isinstance(period, int | float) or isinstance(period, bool) or not period > 0:
             raise fail(f"{key}.period", f"must be a number of seconds > 0, not {period!r}")
         if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
             raise fail(f"{key}.components", "must be a list of component names")
-        groups.append(GroupConfig(name, float(period), tuple(members)))
+        if idle is not None and (
+            not isinstance(idle, int | float) or isinstance(idle, bool) or not idle >= period
+        ):
+            raise fail(f"{key}.idle_period", f"must be seconds >= the period, not {idle!r}")
+        groups.append(
+            GroupConfig(name, float(period), tuple(members), None if idle is None else float(idle))
+        )
     apps = doc.get("apps", {})
     if not isinstance(apps, dict) or not all(
         isinstance(v, str) and ":" in v for v in apps.values()

@@ -9,6 +9,13 @@ behind), but counted as slips, reported by ``core.cycle_slip``, and the group go
 grid. In lockstep the simulator only jumps over spans where nothing is due
 (:meth:`Executive.next_due`), so slips there mean a participant-held clock was late.
 
+**Idle periods.** A group may have an ``idle_period``: while none of its components is busy
+(:meth:`Component.busy`) it runs on the coarser grid ``k * idle_period`` instead, so a node with
+nothing in progress lets the simulator jump over the empty 10 Hz cycles (a campaign that waits
+hours for a thermal soak or a rendezvous costs seconds). A component that wants a run at a
+given time says so in :meth:`Component.next_due`: its group runs then, off the grid, and that is
+not a slip. Runs skipped on the fine grid while the group was idle are not slips either.
+
 A component that raises in its cycle is reported (``core.app_error``); after
 ``health.app_error_limit`` consecutive errors it is stopped (``core.app_failed``): its group
 goes on without it, its commands are refused ``component_failed``, and the health service
@@ -36,14 +43,20 @@ class RateGroup:
         name: the group's name (``fast``, ``slow``).
         period: seconds between runs, > 0.
         components: run in this order.
-        next_run: mission time of the next run.
+        idle_period: seconds between runs while no component is busy (None: ``period``).
+        next_run: mission time of the next run on the ``period`` grid.
+        next_idle: mission time of the next run on the ``idle_period`` grid.
+        busy: some component was busy at the last run.
         runs, slips: counts since boot.
     """
 
     name: str
     period: float
     components: list[Component]
+    idle_period: float | None = None
     next_run: float = 0.0
+    next_idle: float = 0.0
+    busy: bool = True
     runs: int = 0
     slips: int = 0
     last_start: float | None = field(default=None)
@@ -51,6 +64,21 @@ class RateGroup:
     def __post_init__(self) -> None:
         if not self.period > 0:
             raise ValueError(f"rate group {self.name}: period must be > 0, not {self.period}")
+        if self.idle_period is not None and not self.idle_period >= self.period:
+            raise ValueError(f"rate group {self.name}: idle period below the period")
+
+    def is_busy(self, now: float) -> bool:
+        """A component needs the fine grid (always, without an idle period)."""
+        return self.idle_period is None or any(c.busy(now) for c in self.components)
+
+    def due(self, now: float) -> float:
+        """When the group next runs on its grid (busy: ``period``, else ``idle_period``)."""
+        return self.next_run if self.is_busy(now) else self.next_idle
+
+    def asked(self, now: float) -> float | None:
+        """The earliest run a component asked for (:meth:`Component.next_due`), or None."""
+        times = [t for c in self.components if (t := c.next_due(now)) is not None]
+        return min(times) if times else None
 
 
 class Executive:
@@ -86,6 +114,7 @@ class Executive:
         """Put every group on its grid at or after ``now``."""
         for group in self.groups:
             group.next_run = grid_at_or_after(now, group.period)
+            group.next_idle = grid_at_or_after(now, group.idle_period or group.period)
         self._started = True
 
     def run(self, now: float) -> list[str]:
@@ -95,9 +124,17 @@ class Executive:
         self.cycles += 1
         ran = []
         for group in self.groups:
-            if now + _EPS < group.next_run:
-                continue
-            missed = math.floor((now - group.next_run) / group.period + _EPS)
+            busy = group.is_busy(now)
+            due = group.next_run if busy else group.next_idle
+            if now + _EPS < due:
+                asked = group.asked(now)
+                if asked is None or now + _EPS < asked:
+                    continue
+                due = now  # a component asked for this run: not on the grid, not a slip
+            period = group.period if busy else (group.idle_period or group.period)
+            missed = math.floor((now - due) / period + _EPS)
+            if busy and not group.busy and group.idle_period is not None:
+                missed = 0  # the fine grid was not owed while the group was idle
             if missed >= 1:
                 group.slips += missed
                 self.emit(
@@ -106,7 +143,9 @@ class Executive:
                 )
             group.runs += 1
             group.last_start = now
+            group.busy = busy
             group.next_run = grid_after(now, group.period)
+            group.next_idle = grid_after(now, group.idle_period or group.period)
             for component in group.components:
                 self._run_one(component, now)
             ran.append(group.name)
@@ -129,9 +168,10 @@ class Executive:
         self.errors[name] = 0
         self.alive[name] = self.alive.get(name, 0) + 1
 
-    def next_due(self, components_due: float | None = None) -> float:
-        """The earliest next run of any group (or ``components_due`` when earlier)."""
-        due = min(g.next_run for g in self.groups) if self.groups else math.inf
+    def next_due(self, now: float, components_due: float | None = None) -> float:
+        """The earliest next run of any group at ``now`` (or ``components_due`` when
+        earlier)."""
+        due = min((g.due(now) for g in self.groups), default=math.inf)
         if components_due is not None:
             due = min(due, components_due)
         return due

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from fsw.core.bus import Pipe, SoftwareBus
 from fsw.core.component import Component, NodeContext
-from fsw.core.config import ConfigError, NodeConfig
+from fsw.core.config import ConfigError, GroupConfig, NodeConfig
 from fsw.core.dispatcher import Dispatcher
 from fsw.core.executive import Executive, RateGroup
 from fsw.core.fdir import FaultProtection, FdirError, FdirTables, ResetGuard
@@ -121,7 +121,7 @@ class Node:
         ctx = NodeContext(
             d.node, d, self.bus, self.nv, emit=self.emit, send_tm=self.telemetry.send,
             parameter=self._parameter, mode=lambda: self.modes.mode,
-            request_mode=self._request_mode, submit=self.submit,
+            request_mode=self._request_mode, submit=self.submit, boards=self.boards,
         )  # fmt: skip
         self.ctx = ctx
         self.events = EventService(ctx, log)
@@ -171,17 +171,18 @@ class Node:
             self.components[name] = _load_app(name, target, ctx, config.source)
         for component in self.components.values():
             component.pipe = Pipe(component.name)
-        self.executive.groups = [self._group(g.name, g.period, g.components) for g in config.groups]
+        self.executive.groups = [self._group(g) for g in config.groups]
 
     # ------------------------------------------------------------------ building
 
-    def _group(self, name: str, period: float, names: tuple[str, ...]) -> RateGroup:
-        unknown = [n for n in names if n not in self.components]
+    def _group(self, group: GroupConfig) -> RateGroup:
+        unknown = [n for n in group.components if n not in self.components]
         if unknown:
             raise ConfigError(
-                f"{self.config.source}: rate group {name}: no component {unknown[0]!r}"
+                f"{self.config.source}: rate group {group.name}: no component {unknown[0]!r}"
             )
-        return RateGroup(name, period, [self.components[n] for n in names])
+        members = [self.components[n] for n in group.components]
+        return RateGroup(group.name, group.period, members, group.idle_period)
 
     def _steps(self, name: str, steps: Any) -> list[tuple[float, PusTc]]:
         out = []
@@ -252,9 +253,10 @@ class Node:
             return self.now()
         if len(self.dispatcher):
             return self.now()
-        due = self.executive.next_due()
+        now = self.now()
+        due = self.executive.next_due(now)
         for component in self.components.values():
-            when = component.next_due(self.now())
+            when = component.next_due(now)
             if when is not None and math.isfinite(when):
                 due = min(due, when)
         return due

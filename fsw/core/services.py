@@ -31,9 +31,6 @@ from fsw.services.pus_11_scheduling import (
 from hal.errors import HalError
 from hal.protocol.pus import PusTc
 
-HEARTBEAT = 1.0
-"""Seconds (on a board client's own clock) without a reply before the health service pings it."""
-
 if TYPE_CHECKING:
     from fsw.core.executive import Executive
     from hal.devices.base import BoardClient
@@ -287,7 +284,8 @@ class FdirComponent(Component):
 class HealthComponent(Component):
     """Device heartbeats, component liveness and the software watchdog (component ``health``).
 
-    Every run pings each board that has not answered for a second of node time (its HAL
+    Every run pings each board that has not answered for ``health.heartbeat_period`` seconds
+    of node time (its HAL
     client's reply count has not moved; a lost link is not waited on during its reopen
     backoff). Node time, not the client's clock: in lockstep a simulated second can take much
     less or much more than a wall second. The
@@ -312,12 +310,13 @@ class HealthComponent(Component):
 
     def cycle(self, now: float) -> None:
         """Heartbeats and the watchdog."""
+        heartbeat = float(self.ctx.parameter("health.heartbeat_period"))
         for name, board in self.boards.items():
             replies = board.health.replies
             seen = self._answered.get(name)
             if seen is None or seen[0] != replies:
                 self._answered[name] = seen = (replies, now)  # it answered since the last look
-            if replies and now - seen[1] < HEARTBEAT:
+            if replies and now - seen[1] < heartbeat:
                 continue  # it answered the apps recently: that is its heartbeat
             try:
                 board.ping(board.icd.devices[0].name)

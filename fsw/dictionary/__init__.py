@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from importlib import import_module
 from types import MappingProxyType
 from typing import Final
 
@@ -23,6 +24,7 @@ from fsw.dictionary.core import core_commands, core_events, core_hk, core_parame
 from fsw.dictionary.model import (
     MODES,
     SEVERITIES,
+    AppDeclarations,
     Command,
     Event,
     EventDecoded,
@@ -36,7 +38,9 @@ from fsw.dictionary.services import SERVICE_EVENTS
 __all__ = [
     "MODES",
     "NODE_APIDS",
+    "NODE_APPS",
     "SEVERITIES",
+    "AppDeclarations",
     "Command",
     "Event",
     "EventDecoded",
@@ -53,6 +57,13 @@ NODE_APIDS: Final[Mapping[str, int]] = MappingProxyType(
     {"lander": 0x200, "mav": 0x210, "orbiter": 0x220}
 )
 """The APID of each node's flight software (its telecommands and telemetry)."""
+
+NODE_APPS: Final[Mapping[str, str]] = MappingProxyType(
+    {"lander": "fsw.dictionary.lander", "mav": "fsw.dictionary.mav",
+     "orbiter": "fsw.dictionary.orbiter"}
+)  # fmt: skip
+"""The module declaring each node's apps: its ``declare(apps)`` fills an
+:class:`AppDeclarations` (pure declarations, like the core's)."""
 
 
 @dataclass(frozen=True)
@@ -170,7 +181,12 @@ def node_dictionary(node: str) -> NodeDictionary:
     """The dictionary of one mission node (KeyError for an unknown node)."""
     if node not in NODE_APIDS:
         raise KeyError(f"no node {node!r} (known: {', '.join(NODE_APIDS)})")
-    return build_node(node, NODE_APIDS[node])
+    apps = AppDeclarations(node, NODE_APIDS[node])
+    import_module(NODE_APPS[node]).declare(apps)
+    return build_node(
+        node, apps.apid, commands=apps.commands, hk=apps.hk, events=apps.events,
+        parameters=apps.parameters, inhibits=apps.inhibits,
+    )  # fmt: skip
 
 
 def dictionary() -> dict[str, NodeDictionary]:

@@ -355,6 +355,16 @@ def core_parameters(node: str) -> list[Parameter]:
             600.0,
             "uptime after which a boot counts as stable",
         ),
+        par(
+            9,
+            "health.heartbeat_period",
+            "float",
+            "s",
+            0.1,
+            3600,
+            5.0,
+            "a board silent this long (apps included) is pinged",
+        ),
     ]
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "MAX_DETAIL",
     "MODES",
     "SEVERITIES",
+    "AppDeclarations",
     "Command",
     "Event",
     "EventDecoded",
@@ -292,3 +293,58 @@ class Parameter:
         if self.kind == "bool":
             return bool(value)
         return int(value)
+
+
+@dataclass
+class AppDeclarations:
+    """What a node's apps declare, built with short calls (the apps' dictionary modules).
+
+    ``events`` are ``(name, severity, meaning)``; their ids follow the core's. ``inhibits``
+    are the node's onboard inhibits of the hazardous-command gate, by index.
+    """
+
+    node: str
+    apid: int
+    commands: list[Command] = field(default_factory=list)
+    hk: list[HkPacket] = field(default_factory=list)
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+    parameters: list[Parameter] = field(default_factory=list)
+    inhibits: list[str] = field(default_factory=list)
+
+    def command(
+        self, name: str, service: int, subtype: int, meaning: str, *fields: Field,
+        modes: tuple[str, ...] = (), window: float = 0.0, inhibits: tuple[str, ...] = (),
+    ) -> Command:  # fmt: skip
+        """Declare command ``<component>.<command>``; with a ``window`` it is hazardous (it
+        passes the gate: armed, then fired within ``window`` s, every inhibit removed)."""
+        component, short = name.split(".", 1)
+        message = Message(short, service, subtype, tuple(fields), meaning, hazardous=window > 0)
+        command = Command(
+            name, self.node, self.apid, message, component, modes=modes, window=window,
+            inhibits=inhibits,
+        )  # fmt: skip
+        self.commands.append(command)
+        return command
+
+    def packet(
+        self, name: str, sid: int, meaning: str, *fields: Field, period: float = 1.0
+    ) -> HkPacket:
+        """Declare housekeeping packet ``<component>.<packet>`` with SID ``sid``."""
+        packet = HkPacket(name, self.node, self.apid, sid, tuple(fields), name.split(".")[0],
+                          period, meaning)  # fmt: skip
+        self.hk.append(packet)
+        return packet
+
+    def event(self, name: str, severity: str, meaning: str) -> None:
+        """Declare event ``<component>.<event>``."""
+        self.events.append((name, severity, meaning))
+
+    def parameter(
+        self, pid: int, name: str, kind: str, unit: str, lo: float, hi: float, default: float,
+        meaning: str,
+    ) -> Parameter:  # fmt: skip
+        """Declare parameter ``<component>.<name>`` with id ``pid``."""
+        parameter = Parameter(name, self.node, pid, kind, unit, lo, hi, default,
+                              name.split(".")[0], meaning)  # fmt: skip
+        self.parameters.append(parameter)
+        return parameter

@@ -327,6 +327,14 @@ class GroundSpaceLink:
         self._transmit()
         return list(range(first_command, len(self._commands)))
 
+    @property
+    def idle(self) -> bool:
+        """Nothing to send and nothing to wait for: no command queued, unacknowledged or
+        recovering, and no COP-1 timer running (a lockstep ground can let time jump)."""
+        if not self._started or self.fop.outstanding or self.fop.timer_running:
+            return False
+        return not (self._backlog or self._recovering or self._bypass_out)
+
     def fate(self, command: int) -> str:
         """What became of a command: ``queued``, ``sent``, ``delivered``, ``recovering`` or
         ``failed:<reason>``. Raises KeyError for an unknown id."""

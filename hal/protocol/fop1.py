@@ -175,6 +175,11 @@ class Fop1:
         return out
 
     @property
+    def timer_running(self) -> bool:
+        """Timer T1 is set: something is waiting for a CLCW (a retransmission may come)."""
+        return self._deadline is not None
+
+    @property
     def outstanding(self) -> int:
         """Payloads queued or sent and not yet acknowledged."""
         return len(self._sent) + len(self._waiting)

@@ -265,10 +265,30 @@ def test_an_activation_that_cannot_be_persisted_is_rolled_back(craft, monkeypatc
 
 
 def test_missed_rate_group_runs_are_counted_as_slips_with_an_event(craft):
+    for group in craft.node.executive.groups:
+        group.idle_period = None  # every group at its full rate, busy or not
     craft.clock.advance(0.55)  # held from 0 to 0.55 s: the runs at 0.1 .. 0.4 s were missed
     craft.node.cycle()
     assert craft.node.executive.slips == 4
     assert "core.cycle_slip" in [name for _, name, _ in craft.log]
+
+
+def test_an_idle_node_runs_at_its_idle_period_and_a_busy_component_brings_the_full_rate(craft):
+    craft.node.cycle()
+    assert craft.node.next_due() == 1.0  # nothing busy: the fast group waits for the 1 s grid
+    fast = craft.node.executive.groups[0]
+    component = fast.components[0]
+    component.busy = lambda now: True  # type: ignore[method-assign]
+    assert craft.node.next_due() == pytest.approx(0.1)
+    craft.clock.advance(0.35)
+    craft.node.cycle()  # idle until now: the fine grid was not owed, so no slip
+    assert craft.node.executive.slips == 0 and fast.last_start == pytest.approx(0.35)
+    del component.busy
+    component.next_due = lambda now: 0.77  # type: ignore[method-assign]
+    assert craft.node.next_due() == pytest.approx(0.77)
+    craft.clock.advance(0.42)
+    craft.node.cycle()  # asked for: the group runs off its grid, not a slip
+    assert fast.last_start == pytest.approx(0.77) and craft.node.executive.slips == 0
 
 
 def test_a_component_that_keeps_failing_is_stopped_and_its_commands_refused(craft):
@@ -277,7 +297,7 @@ def test_a_component_that_keeps_failing_is_stopped_and_its_commands_refused(craf
 
     craft.node.executive.groups[0].components.append(craft.app)
     craft.app.cycle = broken  # type: ignore[method-assign]
-    craft.run(0.5)
+    craft.run(5.0)  # the fast group idles at 1 Hz: five runs
     assert "test" in craft.node.executive.failed
     assert "core.app_failed" in craft.events()
     stages = craft.command("test.fire", charge=1)

@@ -40,13 +40,13 @@ def test_each_node_runs_on_its_emulated_boards_and_reports_a_board_going_silent(
         # The igloo board falls silent: the lander's heartbeats find it, then find it back.
         door = (run.ports["backdoor"]["host"], run.ports["backdoor"]["port"])
         fault = request(door, {"op": "inject", "target": "igloo", "kind": "blackout"})
-        run.cycles(5.0)
+        run.cycles(15.0)  # a ping every health.heartbeat_period (5 s) until it counts as silent
         _, health = run.housekeeping("lander", "health.status")[-1]
         assert health["devices_failed"] == 1
         seen = len(run.received["lander"])
         assert "health.device_silent" in [name for name, _ in run.events("lander")]
         request(door, {"op": "clear", "id": fault["id"]})
-        run.cycles(3.0)
+        run.cycles(8.0)
         _, health = run.housekeeping("lander", "health.status")[-1]
         assert health["devices_failed"] == 0
         assert "health.device_answering" in [name for name, _ in run.events("lander", seen)]

@@ -1,0 +1,215 @@
+"""One node's flight software in the test process, on its emulated boards, in simulated time.
+
+The simulator (every board of the default bench on its pseudo-terminal, the world, the
+couplings) is served by a thread; the node runs in the test's thread with its real HAL clients
+on those ttys, and the test moves simulated time: each step runs the node's cycle at the time
+it asked for (``Node.next_due``), exactly as the lockstep would, jumping where nothing is due.
+Commands go straight into the node's dispatcher (no space link: that has its own tests) and
+every telemetry packet it sends is decoded with the flight dictionary::
+
+    with MissionRig(tmp_path, "lander") as rig:
+        rig.command("modes.set", mode=2)
+        assert rig.command("sta.load_tube", source=1, timeout=600)[-1] == "completed"
+        assert rig.sim.world.where(...)
+
+Faults are injected with ``rig.inject(target, kind, **params)`` as the back door would.
+"""
+
+from __future__ import annotations
+
+import select
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fsw.core.config import load_config
+from fsw.core.node import Node
+from fsw.dictionary import EventDecoded, node_dictionary
+from fsw.dictionary.verification import Verification
+from hal.bench import load_bench
+from hal.devices import client_class
+from hal.protocol.devices.icd import request_id
+from hal.protocol.pus import ACK_ALL, PusTc, PusTm
+from hal.protocol.timing import seconds_to_us
+from sim_hardware.coupling import CouplingConfig
+from sim_hardware.simulator import Simulator
+from sim_hardware.world import WorldConfig
+
+DEFAULT_BENCH = Path(__file__).resolve().parents[2] / "hal" / "benches" / "default.toml"
+FINAL = ("acceptance_failed", "start_failed", "completed", "completion_failed")
+
+
+class MissionRig:
+    """A node on its emulated boards (module docstring).
+
+    Args:
+        tmp_path: where the run folder goes.
+        node: ``lander``, ``mav`` or ``orbiter``.
+        world_config, coupling_config: the simulator's world and couplings.
+        nv_dir: reuse a node's NV store (a restart); default a fresh one under ``tmp_path``.
+    """
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        node: str,
+        *,
+        world_config: WorldConfig | None = None,
+        coupling_config: CouplingConfig | None = None,
+        sim: Simulator | None = None,
+    ) -> None:
+        self.tmp_path = tmp_path
+        self.node_name = node
+        bench = load_bench(DEFAULT_BENCH)
+        self.sim = sim or Simulator(
+            bench, tmp_path / "run", participants=[], world_config=world_config,
+            coupling_config=coupling_config,
+        )  # fmt: skip
+        self.bench = bench
+        self.lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+        self.node: Node | None = None
+        self.packets: list[tuple[float, PusTm]] = []
+        self._seq = 0
+        self.boot()
+
+    # ------------------------------------------------------------------ the simulator thread
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            fds = self.sim.fds
+            ready, _, _ = select.select(fds, [], [], 0.01)
+            if ready:
+                with self.lock:
+                    self.sim.serve_ready(set(ready))
+
+    # ------------------------------------------------------------------ the node
+
+    def boot(self, boot_cause: str = "power_on") -> Node:
+        """Start (or restart, keeping its NV store) the node's flight software."""
+        if self.node is not None:
+            self._close_boards()
+        ports = self.sim.port_map()["boards"]
+        boards = {
+            spec.name: client_class(spec.name)(
+                ports[spec.name]["path"], timeout=0.5, timestamp=self.now,
+            )
+            for spec in self.bench.boards_of(self.node_name)
+        }  # fmt: skip
+        (self.tmp_path / "nv").mkdir(exist_ok=True)
+        self.node = Node(
+            node_dictionary(self.node_name), load_config(self.node_name),
+            self.tmp_path / "nv" / self.node_name, self.now, self._log, boards=boards,
+            durable=False, boot_cause=boot_cause,
+        )  # fmt: skip
+        self.node.on_packet(lambda tm: self.packets.append((self.now(), tm)))
+        self.node.cycle()
+        return self.node
+
+    def now(self) -> float:
+        """Simulated time (s)."""
+        return self.sim.clock.now()
+
+    def _log(self, severity: str, name: str, detail: str) -> None:
+        pass
+
+    def step(self, limit: float) -> None:
+        """Run the node's next cycle (at its next due time, at most ``limit``)."""
+        assert self.node is not None
+        due = min(max(self.node.next_due(), self.now() + 0.001), limit)
+        with self.lock:
+            self.sim.clock.advance_to_us(seconds_to_us(due))
+            self.sim.advance(due)
+        self.node.cycle()
+
+    def run(self, seconds: float) -> None:
+        """Let ``seconds`` of simulated time pass."""
+        until = self.now() + seconds
+        while self.now() < until - 1e-9:
+            self.step(until)
+
+    def run_until(self, condition: Callable[[], bool], timeout: float) -> bool:
+        """Run until ``condition()`` holds (checked after each cycle) or ``timeout`` s pass."""
+        until = self.now() + timeout
+        while not condition():
+            if self.now() >= until - 1e-9:
+                return False
+            self.step(until)
+        return True
+
+    # ------------------------------------------------------------------ operator's view
+
+    def command(self, name: str, timeout: float = 60.0, **args: Any) -> list[str]:
+        """Send command ``name`` and run until its final PUS-1 report; return the stages
+        (``"completed"``, or ``"completion_failed <reason>"``)."""
+        assert self.node is not None
+        command = self.node.dictionary.command(name)
+        self._seq = (self._seq + 1) & 0x3FFF
+        packet = PusTc(self.node.dictionary.apid, command.message.service,
+                       command.message.subtype, command.encode(**args),
+                       seq_count=self._seq, ack_flags=ACK_ALL)  # fmt: skip
+        mark = len(self.packets)
+        assert self.node.submit(packet, "ground")
+        rid = request_id(packet.apid, packet.seq_flags, packet.seq_count)
+
+        def stages() -> list[str]:
+            out = []
+            for _, tm in self.packets[mark:]:
+                if tm.service == 1:
+                    v = Verification.decode(tm.subtype, tm.source_data)
+                    if v.request_id == rid:
+                        out.append(v.stage + (f" {v.reason}" if v.reason else ""))
+            return out
+
+        def final() -> bool:
+            return any(s.split()[0] in FINAL for s in stages())
+
+        self.run_until(final, timeout)
+        return stages()
+
+    def events(self, since: int = 0) -> list[tuple[str, str]]:
+        """The events the node reported (name, detail), from packet ``since``."""
+        assert self.node is not None
+        out = []
+        for _, tm in self.packets[since:]:
+            if tm.service == 5:
+                event = EventDecoded.parse(tm.source_data)
+                out.append((self.node.dictionary.event(event.event_id).name, event.detail))
+        return out
+
+    def hk(self, name: str) -> dict[str, Any]:
+        """The node's housekeeping packet ``name`` (``sta.status``), sampled now."""
+        assert self.node is not None
+        packet = self.node.dictionary.hk_packet(name)
+        values = self.node.components[packet.component].housekeeping(self.now())[packet.name]
+        return dict(values)
+
+    def inject(self, target: str, kind: str, **params: Any) -> dict[str, Any]:
+        """Inject a fault as the back door does (``target``: board, board.device, link:...)."""
+        with self.lock:
+            return self.sim._request({"op": "inject", "target": target, "kind": kind,
+                                      "params": params})  # fmt: skip
+
+    # ------------------------------------------------------------------ closing
+
+    def _close_boards(self) -> None:
+        assert self.node is not None
+        for board in self.node.boards.values():
+            board.close()
+
+    def close(self) -> None:
+        """Stop the node's boards and the simulator."""
+        if self.node is not None:
+            self._close_boards()
+        self._stop.set()
+        self._thread.join(5)
+        self.sim.close()
+
+    def __enter__(self) -> MissionRig:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
