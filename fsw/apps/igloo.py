@@ -1,0 +1,115 @@
+"""The igloo's thermal control (lander): the MAV's propellant kept warm through the Mars night.
+
+The MAV waits on the lander in an insulated igloo with 16 separately instrumented heater zones;
+its propellant must stay above -40 degC. ``igloo.condition`` holds every zone at a setpoint with
+a proportional law, run every ``igloo.control_period`` seconds (the node idles in between)::
+
+    duty[z] = clamp(igloo.gain * (setpoint - temperature[z]) * 100 %, 0 .. 100 %)
+
+A zone whose heater draws no current while switched on, whose thermistor reads open, or whose
+temperature leaves ``igloo.zone_low .. igloo.zone_high`` is reported once (``igloo.zone_fault``)
+and left off; the others go on. The MAV's sequencer reads the same zones through its umbilical
+and makes its own launch decision: this app only keeps the igloo warm.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fsw.apps.base import App
+from fsw.core.component import CommandContext, NodeContext
+from hal.devices.igloo import IglooClient
+from hal.errors import HalError
+from hal.protocol.devices import igloo as icd
+
+__all__ = ["IglooThermal"]
+
+
+class IglooThermal(App):
+    """Component ``igloo`` (module docstring)."""
+
+    name = "igloo"
+
+    def __init__(self, ctx: NodeContext) -> None:
+        super().__init__(ctx)
+        self.conditioning = False
+        self.setpoint = 0.0
+        self.failed: set[int] = set()
+        self._next = 0.0
+        self._last: dict[str, float] = {"zone_min": 0.0, "zone_max": 0.0, "propellant": 0.0,
+                                         "door": 0.0}  # fmt: skip
+
+    @property
+    def igloo(self) -> IglooClient:
+        return self.board("igloo")  # type: ignore[return-value]
+
+    def do_condition(self, cmd: CommandContext, now: float) -> None:
+        """``igloo.condition``: start holding the zones at the setpoint (control runs now)."""
+        self.setpoint = float(cmd.args["setpoint"])
+        self.conditioning = True
+        self._next = now
+        self._control(now)
+
+    def do_heaters_off(self, cmd: CommandContext, now: float) -> None:
+        """``igloo.heaters_off``."""
+        self.conditioning = False
+        self.igloo.heaters_off()
+
+    def do_open_door(self, cmd: CommandContext, now: float) -> None:
+        """``igloo.open_door``."""
+        self.igloo.open_door()
+        self.ctx.emit("igloo.door", "opening")
+
+    def do_close_door(self, cmd: CommandContext, now: float) -> None:
+        """``igloo.close_door``."""
+        self.igloo.close_door()
+        self.ctx.emit("igloo.door", "closing")
+
+    def next_due(self, now: float) -> float | None:
+        """The next control step while conditioning."""
+        return self._next if self.conditioning else None
+
+    def monitor(self, now: float) -> None:
+        """Run the control law when it is due."""
+        if self.conditioning and now + 1e-9 >= self._next:
+            self._control(now)
+
+    def _control(self, now: float) -> None:
+        self._next = now + float(self.ctx.parameter("igloo.control_period"))
+        try:
+            heaters = self.igloo.read_heaters()
+            propellant = self.igloo.read_propellant()
+            door = self.igloo.read_door()
+        except HalError:
+            return  # a silent igloo: health reports it; the next period tries again
+        low = float(self.ctx.parameter("igloo.zone_low"))
+        high = float(self.ctx.parameter("igloo.zone_high"))
+        gain = float(self.ctx.parameter("igloo.gain"))
+        bad = set(heaters.open_heaters()) | set(heaters.open_thermistors())
+        bad |= {z for z, t in enumerate(heaters.temperature) if not low <= t <= high}
+        for zone in sorted(bad - self.failed):
+            t = heaters.temperature[zone]
+            self.ctx.emit("igloo.zone_fault", f"zone {zone} at {t:.1f} degC left off")
+        self.failed |= bad
+        duty = [
+            0.0 if z in self.failed else max(0.0, min(100.0, gain * (self.setpoint - t) * 100))
+            for z, t in enumerate(heaters.temperature)
+        ]
+        if self.conditioning:
+            self.igloo.set_all(duty)
+        good = [t for z, t in enumerate(heaters.temperature) if z not in self.failed]
+        self._last = {
+            "zone_min": min(good, default=icd.PROPELLANT_MIN),
+            "zone_max": max(good, default=icd.PROPELLANT_MIN),
+            "propellant": propellant.temperature,
+            "door": door.position,
+        }
+
+    def housekeeping(self, now: float) -> dict[str, dict[str, Any]]:
+        """``igloo.status``."""
+        return {
+            "igloo.status": {
+                "conditioning": self.conditioning, "setpoint": self.setpoint,
+                "zones_failed": len(self.failed), **self._last,
+            }
+        }  # fmt: skip

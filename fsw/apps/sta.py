@@ -1,0 +1,475 @@
+"""The Sample Transfer Arm app (lander): tubes from their sources into the Orbiting Sample
+container, each by serial number, under the onboard inventory's custody.
+
+``sta.load_tube`` is one operation (:mod:`fsw.apps.base`), step by step:
+
+1. **plan**: a free OS slot (free in the inventory *and* on the seat switches, not a slot that
+   refused a tube before), the lid open, the gripper empty (a tube still held after a reset is
+   inserted first);
+2. **move** to the source through collision-free waypoints: fold the arm into its transit
+   posture (the stowed pose's pitch, elbow and wrist) at the current heading, turn to the target
+   heading folded, then unfold onto the target; every waypoint is checked against the joint
+   limits the arm reports before anything moves;
+3. **survey**: the cameras must see a tube at the source (else ``no_tube``), and read its serial
+   from there when they can;
+4. **grasp** at ``sta.grip_force``; a grasp counts when the fingers hold it at
+   ``sta.min_grip_force`` or more; the serial is read close up (again, to verify it, or for the
+   first time at up to ``sta.read_retries`` other wrist angles, and then the ground is asked:
+   ``sta.confirm_serial``); the inventory records where the tube was found and that it is held;
+5. **lift** to the transit posture: a tube no longer held there has slipped (``sta.grasp_slip``):
+   it lies near the lander, and the arm tries again from there ``sta.grasp_retries`` times, then
+   stops;
+6. **insert** over the slot and release; the seat switch must close: if not, the tube is taken
+   out and pushed in again ``sta.seat_retries`` times, then rejected (set down near the lander,
+   ``sta.tube_rejected``, the slot avoided from then on);
+7. **retract** to the transit posture.
+
+While the arm moves, its status is read every ``sta.poll`` seconds (the node idles meanwhile); a
+stalled or over-current joint stops the arm and sends the node safe (``sta.arm_fault``).
+
+Every custody change is written to the NV store before it counts (:class:`Inventory`), so a
+node reset in the middle of loading finds each tube where it last was.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator, Sequence
+from typing import Any
+
+from fsw.apps.base import App, Operation, OperationFailed, Wait
+from fsw.apps.custody import SOURCES, CustodyError, Inventory
+from fsw.core.component import CommandContext, CommandError, NodeContext
+from fsw.dictionary.lander import (
+    CUSTODY_REPORT,
+    PLACES,
+    SERVICE_STA,
+    STA_STATES,
+    SUBTYPE_CUSTODY,
+)
+from hal.devices.os_container import OsContainerClient
+from hal.devices.sta_arm import ArmStatus, StaArmClient
+from hal.devices.sta_vision import StaVisionClient
+from hal.errors import HalError
+from hal.protocol.devices import sta_arm as arm_icd
+
+__all__ = ["SampleTransferArm", "plan_waypoints"]
+
+CAPACITY_DEFAULT = 30
+"""OS slots when the container cannot be asked (public reporting says 30)."""
+FINGER_TIME = 3.0
+"""Seconds for the fingers to travel from open onto a tube (60 -> 13 mm at 20 mm/s, rounded up)."""
+WRIST_ROLL = 6
+READ_ANGLES = (30.0, -30.0, 60.0, -60.0, 90.0)
+"""Wrist-roll offsets (deg) at which an unreadable serial is read again."""
+
+
+def plan_waypoints(start: Sequence[float], target: Sequence[float]) -> list[tuple[float, ...]]:
+    """Collision-free waypoints from ``start`` to ``target`` (joint angles, deg): fold into the
+    transit posture at the current heading, turn folded, unfold onto the target. Waypoints the
+    arm is already at are left out."""
+    transit = arm_icd.STOW[1:]
+    legs = [(start[0], *transit), (target[0], *transit), tuple(target)]
+    out: list[tuple[float, ...]] = []
+    here = tuple(start)
+    for leg in legs:
+        if max(abs(a - b) for a, b in zip(leg, here, strict=True)) > arm_icd.STATION_TOLERANCE / 2:
+            out.append(tuple(float(a) for a in leg))
+            here = leg
+    return out
+
+
+class SampleTransferArm(App):
+    """Component ``sta`` (module docstring)."""
+
+    name = "sta"
+
+    def __init__(self, ctx: NodeContext) -> None:
+        super().__init__(ctx)
+        self.state = "idle"
+        self.capacity = CAPACITY_DEFAULT
+        self.inventory = Inventory(ctx.nv, self.capacity)
+        self.retries = 0
+        self.bad_slots: set[int] = set()
+        self.lid = 0
+        self.ground_serial: int | None = None
+        self._arm_status: ArmStatus | None = None
+
+    # ------------------------------------------------------------------ boards
+
+    @property
+    def arm(self) -> StaArmClient:
+        return self.board("sta_arm")  # type: ignore[return-value]
+
+    @property
+    def vision(self) -> StaVisionClient:
+        return self.board("sta_vision")  # type: ignore[return-value]
+
+    @property
+    def container(self) -> OsContainerClient:
+        return self.board("os_container")  # type: ignore[return-value]
+
+    def _p(self, name: str) -> Any:
+        return self.ctx.parameter(f"sta.{name}")
+
+    # ------------------------------------------------------------------ start
+
+    def start(self, now: float) -> None:
+        """Read the OS's capacity and restore the inventory (a refused store is reported)."""
+        super().start(now)
+        try:
+            capacity = self.container.read_slots().capacity
+        except (HalError, OperationFailed):
+            capacity = self.capacity
+        if capacity != self.capacity:
+            self.capacity = capacity
+            self.inventory = Inventory(self.ctx.nv, capacity)
+        if self.inventory.restore_error:
+            self.ctx.emit("sta.custody_restore", self.inventory.restore_error)
+        if self.inventory.counts()["handed_over"]:
+            self.state = "handed_over"
+
+    # ------------------------------------------------------------------ commands
+
+    def do_load_tube(self, cmd: CommandContext, now: float) -> None:
+        """``sta.load_tube``."""
+        self._not_handed_over()
+        self.begin("load_tube", self._load(SOURCES[cmd.args["source"]], cmd), cmd)
+
+    def do_stow(self, cmd: CommandContext, now: float) -> None:
+        """``sta.stow``."""
+        self.begin("stow", self._goto(arm_icd.STOW, "retracting"), cmd)
+
+    def do_open_lid(self, cmd: CommandContext, now: float) -> None:
+        """``sta.open_lid``."""
+        self._not_handed_over()
+        self.begin("open_lid", self._open_lid(), cmd)
+
+    def do_close_lid(self, cmd: CommandContext, now: float) -> None:
+        """``sta.close_lid``: stow the arm, close the lid, latch it."""
+        self.begin("close_lid", self._close_lid(), cmd)
+
+    def do_hand_over(self, cmd: CommandContext, now: float) -> None:
+        """``sta.hand_over``: the lid must be latched; custody passes to the MAV."""
+        self._not_handed_over()
+        if self.running:
+            raise CommandError(f"busy: {self.name} is {self.operation}")
+        try:
+            lid = self.container.read_lid()
+        except (HalError, OperationFailed) as exc:
+            raise CommandError(f"device: {str(exc).splitlines()[0]}") from None
+        if not lid.latched:
+            raise CommandError("precondition: the OS lid is not latched")
+        try:
+            tubes = self.inventory.hand_over(now)
+        except CustodyError as exc:
+            raise CommandError(f"custody: {exc}") from None
+        self._set_state("handed_over")
+        self.ctx.emit("sta.handed_over", f"{len(tubes)} tubes in the OS, in the MAV nose")
+
+    def do_confirm_serial(self, cmd: CommandContext, now: float) -> None:
+        """``sta.confirm_serial``: only while the arm waits for it."""
+        if self.state != "awaiting_serial":
+            raise CommandError("precondition: no tube is waiting for the ground's serial")
+        self.ground_serial = int(cmd.args["serial"])
+
+    def do_stop(self, cmd: CommandContext, now: float) -> None:
+        """``sta.stop``."""
+        self.abort("stopped: by command")
+        self.arm.stop()
+        self._set_state("stopped")
+
+    def do_clear_fault(self, cmd: CommandContext, now: float) -> None:
+        """``sta.clear_fault``."""
+        self.arm.clear_fault(int(cmd.args["joint"]))
+
+    def do_report_custody(self, cmd: CommandContext, now: float) -> None:
+        """``sta.report_custody``: one TM[160,128] per tube."""
+        for tube in self.inventory.tubes():
+            slot = tube.slot
+            place = "os_slot" if slot is not None else tube.place
+            serial = int(tube.serial) if tube.serial.isdigit() else 0
+            data = CUSTODY_REPORT.pack(serial, PLACES.index(place), 255 if slot is None else slot,
+                                       min(len(tube.chain), 65535))  # fmt: skip
+            self.ctx.send_tm(SERVICE_STA, SUBTYPE_CUSTODY, data)
+
+    def _not_handed_over(self) -> None:
+        if self.state == "handed_over":
+            raise CommandError("precondition: the OS was handed over to the MAV")
+
+    # ------------------------------------------------------------------ loading
+
+    def _load(self, source: str, cmd: CommandContext) -> Operation:
+        inv = self.inventory
+        yield from self._require_lid_open()
+        serial = inv.holding
+        if serial is None:
+            self._choose_slot()  # refuse at once when the OS is full
+            serial = yield from self._pick_up(source, cmd)
+        cmd.progress(3)
+        yield from self._insert(serial, cmd)
+        cmd.progress(5)
+        yield from self._goto(self._transit(), "retracting")
+        self._set_state("idle")
+
+    def _pick_up(self, source: str, cmd: CommandContext) -> Generator[Wait, None, str]:
+        """Survey ``source``, grasp its first tube, read its serial, lift it: the serial."""
+        attempts = int(self._p("grasp_retries")) + 1
+        for attempt in range(attempts):
+            yield from self._goto(self._station(source), "moving")
+            self._set_state("surveying")
+            seen = self.vision.read_cameras()
+            if not seen.detected:
+                self.ctx.emit("sta.source_empty", source)
+                raise OperationFailed(f"no_tube: nothing found at {source}")
+            first = self._read_serial()
+            cmd.progress(1)
+            yield from self._grasp()
+            serial = yield from self._read_held(first)
+            self._record_grasp(serial, source)
+            cmd.progress(2)
+            yield from self._goto(self._transit(), "moving")
+            if self.arm.read_gripper().holding:
+                return serial
+            self.retries += 1
+            self._custody(lambda s=serial: self.inventory.set_down(s, self.now, "slipped"))
+            left = attempts - attempt - 1
+            self.ctx.emit("sta.grasp_slip", f"tube {serial} slipped; {left} attempt(s) left")
+            source = "ground_near_lander"
+        self.arm.stop()
+        self._set_state("stopped")
+        raise OperationFailed(f"grasp_slip: the tube slipped {attempts} times; arm stopped")
+
+    def _record_grasp(self, serial: str, source: str) -> None:
+        inv = self.inventory
+        try:
+            known = inv.tube(serial)
+        except CustodyError:
+            known = None
+        if known is None:
+            self._custody(lambda: inv.locate(serial, source, self.now))
+        elif known.place != source:
+            self.ctx.emit("sta.serial_mismatch", f"{serial} was at {known.place}, seen at {source}")
+        self._custody(lambda: inv.grasp(serial, self.now))
+
+    def _grasp(self) -> Operation:
+        self._set_state("grasping")
+        self.arm.open_gripper()
+        yield Wait(FINGER_TIME)
+        self.arm.close_gripper(float(self._p("grip_force")))
+        yield Wait(FINGER_TIME)
+        grip = self.arm.read_gripper()
+        if not grip.holding or grip.force < float(self._p("min_grip_force")):
+            self.arm.open_gripper()
+            raise OperationFailed(f"grasp_failed: holding {grip.holding} at {grip.force:.1f} N")
+
+    def _read_serial(self) -> int | None:
+        try:
+            status = self.vision.read_serial(float(self._p("min_confidence")))
+        except HalError:
+            return None
+        return status.serial or None
+
+    def _read_held(self, first: int | None) -> Generator[Wait, None, str]:
+        """Read the held tube's serial close up (verifying ``first``), at other wrist angles,
+        then from the ground."""
+        self._set_state("reading")
+        serial = self._read_serial()
+        if serial is None:
+            status = self.arm.read_arm()
+            home = list(status.angle)
+            for offset in READ_ANGLES[: int(self._p("read_retries"))]:
+                self.retries += 1
+                pose = list(home)
+                pose[WRIST_ROLL] = max(-170.0, min(170.0, home[WRIST_ROLL] + offset))
+                yield from self._goto(pose, "reading", direct=True)
+                serial = self._read_serial()
+                if serial is not None:
+                    break
+            yield from self._goto(home, "reading", direct=True)
+        if serial is None:
+            serial = first
+        if serial is None:
+            serial = yield from self._ask_ground()
+        if first is not None and serial != first:
+            self.ctx.emit("sta.serial_mismatch", f"read {first} at the source, {serial} held")
+        return str(serial)
+
+    def _ask_ground(self) -> Generator[Wait, None, int]:
+        self._set_state("awaiting_serial")
+        self.ground_serial = None
+        self.ctx.emit("sta.serial_unreadable", "send sta.confirm_serial with the tube's serial")
+        deadline = self.now + float(self._p("ground_timeout"))
+        while self.ground_serial is None:
+            if self.now >= deadline:
+                raise OperationFailed("serial_unreadable: no serial from the ground in time")
+            yield Wait(5.0)
+        return self.ground_serial
+
+    def _insert(self, serial: str, cmd: CommandContext) -> Operation:
+        attempts = int(self._p("seat_retries")) + 1
+        slot = self._choose_slot()
+        yield from self._goto(arm_icd.slot_pose(slot), "moving")
+        for attempt in range(attempts):
+            self._set_state("inserting")
+            self.arm.open_gripper()
+            yield Wait(FINGER_TIME)
+            if self.arm.read_gripper().holding:
+                raise OperationFailed(f"release_failed: tube {serial} still held over slot {slot}")
+            self._custody(lambda: self.inventory.insert(serial, slot, self.now))
+            yield Wait(1.0)
+            if self.container.read_slots().seated[slot]:
+                self.ctx.emit("sta.tube_loaded", f"tube {serial} seated in slot {slot}")
+                return
+            self.retries += 1
+            self.ctx.emit("sta.not_seated", f"tube {serial} in slot {slot}, attempt {attempt + 1}")
+            self.arm.close_gripper(float(self._p("grip_force")))  # take it out to push it again
+            yield Wait(FINGER_TIME)
+            if not self.arm.read_gripper().holding:
+                raise OperationFailed(f"not_seated: tube {serial} cannot be taken from slot {slot}")
+            self._custody(lambda: self.inventory.unseat(serial, self.now))
+        self.bad_slots.add(slot)
+        yield from self._goto(self._station("ground_near_lander"), "moving")
+        self.arm.open_gripper()
+        yield Wait(FINGER_TIME)
+        self._custody(lambda: self.inventory.set_down(serial, self.now, "rejected"))
+        self.ctx.emit("sta.tube_rejected", f"tube {serial} would not seat in slot {slot}")
+        yield from self._goto(self._transit(), "retracting")
+        self._set_state("idle")
+        raise OperationFailed(f"not_seated: tube {serial} rejected near the lander")
+
+    def _choose_slot(self) -> int:
+        seated = set(self.container.read_slots().seated_slots())
+        for slot in self.inventory.free_slots():
+            if slot not in seated and slot not in self.bad_slots:
+                return slot
+        raise OperationFailed("os_full: no free OS slot")
+
+    def _custody(self, move: Callable[[], object]) -> None:
+        try:
+            move()
+        except CustodyError as exc:
+            self.arm.stop()
+            raise OperationFailed(f"custody: {exc}") from None
+
+    # ------------------------------------------------------------------ the lid
+
+    def _require_lid_open(self) -> Operation:
+        lid = self.container.read_lid()
+        if lid.latch_driven or not lid.open:
+            raise OperationFailed("precondition: the OS lid is not open")
+        yield from ()
+
+    def _open_lid(self) -> Operation:
+        self._set_state("lid")
+        self.container.open_lid()
+        yield from self._wait_lid(lambda: self.container.read_lid().open, "open")
+        self.ctx.emit("sta.lid", "open")
+        self.lid = 1
+        self._set_state("idle")
+
+    def _close_lid(self) -> Operation:
+        if self.inventory.holding is not None:
+            raise OperationFailed(f"precondition: the arm holds tube {self.inventory.holding}")
+        yield from self._goto(arm_icd.STOW, "retracting")
+        self._set_state("lid")
+        self.container.close_lid()
+        yield from self._wait_lid(lambda: self.container.read_lid().closed, "closed")
+        self.ctx.emit("sta.lid", "closed")
+        self.lid = 2
+        self.container.latch_lid()
+        yield from self._wait_lid(lambda: self.container.read_lid().latched, "latched")
+        self.ctx.emit("sta.lid", "latched")
+        self.lid = 3
+        self._set_state("idle")
+
+    def _wait_lid(self, done: Callable[[], bool], what: str) -> Operation:
+        deadline = self.now + float(self._p("lid_timeout"))
+        while not done():
+            if self.now >= deadline:
+                raise OperationFailed(f"lid_not_{what}: the lid is not {what} in time")
+            yield Wait(1.0)
+
+    # ------------------------------------------------------------------ moving
+
+    def _station(self, name: str) -> tuple[float, ...]:
+        return arm_icd.PICKUP_STATIONS[name]
+
+    def _transit(self) -> tuple[float, ...]:
+        status = self._arm_status or self.arm.read_arm()
+        return (status.angle[0], *arm_icd.STOW[1:])
+
+    def _goto(self, pose: Sequence[float], state: str, direct: bool = False) -> Operation:
+        status = self.arm.read_arm()
+        legs = [tuple(pose)] if direct else plan_waypoints(status.angle, pose)
+        for leg in legs:
+            for j, angle in enumerate(leg):
+                if not status.lower[j] <= angle <= status.upper[j]:
+                    raise OperationFailed(
+                        f"joint_limit: joint {j} to {angle:.1f} deg is outside "
+                        f"{status.lower[j]:.0f}..{status.upper[j]:.0f}"
+                    )
+        rate = float(self._p("rate"))
+        for leg in legs:
+            self._set_state(state)
+            self.arm.move_all(leg, rate)
+            deadline = self.now + float(self._p("move_timeout"))
+            while True:
+                status = self._check_arm()
+                error = max(abs(a - b) for a, b in zip(status.angle, leg, strict=True))
+                if not status.moving and error <= arm_icd.STATION_TOLERANCE / 2:
+                    break
+                if self.now >= deadline:
+                    self.arm.stop()
+                    raise OperationFailed(f"move_timeout: {error:.1f} deg from the waypoint")
+                remaining = error / rate if rate > 0 else math.inf
+                yield Wait(max(0.1, min(float(self._p("poll")), remaining)))
+
+    def _check_arm(self) -> ArmStatus:
+        status = self.arm.read_arm()
+        self._arm_status = status
+        bad = status.stalled() or status.over_current()
+        limit = float(self._p("max_current"))
+        hot = [j for j, amps in enumerate(status.current) if amps > limit]
+        if bad or hot:
+            self.arm.stop()
+            joint = (bad or hot)[0]
+            what = "stalled" if joint in status.stalled() else "over-current"
+            raise OperationFailed(
+                f"arm_fault: joint {joint} {what} ({status.current[joint]:.1f} A)"
+            )
+        return status
+
+    # ------------------------------------------------------------------ reporting
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+
+    def operation_ended(self, name: str, reason: str) -> None:
+        """An arm fault stops the arm and sends the node safe; other failures leave it idle."""
+        if reason.startswith("arm_fault"):
+            self.ctx.emit("sta.arm_fault", reason)
+            self._set_state("stopped")
+            self.ctx.request_mode("safe", f"sta: {reason}")
+        elif self.state not in ("stopped", "handed_over"):
+            self._set_state("idle")
+
+    def housekeeping(self, now: float) -> dict[str, dict[str, Any]]:
+        """``sta.status``."""
+        inv = self.inventory
+        counts = inv.counts()
+        holding = inv.holding
+        status = self._arm_status
+        lid = self.lid
+        return {
+            "sta.status": {
+                "state": STA_STATES.index(self.state),
+                "holding": int(holding) if holding and holding.isdigit() else 0,
+                "tubes_loaded": counts["in_slots"], "tubes_known": counts["known"],
+                "tubes_in_mav": counts["handed_over"],
+                "free_slots": len([s for s in inv.free_slots() if s not in self.bad_slots]),
+                "retries": min(self.retries, 65535), "lid": lid,
+                "max_current": max(status.current) if status else 0.0,
+                "violations": len(inv.violations()),
+            }
+        }  # fmt: skip
