@@ -46,7 +46,9 @@ __all__ = [
     "GroundError",
     "HazardousCommandError",
     "Session",
+    "command_key",
     "connect",
+    "inhibits",
     "lookup_command",
     "resolve_run_dir",
 ]
@@ -109,6 +111,11 @@ class CommandResult:
     def final(self) -> str:
         """The last stage received (``""``: none)."""
         return self.stages[-1][0] if self.stages else ""
+
+    @property
+    def final_reason(self) -> str:
+        """The reason of the last stage (a failure's named reason; ``""`` otherwise)."""
+        return self.stages[-1][2] if self.stages else ""
 
     def __str__(self) -> str:
         parts = [s + (f" ({r})" if r else "") for s, _, r in self.stages]
@@ -436,6 +443,24 @@ def _split_command(target: str, name: str | None) -> tuple[str, str]:
             raise GroundError(f"{target!r}: give 'NODE COMMAND' (e.g. 'lander core.ping')")
         return parts[0], parts[1]
     return target, name
+
+
+def command_key(node: str, name: str) -> int:
+    """``service << 8 | subtype`` of a node's command: the argument of ``gate.arm``.
+
+    Raises:
+        GroundError: unknown node or command.
+    """
+    message = lookup_command(node, name).message
+    return int(message.service) << 8 | int(message.subtype)
+
+
+def inhibits(node: str) -> tuple[str, ...]:
+    """A node's onboard inhibits, by index (the argument of ``gate.remove_inhibit``)."""
+    try:
+        return node_dictionary(node).inhibits
+    except KeyError as exc:
+        raise GroundError(str(exc).strip("'\"")) from None
 
 
 def lookup_command(node: str, name: str) -> Any:

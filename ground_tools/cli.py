@@ -288,13 +288,16 @@ def _cmd_fault(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_sil(args: argparse.Namespace) -> int:
-    from ground_tools.sil import SilError, run_sil
+def _cmd_campaign(args: argparse.Namespace) -> int:
+    from ground_tools.campaign import DEFAULT_BENCH, print_summary, run_campaign
 
-    try:
-        return run_sil(runs_dir=args.runs_dir, seed=args.seed)
-    except SilError as exc:
-        raise CliError(str(exc)) from None
+    bench = Path(args.bench) if getattr(args, "bench", None) else DEFAULT_BENCH
+    runs = Path(args.runs_dir) if args.runs_dir else None
+    summary = run_campaign(bench, seed=args.seed, tubes=args.tubes,
+                           faults=getattr(args, "fault", None) or (), runs_dir=runs,
+                           quiet=not args.verbose)  # fmt: skip
+    print_summary(summary)
+    return 0 if summary["ok"] else 1
 
 
 # ---------------------------------------------------------------------------- parser
@@ -398,10 +401,21 @@ def build_parser() -> argparse.ArgumentParser:
     _where(fault)
     fault.set_defaults(func=_cmd_fault)
 
-    sil = sub.add_parser("sil", help="run the software-in-the-loop job on the default bench")
-    sil.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")
-    sil.add_argument("--seed", type=int, default=2026, help="random seed (default: 2026)")
-    sil.set_defaults(func=_cmd_sil)
+    sil = sub.add_parser(
+        "sil", help="the nominal campaign on the default bench (every board emulated)"
+    )
+    campaign = sub.add_parser("campaign", help="run a campaign variant (seed, tubes, faults)")
+    for parser_ in (sil, campaign):
+        parser_.add_argument("--runs-dir", help="where run folders go (default: the bench's)")
+        parser_.add_argument("--seed", type=int, help="random seed (default: the bench's)")
+        parser_.add_argument("--tubes", type=int, default=30, help="tubes to load (default 30)")
+        parser_.add_argument("--verbose", action="store_true", help="a line per operation")
+        parser_.set_defaults(func=_cmd_campaign)
+    campaign.add_argument("--bench", help="the bench file (default: the embedded default)")
+    campaign.add_argument(
+        "--fault", action="append",
+        help="TARGET:KIND[@AT][+DURATION][,KEY=VALUE...], e.g. sta_arm:grasp_slip@400+30",
+    )  # fmt: skip
     return parser
 
 

@@ -20,12 +20,22 @@ from __future__ import annotations
 import runpy
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ground_tools.api import Confirm, GroundError, Session, connect
+from fsw.dictionary import NODE_APIDS
+from ground_tools.api import (
+    CheckError,
+    CommandFailed,
+    Confirm,
+    GroundError,
+    Session,
+    command_key,
+    connect,
+    inhibits,
+)
 
 __all__ = ["ProcedureError", "Verdict", "load_procedure", "run_procedure"]
 
@@ -75,10 +85,12 @@ def load_procedure(path: Path) -> Any:
 
 
 def run_procedure(
-    path: Path, target: str | Path | None = None, *, log: Callable[[str], None] = print
-) -> Verdict:
+    path: Path, target: str | Path | None = None, *, log: Callable[[str], None] = print,
+    params: Mapping[str, Any] | None = None,
+) -> Verdict:  # fmt: skip
     """Run the procedure at ``path`` on the bench of ``target`` (see
-    :func:`ground_tools.api.connect`); ``log`` gets a line per operation.
+    :func:`ground_tools.api.connect`); ``log`` gets a line per operation; ``params`` are
+    extra names the procedure finds defined (``TUBES``, ``phase``).
 
     Raises:
         ProcedureError: the file is not a procedure (nothing was sent).
@@ -87,7 +99,7 @@ def run_procedure(
     load_procedure(path)  # refused before connecting: nothing is sent from a broken file
     session = connect(target, source=f"procedure {path.name}", log=log)
     start_wall, start_sim = time.monotonic(), session.now()
-    names = _namespace(session)
+    names = {**_namespace(session), **(params or {})}
     reason = ""
     try:
         names = runpy.run_path(str(path), init_globals=names, run_name="__procedure__")
@@ -112,7 +124,9 @@ def _namespace(session: Session) -> dict[str, Any]:
         "bench": session,
         "cmd": session.cmd, "tlm": session.tlm, "wait": session.wait,
         "wait_check": session.wait_check, "wait_event": session.wait_event,
-        "check": session.check, "Confirm": Confirm,
+        "check": session.check, "Confirm": Confirm, "CommandFailed": CommandFailed,
+        "CheckError": CheckError, "command_key": command_key,
+        "INHIBITS": {node: inhibits(node) for node in NODE_APIDS},
     }  # fmt: skip
 
 

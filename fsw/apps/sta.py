@@ -216,6 +216,7 @@ class SampleTransferArm(App):
         """Survey ``source``, grasp its first tube, read its serial, lift it: the serial."""
         attempts = int(self._p("grasp_retries")) + 1
         for attempt in range(attempts):
+            self.arm.open_gripper()  # open on the way: closed fingers hide a tube from the offer
             yield from self._goto(self._station(source), "moving")
             self._set_state("surveying")
             seen = self.vision.read_cameras()

@@ -285,12 +285,12 @@ class HealthComponent(Component):
     """Device heartbeats, component liveness and the software watchdog (component ``health``).
 
     Every run pings each board that has not answered for ``health.heartbeat_period`` seconds
-    of node time (its HAL
-    client's reply count has not moved; a lost link is not waited on during its reopen
-    backoff). Node time, not the client's clock: in lockstep a simulated second can take much
-    less or much more than a wall second. The
-    watchdog counts the node cycles since every running component last completed a cycle of
-    its group; beyond ``health.watchdog_cycles`` the node goes safe (``health.watchdog``).
+    of node time (its HAL client's reply count has not moved; a lost link is not waited on
+    during its reopen backoff). Node time, not the client's clock: in lockstep a simulated
+    second can take much less or much more than a wall second. The watchdog counts the runs of
+    each component's rate group since the component last completed one (a group idling at a
+    longer period is not stale for it); beyond ``health.watchdog_cycles`` the node goes safe
+    (``health.watchdog``).
     """
 
     name = "health"
@@ -322,7 +322,6 @@ class HealthComponent(Component):
                 board.ping(board.icd.devices[0].name)
             except HalError:
                 continue  # counted in the board's health record; its events say the rest
-        cycles = self.executive.cycles
         stale = 0
         for group in self.executive.groups:
             for component in group.components:
@@ -331,9 +330,9 @@ class HealthComponent(Component):
                 alive = self.executive.alive.get(component.name, 0)
                 seen = self._seen.get(component.name)
                 if seen is None or alive != seen[0]:
-                    self._seen[component.name] = (alive, cycles)  # it completed a cycle
+                    self._seen[component.name] = (alive, group.runs)  # it completed a cycle
                     continue
-                stale = max(stale, cycles - seen[1])
+                stale = max(stale, group.runs - seen[1])
         self.watchdog = min(stale, 255)
         if self.watchdog > int(self.ctx.parameter("health.watchdog_cycles")):
             if not self._barked:

@@ -134,7 +134,8 @@ def declare(apps: AppDeclarations) -> None:
     p(104, "sta.seat_retries", "int", "-", 0, 5, 2, "reseat attempts before a tube is rejected")
     p(105, "sta.read_retries", "int", "-", 0, 5, 2, "serial reads at other wrist angles")
     p(106, "sta.min_confidence", "float", "-", 0.5, 1, 0.8, "serial read confidence needed")
-    p(107, "sta.poll", "float", "s", 0.1, 10, 2.0, "arm status poll during a move")
+    p(107, "sta.poll", "float", "s", 0.1, 10, 5.0, "longest wait between arm status reads "
+      "in a move (the drives stop a stalled joint themselves)")  # fmt: skip
     p(108, "sta.move_timeout", "float", "s", 10, 600, 120.0, "longest a move may take")
     p(109, "sta.ground_timeout", "float", "s", 60, 86400, 3600.0, "wait for the ground's "
       "serial reading")  # fmt: skip

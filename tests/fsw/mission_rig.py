@@ -145,15 +145,8 @@ class MissionRig:
     def command(self, name: str, timeout: float = 60.0, **args: Any) -> list[str]:
         """Send command ``name`` and run until its final PUS-1 report; return the stages
         (``"completed"``, or ``"completion_failed <reason>"``)."""
-        assert self.node is not None
-        command = self.node.dictionary.command(name)
-        self._seq = (self._seq + 1) & 0x3FFF
-        packet = PusTc(self.node.dictionary.apid, command.message.service,
-                       command.message.subtype, command.encode(**args),
-                       seq_count=self._seq, ack_flags=ACK_ALL)  # fmt: skip
         mark = len(self.packets)
-        assert self.node.submit(packet, "ground")
-        rid = request_id(packet.apid, packet.seq_flags, packet.seq_count)
+        rid = self.send(name, **args)
 
         def stages() -> list[str]:
             out = []
@@ -169,6 +162,17 @@ class MissionRig:
 
         self.run_until(final, timeout)
         return stages()
+
+    def send(self, name: str, **args: Any) -> bytes:
+        """Hand command ``name`` to the node without waiting; return its request id."""
+        assert self.node is not None
+        command = self.node.dictionary.command(name)
+        self._seq = (self._seq + 1) & 0x3FFF
+        packet = PusTc(self.node.dictionary.apid, command.message.service,
+                       command.message.subtype, command.encode(**args),
+                       seq_count=self._seq, ack_flags=ACK_ALL)  # fmt: skip
+        assert self.node.submit(packet, "ground")
+        return request_id(packet.apid, packet.seq_flags, packet.seq_count)
 
     def events(self, since: int = 0) -> list[tuple[str, str]]:
         """The events the node reported (name, detail), from packet ``since``."""
@@ -187,11 +191,18 @@ class MissionRig:
         values = self.node.components[packet.component].housekeeping(self.now())[packet.name]
         return dict(values)
 
-    def inject(self, target: str, kind: str, **params: Any) -> dict[str, Any]:
-        """Inject a fault as the back door does (``target``: board, board.device, link:...)."""
+    def inject(
+        self, target: str, kind: str, duration: float | None = None, **params: Any
+    ) -> dict[str, Any]:
+        """Inject a fault now, as the back door does (``target``: board, board.device,
+        link:...), for ``duration`` simulated seconds (None: until cleared)."""
+        request = {"op": "inject", "target": target, "kind": kind, "params": params}
+        if duration is not None:
+            request["duration"] = duration
         with self.lock:
-            return self.sim._request({"op": "inject", "target": target, "kind": kind,
-                                      "params": params})  # fmt: skip
+            reply = self.sim._request(request)
+        assert reply.get("ok", True), reply
+        return reply
 
     # ------------------------------------------------------------------ closing
 

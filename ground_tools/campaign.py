@@ -1,0 +1,259 @@
+"""``msr campaign`` and ``msr sil``: the whole Mars Sample Return campaign on a bench, end to end.
+
+A campaign variant is the bench file plus a seed, a tube count and fault injections. The runner
+writes the variant's bench file (``bench.toml`` in the run folder, faults as the bench's own
+``[[faults]]`` schedule), brings the bench up at full speed (``pace fast``), runs the operator
+procedure :file:`ground_tools/procedures/campaign.py` with a progress line per phase, asks the
+simulator's back door for the world's truth, and writes ``summary.json``::
+
+    {"ok": true, "seed": 1, "tubes": 30, "sim_seconds": ..., "wall_seconds": ...,
+     "verdict": "PASS ...", "phases": [{"name": ..., "sim": ..., "wall": ...}, ...],
+     "faults": [...], "os": {...}, "ees_released": true,
+     "tubes_detail": [{"serial": 266, "sample_id": "M2020-...", "final_location": "ees",
+                       "slot": 0, "custody_chain": [{"location": ..., "time": ..., ...}],
+                       "chain_ok": true}, ...]}
+
+``ok`` holds when the procedure passed, every tube loaded is in the released Earth Entry System,
+and every tube's custody chain is intact: it runs from its source through the gripper into an OS
+slot and then, with the OS, through the MAV, orbit, capture and the primary containment vessel
+into the EES, with no step missing or out of order (detours through the gripper and the ground
+near the lander, as after a slip or a rejected seat, are allowed before the slot).
+
+A fault is given as ``TARGET:KIND[@AT][+DURATION][,KEY=VALUE...]``, e.g.
+``sta_arm:grasp_slip@400+30`` or ``os_container.slots:not_seated@300+60,index=0``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import tomllib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import tomli_w
+
+from ground_tools.api import GroundError
+from ground_tools.bench_ctl import bench_down, bench_up
+from ground_tools.procedure import run_procedure
+from hal.bench import BenchError, load_bench
+
+__all__ = ["CAMPAIGN_PROCEDURE", "chain_ok", "parse_fault", "run_campaign"]
+
+CAMPAIGN_PROCEDURE: Final = Path(__file__).parent / "procedures" / "campaign.py"
+DEFAULT_BENCH: Final = Path(__file__).resolve().parents[1] / "hal" / "benches" / "default.toml"
+SUMMARY_FILE: Final = "summary.json"
+AFTER_SLOT: Final = ("in_mav", "in_orbit", "captured", "primary_containment_vessel", "ees")
+"""Where a tube goes with the OS, in order, once it is seated."""
+SOURCES: Final = ("rover_cache", "depot", "ground_near_lander")
+
+
+def parse_fault(spec: str) -> dict[str, Any]:
+    """A bench ``[[faults]]`` entry from ``TARGET:KIND[@AT][+DURATION][,KEY=VALUE...]``.
+
+    Raises:
+        GroundError: a spec that does not read (the message shows the expected form).
+    """
+    form = "TARGET:KIND[@AT][+DURATION][,KEY=VALUE...]"
+    head, *pairs = spec.split(",")
+    target, sep, rest = head.partition(":")
+    if not sep or not target or not rest:
+        raise GroundError(f"fault {spec!r}: write {form}")
+    duration = None
+    if "+" in rest:
+        rest, _, text = rest.partition("+")
+        duration = _number(text, spec, "duration")
+    at = 0.0
+    if "@" in rest:
+        rest, _, text = rest.partition("@")
+        at = _number(text, spec, "time")
+    entry: dict[str, Any] = {"at": at, "target": target, "kind": rest}
+    if duration is not None:
+        entry["duration"] = duration
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise GroundError(f"fault {spec!r}: {pair!r} is not KEY=VALUE")
+        params[key] = _value(value)
+    if params:
+        entry["params"] = params
+    return entry
+
+
+def _number(text: str, spec: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise GroundError(f"fault {spec!r}: {what} {text!r} is not a number") from None
+    if not value >= 0 or value == float("inf"):
+        raise GroundError(f"fault {spec!r}: {what} {text!r} must be a finite number >= 0")
+    return value
+
+
+def _value(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def _variant(bench: Path, seed: int | None, faults: Sequence[dict[str, Any]], out: Path) -> Path:
+    """Write the variant's bench file at ``out`` (validated as any bench file)."""
+    try:
+        load_bench(bench)
+        doc = tomllib.loads(bench.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, BenchError) as exc:
+        raise GroundError(str(exc).splitlines()[0]) from None
+    if seed is not None:
+        doc["seed"] = seed
+    keys = doc.get("keys", "generate")
+    if keys != "generate":
+        doc["keys"] = str((bench.parent / keys).resolve())
+    doc["faults"] = [*doc.get("faults", []), *faults]
+    out.write_text(tomli_w.dumps(doc), encoding="utf-8")
+    try:
+        load_bench(out)
+    except BenchError as exc:
+        raise GroundError(str(exc).splitlines()[0]) from None
+    return out
+
+
+def chain_ok(chain: Sequence[dict[str, Any]]) -> bool:
+    """The custody chain runs source -> (gripper/ground detours) -> OS slot -> with the OS
+    through the MAV, orbit, capture, the vessel, into the EES (module docstring)."""
+    places = [entry.get("location") for entry in chain]
+    if not places or places[0] not in SOURCES or "os_slot" not in places:
+        return False
+    seated = len(places) - 1 - places[::-1].index("os_slot")
+    before, after = places[:seated], places[seated + 1 :]
+    if any(p not in (*SOURCES, "gripper", "os_slot") for p in before):
+        return False
+    return tuple(after) == AFTER_SLOT
+
+
+def run_campaign(
+    bench: Path = DEFAULT_BENCH,
+    *,
+    seed: int | None = None,
+    tubes: int = 30,
+    faults: Sequence[str] = (),
+    runs_dir: Path | None = None,
+    procedure: Path = CAMPAIGN_PROCEDURE,
+    log: Callable[[str], None] = print,
+    quiet: bool = True,
+) -> dict[str, Any]:
+    """Run one campaign variant (module docstring); return the summary (also written to
+    ``summary.json`` in the run folder).
+
+    Raises:
+        GroundError: a bad bench file, tube count or fault spec (nothing started), or a bench
+            that would not come up.
+    """
+    if not 1 <= tubes <= 255:
+        raise GroundError(f"--tubes {tubes}: give 1..255 tubes")
+    entries = [parse_fault(spec) for spec in faults]
+    base = load_bench_or_fail(bench)
+    runs = runs_dir if runs_dir is not None else base.runs_dir
+    runs.mkdir(parents=True, exist_ok=True)
+    staging = runs / f".variant-{time.strftime('%Y%m%d-%H%M%S')}-{id(entries)}.toml"
+    variant = _variant(bench, seed, entries, staging)
+    wall0 = time.monotonic()
+    up = bench_up(variant, runs_dir=runs, pace="fast")
+    run_dir = up.run_dir
+    (run_dir / "bench.toml").write_text(variant.read_text(encoding="utf-8"), encoding="utf-8")
+    variant.unlink(missing_ok=True)
+    phases: list[dict[str, Any]] = []
+    started = {"wall": time.monotonic()}
+
+    def phase(name: str) -> None:
+        wall = time.monotonic() - started["wall"]
+        phases.append({"name": name, "wall": round(wall, 3)})
+        log(f"[{wall:7.1f} s] {name}")
+
+    operations = (lambda line: None) if quiet else log
+    try:
+        verdict = run_procedure(procedure, run_dir, log=operations,
+                                params={"TUBES": tubes, "phase": phase})  # fmt: skip
+        world = _world(run_dir)
+    finally:
+        bench_down(run_dir)
+    summary = _summary(run_dir, load_bench(run_dir / "bench.toml").seed, tubes, verdict, world,
+                       phases, entries, time.monotonic() - wall0)  # fmt: skip
+    (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+def load_bench_or_fail(bench: Path) -> Any:
+    """The bench at ``bench`` (GroundError with the bench's one-line message)."""
+    try:
+        return load_bench(bench)
+    except BenchError as exc:
+        raise GroundError(str(exc).splitlines()[0]) from None
+
+
+def _world(run_dir: Path) -> dict[str, Any]:
+    from hal.backdoor import BackdoorError, request
+
+    try:
+        door = json.loads((run_dir / "ports.json").read_text(encoding="utf-8"))["backdoor"]
+        reply = request((door["host"], int(door["port"])), {"op": "world"}, timeout=30)
+    except (OSError, KeyError, ValueError, BackdoorError) as exc:
+        return {"error": f"the simulator's world could not be read: {exc}"}
+    return dict(reply.get("world", {}))
+
+
+def _summary(
+    run_dir: Path, seed: int, tubes: int, verdict: Any, world: dict[str, Any],
+    phases: list[dict[str, Any]], faults: list[dict[str, Any]], wall: float,
+) -> dict[str, Any]:  # fmt: skip
+    loaded = [t for t in world.get("tubes", [])
+              if any(e.get("location") == "os_slot" for e in t.get("custody", []))]  # fmt: skip
+    detail = []
+    for tube in loaded:
+        chain = tube.get("custody", [])
+        detail.append({
+            "serial": tube.get("serial"), "sample_id": tube.get("sample_id"),
+            "final_location": tube.get("location"), "slot": tube.get("slot"),
+            "custody_chain": chain, "chain_ok": chain_ok(chain),
+        })  # fmt: skip
+    released = bool(world.get("ees", {}).get("released"))
+    ok = (
+        verdict.passed and released and len(detail) == tubes
+        and all(t["chain_ok"] and t["final_location"] == "ees" for t in detail)
+    )  # fmt: skip
+    return {
+        "ok": ok, "seed": seed, "tubes": tubes, "tubes_loaded": len(detail),
+        "sim_seconds": round(verdict.sim_seconds, 3), "wall_seconds": round(wall, 3),
+        "procedure_wall_seconds": round(verdict.wall_seconds, 3),
+        "verdict": str(verdict), "run_dir": str(run_dir), "phases": phases, "faults": faults,
+        "os": world.get("os", {}), "ees_released": released,
+        "world_error": world.get("error", ""), "tubes_detail": detail,
+    }  # fmt: skip
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """The summary as a table (rich) and a verdict line."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"campaign: {summary['tubes_loaded']} tubes, seed {summary['seed']}")
+    for column in ("serial", "sample", "slot", "final location", "custody steps", "chain"):
+        table.add_column(column)
+    for tube in summary["tubes_detail"]:
+        table.add_row(
+            str(tube["serial"]), str(tube["sample_id"]), str(tube["slot"]),
+            str(tube["final_location"]), str(len(tube["custody_chain"])),
+            "intact" if tube["chain_ok"] else "BROKEN",
+        )  # fmt: skip
+    console = Console()
+    console.print(table)
+    word = "OK" if summary["ok"] else "NOT OK"
+    console.print(
+        f"{word}: {summary['verdict']}; {summary['sim_seconds']:.0f} s simulated in "
+        f"{summary['wall_seconds']:.1f} s wall; EES released: {summary['ees_released']}; "
+        f"run folder {summary['run_dir']}"
+    )
