@@ -13,11 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import codec, pty_link, space_link
+from benchmarks import campaign, codec, pty_link, space_link
 
 CODEC_TARGET = 1.0  # at least spacepackets, for every operation
 PTY_TARGET = 50_000  # framed packets per second end to end
 AUTH_COST_TARGET = 2.0  # authenticated uplink receive path at most 2x the plain one
+CAMPAIGN_WALL_TARGET = 60.0  # s: the whole nominal campaign on this 2-core machine (issue 7)
+CAMPAIGN_MEMORY_TARGET = 1 << 30  # bytes: every process of the bench together
 
 
 def main() -> int:
@@ -50,7 +52,17 @@ def main() -> int:
             f"({row['frames'] * link['downlink']['packets_per_frame']['frames']:,.0f} packets/s); "
             f"same packets as plain framed packets: {row['plain']:,.0f} batches/s"
         )
+    mission = campaign.run()
+    print(
+        f"nominal campaign: {'ok' if mission['ok'] else 'NOT OK'}, {mission['tubes']} tubes, "
+        f"{mission['sim_seconds']:,.0f} s simulated in {mission['wall_seconds']:.1f} s wall "
+        f"({mission['sim_per_wall']:,.0f}x real time), peak memory "
+        f"{mission['peak_memory_mib']:,.0f} MiB (all processes)"
+    )
     checks = {f"codec_{op}_vs_spacepackets": ratios[op] >= CODEC_TARGET for op in ratios}
+    checks["campaign_ok"] = mission["ok"]
+    checks["campaign_at_most_60_s_wall"] = mission["wall_seconds"] <= CAMPAIGN_WALL_TARGET
+    checks["campaign_under_1_gib"] = mission["peak_memory_bytes"] < CAMPAIGN_MEMORY_TARGET
     checks["uplink_authentication_cost_at_most_2x"] = (
         link["uplink"]["tc_path"]["cost"] <= AUTH_COST_TARGET
         and link["uplink"]["checks"]["rejected"] == 0
@@ -70,7 +82,10 @@ def main() -> int:
         "codec_ratio_vs_spacepackets": ratios,
         "pty_link": pty,
         "space_link": link,
+        "campaign": mission,
         "targets": {
+            "campaign_wall_seconds": CAMPAIGN_WALL_TARGET,
+            "campaign_memory_bytes": CAMPAIGN_MEMORY_TARGET,
             "codec_ratio": CODEC_TARGET,
             "pty_packets_per_second": PTY_TARGET,
             "uplink_authentication_cost": AUTH_COST_TARGET,

@@ -165,7 +165,6 @@ def run_campaign(
     up = bench_up(variant, runs_dir=runs, pace="fast")
     run_dir = up.run_dir
     (run_dir / "bench.toml").write_text(variant.read_text(encoding="utf-8"), encoding="utf-8")
-    variant.unlink(missing_ok=True)
     phases: list[dict[str, Any]] = []
     started = {"wall": time.monotonic()}
 
@@ -181,6 +180,7 @@ def run_campaign(
         world = _world(run_dir)
     finally:
         bench_down(run_dir)
+        variant.unlink(missing_ok=True)  # the processes read it as they start: kept till now
     summary = _summary(run_dir, load_bench(run_dir / "bench.toml").seed, tubes, verdict, world,
                        phases, entries, time.monotonic() - wall0)  # fmt: skip
     (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")

@@ -24,6 +24,8 @@ OS lid shut / open / latched  ``World.close_lid`` / ``open_lid`` / ``latch_lid``
                               ``World.load_into_mav`` (the OS sits in the MAV's nose: hand-over)
 pyro toss, SRM1, SRM2 fired   ``MavAvionics.toss`` (and ``World.launch_mav``), ``ignite_srm1``,
                               ``ignite_srm2``
+igloo thermistors (any time)   ``MavAvionics.umbilical_readings``: the lander-MAV umbilical
+                              carries the propellant and heater-zone readings (decision 0018)
 MAV opens the OS latch        ``World.release_os`` into the orbit the ascent model reached; the
                               orbiter's approach starts: ``NacCamera.set_approach`` and
                               ``Capture.os_arrives`` at contact
@@ -131,6 +133,7 @@ class Coupling:
         self._arm(now)
         self._lid(now)
         self._mav(now)
+        self._umbilical(now)
         self._orbiter(now)
 
     # ------------------------------------------------------------------ lander
@@ -266,6 +269,16 @@ class Coupling:
             except WorldConfigError:
                 orbit = None  # not an orbit (the ascent failed): the world's default is recorded
             self._do(at, "release_os", lambda: world.release_os(orbit, at=at), str(orbit))
+
+    def _umbilical(self, now: float) -> None:
+        """The igloo's propellant and zone thermistor readings, through the umbilical to the MAV
+        avionics (which ignore them once the toss has broken the umbilical)."""
+        igloo = self.boards.get("igloo")
+        avionics = self.boards.get("mav_avionics")
+        if igloo is None or avionics is None:
+            return
+        zones = igloo.status_heaters(now)["temperature"]
+        avionics.umbilical_readings(igloo.status_propellant(now)["temperature"], zones, at=now)
 
     # ------------------------------------------------------------------ orbiter
 

@@ -309,6 +309,9 @@ class Simulator:
         if name == "os_container":
             lid_open = self.world.lid is LidState.OPEN
             return OsContainer(rng, capacity=self.world.capacity, lid_open=lid_open)
+        if name == "mav_pyro":
+            # the MAV on the lander is in flight configuration: its arm plug went in on Earth
+            return MavPyro(rng, arm_plug=True)
         return EMULATORS[name](rng)
 
     def _open(self, participants: Sequence[str] | None) -> None:

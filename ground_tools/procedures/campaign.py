@@ -12,6 +12,8 @@ source is empty) and ``phase(name)`` (a progress line). Waits are in simulated s
 
 # ruff: noqa: F821 - the procedure's names (cmd, wait_check, ...) are handed in by the runner
 
+from fsw.dictionary.mav import LAUNCH_STATES
+
 TUBES = globals().get("TUBES", 30)
 phase = globals().get("phase", print)
 SOURCES = {"depot": 1, "rover_cache": 0, "ground_near_lander": 2}
@@ -19,8 +21,8 @@ NOMINAL, CRITICAL = 2, 3
 
 # ---------------------------------------------------------------- every node: cruise housekeeping
 phase("all nodes: core housekeeping every 10 s (the apps report at their own periods)")
-for node in ("lander", "mav", "orbiter"):
-    for sid in (1, 2, 3):
+for node, sids in (("lander", (1, 2, 3)), ("mav", (1, 2, 3, 20)), ("orbiter", (1, 2, 3, 30))):
+    for sid in sids:
         cmd(node, "hk.set_period", sid=sid, period=10.0)
 
 # ---------------------------------------------------------------- lander: load the OS
@@ -64,14 +66,17 @@ cmd("mav", "launch.verify_load", timeout=60)
 
 phase("mav: arm")
 cmd("mav", "modes.set", mode=CRITICAL)
-for inhibit in range(len(INHIBITS["mav"])):
-    cmd("mav", "gate.remove_inhibit", inhibit=inhibit)
+cmd("mav", "gate.remove_inhibit", inhibit=INHIBITS["mav"].index("arm"))
 cmd("mav", "gate.arm", command=command_key("mav", "launch.arm"))
 cmd("mav", "launch.arm", confirm=Confirm("campaign: OS loaded, igloo in limits"), timeout=120)
+wait(10)  # the state events of the arming are reported before the ascent's quick ones
+wait_check(f"mav.launch.status.state == {LAUNCH_STATES.index('armed')}", timeout=30)
 
-phase("mav: launch")
+phase("mav: launch, ascent, OS release")
+cmd("mav", "gate.remove_inhibit", inhibit=INHIBITS["mav"].index("launch"))
 cmd("mav", "gate.arm", command=command_key("mav", "launch.launch"))
 cmd("mav", "launch.launch", confirm=Confirm("campaign: launch"), timeout=3600)
+wait_check(f"mav.launch.status.state == {LAUNCH_STATES.index('released')}", timeout=30)
 cmd("mav", "modes.set", mode=NOMINAL)
 
 # ---------------------------------------------------------------- orbiter: capture and return

@@ -19,6 +19,7 @@ __all__ = [
     "NavStatus",
     "SpinStatus",
     "TvcStatus",
+    "UmbilicalStatus",
 ]
 
 
@@ -72,6 +73,25 @@ class SpinStatus:
     separated: bool
 
 
+@dataclass(frozen=True)
+class UmbilicalStatus:
+    """The lander's igloo readings through the umbilical (degC; ICD ``umbilical``).
+
+    Attributes:
+        propellant: MAV solid propellant temperature.
+        zone_min, zone_max: coldest and warmest heater-zone thermistor.
+        zones_out: heater zones reading outside the ICD's zone limits.
+        connected: the umbilical carries readings (false before the first and after the toss,
+            when the values are the last ones held).
+    """
+
+    propellant: float
+    zone_min: float
+    zone_max: float
+    zones_out: int
+    connected: bool
+
+
 class MavAvionicsClient(BoardClient):
     """Typed calls to the MAV avionics; every call may raise a ``DeviceError``."""
 
@@ -113,3 +133,12 @@ class MavAvionicsClient(BoardClient):
     def read_os_latched(self) -> bool:
         """Whether the OS latch is still closed."""
         return bool(self.status("os_latch")["latched"])
+
+    def read_umbilical(self) -> UmbilicalStatus:
+        """The lander's igloo temperatures through the umbilical now."""
+        s = self.status("umbilical")
+        return UmbilicalStatus(
+            propellant=float(s["propellant"]), zone_min=float(s["zone_min"]),
+            zone_max=float(s["zone_max"]), zones_out=int(s["zones_out"]),
+            connected=bool(s["connected"]),
+        )  # fmt: skip

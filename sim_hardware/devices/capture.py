@@ -10,12 +10,17 @@ Physics at bench level:
   again (:attr:`Capture.os_escaped`), unless the lid has closed below :data:`RETAIN_ANGLE` by then,
   after which it cannot get out; once the lid is shut on it, both confirmation switches close.
 
-Board fault:
+Board faults:
 
-================  ========================================================================
-``trigger_miss``  the trigger does not trip when the OS enters: the lid is not auto-closed,
-                  the OS drifts out after its dwell and the capture is never confirmed
-================  ========================================================================
+===================  =====================================================================
+``trigger_miss``     the trigger does not trip when the OS enters: the lid is not auto-closed,
+                     the OS drifts out after its dwell and the capture is never confirmed
+``partial_capture``  the OS is caught off-centre: when the lid shuts on it only one switch
+                     closes (``switch``: ``"a"``, the default, or ``"b"``), the capture is
+                     not confirmed, and the lid may be opened again, letting the OS drift out
+                     (a fault active at the moment the lid shuts decides; clearing it later
+                     does not seat the OS)
+===================  =====================================================================
 
 The physics advance in steps of at most :data:`STEP` seconds, so a test may jump the clock and
 still see the same sequence.
@@ -44,7 +49,7 @@ class Capture(BoardEmulator):
     """
 
     icd: ClassVar = icd.BOARD
-    board_faults: ClassVar = frozenset({"trigger_miss"})
+    board_faults: ClassVar = frozenset({"trigger_miss", "partial_capture"})
 
     def __init__(self, rng: random.Random | None = None, dwell: float = DWELL) -> None:
         super().__init__(rng)
@@ -60,16 +65,19 @@ class Capture(BoardEmulator):
         self.os_in_cone = False
         self.os_retained = False
         self.os_escaped = False
+        self.partial: str | None = None  # the one switch pressed by an off-centre OS
+        self._seated_decided = False
 
     def os_arrives(self, at: float) -> None:
         """The OS will enter the cone at simulated time ``at`` (the world model's call)."""
         self.arrival = at
         self.os_in_cone = self.os_retained = self.os_escaped = False
+        self.partial, self._seated_decided = None, False
 
     @property
     def captured(self) -> bool:
-        """The OS is held under the shut lid."""
-        return self.os_in_cone and self.angle <= icd.LID_SHUT + 1e-6
+        """The OS is held, seated, under the shut lid."""
+        return self.os_in_cone and self.partial is None and self.angle <= icd.LID_SHUT + 1e-6
 
     # ------------------------------------------------------------------ physics
 
@@ -92,10 +100,16 @@ class Capture(BoardEmulator):
         step = min(abs(self.lid_target - self.angle), LID_RATE * dt)
         self.angle += step if self.lid_target > self.angle else -step
         if self.os_in_cone and not self.os_retained and arrival is not None:
-            if self.angle <= RETAIN_ANGLE:
+            if self.angle <= RETAIN_ANGLE and self.lid_target == icd.LID_SHUT:
                 self.os_retained = True
-            elif t >= arrival + self.dwell:
+            elif self.angle > RETAIN_ANGLE and t >= arrival + self.dwell:
                 self.os_in_cone, self.os_escaped = False, True
+        shut = self.angle <= icd.LID_SHUT + 1e-6
+        if shut and self.os_retained and not self._seated_decided:
+            self._seated_decided = True
+            fault = self.fault("partial_capture")
+            if fault is not None:
+                self.partial = "b" if str(fault.params.get("switch", "a")).lower() == "b" else "a"
 
     # ------------------------------------------------------------------ commands
 
@@ -117,10 +131,11 @@ class Capture(BoardEmulator):
         self.lid_target, self.auto_closed = icd.LID_SHUT, False
 
     def cmd_lid_open(self, values: dict[str, Any], now: float) -> None:
-        """Open the lid, unless it holds the OS."""
-        if self.os_in_cone and self.os_retained:
+        """Open the lid, unless it holds the OS seated (an off-centre OS is let go)."""
+        if self.os_in_cone and self.os_retained and self.partial is None:
             raise Refused(icd.FAIL_CAPTURED)
         self.lid_target = icd.LID_OPEN
+        self.os_retained = False
 
     # ------------------------------------------------------------------ status
 
@@ -142,4 +157,7 @@ class Capture(BoardEmulator):
     def status_confirm(self, now: float) -> dict[str, Any]:
         """The confirmation switches' status report values."""
         captured = self.captured
-        return {"switch_a": captured, "switch_b": captured, "confirmed": captured}
+        held = self.os_in_cone and self.angle <= icd.LID_SHUT + 1e-6 and self.partial is not None
+        a = captured or (held and self.partial == "a")
+        b = captured or (held and self.partial == "b")
+        return {"switch_a": a, "switch_b": b, "confirmed": captured}

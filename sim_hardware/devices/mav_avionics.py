@@ -31,6 +31,14 @@ Defaults are public-order figures (MAV about 400 kg, two solid motors), not flig
 is a constructor argument. The inclination follows from the launch site's latitude and the launch
 azimuth (``cos i = cos(latitude) sin(azimuth)``).
 
+The ``umbilical`` device carries the lander's igloo readings to the MAV (decision 0018): the
+simulator's coupling hands them over at every sync (:meth:`MavAvionics.umbilical_readings`, from
+the igloo emulator; the two boards stay independent objects). The board reports the propellant
+temperature, the coldest and warmest zone and how many zones read outside the ICD's zone limits.
+Until the first readings arrive the umbilical is not connected and reads like an open line
+(:data:`UMBILICAL_OPEN` degC, every zone out); from the toss on it is broken: not connected, the
+last readings held, later ones ignored.
+
 Board fault: ``imu_rate_spike`` (``axis`` 0..2, ``size`` deg/s) adds a spike to the gyro reading
 of every second status report, the classic single-event upset the rate-limit abort must not take
 for a tumble. Generic ``bias``, ``noise`` and ``stuck`` apply to every status field.
@@ -43,6 +51,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
+from hal.protocol.devices import igloo as igloo_icd
 from hal.protocol.devices import mav_avionics as icd
 from sim_hardware.devices.base import BoardEmulator, Refused
 
@@ -53,6 +62,8 @@ TVC_SLEW: Final = 20.0  # deg/s
 SPIN_ACCEL: Final = 10.0  # rpm/s
 STEP_POWERED: Final = 0.05  # s
 STEP_COAST: Final = 1.0  # s
+UMBILICAL_OPEN: Final = -150.0
+"""What an umbilical line carrying no reading reads, degC (the bottom of the thermistor range)."""
 SRM2_IGNITION_CLIMB: Final = 40.0
 """Vertical speed (m/s) at which the default trajectory lights SRM2 (a guidance figure)."""
 
@@ -148,6 +159,10 @@ class MavAvionics(BoardEmulator):
         self.specific_force = (0.0, 0.0, MU / RADIUS**2)
         self.latched = True
         self._reports = 0
+        # the umbilical: the lander's igloo readings, held as last received
+        self.umbilical_fed = False
+        self.propellant_temp = UMBILICAL_OPEN
+        self.zone_temps: tuple[float, ...] = ()
 
     # ------------------------------------------------------------------ events from the pyros
 
@@ -165,6 +180,26 @@ class MavAvionics(BoardEmulator):
         """The SRM2 igniter fired at ``at`` (ignored before stage separation: no ignition)."""
         if self.srm2_at is None and self.separated_at is not None:
             self.srm2_at = max(at, self.now)
+
+    # ------------------------------------------------------------------ the lander umbilical
+
+    @property
+    def umbilical_connected(self) -> bool:
+        """The umbilical carries readings: fed at least once and not yet broken by the toss."""
+        return self.umbilical_fed and (self.tossed_at is None or self.now < self.tossed_at)
+
+    def umbilical_readings(
+        self, propellant: float, zones: tuple[float, ...] | list[float], at: float | None = None
+    ) -> None:
+        """The lander's igloo readings at ``at`` (default :attr:`now`; the simulator's coupling,
+        at every sync): propellant and heater-zone thermistors, degC. Ignored from the toss on,
+        which breaks the umbilical."""
+        when = self.now if at is None else max(at, self.now)
+        if self.tossed_at is not None and when >= self.tossed_at:
+            return
+        self.umbilical_fed = True
+        self.propellant_temp = float(propellant)
+        self.zone_temps = tuple(float(t) for t in zones)
 
     # ------------------------------------------------------------------ state for the world
 
@@ -420,3 +455,13 @@ class MavAvionics(BoardEmulator):
     def status_os_latch(self, now: float) -> dict[str, Any]:
         """The OS latch's status report values."""
         return {"latched": self.latched}
+
+    def status_umbilical(self, now: float) -> dict[str, Any]:
+        """The umbilical's status report values (the last readings held)."""
+        zones = self.zone_temps or (UMBILICAL_OPEN,)
+        out = sum(1 for t in self.zone_temps if not icd.ZONE_LOW <= t <= icd.ZONE_HIGH)
+        return {
+            "propellant": self.propellant_temp, "zone_min": min(zones), "zone_max": max(zones),
+            "zones_out": out if self.umbilical_fed else igloo_icd.ZONES,
+            "connected": self.umbilical_connected,
+        }  # fmt: skip

@@ -1,6 +1,6 @@
 """The capture board: its emulator against its HAL driver over a pty, through the capture (arm,
-the OS enters the cone, the trigger trips, the lid closes, both switches confirm) and the missed
-trigger."""
+the OS enters the cone, the trigger trips, the lid closes, both switches confirm), the missed
+trigger and the partial capture."""
 
 from __future__ import annotations
 
@@ -113,6 +113,54 @@ def test_a_missed_trigger_caught_by_a_commanded_close_within_the_dwell(capture):
     client.close_lid()  # the flight software saw the OS in the camera and closes by command
     clock.now = 12.0
     assert client.read_confirm().confirmed and not emulator.os_escaped
+
+
+def test_a_partial_capture_presses_one_switch_and_the_lid_may_let_the_os_go(capture):
+    client, emulator, clock = capture
+    fault = emulator.inject("partial_capture")
+    client.arm_capture()
+    emulator.os_arrives(5.0)
+    clock.now = 10.0  # tripped at 5 s, the lid shut 3 s later
+    assert client.read_trigger().tripped and client.read_lid().is_shut
+    confirm = client.read_confirm()
+    assert confirm.switch_a and not confirm.switch_b and not confirm.confirmed and confirm.partial
+    assert not emulator.captured
+    emulator.clear(fault)  # too late: the OS lies off-centre already
+    clock.now = 12.0
+    assert client.read_confirm().partial
+    client.open_lid()  # allowed: the OS is not seated
+    clock.now = 16.0
+    assert client.read_lid().is_open and emulator.os_escaped
+    assert client.read_confirm() == ConfirmStatus(False, False, False)
+    emulator.os_arrives(30.0)  # the re-approach, the fault gone: a clean capture
+    client.disarm_capture()
+    client.arm_capture()
+    clock.now = 35.0
+    assert client.read_confirm().confirmed
+
+
+def test_a_partial_capture_may_press_switch_b_instead(capture):
+    client, emulator, clock = capture
+    emulator.inject("partial_capture", switch="b")
+    client.arm_capture()
+    emulator.os_arrives(1.0)
+    clock.now = 6.0
+    confirm = client.read_confirm()
+    assert confirm.switch_b and not confirm.switch_a and not confirm.confirmed
+
+
+def test_a_partial_capture_fault_after_the_lid_shut_does_not_unseat_the_os(capture):
+    client, emulator, clock = capture
+    client.arm_capture()
+    emulator.os_arrives(1.0)
+    clock.now = 6.0
+    assert client.read_confirm().confirmed
+    emulator.inject("partial_capture")
+    clock.now = 8.0
+    assert client.read_confirm().confirmed
+    with pytest.raises(DeviceFailed) as failed:
+        client.open_lid()
+    assert failed.value.reason == "captured"
 
 
 def test_a_silent_confirmation_board_is_a_timeout(capture):

@@ -10,7 +10,16 @@ from hal.devices.base import DeviceFailed, DeviceTimeout
 from hal.devices.mav_avionics import MavAvionicsClient
 from hal.errors import EncodeError
 from hal.protocol.devices import mav_avionics as icd
-from sim_hardware.devices.mav_avionics import MU, RADIUS, SRM2_IGNITION_CLIMB, MavAvionics
+from sim_hardware.coupling import Coupling
+from sim_hardware.devices.igloo import Igloo
+from sim_hardware.devices.mav_avionics import (
+    MU,
+    RADIUS,
+    SRM2_IGNITION_CLIMB,
+    UMBILICAL_OPEN,
+    MavAvionics,
+)
+from sim_hardware.world import World
 
 MARS_G = MU / RADIUS**2
 
@@ -145,8 +154,46 @@ def test_generic_faults_on_the_imu(mav):
     assert client.read_nav().altitude > 0  # the other devices answer
 
 
+def test_the_umbilical_reads_an_open_line_until_the_lander_feeds_it(mav):
+    client, emulator, _ = mav
+    silent = client.read_umbilical()
+    assert not silent.connected and silent.zones_out == 16
+    assert silent.propellant == silent.zone_min == silent.zone_max == UMBILICAL_OPEN
+    emulator.umbilical_readings(-12.5, [-10.0] * 14 + [-45.0, 41.5])  # two zones out of limits
+    fed = client.read_umbilical()
+    assert fed.connected and fed.propellant == -12.5
+    assert (fed.zone_min, fed.zone_max, fed.zones_out) == (-45.0, 41.5, 2)
+
+
+def test_the_toss_breaks_the_umbilical_and_the_last_readings_are_held(mav):
+    client, emulator, clock = mav
+    emulator.umbilical_readings(-15.0, [-11.0] * 16)
+    assert client.read_umbilical().connected
+    emulator.toss(1.0)
+    clock.now = 1.5
+    emulator.umbilical_readings(30.0, [30.0] * 16, at=1.5)  # no longer arriving
+    held = client.read_umbilical()
+    assert not held.connected and held.propellant == -15.0
+    assert (held.zone_min, held.zone_max, held.zones_out) == (-11.0, -11.0, 0)
+
+
+def test_the_coupling_carries_the_igloo_thermistors_to_the_mav_as_the_lander_reads_them():
+    igloo, avionics = Igloo(), MavAvionics()
+    coupling = Coupling(World(), {"igloo": igloo, "mav_avionics": avionics})
+    coupling.sync(0.0)
+    umbilical = avionics.status_umbilical(0.0)
+    assert umbilical["connected"] and umbilical["zones_out"] == 0
+    assert umbilical["propellant"] == igloo.propellant
+    igloo.inject("heater_zone_failure", "heaters", index=4, mode="thermistor")
+    coupling.sync(0.0)
+    umbilical = avionics.status_umbilical(0.0)
+    assert umbilical["zone_min"] == -150.0 and umbilical["zones_out"] == 1
+
+
 def test_the_icd_addresses():
     """Units, ranges and meanings of every field: tests/devices/test_icds.py."""
     assert all(0x140 <= device.apid <= 0x14F for device in icd.BOARD.devices)
     assert icd.OS_LATCH.command("release").hazardous
     assert not icd.TVC.command("gimbal").hazardous
+    assert icd.UMBILICAL.apid == 0x146 and not icd.UMBILICAL.commands
+    assert icd.ZONE_LOW == -40.0  # the propellant's limit (MSR_FACTS)

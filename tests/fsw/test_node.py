@@ -487,7 +487,8 @@ class DispatcherMachine(RuleBasedStateMachine):
     def bounded(self) -> None:
         assert len(self.craft.node.dispatcher) <= 64
         if self.craft.node.modes.mode == "safe":
-            self.last_arm = None if self.craft.node.gate.armed(0.0) == {} else self.last_arm
+            armed = self.craft.node.gate.armed(self.craft.clock.now())
+            self.last_arm = None if armed == {} else self.last_arm
 
 
 TestDispatcherMachine = DispatcherMachine.TestCase

@@ -19,7 +19,16 @@ nav        0x142  navigation solution: altitude, speed, vertical speed
 tvc        0x143  SRM1 thrust-vector control: nozzle gimbal in pitch and yaw
 spin       0x144  second-stage spin-up motor (spin-stabilised SRM2, tested at 200 rpm)
 os_latch   0x145  the latch that holds the Orbiting Sample, released in orbit
+umbilical  0x146  the lander-MAV umbilical: propellant and igloo heater-zone temperatures
 =========  =====  ==================================================================
+
+The MAV's own boards have no thermistor on the propellant nor in the igloo: those belong to the
+lander's igloo board (:mod:`hal.protocol.devices.igloo`). The lander's readings reach the MAV
+through the umbilical, which the avionics present as the ``umbilical`` device (decision 0018):
+the propellant temperature, the coldest and warmest of the 16 heater-zone thermistors, how many
+zones read outside :data:`ZONE_LOW`..:data:`ZONE_HIGH`, and whether the umbilical is carrying
+readings at all (false before the lander's first reading and for good after the toss, which
+breaks it; the last readings are then held).
 """
 
 from __future__ import annotations
@@ -33,6 +42,13 @@ GIMBAL_LIMIT: Final = 5.0
 """Nozzle deflection limit, deg, each axis."""
 SPIN_MAX: Final = 250.0
 """Highest spin rate the spin motor may be asked for, rpm."""
+ZONE_LOW: Final = -40.0
+"""Coldest heater-zone reading counted as within limits, degC: the propellant's own limit (it
+must stay above -40 degC, MSR_FACTS.md "Mars Ascent Vehicle"), which no zone around it may
+undercut."""
+ZONE_HIGH: Final = 40.0
+"""Warmest heater-zone reading counted as within limits, degC: a bench upper storage limit for a
+solid propellant, not a flight figure."""
 SERVICE_TVC: Final = 140
 SERVICE_SPIN: Final = 141
 SERVICE_LATCH: Final = 142
@@ -130,11 +146,32 @@ OS_LATCH = DeviceIcd(
     ), "OS latch status."),
     failures={FAIL_ALREADY_RELEASED: "already_released"},
 )
+
+UMBILICAL = DeviceIcd(
+    name="umbilical",
+    apid=0x146,
+    meaning="The lander-MAV umbilical: the lander's igloo readings (propellant and heater "
+            "zones) as the MAV sees them, until the toss breaks the umbilical.",
+    commands=(),
+    status=Message("status", 3, 25, (
+        Field("propellant", "f32", "degC", -150, 100, "MAV solid propellant temperature, the "
+              "igloo's propellant thermistor (limit -40 degC)"),
+        Field("zone_min", "f32", "degC", -150, 100, "coldest of the 16 heater-zone thermistors "
+              "(an open thermistor reads -150)"),
+        Field("zone_max", "f32", "degC", -150, 100, "warmest of the 16 heater-zone "
+              "thermistors"),
+        Field("zones_out", "u8", "-", 0, 16, f"heater zones reading outside {ZONE_LOW:g}.."
+              f"{ZONE_HIGH:g} degC"),
+        Field("connected", "bool", "-", 0, 1, "the umbilical is mated and carrying the "
+              "lander's readings (false before the first and after the toss: values held)"),
+    ), "Umbilical status."),
+)
 # fmt: on
 
 BOARD = BoardIcd(
     name="mav_avionics",
     node="mav",
-    devices=(IMU, ATTITUDE, NAV, TVC, SPIN, OS_LATCH),
-    meaning="MAV avionics: IMU, attitude and navigation, TVC, spin-up motor, OS release latch.",
+    devices=(IMU, ATTITUDE, NAV, TVC, SPIN, OS_LATCH, UMBILICAL),
+    meaning="MAV avionics: IMU, attitude and navigation, TVC, spin-up motor, OS release latch, "
+    "the lander umbilical's igloo temperatures.",
 )
