@@ -6,9 +6,11 @@ a proportional law, run every ``igloo.control_period`` seconds (the node idles i
 
     duty[z] = clamp(igloo.gain * (setpoint - temperature[z]) * 100 %, 0 .. 100 %)
 
-A zone whose heater draws no current while switched on, whose thermistor reads open, or whose
-temperature leaves ``igloo.zone_low .. igloo.zone_high`` is reported once (``igloo.zone_fault``)
-and left off; the others go on. The MAV's sequencer reads the same zones through its umbilical
+A zone whose heater draws no current while switched on, or whose thermistor reads open, is
+reported (``igloo.zone_fault``) and left off; the others go on. A zone outside
+``igloo.zone_low .. igloo.zone_high`` is reported when it leaves them (a cold zone keeps full
+heat). The door loses heat five times faster open: the campaign opens it only for the OS's
+hand-over into the MAV. The MAV's sequencer reads the same zones through its umbilical
 and makes its own launch decision: this app only keeps the igloo warm.
 """
 
@@ -35,6 +37,7 @@ class IglooThermal(App):
         self.conditioning = False
         self.setpoint = 0.0
         self.failed: set[int] = set()
+        self.out_of_limits: set[int] = set()
         self._next = 0.0
         self._last: dict[str, float] = {"zone_min": 0.0, "zone_max": 0.0, "propellant": 0.0,
                                          "door": 0.0}  # fmt: skip
@@ -86,11 +89,16 @@ class IglooThermal(App):
         high = float(self.ctx.parameter("igloo.zone_high"))
         gain = float(self.ctx.parameter("igloo.gain"))
         bad = set(heaters.open_heaters()) | set(heaters.open_thermistors())
-        bad |= {z for z, t in enumerate(heaters.temperature) if not low <= t <= high}
         for zone in sorted(bad - self.failed):
             t = heaters.temperature[zone]
-            self.ctx.emit("igloo.zone_fault", f"zone {zone} at {t:.1f} degC left off")
+            self.ctx.emit("igloo.zone_fault", f"zone {zone} failed ({t:.1f} degC): left off")
         self.failed |= bad
+        out = {z for z, t in enumerate(heaters.temperature) if not low <= t <= high} - bad
+        for zone in sorted(out - self.out_of_limits):
+            t = heaters.temperature[zone]
+            self.ctx.emit("igloo.zone_fault", f"zone {zone} at {t:.1f} degC, outside "
+                          f"{low:.0f}..{high:.0f}")  # fmt: skip
+        self.out_of_limits = out
         duty = [
             0.0 if z in self.failed else max(0.0, min(100.0, gain * (self.setpoint - t) * 100))
             for z, t in enumerate(heaters.temperature)

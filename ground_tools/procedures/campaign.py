@@ -29,7 +29,6 @@ for node, sids in (("lander", (1, 2, 3)), ("mav", (1, 2, 3, 20)), ("orbiter", (1
 phase("lander: prepare")
 cmd("lander", "modes.set", mode=NOMINAL)
 cmd("lander", "igloo.condition", setpoint=5.0)
-cmd("lander", "igloo.open_door")
 cmd("lander", "sta.open_lid", timeout=120)
 
 phase(f"lander: load {TUBES} tubes")
@@ -53,6 +52,8 @@ check(f"lander.sta.status.tubes_loaded == {loaded}")
 
 phase("lander: close the OS and hand it over")
 cmd("lander", "sta.close_lid", timeout=600)
+cmd("lander", "igloo.open_door")  # the OS goes into the MAV's nose inside the igloo
+wait(60)
 cmd("lander", "sta.hand_over")
 cmd("lander", "sta.report_custody")
 cmd("lander", "igloo.close_door")
