@@ -102,11 +102,11 @@ def _value(text: str) -> Any:
 
 
 def _variant(bench: Path, seed: int | None, faults: Sequence[dict[str, Any]], out: Path) -> Path:
-    """Write the variant's bench file at ``out`` (validated as any bench file)."""
+    """Write the variant of the (already validated) bench file ``bench`` at ``out``, validated
+    as any bench file."""
     try:
-        load_bench(bench)
         doc = tomllib.loads(bench.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, BenchError) as exc:
+    except (OSError, tomllib.TOMLDecodeError) as exc:
         raise GroundError(str(exc).splitlines()[0]) from None
     if seed is not None:
         doc["seed"] = seed
@@ -181,8 +181,9 @@ def run_campaign(
     finally:
         bench_down(run_dir)
         variant.unlink(missing_ok=True)  # the processes read it as they start: kept till now
-    summary = _summary(run_dir, load_bench(run_dir / "bench.toml").seed, tubes, verdict, world,
-                       phases, entries, time.monotonic() - wall0)  # fmt: skip
+    seed_used = base.seed if seed is None else seed
+    summary = _summary(run_dir, seed_used, tubes, verdict, world, phases, entries,
+                       time.monotonic() - wall0)  # fmt: skip
     (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
 

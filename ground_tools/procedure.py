@@ -3,7 +3,9 @@ line for every operation and a pass/fail verdict.
 
 A procedure is a plain Python file. It finds, ready to use, the session ``bench`` and its
 operations as names (``cmd``, ``tlm``, ``wait``, ``wait_check``, ``wait_event``, ``check``,
-``Confirm``), so it reads like a COSMOS script::
+``Confirm``), the errors ``CommandFailed`` and ``CheckError``, ``command_key(node, name)`` (the
+argument of ``gate.arm``) and ``INHIBITS`` (each node's onboard inhibits by index), and any
+``params`` the runner hands in, so it reads like a COSMOS script::
 
     cmd("lander core.ping")
     cmd("lander", "modes.set", mode=2)

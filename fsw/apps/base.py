@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from fsw.core.component import CommandContext, CommandError, Component, NodeContext
 from hal.devices.base import BoardClient
@@ -46,6 +46,7 @@ class Wait:
     busy: bool = False
 
 
+C = TypeVar("C", bound=BoardClient)
 Operation = Generator[Wait, None, None]
 """An operation: a generator of waits (module docstring)."""
 
@@ -77,16 +78,23 @@ class App(Component):
 
     # ------------------------------------------------------------------ boards
 
-    def board(self, name: str) -> BoardClient:
-        """The node's client of board ``name``.
+    def board(self, name: str, kind: type[C]) -> C:
+        """The node's client of board ``name``, of client class ``kind``.
 
         Raises:
-            OperationFailed: ``no_board``: the bench gives this node no such board.
+            OperationFailed: ``no_board``: the bench gives this node no such board, or one of
+                another kind.
         """
         client = self.ctx.boards.get(name)
         if client is None:
             raise OperationFailed(f"no_board: {self.ctx.node} has no board {name}")
+        if not isinstance(client, kind):
+            raise OperationFailed(f"no_board: {name} is not a {kind.__name__}")
         return client
+
+    def param(self, name: str) -> float:
+        """The active value of the app's parameter ``<app>.<name>``, as a number."""
+        return float(self.ctx.parameter(f"{self.name}.{name}"))
 
     # ------------------------------------------------------------------ operations
 

@@ -38,23 +38,24 @@ Each command is one operation (:mod:`fsw.apps.base`) that moves the app through 
 * ``ccrs.release_ees`` (hazardous): the fact that the release is being fired is written to the NV
   store *before* it is fired, so no reset can fire it twice.
 
-What survives a reset (the NV store's ``counters`` section, names ``ccrs.*``): the last stable
-state from ``captured`` on (an operation interrupted by the reset restarts from the state before
-it), what a hold came from, the seal verdict, and the release fired. After a reset that may
-have interrupted a braze the heater is switched off at the first cycle.
+What survives a reset (the NV store's ``ccrs`` section, which the node gives every app, names
+``ccrs.*``): the last stable state from ``captured`` on (an operation interrupted by the reset
+restarts from the state before it), what a hold came from, the seal verdict, and the release
+fired. After a reset that may have interrupted a braze the heater is switched off at the first
+cycle.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator, Mapping
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from fsw.apps.base import App, Operation, OperationFailed, Wait
 from fsw.core.component import CommandContext, CommandError, NodeContext
 from fsw.core.nvstore import NvError
 from fsw.dictionary.orbiter import CAMERAS, CCRS_STATES, DECISIONS, SID_IMAGE
-from hal.devices.base import BoardClient, DeviceFailed
+from hal.devices.base import DeviceFailed
 from hal.devices.braze import BrazeClient, SeamStatus
 from hal.devices.capture import CaptureClient
 from hal.devices.ees_gantry import EesGantryClient
@@ -82,8 +83,6 @@ MECHANISM_POLL: Final = 1.0
 """Seconds between looks at the orientation mechanism (6 deg/s: a look every 6 deg)."""
 ANGLE_MATCH: Final = 0.5
 """deg: the mechanism is where it was sent (its encoder reads to well under this)."""
-
-C = TypeVar("C", bound=BoardClient)
 
 
 def wrap180(angle: float) -> float:
@@ -131,15 +130,6 @@ class Ccrs(App):
 
     # ------------------------------------------------------------------ boards, parameters
 
-    def _client(self, name: str, kind: type[C]) -> C:
-        client = self.board(name)
-        if not isinstance(client, kind):
-            raise OperationFailed(f"no_board: {name} is not a {kind.__name__}")
-        return client
-
-    def _p(self, name: str) -> float:
-        return float(self.ctx.parameter(f"ccrs.{name}"))
-
     # ------------------------------------------------------------------ start
 
     def start(self, now: float) -> None:
@@ -147,7 +137,7 @@ class Ccrs(App):
         super().start(now)
         self.state_since = now
         try:
-            stored = self.ctx.nv.counters().items(NV_PREFIX)
+            stored = self.ctx.nv.counters(self.name).items(NV_PREFIX)
         except NvError as exc:
             self.ctx.emit("ccrs.restored", f"nothing restored: {exc}")
             return
@@ -234,14 +224,14 @@ class Ccrs(App):
     # ------------------------------------------------------------------ search and capture
 
     def _search(self) -> Operation:
-        nac = self._client("nac_camera", NacCameraClient)
-        capture = self._client("capture", CaptureClient)
+        nac = self.board("nac_camera", NacCameraClient)
+        capture = self.board("capture", CaptureClient)
         self.fallback = "idle"
         self.capture_attempts = 0
-        limit = self._p("approach_timeout")
+        limit = self.param("approach_timeout")
         deadline = self.now + limit
         if not nac.read_nac().tracking:
-            nac.start_tracking(self._p("frame_period"))
+            nac.start_tracking(self.param("frame_period"))
         self._reset_approach(-1)
         self._set_state("search", "NAC tracking")
         held = capture.read_confirm().confirmed  # caught while nobody watched (a reset, safe)
@@ -258,7 +248,7 @@ class Ccrs(App):
             held = yield from self._approach_step(capture, status)
             if not held:
                 far = self.state in ("search", "track")
-                yield Wait(self._p("search_poll") if far else self._p("close_poll"))
+                yield Wait(self.param("search_poll") if far else self.param("close_poll"))
         capture.disarm_capture()
         nac.stop_tracking()
         self.range_km, self.time_to_contact = 0.0, -1.0
@@ -278,17 +268,17 @@ class Ccrs(App):
                 where = f"range {status.range:.1f} km, contact in {_seconds(ttc)}"
                 self.ctx.emit("ccrs.detected", where)
                 self._set_state("track", "OS detected")
-            elif self.now - self._searching_since > self._p("search_timeout"):
-                limit = self._p("search_timeout")
+            elif self.now - self._searching_since > self.param("search_timeout"):
+                limit = self.param("search_timeout")
                 raise OperationFailed(f"not_detected: no detection in {limit:.0f} s")
         elif self.state in ("track", "close_in"):
             if not status.detected:
                 self.ctx.emit("ccrs.lost", f"last range {self.range_km:.1f} km")
                 self._set_state("search", "OS lost")
                 self._searching_since = self.now
-            elif ttc is not None and ttc <= self._p("arm_time"):
+            elif ttc is not None and ttc <= self.param("arm_time"):
                 yield from self._arm(capture, ttc)
-            elif ttc is not None and ttc <= self._p("close_in_time") and self.state == "track":
+            elif ttc is not None and ttc <= self.param("close_in_time") and self.state == "track":
                 self._set_state("close_in", f"contact in {ttc:.0f} s")
         elif self.state == "capture_armed":
             if capture.read_trigger().tripped:
@@ -302,7 +292,7 @@ class Ccrs(App):
             if confirm.confirmed:
                 return True
             tripped = self._tripped_at if self._tripped_at is not None else self.now
-            if self.now - tripped >= self._p("confirm_timeout"):
+            if self.now - tripped >= self.param("confirm_timeout"):
                 if confirm.partial:
                     which = "A" if confirm.switch_a else "B"
                     detail, why = f"only switch {which} pressed", "partial_capture"
@@ -339,13 +329,13 @@ class Ccrs(App):
             predicted = self.now + ttc
             self._expect = predicted if self._expect is None else min(self._expect, predicted)
         due = self._contact_at if self._contact_at is not None else self._expect
-        if due is not None and self.now > due + self._p("trigger_timeout"):
+        if due is not None and self.now > due + self.param("trigger_timeout"):
             seen = "at contact" if self._contact_at is not None else "at the predicted contact"
             yield from self._retry(capture, "missed_trigger", f"no trip {seen}", open_lid=False)
 
     def _retry(self, capture: CaptureClient, why: str, detail: str, open_lid: bool) -> Operation:
         """A capture attempt failed: re-approach and re-arm, or give up (bounded)."""
-        limit = int(self._p("capture_attempts"))
+        limit = int(self.param("capture_attempts"))
         left = limit - self.capture_attempts
         event = "ccrs.partial_capture" if why == "partial_capture" else "ccrs.missed_trigger"
         if left <= 0:
@@ -361,7 +351,7 @@ class Ccrs(App):
         if open_lid:
             capture.open_lid()
             yield from self._lid_open(capture)
-        frames = self._client("nac_camera", NacCameraClient).read_nac().frames
+        frames = self.board("nac_camera", NacCameraClient).read_nac().frames
         self._reset_approach(frames)
         self._set_state("track", f"{why}: re-approach")
 
@@ -371,9 +361,9 @@ class Ccrs(App):
             self.lid_angle = lid.angle
             return
         capture.open_lid()
-        deadline = self.now + self._p("lid_timeout")
+        deadline = self.now + self.param("lid_timeout")
         while True:
-            yield Wait(self._p("close_poll"))
+            yield Wait(self.param("close_poll"))
             lid = capture.read_lid()
             self.lid_angle = lid.angle
             if lid.is_open and not lid.moving:
@@ -384,13 +374,13 @@ class Ccrs(App):
     # ------------------------------------------------------------------ orientation
 
     def _orient(self) -> Operation:
-        orient = self._client("orient", OrientClient)
+        orient = self.board("orient", OrientClient)
         self.fallback = "captured"
         self._set_state("orient", "imaging the OS")
-        target = self._p("orientation_target") % 360.0
-        tolerance = self._p("orientation_tolerance")
-        step = self._p("retake_step")
-        attempts = int(self._p("orient_attempts"))
+        target = self.param("orientation_target") % 360.0
+        tolerance = self.param("orientation_tolerance")
+        step = self.param("retake_step")
+        attempts = int(self.param("orient_attempts"))
         if self.retake:
             yield from self._rotate(orient, (self._mechanism(orient) + step) % 360.0)
         camera = CAMERAS[0]
@@ -439,7 +429,7 @@ class Ccrs(App):
 
     def _rotate(self, orient: OrientClient, angle: float) -> Operation:
         orient.rotate(angle)
-        deadline = self.now + self._p("orient_timeout")
+        deadline = self.now + self.param("orient_timeout")
         while True:
             status = orient.read_mechanism()
             self.mechanism_angle = status.angle
@@ -455,7 +445,7 @@ class Ccrs(App):
         orient.led(camera, True)
         try:
             orient.take_image(camera)
-            deadline = self.now + self._p("orient_timeout")
+            deadline = self.now + self.param("orient_timeout")
             while True:
                 yield Wait(IMAGE_POLL)
                 status = orient.read_camera(camera)
@@ -486,14 +476,14 @@ class Ccrs(App):
     # ------------------------------------------------------------------ containment and braze
 
     def _contain(self) -> Operation:
-        braze = self._client("braze", BrazeClient)
+        braze = self.board("braze", BrazeClient)
         self.fallback = "oriented"
         self._set_state("contain", "closing the primary containment vessel")
         try:
-            braze.set_power(self._p("contain_power"))
+            braze.set_power(self.param("contain_power"))
             braze.heater_on()
-            self.heater_power = self._p("contain_power")
-            yield Wait(self._p("contain_time"))
+            self.heater_power = self.param("contain_power")
+            yield Wait(self.param("contain_time"))
             braze.heater_off()
             self.heater_power = 0.0
             self._note_seam(braze.read_seam())
@@ -504,7 +494,7 @@ class Ccrs(App):
         self._set_state("contained", "vessel closed")
 
     def _braze(self) -> Operation:
-        braze = self._client("braze", BrazeClient)
+        braze = self.board("braze", BrazeClient)
         self.fallback = self.state
         self.seal_ok = False
         self._persist_quietly()
@@ -519,19 +509,19 @@ class Ccrs(App):
 
     def _heat(self, braze: BrazeClient) -> Operation:
         low, target, hold = (
-            self._p("braze_min_temp"),
-            self._p("braze_target"),
-            self._p("braze_hold"),
+            self.param("braze_min_temp"),
+            self.param("braze_target"),
+            self.param("braze_hold"),
         )
-        poll, attempts = self._p("braze_poll"), int(self._p("braze_attempts"))
+        poll, attempts = self.param("braze_poll"), int(self.param("braze_attempts"))
         braze.reset_braze()
         self.seam_max = self.braze_time_above = 0.0
         next_profile = self.now
-        ceiling = self._p("braze_power")
+        ceiling = self.param("braze_power")
         for attempt in range(1, attempts + 1):
             self.braze_attempts = attempt
-            ceiling = min(self._p("braze_power") + (attempt - 1) * self._p("braze_power_step"),
-                          self._p("braze_power_limit"))  # fmt: skip
+            step = (attempt - 1) * self.param("braze_power_step")
+            ceiling = min(self.param("braze_power") + step, self.param("braze_power_limit"))
             braze.set_power(ceiling)
             braze.heater_on()
             self.heater_power = ceiling
@@ -541,14 +531,14 @@ class Ccrs(App):
                 seam = braze.read_seam()
                 self._note_seam(seam)
                 cut_out = braze.read_heater().over_temperature
-                if cut_out or self.seam_hottest > self._p("braze_max_temp"):
+                if cut_out or self.seam_hottest > self.param("braze_max_temp"):
                     self._heater_off(braze)
                     raise OperationFailed(
                         f"over_temperature: seam at {self.seam_hottest:.0f} degC, limit "
-                        f"{self._p('braze_max_temp'):.0f}"
+                        f"{self.param('braze_max_temp'):.0f}"
                     )
                 if self.now >= next_profile:
-                    next_profile = self.now + self._p("profile_period")
+                    next_profile = self.now + self.param("profile_period")
                     self._profile(f"attempt {attempt}")
                 if seam.brazed and seam.time_at_braze >= hold and seam.coolest >= low:
                     self._heater_off(braze)
@@ -556,9 +546,9 @@ class Ccrs(App):
                     return
                 if seam.coolest >= low:
                     reached = True
-                elif reached or self.now - heat_from >= self._p("braze_heat_timeout"):
+                elif reached or self.now - heat_from >= self.param("braze_heat_timeout"):
                     break  # under temperature: re-heat at a higher ceiling
-                power = self._p("braze_hold_power") + self._p("braze_gain") * (
+                power = self.param("braze_hold_power") + self.param("braze_gain") * (
                     target - seam.coolest
                 )
                 power = min(max(power, 0.0), ceiling)
@@ -567,7 +557,7 @@ class Ccrs(App):
                     self.heater_power = power
             more = ""
             if attempt < attempts:
-                step, top = self._p("braze_power_step"), self._p("braze_power_limit")
+                step, top = self.param("braze_power_step"), self.param("braze_power_limit")
                 more = f"; re-heating up to {min(ceiling + step, top):.0f} W"
             self.ctx.emit("ccrs.braze_under_temperature",
                           f"heat {attempt}: coolest {self.seam_temp:.0f} degC, under {low:.0f}, "
@@ -582,22 +572,22 @@ class Ccrs(App):
         self.ctx.emit("ccrs.braze_profile",
                       f"{what}: coolest {self.seam_temp:.0f} hottest {self.seam_hottest:.0f} "
                       f"peak {self.seam_max:.0f} degC, {self.braze_time_above:.0f} s above "
-                      f"{self._p('braze_min_temp'):.0f}, {self.heater_power:.0f} W")  # fmt: skip
+                      f"{self.param('braze_min_temp'):.0f}, {self.heater_power:.0f} W")  # fmt: skip
 
     def _cool(self, braze: BrazeClient) -> Operation:
-        deadline = self.now + self._p("cool_timeout")
+        deadline = self.now + self.param("cool_timeout")
         while True:
             self._note_seam(braze.read_seam())
-            if self.seam_hottest <= self._p("cool_temp"):
+            if self.seam_hottest <= self.param("cool_temp"):
                 return
             if self.now >= deadline:
                 raise OperationFailed(
                     f"cool_timeout: the seam is still {self.seam_hottest:.0f} degC"
                 )
-            yield Wait(self._p("braze_poll"))
+            yield Wait(self.param("braze_poll"))
 
     def _check_seal(self, braze: BrazeClient) -> Operation:
-        duration = self._p("seal_check_time")
+        duration = self.param("seal_check_time")
         checks = braze.read_seal().checks
         braze.check_seal(duration)
         deadline = self.now + 2 * duration
@@ -608,9 +598,9 @@ class Ccrs(App):
                 break
             if self.now >= deadline:
                 raise OperationFailed("seal_check_timeout: no seal check result")
-            yield Wait(self._p("braze_poll"))
+            yield Wait(self.param("braze_poll"))
         self.leak_rate = seal.leak_rate
-        limit = self._p("leak_limit")
+        limit = self.param("leak_limit")
         if seal.sealed and seal.leak_rate <= limit:
             self.seal_ok = True
             self.ctx.emit("ccrs.seal", f"sealed: leak rate {seal.leak_rate:.1e} Pa m3/s")
@@ -634,10 +624,10 @@ class Ccrs(App):
     # ------------------------------------------------------------------ transfer, stow, release
 
     def _transfer(self) -> Operation:
-        gantry = self._client("ees_gantry", EesGantryClient)
+        gantry = self.board("ees_gantry", EesGantryClient)
         self.fallback = "sealed"
         self._set_state("transfer", "gantry into the EES")
-        gantry.insert(self._p("gantry_rate"))
+        gantry.insert(self.param("gantry_rate"))
         yield from self._gantry(gantry, lambda s: s.vessel_in_ees and not s.moving, "in the EES")
         self.ctx.emit(
             "ccrs.transferred", f"vessel latched in the EES at {self.gantry_position:.0f} mm"
@@ -645,7 +635,7 @@ class Ccrs(App):
         self._set_state("transferred", "vessel in the EES")
 
     def _stow(self) -> Operation:
-        gantry = self._client("ees_gantry", EesGantryClient)
+        gantry = self.board("ees_gantry", EesGantryClient)
         self.fallback = "transferred"
         self._set_state("stow", "gantry to its stow latch")
         gantry.stow()
@@ -654,9 +644,9 @@ class Ccrs(App):
         self._set_state("stowed", "gantry stowed")
 
     def _gantry(self, gantry: EesGantryClient, done: Callable[[Any], bool], what: str) -> Operation:
-        deadline = self.now + self._p("gantry_timeout")
+        deadline = self.now + self.param("gantry_timeout")
         while True:
-            yield Wait(self._p("gantry_poll"))
+            yield Wait(self.param("gantry_poll"))
             status = gantry.read_gantry()
             self.gantry_position = status.position
             if done(status):
@@ -665,7 +655,7 @@ class Ccrs(App):
                 raise OperationFailed(f"gantry_timeout: not {what} at {status.position:.0f} mm")
 
     def _release(self) -> Operation:
-        gantry = self._client("ees_gantry", EesGantryClient)
+        gantry = self.board("ees_gantry", EesGantryClient)
         self.fallback = "stowed"
         self._set_state("release", "firing the EES release")
         self.release_fired = True
@@ -683,7 +673,7 @@ class Ccrs(App):
         except HalError as exc:
             self._hold("stowed", "release fired, outcome unknown")
             raise OperationFailed(f"release_unknown: {str(exc).splitlines()[0]}") from None
-        deadline = self.now + self._p("separation_timeout")
+        deadline = self.now + self.param("separation_timeout")
         while True:
             yield Wait(1.0)
             if gantry.read_release().separated:
@@ -718,7 +708,7 @@ class Ccrs(App):
         }  # fmt: skip
         if state is not None:
             values["ccrs.state"] = CCRS_STATES.index(state)
-        self.ctx.nv.counters().update(values)
+        self.ctx.nv.counters(self.name).update(values)
 
     def _persist_quietly(self) -> None:
         try:

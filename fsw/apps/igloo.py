@@ -44,7 +44,7 @@ class IglooThermal(App):
 
     @property
     def igloo(self) -> IglooClient:
-        return self.board("igloo")  # type: ignore[return-value]
+        return self.board("igloo", IglooClient)
 
     def do_condition(self, cmd: CommandContext, now: float) -> None:
         """``igloo.condition``: start holding the zones at the setpoint (control runs now)."""

@@ -31,7 +31,7 @@ state goes to ``safe`` with the reason in ``launch.status``, event ``launch.abor
 the node is asked into safe mode (which disarms the gate). Nothing fires after an abort: the
 sequence only fires from inside its operation, which the abort has ended.
 
-**Across a reset.** What matters is kept in the NV store (the ``counters`` section, names
+**Across a reset.** What matters is kept in the NV store (the app's own section ``launch``, names
 ``launch.*``): the state, the abort reason and which pyro channels were fired. A fire is written
 to the store *before* the fire command goes out, so a reset can never lead to firing a channel
 twice. After a reset the sequencer comes back safe (reason ``reset`` if it was anywhere between
@@ -63,7 +63,7 @@ TOSS, SRM1, SRM2 = 1, 2, 4
 """Bits of the fired-channel mask kept in the NV store."""
 CHANNEL_BITS: Final = {"toss": TOSS, "srm1": SRM1, "srm2": SRM2}
 NV_STATE, NV_ABORT, NV_FIRED = "launch.state", "launch.abort", "launch.fired"
-"""Names of the sequencer's values in the NV store's ``counters`` section."""
+"""Names of the sequencer's values in its own NV section ``launch``."""
 
 PRE_LAUNCH: Final = ("conditioning", "conditioned", "os_loaded", "armed")
 WATCHED: Final = ("conditioned", "os_loaded", "armed")
@@ -125,19 +125,10 @@ class LaunchSequencer(App):
     # ------------------------------------------------------------------ boards and parameters
 
     def _avionics(self) -> MavAvionicsClient:
-        client = self.board("mav_avionics")
-        if not isinstance(client, MavAvionicsClient):
-            raise OperationFailed("no_board: mav_avionics is not the MAV avionics board")
-        return client
+        return self.board("mav_avionics", MavAvionicsClient)
 
     def _pyro(self) -> MavPyroClient:
-        client = self.board("mav_pyro")
-        if not isinstance(client, MavPyroClient):
-            raise OperationFailed("no_board: mav_pyro is not the MAV pyro board")
-        return client
-
-    def _p(self, name: str) -> float:
-        return float(self.ctx.parameter(f"launch.{name}"))
+        return self.board("mav_pyro", MavPyroClient)
 
     # ------------------------------------------------------------------ start and persistence
 
@@ -170,7 +161,7 @@ class LaunchSequencer(App):
 
     def _stored(self) -> dict[str, int]:
         try:
-            counters = self.ctx.nv.counters()
+            counters = self.ctx.nv.counters(self.name)
             return {k: int(counters.get(k, 0) or 0) for k in (NV_STATE, NV_ABORT, NV_FIRED)}
         except NvError:
             return {}
@@ -181,7 +172,7 @@ class LaunchSequencer(App):
         Raises:
             NvError: the store refused the write (nothing changed).
         """
-        self.ctx.nv.counters().update({
+        self.ctx.nv.counters(self.name).update({
             NV_STATE: LAUNCH_STATES.index(self.state),
             NV_ABORT: ABORT_REASONS.index(self.abort_reason),
             NV_FIRED: self.fired if fired is None else fired,
@@ -293,8 +284,8 @@ class LaunchSequencer(App):
     def _condition(self, cmd: CommandContext) -> Operation:
         """Wait for the propellant and every heater zone to be ready."""
         self._enter("conditioning")
-        deadline = self.now + self._p("condition_timeout")
-        target = self._p("min_propellant_temp")
+        deadline = self.now + self.param("condition_timeout")
+        target = self.param("min_propellant_temp")
         while True:
             umbilical = self._read_umbilical()
             if not umbilical.connected:
@@ -308,10 +299,10 @@ class LaunchSequencer(App):
                 raise Abort(
                     "temperature",
                     f"propellant {umbilical.propellant:.1f} degC short of {target:g} degC after "
-                    f"{self._p('condition_timeout'):g} s",
+                    f"{self.param('condition_timeout'):g} s",
                 )
             cmd.progress(1)
-            yield Wait(self._p("condition_poll"))
+            yield Wait(self.param("condition_poll"))
         self._enter("conditioned")
 
     def _arm(self, cmd: CommandContext) -> Operation:
@@ -319,7 +310,7 @@ class LaunchSequencer(App):
         pyro = self._pyro()
         for number in (1, 2):
             pyro.remove_inhibit(number)
-            yield Wait(self._p("settle"))
+            yield Wait(self.param("settle"))
             self._expect_inhibits(pyro, (True, number == 2, False), f"removing inhibit {number}")
             cmd.progress(number)
         self._enter("armed")
@@ -327,9 +318,9 @@ class LaunchSequencer(App):
     def _launch(self, cmd: CommandContext) -> Operation:
         """Inhibit 3, the toss, and the autonomous ascent to the OS release."""
         pyro, avionics = self._pyro(), self._avionics()
-        threshold = self._p("ignition_accel")
+        threshold = self.param("ignition_accel")
         pyro.remove_inhibit(3)
-        yield Wait(self._p("settle"))
+        yield Wait(self.param("settle"))
         self._expect_inhibits(pyro, (True, True, True), "removing inhibit 3")
         if not pyro.read_arm_plug().armed:
             raise Abort("inhibit_mismatch", "three inhibits removed but the firing bus is dead")
@@ -338,12 +329,12 @@ class LaunchSequencer(App):
         self._fire(pyro, "toss", "toss")
         toss_at = self.now
         cmd.progress(2)
-        yield Wait(self._p("srm1_delay"), busy=True)
+        yield Wait(self.param("srm1_delay"), busy=True)
 
         self._fire(pyro, "srm1", "srm1_ignition")
         srm1_at = self.now
         cmd.progress(3)
-        window_end = toss_at + self._p("srm1_window")
+        window_end = toss_at + self.param("srm1_window")
         yield from self._confirm_ignition(avionics, "srm1", window_end, threshold, toss_at)
         self._enter("srm1_burn")
         cmd.progress(4)
@@ -353,8 +344,8 @@ class LaunchSequencer(App):
         cmd.progress(5)
 
         coast_start = self.now
-        yield from self._coast(avionics, coast_start, self._p("spin_start_climb"))
-        avionics.spin_up(self._p("spin_rate"))
+        yield from self._coast(avionics, coast_start, self.param("spin_start_climb"))
+        avionics.spin_up(self.param("spin_rate"))
         self._enter("spin_up")
         cmd.progress(6)
         yield from self._spin_up(avionics, coast_start)
@@ -362,7 +353,7 @@ class LaunchSequencer(App):
         self._fire(pyro, "srm2", "srm2_burn")
         srm2_at = self.now
         yield from self._confirm_ignition(
-            avionics, "srm2", srm2_at + self._p("srm2_window"), threshold, srm2_at
+            avionics, "srm2", srm2_at + self.param("srm2_window"), threshold, srm2_at
         )
         cmd.progress(7)
         yield from self._srm2_burn(avionics, srm2_at, threshold)
@@ -370,11 +361,11 @@ class LaunchSequencer(App):
         self._enter("os_release")
         cmd.progress(8)
         nav = self._read_nav(avionics)
-        if nav.altitude < self._p("release_min_altitude"):
+        if nav.altitude < self.param("release_min_altitude"):
             raise Abort(
                 "no_orbit",
                 f"SRM2 burnt out at {nav.altitude:.1f} km, below "
-                f"{self._p('release_min_altitude'):g} km: the OS is kept",
+                f"{self.param('release_min_altitude'):g} km: the OS is kept",
             )
         avionics.release_os()
         if avionics.read_os_latched():
@@ -434,13 +425,13 @@ class LaunchSequencer(App):
         """Steer the nozzle on the pitch programme until burnout, then see the stage go."""
         self._over.clear()
         self._gimbal = (math.nan, math.nan)
-        period = self._p("tvc_period")
+        period = self.param("tvc_period")
         while True:
             imu = self._read_imu(avionics)
             suspect = self._check_rate(imu)
             if imu.accel[0] < threshold:
                 break
-            if self.now - srm1_at > self._p("burn_timeout"):
+            if self.now - srm1_at > self.param("burn_timeout"):
                 raise Abort(
                     "no_orbit", f"SRM1 still thrusting {self.now - srm1_at:.0f} s after ignition"
                 )
@@ -458,13 +449,13 @@ class LaunchSequencer(App):
     def _steer(self, avionics: MavAvionicsClient, imu: ImuStatus, srm1_at: float) -> None:
         """One TVC step: nozzle deflection from the attitude and rate errors (PD)."""
         attitude = avionics.read_attitude()
-        burn = self._p("srm1_burn")
-        start, end = self._p("pitch_start"), self._p("pitch_end")
+        burn = self.param("srm1_burn")
+        start, end = self.param("pitch_start"), self.param("pitch_end")
         t = self.now - srm1_at
         programme = start + (end - start) * min(1.0, max(0.0, t / burn))
         programme_rate = (end - start) / burn if t < burn else 0.0
-        yaw_error = (attitude.yaw - self._p("azimuth") + 180.0) % 360.0 - 180.0
-        kp, kd = self._p("tvc_kp"), self._p("tvc_kd")
+        yaw_error = (attitude.yaw - self.param("azimuth") + 180.0) % 360.0 - 180.0
+        kp, kd = self.param("tvc_kp"), self.param("tvc_kd")
         pitch = -(kp * (attitude.pitch - programme) + kd * (imu.rate[1] - programme_rate))
         yaw = -(kp * yaw_error + kd * imu.rate[2])
         command = (_clamp(pitch, GIMBAL_LIMIT), _clamp(yaw, GIMBAL_LIMIT))
@@ -486,15 +477,15 @@ class LaunchSequencer(App):
     def _spin_up(self, avionics: MavAvionicsClient, coast_start: float) -> Operation:
         """Wait for the spin rate and for the SRM2 point (the climb slowed to srm2_climb)."""
         commanded = self.now
-        target = self._p("spin_rate")
-        climb = self._p("srm2_climb")
+        target = self.param("spin_rate")
+        climb = self.param("srm2_climb")
         while True:
             nav = self._read_nav(avionics)
             self._check_rate(self._read_imu(avionics))
             spin = avionics.read_spin()
             self.spin = spin.rate
             spun = spin.rate >= SPIN_REACHED * target
-            if not spun and self.now - commanded > self._p("spin_timeout"):
+            if not spun and self.now - commanded > self.param("spin_timeout"):
                 raise Abort("spin_up", f"spin {spin.rate:.0f} rpm of {target:g} rpm after "
                             f"{self.now - commanded:.0f} s")  # fmt: skip
             if spun and nav.vertical_speed <= climb:
@@ -512,7 +503,7 @@ class LaunchSequencer(App):
             self._check_rate(imu)
             if imu.accel[0] < threshold:
                 return
-            if self.now - srm2_at > self._p("burn_timeout"):
+            if self.now - srm2_at > self.param("burn_timeout"):
                 raise Abort(
                     "no_orbit", f"SRM2 still thrusting {self.now - srm2_at:.0f} s after ignition"
                 )
@@ -520,7 +511,7 @@ class LaunchSequencer(App):
             yield Wait(BURN_POLL)
 
     def _coast_limit(self, coast_start: float) -> None:
-        if self.now - coast_start > self._p("coast_timeout"):
+        if self.now - coast_start > self.param("coast_timeout"):
             raise Abort(
                 "no_orbit", f"no SRM2 point {self.now - coast_start:.0f} s after separation"
             )
@@ -528,7 +519,7 @@ class LaunchSequencer(App):
     def _coast_wait(self, vertical_speed: float, climb: float) -> float:
         """Half the predicted time to the climb rate ``climb``, within 0.1 s .. coast_poll."""
         predicted = (vertical_speed - climb) / COAST_DECEL
-        return min(max(predicted / 2, IGNITION_POLL), self._p("coast_poll"))
+        return min(max(predicted / 2, IGNITION_POLL), self.param("coast_poll"))
 
     # ------------------------------------------------------------------ readings and checks
 
@@ -555,13 +546,13 @@ class LaunchSequencer(App):
             Abort: ``attitude_rate`` when launch.rate_count of the last launch.rate_window
                 samples are over the limit.
         """
-        limit = self._p("rate_limit")
+        limit = self.param("rate_limit")
         rate = math.hypot(imu.rate[1], imu.rate[2])
         over = not rate <= limit  # a NaN counts as over
-        window = int(self._p("rate_window"))
+        window = int(self.param("rate_window"))
         self._over.append(over)
         recent = list(self._over)[-window:]
-        if sum(recent) >= int(self._p("rate_count")):
+        if sum(recent) >= int(self.param("rate_count")):
             raise Abort(
                 "attitude_rate",
                 f"{sum(recent)} of the last {len(recent)} rate samples over {limit:g} deg/s "
@@ -572,13 +563,13 @@ class LaunchSequencer(App):
     def _temperature_problem(self, umbilical: UmbilicalStatus, ready: bool = True) -> str:
         """Why the igloo readings are out of limits ('' when they are not). ``ready``: the
         propellant must also be at its launch temperature (after conditioning)."""
-        low, high = self._p("zone_low"), self._p("zone_high")
+        low, high = self.param("zone_low"), self.param("zone_high")
         if umbilical.zones_out or not low <= umbilical.zone_min <= umbilical.zone_max <= high:
             return (
                 f"heater zones {umbilical.zone_min:.1f}..{umbilical.zone_max:.1f} degC, "
                 f"{umbilical.zones_out} out of {low:g}..{high:g} degC"
             )
-        floor = self._p("min_propellant_temp") if ready else PROPELLANT_MIN
+        floor = self.param("min_propellant_temp") if ready else PROPELLANT_MIN
         if not umbilical.propellant >= floor:
             return f"propellant {umbilical.propellant:.1f} degC below {floor:g} degC"
         return ""
@@ -655,7 +646,7 @@ class LaunchSequencer(App):
         the watched states, the pyro inhibits), each out-of-limits an abort."""
         if self.running or now < self._next_monitor or self.state == "released" or self.fired:
             return
-        self._next_monitor = now + self._p("monitor_period")
+        self._next_monitor = now + self.param("monitor_period")
         watched = self.state in WATCHED
         try:
             umbilical = self._read_umbilical()
@@ -668,7 +659,7 @@ class LaunchSequencer(App):
                 )
         except (HalError, OperationFailed) as exc:
             self._misses += 1
-            if watched and self._misses >= self._p("device_misses"):
+            if watched and self._misses >= self.param("device_misses"):
                 self._safe_vehicle("device_error", f"device_error: {str(exc).splitlines()[0]}")
             return
         self._misses = 0

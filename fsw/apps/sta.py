@@ -99,18 +99,15 @@ class SampleTransferArm(App):
 
     @property
     def arm(self) -> StaArmClient:
-        return self.board("sta_arm")  # type: ignore[return-value]
+        return self.board("sta_arm", StaArmClient)
 
     @property
     def vision(self) -> StaVisionClient:
-        return self.board("sta_vision")  # type: ignore[return-value]
+        return self.board("sta_vision", StaVisionClient)
 
     @property
     def container(self) -> OsContainerClient:
-        return self.board("os_container")  # type: ignore[return-value]
-
-    def _p(self, name: str) -> Any:
-        return self.ctx.parameter(f"sta.{name}")
+        return self.board("os_container", OsContainerClient)
 
     # ------------------------------------------------------------------ start
 
@@ -201,7 +198,7 @@ class SampleTransferArm(App):
 
     def _load(self, source: str, cmd: CommandContext) -> Operation:
         inv = self.inventory
-        yield from self._require_lid_open()
+        self._require_lid_open()
         serial = inv.holding
         if serial is None:
             self._choose_slot()  # refuse at once when the OS is full
@@ -214,7 +211,7 @@ class SampleTransferArm(App):
 
     def _pick_up(self, source: str, cmd: CommandContext) -> Generator[Wait, None, str]:
         """Survey ``source``, grasp its first tube, read its serial, lift it: the serial."""
-        attempts = int(self._p("grasp_retries")) + 1
+        attempts = int(self.param("grasp_retries")) + 1
         for attempt in range(attempts):
             self.arm.open_gripper()  # open on the way: closed fingers hide a tube from the offer
             yield from self._goto(self._station(source), "moving")
@@ -257,16 +254,16 @@ class SampleTransferArm(App):
         self._set_state("grasping")
         self.arm.open_gripper()
         yield Wait(FINGER_TIME)
-        self.arm.close_gripper(float(self._p("grip_force")))
+        self.arm.close_gripper(float(self.param("grip_force")))
         yield Wait(FINGER_TIME)
         grip = self.arm.read_gripper()
-        if not grip.holding or grip.force < float(self._p("min_grip_force")):
+        if not grip.holding or grip.force < float(self.param("min_grip_force")):
             self.arm.open_gripper()
             raise OperationFailed(f"grasp_failed: holding {grip.holding} at {grip.force:.1f} N")
 
     def _read_serial(self) -> int | None:
         try:
-            status = self.vision.read_serial(float(self._p("min_confidence")))
+            status = self.vision.read_serial(float(self.param("min_confidence")))
         except HalError:
             return None
         return status.serial or None
@@ -279,7 +276,7 @@ class SampleTransferArm(App):
         if serial is None:
             status = self.arm.read_arm()
             home = list(status.angle)
-            for offset in READ_ANGLES[: int(self._p("read_retries"))]:
+            for offset in READ_ANGLES[: int(self.param("read_retries"))]:
                 self.retries += 1
                 pose = list(home)
                 pose[WRIST_ROLL] = max(-170.0, min(170.0, home[WRIST_ROLL] + offset))
@@ -300,7 +297,7 @@ class SampleTransferArm(App):
         self._set_state("awaiting_serial")
         self.ground_serial = None
         self.ctx.emit("sta.serial_unreadable", "send sta.confirm_serial with the tube's serial")
-        deadline = self.now + float(self._p("ground_timeout"))
+        deadline = self.now + float(self.param("ground_timeout"))
         while self.ground_serial is None:
             if self.now >= deadline:
                 raise OperationFailed("serial_unreadable: no serial from the ground in time")
@@ -308,7 +305,7 @@ class SampleTransferArm(App):
         return self.ground_serial
 
     def _insert(self, serial: str, cmd: CommandContext) -> Operation:
-        attempts = int(self._p("seat_retries")) + 1
+        attempts = int(self.param("seat_retries")) + 1
         slot = self._choose_slot()
         yield from self._goto(arm_icd.slot_pose(slot), "moving")
         for attempt in range(attempts):
@@ -324,7 +321,7 @@ class SampleTransferArm(App):
                 return
             self.retries += 1
             self.ctx.emit("sta.not_seated", f"tube {serial} in slot {slot}, attempt {attempt + 1}")
-            self.arm.close_gripper(float(self._p("grip_force")))  # take it out to push it again
+            self.arm.close_gripper(float(self.param("grip_force")))  # take it out to push it again
             yield Wait(FINGER_TIME)
             if not self.arm.read_gripper().holding:
                 raise OperationFailed(f"not_seated: tube {serial} cannot be taken from slot {slot}")
@@ -355,11 +352,10 @@ class SampleTransferArm(App):
 
     # ------------------------------------------------------------------ the lid
 
-    def _require_lid_open(self) -> Operation:
+    def _require_lid_open(self) -> None:
         lid = self.container.read_lid()
         if lid.latch_driven or not lid.open:
             raise OperationFailed("precondition: the OS lid is not open")
-        yield from ()
 
     def _open_lid(self) -> Operation:
         self._set_state("lid")
@@ -385,7 +381,7 @@ class SampleTransferArm(App):
         self._set_state("idle")
 
     def _wait_lid(self, done: Callable[[], bool], what: str) -> Operation:
-        deadline = self.now + float(self._p("lid_timeout"))
+        deadline = self.now + float(self.param("lid_timeout"))
         while not done():
             if self.now >= deadline:
                 raise OperationFailed(f"lid_not_{what}: the lid is not {what} in time")
@@ -410,11 +406,11 @@ class SampleTransferArm(App):
                         f"joint_limit: joint {j} to {angle:.1f} deg is outside "
                         f"{status.lower[j]:.0f}..{status.upper[j]:.0f}"
                     )
-        rate = float(self._p("rate"))
+        rate = float(self.param("rate"))
         for leg in legs:
             self._set_state(state)
             self.arm.move_all(leg, rate)
-            deadline = self.now + float(self._p("move_timeout"))
+            deadline = self.now + float(self.param("move_timeout"))
             while True:
                 status = self._check_arm()
                 error = max(abs(a - b) for a, b in zip(status.angle, leg, strict=True))
@@ -424,13 +420,13 @@ class SampleTransferArm(App):
                     self.arm.stop()
                     raise OperationFailed(f"move_timeout: {error:.1f} deg from the waypoint")
                 remaining = error / rate if rate > 0 else math.inf
-                yield Wait(max(0.1, min(float(self._p("poll")), remaining)))
+                yield Wait(max(0.1, min(float(self.param("poll")), remaining)))
 
     def _check_arm(self) -> ArmStatus:
         status = self.arm.read_arm()
         self._arm_status = status
         bad = status.stalled() or status.over_current()
-        limit = float(self._p("max_current"))
+        limit = float(self.param("max_current"))
         hot = [j for j, amps in enumerate(status.current) if amps > limit]
         if bad or hot:
             self.arm.stop()

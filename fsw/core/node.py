@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from hal.devices.base import BoardClient
     from hal.links.space_link import FlightSpaceLink
 
-__all__ = ["NV_DEFAULTS", "Node"]
+__all__ = ["NV_DEFAULTS", "Node", "nv_defaults"]
 
 NV_DEFAULTS: Mapping[str, Any] = {
     "boot": {"count": 0},
@@ -67,7 +67,16 @@ NV_DEFAULTS: Mapping[str, Any] = {
     "reset_guard": None,
     "custody": [],
 }
-"""The NV store's sections and their power-on defaults (apps add theirs)."""
+"""The NV store's core sections and their power-on defaults. Every app of the configuration also
+gets a section of its own, named after it, holding counts (``{}`` at power-on:
+``nv.counters(<app>)``)."""
+
+
+def nv_defaults(config: NodeConfig) -> dict[str, Any]:
+    """The NV store's sections of a node with this configuration: the core's
+    (:data:`NV_DEFAULTS`) and one per app, named after it (``{}`` at power-on)."""
+    return {**{name: {} for name in config.apps}, **NV_DEFAULTS}
+
 
 Log = Callable[[str, str, str], None]
 """``(severity, event name, detail)``: the node's log."""
@@ -115,7 +124,10 @@ class Node:
         self.bus = SoftwareBus()
         self._early_events: list[tuple[str, str]] = []
         self.started = False
-        self.nv = NvStore(nv_path, NV_DEFAULTS, durable=durable, emit=self._nv_event)
+        app_classes = {
+            name: _app_class(name, target, config.source) for name, target in config.apps.items()
+        }
+        self.nv = NvStore(nv_path, nv_defaults(config), durable=durable, emit=self._nv_event)
         self.telemetry = Telemetry(d.apid, now, radio.send_tm if radio is not None else None)
         self.components: dict[str, Component] = {}
         ctx = NodeContext(
@@ -167,8 +179,13 @@ class Node:
             CoreComponent(ctx, self._status), TimeService(ctx, lambda: self.executive.cycles),
         ):  # fmt: skip
             self.components[component.name] = component
-        for name, target in config.apps.items():
-            self.components[name] = _load_app(name, target, ctx, config.source)
+        for name, cls in app_classes.items():
+            component = cls(ctx)
+            if not isinstance(component, Component):
+                raise ConfigError(
+                    f"{config.source}: apps.{name}: {cls.__name__} is not a Component"
+                )
+            self.components[name] = component
         for component in self.components.values():
             component.pipe = Pipe(component.name)
         self.executive.groups = [self._group(g) for g in config.groups]
@@ -364,13 +381,13 @@ class Node:
         self.telemetry.listeners.append(listener)
 
 
-def _load_app(name: str, target: str, ctx: NodeContext, source: str) -> Component:
+def _app_class(name: str, target: str, source: str) -> type:
+    """The class named by ``[apps] name = "module:Class"`` (ConfigError when it cannot load)."""
     module_name, _, class_name = target.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"{source}: apps.{name}: cannot load {target}: {exc}") from None
-    component = cls(ctx)
-    if not isinstance(component, Component):
-        raise ConfigError(f"{source}: apps.{name}: {target} is not a Component")
-    return component
+    if not isinstance(cls, type):
+        raise ConfigError(f"{source}: apps.{name}: {target} is not a class")
+    return cls

@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from fsw.core.node import NV_DEFAULTS
+from fsw.core.config import load_config
+from fsw.core.node import nv_defaults
 from fsw.core.nvstore import NvStore
 from fsw.dictionary import node_dictionary
 from fsw.dictionary.model import EventDecoded
@@ -112,7 +113,8 @@ class BenchRun:
     def nv_store(self, node: str) -> NvStore:
         """The node's non-volatile store as it is on the disk now (read only: never write
         through it while the node runs). Its ``boot_events`` tell how it loaded."""
-        return NvStore(self.run_dir / "nv" / node, NV_DEFAULTS, durable=False)
+        defaults = nv_defaults(load_config(node))
+        return NvStore(self.run_dir / "nv" / node, defaults, durable=False)
 
     def rss(self, node: str, *, peak: bool = False) -> int:
         """The node process's resident set size in bytes: now (VmRSS) or its peak (VmHWM)."""

@@ -145,23 +145,23 @@ class MissionRig:
     def command(self, name: str, timeout: float = 60.0, **args: Any) -> list[str]:
         """Send command ``name`` and run until its final PUS-1 report; return the stages
         (``"completed"``, or ``"completion_failed <reason>"``)."""
-        mark = len(self.packets)
+        seen = len(self.packets)
         rid = self.send(name, **args)
+        stages: list[str] = []
 
-        def stages() -> list[str]:
-            out = []
-            for _, tm in self.packets[mark:]:
+        def final() -> bool:
+            nonlocal seen  # each packet is looked at once, however long the command runs
+            for _, tm in self.packets[seen:]:
                 if tm.service == 1:
                     v = Verification.decode(tm.subtype, tm.source_data)
                     if v.request_id == rid:
-                        out.append(v.stage + (f" {v.reason}" if v.reason else ""))
-            return out
-
-        def final() -> bool:
-            return any(s.split()[0] in FINAL for s in stages())
+                        stages.append(v.stage + (f" {v.reason}" if v.reason else ""))
+            seen = len(self.packets)
+            return any(s.split()[0] in FINAL for s in stages)
 
         self.run_until(final, timeout)
-        return stages()
+        final()
+        return stages
 
     def send(self, name: str, **args: Any) -> bytes:
         """Hand command ``name`` to the node without waiting; return its request id."""
