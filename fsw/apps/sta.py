@@ -19,9 +19,11 @@ container, each by serial number, under the onboard inventory's custody.
 5. **lift** to the transit posture: a tube no longer held there has slipped (``sta.grasp_slip``):
    it lies near the lander, and the arm tries again from there ``sta.grasp_retries`` times, then
    stops;
-6. **insert** over the slot and release; the seat switch must close: if not, the tube is taken
-   out and pushed in again ``sta.seat_retries`` times, then rejected (set down near the lander,
-   ``sta.tube_rejected``, the slot avoided from then on);
+6. **insert** over the slot (a tube no longer held there slipped on the way: it lies near the
+   lander and the operation ends ``grasp_slip``, for the ground to load it from there) and
+   release; the seat switch must close: if not, the tube is taken out and pushed in again
+   ``sta.seat_retries`` times, then rejected (set down near the lander, ``sta.tube_rejected``,
+   the slot avoided from then on);
 7. **retract** to the transit posture.
 
 While the arm moves, its status is read every ``sta.poll`` seconds (the node idles meanwhile); a
@@ -308,6 +310,8 @@ class SampleTransferArm(App):
         attempts = int(self.param("seat_retries")) + 1
         slot = self._choose_slot()
         yield from self._goto(arm_icd.slot_pose(slot), "moving")
+        if not self.arm.read_gripper().holding:
+            yield from self._slipped_on_the_way(serial, slot)
         for attempt in range(attempts):
             self._set_state("inserting")
             self.arm.open_gripper()
@@ -335,6 +339,16 @@ class SampleTransferArm(App):
         yield from self._goto(self._transit(), "retracting")
         self._set_state("idle")
         raise OperationFailed(f"not_seated: tube {serial} rejected near the lander")
+
+    def _slipped_on_the_way(self, serial: str, slot: int) -> Operation:
+        """The tube fell between the lift and the slot: it lies near the lander (recorded so),
+        and the operation ends ``grasp_slip`` (the ground loads it again from there)."""
+        self.retries += 1
+        self._custody(lambda: self.inventory.set_down(serial, self.now, "slipped"))
+        self.ctx.emit("sta.grasp_slip", f"tube {serial} slipped on the way to slot {slot}")
+        yield from self._goto(self._transit(), "retracting")
+        self._set_state("idle")
+        raise OperationFailed(f"grasp_slip: tube {serial} slipped on the way to slot {slot}")
 
     def _choose_slot(self) -> int:
         seated = set(self.container.read_slots().seated_slots())

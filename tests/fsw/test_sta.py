@@ -124,3 +124,21 @@ def test_a_reset_in_the_middle_of_loading_keeps_custody(lander) -> None:
     assert rig.command("sta.load_tube", source=DEPOT, timeout=900)[-1] == "completed"
     assert sta(rig).inventory.tube(held).slot is not None
     assert rig.sim.world.where(int(held)).slot == sta(rig).inventory.tube(held).slot
+
+
+def test_a_tube_that_slips_on_the_way_to_its_slot_is_recorded_near_the_lander(lander) -> None:
+    arm = lander.sim.emulators["sta_arm"]
+    heading = arm_icd.slot_pose(0)[0]
+    lander.send("sta.load_tube", source=DEPOT)
+    turning = lambda: arm.held_tube is not None and abs(arm.angle[0] - heading) < 10.0  # noqa: E731
+    assert lander.run_until(turning, 600)  # lifted, checked held, turning to the OS
+    lander.inject("sta_arm.gripper", "grasp_slip", duration=2.0)
+    assert lander.run_until(lambda: state(lander) == "idle", 600)
+    tube = sta(lander).inventory.tubes()[0]
+    assert tube.place == "ground_near_lander"
+    assert [how for _, _, how in tube.chain] == ["located", "grasped", "slipped"]
+    assert str(lander.sim.world.where(int(tube.serial)).location) == "ground_near_lander"
+    assert ("sta.grasp_slip", f"tube {tube.serial} slipped on the way to slot 0") in lander.events()
+    # the ground loads it from where it fell
+    assert lander.command("sta.load_tube", source=GROUND, timeout=900) == DONE
+    assert sta(lander).inventory.tube(tube.serial).slot == 0
