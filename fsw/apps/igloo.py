@@ -6,17 +6,24 @@ a proportional law, run every ``igloo.control_period`` seconds (the node idles i
 
     duty[z] = clamp(igloo.gain * (setpoint - temperature[z]) * 100 %, 0 .. 100 %)
 
-A zone whose heater draws no current while switched on, or whose thermistor reads open, is
-reported (``igloo.zone_fault``) and left off; the others go on. A zone outside
-``igloo.zone_low .. igloo.zone_high`` is reported when it leaves them (a cold zone keeps full
-heat). The door loses heat five times faster open: the campaign opens it only for the OS's
-hand-over into the MAV. The MAV's sequencer reads the same zones through its umbilical
-and makes its own launch decision: this app only keeps the igloo warm.
+Each zone's heater has a prime and a redundant element (the board's ``select_element``). A zone
+whose heater draws no current while switched on (at :data:`OPEN_CHECK_DUTY` or more) has an open
+element. On its prime element, the app selects the redundant one, reports it
+(``igloo.zone_fault``, "zone 3 prime heater open: switched to the redundant element") and goes
+on controlling the zone. On its redundant element (both are open), or with its thermistor
+reading open, the zone is reported and left off (``zones_failed``); the others go on. Each
+zone's element is read from the board every period, never remembered: after a restart the app
+carries on with the elements the board has selected (``zones_redundant`` counts the zones on
+their redundant element). A zone outside ``igloo.zone_low .. igloo.zone_high`` is reported when
+it leaves them (a cold zone keeps full heat). The door loses heat five times faster open: the
+campaign opens it only for the OS's hand-over into the MAV. The MAV's sequencer reads the same
+zones through its umbilical and makes its own launch decision: this app only keeps the igloo
+warm.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from fsw.apps.base import App
 from fsw.core.component import CommandContext, NodeContext
@@ -25,6 +32,12 @@ from hal.errors import HalError
 from hal.protocol.devices import igloo as icd
 
 __all__ = ["IglooThermal"]
+
+OPEN_CHECK_DUTY: Final = 5.0
+"""%: a zone's heater is judged open by its current only at this duty or more. A working 20 W
+zone heater on the 28 V bus (the igloo board's rating) draws 36 mA at 5 %, over three times the
+HAL's "no current" (10 mA, reached at 1.4 %): near the setpoint, where the law asks for a duty
+of a per cent or so, a good heater would otherwise be taken for an open one."""
 
 
 class IglooThermal(App):
@@ -40,7 +53,7 @@ class IglooThermal(App):
         self.out_of_limits: set[int] = set()
         self._next = 0.0
         self._last: dict[str, float] = {"zone_min": 0.0, "zone_max": 0.0, "propellant": 0.0,
-                                         "door": 0.0}  # fmt: skip
+                                         "door": 0.0, "zones_redundant": 0}  # fmt: skip
 
     @property
     def igloo(self) -> IglooClient:
@@ -88,11 +101,14 @@ class IglooThermal(App):
         low = float(self.ctx.parameter("igloo.zone_low"))
         high = float(self.ctx.parameter("igloo.zone_high"))
         gain = float(self.ctx.parameter("igloo.gain"))
-        bad = set(heaters.open_heaters()) | set(heaters.open_thermistors())
-        for zone in sorted(bad - self.failed):
-            t = heaters.temperature[zone]
-            self.ctx.emit("igloo.zone_fault", f"zone {zone} failed ({t:.1f} degC): left off")
-        self.failed |= bad
+        thermistors = set(heaters.open_thermistors())
+        for zone in sorted(thermistors - self.failed):
+            self.ctx.emit("igloo.zone_fault", f"zone {zone} thermistor open: left off")
+        self.failed |= thermistors
+        open_heaters = set(heaters.open_heaters(OPEN_CHECK_DUTY))
+        for zone in sorted(open_heaters - self.failed):
+            self._heater_open(zone, heaters.element[zone], heaters.temperature[zone])
+        bad = thermistors | (open_heaters & self.failed)
         out = {z for z, t in enumerate(heaters.temperature) if not low <= t <= high} - bad
         for zone in sorted(out - self.out_of_limits):
             t = heaters.temperature[zone]
@@ -111,7 +127,22 @@ class IglooThermal(App):
             "zone_max": max(good, default=icd.PROPELLANT_MIN),
             "propellant": propellant.temperature,
             "door": door.position,
+            "zones_redundant": sum(e == icd.REDUNDANT for e in heaters.element),
         }
+
+    def _heater_open(self, zone: int, element: int, temperature: float) -> None:
+        """A zone switched on draws no current: over to its redundant element, or left off."""
+        if element == icd.PRIME:
+            try:
+                self.igloo.select_element(zone, icd.REDUNDANT)
+            except HalError:
+                return  # a silent igloo: the next period finds the zone open and tries again
+            self.ctx.emit("igloo.zone_fault", f"zone {zone} prime heater open: switched to the "
+                          "redundant element")  # fmt: skip
+            return
+        self.ctx.emit("igloo.zone_fault", f"zone {zone} redundant heater open too "
+                      f"({temperature:.1f} degC): left off")  # fmt: skip
+        self.failed.add(zone)
 
     def housekeeping(self, now: float) -> dict[str, dict[str, Any]]:
         """``igloo.status``."""

@@ -103,7 +103,10 @@ def declare(apps: AppDeclarations) -> None:
         _f("setpoint", "f32", "degC", -40, 40, "zone setpoint"),
         _f("zone_min", "f32", "degC", -150, 100, "coldest zone"),
         _f("zone_max", "f32", "degC", -150, 100, "warmest zone"),
-        _f("zones_failed", "u8", "-", 0, 16, "zones whose heater or thermistor failed"),
+        _f("zones_failed", "u8", "-", 0, 16, "zones left off: both heater elements or the "
+           "thermistor failed"),
+        _f("zones_redundant", "u8", "-", 0, 16, "zones switched to their redundant heater "
+           "element (their prime one opened)"),
         _f("propellant", "f32", "degC", -150, 100, "MAV propellant temperature"),
         _f("door", "f32", "%", 0, 100, "door position, 0 closed"),
         period=10.0,

@@ -17,16 +17,23 @@ OPEN_THERMISTOR: Final = -150.0  # degC: the bottom of the range, an open thermi
 
 @dataclass(frozen=True)
 class HeatersStatus:
-    """The heater zones (degC, %, A), zone 0 first."""
+    """The heater zones (degC, %, A, element), zone 0 first; ``element`` is the heater element
+    each zone's duty drives (``icd.PRIME`` 0, ``icd.REDUNDANT`` 1)."""
 
     temperature: tuple[float, ...]
     duty: tuple[float, ...]
     current: tuple[float, ...]
+    element: tuple[int, ...]
 
-    def open_heaters(self) -> list[int]:
-        """Zones switched on whose heater draws no current."""
+    def open_heaters(self, min_duty: float = 0.0) -> list[int]:
+        """Zones switched on whose heater draws no current (their selected element is open).
+
+        ``min_duty`` (%): judge only zones driven at least that hard; at a duty of a few per
+        cent a working heater's current comes close to :data:`NO_CURRENT` (0 judges every zone
+        with a duty above zero).
+        """
         return [z for z, (d, i) in enumerate(zip(self.duty, self.current, strict=True))
-                if d > 0 and i < NO_CURRENT]  # fmt: skip
+                if d > 0 and d >= min_duty and i < NO_CURRENT]  # fmt: skip
 
     def open_thermistors(self) -> list[int]:
         """Zones whose thermistor reads the bottom of its range (open circuit)."""
@@ -64,6 +71,11 @@ class IglooClient(BoardClient):
     def set_all(self, duty: Sequence[float]) -> None:
         """Set all sixteen zones' duty cycles, %."""
         self.command("heaters", "set_all", duty=list(duty))
+
+    def select_element(self, zone: int, element: int) -> None:
+        """Drive zone ``zone``'s (0..15) duty through heater element ``element`` (0 prime,
+        1 redundant); never refused for a failed element (it then draws no current)."""
+        self.command("heaters", "select_element", zone=zone, element=element)
 
     def heaters_off(self) -> None:
         """Every heater off."""

@@ -11,18 +11,36 @@ the ambient temperature held over each step):
 * each zone is a first-order thermal mass ``zone_capacity`` (J/K) heated by its heater (rated
   ``heater_power`` W times the duty cycle) and losing heat to the outside through a conductance
   that grows from ``conductance`` (door closed) to ``conductance_open`` (door fully open);
+* each zone's heater has two elements, prime and redundant, of the same rating; the duty drives
+  the one ``select_element`` chose (prime at power-on), and only that one heats and draws current;
 * the MAV propellant lags the mean zone temperature with the time constant ``propellant_tau``;
 * the door travels between closed (0 %) and open (100 %) in ``door_travel`` seconds.
 
 Board fault ``heater_zone_failure`` (``index``: the zone, 0 by default; ``mode``, default
-``heater``):
+``heater``; ``element``, default ``prime``):
 
 =============  ====================================================================================
-``heater``     the zone's heater element is open: it gives no heat and draws no current, and
-               ``set_duty`` above zero on it is refused ``heater_open`` (``set_all`` is not)
-``thermistor`` the zone's thermistor is open: it reads the bottom of its range, -150 degC
-``both``       both at once
+``mode``       what fails
 =============  ====================================================================================
+``heater``     heater elements of the zone are open (which ones: ``element``): while the zone's
+               selected element is a failed one it gives no heat and draws no current, and
+               ``set_duty`` above zero is refused ``heater_open`` (``set_all`` and
+               ``select_element`` are not)
+``thermistor`` the zone's thermistor is open: it reads the bottom of its range, -150 degC
+               (``element`` does not apply)
+``both``       the heater elements (as ``heater``) and the thermistor at once
+=============  ====================================================================================
+
+=============  ====================================================================================
+``element``    the heater elements that are open (``mode`` ``heater`` or ``both``)
+=============  ====================================================================================
+``prime``      only the prime element: selecting the redundant one restores the zone's heat
+``redundant``  only the redundant element
+``both``       both elements: the zone cannot be heated
+=============  ====================================================================================
+
+An unknown ``mode`` or ``element`` value, or an ``index`` that is not a zone number, fails
+nothing.
 """
 
 from __future__ import annotations
@@ -32,7 +50,7 @@ import random
 from typing import Any, ClassVar, Final
 
 from hal.protocol.devices import igloo as icd
-from sim_hardware.devices.base import BoardEmulator, Refused
+from sim_hardware.devices.base import BoardEmulator, Fault, Refused
 
 SOL: Final = 88775.0  # s
 MAX_STEP: Final = 60.0  # s
@@ -45,6 +63,17 @@ PROPELLANT_TAU: Final = 40000.0  # s
 DOOR_TRAVEL: Final = 60.0  # s
 OPEN_THERMISTOR: Final = -150.0  # degC, the reading of an open thermistor
 FAILURE_MODES: Final = ("heater", "thermistor", "both")
+FAILED_ELEMENTS: Final = {"prime": (icd.PRIME,), "redundant": (icd.REDUNDANT,),
+                          "both": (icd.PRIME, icd.REDUNDANT)}  # fmt: skip
+"""The ``element`` parameter of ``heater_zone_failure``: the elements it opens."""
+
+
+def _zone_of(fault: Fault) -> int | None:
+    """The zone a ``heater_zone_failure`` names (``index``, 0 by default); None: not a number."""
+    try:
+        return int(fault.params.get("index", 0))
+    except (TypeError, ValueError):
+        return None
 
 
 class Igloo(BoardEmulator):
@@ -96,6 +125,7 @@ class Igloo(BoardEmulator):
         self.door_travel = door_travel
         self.zone = [float(initial)] * icd.ZONES
         self.duty = [0.0] * icd.ZONES
+        self.element = [icd.PRIME] * icd.ZONES
         self.propellant = float(initial)
         self.door = 0.0
         self.door_target = 0.0
@@ -106,12 +136,22 @@ class Igloo(BoardEmulator):
         return mean - swing * math.cos(2 * math.pi * (t / self.sol + self.sol_phase))
 
     def _failed(self, zone: int, part: str) -> bool:
-        """The zone's heater (``part`` ``heater``) or thermistor has failed."""
-        fault = self.fault("heater_zone_failure", "heaters")
-        if fault is None or int(fault.params.get("index", 0)) != zone:
-            return False
-        mode = fault.params.get("mode", "heater")
-        return mode == "both" or mode == part
+        """The zone's heater (``part`` ``heater``: its *selected* element) or thermistor has
+        failed (any number of ``heater_zone_failure`` faults may be in effect, on any zones)."""
+        for fault in self.faults:
+            if fault.kind != "heater_zone_failure" or fault.device not in (None, "heaters"):
+                continue
+            if _zone_of(fault) != zone:
+                continue
+            mode = fault.params.get("mode", "heater")
+            if mode not in ("both", part):
+                continue
+            if part != "heater":
+                return True
+            failed = FAILED_ELEMENTS.get(str(fault.params.get("element", "prime")), ())
+            if self.element[zone] in failed:
+                return True
+        return False
 
     def _heat(self, zone: int) -> float:
         """Heater power delivered to a zone, W."""
@@ -157,6 +197,10 @@ class Igloo(BoardEmulator):
         """Every heater off."""
         self.duty = [0.0] * icd.ZONES
 
+    def cmd_heaters_select_element(self, values: dict[str, Any], now: float) -> None:
+        """Drive a zone's duty through its prime or redundant element (never refused)."""
+        self.element[values["zone"]] = values["element"]
+
     def cmd_door_open(self, values: dict[str, Any], now: float) -> None:
         """Drive the door open."""
         self.door_target = 100.0
@@ -172,12 +216,13 @@ class Igloo(BoardEmulator):
     # ------------------------------------------------------------------ status
 
     def status_heaters(self, now: float) -> dict[str, Any]:
-        """Zone thermistors, duty cycles and heater currents."""
+        """Zone thermistors, duty cycles, heater currents and selected elements."""
         return {
             "temperature": [OPEN_THERMISTOR if self._failed(z, "thermistor") else t
                             for z, t in enumerate(self.zone)],
             "duty": list(self.duty),
             "current": [self._heat(z) / BUS_VOLTAGE for z in range(icd.ZONES)],
+            "element": list(self.element),
         }  # fmt: skip
 
     def status_propellant(self, now: float) -> dict[str, Any]:

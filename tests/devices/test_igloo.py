@@ -101,6 +101,94 @@ def test_a_failed_heater_is_refused_and_draws_no_current(igloo):
     assert zones.temperature[4] < zones.temperature[3] - 20
 
 
+def test_each_zone_starts_on_its_prime_element_and_either_element_heats_it(igloo):
+    client, _, clock = igloo
+    assert client.read_heaters().element == (icd.PRIME,) * 16
+    client.select_element(7, icd.REDUNDANT)
+    client.set_all([50.0] * 16)
+    zones = client.read_heaters()
+    assert zones.element[7] == icd.REDUNDANT and zones.element[6] == icd.PRIME
+    assert zones.current[7] == pytest.approx(0.5 * HEATER_POWER / BUS_VOLTAGE)
+    assert zones.current[7] == zones.current[6]  # the two elements have the same rating
+    clock.now = SOL / 2
+    zones = client.read_heaters()
+    assert zones.temperature[7] == pytest.approx(zones.temperature[6])
+    client.select_element(7, icd.PRIME)
+    assert client.read_heaters().element == (icd.PRIME,) * 16
+
+
+def test_a_failed_prime_element_is_replaced_by_the_redundant_one(igloo):
+    client, emulator, clock = igloo
+    emulator.inject("heater_zone_failure", "heaters", index=3)  # element: prime by default
+    client.set_all([50.0] * 16)
+    clock.now = 3600.0
+    zones = client.read_heaters()
+    assert zones.open_heaters() == [3] and zones.current[3] == 0.0
+    assert zones.temperature[3] < zones.temperature[2] - 5
+    with pytest.raises(DeviceFailed, match="heater_open"):
+        client.set_duty(3, 50.0)
+    client.select_element(3, icd.REDUNDANT)  # the operator's switch-over
+    zones = client.read_heaters()
+    assert zones.element[3] == icd.REDUNDANT and zones.open_heaters() == []
+    assert zones.current[3] == pytest.approx(zones.current[2])  # current is back...
+    client.set_duty(3, 100.0)  # ...and set_duty is accepted again
+    clock.now = 3600.0 + 5000.0
+    zones = client.read_heaters()
+    assert zones.temperature[3] > zones.temperature[2]  # ...and so is the heat (full duty)
+    client.select_element(3, icd.PRIME)  # selecting the dead element is allowed
+    assert client.read_heaters().open_heaters() == [3]
+
+
+def test_with_both_elements_failed_the_zone_cannot_be_heated(igloo):
+    client, emulator, clock = igloo
+    emulator.inject("heater_zone_failure", "heaters", index=12, element="both")
+    client.set_all([50.0] * 16)
+    for element in (icd.PRIME, icd.REDUNDANT):
+        client.select_element(12, element)  # never refused
+        zones = client.read_heaters()
+        assert zones.element[12] == element and zones.open_heaters() == [12]
+        assert zones.current[12] == 0.0
+        with pytest.raises(DeviceFailed, match="heater_open"):
+            client.set_duty(12, 50.0)
+    clock.now = SOL / 2
+    zones = client.read_heaters()
+    assert zones.temperature[12] < zones.temperature[11] - 20
+
+
+def test_a_failed_redundant_element_matters_only_once_it_is_selected(igloo):
+    client, emulator, _ = igloo
+    emulator.inject("heater_zone_failure", "heaters", index=1, element="redundant")
+    client.set_all([40.0] * 16)
+    assert client.read_heaters().open_heaters() == []
+    client.select_element(1, icd.REDUNDANT)
+    assert client.read_heaters().open_heaters() == [1]
+
+
+def test_zones_fail_one_by_one_each_with_its_own_elements(igloo):
+    client, emulator, _ = igloo
+    emulator.inject("heater_zone_failure", "heaters", index=3)
+    emulator.inject("heater_zone_failure", "heaters", index=9, element="both")
+    emulator.inject("heater_zone_failure", "heaters", index=14, mode="thermistor")
+    client.set_all([40.0] * 16)
+    zones = client.read_heaters()
+    assert zones.open_heaters() == [3, 9] and zones.open_thermistors() == [14]
+    client.select_element(3, icd.REDUNDANT)
+    client.select_element(9, icd.REDUNDANT)
+    assert client.read_heaters().open_heaters() == [9]
+
+
+def test_the_open_check_can_leave_out_zones_driven_too_gently_to_tell(igloo):
+    client, emulator, _ = igloo
+    emulator.inject("heater_zone_failure", "heaters", index=6)
+    client.set_all([1.0] * 16)  # a working heater draws 7 mA at 1 %: below NO_CURRENT too
+    assert client.read_heaters().open_heaters() == list(range(16))
+    assert client.read_heaters().open_heaters(min_duty=5.0) == []
+    client.set_duty(0, 5.0)
+    assert client.read_heaters().open_heaters(min_duty=5.0) == []
+    client.set_all([5.0] * 16)
+    assert client.read_heaters().open_heaters(min_duty=5.0) == [6]
+
+
 def test_an_open_thermistor_reads_the_bottom_of_its_range(igloo):
     client, emulator, _ = igloo
     emulator.inject("heater_zone_failure", index=9, mode="thermistor")
@@ -124,6 +212,8 @@ def test_arguments_out_of_range_are_refused_before_sending(igloo):
         client.set_duty(0, 150.0)
     with pytest.raises(EncodeError, match="needs 16 values"):
         client.set_all([10.0] * 15)
+    with pytest.raises(EncodeError, match=r"element = 2 is outside 0\.\.1"):
+        client.select_element(0, 2)
     assert client.health.requests == 0
 
 

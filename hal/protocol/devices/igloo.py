@@ -2,15 +2,18 @@
 
 The Mars Ascent Vehicle waits, up to a year, in an insulated igloo on the lander, with 16
 separately instrumented heater zones; its solid propellant must stay above -40 degC. The igloo's
-door opens for sample loading. Zones are numbered 0 to 15 on the wire. Each zone's heater is
-switched by duty cycle (0 to 100 % of its rated power) and reports its thermistor and its heater
-current; a heater whose element is open draws no current. Conventions common to every device
-(ping, status request, completion and failure reports) are in :mod:`hal.protocol.devices.icd`.
+door opens for sample loading. Zones are numbered 0 to 15 on the wire. Each zone has two heater
+elements on separate circuits, prime (0) and redundant (1), as spacecraft heaters usually do;
+``select_element`` chooses the one the zone's duty drives (power-on: prime). A zone's heater is
+switched by duty cycle (0 to 100 % of its rated power) and reports its thermistor, its heater
+current and the element selected; an element that is open draws no current. Conventions common
+to every device (ping, status request, completion and failure reports) are in
+:mod:`hal.protocol.devices.icd`.
 
 ==========  =====  ==================================================================
 device      APID   what it is
 ==========  =====  ==================================================================
-heaters     0x130  16 heater zones: thermistor, duty cycle, heater current
+heaters     0x130  16 heater zones: thermistor, duty cycle, heater current, element
 propellant  0x131  MAV propellant thermistor and the igloo's outside thermistor
 door        0x132  igloo door actuator with open/closed limit switches
 ==========  =====  ==================================================================
@@ -26,6 +29,8 @@ ZONES: Final = 16
 PROPELLANT_MIN: Final = -40.0  # degC, the propellant's lower limit
 SERVICE_HEATERS: Final = 135
 SERVICE_DOOR: Final = 136
+PRIME: Final = 0  # a zone's prime heater element (selected at power-on)
+REDUNDANT: Final = 1  # a zone's redundant heater element, on its own circuit
 
 FAIL_HEATER_OPEN: Final = 16
 
@@ -39,18 +44,27 @@ HEATERS = DeviceIcd(
             Field("zone", "u8", "-", 0, ZONES - 1, "heater zone"),
             Field("duty", "f32", "%", 0, 100, "duty cycle, share of the heater's rated power"),
         ), "Set one zone's heater duty cycle; refused heater_open (detail: the zone) when the "
-           "element has no continuity and the duty is above zero."),
+           "selected element has no continuity and the duty is above zero."),
         Message("set_all", SERVICE_HEATERS, 2, (
             Field("duty", "f32", "%", 0, 100, "duty cycle per zone", count=ZONES),
         ), "Set every zone's duty cycle at once (never refused: an open heater just draws no "
            "current)."),
         Message("all_off", SERVICE_HEATERS, 3, (), "Every heater off."),
+        Message("select_element", SERVICE_HEATERS, 4, (
+            Field("zone", "u8", "-", 0, ZONES - 1, "heater zone"),
+            Field("element", "u8", "-", PRIME, REDUNDANT, "0 prime, 1 redundant: the element "
+                  "the zone's duty drives from now on"),
+        ), "Switch one zone's duty over to its prime or redundant heater element (the duty "
+           "cycle is kept). Never refused for a failed element: a dead element selected just "
+           "draws no current."),
     ),
     status=Message("status", 3, 25, (
         Field("temperature", "f32", "degC", -150, 100, "zone thermistor (an open thermistor "
               "reads -150)", count=ZONES),
         Field("duty", "f32", "%", 0, 100, "commanded duty cycle", count=ZONES),
         Field("current", "f32", "A", 0, 2, "mean heater current", count=ZONES),
+        Field("element", "u8", "-", PRIME, REDUNDANT, "heater element the zone's duty drives: "
+              "0 prime, 1 redundant", count=ZONES),
     ), "Heater zones status."),
     failures={FAIL_HEATER_OPEN: "heater_open"},
 )
