@@ -36,6 +36,7 @@ from typing import Any, Final
 from fsw.dictionary import NODE_APIDS, node_dictionary
 from ground_tools.station import STATION_FILE
 from ground_tools.telemetry import Received
+from hal.backdoor import BackdoorError, request
 from hal.errors import EncodeError
 
 __all__ = [
@@ -46,6 +47,8 @@ __all__ = [
     "GroundError",
     "HazardousCommandError",
     "Session",
+    "backdoor_address",
+    "backdoor_request",
     "command_key",
     "connect",
     "inhibits",
@@ -278,7 +281,19 @@ class Session:
             HazardousCommandError: a hazardous command without ``confirm``.
             CommandFailed: (``check``) it was refused or failed, or no final stage came.
         """
-        request_id, node, name = self.send(target, name, confirm=confirm, **args)
+        sent = self.send(target, name, confirm=confirm, **args)
+        return self.wait_command(sent, timeout, check=check)
+
+    def wait_command(
+        self, sent: tuple[str, str, str], timeout: float, *, check: bool = True
+    ) -> CommandResult:
+        """Wait (at most ``timeout`` simulated s) for the final stage of a command sent with
+        :meth:`send` (its return value), while the procedure did other things meanwhile.
+
+        Raises:
+            CommandFailed: (``check``) it was refused or failed, or no final stage came.
+        """
+        request_id, node, name = sent
         deadline = self.now() + timeout
         while True:
             now, mark = self._clock()  # before the look: nothing that comes after is missed
@@ -317,6 +332,31 @@ class Session:
                              confirmed=isinstance(confirm, Confirm))  # fmt: skip
         return str(reply["request_id"]), node, name
 
+    # ------------------------------------------------------------------ the bench's faults
+
+    def fault(self, target: str, kind: str, *, duration: float | None = None, **params: Any) -> int:
+        """Inject a fault now through the simulator's back door, as ``msr fault inject``
+        (``target``: a board, ``board.device`` or ``link:<node>``; ``kind`` and ``params`` as
+        :mod:`sim_hardware.faults` lists them), for ``duration`` simulated seconds (``None``:
+        until cleared). Returns the fault's number (for :meth:`clear_fault`).
+
+        Raises:
+            GroundError: the back door refused it (its one-line reason) or does not answer.
+        """
+        message: dict[str, Any] = {"op": "inject", "target": target, "kind": kind,
+                                   "params": params}  # fmt: skip
+        if duration is not None:
+            message["duration"] = duration
+        reply = backdoor_request(self.run_dir, message)
+        self._say(f"fault {target} {kind}" + (f" for {duration:g} s" if duration else "")
+                  + f" (fault {reply['id']})")  # fmt: skip
+        return int(reply["id"])
+
+    def clear_fault(self, fault_id: int) -> None:
+        """Clear a fault injected with :meth:`fault` (GroundError: unknown number)."""
+        backdoor_request(self.run_dir, {"op": "clear", "id": fault_id})
+        self._say(f"fault {fault_id} cleared")
+
     def _result(self, node: str, name: str, request_id: str) -> CommandResult:
         stages = self.request(op="stages", node=node, request_id=request_id)["stages"]
         items = tuple((s["stage"], float(s["time"]), s["reason"]) for s in stages)
@@ -343,16 +383,18 @@ class Session:
             raise GroundError(found["error"])
         return found["value"]
 
-    def check(self, expression: str | Callable[[], bool]) -> None:
-        """Check ``NODE.PACKET.FIELD OP VALUE`` (or a callable) now.
+    def check(self, expression: str | Callable[[], bool], what: str | None = None) -> None:
+        """Check ``NODE.PACKET.FIELD OP VALUE`` (or a callable) now; ``what`` says what is
+        checked in the log and the error (default: the expression, or the callable's name).
 
         Raises:
             CheckError: it does not hold (the message gives the value seen).
         """
         ok, seen = self._evaluate(expression)
+        described = what or _describe(expression)
         if not ok:
-            raise CheckError(f"check failed: {_describe(expression)} ({seen})")
-        self._say(f"check {_describe(expression)}: ok ({seen})")
+            raise CheckError(f"check failed: {described} ({seen})")
+        self._say(f"check {described}: ok ({seen})")
 
     def wait_check(self, expression: str | Callable[[], bool], timeout: float) -> float:
         """Wait at most ``timeout`` simulated seconds for ``expression`` to hold; return the
@@ -434,6 +476,35 @@ class Session:
             return bool(_COMPARE[op](value, expected)), f"{name} = {value!r}"
         except TypeError:
             return False, f"{name} = {value!r} cannot be compared with {expected!r}"
+
+
+def backdoor_address(run_dir: Path) -> tuple[str, int]:
+    """The simulator's back door of the bench in ``run_dir`` (from its port map).
+
+    Raises:
+        GroundError: no simulator port map there.
+    """
+    try:
+        door = json.loads((run_dir / "ports.json").read_text(encoding="utf-8"))["backdoor"]
+        return str(door["host"]), int(door["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise GroundError(f"{run_dir}: no simulator back door in ports.json") from None
+
+
+def backdoor_request(
+    run_dir: Path, message: dict[str, Any], timeout: float = 30.0
+) -> dict[str, Any]:
+    """One request to the back door of the bench in ``run_dir`` and its reply.
+
+    Raises:
+        GroundError: refused (the back door's one-line reason), or no answer.
+    """
+    try:
+        return request(backdoor_address(run_dir), message, timeout=timeout)
+    except BackdoorError as exc:
+        raise GroundError(f"{message.get('op')}: {exc}") from None
+    except OSError as exc:
+        raise GroundError(f"the simulator's back door does not answer: {exc}") from None
 
 
 def _split_command(target: str, name: str | None) -> tuple[str, str]:

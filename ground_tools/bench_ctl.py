@@ -30,12 +30,19 @@ from typing import Any, Final
 from ground_tools.api import GroundError, connect, resolve_run_dir
 from hal.bench import KEY_FILE_NAME, Bench, BenchError, load_bench, new_key_file_text
 
-__all__ = ["BENCH_FILE", "BenchUp", "bench_down", "bench_status", "bench_up", "point_latest"]
+__all__ = [
+    "BENCH_FILE", "BenchUp", "bench_down", "bench_status", "bench_up", "point_latest",
+    "reset_node",
+]  # fmt: skip
 
 BENCH_FILE: Final = "bench.json"
 """The processes of a bench that is up, in its run folder."""
 START_TIMEOUT: Final = 60.0
 STOP_GRACE: Final = 10.0
+ROUND_TIMEOUT: Final = 20.0
+"""Wall seconds the simulator gives every participant to finish a cycle: a node reset (its
+process killed and started again, :func:`reset_node`) must rejoin within it, Python start-up
+included, on a loaded machine."""
 
 
 @dataclass(frozen=True)
@@ -79,13 +86,13 @@ def bench_up(
     sim_args = [py, "-m", "sim_hardware", "--bench", str(bench_path), "--run-dir", str(run_dir)]
     for participant in ("ground", *nodes):
         sim_args += ["--participant", participant]
+    sim_args += ["--round-timeout", str(ROUND_TIMEOUT)]
     pids: dict[str, int] = {}
     try:
         pids["sim_hardware"] = _spawn(sim_args, run_dir, "sim_hardware")
         _wait_for(run_dir / "ports.json", run_dir, "sim_hardware", pids["sim_hardware"])
         for node in nodes:
-            pids[node] = _spawn([py, "-m", "fsw", "--node", node, "--bench", str(bench_path),
-                                 "--run-dir", str(run_dir)], run_dir, node)  # fmt: skip
+            pids[node] = _spawn(_node_args(node, bench_path, run_dir), run_dir, node)
         station = [py, "-m", "ground_tools.station", "--bench", str(bench_path),
                    "--run-dir", str(run_dir), "--pace", pace]  # fmt: skip
         pids["ground"] = _spawn(station, run_dir, "ground")
@@ -111,6 +118,34 @@ def bench_down(target: str | Path | None = None) -> dict[str, str]:
     fates = _stop(pids)
     (run_dir / BENCH_FILE).unlink(missing_ok=True)
     return fates
+
+
+def reset_node(target: str | Path | None, node: str) -> int:
+    """Reset a node of the bench that is up, as a power cycle: its flight-software process is
+    killed (SIGKILL: nothing is saved on the way down) and started again with boot cause
+    ``restart``, on the same ports and non-volatile store. It rejoins the lockstep in the
+    round its predecessor left (:mod:`sim_hardware.clock`). Returns the new process id.
+
+    Raises:
+        GroundError: no bench is up there, or it has no such node.
+    """
+    run_dir = resolve_run_dir(target)
+    record = _record(run_dir)
+    pids = record["pids"]
+    if node not in pids or node in ("sim_hardware", "ground"):
+        known = ", ".join(n for n in pids if n not in ("sim_hardware", "ground"))
+        raise GroundError(f"reset {node!r}: no such node on this bench (nodes: {known})")
+    old = pids[node]
+    if _alive(old):
+        os.kill(old, signal.SIGKILL)
+        deadline = time.monotonic() + STOP_GRACE
+        while _alive(old) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    args = [*_node_args(node, Path(record["bench"]), run_dir), "--boot-cause", "restart"]
+    pids[node] = _spawn(args, run_dir, node)
+    record["pids"] = pids
+    (run_dir / BENCH_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
+    return pids[node]
 
 
 def bench_status(target: str | Path | None = None) -> dict[str, Any]:
@@ -187,12 +222,22 @@ def _last_line(run_dir: Path, name: str) -> str:
     return text[-1] if text else "no output"
 
 
-def _pids(run_dir: Path) -> dict[str, int]:
+def _node_args(node: str, bench_path: Path, run_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "fsw", "--node", node, "--bench", str(bench_path),
+            "--run-dir", str(run_dir)]  # fmt: skip
+
+
+def _record(run_dir: Path) -> dict[str, Any]:
     try:
         record = json.loads((run_dir / BENCH_FILE).read_text(encoding="utf-8"))
-        return {str(k): int(v) for k, v in record["pids"].items()}
-    except (OSError, ValueError, KeyError):
+        record["pids"] = {str(k): int(v) for k, v in record["pids"].items()}
+        return dict(record)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise GroundError(f"{run_dir}: no bench is up there (no {BENCH_FILE})") from None
+
+
+def _pids(run_dir: Path) -> dict[str, int]:
+    return dict(_record(run_dir)["pids"])
 
 
 def _alive(pid: int) -> bool:

@@ -2,25 +2,35 @@
 
 A campaign variant is the bench file plus a seed, a tube count and fault injections. The runner
 writes the variant's bench file (``bench.toml`` in the run folder, faults as the bench's own
-``[[faults]]`` schedule), brings the bench up at full speed (``pace fast``), runs the operator
-procedure :file:`ground_tools/procedures/campaign.py` with a progress line per phase, asks the
-simulator's back door for the world's truth, and writes ``summary.json``::
+``[[faults]]`` schedule), brings the bench up (at :data:`PACE`), runs the operator procedure
+:file:`ground_tools/procedures/campaign.py` (or a scenario's) with a progress line per phase, asks
+the simulator's back door for the world's truth, and writes ``summary.json``::
 
-    {"ok": true, "seed": 1, "tubes": 30, "sim_seconds": ..., "wall_seconds": ...,
-     "verdict": "PASS ...", "phases": [{"name": ..., "sim": ..., "wall": ...}, ...],
+    {"ok": true, "scenario": "nominal", "ends_in": "ees", "seed": 1, "tubes": 30,
+     "tubes_loaded": 30, "sim_seconds": ..., "wall_seconds": ...,
+     "verdict": "PASS ...", "phases": [{"name": ..., "wall": ...}, ...],
      "faults": [...], "os": {...}, "ees_released": true,
      "tubes_detail": [{"serial": 266, "sample_id": "M2020-...", "final_location": "ees",
                        "slot": 0, "custody_chain": [{"location": ..., "time": ..., ...}],
                        "chain_ok": true}, ...]}
 
-``ok`` holds when the procedure passed, every tube loaded is in the released Earth Entry System,
-and every tube's custody chain is intact: it runs from its source through the gripper into an OS
+``ok`` holds when the procedure passed, the tubes asked for (at most the OS's usable slots) are
+loaded, every one is in the released Earth Entry System (or where its scenario ends), and every
+tube's custody chain is intact: it runs from its source through the gripper into an OS
 slot and then, with the OS, through the MAV, orbit, capture and the primary containment vessel
 into the EES, with no step missing or out of order (detours through the gripper and the ground
 near the lander, as after a slip or a rejected seat, are allowed before the slot).
 
 A fault is given as ``TARGET:KIND[@AT][+DURATION][,KEY=VALUE...]``, e.g.
 ``sta_arm:grasp_slip@400+30`` or ``os_container.slots:not_seated@300+60,index=0``.
+
+**Scenarios.** ``--scenario NAME`` runs one of :data:`SCENARIOS` instead of the nominal
+procedure: each is an operator procedure in :file:`procedures/scenarios/` that puts its fault in
+at the moment the telemetry shows (through the simulator's back door, or a node's power cycle),
+checks the flight software's answer, and carries the campaign on as far as the fault lets it.
+A scenario names where the tubes end (:attr:`Scenario.ends_in`): the released EES for every
+fault the mission survives, still in the MAV for an igniter that does not fire (the vehicle
+aborted and safe). Custody chains are checked up to that place.
 """
 
 from __future__ import annotations
@@ -29,24 +39,97 @@ import json
 import time
 import tomllib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import tomli_w
 
-from ground_tools.api import GroundError
+from ground_tools.api import GroundError, backdoor_request
 from ground_tools.bench_ctl import bench_down, bench_up
 from ground_tools.procedure import run_procedure
 from hal.bench import BenchError, load_bench
 
-__all__ = ["CAMPAIGN_PROCEDURE", "chain_ok", "parse_fault", "run_campaign"]
+__all__ = ["CAMPAIGN_PROCEDURE", "SCENARIOS", "Scenario", "chain_ok", "parse_fault",
+           "run_campaign"]  # fmt: skip
 
-CAMPAIGN_PROCEDURE: Final = Path(__file__).parent / "procedures" / "campaign.py"
+PROCEDURES: Final = Path(__file__).parent / "procedures"
+CAMPAIGN_PROCEDURE: Final = PROCEDURES / "campaign.py"
 DEFAULT_BENCH: Final = Path(__file__).resolve().parents[1] / "hal" / "benches" / "default.toml"
 SUMMARY_FILE: Final = "summary.json"
 AFTER_SLOT: Final = ("in_mav", "in_orbit", "captured", "primary_containment_vessel", "ees")
 """Where a tube goes with the OS, in order, once it is seated."""
 SOURCES: Final = ("rover_cache", "depot", "ground_near_lander")
+PACE: Final = "1"
+"""The station's pace: real time while the procedure is between requests, as fast as the
+bench computes while it waits. A fault put in when the telemetry shows the moment lands within
+milliseconds of simulated time of it (at full speed it could land seconds later)."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A campaign procedure and what it ends with.
+
+    Attributes:
+        name: as ``msr campaign --scenario`` takes it.
+        procedure: the operator procedure.
+        summary: what goes wrong and what the flight software does about it.
+        ends_in: where every loaded tube is at the end (a place of :data:`AFTER_SLOT`).
+        slots_lost: OS slots the fault takes out of use (the tubes carried are at most the
+            OS's capacity less these).
+    """
+
+    name: str
+    procedure: Path
+    summary: str
+    ends_in: str = "ees"
+    slots_lost: int = 0
+
+
+def _scenario(name: str, summary: str, ends_in: str = "ees", slots_lost: int = 0) -> Scenario:
+    return Scenario(name, PROCEDURES / "scenarios" / f"{name}.py", summary, ends_in, slots_lost)
+
+
+SCENARIOS: Final = {
+    s.name: s
+    for s in (
+        Scenario("nominal", CAMPAIGN_PROCEDURE, "the nominal campaign"),
+        _scenario("grasp_slip", "a tube slips from the gripper; it is loaded from the ground"),
+        _scenario(
+            "tube_not_seated",
+            "a slot will not seat a tube: reseated, rejected, loaded into another slot",
+            slots_lost=1,
+        ),
+        _scenario(
+            "heater_zone_failure",
+            "an igloo heater fails; the zone goes over to its "
+            "redundant element and the MAV launches",
+        ),
+        _scenario(
+            "igniter_failure",
+            "SRM1 does not ignite after the toss: the MAV aborts and is left safe",
+            ends_in="in_mav",
+        ),
+        _scenario(
+            "missed_capture_trigger",
+            "the capture trigger misses: the orbiter re-approaches and captures",
+        ),
+        _scenario(
+            "braze_under_temperature",
+            "the seam stays under 500 degC: re-heated at a higher power within limits",
+        ),
+        _scenario(
+            "lander_reset",
+            "the lander resets with a tube in the gripper: custody intact after the restart",
+        ),
+        _scenario(
+            "space_link_errors",
+            "bit errors on the uplink and a blackout: COP-1 "
+            "retransmits and recovers, nothing runs twice",
+        ),
+    )
+}
+"""Every campaign procedure ``msr campaign --scenario`` runs, by name."""
 
 
 def parse_fault(spec: str) -> dict[str, Any]:
@@ -122,9 +205,10 @@ def _variant(bench: Path, seed: int | None, faults: Sequence[dict[str, Any]], ou
     return out
 
 
-def chain_ok(chain: Sequence[dict[str, Any]]) -> bool:
+def chain_ok(chain: Sequence[dict[str, Any]], ends_in: str = "ees") -> bool:
     """The custody chain runs source -> (gripper/ground detours) -> OS slot -> with the OS
-    through the MAV, orbit, capture, the vessel, into the EES (module docstring)."""
+    through the MAV, orbit, capture, the vessel, into the EES, or as far as ``ends_in`` (module
+    docstring)."""
     places = [entry.get("location") for entry in chain]
     if not places or places[0] not in SOURCES or "os_slot" not in places:
         return False
@@ -132,7 +216,9 @@ def chain_ok(chain: Sequence[dict[str, Any]]) -> bool:
     before, after = places[:seated], places[seated + 1 :]
     if any(p not in (*SOURCES, "gripper", "os_slot") for p in before):
         return False
-    return tuple(after) == AFTER_SLOT
+    if ends_in not in AFTER_SLOT:
+        return False
+    return tuple(after) == AFTER_SLOT[: AFTER_SLOT.index(ends_in) + 1]
 
 
 def run_campaign(
@@ -142,7 +228,7 @@ def run_campaign(
     tubes: int = 30,
     faults: Sequence[str] = (),
     runs_dir: Path | None = None,
-    procedure: Path = CAMPAIGN_PROCEDURE,
+    scenario: str = "nominal",
     log: Callable[[str], None] = print,
     quiet: bool = True,
 ) -> dict[str, Any]:
@@ -150,11 +236,15 @@ def run_campaign(
     ``summary.json`` in the run folder).
 
     Raises:
-        GroundError: a bad bench file, tube count or fault spec (nothing started), or a bench
-            that would not come up.
+        GroundError: a bad bench file, tube count, scenario or fault spec (nothing started),
+            or a bench that would not come up.
     """
     if not 1 <= tubes <= 255:
         raise GroundError(f"--tubes {tubes}: give 1..255 tubes")
+    if scenario not in SCENARIOS:
+        raise GroundError(f"--scenario {scenario!r}: not a scenario (known: "
+                          f"{', '.join(SCENARIOS)})")  # fmt: skip
+    chosen = SCENARIOS[scenario]
     entries = [parse_fault(spec) for spec in faults]
     base = load_bench_or_fail(bench)
     runs = runs_dir if runs_dir is not None else base.runs_dir
@@ -162,7 +252,7 @@ def run_campaign(
     staging = runs / f".variant-{time.strftime('%Y%m%d-%H%M%S')}-{id(entries)}.toml"
     variant = _variant(bench, seed, entries, staging)
     wall0 = time.monotonic()
-    up = bench_up(variant, runs_dir=runs, pace="fast")
+    up = bench_up(variant, runs_dir=runs, pace=PACE)
     run_dir = up.run_dir
     (run_dir / "bench.toml").write_text(variant.read_text(encoding="utf-8"), encoding="utf-8")
     phases: list[dict[str, Any]] = []
@@ -175,14 +265,14 @@ def run_campaign(
 
     operations = (lambda line: None) if quiet else log
     try:
-        verdict = run_procedure(procedure, run_dir, log=operations,
+        verdict = run_procedure(chosen.procedure, run_dir, log=operations,
                                 params={"TUBES": tubes, "phase": phase})  # fmt: skip
         world = _world(run_dir)
     finally:
         bench_down(run_dir)
         variant.unlink(missing_ok=True)  # the processes read it as they start: kept till now
     seed_used = base.seed if seed is None else seed
-    summary = _summary(run_dir, seed_used, tubes, verdict, world, phases, entries,
+    summary = _summary(run_dir, seed_used, tubes, chosen, verdict, world, phases, entries,
                        time.monotonic() - wall0)  # fmt: skip
     (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
@@ -197,19 +287,16 @@ def load_bench_or_fail(bench: Path) -> Any:
 
 
 def _world(run_dir: Path) -> dict[str, Any]:
-    from hal.backdoor import BackdoorError, request
-
     try:
-        door = json.loads((run_dir / "ports.json").read_text(encoding="utf-8"))["backdoor"]
-        reply = request((door["host"], int(door["port"])), {"op": "world"}, timeout=30)
-    except (OSError, KeyError, ValueError, BackdoorError) as exc:
+        return dict(backdoor_request(run_dir, {"op": "world"}).get("world", {}))
+    except GroundError as exc:
         return {"error": f"the simulator's world could not be read: {exc}"}
-    return dict(reply.get("world", {}))
 
 
 def _summary(
-    run_dir: Path, seed: int, tubes: int, verdict: Any, world: dict[str, Any],
-    phases: list[dict[str, Any]], faults: list[dict[str, Any]], wall: float,
+    run_dir: Path, seed: int, tubes: int, scenario: Scenario, verdict: Any,
+    world: dict[str, Any], phases: list[dict[str, Any]], faults: list[dict[str, Any]],
+    wall: float,
 ) -> dict[str, Any]:  # fmt: skip
     loaded = [t for t in world.get("tubes", [])
               if any(e.get("location") == "os_slot" for e in t.get("custody", []))]  # fmt: skip
@@ -219,15 +306,19 @@ def _summary(
         detail.append({
             "serial": tube.get("serial"), "sample_id": tube.get("sample_id"),
             "final_location": tube.get("location"), "slot": tube.get("slot"),
-            "custody_chain": chain, "chain_ok": chain_ok(chain),
+            "custody_chain": chain, "chain_ok": chain_ok(chain, scenario.ends_in),
         })  # fmt: skip
     released = bool(world.get("ees", {}).get("released"))
+    ends_in = scenario.ends_in
+    capacity = len(world.get("os", {}).get("slots", ())) - scenario.slots_lost
+    expected = min(tubes, capacity)
     ok = (
-        verdict.passed and released and len(detail) == tubes
-        and all(t["chain_ok"] and t["final_location"] == "ees" for t in detail)
+        verdict.passed and released == (ends_in == "ees") and len(detail) == expected
+        and all(t["chain_ok"] and t["final_location"] == ends_in for t in detail)
     )  # fmt: skip
     return {
-        "ok": ok, "seed": seed, "tubes": tubes, "tubes_loaded": len(detail),
+        "ok": ok, "scenario": scenario.name, "ends_in": ends_in, "seed": seed, "tubes": tubes,
+        "tubes_loaded": len(detail),
         "sim_seconds": round(verdict.sim_seconds, 3), "wall_seconds": round(wall, 3),
         "procedure_wall_seconds": round(verdict.wall_seconds, 3),
         "verdict": str(verdict), "run_dir": str(run_dir), "phases": phases, "faults": faults,
@@ -241,7 +332,8 @@ def print_summary(summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"campaign: {summary['tubes_loaded']} tubes, seed {summary['seed']}")
+    table = Table(title=f"campaign ({summary['scenario']}): {summary['tubes_loaded']} tubes, "
+                        f"seed {summary['seed']}")  # fmt: skip
     for column in ("serial", "sample", "slot", "final location", "custody steps", "chain"):
         table.add_column(column)
     for tube in summary["tubes_detail"]:
@@ -255,6 +347,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     word = "OK" if summary["ok"] else "NOT OK"
     console.print(
         f"{word}: {summary['verdict']}; {summary['sim_seconds']:.0f} s simulated in "
-        f"{summary['wall_seconds']:.1f} s wall; EES released: {summary['ees_released']}; "
+        f"{summary['wall_seconds']:.1f} s wall; tubes end in {summary['ends_in']}; "
+        f"EES released: {summary['ees_released']}; "
         f"run folder {summary['run_dir']}"
     )

@@ -38,7 +38,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ground_tools.bench_ctl import bench_down, bench_status, bench_up
+    from ground_tools.bench_ctl import bench_down, bench_status, bench_up, reset_node
     from hal.bench import default_bench_path
 
     console = Console()
@@ -49,6 +49,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         console.print(f"bench up: {up.run_dir}")
         for name, pid in up.pids.items():
             console.print(f"  {name:14} pid {pid}")
+        return 0
+    if args.action == "reset":
+        if not args.node:
+            raise CliError("bench reset: name the node to reset (lander, mav or orbiter)")
+        pid = reset_node(_target(args), args.node)
+        console.print(f"{args.node} reset: restarted as pid {pid}")
         return 0
     if args.action == "down":
         fates = bench_down(_target(args))
@@ -250,21 +256,10 @@ def _cmd_capture(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- faults
 
 
-def _door(args: argparse.Namespace) -> tuple[str, int]:
-    from ground_tools.api import resolve_run_dir
+def _cmd_fault(args: argparse.Namespace) -> int:
+    from ground_tools.api import GroundError, backdoor_request, resolve_run_dir
 
     run_dir = resolve_run_dir(_target(args))
-    try:
-        door = json.loads((run_dir / "ports.json").read_text(encoding="utf-8"))["backdoor"]
-        return str(door["host"]), int(door["port"])
-    except (OSError, ValueError, KeyError):
-        raise CliError(f"{run_dir}: no simulator back door in ports.json") from None
-
-
-def _cmd_fault(args: argparse.Namespace) -> int:
-    from hal.backdoor import BackdoorError, request
-
-    door = _door(args)
     if args.action == "inject":
         message: dict[str, Any] = {"op": "inject", "target": args.target, "kind": args.kind,
                                    "params": _arguments(args.params)}  # fmt: skip
@@ -278,11 +273,9 @@ def _cmd_fault(args: argparse.Namespace) -> int:
     else:
         message = {"op": "faults"}
     try:
-        reply = request(door, message)
-    except BackdoorError as exc:
+        reply = backdoor_request(run_dir, message, timeout=5.0)
+    except GroundError as exc:
         raise CliError(f"fault {args.action}: {exc}") from None
-    except OSError as exc:
-        raise CliError(f"the simulator's back door does not answer: {exc}") from None
     reply.pop("ok", None)
     print(json.dumps(reply, indent=2 if args.action == "list" else None))
     return 0
@@ -291,10 +284,17 @@ def _cmd_fault(args: argparse.Namespace) -> int:
 def _cmd_campaign(args: argparse.Namespace) -> int:
     from ground_tools.campaign import DEFAULT_BENCH, print_summary, run_campaign
 
+    if getattr(args, "list_scenarios", False):
+        from ground_tools.campaign import SCENARIOS
+
+        for scenario in SCENARIOS.values():
+            print(f"{scenario.name:24} {scenario.summary}")
+        return 0
     bench = Path(args.bench) if getattr(args, "bench", None) else DEFAULT_BENCH
     runs = Path(args.runs_dir) if args.runs_dir else None
     summary = run_campaign(bench, seed=args.seed, tubes=args.tubes,
                            faults=getattr(args, "fault", None) or (), runs_dir=runs,
+                           scenario=getattr(args, "scenario", "nominal"),
                            quiet=not args.verbose)  # fmt: skip
     print_summary(summary)
     return 0 if summary["ok"] else 1
@@ -320,8 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
 
-    bench = sub.add_parser("bench", help="bring a bench up or down, or show its state")
-    bench.add_argument("action", choices=["up", "down", "status"])
+    bench = sub.add_parser("bench", help="bring a bench up or down, show its state, reset a node")
+    bench.add_argument("action", choices=["up", "down", "status", "reset"])
+    bench.add_argument("node", nargs="?", help="reset: the node to power-cycle")
     _where(bench)
     bench.add_argument("--runs-dir", help="up: where the run folder goes (default: the bench's)")
     bench.add_argument("--pace", default="1", help="up: x real time, or 'fast' (default: 1)")
@@ -412,6 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
         parser_.add_argument("--verbose", action="store_true", help="a line per operation")
         parser_.set_defaults(func=_cmd_campaign)
     campaign.add_argument("--bench", help="the bench file (default: the embedded default)")
+    campaign.add_argument("--scenario", default="nominal",
+                          help="a fault scenario's procedure instead of the nominal one "
+                               "(msr campaign --list-scenarios)")  # fmt: skip
+    campaign.add_argument("--list-scenarios", action="store_true",
+                          help="list the scenarios and exit")  # fmt: skip
     campaign.add_argument(
         "--fault", action="append",
         help="TARGET:KIND[@AT][+DURATION][,KEY=VALUE...], e.g. sta_arm:grasp_slip@400+30",

@@ -2,9 +2,11 @@
 line for every operation and a pass/fail verdict.
 
 A procedure is a plain Python file. It finds, ready to use, the session ``bench`` and its
-operations as names (``cmd``, ``tlm``, ``wait``, ``wait_check``, ``wait_event``, ``check``,
-``Confirm``), the errors ``CommandFailed`` and ``CheckError``, ``command_key(node, name)`` (the
-argument of ``gate.arm``) and ``INHIBITS`` (each node's onboard inhibits by index), and any
+operations as names (``cmd``, ``send`` and ``wait_command``, ``tlm``, ``wait``, ``wait_check``,
+``wait_event``, ``check``, ``Confirm``), the bench's own operations (``fault`` and
+``clear_fault`` through the simulator's back door, ``reset_node(node)``: a power cycle of a
+node's process), the errors ``CommandFailed`` and ``CheckError``, ``command_key(node, name)``
+(the argument of ``gate.arm``) and ``INHIBITS`` (each node's onboard inhibits by index), and any
 ``params`` the runner hands in, so it reads like a COSMOS script::
 
     cmd("lander core.ping")
@@ -122,9 +124,14 @@ def run_procedure(
 
 
 def _namespace(session: Session) -> dict[str, Any]:
+    from ground_tools.bench_ctl import reset_node
+
     return {
         "bench": session,
-        "cmd": session.cmd, "tlm": session.tlm, "wait": session.wait,
+        "cmd": session.cmd, "send": session.send, "wait_command": session.wait_command,
+        "fault": session.fault, "clear_fault": session.clear_fault,
+        "reset_node": lambda node: reset_node(session.run_dir, node),
+        "tlm": session.tlm, "wait": session.wait,
         "wait_check": session.wait_check, "wait_event": session.wait_event,
         "check": session.check, "Confirm": Confirm, "CommandFailed": CommandFailed,
         "CheckError": CheckError, "command_key": command_key,

@@ -413,7 +413,8 @@ class Station:
                 "fop": ground.fop.state.name.lower(), "delivered": stats["delivered"],
                 "transmitted": stats["transmitted"], "retransmissions": stats["retransmissions"],
                 "lockouts": stats["lockouts"], "packets_in": stats["packets_in"],
-                "rejects": stats["rejects"],
+                "rejects": stats["rejects"], "alerts": sum(stats["alerts"].values()),
+                "recoveries": stats["recoveries"], "frames_lost": stats["frames_lost"],
             }  # fmt: skip
         return {"time": self.timing.now(), "pace": self.pace, "received": self.received,
                 "archive_errors": self.archive_errors, "run_dir": str(self.run_dir),

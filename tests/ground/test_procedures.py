@@ -91,3 +91,44 @@ def test_bad_requests_on_the_control_port_are_answered_and_change_nothing(msr_be
             assert "error" in reply and "\n" not in reply["error"], (line, reply)
     assert msr_bench.status()["nodes"]["lander"]["transmitted"] == 0
     assert msr_bench.cmd("lander core.ping").ok
+
+
+def test_a_procedure_puts_a_fault_in_and_takes_it_out_through_the_back_door(msr_bench):
+    blackout = msr_bench.fault("igloo", "blackout")  # the igloo board's serial line goes dead
+    msr_bench.wait_event("lander", "health.device_silent", timeout=60, contains="igloo")
+    msr_bench.clear_fault(blackout)
+    msr_bench.wait_event("lander", "health.device_answering", timeout=60, contains="igloo")
+    with pytest.raises(GroundError, match=r"inject: .*'explode'"):
+        msr_bench.fault("igloo", "explode")
+    with pytest.raises(GroundError, match=r"clear: .*99"):
+        msr_bench.clear_fault(99)
+
+
+def test_a_command_sent_without_waiting_is_waited_for_later(msr_bench):
+    sent = msr_bench.send("lander", "modes.set", mode=2)
+    msr_bench.wait(1.0)  # the procedure does other things meanwhile
+    result = msr_bench.wait_command(sent, timeout=10)
+    assert result.ok and result.name == "modes.set"
+    refused = msr_bench.send("mav", "modes.set", mode=3)
+    with pytest.raises(CommandFailed, match=r"precondition"):
+        msr_bench.wait_command(refused, timeout=10)
+
+
+def test_a_node_reset_restarts_its_process_and_the_node_rejoins(msr_bench):
+    from ground_tools.bench_ctl import bench_status, reset_node
+
+    old = bench_status(msr_bench.run_dir)["processes"]["lander"]["pid"]
+    msr_bench.cmd("lander", "modes.set", mode=2)
+    new = reset_node(msr_bench.run_dir, "lander")
+    assert new != old
+    boot = msr_bench.wait_event("lander", "core.boot", timeout=60, contains="(restart)")
+    assert "boot 2" in boot.values["detail"]
+    msr_bench.cmd("lander core.ping")  # COP-1 goes on with the restarted node
+    msr_bench.wait(10)
+    msr_bench.check("lander.core.status.mode == 1", what="the lander booted safe")
+    assert bench_status(msr_bench.run_dir)["processes"]["lander"] == {
+        "pid": new,
+        "state": "running",
+    }
+    with pytest.raises(GroundError, match=r"reset 'pluto': no such node .*lander"):
+        reset_node(msr_bench.run_dir, "pluto")

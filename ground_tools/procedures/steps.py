@@ -1,0 +1,246 @@
+"""The campaign's steps, in mission order, as one procedure library: the nominal campaign
+(:file:`campaign.py`) calls them one after the other, and each fault scenario
+(:file:`scenarios/`) calls them around the moment it puts its fault in.
+
+Each step is written with the scripting API on the bench's session (``bench`` in a procedure)
+and says its phase through ``phase`` (``msr campaign`` prints it with the wall time)::
+
+    from ground_tools.procedures.steps import Campaign
+
+    campaign = Campaign(bench, tubes=TUBES, phase=phase)
+    campaign.load_os()              # lander: prepare, load the tubes, close, hand over
+    campaign.launch()               # MAV: condition, arm, launch, release the OS in orbit
+    campaign.capture_and_return()   # orbiter: capture, orient, contain, braze, EES
+
+The steps only ask what the flight software reports (commands, telemetry, events): loading
+goes on from the tubes already seated, so a scenario may load some tubes its own way first.
+Waits are in simulated seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from fsw.dictionary.lander import SOURCES
+from fsw.dictionary.mav import LAUNCH_STATES
+from ground_tools.api import CommandFailed, CommandResult, Confirm, Session, command_key, inhibits
+
+__all__ = ["LOAD_ORDER", "Campaign"]
+
+NOMINAL: Final = 2
+CRITICAL: Final = 3
+"""The modes the campaign uses (the core's MODES index)."""
+LOAD_ORDER: Final = ("depot", "rover_cache", "ground_near_lander")
+"""Where tubes are taken from, in turn: the depot's ten first, then the rover's own cache, then
+any left on the ground near the lander."""
+SET_DOWN: Final = ("grasp_slip", "not_seated")
+"""Load failures that leave the tube near the lander (slipped, or rejected by its slot): the
+next load picks it up from there."""
+MAX_FAILED_LOADS: Final = 5
+"""Loads in a row that may fail before the procedure stops (a fault that persists)."""
+LOAD_TIMEOUT: Final = 1800.0
+"""Simulated seconds one tube's load may take (moves, retries, a wait for the ground)."""
+HK_PERIOD: Final = 10.0
+"""Seconds between the core housekeeping reports while the campaign runs."""
+TIME_RATE: Final = 6
+"""Time reports (PUS 9) every 2**6 = 64 s while the campaign runs: enough to correlate the
+clocks, and the bench no longer steps every node once a second for them (1 s at boot)."""
+
+
+class Campaign:
+    """The campaign's steps on a bench (module docstring).
+
+    Args:
+        bench: the session (``bench`` in a procedure).
+        tubes: how many tubes to carry (default: the OS capacity, 30).
+        phase: told the name of each phase as it starts.
+    """
+
+    def __init__(
+        self, bench: Session, *, tubes: int = 30, phase: Callable[[str], None] = print
+    ) -> None:
+        self.bench = bench
+        self.tubes = tubes
+        self.phase = phase
+
+    def cmd(self, target: str, name: str, **kwargs: object) -> CommandResult:
+        """``bench.cmd`` (for brevity in the steps)."""
+        return self.bench.cmd(target, name, **kwargs)  # type: ignore[arg-type]
+
+    # ---------------------------------------------------------------- every node
+
+    def housekeeping(self) -> None:
+        """Core housekeeping of every node every 10 s, and the apps' status of the MAV and
+        the orbiter too (the lander's arm reports at its own period); time reports every
+        64 s."""
+        self.phase(f"all nodes: core housekeeping every {HK_PERIOD:g} s, time every "
+                   f"{2**TIME_RATE} s")  # fmt: skip
+        for node, sids in (("lander", (1, 2, 3)), ("mav", (1, 2, 3, 20)),
+                           ("orbiter", (1, 2, 3, 30))):  # fmt: skip
+            for sid in sids:
+                self.cmd(node, "hk.set_period", sid=sid, period=HK_PERIOD)
+            self.cmd(node, "time.set_rate", rate=TIME_RATE)
+
+    # ---------------------------------------------------------------- lander
+
+    def load_os(self) -> None:
+        """Prepare the lander, load the tubes, close the OS and hand it over to the MAV."""
+        self.prepare_lander()
+        self.load_tubes()
+        self.close_and_hand_over()
+
+    def prepare_lander(self) -> None:
+        """Nominal mode, the igloo held at 5 degC, the OS lid open."""
+        self.phase("lander: prepare")
+        self.cmd("lander", "modes.set", mode=NOMINAL)
+        self.cmd("lander", "igloo.condition", setpoint=5.0)
+        self.cmd("lander", "sta.open_lid", timeout=120)
+
+    def loaded(self) -> int:
+        """Tubes seated in the OS now, as the lander reports them."""
+        self.bench.wait_check("lander.sta.status.tubes_loaded >= 0", timeout=30)
+        return int(self.bench.tlm("lander.sta.status.tubes_loaded"))
+
+    def load_one(self, source: str) -> CommandResult:
+        """One ``sta.load_tube`` from ``source`` (a name of :data:`SOURCES`); its result,
+        failed or not."""
+        return self.bench.cmd("lander", "sta.load_tube", source=SOURCES.index(source),
+                              timeout=LOAD_TIMEOUT, check=False)  # fmt: skip
+
+    def load_tubes(self) -> int:
+        """Load until :attr:`tubes` are seated (counting those already in) or every source is
+        empty; return how many are seated.
+
+        A tube that slipped or would not seat lies near the lander: the next load takes it
+        from there. A source that reports ``no_tube`` is done with; ``os_full`` (a slot the
+        arm no longer uses) ends the loading.
+
+        Raises:
+            CommandFailed: a load failed otherwise, or :data:`MAX_FAILED_LOADS` in a row.
+        """
+        loaded = self.loaded()
+        self.phase(f"lander: load {self.tubes - loaded} tubes ({loaded} already in)")
+        sources = iter(LOAD_ORDER)
+        source = next(sources)
+        fell, failed = False, 0
+        while loaded < self.tubes:
+            here = "ground_near_lander" if fell else source
+            result = self.load_one(here)
+            if result.ok:
+                loaded += 1
+                fell, failed = False, 0
+                self.phase(f"lander: tube {loaded}/{self.tubes} loaded")
+                continue
+            reason = result.final_reason
+            failed += 1
+            if failed > MAX_FAILED_LOADS:
+                raise CommandFailed(f"{result}: {failed} loads failed in a row")
+            if "os_full" in reason:
+                break
+            if any(kind in reason for kind in SET_DOWN):
+                fell = True
+            elif "no_tube" in reason and fell:
+                fell = False
+            elif "no_tube" in reason:
+                source = next(sources, "")
+                if not source:
+                    break
+            else:
+                raise CommandFailed(str(result))
+        self.bench.check(f"lander.sta.status.tubes_loaded == {loaded}")
+        return loaded
+
+    def close_and_hand_over(self) -> None:
+        """Close and latch the lid, open the igloo, hand the OS over into the MAV's nose."""
+        self.phase("lander: close the OS and hand it over")
+        loaded = self.loaded()
+        self.cmd("lander", "sta.close_lid", timeout=600)
+        self.cmd("lander", "igloo.open_door")  # the OS goes into the MAV's nose in the igloo
+        self.bench.wait(60)
+        self.cmd("lander", "sta.hand_over")
+        self.cmd("lander", "sta.report_custody")
+        self.cmd("lander", "igloo.close_door")
+        self.bench.wait_check(f"lander.sta.status.tubes_in_mav == {loaded}", timeout=30)
+
+    # ---------------------------------------------------------------- MAV
+
+    def launch(self) -> None:
+        """Condition, arm and launch the MAV; the OS released in orbit."""
+        self.condition_mav()
+        self.arm_mav()
+        self.launch_mav()
+
+    def condition_mav(self) -> None:
+        """Thermal conditioning, then the load check (OS in the nose, lid latched)."""
+        self.phase("mav: thermal conditioning")
+        self.cmd("mav", "modes.set", mode=NOMINAL)
+        self.cmd("mav", "launch.condition", timeout=7200)
+        self.cmd("mav", "launch.verify_load", timeout=60)
+
+    def arm_mav(self) -> None:
+        """Critical mode; the arm inhibit removed and the arming sent through the gate."""
+        self.phase("mav: arm")
+        self.cmd("mav", "modes.set", mode=CRITICAL)
+        self.gate("mav", "arm", "launch.arm")
+        self.cmd("mav", "launch.arm", confirm=Confirm("campaign: OS loaded, igloo in limits"),
+                 timeout=120)  # fmt: skip
+        self.bench.wait(10)  # the arming's state events are reported before the ascent's
+        self.bench.wait_check(f"mav.launch.status.state == {LAUNCH_STATES.index('armed')}",
+                              timeout=30)  # fmt: skip
+
+    def launch_mav(self) -> None:
+        """The launch inhibit removed; toss, ignition, ascent, OS release in orbit."""
+        self.phase("mav: launch, ascent, OS release")
+        self.gate("mav", "launch", "launch.launch")
+        self.cmd("mav", "launch.launch", confirm=Confirm("campaign: launch"), timeout=3600)
+        self.bench.wait_check(f"mav.launch.status.state == {LAUNCH_STATES.index('released')}",
+                              timeout=30)  # fmt: skip
+        self.cmd("mav", "modes.set", mode=NOMINAL)
+
+    def gate(self, node: str, inhibit: str, command: str) -> None:
+        """Remove ``inhibit`` and arm the onboard gate for ``command`` (hazardous)."""
+        self.cmd(node, "gate.remove_inhibit", inhibit=inhibits(node).index(inhibit))
+        self.cmd(node, "gate.arm", command=command_key(node, command))
+
+    # ---------------------------------------------------------------- orbiter
+
+    def capture_and_return(self) -> None:
+        """Capture the OS, orient it, contain and braze it, carry it into the EES, release."""
+        self.capture()
+        self.orient()
+        self.contain_and_braze()
+        self.return_to_earth()
+
+    def capture(self) -> None:
+        """Search, detect, track, close in, capture (``ccrs.search``)."""
+        self.phase("orbiter: search, track, capture")
+        self.cmd("orbiter", "modes.set", mode=NOMINAL)
+        self.cmd("orbiter", "ccrs.search", timeout=40000)
+
+    def orient(self) -> None:
+        """Orient the OS; the ground checks the image and confirms."""
+        self.phase("orbiter: orient")
+        self.cmd("orbiter", "ccrs.orient", timeout=1800)
+        self.bench.wait_event("orbiter", "ccrs.image", timeout=600)
+        self.cmd("orbiter", "ccrs.confirm_orientation", ok=1, timeout=600)
+
+    def contain_and_braze(self) -> None:
+        """Into the primary containment vessel; break the chain by brazing (hazardous)."""
+        self.phase("orbiter: contain and braze")
+        self.cmd("orbiter", "ccrs.contain", timeout=1800)
+        self.cmd("orbiter", "modes.set", mode=CRITICAL)
+        self.gate("orbiter", "braze", "ccrs.braze")
+        self.cmd("orbiter", "ccrs.braze", confirm=Confirm("campaign: OS contained"),
+                 timeout=7200)  # fmt: skip
+
+    def return_to_earth(self) -> None:
+        """Transfer into the EES, stow, release the EES (hazardous)."""
+        self.phase("orbiter: transfer to the EES")
+        self.cmd("orbiter", "ccrs.transfer", timeout=3600)
+        self.cmd("orbiter", "ccrs.stow", timeout=1800)
+        self.gate("orbiter", "ees_release", "ccrs.release_ees")
+        self.cmd("orbiter", "ccrs.release_ees", confirm=Confirm("campaign: EES released"),
+                 timeout=600)  # fmt: skip
+        self.cmd("orbiter", "modes.set", mode=NOMINAL)
+        self.phase("campaign: complete")

@@ -1,0 +1,113 @@
+"""System tests: every fault scenario of the campaign, as ``msr campaign --scenario NAME`` runs
+it (the simulator, the three nodes and the ground station as processes; the scenario's operator
+procedure through the scripting API), with a few tubes. Each procedure puts its fault in when
+the telemetry shows the moment and checks the flight software's answer itself; each test then
+reads the run's summary (the world's truth) as the flight director would: where every tube
+ended and whether its custody chain is intact.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ground_tools.api import GroundError
+from ground_tools.campaign import SCENARIOS, run_campaign
+
+TUBES = 2
+SEED = 7
+
+
+def campaign(tmp_path: Path, scenario: str, tubes: int = TUBES) -> dict[str, Any]:
+    """Run the scenario; its summary, checked OK (the verdict says why not)."""
+    lines: list[str] = []
+    summary = run_campaign(scenario=scenario, tubes=tubes, seed=SEED,
+                           runs_dir=tmp_path / "runs", log=lines.append)  # fmt: skip
+    assert summary["ok"], f"{summary['verdict']}\n" + "\n".join(lines[-10:])
+    assert summary["scenario"] == scenario and summary["tubes_loaded"] == tubes
+    return summary
+
+
+def places(tube: dict[str, Any]) -> list[str]:
+    return [step["location"] for step in tube["custody_chain"]]
+
+
+def test_a_tube_that_slips_from_the_gripper_is_loaded_again_from_the_ground(tmp_path):
+    summary = campaign(tmp_path, "grasp_slip")
+    slipped = [t for t in summary["tubes_detail"] if "ground_near_lander" in places(t)]
+    assert len(slipped) == 1
+    assert places(slipped[0])[:4] == ["depot", "gripper", "ground_near_lander", "gripper"]
+    assert all(t["final_location"] == "ees" and t["chain_ok"] for t in summary["tubes_detail"])
+
+
+def test_a_tube_that_will_not_seat_is_rejected_and_seated_in_another_slot(tmp_path):
+    summary = campaign(tmp_path, "tube_not_seated")
+    rejected = [t for t in summary["tubes_detail"] if "ground_near_lander" in places(t)]
+    assert len(rejected) == 1 and rejected[0]["slot"] == 1
+    assert places(rejected[0])[:11] == [
+        "depot", "gripper", "os_slot",  # into slot 0: not seated
+        "gripper", "os_slot", "gripper", "os_slot",  # reseated twice (sta.seat_retries)
+        "gripper", "ground_near_lander",  # rejected: set down near the lander
+        "gripper", "os_slot",  # loaded again from there, into slot 1
+    ]  # fmt: skip
+    assert summary["os"]["slots"][0] is None  # the damaged slot stays empty
+    assert all(t["final_location"] == "ees" for t in summary["tubes_detail"])
+
+
+def test_a_failed_heater_zone_goes_over_to_its_redundant_element_and_the_mav_flies(tmp_path):
+    summary = campaign(tmp_path, "heater_zone_failure")
+    assert summary["ees_released"]
+    assert all(t["final_location"] == "ees" and t["chain_ok"] for t in summary["tubes_detail"])
+
+
+def test_an_igniter_that_does_not_fire_aborts_the_launch_and_leaves_the_mav_safe(tmp_path):
+    summary = campaign(tmp_path, "igniter_failure")
+    assert summary["ends_in"] == "in_mav" and not summary["ees_released"]
+    assert summary["os"]["location"] == "in_mav"
+    for tube in summary["tubes_detail"]:
+        assert tube["final_location"] == "in_mav" and tube["chain_ok"]
+        assert places(tube)[-1] == "in_mav"
+
+
+def test_a_missed_capture_trigger_is_followed_by_a_reapproach_and_a_capture(tmp_path):
+    summary = campaign(tmp_path, "missed_capture_trigger")
+    assert summary["ees_released"]
+    assert all(t["final_location"] == "ees" and t["chain_ok"] for t in summary["tubes_detail"])
+
+
+def test_a_braze_under_temperature_is_reheated_and_the_seam_seals(tmp_path):
+    summary = campaign(tmp_path, "braze_under_temperature")
+    assert summary["ees_released"]
+    assert all(t["final_location"] == "ees" and t["chain_ok"] for t in summary["tubes_detail"])
+
+
+def test_a_lander_reset_in_the_middle_of_loading_keeps_every_tube_in_custody(tmp_path):
+    summary = campaign(tmp_path, "lander_reset", tubes=3)
+    for tube in summary["tubes_detail"]:  # the tube held through the reset included
+        assert places(tube) == ["depot", "gripper", "os_slot", "in_mav", "in_orbit", "captured",
+                                "primary_containment_vessel", "ees"]  # fmt: skip
+    log = (Path(summary["run_dir"]) / "logs" / "lander.log").read_text()
+    assert "boot 2 (restart)" in log
+
+
+def test_bit_errors_and_a_blackout_on_the_space_link_are_recovered_by_cop1(tmp_path):
+    summary = campaign(tmp_path, "space_link_errors")
+    assert summary["ees_released"]
+    assert all(t["final_location"] == "ees" and t["chain_ok"] for t in summary["tubes_detail"])
+
+
+def test_every_scenario_has_its_procedure_and_a_test_here():
+    tested = {"grasp_slip", "tube_not_seated", "heater_zone_failure", "igniter_failure",
+              "missed_capture_trigger", "braze_under_temperature", "lander_reset",
+              "space_link_errors"}  # fmt: skip
+    assert set(SCENARIOS) == tested | {"nominal"}
+    for scenario in SCENARIOS.values():
+        assert scenario.procedure.is_file(), scenario.procedure
+
+
+def test_an_unknown_scenario_is_a_one_line_error_before_anything_starts(tmp_path):
+    with pytest.raises(GroundError, match=r"--scenario 'moon_landing': not a scenario .*grasp"):
+        run_campaign(scenario="moon_landing", runs_dir=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
