@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from ground_tools.api import GroundError
+from ground_tools.archive import Archive
 from ground_tools.campaign import SCENARIOS, run_campaign
 
 TUBES = 2
@@ -34,12 +35,24 @@ def places(tube: dict[str, Any]) -> list[str]:
     return [step["location"] for step in tube["custody_chain"]]
 
 
+def events(summary: dict[str, Any], node: str, name: str) -> list[str]:
+    """The details of every ``name`` event ``node`` reported, from the run's archive."""
+    with Archive.open_readonly(Path(summary["run_dir"]) / "archive.sqlite") as archive:
+        return [e.detail for e in archive.events(node=node, name=name)]
+
+
+def every_tube_reached_the_released_ees(summary: dict[str, Any]) -> bool:
+    return summary["ees_released"] and all(
+        t["final_location"] == "ees" and t["chain_ok"] for t in summary["tubes_detail"]
+    )
+
+
 def test_a_tube_that_slips_from_the_gripper_is_loaded_again_from_the_ground(tmp_path):
     summary = campaign(tmp_path, "grasp_slip")
     slipped = [t for t in summary["tubes_detail"] if "ground_near_lander" in places(t)]
     assert len(slipped) == 1
     assert places(slipped[0])[:4] == ["depot", "gripper", "ground_near_lander", "gripper"]
-    assert all(t["final_location"] == "ees" and t["chain_ok"] for t in summary["tubes_detail"])
+    assert every_tube_reached_the_released_ees(summary)
 
 
 def test_a_tube_that_will_not_seat_is_rejected_and_seated_in_another_slot(tmp_path):
@@ -53,18 +66,22 @@ def test_a_tube_that_will_not_seat_is_rejected_and_seated_in_another_slot(tmp_pa
         "gripper", "os_slot",  # loaded again from there, into slot 1
     ]  # fmt: skip
     assert summary["os"]["slots"][0] is None  # the damaged slot stays empty
-    assert all(t["final_location"] == "ees" for t in summary["tubes_detail"])
+    assert every_tube_reached_the_released_ees(summary)
 
 
 def test_a_failed_heater_zone_goes_over_to_its_redundant_element_and_the_mav_flies(tmp_path):
     summary = campaign(tmp_path, "heater_zone_failure")
-    assert summary["ees_released"]
-    assert all(t["final_location"] == "ees" and t["chain_ok"] for t in summary["tubes_detail"])
+    assert every_tube_reached_the_released_ees(summary)
+    faults = events(summary, "lander", "igloo.zone_fault")
+    assert faults == ["zone 3 prime heater open: switched to the redundant element"]
+    assert not events(summary, "mav", "launch.abort")
 
 
 def test_an_igniter_that_does_not_fire_aborts_the_launch_and_leaves_the_mav_safe(tmp_path):
     summary = campaign(tmp_path, "igniter_failure")
     assert summary["ends_in"] == "in_mav" and not summary["ees_released"]
+    (abort,) = events(summary, "mav", "launch.abort")
+    assert abort.startswith("ignition_timeout: srm1 not confirmed")
     assert summary["os"]["location"] == "in_mav"
     for tube in summary["tubes_detail"]:
         assert tube["final_location"] == "in_mav" and tube["chain_ok"]
@@ -73,14 +90,18 @@ def test_an_igniter_that_does_not_fire_aborts_the_launch_and_leaves_the_mav_safe
 
 def test_a_missed_capture_trigger_is_followed_by_a_reapproach_and_a_capture(tmp_path):
     summary = campaign(tmp_path, "missed_capture_trigger")
-    assert summary["ees_released"]
-    assert all(t["final_location"] == "ees" and t["chain_ok"] for t in summary["tubes_detail"])
+    assert every_tube_reached_the_released_ees(summary)
+    assert len(events(summary, "orbiter", "ccrs.missed_trigger")) == 1
+    assert [d.split(", attempt ")[1] for d in events(summary, "orbiter", "ccrs.armed")] == [
+        "1", "2"]  # fmt: skip
 
 
 def test_a_braze_under_temperature_is_reheated_and_the_seam_seals(tmp_path):
     summary = campaign(tmp_path, "braze_under_temperature")
-    assert summary["ees_released"]
-    assert all(t["final_location"] == "ees" and t["chain_ok"] for t in summary["tubes_detail"])
+    assert every_tube_reached_the_released_ees(summary)
+    under = events(summary, "orbiter", "ccrs.braze_under_temperature")
+    assert under and "re-heating up to 1900 W" in under[0]
+    assert events(summary, "orbiter", "ccrs.seal")  # the seal check passed
 
 
 def test_a_lander_reset_in_the_middle_of_loading_keeps_every_tube_in_custody(tmp_path):
@@ -94,8 +115,11 @@ def test_a_lander_reset_in_the_middle_of_loading_keeps_every_tube_in_custody(tmp
 
 def test_bit_errors_and_a_blackout_on_the_space_link_are_recovered_by_cop1(tmp_path):
     summary = campaign(tmp_path, "space_link_errors")
-    assert summary["ees_released"]
-    assert all(t["final_location"] == "ees" and t["chain_ok"] for t in summary["tubes_detail"])
+    assert every_tube_reached_the_released_ees(summary)
+    loaded = events(summary, "lander", "sta.tube_loaded")
+    assert len(loaded) == len(set(loaded)) == TUBES  # each load ran once
+    unlocks = [d for d in events(summary, "lander", "core.cop") if "cop_unlock" in d]
+    assert len(unlocks) >= 2  # COP-1 initiated at the start, and again after the blackout
 
 
 def test_every_scenario_has_its_procedure_and_a_test_here():
