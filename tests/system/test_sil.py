@@ -88,3 +88,20 @@ def test_msr_without_a_command_is_a_one_line_usage_error(tmp_path):
     assert result.returncode == 2
     assert "invalid choice: 'fly-to-mars'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_scenarios_are_listed_and_an_unknown_one_is_a_one_line_error(tmp_path):
+    listed = run_msr("campaign", "--list-scenarios", cwd=tmp_path)
+    assert listed.returncode == 0
+    names = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert names[0] == "nominal" and "lander_reset" in names and len(names) == 9
+    result = run_msr("campaign", "--scenario", "moon_landing", "--runs-dir", str(tmp_path),
+                     cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--scenario 'moon_landing': not a scenario" in result.stderr
+
+
+def test_a_bench_reset_without_a_node_is_a_one_line_error(tmp_path):
+    result = run_msr("bench", "reset", "--run-dir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "name the node to reset" in result.stderr
