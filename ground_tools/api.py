@@ -10,6 +10,10 @@ In the style operators know from OpenC3 COSMOS scripting and F Prime's integrati
     bench.wait_check("lander.core.status.mode == 2", timeout=5)
     bench.wait_event("lander", "modes.changed", timeout=5)
     bench.cmd("mav", "pyro.fire_srm1", confirm=Confirm("launch window open"))  # hazardous
+    sent = bench.send("lander", "sta.load_tube", source=1)  # without waiting for it...
+    bench.wait_check("lander.sta.status.holding != 0", timeout=600)
+    bench.fault("sta_arm.gripper", "grasp_slip", duration=2.0)  # ...the simulator's back door
+    bench.wait_command(sent, timeout=1800, check=False)
 
 Every wait is in **simulated seconds**: the ground station lets the simulation run as fast as it
 can until the condition holds or the time is up, so ``wait(600)`` costs the wall time the bench

@@ -275,7 +275,7 @@ def _cmd_fault(args: argparse.Namespace) -> int:
     try:
         reply = backdoor_request(run_dir, message, timeout=5.0)
     except GroundError as exc:
-        raise CliError(f"fault {args.action}: {exc}") from None
+        raise CliError(f"fault {exc}") from None  # "fault inject: <the back door's reason>"
     reply.pop("ok", None)
     print(json.dumps(reply, indent=2 if args.action == "list" else None))
     return 0
