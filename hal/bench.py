@@ -35,7 +35,7 @@ and emulates everything. Format (every key below is known; any other key is an e
     target = "sta_arm"           # a board, "board.device", or "link:<node>"
     kind = "stall"               # one of FAULT_KINDS
     duration = 5.0               # optional, > 0; absent: until cleared
-    params = { degrees = 3.5 }   # optional: numbers, strings, booleans, passed through
+    params = { index = 2 }       # optional: the fault's parameters, checked by its board
 
 Keys: a bench file names a key file and never holds a key. ``keys = "generate"`` (the default
 bench) means the tools write a fresh random key file, :data:`KEY_FILE_NAME` in the run folder,

@@ -5,8 +5,9 @@ A fault has a target, a kind and parameters (:class:`hal.bench.FaultSpec`):
 
 * **device faults** (:data:`hal.bench.DEVICE_FAULTS`) target a board (``sta_arm``) or one device
   of it (``sta_arm.gripper``) and are handed to the board's emulator
-  (:meth:`~sim_hardware.devices.base.BoardEmulator.inject`), which checks the kind, the device and
-  the status field (``params.field`` for ``stuck``, ``bias`` and ``noise``);
+  (:meth:`~sim_hardware.devices.base.BoardEmulator.inject`), which checks the kind, the device,
+  the status field (``params.field`` for ``stuck``, ``bias`` and ``noise``) and the other
+  parameters (their names and values, as each board declares them);
 * **link faults** (:data:`hal.bench.LINK_FAULTS`) target a board's serial line (``sta_arm``) or a
   node's space link (``link:mav``) and become :class:`~sim_hardware.space_link.Impairments` of
   that link, through the ``impair`` callback the simulator gives.
@@ -256,13 +257,15 @@ class FaultManager:
                 raise FaultError(f"{target}: a link fault targets the board's line ({board!r})")
             self._link_params(spec, "board")
             return
-        field_name = spec.params.get("field")
+        params = dict(spec.params)
+        field_name = params.pop("field", None)
         if field_name is not None and not isinstance(field_name, str):
             raise FaultError(f"{target}: field {field_name!r} is not a status field name")
         try:
-            emulator.check_fault(kind, spec.device, field=field_name)
+            emulator.check_fault(kind, spec.device, field=field_name, params=params)
         except (ValueError, KeyError) as exc:
-            raise FaultError(f"{target}: {_message(exc)}") from None
+            message = _message(exc).removeprefix(f"{board}: ")  # the target names the board
+            raise FaultError(f"{target}: {message}") from None
 
     def _link_params(self, spec: FaultSpec, kind: str) -> None:
         params = dict(spec.params)

@@ -22,6 +22,11 @@ values, and one ``cmd_<device>_<command>(values, now)`` per command, which raise
   and the board's own faults (a joint stall, a grasp slip, a heater zone failure...), which the
   subclass reads with :meth:`BoardEmulator.fault`. A fault may end at a time (``until``).
 
+  Every fault's parameters are declared (:class:`FaultParam`: :data:`GENERIC_FAULT_PARAMS`, and
+  each board's :attr:`BoardEmulator.fault_params`), and checked when the fault is injected: an
+  unknown name or a bad value is refused with a one-line ``ValueError`` naming it, and the
+  fault does not start.
+
 Replies are :class:`~hal.protocol.pus.PusTm` objects, or :class:`Garbage` for raw octets that
 the host writes as they are. Randomness comes only from the seeded generator handed in.
 """
@@ -29,6 +34,7 @@ the host writes as they are. Randomness comes only from the seeded generator han
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,9 +47,110 @@ from hal.protocol.devices.icd import BoardIcd, DeviceIcd, request_id
 from hal.protocol.framing import ASM
 from hal.protocol.pus import PusTc, PusTm
 
-__all__ = ["GENERIC_FAULTS", "BoardEmulator", "Fault", "Garbage", "Refused"]
+__all__ = [
+    "GENERIC_FAULTS",
+    "GENERIC_FAULT_PARAMS",
+    "BoardEmulator",
+    "Fault",
+    "FaultParam",
+    "Garbage",
+    "Refused",
+]
 
 GENERIC_FAULTS: Final = frozenset({"no_reply", "late_reply", "garbage", "stuck", "bias", "noise"})
+FIELD_FAULTS: Final = frozenset({"stuck", "bias", "noise"})
+"""The generic faults that act on one status field (and need it named)."""
+LATE_REPLY_DELAY: Final = 1.0  # s: a reply a late_reply fault holds back when it names no delay
+MAX_LATE_REPLY_DELAY: Final = 3600.0
+"""s: the longest delay a late_reply may name; an hour is far past every HAL timeout, so a longer
+one is a no_reply in all but name (and a typo, such as milliseconds, more likely)."""
+BIAS_OFFSET: Final = 0.0  # the field's unit: a bias fault naming no offset changes nothing
+NOISE_SIGMA: Final = 1.0  # the field's unit: the standard deviation of a noise fault naming none
+PARAM_KINDS: Final = ("number", "integer", "word")
+
+
+@dataclass(frozen=True)
+class FaultParam:
+    """One parameter a fault takes, declared so that a typo is refused rather than ignored.
+
+    Attributes:
+        kind: ``number`` (an int or a finite float, not a bool), ``integer`` (an int, not a bool)
+            or ``word`` (a str, one of ``words``).
+        meaning: what it does, with its unit and its default (used when it is not given).
+        low, high: the inclusive range of a number or an integer.
+        words: the values a word may take.
+    """
+
+    kind: str
+    meaning: str
+    low: float = -math.inf
+    high: float = math.inf
+    words: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in PARAM_KINDS:
+            raise ValueError(f"fault parameter kind {self.kind!r} is not one of "
+                             f"{', '.join(PARAM_KINDS)}")  # fmt: skip
+        if self.low > self.high or (self.kind == "word") != bool(self.words):
+            raise ValueError(f"fault parameter ({self.meaning}): empty range, or words on a "
+                             "number (or none on a word)")  # fmt: skip
+
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with ``value`` (``"'prim' is not one of prime, ..."``), or None."""
+        if self.kind == "word":
+            if isinstance(value, str) and value in self.words:
+                return None
+            return f"{value!r} is not one of {', '.join(self.words)}"
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if self.kind == "integer":
+            number = number and isinstance(value, int)
+        finite = number and (isinstance(value, int) or math.isfinite(value))
+        if finite and self.low <= value <= self.high:
+            return None
+        return f"{value!r} is not {self.describe()}"
+
+    def describe(self) -> str:
+        """The values it takes, in words (``an integer in 0..6``, ``a number >= 0``...)."""
+        what = "an integer" if self.kind == "integer" else "a number"
+        if self.kind == "word":
+            return f"one of {', '.join(self.words)}"
+        if math.isfinite(self.low) and math.isfinite(self.high):
+            return f"{what} in {self.low:g}..{self.high:g}"
+        if math.isfinite(self.low):
+            return f"{what} >= {self.low:g}"
+        if math.isfinite(self.high):
+            return f"{what} <= {self.high:g}"
+        return what if self.kind == "integer" else "a finite number"
+
+
+_INDEX: Final = FaultParam(
+    "integer", "the item of an array field it acts on, from 0 (default: every item)", low=0
+)
+GENERIC_FAULT_PARAMS: Final[Mapping[str, Mapping[str, FaultParam]]] = {
+    "no_reply": {},
+    "garbage": {},
+    "stuck": {},
+    "late_reply": {
+        "delay": FaultParam(
+            "number", f"seconds each reply is held back (default {LATE_REPLY_DELAY:g})",
+            low=0.0, high=MAX_LATE_REPLY_DELAY,
+        ),
+    },
+    "bias": {
+        "offset": FaultParam(
+            "number", f"added to the reading, in the field's unit (default {BIAS_OFFSET:g})"
+        ),
+        "index": _INDEX,
+    },
+    "noise": {
+        "sigma": FaultParam(
+            "number", "standard deviation of the Gaussian noise added, in the field's unit "
+            f"(default {NOISE_SIGMA:g})", low=0.0,
+        ),
+        "index": _INDEX,
+    },
+}  # fmt: skip
+"""The parameters of each generic fault (``field`` is not one: it is the fault's own)."""
 
 
 class Refused(Exception):
@@ -93,6 +200,9 @@ class BoardEmulator:
     board_faults: ClassVar[frozenset[str]] = frozenset()
     fault_devices: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     """Board faults that only some devices can have: kind -> those devices."""
+    fault_params: ClassVar[Mapping[str, Mapping[str, FaultParam]]] = {}
+    """The parameters of the board's own faults: kind -> name -> declaration (a kind absent
+    takes none)."""
 
     def __init__(self, rng: random.Random | None = None) -> None:
         self.name = self.icd.name
@@ -118,20 +228,27 @@ class BoardEmulator:
         """Start a fault; returns it (pass it to :meth:`clear` to end it early).
 
         Raises:
-            ValueError: unknown kind, device or field, naming the known ones.
+            ValueError: unknown kind, device, field or parameter, or a parameter's bad value,
+                naming it; the fault does not start.
         """
-        self.check_fault(kind, device, field=field)
+        self.check_fault(kind, device, field=field, params=params)
         fault = Fault(kind, device, field, dict(params), until)
         self.faults.append(fault)
         return fault
 
     def check_fault(
-        self, kind: str, device: str | None = None, *, field: str | None = None
+        self,
+        kind: str,
+        device: str | None = None,
+        *,
+        field: str | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> None:
-        """Check that this board can have the fault, changing nothing.
+        """Check that this board can have the fault, with these parameters, changing nothing.
 
         Raises:
-            ValueError: unknown kind, device or field, naming the known ones.
+            ValueError: unknown kind, device, field or parameter (naming the known ones), or a
+                parameter's bad value (naming the values it takes).
         """
         if kind not in GENERIC_FAULTS | self.board_faults:
             known = ", ".join(sorted(GENERIC_FAULTS | self.board_faults))
@@ -140,9 +257,37 @@ class BoardEmulator:
         allowed = self.fault_devices.get(kind)
         if allowed is not None and device is not None and device not in allowed:
             raise ValueError(f"{self.name}: fault {kind!r} applies to {', '.join(allowed)}")
-        if kind in ("stuck", "bias", "noise"):
-            if target is None or field not in {f.name for f in target.status.fields}:
+        spec = None
+        if kind in FIELD_FAULTS:
+            fields = {f.name: f for f in target.status.fields} if target is not None else {}
+            spec = fields.get(field) if isinstance(field, str) else None
+            if spec is None:
                 raise ValueError(f"{self.name}: fault {kind!r} needs a device and a status field")
+        elif field is not None:
+            raise ValueError(f"{self.name}: fault {kind!r} takes no status field ({field!r})")
+        declared = self.params_of(kind, spec)
+        given = dict(params or {})
+        unknown = sorted(str(name) for name in given if name not in declared)
+        if unknown:
+            takes = f"it takes: {', '.join(declared)}" if declared else "it takes none"
+            raise ValueError(f"{self.name}: fault {kind!r} takes no parameter {unknown[0]!r} "
+                             f"({takes})")  # fmt: skip
+        for name, value in given.items():
+            problem = declared[name].problem(value)
+            if problem is not None:
+                raise ValueError(f"{self.name}: fault {kind!r} parameter {name} {problem}")
+
+    def params_of(self, kind: str, field: common.Field | None = None) -> Mapping[str, FaultParam]:
+        """The parameters fault ``kind`` takes on this board (on status ``field``, for a field
+        fault): its declaration, with an ``index`` narrowed to the field's items. A subclass
+        narrows further what depends on its own construction (the slots fitted...)."""
+        declared = GENERIC_FAULT_PARAMS.get(kind)
+        if declared is None:
+            return self.fault_params.get(kind, {})
+        if field is not None and "index" in declared:
+            index = dataclasses.replace(declared["index"], high=field.count - 1)
+            return {**declared, "index": index}
+        return declared
 
     def clear(self, fault: Fault | None = None, *, kind: str | None = None) -> int:
         """End one fault, every fault of a kind, or every fault; return how many ended."""
@@ -193,7 +338,7 @@ class BoardEmulator:
             replies = [self._garbage() for _ in replies]
         late = self.fault("late_reply", device.name)
         if late is not None:
-            due = now + float(late.params.get("delay", 1.0))
+            due = now + float(late.params.get("delay", LATE_REPLY_DELAY))
             self._late += [(due, i, r) for i, r in enumerate(replies)]
             self._late.sort(key=lambda item: (item[0], item[1]))
             return []
@@ -257,9 +402,10 @@ class BoardEmulator:
             if index is not None and i != index:
                 continue
             if fault.kind == "bias":
-                items[i] = item + float(fault.params.get("offset", 0.0))
+                items[i] = item + float(fault.params.get("offset", BIAS_OFFSET))
             elif fault.kind == "noise":
-                items[i] = item + self.rng.gauss(0.0, float(fault.params.get("sigma", 1.0)))
+                sigma = float(fault.params.get("sigma", NOISE_SIGMA))
+                items[i] = item + self.rng.gauss(0.0, sigma)
         return items if isinstance(value, list) else items[0]
 
     def _garbage(self) -> Garbage:

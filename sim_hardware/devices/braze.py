@@ -35,17 +35,37 @@ import random
 from typing import Any, ClassVar, Final
 
 from hal.protocol.devices import braze as icd
-from sim_hardware.devices.base import BoardEmulator, Refused
+from sim_hardware.devices.base import BoardEmulator, FaultParam, Refused
 
 THERMAL_TAU: Final = 120.0  # s
 DEG_PER_WATT: Final = 0.35  # degC above ambient per W, at equilibrium, nominal coupling
 GRADIENT: Final = (1.0, 0.985, 0.97, 0.99)  # share of the seam's rise each thermocouple sees
 TC_NOISE: Final = 0.3  # degC
-POOR_COUPLING: Final = 0.6
+POOR_COUPLING: Final = 0.6  # share of nominal coupling under braze_under_temperature
 SEALED_LEAK: Final = 1e-9  # Pa m3/s
 OPEN_LEAK: Final = 5e-3  # Pa m3/s
 DEFAULT_LEAK: Final = 2e-5  # Pa m3/s, under a seal_leak fault
+MAX_LEAK: Final = 1.0
+"""Pa m3/s: the largest leak a seal_leak may name, far above a seam never brazed
+(:data:`OPEN_LEAK`); a larger figure is a typo (of the exponent), not a leak."""
 STEP: Final = 1.0  # s
+
+
+FAULT_PARAMS: Final = {
+    "braze_under_temperature": {
+        "coupling": FaultParam(
+            "number", "share of the nominal coupling the coil achieves "
+            f"(default {POOR_COUPLING:g})", low=0.0, high=1.0,
+        ),
+    },
+    "seal_leak": {
+        "leak_rate": FaultParam(
+            "number", f"leak the seal check measures, Pa m3/s (default {DEFAULT_LEAK:g})",
+            low=0.0, high=MAX_LEAK,
+        ),
+    },
+}  # fmt: skip
+"""The parameters of the board's own faults (see the module docstring)."""
 
 
 class Braze(BoardEmulator):
@@ -58,6 +78,7 @@ class Braze(BoardEmulator):
 
     icd: ClassVar = icd.BOARD
     board_faults: ClassVar = frozenset({"braze_under_temperature", "seal_leak"})
+    fault_params: ClassVar = FAULT_PARAMS
 
     def __init__(self, rng: random.Random | None = None, ambient: float = 20.0) -> None:
         super().__init__(rng)

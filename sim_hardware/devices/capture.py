@@ -32,12 +32,22 @@ import random
 from typing import Any, ClassVar, Final
 
 from hal.protocol.devices import capture as icd
-from sim_hardware.devices.base import BoardEmulator, Refused
+from sim_hardware.devices.base import BoardEmulator, FaultParam, Refused
 
 LID_RATE: Final = 30.0  # deg/s
 RETAIN_ANGLE: Final = 45.0  # deg: below this the OS cannot leave the cone
 DWELL: Final = 5.0  # s the OS spends in the cone if nothing holds it
 STEP: Final = 0.05  # s
+
+
+FAULT_PARAMS: Final = {
+    "partial_capture": {
+        "switch": FaultParam(
+            "word", "the one confirmation switch that closes (default a)", words=("a", "b")
+        ),
+    },
+}
+"""The parameters of the board's own faults (see the module docstring)."""
 
 
 class Capture(BoardEmulator):
@@ -50,6 +60,7 @@ class Capture(BoardEmulator):
 
     icd: ClassVar = icd.BOARD
     board_faults: ClassVar = frozenset({"trigger_miss", "partial_capture"})
+    fault_params: ClassVar = FAULT_PARAMS
 
     def __init__(self, rng: random.Random | None = None, dwell: float = DWELL) -> None:
         super().__init__(rng)

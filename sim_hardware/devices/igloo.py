@@ -39,8 +39,8 @@ Board fault ``heater_zone_failure`` (``index``: the zone, 0 by default; ``mode``
 ``both``       both elements: the zone cannot be heated
 =============  ====================================================================================
 
-An unknown ``mode`` or ``element`` value, or an ``index`` that is not a zone number, fails
-nothing.
+An unknown ``mode`` or ``element`` value, or an ``index`` that is not a zone number, is refused
+when the fault is injected (:meth:`~sim_hardware.devices.base.BoardEmulator.check_fault`).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ import random
 from typing import Any, ClassVar, Final
 
 from hal.protocol.devices import igloo as icd
-from sim_hardware.devices.base import BoardEmulator, Fault, Refused
+from sim_hardware.devices.base import BoardEmulator, Fault, FaultParam, Refused
 
 SOL: Final = 88775.0  # s
 MAX_STEP: Final = 60.0  # s
@@ -68,12 +68,21 @@ FAILED_ELEMENTS: Final = {"prime": (icd.PRIME,), "redundant": (icd.REDUNDANT,),
 """The ``element`` parameter of ``heater_zone_failure``: the elements it opens."""
 
 
-def _zone_of(fault: Fault) -> int | None:
-    """The zone a ``heater_zone_failure`` names (``index``, 0 by default); None: not a number."""
-    try:
-        return int(fault.params.get("index", 0))
-    except (TypeError, ValueError):
-        return None
+def _zone_of(fault: Fault) -> int:
+    """The zone a ``heater_zone_failure`` names (``index``, 0 by default)."""
+    return int(fault.params.get("index", 0))
+
+
+FAULT_PARAMS: Final = {
+    "heater_zone_failure": {
+        "index": FaultParam("integer", "the zone that fails (default 0)",
+                            low=0, high=icd.ZONES - 1),
+        "mode": FaultParam("word", "what fails (default heater)", words=FAILURE_MODES),
+        "element": FaultParam("word", "the heater elements that are open (default prime)",
+                              words=tuple(FAILED_ELEMENTS)),
+    },
+}  # fmt: skip
+"""The parameters of the board's own faults (see the module docstring)."""
 
 
 class Igloo(BoardEmulator):
@@ -95,6 +104,7 @@ class Igloo(BoardEmulator):
 
     icd: ClassVar = icd.BOARD
     board_faults: ClassVar = frozenset({"heater_zone_failure"})
+    fault_params: ClassVar = FAULT_PARAMS
 
     def __init__(
         self,

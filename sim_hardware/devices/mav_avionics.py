@@ -53,7 +53,7 @@ from typing import Any, ClassVar, Final
 
 from hal.protocol.devices import igloo as igloo_icd
 from hal.protocol.devices import mav_avionics as icd
-from sim_hardware.devices.base import BoardEmulator, Refused
+from sim_hardware.devices.base import BoardEmulator, FaultParam, Refused
 
 MU: Final = 4.2828e13  # m^3/s^2, Mars
 RADIUS: Final = 3389.5e3  # m, mean radius
@@ -66,6 +66,11 @@ UMBILICAL_OPEN: Final = -150.0
 """What an umbilical line carrying no reading reads, degC (the bottom of the thermistor range)."""
 SRM2_IGNITION_CLIMB: Final = 40.0
 """Vertical speed (m/s) at which the default trajectory lights SRM2 (a guidance figure)."""
+SPIKE_AXIS: Final = 1  # the gyro axis an imu_rate_spike naming none spikes: y (pitch)
+SPIKE_SIZE: Final = 500.0
+"""deg/s an imu_rate_spike naming no size adds: a single-event upset well past the flight
+software's rate limit (20 deg/s by default), which its M-of-N rate check must not take for a
+tumble."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,16 @@ class OrbitElements:
     epoch: float
 
 
+FAULT_PARAMS: Final = {
+    "imu_rate_spike": {
+        "axis": FaultParam("integer", f"the gyro axis spiked: 0 x, 1 y, 2 z "
+                           f"(default {SPIKE_AXIS})", low=0, high=2),
+        "size": FaultParam("number", f"the spike added, deg/s (default {SPIKE_SIZE:g})"),
+    },
+}  # fmt: skip
+"""The parameters of the board's own faults (see the module docstring)."""
+
+
 class MavAvionics(BoardEmulator):
     """The MAV's IMU, attitude and navigation, TVC, spin motor and OS latch, over an ascent model.
 
@@ -107,6 +122,7 @@ class MavAvionics(BoardEmulator):
 
     icd: ClassVar = icd.BOARD
     board_faults: ClassVar = frozenset({"imu_rate_spike"})
+    fault_params: ClassVar = FAULT_PARAMS
 
     def __init__(
         self,
@@ -423,7 +439,8 @@ class MavAvionics(BoardEmulator):
         rate = [self.spin_rate * 6.0, self.pitch_rate, self.error_rate[1]]
         spike = self.fault("imu_rate_spike", "imu")
         if spike is not None and self._reports % 2 == 0:
-            rate[int(spike.params.get("axis", 1))] += float(spike.params.get("size", 500.0))
+            axis = int(spike.params.get("axis", SPIKE_AXIS))
+            rate[axis] += float(spike.params.get("size", SPIKE_SIZE))
         return {"rate": rate, "accel": list(self.specific_force)}
 
     def status_attitude(self, now: float) -> dict[str, Any]:

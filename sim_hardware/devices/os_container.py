@@ -23,17 +23,29 @@ Board faults:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
+from collections.abc import Mapping
 from typing import Any, ClassVar, Final
 
 from hal.protocol.devices import os_container as icd
-from sim_hardware.devices.base import BoardEmulator, Refused
+from hal.protocol.devices.icd import Field
+from sim_hardware.devices.base import BoardEmulator, FaultParam, Refused
 
 LID_TRAVEL: Final = 20.0  # s, closed to open
 LATCH_TIME: Final = 2.0  # s, from the latch command to the pins home
 THERMAL_TAU: Final = 3600.0  # s
 DEFAULT_CAPACITY: Final = icd.MAX_SLOTS
+
+
+FAULT_PARAMS: Final = {
+    "not_seated": {
+        "index": FaultParam("integer", "the slot whose tube is not pushed home "
+                            "(default: every slot)", low=0, high=icd.MAX_SLOTS - 1),
+    },
+}  # fmt: skip
+"""The parameters of the board's own faults (see the module docstring)."""
 
 
 class OsContainer(BoardEmulator):
@@ -49,6 +61,7 @@ class OsContainer(BoardEmulator):
 
     icd: ClassVar = icd.BOARD
     board_faults: ClassVar = frozenset({"not_seated", "lid_not_latched"})
+    fault_params: ClassVar = FAULT_PARAMS
 
     def __init__(
         self,
@@ -73,6 +86,14 @@ class OsContainer(BoardEmulator):
         self.latch_driven_at: float | None = None
         self.latched = False
         self._tubes: list[int | None] = [None] * capacity
+
+    def params_of(self, kind: str, field: Field | None = None) -> Mapping[str, FaultParam]:
+        """As the base, with ``not_seated``'s ``index`` narrowed to the slots fitted."""
+        declared = super().params_of(kind, field)
+        if kind == "not_seated":
+            index = dataclasses.replace(declared["index"], high=self.capacity - 1)
+            return {**declared, "index": index}
+        return declared
 
     # ------------------------------------------------------------------ the world's side
 

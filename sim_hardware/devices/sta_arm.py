@@ -21,7 +21,7 @@ import random
 from typing import Any, ClassVar, Final
 
 from hal.protocol.devices import sta_arm as icd
-from sim_hardware.devices.base import BoardEmulator, Refused
+from sim_hardware.devices.base import BoardEmulator, FaultParam, Refused
 
 MAX_RATE: Final = 5.0  # deg/s
 HOLD_CURRENT: Final = 0.3  # A
@@ -39,6 +39,15 @@ DEFAULT_LIMITS: Final = ((-170, 170), (-90, 120), (-150, 150), (-175, 175),
                          (-120, 120), (-120, 120), (-175, 175))  # fmt: skip
 
 
+FAULT_PARAMS: Final = {
+    "stall": {
+        "index": FaultParam("integer", "the joint that stalls (default 0)",
+                            low=0, high=icd.JOINTS - 1),
+    },
+}  # fmt: skip
+"""The parameters of the board's own faults (see the module docstring)."""
+
+
 class StaArm(BoardEmulator):
     """The arm's seven joints and the gripper.
 
@@ -49,6 +58,7 @@ class StaArm(BoardEmulator):
 
     icd: ClassVar = icd.BOARD
     board_faults: ClassVar = frozenset({"stall", "grasp_slip"})
+    fault_params: ClassVar = FAULT_PARAMS
 
     def __init__(self, rng: random.Random | None = None, ambient: float = -40.0) -> None:
         super().__init__(rng)

@@ -204,6 +204,26 @@ def test_an_open_thermistor_reads_the_bottom_of_its_range(igloo):
         client.set_duty(2, 10.0)
 
 
+def test_a_zone_failure_naming_no_real_zone_element_or_mode_is_refused_and_fails_nothing(igloo):
+    client, emulator, _ = igloo
+    with pytest.raises(ValueError) as refused:
+        emulator.inject("heater_zone_failure", "heaters", index=3, element="prim")
+    assert str(refused.value) == ("igloo: fault 'heater_zone_failure' parameter element 'prim' "
+                                  "is not one of prime, redundant, both")  # fmt: skip
+    for params, words in [
+        ({"index": 16}, "parameter index 16 is not an integer in 0..15"),
+        ({"index": 3, "mode": "heaters"}, "mode 'heaters' is not one of heater, thermistor, both"),
+        ({"zone": 3}, "takes no parameter 'zone' (it takes: index, mode, element)"),
+    ]:
+        with pytest.raises(ValueError) as refused:
+            emulator.inject("heater_zone_failure", "heaters", **params)
+        assert words in str(refused.value) and "\n" not in str(refused.value), params
+    assert emulator.faults == []
+    client.set_duty(3, 50.0)  # zone 3 heats: its prime element never failed
+    zones = client.read_heaters()
+    assert zones.open_heaters() == [] and zones.open_thermistors() == []
+
+
 def test_arguments_out_of_range_are_refused_before_sending(igloo):
     client, _, _ = igloo
     with pytest.raises(EncodeError, match=r"zone = 16 is outside 0\.\.15"):

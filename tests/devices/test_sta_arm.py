@@ -3,6 +3,8 @@ fault the bench can inject on it, as a test engineer would run them on the bench
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from hal.devices.base import DeviceFailed, DeviceTimeout, DeviceUnavailable
@@ -138,6 +140,37 @@ def test_stuck_biased_and_noisy_readings(arm):
         emulator.inject("melt", "arm")
     with pytest.raises(ValueError, match="needs a device and a status field"):
         emulator.inject("bias", "arm", field="colour")
+
+
+def test_a_fault_with_a_mistyped_or_bad_parameter_is_refused_and_changes_nothing(arm):
+    client, emulator, clock = arm
+    with pytest.raises(ValueError) as refused:
+        emulator.inject("stall", "arm", idx=3)  # the test engineer meant index
+    assert str(refused.value) == "sta_arm: fault 'stall' takes no parameter 'idx' (it takes: index)"
+    for joint in (7, -1, 1.0, True, "3"):  # seven joints: 0..6, and a joint is an integer
+        with pytest.raises(ValueError) as refused:
+            emulator.inject("stall", "arm", index=joint)
+        assert str(refused.value) == (
+            f"sta_arm: fault 'stall' parameter index {joint!r} is not an integer in 0..6"
+        )
+    for kind, device, params, words in [
+        ("grasp_slip", "gripper", {"force": 0.0}, "takes no parameter 'force' (it takes none)"),
+        ("late_reply", "arm", {"delay": -1}, "parameter delay -1 is not a number in 0..3600"),
+        ("noise", "gripper", {"field": "force", "sigma": math.inf},
+         "parameter sigma inf is not a number >= 0"),
+        ("bias", "arm", {"field": "temperature", "offset": 15.0, "index": 7},
+         "parameter index 7 is not an integer in 0..6"),  # one temperature per joint
+        ("stall", "arm", {"field": "angle", "index": 3}, "'stall' takes no status field"),
+    ]:  # fmt: skip
+        with pytest.raises(ValueError) as refused:
+            emulator.inject(kind, device, **params)
+        assert words in str(refused.value) and "\n" not in str(refused.value), (kind, params)
+    assert emulator.faults == []  # nothing started: the arm moves and reads true
+    client.move_joint(3, 10.0, rate=5.0)
+    clock.now = 3.0
+    status = client.read_arm()
+    assert status.stalled() == [] and status.angle[3] == pytest.approx(10.0)
+    assert status.temperature[0] == pytest.approx(status.temperature[1])
 
 
 def test_an_unplugged_board_is_a_health_fault_and_its_return_an_event(arm, serve):

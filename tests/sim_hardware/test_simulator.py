@@ -359,6 +359,15 @@ def test_bad_back_door_requests_get_one_line_errors_and_change_nothing(start_sim
         ({"op": "inject", "target": "sta_arm", "kind": "delay", "params": {"speed": 1}},
          "no parameter 'speed'"),
         ({"op": "inject", "target": "igloo", "kind": "stuck"}, "needs a device"),
+        ({"op": "inject", "target": "sta_arm.arm", "kind": "stall", "params": {"idx": 3}},
+         "sta_arm.arm: fault 'stall' takes no parameter 'idx' (it takes: index)"),
+        ({"op": "inject", "target": "igloo.heaters", "kind": "heater_zone_failure",
+          "params": {"index": 3, "element": "prim"}},
+         "igloo.heaters: fault 'heater_zone_failure' parameter element 'prim' is not one of "
+         "prime, redundant, both"),
+        ({"op": "inject", "target": "igloo.door", "kind": "bias",
+          "params": {"field": "position", "offset": "5"}},
+         "parameter offset '5' is not a finite number"),
         ({"op": "inject", "target": "igloo", "kind": "drop", "duration": -1}, "duration"),
         ({"op": "clear", "id": 99}, "no fault 99"),
         ({"op": "inject", "target": "sta_arm", "kind": "drop", "params": []}, "object"),
@@ -511,6 +520,27 @@ def test_a_bad_bench_file_is_one_line_and_a_non_zero_exit(tmp_path):
     assert "Traceback" not in result.stderr
     error = json.loads(result.stdout.splitlines()[-1])["error"]
     assert "boards.sta_arm.baud" in error and "12345" in error
+
+
+def test_a_scheduled_fault_with_a_mistyped_parameter_is_one_line_and_a_non_zero_exit(tmp_path):
+    schedule = """
+[[faults]]
+at = 10.0
+target = "sta_arm.arm"
+kind = "stall"
+params = { joint = 2 }
+"""
+    bench = tmp_path / "bad.toml"
+    bench.write_text(bench_text(extra=schedule), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "sim_hardware", "--bench", str(bench), "--run-dir",
+         str(tmp_path / "run")], capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    error = json.loads(result.stdout.splitlines()[-1])["error"]
+    assert "sta_arm.arm: fault 'stall' takes no parameter 'joint' (it takes: index)" in error
+    assert "\n" not in error
 
 
 def test_a_participant_that_never_says_hello_is_named(start_sim):
