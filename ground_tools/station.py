@@ -153,6 +153,8 @@ class Station:
         self.received = 0
         self.latest: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self.stages: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._uplink: list[tuple[str, PusTc, bytes]] = []  # sent at the next cycle (_send)
+        self.send_errors = 0
         self._seq = dict.fromkeys(self.ground, 0)
         self._anchor = (0.0, wall())
         self._answered = True
@@ -221,6 +223,7 @@ class Station:
 
     def _maybe_answer(self) -> None:
         now = self.timing.now()
+        self._send(now)
         if now > self.allowed() + 1e-9:
             return  # paced: hold the tick
         if self.pace is not None:
@@ -238,6 +241,23 @@ class Station:
         idle = all(ground.idle for ground in self.ground.values())
         self.timing.done(math.inf if idle else None)
         self._answered = True
+
+    def _send(self, now: float) -> None:
+        """Hand the commands taken since the last cycle to their space links, inside this
+        cycle: the octets then count in the cycle's report and the lockstep does not move time
+        before the simulator has read them (:mod:`hal.links.timing`). Written between cycles,
+        a frame could reach the simulator a few rounds late on a loaded machine, and a short
+        ``cmd`` timeout could pass before the node even saw it."""
+        uplink, self._uplink = self._uplink, []
+        for node, packet, rid in uplink:
+            try:
+                self.ground[node].send(packet)
+            except (HalError, EncodeError) as exc:
+                self.send_errors += 1
+                reason = f"not sent: {str(exc).splitlines()[0]}"
+                stage = {"stage": "start_failed", "time": now, "code": 0, "reason": reason}
+                self.stages.setdefault((node, rid.hex()), []).append(stage)
+                print(f"ground station: {node}: {reason}", file=sys.stderr, flush=True)
 
     def _take(self, node: str, tm: PusTm, now: float) -> None:
         self.received += 1
@@ -452,10 +472,11 @@ class Station:
         except ArchiveError as exc:  # the command still goes: the archive is not in its path
             self.archive_errors += 1
             print(f"ground station: archive: {exc}", file=sys.stderr, flush=True)
-        try:
-            self.ground[node].send(packet)
-        except HalError as exc:
-            return {"error": f"{node} {name}: not sent: {str(exc).splitlines()[0]}"}
+        limit = self.ground[node].config.max_packet_length
+        if len(packet.pack()) > limit:
+            return {"error": f"{node} {name}: not sent: the packet exceeds the space link's "
+                             f"max_packet_length {limit}"}  # fmt: skip
+        self._uplink.append((node, packet, rid))  # goes up in the next cycle (_send)
         return {"request_id": rid.hex(), "time": self.timing.now()}
 
     def _latest(self, name: str) -> Any:

@@ -9,7 +9,9 @@ A cycle (:meth:`Node.cycle`, at the clock's ``now``)::
                FARM-1 report Wait, so a flood is held back on the ground, never dropped
     dispatch   at most dispatch.max_per_cycle commands checked, gated, executed, verified
     groups     every rate group due runs its components (sequences, schedule, FDIR, HK...)
-    downlink   every queued TM packet goes out in TM frames
+    downlink   every queued TM packet goes out in TM frames, with the CLCW: the acknowledgement
+               of the cycle's telecommands goes down in one burst with the reports they caused,
+               so the ground never sees its command acknowledged before its verification
 
 Boot (:meth:`Node.boot`): the NV store is read (defaults with an event when corrupt), the reset
 counters move on, the reset-loop guard decides whether autonomy stays on, parameters, schedule and
@@ -251,7 +253,7 @@ class Node:
         self.events.now = now
         self.modes.now = now
         if self.radio is not None:
-            self.radio.poll(0)
+            self.radio.poll(0, report=False)  # the CLCW goes down with the cycle's telemetry
             room = self._limits()[0] - len(self.dispatcher)
             while room > 0 and (packet := self.radio.receive(0)) is not None:
                 self.submit(packet, "ground")

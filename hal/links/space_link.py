@@ -565,13 +565,17 @@ class FlightSpaceLink:
 
     # ------------------------------------------------------------------ telecommands
 
-    def poll(self, timeout: float | None = 0) -> int:
+    def poll(self, timeout: float | None = 0, *, report: bool = True) -> int:
         """Read the uplink (waiting at most ``timeout`` for the first byte), check every frame
-        it completes, report the CLCW when due; return the telecommands queued."""
+        it completes, report the CLCW when due (``report``: a cycle that calls :meth:`flush`
+        at its end says False, so the CLCW acknowledging its telecommands goes down in one
+        burst with the telemetry they caused, never before it); return the telecommands
+        queued."""
         queued = len(self._queue)
         for raw in self._reader.read(timeout):
             self._frame_in(raw)
-        self._report(self.monotonic())
+        if report:
+            self._report(self.monotonic())
         return len(self._queue) - queued
 
     def receive(self, timeout: float | None = 0) -> PusTc | None:
@@ -604,9 +608,12 @@ class FlightSpaceLink:
 
     def flush(self) -> int:
         """Put every queued telemetry packet on the link, completing partial frames with idle
-        data; return the frames written."""
+        data, and the CLCW when due (in an idle frame if nothing else went); return the
+        frames written."""
         self.framer.flush()
-        return self._write(self.framer.frames())
+        written = self._write(self.framer.frames())
+        self._report(self.monotonic())
+        return written
 
     def stats(self) -> dict[str, Any]:
         """Link statistics: frames, bytes, rejects by reason, lockouts, COP-1 counts."""
