@@ -185,6 +185,35 @@ def test_the_clcw_goes_down_even_with_no_telemetry():
     assert bench.flight.stats()["tm_frames_out"] - frames == 5  # every clcw_interval = 0.2 s
 
 
+def test_a_cycle_acknowledges_its_telecommand_in_one_burst_with_the_report_it_caused():
+    # a node's cycle: poll without reporting, execute, queue the report, flush. The ground must
+    # never see the CLCW acknowledging a command in a write before the one with its report
+    bench = Bench()
+    bench.ground.start()
+    bench.run_until(lambda: bench.ground.fop.state.name == "ACTIVE", limit=5.0)
+    bench.ground.send(PusTc(0x210, 17, 1, b""))
+    bench.ground.poll(0)
+    now = bench.clock.now
+    bench.up.push(bytes(bench.ground_link.outbox), now)
+    bench.up.flush(now)
+    bench.ground_link.outbox.clear()
+    for raw in bench.up.due(now):
+        bench.flight_link.inbox += raw
+    bench.flight_link.outbox.clear()
+    bench.flight.poll(0, report=False)
+    assert bytes(bench.flight_link.outbox) == b""  # nothing goes down before the cycle's end
+    tc = bench.flight.receive(0)
+    assert tc is not None and tc.service == 17
+    bench.flight.send_tm(PusTm(tc.apid, 1, 7, b"done"))
+    bench.flight.flush()  # the report's frame, with the CLCW acknowledging the command
+    burst = bytes(bench.flight_link.outbox)
+    assert b"done" in burst
+    bench.ground_link.inbox += burst
+    bench.ground.poll(0)
+    assert bench.ground.last_clcw.report_value == 1
+    assert [p.source_data for p in bench.ground.receive_all(0)] == [b"done"]
+
+
 # ---------------------------------------------------------------- a bad link
 
 
