@@ -287,14 +287,14 @@ class Simulator:
         self._counted: dict[str, list[Link] | None] = {}
         try:
             self._open(participants)
+            self.faults = FaultManager(  # a refused schedule closes what was opened
+                self.emulators, {b.name: b.baud for b in bench.boards.values()},
+                {name: {"up": r.base, "down": r.base} for name, r in self.relays.items()},
+                self._impair, tick=bench.tick, schedule=bench.faults,
+            )  # fmt: skip
         except BaseException:
             self.close()
             raise
-        self.faults = FaultManager(
-            self.emulators, {b.name: b.baud for b in bench.boards.values()},
-            {name: {"up": r.base, "down": r.base} for name, r in self.relays.items()},
-            self._impair, tick=bench.tick, schedule=bench.faults,
-        )  # fmt: skip
         self.lockstep: Lockstep | None = None
         if self.timing:
             self.lockstep = Lockstep(
