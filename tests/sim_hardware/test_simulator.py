@@ -509,16 +509,22 @@ def test_two_runs_with_the_same_seed_give_identical_captures(start_sim):
 # ---------------------------------------------------------------------------- bad starts
 
 
-def test_a_bad_bench_file_is_one_line_and_a_non_zero_exit(tmp_path):
+def refused_start(tmp_path, bench_text: str) -> str:
+    """Start the simulator on ``bench_text``: it must exit 2 with one JSON line, no traceback;
+    the error it names."""
     bench = tmp_path / "bad.toml"
-    bench.write_text(DEFAULT.replace("baud = 115200", "baud = 12345", 1), encoding="utf-8")
+    bench.write_text(bench_text, encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-m", "sim_hardware", "--bench", str(bench), "--run-dir",
          str(tmp_path / "run")], capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    error = json.loads(result.stdout.splitlines()[-1])["error"]
+    return str(json.loads(result.stdout.splitlines()[-1])["error"])
+
+
+def test_a_bad_bench_file_is_one_line_and_a_non_zero_exit(tmp_path):
+    error = refused_start(tmp_path, DEFAULT.replace("baud = 115200", "baud = 12345", 1))
     assert "boards.sta_arm.baud" in error and "12345" in error
 
 
@@ -530,15 +536,7 @@ target = "sta_arm.arm"
 kind = "stall"
 params = { joint = 2 }
 """
-    bench = tmp_path / "bad.toml"
-    bench.write_text(bench_text(extra=schedule), encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "sim_hardware", "--bench", str(bench), "--run-dir",
-         str(tmp_path / "run")], capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    error = json.loads(result.stdout.splitlines()[-1])["error"]
+    error = refused_start(tmp_path, bench_text(extra=schedule))
     assert "sta_arm.arm: fault 'stall' takes no parameter 'joint' (it takes: index)" in error
     assert "\n" not in error
 
