@@ -296,6 +296,13 @@ def _where(
         params.append(end)
 
 
+def _equal(clauses: list[str], params: list[object], column: str, what: str, value: object) -> None:
+    """Append ``column = value`` (checked as text named ``what``) unless ``value`` is None."""
+    if value is not None:
+        clauses.append(f"{column} = ?")
+        params.append(_text(what, value))
+
+
 def _sql_where(clauses: list[str]) -> str:
     """The WHERE part of a query. Its clauses are this module's constant text; every value is
     bound as a parameter (hence the ``noqa: S608`` where queries are assembled)."""
@@ -938,12 +945,8 @@ class Archive:
         lo, hi = _range(start, end)
         clauses: list[str] = []
         params: list[object] = []
-        if node is not None:
-            clauses.append("node = ?")
-            params.append(_text("node", node))
-        if name is not None:
-            clauses.append("name = ?")
-            params.append(_text("event name", name))
+        _equal(clauses, params, "node", "node", node)
+        _equal(clauses, params, "name", "event name", name)
         _where(clauses, params, "sim_time", lo, hi)
         sql = (
             "SELECT node, sim_time, event_id, name, severity, detail FROM events"  # noqa: S608
@@ -976,9 +979,7 @@ class Archive:
         lo, hi = _range(start, end)
         clauses: list[str] = []
         params: list[object] = []
-        if node is not None:
-            clauses.append("c.node = ?")
-            params.append(_text("node", node))
+        _equal(clauses, params, "c.node", "node", node)
         _where(clauses, params, "c.sim_time", lo, hi)
         # One statement, so commands and stages come from the same snapshot.
         sql = (
@@ -1028,9 +1029,7 @@ class Archive:
         lo, hi = _range(start, end)
         clauses: list[str] = []
         params: list[object] = []
-        if node is not None:
-            clauses.append("node = ?")
-            params.append(_text("node", node))
+        _equal(clauses, params, "node", "node", node)
         if direction is not None:
             if direction not in DIRECTIONS:
                 raise ArchiveError(f"direction must be 'up' or 'down', not {direction!r}")

@@ -45,6 +45,7 @@ from typing import Any, Final
 
 import tomli_w
 
+from fsw.dictionary.lander import SOURCES
 from ground_tools.api import GroundError, backdoor_request
 from ground_tools.bench_ctl import bench_down, bench_up
 from ground_tools.procedure import run_procedure
@@ -59,11 +60,12 @@ DEFAULT_BENCH: Final = Path(__file__).resolve().parents[1] / "hal" / "benches" /
 SUMMARY_FILE: Final = "summary.json"
 AFTER_SLOT: Final = ("in_mav", "in_orbit", "captured", "primary_containment_vessel", "ees")
 """Where a tube goes with the OS, in order, once it is seated."""
-SOURCES: Final = ("rover_cache", "depot", "ground_near_lander")
 PACE: Final = "1"
 """The station's pace: real time while the procedure is between requests, as fast as the
-bench computes while it waits. A fault put in when the telemetry shows the moment lands within
-milliseconds of simulated time of it (at full speed it could land seconds later)."""
+bench computes while it waits. A fault put in when the telemetry shows the moment lands at the
+lockstep's next round (the simulator has already moved to it while the station holds its tick):
+at most one idle period (5 s) later on an idle bench; at full speed the simulation would run on
+for as many rounds as the procedure takes to answer."""
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,7 @@ class Station:
         self.received = 0
         self.latest: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self.stages: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        self._uplink: list[tuple[str, PusTc, bytes]] = []  # sent at the next cycle (_send)
+        self._uplink: list[tuple[str, bytes, bytes]] = []  # node, packet, request id (_send)
         self.send_errors = 0
         self._seq = dict.fromkeys(self.ground, 0)
         self._anchor = (0.0, wall())
@@ -249,9 +249,9 @@ class Station:
         a frame could reach the simulator a few rounds late on a loaded machine, and a short
         ``cmd`` timeout could pass before the node even saw it."""
         uplink, self._uplink = self._uplink, []
-        for node, packet, rid in uplink:
+        for node, raw, rid in uplink:
             try:
-                self.ground[node].send(packet)
+                self.ground[node].send(raw)
             except (HalError, EncodeError) as exc:
                 self.send_errors += 1
                 reason = f"not sent: {str(exc).splitlines()[0]}"
@@ -472,11 +472,12 @@ class Station:
         except ArchiveError as exc:  # the command still goes: the archive is not in its path
             self.archive_errors += 1
             print(f"ground station: archive: {exc}", file=sys.stderr, flush=True)
+        raw = packet.pack()
         limit = self.ground[node].config.max_packet_length
-        if len(packet.pack()) > limit:
+        if len(raw) > limit:
             return {"error": f"{node} {name}: not sent: the packet exceeds the space link's "
                              f"max_packet_length {limit}"}  # fmt: skip
-        self._uplink.append((node, packet, rid))  # goes up in the next cycle (_send)
+        self._uplink.append((node, raw, rid))  # goes up in the next cycle (_send)
         return {"request_id": rid.hex(), "time": self.timing.now()}
 
     def _latest(self, name: str) -> Any:

@@ -20,7 +20,7 @@ Waits are in simulated seconds.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from fsw.dictionary.lander import SOURCES
 from fsw.dictionary.mav import LAUNCH_STATES
@@ -64,9 +64,9 @@ class Campaign:
         self.tubes = tubes
         self.phase = phase
 
-    def cmd(self, target: str, name: str, **kwargs: object) -> CommandResult:
+    def cmd(self, target: str, name: str, **kwargs: Any) -> CommandResult:
         """``bench.cmd`` (for brevity in the steps)."""
-        return self.bench.cmd(target, name, **kwargs)  # type: ignore[arg-type]
+        return self.bench.cmd(target, name, **kwargs)
 
     # ---------------------------------------------------------------- every node
 

@@ -27,7 +27,7 @@ if not result.ok:  # it slipped on the way to the slot: the ground loads it from
     check(lambda: "grasp_slip" in result.final_reason, "the load ended grasp_slip")
     cmd("lander", "sta.load_tube", source=SOURCES.index("ground_near_lander"), timeout=1800)
 wait_event("lander", "sta.tube_loaded", timeout=60, contains=f"tube {serial} ")
-check("lander.sta.status.tubes_loaded == 1")
+wait_check("lander.sta.status.tubes_loaded == 1", timeout=10)  # the next status report
 check("lander.sta.status.retries >= 1")
 
 campaign.load_tubes()

@@ -12,6 +12,7 @@ chain intact.
 
 # ruff: noqa: F821 - the procedure's names (bench, ...) are handed in by the runner
 
+from fsw.dictionary.lander import SOURCES
 from ground_tools.procedures.steps import Campaign
 
 campaign = Campaign(bench, tubes=globals().get("TUBES", 30), phase=globals().get("phase", print))
@@ -20,7 +21,7 @@ campaign.prepare_lander()
 check(lambda: campaign.load_one("depot").ok, "the first tube loaded")
 
 phase("scenario: the lander resets with a tube in the gripper")
-loading = send("lander", "sta.load_tube", source=1)  # the depot
+loading = send("lander", "sta.load_tube", source=SOURCES.index("depot"))
 wait_check("lander.sta.status.holding != 0", timeout=600)
 held = tlm("lander.sta.status.holding")
 reset_node("lander")
@@ -38,7 +39,7 @@ campaign.prepare_lander()
 result = campaign.load_one("depot")  # the held tube goes in first
 check(lambda: result.ok, "the held tube loaded")
 wait_event("lander", "sta.tube_loaded", timeout=60, contains=f"tube {held} seated")
-check("lander.sta.status.tubes_loaded == 2")
+wait_check("lander.sta.status.tubes_loaded == 2", timeout=10)  # the next status report
 
 campaign.load_tubes()
 campaign.close_and_hand_over()
