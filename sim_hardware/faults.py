@@ -218,6 +218,20 @@ class FaultManager:
             if fault.spec.end is not None and fault.spec.end <= now:
                 self._end(fault, now, "ended")
 
+    def advance(self, now: float, physics: Callable[[float], None]) -> None:
+        """Bring the bench to ``now`` with every fault in effect for exactly its span: the
+        ``physics`` (the boards and the world, brought to a time) is run to each start and end
+        on the way, before that fault starts or ends, then to ``now``.
+
+        A lockstep round may jump several seconds; without the stops a two-second fault that
+        starts and ends inside one jump would never touch the physics (a tube held all along
+        would not slip), depending on where the rounds fell.
+        """
+        while (due := self.next_due()) <= now:
+            physics(due)
+            self.apply(due)
+        physics(now)
+
     def next_due(self) -> float:
         """When the next fault starts or ends (``math.inf``: never)."""
         ends = [f.spec.end for f in self.active.values() if f.spec.end is not None]

@@ -343,12 +343,15 @@ class Simulator:
 
     def advance(self, t: float) -> None:
         """Bring everything to simulated time ``t`` (the lockstep's hook, before each tick)."""
-        self.faults.apply(t)
+        self.faults.advance(t, self._physics)
+        for relay in self.relays.values():
+            relay.advance(t)
+
+    def _physics(self, t: float) -> None:
+        """The boards and the world, brought to ``t``."""
         if self.host is not None:
             self.host.advance(t)
         self.coupling.sync(t)
-        for relay in self.relays.values():
-            relay.advance(t)
 
     def next_due(self) -> float:
         """The simulator's own next event: a frame in flight, a fault, a late reply."""

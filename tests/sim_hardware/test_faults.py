@@ -74,3 +74,29 @@ def test_the_same_fault_with_its_parameters_right_starts():
     assert [f.kind for f in manager.boards["igloo"].faults] == ["heater_zone_failure"]
     assert manager.boards["sta_arm"].faults[0].params == {"index": 6, "offset": 2.5}
     assert [h["event"] for h in manager.history] == ["started", "started"]
+
+
+def test_a_short_fault_inside_one_jump_of_the_clock_still_acts_for_its_whole_span():
+    """A 2 s grasp slip put in just before the lockstep jumps 9 s: the held tube slips."""
+    manager = _manager()
+    arm = manager.boards["sta_arm"]
+    arm.presented_tube = 266
+    arm.finger_target, arm.set_force = 0.0, 20.0  # closing on the tube with 20 N
+    arm.advance(5.0)
+    assert arm.held_tube == 266
+    manager.inject("sta_arm.gripper", "grasp_slip", 5.0, duration=2.0)
+    manager.advance(14.0, arm.advance)
+    assert arm.slipped == [266] and arm.held_tube is None
+    assert [h["event"] for h in manager.history] == ["started", "ended"]
+
+
+def test_the_physics_stops_at_every_fault_start_and_end_on_the_way():
+    schedule = (
+        FaultSpec(at=3.0, target="sta_arm.gripper", kind="grasp_slip", duration=2.0),
+        FaultSpec(at=4.0, target="igloo.heaters", kind="heater_zone_failure", params={"index": 1}),
+    )
+    manager = _manager(schedule)
+    times: list[float] = []
+    manager.advance(10.0, times.append)
+    assert times == [3.0, 4.0, 5.0, 10.0]
+    assert [h["event"] for h in manager.history] == ["started", "started", "ended"]
