@@ -123,8 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         radio = None
         if radio_url:
-            radio_link = open_link(radio_url, capture_dir=capture, timestamp=clock.now,
-                                   capture_name=f"fsw-{args.node}-radio")  # fmt: skip
+            radio_link = open_link(
+                radio_url, baudrate=spec.radio_baud, capture_dir=capture, timestamp=clock.now,
+                capture_name=f"fsw-{args.node}-radio",
+            )  # fmt: skip
             links.append(radio_link)
             radio = FlightSpaceLink(
                 radio_link, keys, spec.space_link, store=node.nv.counters(),

@@ -5,9 +5,12 @@ when the bench generates keys, and starts, each in its own session so that it ou
 shell that started it:
 
 * the simulator (``python -m sim_hardware``) with the lockstep participants ``ground`` and every
-  node whose radio is emulated;
-* one flight-software process per node (``python -m fsw --node N``);
-* the ground station (``python -m ground_tools.station``), the ``ground`` participant.
+  node;
+* one flight-software process per node (``python -m fsw --node N``), whether its radio is
+  emulated or real (a real radio changes only where its space link goes);
+* the ground station (``python -m ground_tools.station``), the ``ground`` participant, with the
+  ground end of every space link: the simulator's for an emulated radio, the ground equipment's
+  port (``nodes.<node>.ground``) for a real one.
 
 It waits until the station answers, then records every process in ``bench.json``. ``down``
 stops the simulator (which tells every participant to stop), waits for each process, and kills
@@ -81,7 +84,7 @@ def bench_up(
     (run_dir / "logs").mkdir()
     _write_keys(bench, run_dir)
     point_latest(runs, run_id)
-    nodes = [name for name, spec in bench.nodes.items() if spec.emulated_radio]
+    nodes = list(bench.nodes)  # a node with a real radio runs here too; only its link differs
     py = sys.executable
     sim_args = [py, "-m", "sim_hardware", "--bench", str(bench_path), "--run-dir", str(run_dir)]
     for participant in ("ground", *nodes):

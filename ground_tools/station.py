@@ -136,9 +136,10 @@ class Station:
         self.ground: dict[str, GroundSpaceLink] = {}
         (run_dir / "ground").mkdir(exist_ok=True)
         for name, spec in bench.nodes.items():
-            if not spec.emulated_radio:
-                continue  # decision 0016: a real radio's ground side is not the station's yet
-            end = self._open(ports["space_links"][name]["ground"], captures, f"ground-{name}")
+            url = ports["space_links"][name]["ground"]
+            if url is None:
+                continue  # a real radio whose ground end the bench does not name
+            end = self._open(url, captures, f"ground-{name}", baudrate=spec.radio_baud)
             end.on_frame = self._framer(name)
             sa = SecurityAssociation(spec.spi, keys[spec.spi])
             store = CounterStore(run_dir / "ground" / f"{name}.counters.json")
@@ -301,9 +302,11 @@ class Station:
     def _now(self) -> float:
         return 0.0 if self._clock is None else self._clock.now()
 
-    def _open(self, url: str, captures: Path, name: str) -> Link:
+    def _open(self, url: str, captures: Path, name: str, **options: Any) -> Link:
         try:
-            link = open_link(url, capture_dir=captures, capture_name=name, timestamp=self._now)
+            link = open_link(
+                url, capture_dir=captures, capture_name=name, timestamp=self._now, **options
+            )
         except HalError as exc:
             raise StationError(str(exc).splitlines()[0]) from None
         self.links.append(link)
@@ -443,6 +446,10 @@ class Station:
     def _command(self, request: dict[str, Any]) -> dict[str, Any]:
         node = str(request.get("node"))
         if node not in self.ground:
+            if node in self.bench.nodes:
+                field = f"nodes.{node}.ground"
+                return {"error": f"{node}: a real radio with no ground end on this bench "
+                                 f"(set {field} to the ground equipment's port)"}  # fmt: skip
             return {"error": f"unknown node {node!r} (known: {', '.join(self.ground)})"}
         d = self.dictionaries[node]
         name = str(request.get("name"))

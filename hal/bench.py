@@ -16,6 +16,8 @@ and emulates everything. Format (every key below is known; any other key is an e
 
     [nodes.lander]               # one table per node: lander, mav, orbiter (at least one)
     radio = "sim"                # "sim" (the space-link emulator) or a serial port / URL
+    radio_baud = 115200          # a real radio's rate (both ends), a standard baud rate
+    ground = "/dev/ttyUSB9"      # a real radio only: the ground station's end (port / URL)
     scid = 0x2A1                 # spacecraft id, 0..1023, distinct per node
     spi = 1                      # key id of this node's uplink, 0..65535, distinct per node
     light_time = 0.0             # one-way light time, seconds (space-link emulator)
@@ -154,8 +156,8 @@ FAULT_KINDS: Final = DEVICE_FAULTS | LINK_FAULTS
 
 _TOP_KEYS: Final = ("seed", "clock", "tick", "duration_limit", "keys", "runs_dir", "archive",
                     "nodes", "boards", "faults")  # fmt: skip
-_NODE_KEYS: Final = ("radio", "scid", "spi", "light_time", "bit_error_rate", "blackouts",
-                     "space_link")  # fmt: skip
+_NODE_KEYS: Final = ("radio", "radio_baud", "ground", "scid", "spi", "light_time",
+                     "bit_error_rate", "blackouts", "space_link")  # fmt: skip
 _BOARD_KEYS: Final = ("node", "port", "baud", "usb_serial")
 _FAULT_KEYS: Final = ("at", "target", "kind", "duration", "params")
 _LINK_PREFIX: Final = "link:"
@@ -180,6 +182,9 @@ class NodeSpec:
         name: ``lander``, ``mav`` or ``orbiter``.
         radio: ``"sim"`` (served by the simulator's space-link emulator), or the device path or
             URL of a real radio.
+        radio_baud: the line rate of a real radio's two ends (one of :data:`BAUD_RATES`).
+        ground: the ground station's end of a real radio (the port of the ground-support
+            equipment, or a ``socket://`` URL), or None: the station then leaves the node out.
         scid: spacecraft id, 0..1023, distinct per node.
         spi: key id (SPI) of this node's uplink, 0..65535, distinct per node.
         space_link: the space-link parameters, ``scid`` included.
@@ -193,6 +198,8 @@ class NodeSpec:
     scid: int
     spi: int
     space_link: SpaceLinkConfig
+    radio_baud: int = 115200
+    ground: str | None = None
     light_time: float = 0.0
     bit_error_rate: float = 0.0
     blackouts: tuple[tuple[float, float], ...] = ()
@@ -509,6 +516,12 @@ class _Parser:
             self.fail(where, f"must be {what}, not {_show(value)}")
         return value
 
+    def baud(self, value: object, where: str) -> int:
+        if value not in BAUD_RATES or not isinstance(value, int) or isinstance(value, bool):
+            rates = ", ".join(map(str, BAUD_RATES))
+            self.fail(where, f"{_show(value)} is not a standard baud rate ({rates})")
+        return value
+
     def port(self, value: object, where: str) -> str:
         what = (
             '"sim", a device path (/dev/ttyUSB0, /dev/serial/by-id/...) '
@@ -588,6 +601,15 @@ class _Parser:
         where = f"nodes.{name}"
         self.known(body, _NODE_KEYS, where)
         radio = self.port(self.required(body, "radio", where, '"sim" or a port'), f"{where}.radio")
+        radio_baud = self.baud(body.get("radio_baud", DEFAULT_BAUD), f"{where}.radio_baud")
+        ground = body.get("ground")
+        if ground is not None:
+            if radio == EMULATED:
+                self.fail(f"{where}.ground", "only a real radio takes a ground end (the "
+                          "simulator gives an emulated radio's)")  # fmt: skip
+            ground = self.port(ground, f"{where}.ground")
+            if ground == EMULATED:
+                self.fail(f"{where}.ground", 'must be the ground equipment\'s port, not "sim"')
         scid = self.required(body, "scid", where, "an integer in 0..1023")
         scid = self.integer(scid, f"{where}.scid", 0, 1023)
         spi = self.required(body, "spi", where, "an integer in 0..65535")
@@ -607,7 +629,8 @@ class _Parser:
         except ValueError as exc:
             raise BenchError(str(exc)) from None
         return NodeSpec(
-            name=name, radio=radio, scid=scid, spi=spi, space_link=config,
+            name=name, radio=radio, radio_baud=radio_baud, ground=ground, scid=scid, spi=spi,
+            space_link=config,
             light_time=light_time, bit_error_rate=ber, blackouts=blackouts,
         )  # fmt: skip
 
@@ -649,10 +672,7 @@ class _Parser:
         if node not in nodes:
             self.fail(f"{where}.node", f"node {node!r} is not on this bench (no nodes.{node})")
         port = self.port(self.required(body, "port", where, '"sim" or a port'), f"{where}.port")
-        baud = body.get("baud", DEFAULT_BAUD)
-        if baud not in BAUD_RATES or not isinstance(baud, int) or isinstance(baud, bool):
-            rates = ", ".join(map(str, BAUD_RATES))
-            self.fail(f"{where}.baud", f"{_show(baud)} is not a standard baud rate ({rates})")
+        baud = self.baud(body.get("baud", DEFAULT_BAUD), f"{where}.baud")
         usb_serial = body.get("usb_serial")
         if usb_serial is not None:
             usb_serial = self.text(usb_serial, f"{where}.usb_serial", "a USB serial number")
@@ -662,10 +682,14 @@ class _Parser:
         """Two endpoints on one real port, or one USB serial number twice, is a copy slip."""
         ports: dict[str, str] = {}
         serials: dict[str, str] = {}
-        endpoints = [(f"nodes.{n.name}.radio", n.radio, None) for n in nodes.values()]
-        endpoints += [(f"boards.{b.name}", b.port, b.usb_serial) for b in boards.values()]
-        for where, port, serial in endpoints:
-            field_path = where if where.endswith(".radio") else f"{where}.port"
+        endpoints: list[tuple[str, str, str | None]] = []
+        for n in nodes.values():
+            endpoints.append((f"nodes.{n.name}.radio", n.radio, None))
+            if n.ground is not None:
+                endpoints.append((f"nodes.{n.name}.ground", n.ground, None))
+        endpoints += [(f"boards.{b.name}.port", b.port, b.usb_serial) for b in boards.values()]
+        for field_path, port, serial in endpoints:
+            where = field_path.rpartition(".")[0]
             if port != EMULATED:
                 if port in ports:
                     self.fail(field_path, f"{_show(port)} is already used by {ports[port]}")

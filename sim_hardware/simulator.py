@@ -532,9 +532,9 @@ class Simulator:
             if relay is not None:
                 space[node.name] = {"emulated": True, **relay.ends()}
             else:
-                # a real radio: the node opens it; the ground reaches the node through its own
-                # station equipment, which is not the simulator's to name
-                space[node.name] = {"emulated": False, "radio": node.radio, "ground": None}
+                # a real radio: the node opens it, the ground station its ground end (the
+                # ground equipment's port the bench names, if any)
+                space[node.name] = {"emulated": False, "radio": node.radio, "ground": node.ground}
         timing = {
             name: str(getattr(channel.link, "peer_path", ""))
             for name, channel in self.timing.items()

@@ -133,6 +133,8 @@ tm_frame_length = 1115
 
 [nodes.orbiter]
 radio = "socket://192.168.1.20:4001"
+radio_baud = 9600
+ground = "/dev/serial/by-id/usb-EGSE_ground-if00"
 scid = 0x2A3
 spi = 13
 
@@ -200,6 +202,8 @@ def test_a_hil_bench_reads_back_field_by_field(hil_bench: Path, tmp_path: Path, 
         scid=0x2A1, t1=5.0, fop_window=2, tm_frame_length=1115
     )
     assert orbiter.radio == "socket://192.168.1.20:4001"
+    assert (orbiter.radio_baud, orbiter.ground) == (9600, "/dev/serial/by-id/usb-EGSE_ground-if00")
+    assert (lander.radio_baud, lander.ground) == (115200, None)  # the default: no ground end
     assert orbiter.space_link == SpaceLinkConfig(scid=0x2A3)
     assert orbiter.blackouts == () and orbiter.light_time == 0.0
 
@@ -378,6 +382,23 @@ BAD = [
      'nodes.mav.radio: must be "sim", a device path'),
     ("radio-no-port", edit(NODE_MAV, NODE_MAV.replace('"sim"', '"socket://host"')),
      'nodes.mav.radio: "socket://host" needs a host and a port'),
+    ("radio-baud", edit(NODE_MAV, NODE_MAV + "radio_baud = 12345\n"),
+     "nodes.mav.radio_baud: 12345 is not a standard baud rate (9600, "),
+    ("ground-with-emulated-radio", edit(NODE_MAV, NODE_MAV + 'ground = "/dev/ttyUSB5"\n'),
+     "nodes.mav.ground: only a real radio takes a ground end (the simulator gives an emulated "
+     "radio's)"),
+    ("ground-sim", edit(NODE_MAV, NODE_MAV.replace('"sim"', '"/dev/ttyUSB4"') + 'ground = "sim"\n'),
+     'nodes.mav.ground: must be the ground equipment\'s port, not "sim"'),
+    ("ground-relative", edit(NODE_MAV, NODE_MAV.replace('"sim"', '"/dev/ttyUSB4"')
+                             + 'ground = "ttyUSB5"\n'),
+     'nodes.mav.ground: must be "sim", a device path'),
+    ("ground-is-the-radio", edit(NODE_MAV, NODE_MAV.replace('"sim"', '"/dev/ttyUSB4"')
+                                 + 'ground = "/dev/ttyUSB4"\n'),
+     'nodes.mav.ground: "/dev/ttyUSB4" is already used by nodes.mav.radio'),
+    ("ground-is-a-board", edit(NODE_MAV, NODE_MAV.replace('"sim"', '"/dev/ttyUSB4"')
+                               + 'ground = "/dev/ttyUSB0"\n').replace(
+        ARM, ARM.replace('"sim"', '"/dev/ttyUSB0"')),
+     'boards.sta_arm.port: "/dev/ttyUSB0" is already used by nodes.mav.ground'),
     ("light-time", edit(NODE_MAV, NODE_MAV + "light_time = -1\n"),
      "nodes.mav.light_time: must be a number of seconds >= 0, not -1"),
     ("bit-error-rate", edit(NODE_MAV, NODE_MAV + "bit_error_rate = 1.5\n"),
