@@ -7,8 +7,9 @@ a proportional law, run every ``igloo.control_period`` seconds (the node idles i
     duty[z] = clamp(igloo.gain * (setpoint - temperature[z]) * 100 %, 0 .. 100 %)
 
 Each zone's heater has a prime and a redundant element (the board's ``select_element``). A zone
-whose heater draws no current while switched on (at :data:`OPEN_CHECK_DUTY` or more) has an open
-element. On its prime element, the app selects the redundant one, reports it
+whose heater draws under half the current its duty should has an open element (the HAL judges it
+against the ICD's rating, and leaves alone a zone driven too gently to tell, near its setpoint).
+On its prime element, the app selects the redundant one, reports it
 (``igloo.zone_fault``, "zone 3 prime heater open: switched to the redundant element") and goes
 on controlling the zone. On its redundant element (both are open), or with its thermistor
 reading open, the zone is reported and left off (``zones_failed``); the others go on. Each
@@ -23,7 +24,7 @@ warm.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from fsw.apps.base import App
 from fsw.core.component import CommandContext, NodeContext
@@ -32,12 +33,6 @@ from hal.errors import HalError
 from hal.protocol.devices import igloo as icd
 
 __all__ = ["IglooThermal"]
-
-OPEN_CHECK_DUTY: Final = 5.0
-"""%: a zone's heater is judged open by its current only at this duty or more. A working 20 W
-zone heater on the 28 V bus (the igloo board's rating) draws 36 mA at 5 %, over three times the
-HAL's "no current" (10 mA, reached at 1.4 %): near the setpoint, where the law asks for a duty
-of a per cent or so, a good heater would otherwise be taken for an open one."""
 
 
 class IglooThermal(App):
@@ -105,7 +100,7 @@ class IglooThermal(App):
         for zone in sorted(thermistors - self.failed):
             self.ctx.emit("igloo.zone_fault", f"zone {zone} thermistor open: left off")
         self.failed |= thermistors
-        open_heaters = set(heaters.open_heaters(OPEN_CHECK_DUTY))
+        open_heaters = set(heaters.open_heaters())
         for zone in sorted(open_heaters - self.failed):
             self._heater_open(zone, heaters.element[zone], heaters.temperature[zone])
         bad = thermistors | (open_heaters & self.failed)

@@ -11,7 +11,6 @@ from hal.protocol.devices import igloo as icd
 
 __all__ = ["DoorStatus", "HeatersStatus", "IglooClient", "PropellantStatus"]
 
-NO_CURRENT: Final = 0.01  # A: below this, a heater on is drawing nothing
 OPEN_THERMISTOR: Final = -150.0  # degC: the bottom of the range, an open thermistor
 
 
@@ -25,15 +24,23 @@ class HeatersStatus:
     current: tuple[float, ...]
     element: tuple[int, ...]
 
-    def open_heaters(self, min_duty: float = 0.0) -> list[int]:
-        """Zones switched on whose heater draws no current (their selected element is open).
+    def expected_current(self, zone: int) -> float:
+        """A, what zone ``zone``'s heater draws at its duty when its element works (the ICD's
+        rating: ``duty / 100 * HEATER_POWER / BUS_VOLTAGE``)."""
+        return self.duty[zone] / 100 * icd.HEATER_POWER / icd.BUS_VOLTAGE
 
-        ``min_duty`` (%): judge only zones driven at least that hard; at a duty of a few per
-        cent a working heater's current comes close to :data:`NO_CURRENT` (0 judges every zone
-        with a duty above zero).
+    def open_heaters(self) -> list[int]:
+        """Zones whose heater draws under half the current its duty should (the selected
+        element is open, or failing).
+
+        A zone is judged only when its expected current is over twice the current sense's
+        accuracy, so that a dead element (reading at most the accuracy) and a working one (at
+        least the expected current less the accuracy) fall on either side of the half: at the
+        ICD's rating, a duty over 1.4 %. A zone driven more gently is never called open.
         """
-        return [z for z, (d, i) in enumerate(zip(self.duty, self.current, strict=True))
-                if d > 0 and d >= min_duty and i < NO_CURRENT]  # fmt: skip
+        judged = [z for z in range(len(self.duty))
+                  if self.expected_current(z) > 2 * icd.CURRENT_ACCURACY]  # fmt: skip
+        return [z for z in judged if self.current[z] < self.expected_current(z) / 2]
 
     def open_thermistors(self) -> list[int]:
         """Zones whose thermistor reads the bottom of its range (open circuit)."""

@@ -54,8 +54,8 @@ from sim_hardware.devices.base import BoardEmulator, Fault, FaultParam, Refused
 
 SOL: Final = 88775.0  # s
 MAX_STEP: Final = 60.0  # s
-HEATER_POWER: Final = 20.0  # W per zone at 100 %
-BUS_VOLTAGE: Final = 28.0  # V
+HEATER_POWER: Final = icd.HEATER_POWER  # W per zone at 100 %: the ICD's rating by default
+BUS_VOLTAGE: Final = icd.BUS_VOLTAGE  # V
 ZONE_CAPACITY: Final = 2000.0  # J/K
 CONDUCTANCE: Final = 0.2  # W/K, door closed
 CONDUCTANCE_OPEN: Final = 1.0  # W/K, door fully open

@@ -177,16 +177,19 @@ def test_zones_fail_one_by_one_each_with_its_own_elements(igloo):
     assert client.read_heaters().open_heaters() == [9]
 
 
-def test_the_open_check_can_leave_out_zones_driven_too_gently_to_tell(igloo):
+def test_a_heater_is_judged_by_the_current_its_duty_should_draw_at_the_icds_rating(igloo):
     client, emulator, _ = igloo
     emulator.inject("heater_zone_failure", "heaters", index=6)
-    client.set_all([1.0] * 16)  # a working heater draws 7 mA at 1 %: below NO_CURRENT too
-    assert client.read_heaters().open_heaters() == list(range(16))
-    assert client.read_heaters().open_heaters(min_duty=5.0) == []
-    client.set_duty(0, 5.0)
-    assert client.read_heaters().open_heaters(min_duty=5.0) == []
-    client.set_all([5.0] * 16)
-    assert client.read_heaters().open_heaters(min_duty=5.0) == [6]
+    client.set_all([1.0] * 16)  # 7 mA expected: too close to the sense's 5 mA to tell
+    zones = client.read_heaters()
+    assert zones.expected_current(6) == pytest.approx(0.01 * icd.HEATER_POWER / icd.BUS_VOLTAGE)
+    assert zones.current[6] == 0.0 and zones.open_heaters() == []
+    client.set_all([2.0] * 16)  # 14 mA expected: a dead element reads under half of it
+    assert client.read_heaters().open_heaters() == [6]
+    client.set_all([50.0] * 16)
+    emulator.inject("bias", "heaters", field="current", index=2, offset=-0.25)  # 107 of 357 mA
+    emulator.inject("bias", "heaters", field="current", index=3, offset=-0.1)  # 257 of 357 mA
+    assert client.read_heaters().open_heaters() == [2, 6]  # failing, dead; zone 3 is within
 
 
 def test_an_open_thermistor_reads_the_bottom_of_its_range(igloo):

@@ -5,8 +5,10 @@ separately instrumented heater zones; its solid propellant must stay above -40 d
 door opens for sample loading. Zones are numbered 0 to 15 on the wire. Each zone has two heater
 elements on separate circuits, prime (0) and redundant (1), as spacecraft heaters usually do;
 ``select_element`` chooses the one the zone's duty drives (power-on: prime). A zone's heater is
-switched by duty cycle (0 to 100 % of its rated power) and reports its thermistor, its heater
-current and the element selected; an element that is open draws no current. Conventions common
+switched by duty cycle (0 to 100 % of its rated power, :data:`HEATER_POWER` on the
+:data:`BUS_VOLTAGE` bus, either element) and reports its thermistor, its mean heater current
+(to :data:`CURRENT_ACCURACY`) and the element selected; an element that is open draws no
+current, so a working one draws ``duty / 100 * HEATER_POWER / BUS_VOLTAGE``. Conventions common
 to every device (ping, status request, completion and failure reports) are in
 :mod:`hal.protocol.devices.icd`.
 
@@ -31,6 +33,9 @@ SERVICE_HEATERS: Final = 135
 SERVICE_DOOR: Final = 136
 PRIME: Final = 0  # a zone's prime heater element (selected at power-on)
 REDUNDANT: Final = 1  # a zone's redundant heater element, on its own circuit
+HEATER_POWER: Final = 20.0  # W: the rated power of each zone's heater element, at 100 % duty
+BUS_VOLTAGE: Final = 28.0  # V: the heater bus
+CURRENT_ACCURACY: Final = 0.005  # A: the heater current sense reads within this of the truth
 
 FAIL_HEATER_OPEN: Final = 16
 
@@ -62,7 +67,8 @@ HEATERS = DeviceIcd(
         Field("temperature", "f32", "degC", -150, 100, "zone thermistor (an open thermistor "
               "reads -150)", count=ZONES),
         Field("duty", "f32", "%", 0, 100, "commanded duty cycle", count=ZONES),
-        Field("current", "f32", "A", 0, 2, "mean heater current", count=ZONES),
+        Field("current", "f32", "A", 0, 2, "mean heater current (+/- 5 mA; a working "
+              "element draws duty/100 x 20 W / 28 V)", count=ZONES),
         Field("element", "u8", "-", PRIME, REDUNDANT, "heater element the zone's duty drives: "
               "0 prime, 1 redundant", count=ZONES),
     ), "Heater zones status."),
