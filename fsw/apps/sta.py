@@ -43,11 +43,8 @@ from fsw.apps.base import App, Operation, OperationFailed, Wait
 from fsw.apps.custody import SOURCES, CustodyError, Inventory
 from fsw.core.component import CommandContext, CommandError, NodeContext
 from fsw.dictionary.lander import (
-    CUSTODY_REPORT,
     PLACES,
-    SERVICE_STA,
     STA_STATES,
-    SUBTYPE_CUSTODY,
 )
 from hal.devices.os_container import OsContainerClient
 from hal.devices.sta_arm import ArmStatus, StaArmClient
@@ -184,13 +181,15 @@ class SampleTransferArm(App):
 
     def do_report_custody(self, cmd: CommandContext, now: float) -> None:
         """``sta.report_custody``: one TM[160,128] per tube."""
+        report = self.ctx.dictionary.report("sta.custody")
         for tube in self.inventory.tubes():
             slot = tube.slot
             place = "os_slot" if slot is not None else tube.place
             serial = int(tube.serial) if tube.serial.isdigit() else 0
-            data = CUSTODY_REPORT.pack(serial, PLACES.index(place), 255 if slot is None else slot,
-                                       min(len(tube.chain), 65535))  # fmt: skip
-            self.ctx.send_tm(SERVICE_STA, SUBTYPE_CUSTODY, data)
+            data = report.encode(serial=serial, place=PLACES.index(place),
+                                 slot=255 if slot is None else slot,
+                                 steps=min(len(tube.chain), 65535))  # fmt: skip
+            self.ctx.send_tm(report.service, report.subtype, data)
 
     def _not_handed_over(self) -> None:
         if self.state == "handed_over":

@@ -20,7 +20,13 @@ from importlib import import_module
 from types import MappingProxyType
 from typing import Final
 
-from fsw.dictionary.core import core_commands, core_events, core_hk, core_parameters
+from fsw.dictionary.core import (
+    core_commands,
+    core_events,
+    core_hk,
+    core_parameters,
+    core_reports,
+)
 from fsw.dictionary.model import (
     MODES,
     SEVERITIES,
@@ -32,6 +38,7 @@ from fsw.dictionary.model import (
     HkPacket,
     Message,
     Parameter,
+    TmReport,
 )
 from fsw.dictionary.services import SERVICE_EVENTS
 
@@ -49,6 +56,7 @@ __all__ = [
     "Message",
     "NodeDictionary",
     "Parameter",
+    "TmReport",
     "dictionary",
     "node_dictionary",
 ]
@@ -75,6 +83,7 @@ class NodeDictionary:
         apid: its APID.
         commands, hk, events, parameters: the declarations, in order.
         inhibits: the node's onboard inhibits (hazardous-command gate), by index.
+        reports: its telemetry reports of a fixed layout other than housekeeping.
 
     Raises (constructor):
         ValueError: a name or wire id declared twice, or a hazardous command naming an
@@ -88,6 +97,7 @@ class NodeDictionary:
     events: tuple[Event, ...]
     parameters: tuple[Parameter, ...]
     inhibits: tuple[str, ...] = ()
+    reports: tuple[TmReport, ...] = ()
     _by: dict[str, dict[object, object]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -97,6 +107,7 @@ class NodeDictionary:
             ("hk", self.hk, lambda h: (h.name, h.sid)),
             ("event", self.events, lambda e: (e.name, e.id)),
             ("parameter", self.parameters, lambda p: (p.name, p.id)),
+            ("report", self.reports, lambda r: (r.name, r.key)),
         ):
             by_name: dict[object, object] = {}
             by_id: dict[object, object] = {}
@@ -144,6 +155,14 @@ class NodeDictionary:
         kind = "parameter_id" if isinstance(name_or_id, int) else "parameter"
         return self._get(kind, name_or_id)  # type: ignore[return-value]
 
+    def report(self, name: str) -> TmReport:
+        """A telemetry report by name (KeyError)."""
+        return self._get("report", name)  # type: ignore[return-value]
+
+    def report_at(self, service: int, subtype: int) -> TmReport | None:
+        """The report a received TM[service,subtype] is, or None."""
+        return self._by["report_id"].get((service, subtype))  # type: ignore[return-value]
+
     @property
     def hazardous(self) -> tuple[Command, ...]:
         """The node's hazardous commands."""
@@ -159,6 +178,7 @@ def build_node(
     events: Iterable[tuple[str, str, str]] = (),
     parameters: Iterable[Parameter] = (),
     inhibits: Iterable[str] = (),
+    reports: Iterable[TmReport] = (),
 ) -> NodeDictionary:
     """A node's dictionary: the core's declarations plus the node's own (its apps').
 
@@ -173,6 +193,7 @@ def build_node(
         tuple(core_events(node, SERVICE_EVENTS + tuple(events))),
         (*core_parameters(node), *parameters),
         tuple(inhibits),
+        (*core_reports(node, apid), *reports),
     )
 
 
@@ -185,7 +206,7 @@ def node_dictionary(node: str) -> NodeDictionary:
     import_module(NODE_APPS[node]).declare(apps)
     return build_node(
         node, apps.apid, commands=apps.commands, hk=apps.hk, events=apps.events,
-        parameters=apps.parameters, inhibits=apps.inhibits,
+        parameters=apps.parameters, inhibits=apps.inhibits, reports=apps.reports,
     )  # fmt: skip
 
 

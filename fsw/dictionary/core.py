@@ -30,7 +30,7 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-from fsw.dictionary.model import Command, Event, Field, HkPacket, Message, Parameter
+from fsw.dictionary.model import Command, Event, Field, HkPacket, Message, Parameter, TmReport
 
 __all__ = [
     "CORE_EVENTS",
@@ -39,6 +39,7 @@ __all__ = [
     "core_events",
     "core_hk",
     "core_parameters",
+    "core_reports",
 ]
 
 MODE_CODES: Final = {"boot": 0, "safe": 1, "nominal": 2, "critical": 3}
@@ -368,8 +369,22 @@ def core_parameters(node: str) -> list[Parameter]:
     ]
 
 
+def core_reports(node: str, apid: int) -> list[TmReport]:
+    """The core's telemetry reports of ``node`` (other than housekeeping and the PUS-1, PUS-5,
+    PUS-17 and PUS-20 reports, whose layouts are the services' own)."""
+    fields = (
+        _f("rate", "u8", "-", 0, 12, "a report every 2**rate s (PUS-9 rate exponent)"),
+        _f("coarse", "u32", "s", 0, 0xFFFF_FFFF, "spacecraft time, CUC coarse: whole seconds"),
+        _f("fine", "u16", "1/65536 s", 0, 0xFFFF, "spacecraft time, CUC fine: the fraction"),
+        _f("cycle", "u32", "-", 0, 0xFFFF_FFFF, "executive cycles since boot, mod 2**32"),
+    )
+    meaning = "TM[9,2] spacecraft time report, every 2**rate s (time.set_rate)"
+    return [TmReport("time.report", node, apid, 9, 2, fields, "time", meaning)]
+
+
 TIME_REPORT: Final = struct.Struct(">B6sI")
-"""TM[9,2] time report: rate uint8 | spacecraft time CUC 4+2 | cycle uint32 (PUS 9)."""
+"""TM[9,2] time report: rate uint8 | spacecraft time CUC 4+2 | cycle uint32 (PUS 9); the same
+layout as the ``time.report`` declaration of :func:`core_reports`."""
 PARAMETER_ENTRY: Final = struct.Struct(">Hd")
 """One parameter in TC[20,1] loads and TM[20,2] reports: id uint16 | value float64 (PUS 20),
 after a count uint8."""

@@ -33,12 +33,11 @@ TM[160,128] custody report: serial uint32 | place code uint8 (:data:`PLACES`, a 
 
 from __future__ import annotations
 
-import struct
 from typing import Final
 
 from fsw.dictionary.model import AppDeclarations, Field
 
-__all__ = ["CUSTODY_REPORT", "PLACES", "SOURCES", "STA_STATES", "declare"]
+__all__ = ["PLACES", "SOURCES", "STA_STATES", "declare"]
 
 SOURCES: Final = ("rover_cache", "depot", "ground_near_lander")
 """Where the arm picks tubes up, by the ``source`` code of ``sta.load_tube``."""
@@ -49,7 +48,6 @@ STA_STATES: Final = (
     "retracting", "lid", "awaiting_serial", "stopped", "handed_over",
 )  # fmt: skip
 """The arm app's state by its HK code."""
-CUSTODY_REPORT: Final = struct.Struct(">IBBH")
 SERVICE_STA: Final = 160
 SERVICE_IGLOO: Final = 161
 SUBTYPE_CUSTODY: Final = 128
@@ -110,6 +108,16 @@ def declare(apps: AppDeclarations) -> None:
         _f("propellant", "f32", "degC", -150, 100, "MAV propellant temperature"),
         _f("door", "f32", "%", 0, 100, "door position, 0 closed"),
         period=10.0,
+    )  # fmt: skip
+
+    apps.report(
+        "sta.custody", SERVICE_STA, SUBTYPE_CUSTODY, "one tube of the onboard inventory, sent "
+        "for each tube on sta.report_custody",
+        _f("serial", "u32", "-", 0, 999999, "the tube's etched serial number (0: not a number)"),
+        _f("place", "u8", "-", 0, len(PLACES) - 1, "where it is (PLACES: " + ", ".join(
+            f"{i} {name}" for i, name in enumerate(PLACES)) + ")"),
+        _f("slot", "u8", "-", 0, 255, "its OS slot, 255 when not in one"),
+        _f("steps", "u16", "-", 0, 65535, "custody steps recorded for it since its pickup"),
     )  # fmt: skip
 
     e = apps.event

@@ -14,6 +14,8 @@ record              application / source data
 :class:`Command`    the message's fixed fields; a ``variable`` command's data is
                     parsed by its component (which checks its length itself)
 :class:`HkPacket`   TM[3,25]: SID uint16 | the packet's fields
+:class:`TmReport`   TM[service,subtype]: the report's fields (a fixed layout, sent by a
+                    component when asked or when due: time reports, custody reports)
 :class:`Event`      TM[5,severity]: event id uint16 | detail length uint8 | detail
                     UTF-8 (0..:data:`MAX_DETAIL` octets)
 :class:`Parameter`  carried as id uint16 | value float64 by service 20
@@ -44,6 +46,7 @@ __all__ = [
     "HkPacket",
     "Message",
     "Parameter",
+    "TmReport",
 ]
 
 SEVERITIES: Final = {"info": 1, "low": 2, "medium": 3, "high": 4}
@@ -173,6 +176,49 @@ class HkPacket:
         if len(data) < 2 or int.from_bytes(data[:2], "big") != self.sid:
             raise HeaderError(f"{self.name}: not SID {self.sid}", reason="wrong_sid")
         return self.message.decode(data[2:])
+
+
+@dataclass(frozen=True)
+class TmReport:
+    """A telemetry report of a fixed layout other than housekeeping, identified by its
+    message type (a standard one such as TM[9,2], or a private service's).
+
+    Attributes:
+        name: ``<component>.<report>``, unique within the node.
+        node: the node that sends it.
+        apid: the APID it is sent from.
+        service, subtype: its message type, unique within the node.
+        fields: its values in wire order, with units, ranges and meanings.
+        component: the component that sends it.
+        meaning: what it reports and when it is sent.
+    """
+
+    name: str
+    node: str
+    apid: int
+    service: int
+    subtype: int
+    fields: tuple[Field, ...]
+    component: str
+    meaning: str = ""
+
+    @cached_property
+    def message(self) -> Message:
+        """The report's layout."""
+        return Message(self.name, self.service, self.subtype, self.fields, self.meaning)
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """Its message type, ``(service, subtype)``."""
+        return (self.service, self.subtype)
+
+    def encode(self, **values: Any) -> bytes:
+        """The report's source data (EncodeError naming a value missing or out of range)."""
+        return self.message.encode(**values)
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        """The values of a report's source data (LengthError on a wrong length)."""
+        return self.message.decode(data)
 
 
 def _clamp(f: Field, value: Any) -> Any:
@@ -307,6 +353,7 @@ class AppDeclarations:
     apid: int
     commands: list[Command] = field(default_factory=list)
     hk: list[HkPacket] = field(default_factory=list)
+    reports: list[TmReport] = field(default_factory=list)
     events: list[tuple[str, str, str]] = field(default_factory=list)
     parameters: list[Parameter] = field(default_factory=list)
     inhibits: list[str] = field(default_factory=list)
@@ -334,6 +381,15 @@ class AppDeclarations:
                           period, meaning)  # fmt: skip
         self.hk.append(packet)
         return packet
+
+    def report(
+        self, name: str, service: int, subtype: int, meaning: str, *fields: Field
+    ) -> TmReport:
+        """Declare telemetry report ``<component>.<report>``, TM[service,subtype]."""
+        report = TmReport(name, self.node, self.apid, service, subtype, tuple(fields),
+                          name.split(".")[0], meaning)  # fmt: skip
+        self.reports.append(report)
+        return report
 
     def event(self, name: str, severity: str, meaning: str) -> None:
         """Declare event ``<component>.<event>``."""

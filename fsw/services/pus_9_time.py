@@ -16,7 +16,6 @@ from collections.abc import Callable
 
 from fsw.core.component import CommandContext, Component, NodeContext
 from fsw.core.executive import grid_after, grid_at_or_after
-from fsw.dictionary.core import TIME_REPORT
 from hal.protocol.cuc import CucTime
 
 __all__ = ["TimeService"]
@@ -47,9 +46,11 @@ class TimeService(Component):
         """Report when due."""
         if now + 1e-9 < self.next_at:
             return
-        stamp = CucTime.from_seconds(now).pack()
-        data = TIME_REPORT.pack(self.rate, stamp, self.cycles() & 0xFFFFFFFF)
-        self.ctx.send_tm(9, 2, data)
+        stamp = CucTime.from_seconds(now)
+        report = self.ctx.dictionary.report("time.report")  # its layout, declared once
+        data = report.encode(rate=self.rate, coarse=stamp.coarse, fine=stamp.fine,
+                             cycle=self.cycles() & 0xFFFFFFFF)  # fmt: skip
+        self.ctx.send_tm(report.service, report.subtype, data)
         self.reports += 1
         self.next_at = grid_after(now, float(2**self.rate))
 

@@ -12,6 +12,8 @@ gives the same bytes)::
                         "hazardous", "hazard"?: {"window", "inhibits"}, "variable",
                         "layout"?, "arguments": [field]}],
           "hk": [{"name", "sid", "component", "period", "description", "fields": [field]}],
+          "reports": [{"name", "service", "subtype", "component", "description",
+                       "fields": [field]}],
           "events": [{"id", "name", "severity", "subtype", "component", "description"}],
           "parameters": [{"id", "name", "component", "type", "units", "range", "default",
                           "enumeration", "description"}]
@@ -37,7 +39,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
-from fsw.dictionary import Command, Event, HkPacket, NodeDictionary, Parameter
+from fsw.dictionary import Command, Event, HkPacket, NodeDictionary, Parameter, TmReport
 from fsw.dictionary.verification import FAILURE_CODES, MAX_REASON, REPORT_NAMES
 from ground_tools.exports._common import REPORT_FIELDS, bound, dictionaries, report_fields
 from hal.protocol.devices.icd import Field
@@ -77,6 +79,7 @@ def _node(d: NodeDictionary) -> dict[str, Any]:
         "inhibits": list(d.inhibits),
         "commands": [_command(c) for c in d.commands],
         "hk": [_hk(h) for h in d.hk],
+        "reports": [_report(r) for r in d.reports],
         "events": [_event(e) for e in d.events],
         "parameters": [_parameter(p) for p in d.parameters],
     }
@@ -121,6 +124,17 @@ def _hk(h: HkPacket) -> dict[str, Any]:
         "period": h.period,
         "description": h.meaning,
         "fields": [field_record(f) for f in h.fields],
+    }
+
+
+def _report(r: TmReport) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "service": r.service,
+        "subtype": r.subtype,
+        "component": r.component,
+        "description": r.meaning,
+        "fields": [field_record(f) for f in r.fields],
     }
 
 

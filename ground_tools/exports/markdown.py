@@ -410,8 +410,8 @@ def _node(number: int, d: NodeDictionary) -> list[str]:
     else:
         out += ["Onboard inhibits of the hazardous-command gate: none.", ""]
     out += [
-        f"{len(d.commands)} commands, {len(d.hk)} housekeeping packets, {len(d.events)} events, "
-        f"{len(d.parameters)} parameters.",
+        f"{len(d.commands)} commands, {len(d.hk)} housekeeping packets, {len(d.reports)} "
+        f"other telemetry reports, {len(d.events)} events, {len(d.parameters)} parameters.",
         "",
         f"#### Commands of `{d.node}`",
         "",
@@ -448,6 +448,15 @@ def _node(number: int, d: NodeDictionary) -> list[str]:
     for h in d.hk:
         out += ["", f"##### `{h.name}` (SID {h.sid}): SID uint16, then", ""]
         out += _fields_table(h.fields)
+    out += ["", f"#### Other telemetry reports of `{d.node}`", ""]
+    out += _table(
+        ("TM", "report", "component", "octets", "description"),
+        ((f"[{r.service},{r.subtype}]", _code(r.name), r.component, r.message.size, r.meaning)
+         for r in d.reports),
+    )  # fmt: skip
+    for r in d.reports:
+        out += ["", f"##### `{r.name}` (TM[{r.service},{r.subtype}])", ""]
+        out += _fields_table(r.fields)
     out += ["", f"#### Events of `{d.node}` (TM[5,severity])", ""]
     out += _table(
         ("id", "event", "severity", "TM", "component", "description"),

@@ -19,6 +19,15 @@ TelemetryMetaData of a node:
 * ``VERIFICATION_<stage>``: TM[1,1..8], the PUS-1 verification reports (request id, step,
   failure code enumerated by class, reason).
 * ``TEST_Alive``: TM[17,2], the answer to ``core.ping``.
+* ``TM_<report>``: each other telemetry report of a fixed layout the dictionary declares
+  (``time.report``, TM[9,2]; the lander's ``sta.custody``, TM[160,128]), restricted on APID,
+  service type and subtype, holding its fields.
+* ``PARAMETER_Report``: TM[20,2], a count then that many entries (parameter id, enumerated by
+  name, and value float64) as one binary parameter whose size follows from the count (80 bits an
+  entry): XTCE readers without repeated entries still find the count and skip the rest.
+
+Not declared: TM[11,10], the schedule's detail report, whose entries hold whole telecommands of
+any length; its source data is the TC[11,4] layout (:func:`fsw.services.pus_11_scheduling`).
 
 CommandMetaData of a node: the abstract MetaCommand ``PUS_TC`` whose CommandContainer
 ``PUS_TC_Header`` is the primary header and the PUS-C TC secondary header (7.4.4.1, 5 octets;
@@ -65,7 +74,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
-from fsw.dictionary import SEVERITIES, Command, HkPacket, NodeDictionary
+from fsw.dictionary import SEVERITIES, Command, NodeDictionary
+from fsw.dictionary.core import PARAMETER_ENTRY
 from fsw.dictionary.model import MAX_DETAIL
 from fsw.dictionary.verification import FAILURE_CODES, MAX_REASON, REPORT_NAMES
 from ground_tools.exports._common import (
@@ -338,6 +348,8 @@ class _NodeBuilder:
             [_PEC],
             base=("PUS_TM_Packet", self.restriction(17, 2)),
         )
+        self.report_containers()
+        self.parameter_report()
 
     def restriction(self, service: int, subtype: int | None = None) -> list[tuple[str, int]]:
         rules = [("CCSDS_APID", self.d.apid), ("PUS_TM_SERVICE", service)]
@@ -356,7 +368,7 @@ class _NodeBuilder:
             base=("PUS_TM_Packet", self.restriction(3, 25)),
         )
         for h in self.d.hk:
-            entries = [name for f in h.fields for name in self.hk_field(h, f)]
+            entries = [name for f in h.fields for name in self.declared_field(h.name, f)]
             self.container(
                 f"HK_{xtce_name(h.name)}",
                 h.meaning or h.name,
@@ -369,15 +381,54 @@ class _NodeBuilder:
                 ).rstrip(),
             )
 
-    def hk_field(self, h: HkPacket, f: Field) -> list[str]:
-        """Declare a field of a housekeeping packet; returns its parameter names in order."""
-        base = xtce_name(f"{h.name}.{f.name}")
-        type_name = self.unique("parameter type", f"{base}_Type", f"{h.name}.{f.name}")
+    def report_containers(self) -> None:
+        for r in self.d.reports:
+            entries = [name for f in r.fields for name in self.declared_field(r.name, f)]
+            self.container(
+                f"TM_{xtce_name(r.name)}",
+                r.meaning or r.name,
+                [*entries, _PEC],
+                base=("PUS_TM_Packet", self.restriction(r.service, r.subtype)),
+                alias=r.name,
+                long=f"Telemetry report {r.name}: TM[{r.service},{r.subtype}], sent by "
+                f"component {r.component}. {_sentence(r.meaning)}".rstrip(),
+            )
+
+    def parameter_report(self) -> None:
+        self.int_ptype("PARAMETER_COUNT_Type", 8, "parameters in the report")
+        self.parameter("PARAMETER_COUNT", "PARAMETER_COUNT_Type", "parameters in the report")
+        entries = _sub(
+            self.ptypes,
+            "BinaryParameterType",
+            name=self.unique("parameter type", "PARAMETER_ENTRIES_Type", "parameter entries"),
+            shortDescription="count x (parameter id uint16, value float64)",
+        )
+        _sub(entries, "UnitSet")
+        size = _sub(_sub(_sub(entries, "BinaryDataEncoding"), "SizeInBits"), "DynamicValue")
+        _sub(size, "ParameterInstanceRef", parameterRef="PARAMETER_COUNT")
+        _sub(size, "LinearAdjustment", slope=str(8 * PARAMETER_ENTRY.size))
+        ids = ", ".join(f"{p.id} {p.name}" for p in self.d.parameters)
+        self.parameter(
+            "PARAMETER_ENTRIES", "PARAMETER_ENTRIES_Type",
+            "the parameters: id uint16 then value float64, for each", long=f"Ids: {ids}.",
+        )  # fmt: skip
+        self.container(
+            "PARAMETER_Report",
+            f"TM[20,2] of node {self.d.node}: parameter values (answer to params.report)",
+            ["PARAMETER_COUNT", "PARAMETER_ENTRIES", _PEC],
+            base=("PUS_TM_Packet", self.restriction(20, 2)),
+        )
+
+    def declared_field(self, owner: str, f: Field) -> list[str]:
+        """Declare a field of a housekeeping packet or report called ``owner``; returns its
+        parameter names in order."""
+        base = xtce_name(f"{owner}.{f.name}")
+        type_name = self.unique("parameter type", f"{base}_Type", f"{owner}.{f.name}")
         self.field_type(self.ptypes, "Parameter", type_name, f)
         names = []
         for index in range(f.count):
-            suffix, alias = (f"_{index}", f"{h.name}.{f.name}[{index}]") if f.count > 1 else (
-                "", f"{h.name}.{f.name}")  # fmt: skip
+            suffix, alias = (f"_{index}", f"{owner}.{f.name}[{index}]") if f.count > 1 else (
+                "", f"{owner}.{f.name}")  # fmt: skip
             name = f"{base}{suffix}"
             long = f"element {index} of {f.count}" if f.count > 1 else None
             self.parameter(name, type_name, f.meaning, alias=alias, long=long)

@@ -184,6 +184,14 @@ class MissionRig:
                 out.append((self.node.dictionary.event(event.event_id).name, event.detail))
         return out
 
+    def reports(self, name: str, since: int = 0) -> list[dict[str, Any]]:
+        """The values of every telemetry report ``name`` (``sta.custody``) the node sent, from
+        packet ``since``, decoded with its dictionary declaration."""
+        assert self.node is not None
+        report = self.node.dictionary.report(name)
+        return [report.decode(tm.source_data) for _, tm in self.packets[since:]
+                if (tm.service, tm.subtype) == report.key]  # fmt: skip
+
     def hk(self, name: str) -> dict[str, Any]:
         """The node's housekeeping packet ``name`` (``sta.status``), sampled now."""
         assert self.node is not None

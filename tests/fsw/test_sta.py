@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fsw.apps.sta import plan_waypoints
-from fsw.dictionary.lander import SOURCES, STA_STATES
+from fsw.dictionary.lander import PLACES, SOURCES, STA_STATES
 from hal.protocol.devices import sta_arm as arm_icd
 from tests.fsw.mission_rig import MissionRig
 
@@ -57,6 +57,11 @@ def test_two_tubes_from_the_depot_are_seated_and_handed_over_with_their_custody(
     assert lander.command("sta.close_lid", timeout=300)[-1] == "completed"
     assert lander.command("sta.hand_over")[-1] == "completed"
     assert str(world.os_location) == "in_mav"
+    since = len(lander.packets)
+    assert lander.command("sta.report_custody")[-1] == "completed"
+    reported = lander.reports("sta.custody", since)  # one TM[160,128] per tube
+    assert sorted(r["serial"] for r in reported) == sorted(seated)
+    assert all(PLACES[r["place"]] == "in_mav" and r["steps"] == 4 for r in reported)
     assert lander.hk("sta.status")["tubes_in_mav"] == 2
     names = [name for name, _ in lander.events()]
     assert names.count("sta.tube_loaded") == 2 and "sta.handed_over" in names

@@ -22,6 +22,7 @@ from fsw.dictionary import (
     build_node,
     node_dictionary,
 )
+from fsw.dictionary.core import PARAMETER_ENTRY
 from fsw.dictionary.verification import FAILURE_CODES, REPORT_NAMES, Verification
 from ground_tools.exports import (
     ExportError,
@@ -131,6 +132,9 @@ def test_the_json_export_lists_every_command_packet_event_and_parameter_of_every
         assert exported["inhibits"] == list(d.inhibits)
         assert [c["name"] for c in exported["commands"]] == [c.name for c in d.commands]
         assert [h["sid"] for h in exported["hk"]] == [h.sid for h in d.hk]
+        assert [(r["service"], r["subtype"]) for r in exported["reports"]] == [
+            r.key for r in d.reports
+        ]
         assert [e["id"] for e in exported["events"]] == [e.id for e in d.events]
         assert [p["id"] for p in exported["parameters"]] == [p.id for p in d.parameters]
         for command, declared in zip(exported["commands"], d.commands, strict=True):
@@ -277,6 +281,24 @@ def test_space_packet_parser_decodes_events_and_verification_reports_too(xtce_do
     assert decoded["VERIFICATION_REQUEST_ID"] == b"\x1a\x20\xc0\x01"
     alive = _decode(definition, PusTm(orbiter.apid, 17, 2).pack())
     assert alive["PUS_TM_SERVICE"] == 17
+
+
+def test_space_packet_parser_decodes_time_custody_and_parameter_reports_too(xtce_document):
+    definition = _spp_definition(xtce_document, "lander")
+    lander = node_dictionary("lander")
+    time = lander.report("time.report")
+    data = time.encode(rate=6, coarse=4096, fine=512, cycle=77)
+    decoded = _decode(definition, PusTm(lander.apid, 9, 2, data).pack())
+    assert [decoded[f"time_report_{n}"] for n in ("rate", "coarse", "fine", "cycle")] == [
+        6, 4096, 512, 77,
+    ]  # fmt: skip
+    custody = lander.report("sta.custody")
+    data = custody.encode(serial=266, place=4, slot=12, steps=3)
+    decoded = _decode(definition, PusTm(lander.apid, 160, 128, data).pack())
+    assert (decoded["sta_custody_serial"], decoded["sta_custody_slot"]) == (266, 12)
+    entries = PARAMETER_ENTRY.pack(101, 25.0) + PARAMETER_ENTRY.pack(107, 5.0)
+    decoded = _decode(definition, PusTm(lander.apid, 20, 2, bytes([2]) + entries).pack())
+    assert decoded["PARAMETER_COUNT"] == 2 and decoded["PARAMETER_ENTRIES"] == entries
 
 
 def test_space_packet_parser_decodes_array_and_signed_fields_of_a_housekeeping_packet():
