@@ -287,7 +287,10 @@ class HealthComponent(Component):
     Every run pings each board that has not answered for ``health.heartbeat_period`` seconds
     of node time (its HAL client's reply count has not moved; a lost link is not waited on
     during its reopen backoff). Node time, not the client's clock: in lockstep a simulated
-    second can take much less or much more than a wall second. The watchdog counts the runs of
+    second can take much less or much more than a wall second. The ping never blocks the
+    cycle: it is sent, and a later run takes the answer or, after the client's timeout, counts
+    it missing, so a silent board costs the executive nothing (a blocking ping held the cycle
+    for the whole timeout). The watchdog counts the runs of
     each component's rate group since the component last completed one (a group idling at a
     longer period is not stale for it); beyond ``health.watchdog_cycles`` the node goes safe
     (``health.watchdog``).
@@ -312,6 +315,7 @@ class HealthComponent(Component):
         """Heartbeats and the watchdog."""
         heartbeat = float(self.ctx.parameter("health.heartbeat_period"))
         for name, board in self.boards.items():
+            board.poll_ping(now)  # the heartbeat in flight: answered, missed or not yet
             replies = board.health.replies
             seen = self._answered.get(name)
             if seen is None or seen[0] != replies:
@@ -319,7 +323,7 @@ class HealthComponent(Component):
             if replies and now - seen[1] < heartbeat:
                 continue  # it answered the apps recently: that is its heartbeat
             try:
-                board.ping(board.icd.devices[0].name)
+                board.start_ping(board.icd.devices[0].name, now)  # answered in a later run
             except HalError:
                 continue  # counted in the board's health record; its events say the rest
         stale = 0

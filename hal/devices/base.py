@@ -12,6 +12,9 @@ A board driver subclasses :class:`BoardClient` with typed calls (``move_joint(..
   on: :class:`DeviceTimeout` (absent or silent), :class:`DeviceFailed` (the board refused, with
   the failure's name and detail), :class:`DeviceReplyError` (a reply that breaks the ICD),
   :class:`DeviceUnavailable` (the link is down, being reopened);
+* offers a heartbeat that never waits (:meth:`BoardClient.start_ping`, then
+  :meth:`BoardClient.poll_ping` on later cycles), so a silent board costs its node's executive
+  no blocked cycle, where :meth:`BoardClient.ping` would block for the whole ``timeout``;
 * keeps a :class:`Health` record (last reply, consecutive failures, link state) and reports the
   transitions as events through ``on_event(name, detail)``: ``device_lost``, ``device_recovered``,
   ``device_silent``;
@@ -171,6 +174,7 @@ class BoardClient:
         self._backoff = BACKOFF_FIRST
         self._was_open = False
         self._written_before = 0
+        self._ping: _PendingPing | None = None
 
     @property
     def bytes_out(self) -> int:
@@ -234,6 +238,75 @@ class BoardClient:
                       (common.SERVICE_TEST, common.SUBTYPE_ALIVE_REPORT))  # fmt: skip
         return self.monotonic() - start
 
+    def start_ping(self, device: str, now: float | None = None) -> bool:
+        """Send a connection test and return at once; :meth:`poll_ping` takes its answer.
+
+        Args:
+            device: the device to ping.
+            now: the caller's time, on the clock its later :meth:`poll_ping` calls give (a
+                node gives node time, so that in lockstep the timeout runs in simulated
+                seconds, when the emulated board answers); None: the client's clock.
+
+        Returns False, sending nothing, when the link is down (being reopened: the outage is
+        already in the health record). A ping still in flight is not doubled.
+        """
+        if self._ping is not None:
+            return True
+        dev = self.icd.device(device)
+        if not self.open() or self._channel is None:
+            return False
+        channel = self._channel
+        seq = self._seq[dev.apid] = (self._seq.get(dev.apid, -1) + 1) & 0x3FFF
+        tc = PusTc(dev.apid, common.SERVICE_TEST, common.SUBTYPE_ALIVE, b"", seq_count=seq)
+        try:
+            channel.send(tc)
+        except LinkClosed as exc:
+            self._lost(str(exc))
+            self._fail(DeviceUnavailable(f"{self.icd.name}: {exc}"))
+            return False
+        except LinkError as exc:
+            self._fail(DeviceUnavailable(f"{self.icd.name}: {exc}"))
+            return False
+        self.health.requests += 1
+        match = _matcher(dev.apid, (common.SERVICE_TEST, common.SUBTYPE_ALIVE_REPORT),
+                         request_id(dev.apid, tc.seq_flags, seq))  # fmt: skip
+        sent = self.monotonic() if now is None else now
+        self._ping = _PendingPing(dev, match, self.health.replies, sent + self.timeout)
+        return True
+
+    def poll_ping(self, now: float | None = None) -> bool | None:
+        """The answer to the :meth:`start_ping` in flight, without waiting: True when the
+        board answered it (or answered anything since it was sent), False when nothing came
+        within ``timeout`` (a :class:`DeviceTimeout` in the health record, as :meth:`ping`
+        would count it), None while it is still in flight or when none was sent. ``now``: as
+        for :meth:`start_ping`."""
+        pending = self._ping
+        if pending is None:
+            return None
+        if self.health.replies != pending.replies:  # another request's reply came meanwhile
+            self._ping = None
+            return True
+        channel = self._channel
+        try:
+            reply = None if channel is None else channel.receive(0, match=pending.match)
+        except LinkClosed as exc:
+            self._ping = None
+            self._lost(str(exc))
+            self._fail(DeviceUnavailable(f"{self.icd.name}: {exc}"))
+            return False
+        except LinkError:
+            reply = None
+        if reply is not None:
+            self._ping = None
+            self._answered(pending.dev)
+            return True
+        if (self.monotonic() if now is None else now) < pending.deadline:
+            return None
+        self._ping = None
+        self._fail(DeviceTimeout(f"{self.icd.name}.{pending.dev.name}: no reply to "
+                                 f"TC[17,1] within {self.timeout} s"))  # fmt: skip
+        return False
+
     def status(self, device: str) -> dict[str, Any]:
         """The device's status report, decoded and checked against the ICD."""
         dev = self.icd.device(device)
@@ -288,11 +361,7 @@ class BoardClient:
                     continue
                 if not isinstance(reply, PusTm):  # pragma: no cover - matcher takes TM only
                     continue
-                self.health.replies += 1
-                self.health.last_reply = self.monotonic()
-                if self.health.consecutive_failures >= SILENT_AFTER:
-                    self._event("device_answering", f"{self.icd.name}.{dev.name}")
-                self.health.consecutive_failures = 0
+                self._answered(dev)
                 if reply.service == common.SERVICE_VERIFICATION and reply.subtype in (
                     common.SUBTYPE_ACCEPTANCE_FAILED, common.SUBTYPE_FAILED,
                 ):  # fmt: skip
@@ -313,6 +382,13 @@ class BoardClient:
             f"{self.icd.name}.{dev.name}: no reply to TC[{service},{subtype}] within "
             f"{self.timeout} s ({1 + self.retries} attempts)"
         ))  # fmt: skip
+
+    def _answered(self, dev: DeviceIcd) -> None:
+        self.health.replies += 1
+        self.health.last_reply = self.monotonic()
+        if self.health.consecutive_failures >= SILENT_AFTER:
+            self._event("device_answering", f"{self.icd.name}.{dev.name}")
+        self.health.consecutive_failures = 0
 
     def _fail(self, error: DeviceError, count_as_reply: bool = False) -> DeviceError:
         self.health.failures[error.reason] += 1
@@ -338,6 +414,17 @@ class BoardClient:
     def _event(self, name: str, detail: str) -> None:
         if self.on_event is not None:
             self.on_event(name, detail)
+
+
+@dataclass(frozen=True)
+class _PendingPing:
+    """A heartbeat in flight: its device, its reply, the replies counted when it went, and the
+    client-clock time after which it has gone unanswered."""
+
+    dev: DeviceIcd
+    match: Callable[[PusTc | PusTm], bool]
+    replies: int
+    deadline: float
 
 
 def _matcher(

@@ -176,9 +176,12 @@ class PacketChannel:
         every packet it completes; return how many were queued."""
         return self._accept(self._reader.read(timeout))
 
-    def receive(self, timeout: float | None = None) -> Packet | None:
-        """The next received packet, or ``None`` when ``timeout`` passes without one."""
-        return self._wait(lambda _packet: True, timeout)
+    def receive(
+        self, timeout: float | None = None, match: Callable[[Packet], bool] | None = None
+    ) -> Packet | None:
+        """The next received packet (that ``match`` accepts, the others staying queued in
+        order), or ``None`` when ``timeout`` passes without one."""
+        return self._wait(match or (lambda _packet: True), timeout)
 
     def receive_all(self, timeout: float = 0) -> list[Packet]:
         """Everything received within ``timeout`` (at least what is already queued)."""

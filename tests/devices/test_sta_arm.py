@@ -12,6 +12,7 @@ from hal.devices.sta_arm import StaArmClient
 from hal.errors import EncodeError
 from hal.protocol.devices import sta_arm as icd
 from sim_hardware.devices.sta_arm import HOLD_CURRENT, StaArm
+from tests.devices.conftest import SimTime
 
 
 @pytest.fixture
@@ -220,3 +221,23 @@ def test_the_icd_addresses():
         0x110: icd.ARM.max_packet_length,
         0x111: icd.GRIPPER.max_packet_length,
     }
+
+
+def test_a_heartbeat_is_sent_and_its_answer_taken_later_without_waiting(serve):
+    board = serve(StaArm())
+    clock = SimTime()  # the client's clock, for the heartbeat's deadline
+    client = StaArmClient(board.path, timeout=0.3, monotonic=clock)
+    assert client.poll_ping() is None  # nothing in flight
+    assert client.start_ping("arm")
+    for _ in range(100):  # the answer's bytes, as they arrive (never a deadline here)
+        if (answered := client.poll_ping()) is not None:
+            break
+        client._channel.poll(0.05)
+    assert answered is True and client.health.replies == 1
+    board.emulator.inject("no_reply", "arm")
+    assert client.start_ping("arm") and client.start_ping("arm")  # one in flight, not two
+    assert client.poll_ping() is None and client.health.requests == 2
+    clock.now = 0.31  # past the client's timeout
+    assert client.poll_ping() is False
+    assert client.health.failures["no_reply"] == 1 and client.health.consecutive_failures == 1
+    client.close()

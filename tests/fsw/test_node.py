@@ -4,6 +4,7 @@ events. The node's own services and a test app with one hazardous command."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,11 @@ from fsw.dictionary.verification import Verification
 from fsw.services.pus_11_scheduling import build_insert
 from fsw.services.pus_20_parameters import build_load
 from hal.clock import ManualClock
+from hal.devices.sta_arm import StaArmClient
 from hal.errors import StoreError
+from hal.links import open_link
 from hal.protocol.devices.icd import request_id
+from hal.protocol.framing import ASM
 from hal.protocol.pus import ACK_ALL, ACK_NONE, PusTc, PusTm
 
 APID = 0x200
@@ -319,36 +323,21 @@ def test_time_reports_every_2_to_the_rate_seconds_for_correlation(craft):
     assert "time.report_rate" in craft.events()
 
 
-class SilentBoard:
-    """A board client whose board stopped answering (its HAL health record says so)."""
-
-    class icd:
-        devices = (type("Device", (), {"name": "arm"}),)
-
-    def __init__(self) -> None:
-        from hal.devices.base import Health
-
-        self.health = Health()
-        self.pings = 0
-
-    def monotonic(self) -> float:
-        return 100.0
-
-    def ping(self, device: str) -> float:
-        from hal.devices.base import DeviceTimeout
-
-        self.pings += 1
-        self.health.consecutive_failures += 1
-        raise DeviceTimeout(f"{device}: no reply")
-
-
-def test_health_pings_a_quiet_board_and_reports_it_failed(craft):
-    board = SilentBoard()
-    craft.node.health.boards = {"sta_arm": board}
-    craft.run(3.0)
-    assert board.pings == 3  # one heartbeat a second, the node going on meanwhile
+def test_health_pings_a_quiet_board_without_waiting_and_reports_it_failed(craft):
+    with open_link("pty://") as far_end:  # the board's end of the line: nobody answers
+        board = StaArmClient(far_end.peer_path, timeout=0.5, retries=0)  # a wall clock
+        board.on_event = craft.node.board_event
+        craft.node.health.boards = {"sta_arm": board}
+        wall = time.monotonic()
+        craft.run(4.0)
+        assert time.monotonic() - wall < 0.5  # no cycle waited for the board
+        sent = far_end.read(4096, timeout=0.2)
+        assert sent.count(ASM) == 4  # one heartbeat a second: each found missed by the next
+        assert board.health.failures["no_reply"] == 3  # missed in node time; one in flight
+        assert board.health.consecutive_failures == 3 and board.health.replies == 0
     status = craft.hk(2)[-1]
     assert (status["devices_ok"], status["devices_failed"]) == (0, 1)
+    assert "health.device_silent" in craft.events()
 
 
 def test_a_component_that_stops_completing_cycles_trips_the_watchdog_and_the_node_goes_safe(
