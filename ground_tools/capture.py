@@ -28,12 +28,13 @@ With ``keys`` (SPI -> key, see :func:`load_keys`) the MAC of each TC frame is ve
 or "MAC BAD"); without, the frame line says "MAC not checked". Anti-replay is not judged: that
 needs the flight end's stored sequence numbers.
 
-Packets are named from the flight dictionary (:mod:`fsw.dictionary`: node APIDs, commands,
-housekeeping SIDs, events, PUS-1 reports) and from the board ICDs
-(:mod:`hal.protocol.devices`). A record that does not decode carries ``error`` and never stops
-the decoding of the records after it. Bad input that prevents decoding at all (a missing file,
-a file that is not a pcap file, unusable keys) raises :class:`CaptureError` with one line naming
-the file and the problem.
+Packets are named from the flight dictionary (:mod:`fsw.dictionary`: node APIDs, commands) and
+from the board ICDs (:mod:`hal.protocol.devices`); a node's telemetry is decoded by
+:func:`ground_tools.telemetry.decode_source`, as the ground station decodes it, and only worded
+here. A record that does not decode carries ``error`` and never stops the decoding of the
+records after it. Bad input that prevents decoding at all (a missing file, a file that is not a
+pcap file, unusable keys) raises :class:`CaptureError` with one line naming the file and the
+problem.
 """
 
 from __future__ import annotations
@@ -52,15 +53,14 @@ from pathlib import Path
 from typing import Any, Final
 
 import hal.protocol.devices as device_icds
-from fsw.dictionary import EventDecoded, NodeDictionary, dictionary
-from fsw.dictionary.core import PARAMETER_ENTRY, TIME_REPORT
-from fsw.dictionary.verification import FAILURE_CODES, REPORT_NAMES, Verification
+from fsw.dictionary import NodeDictionary, dictionary
+from fsw.dictionary.verification import FAILURE_CODES
+from ground_tools.telemetry import decode_source
 from hal.errors import EncodeError, HalError, ProtocolError
 from hal.links.pcap import DLT_USER0, PcapReader
 from hal.links.pcap import CaptureError as PcapCaptureError
 from hal.protocol import timing
 from hal.protocol.clcw import Clcw
-from hal.protocol.cuc import CucTime
 from hal.protocol.devices import test_board
 from hal.protocol.devices.icd import BoardIcd, DeviceIcd
 from hal.protocol.framing import ASM
@@ -108,7 +108,6 @@ SECURITY_OVERHEAD: Final = SEC_HEADER_SIZE + MAC_SIZE
 RETRANSMISSION_MEMORY: Final = 1024
 """Type-AD frames remembered per file to recognise COP-1 retransmissions."""
 SEG_FLAG_NAMES: Final = {0b11: "unsegmented", 0b01: "first", 0b00: "continuing", 0b10: "last"}
-SEVERITY_NAMES: Final = {1: "info", 2: "low", 3: "medium", 4: "high"}
 STOP_REASONS: Final = {timing.STOP_END: "end", timing.STOP_ABORT: "abort"}
 TEST_BOARD_FAILURES: Final = {
     test_board.FAIL_UNKNOWN: "unknown_command",
@@ -352,83 +351,53 @@ def _node_packet(node: NodeDictionary, packet: PusTc | PusTm) -> _Named:
         except ProtocolError as exc:
             return _Named(f"{command.name}{tail}: {exc}", command.name, error=str(exc))
         return _Named(f"{command.name}{_fields_text(args)}{tail}", command.name, args)
+    return _node_report(node, packet)
+
+
+def _node_report(node: NodeDictionary, packet: PusTm) -> _Named:
+    """A node's TM packet as :func:`ground_tools.telemetry.decode_source` decodes it, worded."""
+    content = decode_source(node, packet.service, packet.subtype, packet.source_data)
+    if content.kind == "other":
+        return _unknown(packet, content.error or "")
     head = f"TM[{packet.service},{packet.subtype}]"
-    data = packet.source_data
-    try:
-        if packet.service == 1:
-            return _verification(head, packet.subtype, data)
-        if packet.service == 3 and packet.subtype == 25:
-            return _hk_report(node, head, data)
-        if packet.service == 5 and packet.subtype in SEVERITY_NAMES:
-            return _event_report(node, head, packet.subtype, data)
-        if (packet.service, packet.subtype) == (17, 2):
-            return _Named(f"{head} alive", "core.alive")
-        if (packet.service, packet.subtype) == (9, 2) and len(data) == TIME_REPORT.size:
-            rate, cuc, cycle = TIME_REPORT.unpack(data)
-            values = {"rate": rate, "time": CucTime.from_raw(cuc).seconds, "cycle": cycle}
-            return _Named(f"{head} time report{_fields_text(values)}", "time.report", values)
-        if (packet.service, packet.subtype) == (20, 2):
-            return _parameter_report(node, head, data)
-    except (ProtocolError, KeyError) as exc:
-        why = str(exc).strip("'\"")
-        return _Named(f"{head}: {why}", error=why)
-    return _unknown(packet)
+    values = content.values
+    name: str | None = content.name
+    fields: dict[str, Any] = dict(values)
+    if content.kind == "verification":
+        name, fields, text = _verification(head, values)
+    elif content.kind == "event":
+        fields = {"event_id": values["id"], "severity": values["severity"],
+                  "detail": values["detail"]}  # fmt: skip
+        text = f"{head} {content.name} {_value_text(values['detail'])}"
+    elif content.kind == "alive":
+        text = f"{head} alive"
+    elif content.kind == "time":
+        text = f"{head} time report{_fields_text(values)}"
+    elif content.kind == "params":
+        text = f"{head} parameters{_fields_text(values)}"
+    else:  # hk, a declared report, or a kind added to telemetry.KINDS and not worded here yet
+        text = f"{head} {content.name}{_fields_text(values)}"
+    if content.error:
+        text += f": {content.error}"
+    return _Named(text, name, fields, content.error)
 
 
-def _verification(head: str, subtype: int, data: bytes) -> _Named:
-    report = Verification.decode(subtype, data)
-    stage = REPORT_NAMES[subtype]
-    values: dict[str, Any] = {"stage": stage, "request_id": report.request_id}
-    text = f"{head} {stage} for {_request_text(report.request_id)}"
-    if subtype in (5, 6):
-        values["step"] = report.step
-        text += f" step {report.step}"
-    if report.failed:
-        code_name = FAILURE_CODES.get(report.code, f"code_{report.code}")
-        values.update(code=report.code, code_name=code_name, reason=report.reason)
-        text += f": code {report.code} {code_name} {_value_text(report.reason)}"
-    return _Named(text, f"verification.{stage}", values)
-
-
-def _hk_report(node: NodeDictionary, head: str, data: bytes) -> _Named:
-    if len(data) < 2:
-        why = f"housekeeping report of {len(data)} octets has no SID"
-        return _Named(f"{head}: {why}", error=why)
-    sid = int.from_bytes(data[:2], "big")
-    try:
-        packet = node.hk_packet(sid)
-    except KeyError:
-        why = f"unknown SID {sid}"
-        return _Named(f"{head} {why} ({len(data)} octets)", error=why)
-    values = packet.decode(data)
-    return _Named(f"{head} {packet.name}{_fields_text(values)}", packet.name, values)
-
-
-def _event_report(node: NodeDictionary, head: str, subtype: int, data: bytes) -> _Named:
-    decoded = EventDecoded.parse(data)
-    severity = SEVERITY_NAMES[subtype]
-    values = {"event_id": decoded.event_id, "severity": severity, "detail": decoded.detail}
-    try:
-        event = node.event(decoded.event_id)
-    except KeyError:
-        text = f"{head} unknown event {decoded.event_id} {_value_text(decoded.detail)}"
-        return _Named(text, None, values, f"unknown event id {decoded.event_id}")
-    return _Named(f"{head} {event.name} {_value_text(decoded.detail)}", event.name, values)
-
-
-def _parameter_report(node: NodeDictionary, head: str, data: bytes) -> _Named:
-    if not data or len(data) != 1 + data[0] * PARAMETER_ENTRY.size:
-        why = f"parameter report of {len(data)} octets is not N | N x (id u16 | value f64)"
-        return _Named(f"{head}: {why}", error=why)
-    values: dict[str, Any] = {}
-    for index in range(data[0]):
-        pid, value = PARAMETER_ENTRY.unpack_from(data, 1 + index * PARAMETER_ENTRY.size)
-        try:
-            name = node.parameter(pid).name
-        except KeyError:
-            name = f"parameter_{pid}"
-        values[name] = value
-    return _Named(f"{head} parameters{_fields_text(values)}", "params.report", values)
+def _verification(head: str, values: Mapping[str, Any]) -> tuple[str, dict[str, Any], str]:
+    """The name, fields and text of a PUS-1 report of a node (its values as decoded by
+    :mod:`ground_tools.telemetry`)."""
+    stage = values["stage"]
+    request_id = bytes.fromhex(values["request_id"])
+    fields: dict[str, Any] = {"stage": stage, "request_id": request_id}
+    text = f"{head} {stage} for {_request_text(request_id)}"
+    if stage.startswith("progress"):
+        fields["step"] = values["step"]
+        text += f" step {values['step']}"
+    if stage.endswith("_failed"):
+        code = values["code"]
+        code_name = FAILURE_CODES.get(code, f"code_{code}")
+        fields.update(code=code, code_name=code_name, reason=values["reason"])
+        text += f": code {code} {code_name} {_value_text(values['reason'])}"
+    return f"verification.{stage}", fields, text
 
 
 def _device_packet(device: DeviceIcd, packet: PusTc | PusTm) -> _Named:

@@ -284,9 +284,9 @@ class Station:
             self.stages.setdefault((node, v["request_id"]), []).append(stage)
             self.archive.add_stage(node, bytes.fromhex(v["request_id"]), item.time, v["stage"],
                                    v["code"], v["reason"])  # fmt: skip
-        elif item.kind == "time":
-            self.latest[(node, "time.report")] = (item.time, item.values)
-            self.archive.add_packet(node, "time.report", item.time, item.values)
+        elif item.kind in ("time", "params", "report"):  # named values, as housekeeping's
+            self.latest[(node, item.name)] = (item.time, item.values)
+            self.archive.add_packet(node, item.name, item.time, item.values)
 
     def _framer(self, node: str) -> Callable[[str, bytes], None]:
         def record(direction: str, frame: bytes) -> None:

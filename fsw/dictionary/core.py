@@ -382,9 +382,6 @@ def core_reports(node: str, apid: int) -> list[TmReport]:
     return [TmReport("time.report", node, apid, 9, 2, fields, "time", meaning)]
 
 
-TIME_REPORT: Final = struct.Struct(">B6sI")
-"""TM[9,2] time report: rate uint8 | spacecraft time CUC 4+2 | cycle uint32 (PUS 9); the same
-layout as the ``time.report`` declaration of :func:`core_reports`."""
 PARAMETER_ENTRY: Final = struct.Struct(">Hd")
 """One parameter in TC[20,1] loads and TM[20,2] reports: id uint16 | value float64 (PUS 20),
 after a count uint8."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from fsw.dictionary.lander import SOURCES
+from fsw.dictionary.lander import PLACES, SOURCES
 from fsw.dictionary.mav import LAUNCH_STATES
 from ground_tools.api import CommandFailed, CommandResult, Confirm, Session, command_key, inhibits
 
@@ -159,9 +159,29 @@ class Campaign:
         self.cmd("lander", "igloo.open_door")  # the OS goes into the MAV's nose in the igloo
         self.bench.wait(60)
         self.cmd("lander", "sta.hand_over")
+        mark = int(self.bench.status()["received"])
         self.cmd("lander", "sta.report_custody")
+        onboard = self.onboard_custody(mark)
+        in_mav = sorted(serial for serial, place in onboard.items() if place == "in_mav")
+        self.bench.check(lambda: len(in_mav) == loaded,
+                         f"the onboard inventory reports the {loaded} tubes in the MAV "
+                         f"(reported: {in_mav})")  # fmt: skip
         self.cmd("lander", "igloo.close_door")
         self.bench.wait_check(f"lander.sta.status.tubes_in_mav == {loaded}", timeout=30)
+
+    def onboard_custody(self, since: int) -> dict[int, str]:
+        """The lander's onboard inventory as its custody reports (TM[160,128], one per tube,
+        sent on ``sta.report_custody``) received after packet ``since`` say it: serial -> the
+        place it is recorded in (a name of :data:`~fsw.dictionary.lander.PLACES`)."""
+        onboard: dict[int, str] = {}
+        while True:
+            packets, since_next = self.bench.packets(since)
+            for packet in packets:
+                if packet.node == "lander" and packet.name == "sta.custody" and not packet.error:
+                    onboard[int(packet.values["serial"])] = PLACES[int(packet.values["place"])]
+            if since_next == since:
+                return onboard
+            since = since_next
 
     # ---------------------------------------------------------------- MAV
 
