@@ -26,8 +26,10 @@ TelemetryMetaData of a node:
   name, and value float64) as one binary parameter whose size follows from the count (80 bits an
   entry): XTCE readers without repeated entries still find the count and skip the rest.
 
-Not declared: TM[11,10], the schedule's detail report, whose entries hold whole telecommands of
-any length; its source data is the TC[11,4] layout (:func:`fsw.services.pus_11_scheduling`).
+* ``SCHEDULE_Detail``: TM[11,10], the time-based schedule's activities: a count, then the
+  activities (each a CUC 4+2 release time and a whole telecommand, of any length: the TC[11,4]
+  layout, :func:`fsw.services.pus_11_scheduling.build_insert`) as one binary parameter sized
+  from the packet's data length.
 
 CommandMetaData of a node: the abstract MetaCommand ``PUS_TC`` whose CommandContainer
 ``PUS_TC_Header`` is the primary header and the PUS-C TC secondary header (7.4.4.1, 5 octets;
@@ -350,6 +352,7 @@ class _NodeBuilder:
         )
         self.report_containers()
         self.parameter_report()
+        self.schedule_report()
 
     def restriction(self, service: int, subtype: int | None = None) -> list[tuple[str, int]]:
         rules = [("CCSDS_APID", self.d.apid), ("PUS_TM_SERVICE", service)]
@@ -417,6 +420,32 @@ class _NodeBuilder:
             f"TM[20,2] of node {self.d.node}: parameter values (answer to params.report)",
             ["PARAMETER_COUNT", "PARAMETER_ENTRIES", _PEC],
             base=("PUS_TM_Packet", self.restriction(20, 2)),
+        )
+
+    def schedule_report(self) -> None:
+        self.int_ptype("SCHEDULE_COUNT_Type", 8, "activities in the report")
+        self.parameter("SCHEDULE_COUNT", "SCHEDULE_COUNT_Type", "activities in the report")
+        activities = _sub(
+            self.ptypes,
+            "BinaryParameterType",
+            name=self.unique("parameter type", "SCHEDULE_ACTIVITIES_Type", "schedule activities"),
+            shortDescription="count x (release time CUC 4+2, telecommand space packet)",
+        )
+        _sub(activities, "UnitSet")
+        size = _sub(_sub(_sub(activities, "BinaryDataEncoding"), "SizeInBits"), "DynamicValue")
+        _sub(size, "ParameterInstanceRef", parameterRef="CCSDS_DATA_LENGTH")
+        # source data = data length + 1 - secondary header - PEC; less the count octet
+        overhead = pus.TM_SECONDARY_HEADER_SIZE + pus.CRC_SIZE
+        _sub(size, "LinearAdjustment", slope="8", intercept=str(-8 * overhead))
+        self.parameter(
+            "SCHEDULE_ACTIVITIES", "SCHEDULE_ACTIVITIES_Type",
+            "the activities: release time CUC 4+2 then the whole telecommand, for each",
+        )  # fmt: skip
+        self.container(
+            "SCHEDULE_Detail",
+            f"TM[11,10] of node {self.d.node}: the time-based schedule (answer to schedule.report)",
+            ["SCHEDULE_COUNT", "SCHEDULE_ACTIVITIES", _PEC],
+            base=("PUS_TM_Packet", self.restriction(11, 10)),
         )
 
     def declared_field(self, owner: str, f: Field) -> list[str]:

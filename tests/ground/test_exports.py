@@ -24,6 +24,7 @@ from fsw.dictionary import (
 )
 from fsw.dictionary.core import PARAMETER_ENTRY
 from fsw.dictionary.verification import FAILURE_CODES, REPORT_NAMES, Verification
+from fsw.services.pus_11_scheduling import build_insert
 from ground_tools.exports import (
     ExportError,
     export,
@@ -39,7 +40,7 @@ from ground_tools.exports.xtce import extract_space_system, render_xtce
 from hal.bench import BOARD_NODES
 from hal.protocol.cuc import CucTime
 from hal.protocol.devices.icd import Field
-from hal.protocol.pus import PusTm
+from hal.protocol.pus import PusTc, PusTm
 
 # -- helpers --------------------------------------------------------------------------------------
 
@@ -283,7 +284,7 @@ def test_space_packet_parser_decodes_events_and_verification_reports_too(xtce_do
     assert alive["PUS_TM_SERVICE"] == 17
 
 
-def test_space_packet_parser_decodes_time_custody_and_parameter_reports_too(xtce_document):
+def test_space_packet_parser_decodes_time_custody_parameter_and_schedule_reports_too(xtce_document):
     definition = _spp_definition(xtce_document, "lander")
     lander = node_dictionary("lander")
     time = lander.report("time.report")
@@ -299,6 +300,11 @@ def test_space_packet_parser_decodes_time_custody_and_parameter_reports_too(xtce
     entries = PARAMETER_ENTRY.pack(101, 25.0) + PARAMETER_ENTRY.pack(107, 5.0)
     decoded = _decode(definition, PusTm(lander.apid, 20, 2, bytes([2]) + entries).pack())
     assert decoded["PARAMETER_COUNT"] == 2 and decoded["PARAMETER_ENTRIES"] == entries
+    ping = PusTc(lander.apid, 17, 1, b"", seq_count=3)
+    mode = PusTc(lander.apid, 8, 1, bytes(5), seq_count=4)  # two telecommands of other lengths
+    schedule = build_insert([(100.0, ping), (250.5, mode)])
+    decoded = _decode(definition, PusTm(lander.apid, 11, 10, schedule).pack())
+    assert decoded["SCHEDULE_COUNT"] == 2 and decoded["SCHEDULE_ACTIVITIES"] == schedule[1:]
 
 
 def test_space_packet_parser_decodes_array_and_signed_fields_of_a_housekeeping_packet():
