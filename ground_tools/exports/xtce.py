@@ -398,54 +398,57 @@ class _NodeBuilder:
             )
 
     def parameter_report(self) -> None:
-        self.int_ptype("PARAMETER_COUNT_Type", 8, "parameters in the report")
-        self.parameter("PARAMETER_COUNT", "PARAMETER_COUNT_Type", "parameters in the report")
-        entries = _sub(
-            self.ptypes,
-            "BinaryParameterType",
-            name=self.unique("parameter type", "PARAMETER_ENTRIES_Type", "parameter entries"),
-            shortDescription="count x (parameter id uint16, value float64)",
-        )
-        _sub(entries, "UnitSet")
-        size = _sub(_sub(_sub(entries, "BinaryDataEncoding"), "SizeInBits"), "DynamicValue")
-        _sub(size, "ParameterInstanceRef", parameterRef="PARAMETER_COUNT")
-        _sub(size, "LinearAdjustment", slope=str(8 * PARAMETER_ENTRY.size))
         ids = ", ".join(f"{p.id} {p.name}" for p in self.d.parameters)
-        self.parameter(
-            "PARAMETER_ENTRIES", "PARAMETER_ENTRIES_Type",
-            "the parameters: id uint16 then value float64, for each", long=f"Ids: {ids}.",
+        self.counted_report(
+            "PARAMETER", 20, 2, "parameters",
+            ("PARAMETER_ENTRIES", "count x (parameter id uint16, value float64)",
+             "the parameters: id uint16 then value float64, for each", f"Ids: {ids}."),
+            ("PARAMETER_COUNT", 8 * PARAMETER_ENTRY.size, 0),
+            ("PARAMETER_Report", "parameter values (answer to params.report)"),
         )  # fmt: skip
-        self.container(
-            "PARAMETER_Report",
-            f"TM[20,2] of node {self.d.node}: parameter values (answer to params.report)",
-            ["PARAMETER_COUNT", "PARAMETER_ENTRIES", _PEC],
-            base=("PUS_TM_Packet", self.restriction(20, 2)),
-        )
 
     def schedule_report(self) -> None:
-        self.int_ptype("SCHEDULE_COUNT_Type", 8, "activities in the report")
-        self.parameter("SCHEDULE_COUNT", "SCHEDULE_COUNT_Type", "activities in the report")
-        activities = _sub(
+        # the activities: the source data (data length + 1 - secondary header - PEC) less the
+        # count octet, in bits
+        overhead = pus.TM_SECONDARY_HEADER_SIZE + pus.CRC_SIZE
+        self.counted_report(
+            "SCHEDULE", 11, 10, "activities",
+            ("SCHEDULE_ACTIVITIES", "count x (release time CUC 4+2, telecommand space packet)",
+             "the activities: release time CUC 4+2 then the whole telecommand, for each", None),
+            ("CCSDS_DATA_LENGTH", 8, -8 * overhead),
+            ("SCHEDULE_Detail", "the time-based schedule (answer to schedule.report)"),
+        )  # fmt: skip
+
+    def counted_report(
+        self, prefix: str, service: int, subtype: int, items: str,
+        body: tuple[str, str, str, str | None], size: tuple[str, int, int],
+        container: tuple[str, str],
+    ) -> None:  # fmt: skip
+        """A report of a count (uint8) then a binary body whose size in bits is ``slope *
+        reference + intercept`` (``size``: the reference parameter, slope, intercept), for the
+        reports whose entries XTCE readers without repeated entries cannot list."""
+        count = f"{prefix}_COUNT"
+        self.int_ptype(f"{count}_Type", 8, f"{items} in the report")
+        self.parameter(count, f"{count}_Type", f"{items} in the report")
+        name, short, meaning, long = body
+        binary = _sub(
             self.ptypes,
             "BinaryParameterType",
-            name=self.unique("parameter type", "SCHEDULE_ACTIVITIES_Type", "schedule activities"),
-            shortDescription="count x (release time CUC 4+2, telecommand space packet)",
+            name=self.unique("parameter type", f"{name}_Type", f"{prefix.lower()} {items}"),
+            shortDescription=short,
         )
-        _sub(activities, "UnitSet")
-        size = _sub(_sub(_sub(activities, "BinaryDataEncoding"), "SizeInBits"), "DynamicValue")
-        _sub(size, "ParameterInstanceRef", parameterRef="CCSDS_DATA_LENGTH")
-        # source data = data length + 1 - secondary header - PEC; less the count octet
-        overhead = pus.TM_SECONDARY_HEADER_SIZE + pus.CRC_SIZE
-        _sub(size, "LinearAdjustment", slope="8", intercept=str(-8 * overhead))
-        self.parameter(
-            "SCHEDULE_ACTIVITIES", "SCHEDULE_ACTIVITIES_Type",
-            "the activities: release time CUC 4+2 then the whole telecommand, for each",
-        )  # fmt: skip
+        _sub(binary, "UnitSet")
+        dynamic = _sub(_sub(_sub(binary, "BinaryDataEncoding"), "SizeInBits"), "DynamicValue")
+        reference, slope, intercept = size
+        _sub(dynamic, "ParameterInstanceRef", parameterRef=reference)
+        adjust = {"slope": str(slope)} | ({"intercept": str(intercept)} if intercept else {})
+        _sub(dynamic, "LinearAdjustment", **adjust)
+        self.parameter(name, f"{name}_Type", meaning, long=long)
         self.container(
-            "SCHEDULE_Detail",
-            f"TM[11,10] of node {self.d.node}: the time-based schedule (answer to schedule.report)",
-            ["SCHEDULE_COUNT", "SCHEDULE_ACTIVITIES", _PEC],
-            base=("PUS_TM_Packet", self.restriction(11, 10)),
+            container[0],
+            f"TM[{service},{subtype}] of node {self.d.node}: {container[1]}",
+            [count, name, _PEC],
+            base=("PUS_TM_Packet", self.restriction(service, subtype)),
         )
 
     def declared_field(self, owner: str, f: Field) -> list[str]:

@@ -13,11 +13,12 @@ import select
 import threading
 import tty
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from ground_tools.api import GroundError, connect
+from ground_tools.api import GroundError, Session, connect
 from ground_tools.bench_ctl import bench_down, bench_up
 from hal.bench import default_bench_path
 
@@ -76,32 +77,35 @@ def bench_with_a_real_lander_radio(tmp_path: Path, radio: str, ground: str | Non
     return path
 
 
-def test_the_ground_commands_a_node_through_its_real_radio(tmp_path, cable):
-    radio, ground = cable.ends
+@contextmanager
+def operating(tmp_path: Path, radio: str, ground: str | None) -> Iterator[tuple[Path, Session]]:
+    """The bench with the lander's real radio brought up at real-time pace, and a session on
+    its station; brought down afterwards whatever happened."""
     bench = bench_with_a_real_lander_radio(tmp_path, radio, ground)
     up = bench_up(bench, runs_dir=tmp_path / "runs", pace="1", run_id="hil")
     try:
         with connect(up.run_dir) as ops:
-            ops.cmd("lander core.ping", timeout=30)
-            ops.cmd("orbiter core.ping", timeout=30)  # an emulated link beside it
-            ops.wait_check("lander.core.status.accepted >= 1", timeout=30)
-            ports = up.run_dir / "ports.json"
-            assert f'"ground": "{ground}"' in ports.read_text(encoding="utf-8")
+            yield up.run_dir, ops
     finally:
         bench_down(up.run_dir)
+
+
+def test_the_ground_commands_a_node_through_its_real_radio(tmp_path, cable):
+    radio, ground = cable.ends
+    with operating(tmp_path, radio, ground) as (run_dir, ops):
+        ops.cmd("lander core.ping", timeout=30)
+        ops.cmd("orbiter core.ping", timeout=30)  # an emulated link beside it
+        ops.wait_check("lander.core.status.accepted >= 1", timeout=30)
+        ports = (run_dir / "ports.json").read_text(encoding="utf-8")
+        assert f'"ground": "{ground}"' in ports
     assert cable.carried > 0  # the lander's frames went through the cable, both ways
-    captures = {p.name for p in (up.run_dir / "captures").glob("*.pcap")}
+    captures = {p.name for p in (run_dir / "captures").glob("*.pcap")}
     assert any(name.startswith("ground-lander") for name in captures)
 
 
 def test_a_real_radio_without_a_ground_end_is_named_when_commanded(tmp_path, cable):
     radio, _ = cable.ends
-    bench = bench_with_a_real_lander_radio(tmp_path, radio, None)
-    up = bench_up(bench, runs_dir=tmp_path / "runs", pace="1", run_id="no-ground")
-    try:
-        with connect(up.run_dir) as ops:
-            with pytest.raises(GroundError, match=r"lander: a real radio with no ground end"):
-                ops.cmd("lander core.ping", timeout=30)
-            ops.cmd("mav core.ping", timeout=30)  # the others are still commanded
-    finally:
-        bench_down(up.run_dir)
+    with operating(tmp_path, radio, None) as (_, ops):
+        with pytest.raises(GroundError, match=r"lander: a real radio with no ground end"):
+            ops.cmd("lander core.ping", timeout=30)
+        ops.cmd("mav core.ping", timeout=30)  # the others are still commanded
