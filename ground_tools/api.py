@@ -460,7 +460,8 @@ class Session:
 
     def _evaluate(self, expression: str | Callable[[], bool]) -> tuple[bool, str]:
         if callable(expression):
-            return bool(expression()), "callable"
+            held = bool(expression())
+            return held, f"the check returned {held}"
         match = _EXPRESSION.match(expression)
         if match is None:
             raise GroundError(

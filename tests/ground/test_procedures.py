@@ -49,6 +49,9 @@ def test_a_check_that_does_not_hold_says_what_it_saw(msr_bench):
         msr_bench.wait_check("lander.core.status.mode > 1", timeout=2)
     with pytest.raises(GroundError, match=r"write NODE.PACKET.FIELD OP VALUE"):
         msr_bench.check("mode is safe")
+    with pytest.raises(CheckError, match=r"check failed: two tubes seated \(the check returned "
+                       r"False\)"):  # fmt: skip
+        msr_bench.check(lambda: False, "two tubes seated")
 
 
 def test_waits_are_in_simulated_seconds_and_run_ahead_of_a_paced_bench(msr_bench):
