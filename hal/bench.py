@@ -198,7 +198,7 @@ class NodeSpec:
     scid: int
     spi: int
     space_link: SpaceLinkConfig
-    radio_baud: int = 115200
+    radio_baud: int = DEFAULT_BAUD
     ground: str | None = None
     light_time: float = 0.0
     bit_error_rate: float = 0.0
