@@ -168,12 +168,14 @@ class Executive:
         self.errors[name] = 0
         self.alive[name] = self.alive.get(name, 0) + 1
 
-    def next_due(self, now: float, components_due: float | None = None) -> float:
-        """The earliest next run of any group at ``now`` (or ``components_due`` when
-        earlier)."""
-        due = min((g.due(now) for g in self.groups), default=math.inf)
-        if components_due is not None:
-            due = min(due, components_due)
+    def next_due(self, now: float) -> float:
+        """The earliest next run of any group at ``now``: on its grid, or sooner where one of
+        its components asked for a run (:meth:`Component.next_due`, as :meth:`run` honours
+        it). A component in no group never runs, so its asks do not count."""
+        due = math.inf
+        for group in self.groups:
+            asked = group.asked(now)
+            due = min(due, group.due(now), math.inf if asked is None else asked)
         return due
 
 

@@ -22,7 +22,6 @@ disarmed and every inhibit in place.
 from __future__ import annotations
 
 import importlib
-import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -268,17 +267,9 @@ class Node:
     def next_due(self) -> float:
         """When the node next needs a cycle (mission seconds): a rate group, a queued command,
         a schedule or sequence step."""
-        if not self.started:
+        if not self.started or len(self.dispatcher):
             return self.now()
-        if len(self.dispatcher):
-            return self.now()
-        now = self.now()
-        due = self.executive.next_due(now)
-        for component in self.components.values():
-            when = component.next_due(now)
-            if when is not None and math.isfinite(when):
-                due = min(due, when)
-        return due
+        return self.executive.next_due(self.now())
 
     # ------------------------------------------------------------------ services for components
 

@@ -295,6 +295,16 @@ def test_an_idle_node_runs_at_its_idle_period_and_a_busy_component_brings_the_fu
     assert fast.last_start == pytest.approx(0.77) and craft.node.executive.slips == 0
 
 
+def test_only_a_component_that_runs_in_a_rate_group_can_ask_for_an_early_cycle(craft):
+    craft.node.cycle()
+    grouped = {c.name for g in craft.node.executive.groups for c in g.components}
+    loose = Component(craft.node.ctx)  # in no rate group: it never runs, so it cannot ask
+    loose.next_due = lambda now: 0.2  # type: ignore[method-assign]
+    craft.node.components["loose"] = loose
+    assert "loose" not in grouped
+    assert craft.node.next_due() == 1.0  # the idle grid, not the loose component's 0.2 s
+
+
 def test_a_component_that_keeps_failing_is_stopped_and_its_commands_refused(craft):
     def broken(now: float) -> None:
         raise RuntimeError("bad pointer")
