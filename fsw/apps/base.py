@@ -25,11 +25,12 @@ Commands reach ``do_<command>(cmd, now)`` methods (``sta.load_tube`` -> ``do_loa
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fsw.core.component import CommandContext, CommandError, Component, NodeContext
+from fsw.core.nvstore import NvError
 from hal.devices.base import BoardClient
 from hal.errors import HalError
 
@@ -95,6 +96,18 @@ class App(Component):
     def param(self, name: str) -> float:
         """The active value of the app's parameter ``<app>.<name>``, as a number."""
         return float(self.ctx.parameter(f"{self.name}.{name}"))
+
+    def persist_or_report(self, write: Callable[[], None]) -> bool:
+        """Run ``write`` (a write of the app's state to the NV store); when the store refuses
+        it, report ``core.store_failed`` naming the app and go on: the state in memory is what
+        the vehicle does, and the store reports nothing by itself. Writes that must precede an
+        action (a pyro fire's mark) check the store themselves instead. True when written."""
+        try:
+            write()
+        except NvError as exc:
+            self.ctx.emit("core.store_failed", f"{self.name}: {str(exc).splitlines()[0]}")
+            return False
+        return True
 
     # ------------------------------------------------------------------ operations
 

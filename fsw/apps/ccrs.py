@@ -711,10 +711,7 @@ class Ccrs(App):
         self.ctx.nv.counters(self.name).update(values)
 
     def _persist_quietly(self) -> None:
-        try:
-            self._persist()
-        except NvError as exc:
-            self.ctx.emit("core.store_failed", f"ccrs: {str(exc).splitlines()[0]}")
+        self.persist_or_report(self._persist)
 
     def operation_ended(self, name: str, reason: str) -> None:
         """A failed operation leaves the app in its fallback state (a hold stays a hold)."""

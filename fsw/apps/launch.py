@@ -150,10 +150,7 @@ class LaunchSequencer(App):
         not_restored = self._restore_inhibits()
         if before != "safe":
             self.abort_reason = "reset"
-            try:
-                self._persist()
-            except NvError:
-                pass  # the store has reported it; nothing here fires without a fresh sequence
+            self.persist_or_report(self._persist)  # nothing fires without a fresh sequence
             extra = f"; inhibits not restored: {not_restored}" if not_restored else ""
             self.ctx.emit(
                 "launch.abort", f"reset: the node restarted in state {before}: safe{extra}"
@@ -179,13 +176,10 @@ class LaunchSequencer(App):
         })  # fmt: skip
 
     def _enter(self, state: str) -> None:
-        """Change state: persisted (a failed write is reported by the store itself; only the
+        """Change state: persisted (a failed write reported, and the vehicle goes on; only the
         fired mask must be written ahead, see :meth:`_fire`), then the event."""
         old, self.state, self.entered = self.state, state, self.now
-        try:
-            self._persist()
-        except NvError:
-            pass  # the store has reported it; the state in memory is what the vehicle does
+        self.persist_or_report(self._persist)
         self.ctx.emit("launch.state", f"{old} -> {state}")
 
     # ------------------------------------------------------------------ commands

@@ -15,6 +15,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from fsw.core.nvstore import NvError
 from fsw.dictionary.mav import ABORT_REASONS, INHIBITS, LAUNCH_STATES
 from sim_hardware.world import OsLocation
 from tests.fsw.mission_rig import MissionRig
@@ -310,6 +311,18 @@ def test_the_operator_safes_the_vehicle_before_the_toss(rig):
     assert ok(rig.command("launch.safe"))
     assert status(rig)["abort_reason"] == "operator"
     assert rig.node.components["launch"].last_failure.startswith("condition: operator:")
+
+
+def test_a_state_the_store_cannot_keep_is_reported_and_the_sequence_goes_on(rig, monkeypatch):
+    def full_disk(section: str, value: object) -> None:
+        raise NvError("mav: cannot write: No space left on device")
+
+    monkeypatch.setattr(rig.node.nv, "put", full_disk)
+    since = len(rig.packets)
+    assert ok(rig.command("modes.set", mode=NOMINAL))
+    assert ok(rig.command("launch.condition", timeout=3600))  # the vehicle does what it must
+    failures = [d for n, d in rig.events(since) if n == "core.store_failed"]
+    assert failures and failures[0] == "launch: mav: cannot write: No space left on device"
 
 
 def test_the_node_going_safe_takes_the_sequencer_with_it(rig):
