@@ -64,7 +64,7 @@ from hal.protocol.clcw import Clcw
 from hal.protocol.devices import test_board
 from hal.protocol.devices.icd import BoardIcd, DeviceIcd
 from hal.protocol.framing import ASM
-from hal.protocol.pus import PusPacket, PusTc, PusTm
+from hal.protocol.pus import DEVICE_FAILURE_SIZE, DeviceFailure, PusPacket, PusTc, PusTm
 from hal.protocol.sdls import MAC_SIZE, KeyFileError, SecurityAssociation, parse_key_file
 from hal.protocol.spacepacket import PRIMARY_HEADER_SIZE, SEQ_UNSEGMENTED
 from hal.protocol.tc_frame import (
@@ -431,9 +431,13 @@ def _device_packet(device: DeviceIcd, packet: PusTc | PusTm) -> _Named:
     if pair == (1, 7) and len(data) == 4:
         values = {"stage": "completed", "request_id": data}
         return _Named(f"{head} completed for {_request_text(data)}", "completed", values)
-    if pair in ((1, 2), (1, 8)) and len(data) == 7:
+    if pair in ((1, 2), (1, 8)) and len(data) == DEVICE_FAILURE_SIZE:
         stage = "acceptance_failed" if packet.subtype == 2 else "failed"
-        code, detail = data[4], int.from_bytes(data[5:7], "big")
+        try:
+            report = DeviceFailure.unpack(data)
+        except ProtocolError as exc:
+            return _Named(f"{head} {stage}: {exc}", stage, error=str(exc))
+        code, detail = report.code, report.detail
         failure = device.failure_name(code)
         values = {"stage": stage, "request_id": data[:4], "code": code,
                   "code_name": failure, "detail": detail}  # fmt: skip

@@ -61,8 +61,7 @@ from hal.errors import EncodeError, HalError, LinkClosed, LinkTimeout
 from hal.links import Link, open_link
 from hal.links.space_link import GroundSpaceLink
 from hal.links.timing import TimingClient, timing_channel
-from hal.protocol.devices.icd import request_id
-from hal.protocol.pus import ACK_ALL, PusTc, PusTm
+from hal.protocol.pus import ACK_ALL, PusTc, PusTm, RequestId
 from hal.protocol.sdls import SecurityAssociation
 from hal.store import CounterStore
 
@@ -470,7 +469,7 @@ class Station:
         message = command.message
         packet = PusTc(d.apid, message.service, message.subtype, data, seq_count=seq,
                        ack_flags=int(request.get("ack", ACK_ALL)))  # fmt: skip
-        rid = request_id(packet.apid, packet.seq_flags, packet.seq_count)
+        rid = RequestId.of(packet).pack()
         self.stages.pop((node, rid.hex()), None)  # a sequence count used again: a new command
         source = str(request.get("source", "station"))
         try:

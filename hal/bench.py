@@ -141,7 +141,8 @@ PORT_SCHEMES: Final = ("socket", "rfc2217")
 
 DEVICE_FAULTS: Final = frozenset(
     {
-        "stall", "stuck", "bias", "noise", "no_reply", "late_reply", "garbage",
+        "stall", "stuck", "bias", "noise", "no_reply", "late_reply", "garbage", "reply_lost",
+        "request_lost",
         "grasp_slip", "not_seated", "heater_zone_failure", "igniter_no_fire", "trigger_miss",
         "braze_under_temperature", "seal_leak", "lid_not_latched", "serial_unreadable",
         "ambiguous_orientation", "open_circuit", "imu_rate_spike", "partial_capture",

@@ -32,8 +32,14 @@ from fsw.core.component import CommandContext, CommandError, Component
 from fsw.core.hazard import GateError, HazardGate
 from fsw.dictionary.verification import Verification, failure_code
 from hal.errors import ProtocolError
-from hal.protocol.devices.icd import request_id
-from hal.protocol.pus import ACK_ACCEPTANCE, ACK_COMPLETION, ACK_PROGRESS, ACK_START, PusTc
+from hal.protocol.pus import (
+    ACK_ACCEPTANCE,
+    ACK_COMPLETION,
+    ACK_PROGRESS,
+    ACK_START,
+    PusTc,
+    RequestId,
+)
 
 if TYPE_CHECKING:
     from fsw.dictionary import NodeDictionary
@@ -188,7 +194,7 @@ class Dispatcher:
         bit = _ACK_BIT.get(subtype)
         if bit is not None and not packet.ack_flags & bit:
             return
-        rid = request_id(packet.apid, packet.seq_flags, packet.seq_count)
+        rid = RequestId.of(packet).pack()
         code = failure_code(reason) if subtype % 2 == 0 else 0
         self.send_tm(1, subtype, Verification(subtype, rid, code, reason, step).encode())
 

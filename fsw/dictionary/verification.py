@@ -28,6 +28,7 @@ from typing import Final
 import construct as cs
 
 from hal.errors import LengthError
+from hal.protocol.pus import FailureCode
 
 __all__ = [
     "FAILURE_CODES",
@@ -37,22 +38,10 @@ __all__ = [
 ]
 
 FAILURE_CODES: Final = {
-    1: "unknown_apid",
-    2: "unknown_command",
-    3: "bad_length",
-    4: "out_of_range",
-    5: "wrong_mode",
-    6: "hazard",
-    7: "component_failed",
-    8: "execution_failed",
-    9: "busy",
-    10: "precondition",
-    11: "bad_data",
-    12: "queue_full",
-    13: "bad_checksum",
-    14: "bad_header",
+    int(code): code.label for code in FailureCode if code is not FailureCode.HARDWARE_FAULT
 }
-"""Failure code to its class of reason."""
+"""Failure code to its class of reason: the project's one table (:class:`~hal.protocol.pus.
+FailureCode`, which the boards' failure reports use too), less the boards' ``hardware_fault``."""
 _CODES: Final = {name: code for code, name in FAILURE_CODES.items()}
 
 REPORT_NAMES: Final = {

@@ -5,9 +5,22 @@ A board driver subclasses :class:`BoardClient` with typed calls (``move_joint(..
 
 * sends each request with the device's next sequence count and waits for the reply that names
   that request (TM[1,7]/TM[1,8] carry its request id; TM[3,25] and TM[17,2] answer the last
-  request of their kind), discarding stale replies to earlier attempts;
+  request of their kind), discarding stale replies to earlier calls;
 * splits its ``timeout`` over ``1 + retries`` attempts, so a call never blocks longer than
-  ``timeout`` seconds, whatever the board does;
+  ``timeout`` seconds, whatever the board does; every attempt of a call re-sends the *same*
+  request (same request id): the board answers a repeat from its memory without acting again
+  (exactly once, decision 0022 and :mod:`hal.protocol.devices.icd`);
+* never re-sends a hazardous command blindly: after an attempt without a reply it reads the
+  device's status (its own request, safe to repeat) and compares it with the command's declared
+  :class:`~hal.protocol.devices.icd.Effect`. Present: the command succeeded and its reply was
+  lost (event ``device_reply_lost`` saying the state confirmed it). Absent: the next attempt
+  re-sends the same request id. No attempt left: :class:`DeviceNotActed` (the state showed the
+  command not done) or :class:`DeviceUnconfirmed` (the state could not be read either). A
+  hazardous call splits its ``timeout`` over ``2 * (1 + retries)`` waits (a command and a status
+  read per attempt), so it too never blocks longer than ``timeout``;
+* numbers its requests from :meth:`BoardClient.start_sequence` (the node derives the start from
+  its boot count), so a rebooted node does not repeat the ids its predecessor left in a
+  board's memory;
 * turns every way a board can misbehave into a :class:`DeviceError` the flight software can act
   on: :class:`DeviceTimeout` (absent or silent), :class:`DeviceFailed` (the board refused, with
   the failure's name and detail), :class:`DeviceReplyError` (a reply that breaks the ICD),
@@ -34,17 +47,19 @@ from hal.errors import HalError, LinkClosed, LinkError, LinkOpenError, LinkTimeo
 from hal.links import Link, open_link
 from hal.links.channel import PacketChannel
 from hal.protocol.devices import icd as common
-from hal.protocol.devices.icd import BoardIcd, DeviceIcd, request_id
+from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Effect
 from hal.protocol.framing import Deframer
-from hal.protocol.pus import PusTc, PusTm
+from hal.protocol.pus import DEVICE_FAILURE_SIZE, DeviceFailure, PusTc, PusTm, RequestId
 
 __all__ = [
     "BoardClient",
     "DeviceError",
     "DeviceFailed",
+    "DeviceNotActed",
     "DeviceReplyError",
     "DeviceTimeout",
     "DeviceUnavailable",
+    "DeviceUnconfirmed",
     "Health",
 ]
 
@@ -53,6 +68,11 @@ DEFAULT_RETRIES: Final = 2
 BACKOFF_FIRST: Final = 0.25
 BACKOFF_MAX: Final = 8.0
 SILENT_AFTER: Final = 3
+SEQ_MODULUS: Final = 0x4000
+"""Sequence counts are 14 bits."""
+SEQ_PER_BOOT: Final = 0x400
+"""Sequence counts set aside per boot: a node's boot ``n`` numbers from ``n * 1024`` (mod
+16384), so 16 boots pass before a start comes round again (decision 0022)."""
 
 
 class DeviceError(HalError):
@@ -78,6 +98,19 @@ class DeviceFailed(DeviceError):
         self.detail = detail
 
 
+class DeviceNotActed(DeviceTimeout):
+    """A hazardous command went unanswered, and the device's status shows it not done."""
+
+    default_reason = "not_acted"
+
+
+class DeviceUnconfirmed(DeviceTimeout):
+    """A hazardous command went unanswered and the device's status could not be read: whether
+    it acted is unknown."""
+
+    default_reason = "unconfirmed"
+
+
 class DeviceReplyError(DeviceError):
     """A reply that breaks the ICD (wrong length, a value out of range)."""
 
@@ -99,6 +132,8 @@ class Health:
         last_reply: the driver clock's time of the last good reply, or None.
         consecutive_failures: requests in a row that got no good reply.
         requests, replies, retries, reopens: counts.
+        confirmed_by_state: hazardous commands whose reply was lost and whose effect the
+            device's status showed.
         failures: failed requests by reason.
     """
 
@@ -109,6 +144,7 @@ class Health:
     replies: int = 0
     retries: int = 0
     reopens: int = 0
+    confirmed_by_state: int = 0
     failures: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -122,7 +158,7 @@ class Health:
             "link": self.link, "ok": self.ok, "last_reply": self.last_reply,
             "consecutive_failures": self.consecutive_failures, "requests": self.requests,
             "replies": self.replies, "retries": self.retries, "reopens": self.reopens,
-            "failures": dict(self.failures),
+            "confirmed_by_state": self.confirmed_by_state, "failures": dict(self.failures),
         }  # fmt: skip
 
 
@@ -136,7 +172,8 @@ class BoardClient:
         timeout: the most any one call blocks, seconds, retries included.
         retries: attempts after the first, within ``timeout``.
         monotonic: the clock for deadlines and backoff.
-        on_event: called ``(name, detail)`` on health transitions.
+        on_event: called ``(name, detail)`` on health transitions and on a lost reply that the
+            device's state confirmed (``device_reply_lost``).
         link_kwargs: passed to :func:`~hal.links.open_link` (``capture_dir``, ``timestamp``).
 
     The link is opened on the first call (or by :meth:`open`); a board absent at start is
@@ -170,6 +207,7 @@ class BoardClient:
         self.health = Health()
         self._channel: PacketChannel | None = None
         self._seq: dict[int, int] = {}
+        self._seq_start = 0
         self._next_open = 0.0
         self._backoff = BACKOFF_FIRST
         self._was_open = False
@@ -183,6 +221,17 @@ class BoardClient:
         return self._written_before + (0 if channel is None else channel.link.bytes_out)
 
     # ------------------------------------------------------------------ life cycle
+
+    def start_sequence(self, boot_count: int) -> None:
+        """Number the following requests of every device from boot ``boot_count``'s start,
+        ``boot_count * SEQ_PER_BOOT`` modulo 16384: the ids of a node's earlier boot, still in
+        a board's memory, are not those of this one (decision 0022)."""
+        self._seq_start = (boot_count * SEQ_PER_BOOT) % SEQ_MODULUS
+        self._seq.clear()
+
+    def _next_seq(self, apid: int) -> int:
+        seq = self._seq[apid] = (self._seq.get(apid, self._seq_start - 1) + 1) % SEQ_MODULUS
+        return seq
 
     def open(self) -> bool:
         """Open the link if it is not; False (and the link ``lost``) when it cannot be yet."""
@@ -206,7 +255,9 @@ class BoardClient:
                 self._lost(f"cannot open {url}: {exc}")
             return False
         self._retire_channel()
-        self._channel = PacketChannel(link, Deframer(max_length=None, apid_max=self.icd.apids))
+        self._channel = PacketChannel(
+            link, Deframer(max_length=None, apid_max=self.icd.apids), monotonic=self.monotonic
+        )
         self._backoff = BACKOFF_FIRST
         if self._was_open:
             self.health.reopens += 1
@@ -256,7 +307,7 @@ class BoardClient:
         if not self.open() or self._channel is None:
             return False
         channel = self._channel
-        seq = self._seq[dev.apid] = (self._seq.get(dev.apid, -1) + 1) & 0x3FFF
+        seq = self._next_seq(dev.apid)
         tc = PusTc(dev.apid, common.SERVICE_TEST, common.SUBTYPE_ALIVE, b"", seq_count=seq)
         try:
             channel.send(tc)
@@ -269,7 +320,7 @@ class BoardClient:
             return False
         self.health.requests += 1
         match = _matcher(dev.apid, (common.SERVICE_TEST, common.SUBTYPE_ALIVE_REPORT),
-                         request_id(dev.apid, tc.seq_flags, seq))  # fmt: skip
+                         RequestId.of(tc).pack())  # fmt: skip
         sent = self.monotonic() if now is None else now
         self._ping = _PendingPing(dev, match, self.health.replies, sent + self.timeout)
         return True
@@ -312,23 +363,34 @@ class BoardClient:
         dev = self.icd.device(device)
         reply = self._request(dev, common.SERVICE_HK, common.SUBTYPE_REPORT_NOW, b"",
                               (common.SERVICE_HK, common.SUBTYPE_STATUS_REPORT))  # fmt: skip
+        return self._decode_status(dev, reply)
+
+    def _decode_status(self, dev: DeviceIcd, reply: PusTm | None) -> dict[str, Any]:
         try:
+            if reply is None:  # pragma: no cover - a status request declares no effect
+                raise ProtocolError("no status report")
             return dev.status.decode(reply.source_data)
         except ProtocolError as exc:
-            raise self._fail(DeviceReplyError(f"{self.icd.name}.{device} status: {exc}")) from exc
+            raise self._fail(DeviceReplyError(f"{self.icd.name}.{dev.name} status: {exc}")) from exc
 
     def command(self, device: str, name: str, **args: Any) -> None:
         """Send a command and wait for its completion report.
 
+        A hazardous command whose reply is lost is decided on the device's status (see the
+        module docstring): it returns normally when the status shows its effect.
+
         Raises:
             EncodeError: an argument out of the ICD's range (nothing is sent).
             DeviceFailed: the board refused it (``reason`` names the failure).
+            DeviceNotActed, DeviceUnconfirmed: a hazardous command went unanswered; the status
+                showed it not done, or could not be read.
             DeviceTimeout, DeviceReplyError, DeviceUnavailable: see the module docstring.
         """
         dev = self.icd.device(device)
         message = dev.command(name)
         data = message.encode(**args)
-        self._request(dev, message.service, message.subtype, data, None)
+        effect = message.effect if message.hazardous else None
+        self._request(dev, message.service, message.subtype, data, None, effect, message.name)
 
     # ------------------------------------------------------------------ internals
 
@@ -339,38 +401,55 @@ class BoardClient:
         subtype: int,
         data: bytes,
         expect: tuple[int, int] | None,
-    ) -> PusTm:
+        effect: Effect | None = None,
+        name: str = "",
+    ) -> PusTm | None:
+        """One request, every attempt with the same request id; the reply, or None when a
+        hazardous command's (``effect`` given) reply was lost and the status showed it done."""
         if not self.open():
             raise self._fail(DeviceUnavailable(f"{self.icd.name}: link to {self.url} is down"))
         channel = self._channel
         if channel is None:  # pragma: no cover - open() returned True
             raise DeviceUnavailable(f"{self.icd.name}: no channel")
         self.health.requests += 1
-        per_attempt = self.timeout / (1 + self.retries)
+        waits = (1 + self.retries) * (2 if effect is not None else 1)
+        per_attempt = self.timeout / waits
+        tc = PusTc(dev.apid, service, subtype, data, seq_count=self._next_seq(dev.apid))
+        match = _matcher(dev.apid, expect, RequestId.of(tc).pack())
+        what = f"{self.icd.name}.{dev.name} TC[{service},{subtype}]" + (f" {name}" if name else "")
+        state_read = False  # a status read after a lost reply answered (and showed no effect)
         try:
-            channel.receive_all(0)  # replies to earlier, abandoned attempts are stale
+            channel.receive_all(0)  # replies to earlier, abandoned calls are stale
             for attempt in range(1 + self.retries):
-                seq = self._seq[dev.apid] = (self._seq.get(dev.apid, -1) + 1) & 0x3FFF
-                tc = PusTc(dev.apid, service, subtype, data, seq_count=seq)
-                rid = request_id(dev.apid, tc.seq_flags, seq)
                 if attempt:
                     self.health.retries += 1
                 try:
-                    reply = channel.request(tc, per_attempt, match=_matcher(dev.apid, expect, rid))
+                    reply = channel.request(tc, per_attempt, match=match)
                 except LinkTimeout:
-                    continue
+                    if effect is None:
+                        continue
+                    status = self._read_for_effect(channel, dev, per_attempt)
+                    reply = channel.receive(0, match=match)  # it may have come meanwhile
+                    if reply is None:
+                        if status is not None and effect.present(status):
+                            self._answered(dev)
+                            self.health.confirmed_by_state += 1
+                            self._event("device_reply_lost", f"{what}: no reply; the status "
+                                        f"shows {effect.describe()}: done once")  # fmt: skip
+                            return None
+                        state_read = state_read or status is not None
+                        continue
                 if not isinstance(reply, PusTm):  # pragma: no cover - matcher takes TM only
                     continue
                 self._answered(dev)
                 if reply.service == common.SERVICE_VERIFICATION and reply.subtype in (
                     common.SUBTYPE_ACCEPTANCE_FAILED, common.SUBTYPE_FAILED,
                 ):  # fmt: skip
-                    code = reply.source_data[4]
-                    detail = int.from_bytes(reply.source_data[5:7], "big")
-                    failure = dev.failure_name(code)
+                    report = DeviceFailure.unpack(reply.source_data)  # size checked by match
+                    failure = dev.failure_name(report.code)
                     raise self._fail(DeviceFailed(
-                        f"{self.icd.name}.{dev.name} TC[{service},{subtype}] failed: {failure} "
-                        f"(detail {detail})", reason=failure, code=code, detail=detail,
+                        f"{what} failed: {failure} (detail {report.detail})", reason=failure,
+                        code=report.code, detail=report.detail,
                     ), count_as_reply=True)  # fmt: skip
                 return reply
         except LinkClosed as exc:
@@ -378,10 +457,36 @@ class BoardClient:
             raise self._fail(DeviceUnavailable(f"{self.icd.name}: {exc}")) from exc
         except LinkError as exc:
             raise self._fail(DeviceUnavailable(f"{self.icd.name}: {exc}")) from exc
-        raise self._fail(DeviceTimeout(
-            f"{self.icd.name}.{dev.name}: no reply to TC[{service},{subtype}] within "
-            f"{self.timeout} s ({1 + self.retries} attempts)"
-        ))  # fmt: skip
+        attempts = f"within {self.timeout} s ({1 + self.retries} attempts)"
+        if effect is not None and state_read:
+            raise self._fail(DeviceNotActed(
+                f"{what}: no reply {attempts}; the status does not show {effect.describe()}: "
+                "not done"
+            ))  # fmt: skip
+        if effect is not None:
+            raise self._fail(DeviceUnconfirmed(
+                f"{what}: no reply {attempts} and no status: whether it acted is unknown"
+            ))  # fmt: skip
+        raise self._fail(DeviceTimeout(f"{what}: no reply {attempts}"))
+
+    def _read_for_effect(
+        self, channel: PacketChannel, dev: DeviceIcd, timeout: float
+    ) -> dict[str, Any] | None:
+        """The device's status, read once within ``timeout`` after a lost reply; None when it
+        does not come or breaks the ICD (a status request acts on nothing: safe to repeat)."""
+        tc = PusTc(dev.apid, common.SERVICE_HK, common.SUBTYPE_REPORT_NOW, b"",
+                   seq_count=self._next_seq(dev.apid))  # fmt: skip
+        expect = (common.SERVICE_HK, common.SUBTYPE_STATUS_REPORT)
+        try:
+            reply = channel.request(tc, timeout, match=_matcher(dev.apid, expect, b""))
+        except LinkTimeout:
+            return None
+        if not isinstance(reply, PusTm):  # pragma: no cover - matcher takes TM only
+            return None
+        try:
+            return dev.status.decode(reply.source_data)
+        except ProtocolError:
+            return None
 
     def _answered(self, dev: DeviceIcd) -> None:
         self.health.replies += 1
@@ -436,7 +541,7 @@ def _matcher(
         if not isinstance(packet, PusTm) or packet.apid != apid:
             return False
         if packet.service == common.SERVICE_VERIFICATION:
-            size = 4 if packet.subtype == common.SUBTYPE_COMPLETED else 7
+            size = 4 if packet.subtype == common.SUBTYPE_COMPLETED else DEVICE_FAILURE_SIZE
             return packet.source_data[:4] == rid and len(packet.source_data) == size
         return expect is not None and (packet.service, packet.subtype) == expect
 

@@ -69,6 +69,64 @@ def make_cuc_time(_S, _explain):
     return pack, unpack_from
 
 
+def make_pus_device_failure(_S, _explain, C0_13, C0_12):
+    """>HHBH (7 octets)."""
+    def pack(v0, v1, v2, v3, v4, v5):
+        try:
+            if v0 >> 1 or v0 < 0:
+                raise EncodeError('request_id.request.sec_header_flag' + ' = ' + repr(v0) + ' is outside 0..1', reason='out_of_range')
+            if v1 >> 11 or v1 < 0:
+                raise EncodeError('request_id.request.apid' + ' = ' + repr(v1) + ' is outside 0..2047', reason='out_of_range')
+            if v2 >> 2 or v2 < 0:
+                raise EncodeError('request_id.request.seq_flags' + ' = ' + repr(v2) + ' is outside 0..3', reason='out_of_range')
+            if v3 >> 14 or v3 < 0:
+                raise EncodeError('request_id.request.seq_count' + ' = ' + repr(v3) + ' is outside 0..16383', reason='out_of_range')
+            return _S.pack(4096 | (v0 << 11) | v1, (v2 << 14) | v3, v4, v5)
+        except (_struct_error, TypeError, OverflowError) as exc:
+            raise _explain(exc, (v0, v1, v2, v3, v4, v5,)) from None
+
+    def unpack_from(buffer, offset=0):
+        if len(buffer) - offset < 7:
+            raise TruncatedError('need 7 bytes, have ' + str(len(buffer) - offset))
+        w0, w1, w2, w3, = _S.unpack_from(buffer, offset)
+        if ((w0 >> 13) & 7) != 0:
+            raise HeaderError('request_id.request.version' + ' is ' + str((w0 >> 13) & 7) + ', expected 0', reason='bad_' + 'version')
+        if ((w0 >> 12) & 1) != 1:
+            raise HeaderError('request_id.request.type' + ' is ' + str((w0 >> 12) & 1) + ', expected 1', reason='bad_' + 'type')
+        return (C0_13, C0_12, ((w0 >> 11) & 1), (w0 & 2047), ((w1 >> 14) & 3), (w1 & 16383), w2, w3,)
+
+    return pack, unpack_from
+
+
+def make_pus_request_id(_S, _explain, C0_13, C0_12):
+    """>HH (4 octets)."""
+    def pack(v0, v1, v2, v3):
+        try:
+            if v0 >> 1 or v0 < 0:
+                raise EncodeError('request.sec_header_flag' + ' = ' + repr(v0) + ' is outside 0..1', reason='out_of_range')
+            if v1 >> 11 or v1 < 0:
+                raise EncodeError('request.apid' + ' = ' + repr(v1) + ' is outside 0..2047', reason='out_of_range')
+            if v2 >> 2 or v2 < 0:
+                raise EncodeError('request.seq_flags' + ' = ' + repr(v2) + ' is outside 0..3', reason='out_of_range')
+            if v3 >> 14 or v3 < 0:
+                raise EncodeError('request.seq_count' + ' = ' + repr(v3) + ' is outside 0..16383', reason='out_of_range')
+            return _S.pack(4096 | (v0 << 11) | v1, (v2 << 14) | v3)
+        except (_struct_error, TypeError, OverflowError) as exc:
+            raise _explain(exc, (v0, v1, v2, v3,)) from None
+
+    def unpack_from(buffer, offset=0):
+        if len(buffer) - offset < 4:
+            raise TruncatedError('need 4 bytes, have ' + str(len(buffer) - offset))
+        w0, w1, = _S.unpack_from(buffer, offset)
+        if ((w0 >> 13) & 7) != 0:
+            raise HeaderError('request.version' + ' is ' + str((w0 >> 13) & 7) + ', expected 0', reason='bad_' + 'version')
+        if ((w0 >> 12) & 1) != 1:
+            raise HeaderError('request.type' + ' is ' + str((w0 >> 12) & 1) + ', expected 1', reason='bad_' + 'type')
+        return (C0_13, C0_12, ((w0 >> 11) & 1), (w0 & 2047), ((w1 >> 14) & 3), (w1 & 16383),)
+
+    return pack, unpack_from
+
+
 def make_pus_tc_header(_S, _explain, C0_13, C3_4):
     """>HHHBBBH (11 octets)."""
     def pack(v0, v1, v2, v3, v4, v5, v6, v7, v8, v9):
@@ -271,6 +329,8 @@ def make_tm_frame_header(_S, _explain, C0_14):
 DIGESTS = {
     'clcw': '775d9fca2b7da5491961399291e02176e12fca991b1809bb2983b4f5944d9086',
     'cuc_time': '71d308aa4e7cc7bb96ad9c67d3ae351fdd0f3d1b9337882604139ad3dc6681e5',
+    'pus_device_failure': 'cdf3c641564c44fe11cb5029bc0ba23e1f03ec331965956bc83c56d731c4573f',
+    'pus_request_id': 'cebe9902a68329f0c1a1ff56fb5a50f193ef6e6c489d0c379257eb3c91e0e5df',
     'pus_tc_header': '03250a053c5ab8b0e708c26bf42a76a5917eae313cbf6e102d9b752df9d565cd',
     'pus_tm_header': '506b6b11c78bfef260e4beeb38ab585f3e2052f2e1569c85f0a9b615fce405b5',
     'sdls_security_header': 'f927c160198c0d9d76f99dcfa7931e33a48878672563cfa30076a6251342b897',
@@ -283,6 +343,8 @@ DIGESTS = {
 FACTORIES = {
     'clcw': make_clcw,
     'cuc_time': make_cuc_time,
+    'pus_device_failure': make_pus_device_failure,
+    'pus_request_id': make_pus_request_id,
     'pus_tc_header': make_pus_tc_header,
     'pus_tm_header': make_pus_tm_header,
     'sdls_security_header': make_sdls_security_header,

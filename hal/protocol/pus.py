@@ -27,6 +27,22 @@ TM secondary header, 13 octets (7.4.3.1)::
 
 Packet error control (7.4.3.3, 7.4.4.3): CRC-16/CCITT-FALSE over the whole packet before it.
 
+Request id (6.1.5), 4 octets: the telecommand's packet id and packet sequence control, the way
+every verification report names the request it answers (:class:`RequestId`)::
+
+    bits 0-2   packet version number            0
+    bit  3     packet type                      1 (telecommand)
+    bit  4     secondary header flag            1
+    bits 5-15  APID                             0..2047
+    bits 16-17 sequence flags                   3 unsegmented
+    bits 18-31 sequence count                   0..16383
+
+Failure codes (:class:`FailureCode`) are one table for the whole project: the flight software's
+verification reports and every board's failure reports give a shared name the same number.
+A device failure report (TM[1,2] or TM[1,8] from a board, :data:`DeviceFailureReport`) is the
+request id, the failure code (1 octet) and a detail (2 octets: which field, or a value the
+device names).
+
 The headers are declared once with construct (:data:`TcHeader`, :data:`TmHeader`); the classes
 below encode and decode through codecs generated from those declarations
 (:mod:`hal.protocol.layout`), so the declaration stays single and the hot path stays fast.
@@ -34,6 +50,8 @@ below encode and decode through codecs generated from those declarations
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 import construct as cs
@@ -58,12 +76,19 @@ __all__ = [
     "ACK_NONE",
     "ACK_PROGRESS",
     "ACK_START",
+    "DEVICE_FAILURE_SIZE",
     "PUS_VERSION",
+    "REQUEST_ID_SIZE",
+    "DeviceFailure",
+    "DeviceFailureReport",
+    "FailureCode",
     "PusPacket",
     "PusTc",
     "PusTcPacket",
     "PusTm",
     "PusTmPacket",
+    "RequestId",
+    "RequestIdLayout",
     "TcHeader",
     "TmHeader",
 ]
@@ -110,6 +135,26 @@ TmSecondaryHeader = cs.Struct(
     "time" / CucTimeField * "on-board time of the report, CUC 4+2",
 )
 
+RequestIdLayout = cs.Struct(
+    "request"
+    / cs.BitStruct(
+        "version" / cs.Const(0, cs.BitsInteger(3)) * "packet version number, 0",
+        "type" / cs.Const(TYPE_TC, cs.BitsInteger(1)) * "packet type, 1: a telecommand",
+        "sec_header_flag" / cs.BitsInteger(1) * "secondary header flag of the request",
+        "apid" / cs.BitsInteger(11) * "APID of the request, 0..2047",
+        "seq_flags" / cs.BitsInteger(2) * "sequence flags of the request",
+        "seq_count" / cs.BitsInteger(14) * "sequence count of the request, 0..16383",
+    ),
+)
+"""The request id, 4 octets (ECSS-E-ST-70-41C 6.1.5): packet id and sequence control."""
+
+DeviceFailureReport = cs.Struct(
+    "request_id" / RequestIdLayout,
+    "code" / cs.Int8ub * "failure code (FailureCode, or the device's own from 16 up)",
+    "detail" / cs.Int16ub * "which field, or a value the device names",
+)
+"""Source data of a board's TM[1,2] / TM[1,8]: request id 4, code 1, detail 2 octets."""
+
 TcHeader = cs.Struct("primary" / PrimaryHeader, "secondary" / TcSecondaryHeader)
 """Primary + TC secondary header, 11 octets."""
 
@@ -138,6 +183,117 @@ _tc_pack = TC_LAYOUT.pack
 _tc_unpack = TC_LAYOUT.unpack_from
 _tm_pack = TM_LAYOUT.pack
 _tm_unpack = TM_LAYOUT.unpack_from
+REQUEST_ID_LAYOUT = compile_fixed(RequestIdLayout, "pus_request_id")
+DEVICE_FAILURE_LAYOUT = compile_fixed(DeviceFailureReport, "pus_device_failure")
+REQUEST_ID_SIZE: Final = 4
+DEVICE_FAILURE_SIZE: Final = 7
+
+
+class FailureCode(enum.IntEnum):
+    """Failure codes shared by the flight software's verification reports and every board.
+
+    A name means the same and has the same number everywhere; a board adds its own codes from
+    16 up (its ICD names them). ``hardware_fault`` is a board's only.
+    """
+
+    UNKNOWN_APID = 1
+    UNKNOWN_COMMAND = 2
+    BAD_LENGTH = 3
+    OUT_OF_RANGE = 4
+    WRONG_MODE = 5
+    HAZARD = 6
+    COMPONENT_FAILED = 7
+    EXECUTION_FAILED = 8
+    BUSY = 9
+    PRECONDITION = 10
+    BAD_DATA = 11
+    QUEUE_FULL = 12
+    BAD_CHECKSUM = 13
+    BAD_HEADER = 14
+    HARDWARE_FAULT = 15
+
+    @property
+    def label(self) -> str:
+        """The name as reports and documents spell it (``unknown_command``)."""
+        return self.name.lower()
+
+
+@dataclass(frozen=True, order=True)
+class RequestId:
+    """The id of a telecommand, as its verification reports name it (ECSS-E-ST-70-41C 6.1.5).
+
+    Two requests are the same request exactly when their ids are equal: a retry re-sends the
+    same id. Attributes: ``apid`` 0..2047, ``seq_flags`` 0..3, ``seq_count`` 0..16383,
+    ``sec_header_flag`` 0..1 (1 for a PUS telecommand).
+    """
+
+    apid: int
+    seq_flags: int
+    seq_count: int
+    sec_header_flag: int = 1
+
+    @classmethod
+    def of(cls, tc: PusTc) -> RequestId:
+        """The id of telecommand ``tc``."""
+        return cls(tc.apid, tc.seq_flags, tc.seq_count)
+
+    def pack(self) -> bytes:
+        """The 4 octets; :class:`~hal.errors.EncodeError` naming a field out of range."""
+        return REQUEST_ID_LAYOUT.pack(self.sec_header_flag, self.apid, self.seq_flags,
+                                      self.seq_count)  # fmt: skip
+
+    @classmethod
+    def unpack(cls, data: bytes | bytearray | memoryview) -> RequestId:
+        """Decode 4 octets (at the start of ``data``).
+
+        Raises:
+            TruncatedError: fewer than 4 octets.
+            HeaderError: packet version not 0 or packet type not telecommand.
+        """
+        if len(data) < REQUEST_ID_SIZE:
+            raise TruncatedError(f"request id needs {REQUEST_ID_SIZE} octets, got {len(data)}")
+        _, _, shf, apid, flags, count = REQUEST_ID_LAYOUT.unpack_from(data)
+        return cls(apid, flags, count, shf)
+
+    def __str__(self) -> str:
+        return f"0x{self.apid:03X}/{self.seq_count}"
+
+
+@dataclass(frozen=True)
+class DeviceFailure:
+    """A board's failure report (TM[1,2] acceptance or TM[1,8] completion failed).
+
+    Attributes:
+        request_id: the request it answers.
+        code: the failure code (:class:`FailureCode`, or the device's own from 16 up), 0..255.
+        detail: which field, or a value the device names, 0..65535.
+    """
+
+    request_id: RequestId
+    code: int
+    detail: int = 0
+
+    def pack(self) -> bytes:
+        """The 7 octets of source data."""
+        rid = self.request_id
+        return DEVICE_FAILURE_LAYOUT.pack(
+            rid.sec_header_flag, rid.apid, rid.seq_flags, rid.seq_count, self.code, self.detail,
+        )  # fmt: skip
+
+    @classmethod
+    def unpack(cls, data: bytes | bytearray | memoryview) -> DeviceFailure:
+        """Decode a report's source data.
+
+        Raises:
+            LengthError: not exactly 7 octets.
+            HeaderError: the request id is not a telecommand's.
+        """
+        if len(data) != DEVICE_FAILURE_SIZE:
+            raise LengthError(
+                f"device failure report: {len(data)} octets, not {DEVICE_FAILURE_SIZE}"
+            )
+        _, _, shf, apid, flags, count, code, detail = DEVICE_FAILURE_LAYOUT.unpack_from(data)
+        return cls(RequestId(apid, flags, count, shf), code, detail)
 
 
 class PusPacket:

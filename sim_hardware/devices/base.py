@@ -17,6 +17,10 @@ values, and one ``cmd_<device>_<command>(values, now)`` per command, which raise
   ``stuck``      a status field keeps the value it had when the fault began
   ``bias``       a status field reads ``offset`` more than the truth
   ``noise``      a status field gets Gaussian noise of standard deviation ``sigma``
+  ``reply_lost`` the device acts on the next ``count`` requests (named by ``command``: a
+                 command's name, ``status`` or ``ping``; default every request), but their
+                 replies never reach the wire
+  ``request_lost`` the next ``count`` requests (as above) never reach the device
   =============  ==============================================================================
 
   and the board's own faults (a joint stall, a grasp slip, a heater zone failure...), which the
@@ -27,6 +31,13 @@ values, and one ``cmd_<device>_<command>(values, now)`` per command, which raise
   unknown name or a bad value is refused with a one-line ``ValueError`` naming it, and the
   fault does not start.
 
+Exactly once (decision 0022, the rule in :mod:`hal.protocol.devices.icd`): the base keeps, per
+device, the last :data:`~hal.protocol.devices.icd.REMEMBERED` commands (request id, service,
+subtype, data) with the replies they got, for :data:`~hal.protocol.devices.icd.REMEMBER_SECONDS`,
+and answers a repeat (same id, same content) with the stored replies without running the
+handler again; :attr:`BoardEmulator.acted` counts the handler runs per ``(device, command)``
+and :attr:`BoardEmulator.repeats` the repeats answered from memory.
+
 Replies are :class:`~hal.protocol.pus.PusTm` objects, or :class:`Garbage` for raw octets that
 the host writes as they are. Randomness comes only from the seeded generator handed in.
 """
@@ -36,6 +47,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
@@ -43,9 +55,9 @@ from typing import Any, ClassVar, Final
 from hal.errors import HeaderError, LengthError
 from hal.protocol.cuc import CucTime
 from hal.protocol.devices import icd as common
-from hal.protocol.devices.icd import BoardIcd, DeviceIcd, request_id
+from hal.protocol.devices.icd import REMEMBER_SECONDS, REMEMBERED, BoardIcd, DeviceIcd
 from hal.protocol.framing import ASM
-from hal.protocol.pus import PusTc, PusTm
+from hal.protocol.pus import DeviceFailure, FailureCode, PusTc, PusTm, RequestId
 
 __all__ = [
     "GENERIC_FAULTS",
@@ -57,7 +69,13 @@ __all__ = [
     "Refused",
 ]
 
-GENERIC_FAULTS: Final = frozenset({"no_reply", "late_reply", "garbage", "stuck", "bias", "noise"})
+GENERIC_FAULTS: Final = frozenset(
+    {"no_reply", "late_reply", "garbage", "stuck", "bias", "noise", "reply_lost", "request_lost"}
+)
+LOSS_FAULTS: Final = frozenset({"reply_lost", "request_lost"})
+"""The generic faults that lose a counted number of requests or replies, then end."""
+REQUEST_NAMES: Final = ("status", "ping")
+"""What a loss fault's ``command`` may name besides the board's commands."""
 FIELD_FAULTS: Final = frozenset({"stuck", "bias", "noise"})
 """The generic faults that act on one status field (and need it named)."""
 LATE_REPLY_DELAY: Final = 1.0  # s: a reply a late_reply fault holds back when it names no delay
@@ -142,6 +160,20 @@ GENERIC_FAULT_PARAMS: Final[Mapping[str, Mapping[str, FaultParam]]] = {
         ),
         "index": _INDEX,
     },
+    "reply_lost": {
+        "command": FaultParam(
+            "word", "the request whose reply is lost: a command's name, status or ping "
+            "(default: every request)", words=REQUEST_NAMES,
+        ),
+        "count": FaultParam("integer", "replies lost, then the fault ends (default 1)", low=1),
+    },
+    "request_lost": {
+        "command": FaultParam(
+            "word", "the request lost: a command's name, status or ping (default: every "
+            "request)", words=REQUEST_NAMES,
+        ),
+        "count": FaultParam("integer", "requests lost, then the fault ends (default 1)", low=1),
+    },
     "noise": {
         "sigma": FaultParam(
             "number", "standard deviation of the Gaussian noise added, in the field's unit "
@@ -187,6 +219,7 @@ class Fault:
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
     until: float | None = None
     frozen: Any = None
+    used: int = 0
 
 
 class BoardEmulator:
@@ -213,6 +246,11 @@ class BoardEmulator:
         self._late: list[tuple[float, int, PusTm | Garbage]] = []
         self._counter = 0
         self.handled = 0
+        self.acted: Counter[tuple[str, str]] = Counter()
+        """Command handler runs per (device, command): what the device really did."""
+        self.repeats = 0
+        """Repeated requests answered from memory, without acting."""
+        self._memory: dict[str, deque[_Remembered]] = {}
 
     # ------------------------------------------------------------------ fault injection
 
@@ -284,6 +322,10 @@ class BoardEmulator:
         declared = GENERIC_FAULT_PARAMS.get(kind)
         if declared is None:
             return self.fault_params.get(kind, {})
+        if kind in LOSS_FAULTS:
+            names = sorted({m.name for d in self.icd.devices for m in d.commands})
+            command = dataclasses.replace(declared["command"], words=(*names, *REQUEST_NAMES))
+            return {**declared, "command": command}
         if field is not None and "index" in declared:
             index = dataclasses.replace(declared["index"], high=field.count - 1)
             return {**declared, "index": index}
@@ -332,8 +374,12 @@ class BoardEmulator:
         device = self.icd.device_at(packet.apid)
         if device is None or self.fault("no_reply", device.name):
             return []
+        if self._lose("request_lost", device, packet):
+            return []
         self.handled += 1
         replies: list[PusTm | Garbage] = list(self._dispatch(device, packet, now))
+        if self._lose("reply_lost", device, packet):
+            return []
         if self.fault("garbage", device.name):
             replies = [self._garbage() for _ in replies]
         late = self.fault("late_reply", device.name)
@@ -343,6 +389,27 @@ class BoardEmulator:
             self._late.sort(key=lambda item: (item[0], item[1]))
             return []
         return replies
+
+    def _lose(self, kind: str, device: DeviceIcd, tc: PusTc) -> bool:
+        """A loss fault of ``kind`` takes this request (and counts it; the last one ends it)."""
+        key = (tc.service, tc.subtype)
+        if key == (common.SERVICE_HK, common.SUBTYPE_REPORT_NOW):
+            name = "status"
+        elif key == (common.SERVICE_TEST, common.SUBTYPE_ALIVE):
+            name = "ping"
+        else:
+            message = device.command_for(*key)
+            name = message.name if message is not None else ""
+        for f in self.faults:
+            if f.kind != kind or f.device not in (None, device.name):
+                continue
+            if f.params.get("command", name) != name:
+                continue
+            f.used += 1
+            if f.used >= int(f.params.get("count", 1)):
+                self.faults.remove(f)
+            return True
+        return False
 
     def poll(self, now: float) -> list[PusTm | Garbage]:
         """Replies held back by a ``late_reply`` fault that are due by ``now``."""
@@ -358,27 +425,57 @@ class BoardEmulator:
 
     def _dispatch(self, device: DeviceIcd, tc: PusTc, now: float) -> Sequence[PusTm]:
         key = (tc.service, tc.subtype)
-        rid = request_id(tc.apid, tc.seq_flags, tc.seq_count)
+        rid = RequestId.of(tc)
         if key == (common.SERVICE_TEST, common.SUBTYPE_ALIVE):
             return [self._tm(device, common.SERVICE_TEST, common.SUBTYPE_ALIVE_REPORT, b"", now)]
         if key == (common.SERVICE_HK, common.SUBTYPE_REPORT_NOW):
             return [self._tm(device, 3, 25, self.status_data(device, now), now)]
         message = device.command_for(*key)
         if message is None:
-            return [self._failure(device, common.SUBTYPE_ACCEPTANCE_FAILED, rid, 1, 0, now)]
+            return [self._failure(device, common.SUBTYPE_ACCEPTANCE_FAILED, rid,
+                                  FailureCode.UNKNOWN_COMMAND, 0, now)]  # fmt: skip
+        remembered = self._recall(device, rid, tc, now)
+        if remembered is not None:
+            self.repeats += 1
+            return remembered
+        replies = self._run(device, message, rid, tc, now)
+        memory = self._memory.setdefault(device.name, deque(maxlen=REMEMBERED))
+        for old in [m for m in memory if m.request_id == rid]:
+            memory.remove(old)  # the same id with other content: a new request replaces it
+        memory.append(_Remembered(rid, key, bytes(tc.app_data), tuple(replies), now))
+        return replies
+
+    def _recall(
+        self, device: DeviceIcd, rid: RequestId, tc: PusTc, now: float
+    ) -> list[PusTm] | None:
+        """The stored replies to this very request, when it is a repeat still remembered."""
+        for m in self._memory.get(device.name, ()):
+            if m.request_id != rid or now - m.at > REMEMBER_SECONDS:
+                continue
+            if m.key == (tc.service, tc.subtype) and m.data == tc.app_data:
+                return list(m.replies)
+        return None
+
+    def _run(
+        self, device: DeviceIcd, message: common.Message, rid: RequestId, tc: PusTc, now: float
+    ) -> list[PusTm]:
         try:
             values = message.decode(tc.app_data)
         except LengthError:
-            return [self._failure(device, common.SUBTYPE_FAILED, rid, 2, 0, now)]
+            return [self._failure(device, common.SUBTYPE_FAILED, rid, FailureCode.BAD_LENGTH, 0,
+                                  now)]  # fmt: skip
         except HeaderError:
-            return [self._failure(device, common.SUBTYPE_FAILED, rid, 3, 0, now)]
+            return [self._failure(device, common.SUBTYPE_FAILED, rid, FailureCode.OUT_OF_RANGE,
+                                  0, now)]  # fmt: skip
         handler = getattr(self, f"cmd_{device.name}_{message.name}")
+        self.acted[(device.name, message.name)] += 1
         try:
             handler(values, now)
         except Refused as refused:
             code, detail = refused.code, refused.detail
             return [self._failure(device, common.SUBTYPE_FAILED, rid, code, detail, now)]
-        return [self._tm(device, common.SERVICE_VERIFICATION, common.SUBTYPE_COMPLETED, rid, now)]
+        done = rid.pack()
+        return [self._tm(device, common.SERVICE_VERIFICATION, common.SUBTYPE_COMPLETED, done, now)]
 
     def status_data(self, device: DeviceIcd, now: float) -> bytes:
         """The status report's data: the physics, then any field faults, clamped to the ICD."""
@@ -421,10 +518,21 @@ class BoardEmulator:
         )  # fmt: skip
 
     def _failure(
-        self, device: DeviceIcd, subtype: int, rid: bytes, code: int, detail: int, now: float
+        self, device: DeviceIcd, subtype: int, rid: RequestId, code: int, detail: int, now: float
     ) -> PusTm:
-        data = rid + bytes([code]) + detail.to_bytes(2, "big")
+        data = DeviceFailure(rid, int(code), detail).pack()
         return self._tm(device, common.SERVICE_VERIFICATION, subtype, data, now)
+
+
+@dataclass(frozen=True)
+class _Remembered:
+    """A command a device acted on: its id and content, the replies it got, and when."""
+
+    request_id: RequestId
+    key: tuple[int, int]
+    data: bytes
+    replies: tuple[PusTm, ...]
+    at: float
 
 
 def _clamp(spec: common.Field, value: Any) -> Any:

@@ -11,6 +11,7 @@ from hal.devices.base import DeviceFailed
 from hal.devices.orient import OrientClient
 from hal.errors import EncodeError
 from hal.protocol.devices import orient as icd
+from hal.protocol.pus import FailureCode
 from sim_hardware.devices.orient import Orient
 
 
@@ -103,5 +104,5 @@ def test_arguments_out_of_range_are_refused_before_sending(orient):
 
 def test_the_icd_addresses():
     """Units, ranges and meanings of every field: tests/devices/test_icds.py."""
-    assert icd.BOARD.node == "orbiter" and icd.FAIL_BUSY == 4
+    assert icd.BOARD.node == "orbiter" and icd.FAIL_BUSY == FailureCode.BUSY == 9
     assert all(0x178 <= apid <= 0x17F for apid in icd.BOARD.apids)

@@ -28,8 +28,7 @@ from hal.bench import KEY_FILE_NAME, default_bench_path, load_bench, new_key_fil
 from hal.links import Link, open_link
 from hal.links.space_link import GroundSpaceLink
 from hal.links.timing import TimingClient, timing_channel
-from hal.protocol.devices.icd import request_id
-from hal.protocol.pus import PusTc, PusTm
+from hal.protocol.pus import PusTc, PusTm, RequestId
 from hal.protocol.sdls import SecurityAssociation
 
 
@@ -224,7 +223,7 @@ class BenchRun:
     def verifications(self, node: str, packet: PusTc) -> list[Verification]:
         """The PUS-1 reports received about ``packet`` (by request id: the sequence count wraps
         after 16384 commands)."""
-        rid = request_id(packet.apid, packet.seq_flags, packet.seq_count)
+        rid = RequestId.of(packet).pack()
         return list(self._reports[node].get(rid, []))
 
     def command(self, node: str, name: str, timeout: float = 10.0, **args: Any) -> list[str]:

@@ -29,8 +29,7 @@ from fsw.dictionary import EventDecoded, node_dictionary
 from fsw.dictionary.verification import Verification
 from hal.bench import load_bench
 from hal.devices import client_class
-from hal.protocol.devices.icd import request_id
-from hal.protocol.pus import ACK_ALL, PusTc, PusTm
+from hal.protocol.pus import ACK_ALL, PusTc, PusTm, RequestId
 from hal.protocol.timing import seconds_to_us
 from sim_hardware.coupling import CouplingConfig
 from sim_hardware.simulator import Simulator
@@ -172,7 +171,7 @@ class MissionRig:
                        command.message.subtype, command.encode(**args),
                        seq_count=self._seq, ack_flags=ACK_ALL)  # fmt: skip
         assert self.node.submit(packet, "ground")
-        return request_id(packet.apid, packet.seq_flags, packet.seq_count)
+        return RequestId.of(packet).pack()
 
     def events(self, since: int = 0) -> list[tuple[str, str]]:
         """The events the node reported (name, detail), from packet ``since``."""

@@ -25,9 +25,8 @@ from hal.clock import ManualClock
 from hal.devices.sta_arm import StaArmClient
 from hal.errors import StoreError
 from hal.links import open_link
-from hal.protocol.devices.icd import request_id
 from hal.protocol.framing import ASM
-from hal.protocol.pus import ACK_ALL, ACK_NONE, PusTc, PusTm
+from hal.protocol.pus import ACK_ALL, ACK_NONE, PusTc, PusTm, RequestId
 
 APID = 0x200
 FIRE = Command(
@@ -94,7 +93,7 @@ class Spacecraft:
         return self.send(self.packet(name, **args))
 
     def stages(self, packet: PusTc) -> list[str]:
-        rid = request_id(packet.apid, packet.seq_flags, packet.seq_count)
+        rid = RequestId.of(packet).pack()
         out = []
         for tm in self.tm:
             if tm.service == 1:

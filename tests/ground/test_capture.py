@@ -24,9 +24,8 @@ from hal.links.pcap import PcapWriter
 from hal.protocol import timing
 from hal.protocol.cuc import CucTime
 from hal.protocol.devices import sta_arm
-from hal.protocol.devices.icd import request_id
 from hal.protocol.framing import ASM
-from hal.protocol.pus import PusTc, PusTm
+from hal.protocol.pus import PusTc, PusTm, RequestId
 from hal.protocol.sdls import SecurityAssociation, authenticate
 from hal.protocol.tc_frame import TcFrame, set_vr_command
 from hal.protocol.tc_segment import segment
@@ -88,9 +87,9 @@ def test_a_board_exchange_names_the_device_the_command_and_the_status_fields(tmp
     to_board = write_capture(tmp_path / "sim-sta_arm.rx.pcap", [ASM + tc.pack()])
     status = sta_arm.GRIPPER.status.encode(opening=12.5, force=0.0, holding=False)
     replies = [
-        PusTm(sta_arm.ARM.apid, 1, 7, request_id(sta_arm.ARM.apid, 3, 7)),
+        PusTm(sta_arm.ARM.apid, 1, 7, RequestId(sta_arm.ARM.apid, 3, 7).pack()),
         PusTm(sta_arm.GRIPPER.apid, 3, 25, status),
-        PusTm(sta_arm.ARM.apid, 1, 8, request_id(sta_arm.ARM.apid, 3, 8) + b"\x10\x00\x02"),
+        PusTm(sta_arm.ARM.apid, 1, 8, RequestId(sta_arm.ARM.apid, 3, 8).pack() + b"\x10\x00\x02"),
     ]
     from_board = write_capture(tmp_path / "sim-sta_arm.tx.pcap", [ASM + p.pack() for p in replies])
 
@@ -199,12 +198,14 @@ def test_a_cop1_retransmission_is_said_so_and_its_command_not_listed_twice(tmp_p
 def test_a_downlink_frame_names_housekeeping_and_verification_reports(tmp_path):
     framer = TmFramer(SCID)
     framer.add_packet(VC_REALTIME_HK, hk_status_packet().pack())
-    rid = request_id(LANDER.apid, 3, 3)
+    rid = RequestId(LANDER.apid, 3, 3).pack()
     framer.add_packet(VC_EVENTS, lander_tm(1, 7, Verification(7, rid).encode()).pack())
     framer.add_packet(
         VC_EVENTS, lander_tm(5, 1, LANDER.event("core.boot").encode("power_on")).pack()
     )
-    failure = Verification(2, request_id(LANDER.apid, 3, 4), 4, "out_of_range: sid = 9").encode()
+    failure = Verification(
+        2, RequestId(LANDER.apid, 3, 4).pack(), 4, "out_of_range: sid = 9"
+    ).encode()
     framer.add_packet(VC_EVENTS, lander_tm(1, 2, failure).pack())
     framer.flush()
     path = write_capture(

@@ -22,8 +22,7 @@ from fsw.services.pus_20_parameters import build_load, build_report_request
 from ground_tools.capture import decode_packet
 from ground_tools.telemetry import KINDS, Received, decode_tm
 from hal.protocol.cuc import CucTime
-from hal.protocol.devices.icd import request_id
-from hal.protocol.pus import PusTm
+from hal.protocol.pus import PusTm, RequestId
 from tests.fsw.mission_rig import MissionRig
 
 LANDER = node_dictionary("lander")
@@ -78,7 +77,7 @@ def test_an_event_is_named_with_the_severity_of_its_subtype_and_its_detail():
 
 
 def test_verification_reports_carry_the_request_the_stage_and_the_reason():
-    rid = request_id(LANDER.apid, 3, 4)
+    rid = RequestId(LANDER.apid, 3, 4).pack()
     refused = receive(1, 2, Verification(2, rid, 4, "out_of_range: sid = 9").encode())
     assert (refused.kind, refused.name, refused.error) == (
         "verification", "acceptance_failed", None,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Field, Message
+from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Effect, Field, Message
 
 THERMOCOUPLES: Final = 4
 MAX_POWER: Final = 2000.0  # W
@@ -49,9 +49,10 @@ HEATER = DeviceIcd(
         Message("set_power", SERVICE_HEATER, 1, (
             Field("power", "f32", "W", 0, MAX_POWER, "power set-point of the induction drive"),
         ), "Set the power the drive delivers when on (takes effect at once if on)."),
-        Message("on", SERVICE_HEATER, 2, (), "Switch the drive on at the set power; refused "
-                "with no power set, during a seal check, or while the seam is still above the "
-                "cut-out's reset temperature."),
+        Message("on", SERVICE_HEATER, 2, (), "Switch the drive on at the set power (brazing "
+                "power: hazardous); refused with no power set, during a seal check, or while the "
+                "seam is still above the cut-out's reset temperature.", hazardous=True,
+                effect=Effect("on", True, "the drive reads on")),
         Message("off", SERVICE_HEATER, 3, (), "Switch the drive off."),
     ),
     status=Message("status", 3, 25, (

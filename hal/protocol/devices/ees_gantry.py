@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Field, Message
+from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Effect, Field, Message
 
 TRAVEL: Final = 1000.0  # mm
 INSERT_POSITION: Final = 850.0  # mm
@@ -59,7 +59,8 @@ RELEASE = DeviceIcd(
     meaning="Release mechanism holding the Earth Entry System to the orbiter.",
     commands=(
         Message("release", SERVICE_RELEASE, 1, (), "Release the EES (irreversible); refused "
-                "unless the gantry is stowed, or once released.", hazardous=True),
+                "unless the gantry is stowed, or once released.", hazardous=True,
+                effect=Effect("released", True, "the release reads fired")),
     ),
     status=Message("status", 3, 25, (
         Field("released", "bool", "-", 0, 1, "the release has been fired"),

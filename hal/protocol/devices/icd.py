@@ -11,10 +11,30 @@ PUS-C conventions, so that one HAL client and one emulator host serve them all::
                                                  detail 2: which field or device-specific value)
     anything else                      TM[1,2]   acceptance failed (request id 4, code 1, detail 2)
 
-The request id is the request's packet id and sequence control (ECSS-E-ST-70-41C 6.1.5). Device
-commands use private services (128 and up). Application and source data are fixed layouts,
-declared with construct from :class:`Field` records that carry each value's unit, range and
-meaning next to it: the ICD document is generated from the same records.
+The request id is the request's packet id and sequence control (ECSS-E-ST-70-41C 6.1.5,
+:class:`~hal.protocol.pus.RequestId`); the failure report's data is declared once, as
+:data:`~hal.protocol.pus.DeviceFailureReport`, and its codes are the project's one table
+(:class:`~hal.protocol.pus.FailureCode`: :data:`FAILURES` names the ones a board uses). Device
+commands use private services (128 and up).
+
+Exactly once (decision 0022). Every request carries a request id, and a retry after a lost reply
+re-sends the *same* id. A board keeps, per device, the ids of its last :data:`REMEMBERED`
+commands with the packet each came in and the reply it gave, for :data:`REMEMBER_SECONDS`; a
+command whose id and content (service, subtype, data) equal a remembered one is answered with
+the stored reply and not acted on again. The same id with other content is a new request.
+Status requests and pings are not remembered (they act on nothing and must read the present).
+A driver numbers its requests from a start its node gives it (derived from the node's boot
+count), so a rebooted node does not reuse the ids its predecessor's requests left in a board's
+memory. A hazardous command (``Message.hazardous``) is never re-sent blindly: after a lost
+reply the driver reads the device's status and compares it with the command's declared
+:class:`Effect`. The effect present is a success (the node reports the lost reply, confirmed by
+the state); absent, the driver re-sends the same id (the board's memory keeps that at most once)
+and, when no attempt is left, fails with ``DeviceTimeout`` saying whether the state showed the
+command not done (``not_acted``) or could not be read (``unconfirmed``).
+
+Application and source data are fixed layouts, declared with construct from :class:`Field`
+records that carry each value's unit, range and meaning next to it: the ICD document is generated
+from the same records.
 
 Values are checked on both sides: :meth:`Message.encode` refuses an out-of-range argument
 (:class:`~hal.errors.EncodeError` naming the field and its range); :meth:`Message.decode` refuses
@@ -33,14 +53,17 @@ from typing import Any, Final
 import construct as cs
 
 from hal.errors import EncodeError, HeaderError, LengthError
+from hal.protocol.pus import FailureCode
 
 __all__ = [
     "FAILURES",
+    "REMEMBERED",
+    "REMEMBER_SECONDS",
     "BoardIcd",
     "DeviceIcd",
+    "Effect",
     "Field",
     "Message",
-    "request_id",
 ]
 
 SERVICE_VERIFICATION: Final = 1
@@ -55,14 +78,20 @@ SUBTYPE_ALIVE: Final = 1
 SUBTYPE_ALIVE_REPORT: Final = 2
 
 FAILURES: Final = {
-    1: "unknown_command",
-    2: "bad_length",
-    3: "out_of_range",
-    4: "busy",
-    5: "precondition",
-    6: "hardware_fault",
-}
-"""Failure codes common to every device; a device adds its own from 16 up."""
+    int(code): code.label
+    for code in (
+        FailureCode.UNKNOWN_COMMAND, FailureCode.BAD_LENGTH, FailureCode.OUT_OF_RANGE,
+        FailureCode.BUSY, FailureCode.PRECONDITION, FailureCode.HARDWARE_FAULT,
+    )
+}  # fmt: skip
+"""Failure codes common to every device, numbered as the flight software numbers them
+(:class:`~hal.protocol.pus.FailureCode`); a device adds its own from 16 up."""
+
+REMEMBERED: Final = 8
+"""Commands a board remembers per device (id, content and reply) to answer a repeat."""
+REMEMBER_SECONDS: Final = 60.0
+"""How long a board remembers a command, s of its own time: far beyond any driver's timeout,
+far below the time a node takes to reboot and come back to the same command."""
 
 _KINDS: Final[dict[str, Any]] = {
     "u8": cs.Int8ub,
@@ -135,6 +164,32 @@ class Field:
 
 
 @dataclass(frozen=True)
+class Effect:
+    """What a command leaves in its device's status report once it has acted: status field
+    ``field`` reads ``value``. A driver that lost a hazardous command's reply reads the status
+    and decides on it (decision 0022).
+
+    Attributes:
+        field: a field of the device's status report.
+        value: the value it reads once the command has acted.
+        meaning: for the ICD document (``the initiator has fired``).
+    """
+
+    field: str
+    value: bool | float
+    meaning: str = ""
+
+    def present(self, status: dict[str, Any]) -> bool:
+        """The effect shows in ``status`` (a decoded status report)."""
+        return bool(status.get(self.field) == self.value)
+
+    def describe(self) -> str:
+        """``fired = true`` for documents and events."""
+        value = str(self.value).lower() if isinstance(self.value, bool) else f"{self.value:g}"
+        return f"{self.field} = {value}"
+
+
+@dataclass(frozen=True)
 class Message:
     """A telecommand or a report of a device: its service, subtype and fixed data layout.
 
@@ -143,7 +198,10 @@ class Message:
         service, subtype: the PUS message type.
         fields: the data, in wire order.
         meaning: what it does, for the ICD document.
-        hazardous: the flight software must pass it through its hazardous-command gate.
+        hazardous: the flight software must pass it through its hazardous-command gate, and
+            its driver never re-sends it blindly (it reads the :attr:`effect` first).
+        effect: what the device's status shows once it has acted (every hazardous command
+            declares one; its device's :class:`DeviceIcd` checks the field exists).
     """
 
     name: str
@@ -152,6 +210,7 @@ class Message:
     fields: tuple[Field, ...] = ()
     meaning: str = ""
     hazardous: bool = False
+    effect: Effect | None = None
 
     @cached_property
     def layout(self) -> Any:
@@ -218,6 +277,20 @@ class DeviceIcd:
     failures: dict[int, str] = field(default_factory=dict)
     meaning: str = ""
 
+    def __post_init__(self) -> None:
+        status = {f.name: f for f in self.status.fields}
+        for message in self.commands:
+            effect = message.effect
+            if message.hazardous and effect is None:
+                raise ValueError(f"{self.name}.{message.name}: hazardous without an effect")
+            if effect is None:
+                continue
+            spec = status.get(effect.field)
+            if spec is None or spec.count != 1:
+                raise ValueError(f"{self.name}.{message.name}: effect on {effect.field!r}, "
+                                 "not a scalar field of the status")  # fmt: skip
+            spec.check(effect.value, EncodeError)
+
     def command(self, name: str) -> Message:
         """The command called ``name``; KeyError naming the known ones otherwise."""
         for message in self.commands:
@@ -279,9 +352,3 @@ class BoardIcd:
     def apids(self) -> dict[int, int]:
         """APID to the longest packet (the deframer's per-APID limits)."""
         return {d.apid: d.max_packet_length for d in self.devices}
-
-
-def request_id(apid: int, seq_flags: int, seq_count: int) -> bytes:
-    """The 4-octet request id of a telecommand: packet id (version 0, type TC, secondary header
-    flag 1, APID) and packet sequence control."""
-    return (0x1800 | apid).to_bytes(2, "big") + ((seq_flags << 14) | seq_count).to_bytes(2, "big")

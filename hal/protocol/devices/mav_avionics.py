@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Field, Message
+from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Effect, Field, Message
 
 AXES: Final = ("x", "y", "z")
 GIMBAL_LIMIT: Final = 5.0
@@ -139,7 +139,7 @@ OS_LATCH = DeviceIcd(
     meaning="The latch holding the Orbiting Sample on the second stage.",
     commands=(
         Message("release", SERVICE_LATCH, 1, (), "Open the latch: the OS is let go, for good.",
-                hazardous=True),
+                hazardous=True, effect=Effect("latched", False, "the latch reads open")),
     ),
     status=Message("status", 3, 25, (
         Field("latched", "bool", "-", 0, 1, "the latch is closed on the OS"),

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Field, Message
+from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Effect, Field, Message
 
 INHIBITS: Final = ("inhibit_1", "inhibit_2", "inhibit_3")
 CHANNELS: Final = ("toss", "srm1", "srm2")
@@ -64,7 +64,8 @@ def _inhibit(name: str, apid: int, ordinal: str) -> DeviceIcd:
         meaning=f"The {ordinal} of three independent safety inhibits of the pyro firing bus.",
         commands=(
             Message("remove", SERVICE_INHIBIT, 1, (), f"Open the {ordinal} inhibit (one step "
-                    "toward a live firing bus).", hazardous=True),
+                    "toward a live firing bus).", hazardous=True,
+                    effect=Effect("removed", True, "the inhibit reads removed")),
             Message("restore", SERVICE_INHIBIT, 2, (), f"Put the {ordinal} inhibit back in "
                     "place (safes the firing bus)."),
         ),
@@ -84,7 +85,7 @@ def _channel(name: str, apid: int, what: str) -> DeviceIcd:
                 Field("pulse", "u16", "ms", 10, 100, "firing current pulse width"),
             ), "Fire the initiator: refused unless the three inhibits are removed and the arm "
                "plug is in, and if the channel was already fired or has no continuity.",
-               hazardous=True),
+               hazardous=True, effect=Effect("fired", True, "the channel reads fired")),
         ),
         status=Message("status", 3, 25, (
             Field("resistance", "f32", "ohm", 0, OPEN_OHMS, "bridgewire resistance measured "

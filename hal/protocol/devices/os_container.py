@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Field, Message
+from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Effect, Field, Message
 
 MAX_SLOTS: Final = 30
 TEMPERATURE_LIMIT: Final = 30.0  # degC, the samples' upper limit
@@ -60,7 +60,7 @@ LID = DeviceIcd(
         ), "Drive the lid to a part-open position (inspection); refused once latched."),
         Message("latch", SERVICE_LID, 4, (), "Drive the latch pins home; only with the lid "
                 "closed. Irreversible on flight hardware: the latch switch closes when done.",
-                hazardous=True),
+                hazardous=True, effect=Effect("latch_driven", True, "the latch reads commanded")),
     ),
     status=Message("status", 3, 25, (
         Field("position", "f32", "%", 0, 100, "lid opening, 0 closed to 100 fully open"),
