@@ -236,6 +236,8 @@ class Node:
         boots["count"] = int(boots.get("count", 0)) + 1
         stable = self.guard.boot(self.boot_cause)
         self.nv.put_many({"boot": boots, "reset_guard": self.guard.state()})
+        for board in self.boards.values():  # ids unlike those a previous boot left in a board
+            board.start_sequence(boots["count"])
         self.protection.autonomy = stable
         self.emit("core.boot", f"boot {boots['count']} ({self.boot_cause}): safe and disarmed")
         self.executive.start(now)

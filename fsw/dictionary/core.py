@@ -261,6 +261,8 @@ CORE_EVENTS: Final[tuple[tuple[str, str, str], ...]] = (
     ("params.rejected", "low", "a parameter load or validation failed (detail: why)"),
     ("params.rolled_back", "medium", "an activation failed and every value was restored"),
     ("time.report_rate", "info", "the time report rate changed"),
+    ("health.device_reply_lost", "medium", "a hazardous device command's reply was lost; the "
+     "device's status confirmed it done (detail: the command and what the status showed)"),
 )
 """The core's own events: (name, severity, meaning). Ids follow the order (1..)."""
 
