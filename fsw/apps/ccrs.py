@@ -55,7 +55,7 @@ from fsw.apps.base import App, Operation, OperationFailed, Wait
 from fsw.core.component import CommandContext, CommandError, NodeContext
 from fsw.core.nvstore import NvError
 from fsw.dictionary.orbiter import CAMERAS, CCRS_STATES, DECISIONS, SID_IMAGE
-from hal.devices.base import DeviceFailed
+from hal.devices.base import DeviceFailed, DeviceNotActed
 from hal.devices.braze import BrazeClient, SeamStatus
 from hal.devices.capture import CaptureClient
 from hal.devices.ees_gantry import EesGantryClient
@@ -666,7 +666,7 @@ class Ccrs(App):
             raise OperationFailed(f"store_failed: not fired: {exc}") from None
         try:
             gantry.release_ees()
-        except DeviceFailed as exc:  # the board refused: nothing fired
+        except (DeviceFailed, DeviceNotActed) as exc:  # refused, or the status shows no release
             self.release_fired = False
             self._persist_quietly()
             raise OperationFailed(f"device: {exc.reason}: the release was not fired") from None

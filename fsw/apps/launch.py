@@ -50,7 +50,7 @@ from fsw.apps.base import App, Operation, OperationFailed, Wait
 from fsw.core.component import CommandContext, CommandError, NodeContext
 from fsw.core.nvstore import NvError
 from fsw.dictionary.mav import ABORT_REASONS, LAUNCH_STATES
-from hal.devices.base import DeviceFailed
+from hal.devices.base import DeviceFailed, DeviceNotActed
 from hal.devices.mav_avionics import ImuStatus, MavAvionicsClient, NavStatus, UmbilicalStatus
 from hal.devices.mav_pyro import MavPyroClient
 from hal.errors import HalError
@@ -384,9 +384,10 @@ class LaunchSequencer(App):
         before, self.fired = self.fired, fired
         self._enter(state)
         try:
-            pyro.fire(channel)
-        except DeviceFailed:
-            # the board refused: nothing fired (a timeout leaves it unknown, and counted fired)
+            pyro.fire(channel)  # a lost reply is decided by the board's status (decision 0022)
+        except (DeviceFailed, DeviceNotActed):
+            # the board refused, or its status shows the channel unfired: nothing fired (a
+            # timeout with no status leaves it unknown, and counted fired)
             self.fired = before
             with contextlib.suppress(NvError):
                 self._persist()
