@@ -111,6 +111,7 @@ class Ccrs(App):
         self.seam_temp = 0.0
         self.seam_hottest = 0.0
         self.seam_max = 0.0
+        self.seam_at: float | None = None  # when the thermocouples were last read
         self.braze_time_above = 0.0
         self.braze_attempts = 0
         self.heater_power = 0.0
@@ -612,6 +613,7 @@ class Ccrs(App):
         raise OperationFailed(f"seal_leak: leak rate {seal.leak_rate:.1e} Pa m3/s over {limit:.1e}")
 
     def _note_seam(self, seam: SeamStatus) -> None:
+        self.seam_at = self.now
         self.seam_temp = seam.coolest
         self.seam_hottest = max(seam.temperature)
         self.seam_max = seam.peak
@@ -727,6 +729,12 @@ class Ccrs(App):
             braze = self.ctx.boards.get("braze")
             if isinstance(braze, BrazeClient):
                 _quietly(braze.heater_off)
+
+    def sample_times(self, now: float) -> dict[str, float | None]:
+        """The seam's temperatures were measured at the last thermocouple reading (None before
+        the first: placeholders)."""
+        names = ("seam_temp", "seam_hottest", "seam_max", "braze_time_above")
+        return {f"ccrs.status.{name}": self.seam_at for name in names}
 
     def housekeeping(self, now: float) -> dict[str, dict[str, Any]]:
         """``ccrs.status``, and ``ccrs.image`` once an image exists."""

@@ -1,8 +1,10 @@
 """The igloo's thermal control (lander): the MAV's propellant kept warm through the Mars night.
 
 The MAV waits on the lander in an insulated igloo with 16 separately instrumented heater zones;
-its propellant must stay above -40 degC. ``igloo.condition`` holds every zone at a setpoint with
-a proportional law, run every ``igloo.control_period`` seconds (the node idles in between)::
+its propellant must stay above -40 degC. The app reads the board every ``igloo.control_period``
+seconds, conditioning or not, so the fault monitors always judge fresh temperatures (the node
+idles in between). ``igloo.condition`` holds every zone at a setpoint with a proportional law,
+run at each of these readings::
 
     duty[z] = clamp(igloo.gain * (setpoint - temperature[z]) * 100 %, 0 .. 100 %)
 
@@ -47,6 +49,7 @@ class IglooThermal(App):
         self.failed: set[int] = set()
         self.out_of_limits: set[int] = set()
         self._next = 0.0
+        self._read_at: float | None = None  # when the board was last read
         self._last: dict[str, float] = {"zone_min": 0.0, "zone_max": 0.0, "propellant": 0.0,
                                          "door": 0.0, "zones_redundant": 0}  # fmt: skip
 
@@ -77,12 +80,13 @@ class IglooThermal(App):
         self.ctx.emit("igloo.door", "closing")
 
     def next_due(self, now: float) -> float | None:
-        """The next control step while conditioning."""
-        return self._next if self.conditioning else None
+        """The next reading (and control step while conditioning)."""
+        return self._next
 
     def monitor(self, now: float) -> None:
-        """Run the control law when it is due."""
-        if self.conditioning and now + 1e-9 >= self._next:
+        """Read the igloo every control period, conditioning or not (the fault monitors judge
+        its temperatures), and run the control law while conditioning."""
+        if now + 1e-9 >= self._next:
             self._control(now)
 
     def _control(self, now: float) -> None:
@@ -93,6 +97,7 @@ class IglooThermal(App):
             door = self.igloo.read_door()
         except HalError:
             return  # a silent igloo: health reports it; the next period tries again
+        self._read_at = now
         low = float(self.ctx.parameter("igloo.zone_low"))
         high = float(self.ctx.parameter("igloo.zone_high"))
         gain = float(self.ctx.parameter("igloo.gain"))
@@ -138,6 +143,12 @@ class IglooThermal(App):
         self.ctx.emit("igloo.zone_fault", f"zone {zone} redundant heater open too "
                       f"({temperature:.1f} degC): left off")  # fmt: skip
         self.failed.add(zone)
+
+    def sample_times(self, now: float) -> dict[str, float | None]:
+        """The temperatures and the door were measured at the last reading of the board (None
+        before the first)."""
+        at = self._read_at
+        return {f"igloo.status.{name}": at for name in self._last}
 
     def housekeeping(self, now: float) -> dict[str, dict[str, Any]]:
         """``igloo.status``."""

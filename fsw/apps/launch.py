@@ -109,6 +109,7 @@ class LaunchSequencer(App):
         self.abort_reason = "none"
         self.fired = 0
         self.umbilical: UmbilicalStatus | None = None
+        self.umbilical_at: float | None = None  # when it last read the igloo through it
         self.inhibits_removed = (False, False, False)
         self.accel = 0.0
         self.rate = 0.0
@@ -520,6 +521,8 @@ class LaunchSequencer(App):
 
     def _read_umbilical(self) -> UmbilicalStatus:
         self.umbilical = self._avionics().read_umbilical()
+        if self.umbilical.connected:
+            self.umbilical_at = self.now
         return self.umbilical
 
     def _read_imu(self, avionics: MavAvionicsClient) -> ImuStatus:
@@ -676,6 +679,12 @@ class LaunchSequencer(App):
             )
 
     # ------------------------------------------------------------------ housekeeping
+
+    def sample_times(self, now: float) -> dict[str, float | None]:
+        """The igloo temperatures were measured at the last connected umbilical reading (None
+        before any: -150 is a placeholder, not a reading)."""
+        at = self.umbilical_at
+        return {f"launch.status.{name}": at for name in ("propellant_temp", "zone_min", "zone_max")}
 
     def housekeeping(self, now: float) -> dict[str, dict[str, Any]]:
         """``launch.status``: state, abort reason, temperatures, inhibits, the ascent."""

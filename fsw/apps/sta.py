@@ -93,6 +93,10 @@ class SampleTransferArm(App):
         self.lid = 0
         self.ground_serial: int | None = None
         self._arm_status: ArmStatus | None = None
+        self._arm_status_at: float | None = None  # when the arm status was read
+        self.os_temp = 0.0
+        self._os_temp_at: float | None = None  # when the container thermistor was read
+        self._next_thermal = 0.0
 
     # ------------------------------------------------------------------ boards
 
@@ -437,7 +441,7 @@ class SampleTransferArm(App):
 
     def _check_arm(self) -> ArmStatus:
         status = self.arm.read_arm()
-        self._arm_status = status
+        self._arm_status, self._arm_status_at = status, self.now
         bad = status.stalled() or status.over_current()
         limit = float(self.param("max_current"))
         hot = [j for j, amps in enumerate(status.current) if amps > limit]
@@ -464,6 +468,29 @@ class SampleTransferArm(App):
         elif self.state not in ("stopped", "handed_over"):
             self._set_state("idle")
 
+    def monitor(self, now: float) -> None:
+        """Read the OS container's thermistor every ``sta.thermal_period`` (the samples must
+        stay below about 30 degC: a fault monitor judges ``sta.status.os_temp``)."""
+        if now + 1e-9 < self._next_thermal:
+            return
+        self._next_thermal = now + float(self.param("thermal_period"))
+        try:
+            self.os_temp = self.container.read_thermal().temperature
+        except (HalError, OperationFailed):
+            return  # a silent container: health reports it, and the reading goes stale
+        self._os_temp_at = now
+
+    def next_due(self, now: float) -> float | None:
+        """The operation's next step, or the next thermistor reading."""
+        due = super().next_due(now)
+        return self._next_thermal if due is None else min(due, self._next_thermal)
+
+    def sample_times(self, now: float) -> dict[str, float | None]:
+        """The container temperature and the joint current were measured at their readings
+        (None before the first: placeholders)."""
+        return {"sta.status.os_temp": self._os_temp_at,
+                "sta.status.max_current": self._arm_status_at}  # fmt: skip
+
     def housekeeping(self, now: float) -> dict[str, dict[str, Any]]:
         """``sta.status``."""
         inv = self.inventory
@@ -480,6 +507,6 @@ class SampleTransferArm(App):
                 "free_slots": len([s for s in inv.free_slots() if s not in self.bad_slots]),
                 "retries": min(self.retries, 65535), "lid": lid,
                 "max_current": max(status.current) if status else 0.0,
-                "violations": len(inv.violations()),
+                "violations": len(inv.violations()), "os_temp": self.os_temp,
             }
         }  # fmt: skip

@@ -25,6 +25,7 @@ from hal.protocol.pus import PusTc
 
 if TYPE_CHECKING:
     from fsw.core.bus import Pipe, SoftwareBus
+    from fsw.core.hazard import CommandSource
     from fsw.core.nvstore import NvStore
     from fsw.dictionary import Command, NodeDictionary
     from hal.devices.base import BoardClient
@@ -49,7 +50,8 @@ class CommandContext:
         command: its dictionary declaration.
         packet: the telecommand as received.
         args: its checked arguments (``{"data": bytes}`` for a variable command).
-        source: ``ground``, ``schedule`` or ``sequence:<name>``.
+        source: where it came from and whether it carries the ground's hazardous confirmation
+            (:class:`~fsw.core.hazard.CommandSource`).
         received: mission time it was accepted.
         state: ``open``, ``deferred``, ``completed`` or ``failed``.
     """
@@ -57,7 +59,7 @@ class CommandContext:
     command: Command
     packet: PusTc
     args: dict[str, Any]
-    source: str
+    source: CommandSource
     received: float
     report: Callable[[CommandContext, int, str, int], None] = field(repr=False)
     state: str = "open"
@@ -116,7 +118,7 @@ class NodeContext:
         parameter: Callable[[str], Any],
         mode: Callable[[], str],
         request_mode: Callable[[str, str], bool],
-        submit: Callable[[PusTc, str], bool],
+        submit: Callable[[PusTc, CommandSource], bool],
         boards: Mapping[str, BoardClient] | None = None,
     ) -> None:
         self.node = node
@@ -152,7 +154,7 @@ class NodeContext:
         """Ask the mode manager for ``mode`` (e.g. ``safe`` on a fault); False when refused."""
         return self._request_mode(mode, why)
 
-    def submit(self, packet: PusTc, source: str) -> bool:
+    def submit(self, packet: PusTc, source: CommandSource) -> bool:
         """Hand a telecommand to the dispatcher, as a sequence does (False: queue full)."""
         return self._submit(packet, source)
 
@@ -186,6 +188,14 @@ class Component:
 
     def housekeeping(self, now: float) -> dict[str, dict[str, Any]]:
         """The values of the component's housekeeping packets, by packet name."""
+        return {}
+
+    def sample_times(self, now: float) -> Mapping[str, float | None]:
+        """When the values of its housekeeping were measured, by point
+        (``<packet>.<field>``): the time of the device reading a value comes from, or None
+        when it was never measured (a placeholder). A point not named here is measured when
+        its packet is collected. The fault monitors judge each measurement once and call a
+        value whose measurement stopped stale (decision 0025)."""
         return {}
 
     def next_due(self, now: float) -> float | None:

@@ -14,33 +14,51 @@ Tables (one document, e.g. a TOML file the tables service loads)::
     [[monitors]]
     id = "igloo_cold"            # unique among monitors
     point = "igloo.zone_temp_3"  # a telemetry point of the pool
-    kind = "limit"               # "limit" (low and/or high), "delta" (max_delta), "stale" (max_age)
+    kind = "limit"               # "limit" (low and/or high), "delta" (max_delta), "stale"
     low = -40.0
-    persistence = 3              # consecutive violating checks before it trips
+    max_age = 30.0               # every monitor: its sample may be at most this old (seconds)
+    persistence = 3              # consecutive violating *samples* before it trips
     response = "igloo_cold"      # a response id
+    active_point = "launch.status.state"  # optional: judged only while this point's latest
+    active_high = 4.0                     # value is within active_low..active_high
     enabled = true               # optional, true by default
 
     [[responses]]
     id = "igloo_cold"
     actions = ["event", "stop_sequence:launch", "start_sequence:igloo_reheat", "safe_mode"]
 
-Monitors, checked once per :meth:`FaultProtection.cycle`, in table order:
+Monitors judge **samples**, not checks (decision 0025). A sample is a value with the time it was
+measured (``time_sampled``); the pool hands the same sample again until a new measurement
+replaces it, and a monitor judges each sample once:
 
-* ``limit``: the point's current value is a violation below ``low`` or above ``high`` (a value on
-  a bound is in limits; a value that is not finite is a violation).
-* ``delta``: each *new* sample (a new ``time_sampled``) is compared with the previous new sample;
-  a change larger than ``max_delta`` is a violation. The same sample seen again is no change and
-  no judgment (the count is held), and the first sample only sets the baseline.
-* ``stale``: a violation when the point's sample is older than ``max_age``; a point never sampled
-  is a violation once ``max_age`` has passed since the monitor was armed (created or enabled; it
-  is armed at its first check).
+* ``limit``: a new sample below ``low`` or above ``high`` is a violation (a value on a bound is
+  in limits; a value that is not finite is a violation).
+* ``delta``: each new sample is compared with the previous one; a change larger than
+  ``max_delta`` is a violation. The first sample only sets the baseline.
+* ``stale``: judges nothing but the age (below).
 
-For ``limit`` and ``delta`` a point never sampled is not judged. Consecutive violations count up;
-a non-violation resets the count. At ``persistence`` the monitor *trips*: ``monitor_tripped`` is
-emitted and the response's actions run in the table's order. A tripped monitor does not trip again
-until it has been seen back in limits (``monitor_cleared``), so a lasting fault gives one response,
-not a storm. An action that raises is reported (``response_action_failed``) and the next actions
-still run, so a failed sequence stop never keeps the node out of safe mode.
+Consecutive violating samples count up; a sample in limits resets the count; the same sample
+seen again changes nothing, so a 1 Hz point under a 10 Hz monitor with ``persistence = 3`` trips
+after three bad samples (three seconds), never after three checks. At ``persistence`` the
+monitor *trips*: ``monitor_tripped`` is emitted and the response's actions run in the table's
+order. A tripped monitor does not trip again until it has been seen back in limits
+(``monitor_cleared``), so a lasting fault gives one response, not a storm.
+
+**Every monitor has a declared staleness** (``max_age``). At each check, a sample older than
+``max_age`` (or, for a point never sampled, ``max_age`` passed since the monitor was armed:
+created, enabled or activated) makes the monitor *stale*, whatever its kind: ``monitor_stale``
+is emitted and its response runs, once, because data that stopped (housekeeping disabled, a
+silent board) is itself a fault. A fresh sample ends it (``monitor_fresh``) and judging goes on.
+
+A monitor with ``active_point`` is judged only while that point's latest value lies within
+``active_low .. active_high`` (either may be absent); outside it (or before that point is ever
+sampled) it is *inactive*: count, trip and staleness are forgotten and it is re-armed when it
+becomes active again. This is how a monitor that only makes sense in one phase (the MAV's
+igloo temperatures, read through the umbilical until the toss) stays quiet in the others.
+
+An action that raises is reported (``response_action_failed``) and the next actions still run,
+so a failed sequence stop never keeps the node out of safe mode. Responses only make the node
+safer: an event, stopping a sequence, safe mode, or a recovery sequence of the tables.
 
 With :attr:`FaultProtection.autonomy` off (the reset-loop guard tripped), ``start_sequence``
 actions are not executed (``recovery_inhibited``); events, sequence stops and safe mode are.
@@ -79,7 +97,7 @@ __all__ = [
 EVENTS: Final[Mapping[str, tuple[str, str]]] = FDIR_EVENTS
 
 KINDS: Final = ("limit", "delta", "stale")
-"""The monitor kinds."""
+"""The monitor kinds (every kind also judges its sample's age against ``max_age``)."""
 
 EVENT: Final = "event"
 STOP_SEQUENCE: Final = "stop_sequence"
@@ -122,11 +140,14 @@ _MONITOR_FIELDS: Final = (
     "persistence",
     "response",
     "enabled",
+    "active_point",
+    "active_low",
+    "active_high",
 )
-_MONITOR_REQUIRED: Final = ("id", "point", "kind", "persistence", "response")
+_MONITOR_REQUIRED: Final = ("id", "point", "kind", "max_age", "persistence", "response")
 _BOUNDS: Final[Mapping[str, tuple[str, ...]]] = {
-    "limit": ("low", "high"),
-    "delta": ("max_delta",),
+    "limit": ("low", "high", "max_age"),
+    "delta": ("max_delta", "max_age"),
     "stale": ("max_age",),
 }
 _RESPONSE_FIELDS: Final = ("id", "actions")
@@ -197,10 +218,15 @@ class MonitorSpec:
             ``low`` and ``high`` is given, and ``low <= high``.
         max_delta: delta only (required, >= 0): the largest change between two successive
             samples.
-        max_age: stale only (required, > 0): the oldest a sample may be, in seconds.
-        persistence: consecutive violating checks before the monitor trips (>= 1).
-        response: the id of the response it runs when it trips.
+        max_age: every kind (required, > 0): the oldest its sample may be, in seconds; an
+            older one makes the monitor stale and runs its response.
+        persistence: consecutive violating samples before the monitor trips (>= 1; a stale
+            monitor's only judgment is the age, so it does not use it).
+        response: the id of the response it runs when it trips or goes stale.
         enabled: whether it starts enabled.
+        active_point: optional: the monitor is judged only while this point's latest value is
+            within ``active_low .. active_high`` (at least one of them given).
+        active_low, active_high: the bounds of ``active_point``'s range (inclusive).
 
     Raises:
         FdirConfigError: a field that is missing, of the wrong type, out of range, or does not
@@ -217,11 +243,15 @@ class MonitorSpec:
     persistence: int
     response: str
     enabled: bool = True
+    active_point: str | None = None
+    active_low: float | None = None
+    active_high: float | None = None
 
     def __post_init__(self) -> None:
         where = _where("monitor", self.id)
         _check_name(where, "id", self.id)
         _check_name(where, "point", self.point)
+        self._check_active(where)
         if self.kind not in KINDS:
             raise FdirConfigError(
                 f"{where}: field 'kind': unknown kind {self.kind!r} (expected {', '.join(KINDS)})"
@@ -247,11 +277,10 @@ class MonitorSpec:
                 raise FdirConfigError(f"{where}: field 'max_delta': missing (a delta monitor)")
             if self.max_delta < 0:
                 raise FdirConfigError(f"{where}: field 'max_delta': {self.max_delta:g} is negative")
-        else:
-            if self.max_age is None:
-                raise FdirConfigError(f"{where}: field 'max_age': missing (a stale monitor)")
-            if self.max_age <= 0:
-                raise FdirConfigError(f"{where}: field 'max_age': {self.max_age:g} is not > 0")
+        if self.max_age is None:
+            raise FdirConfigError(f"{where}: field 'max_age': missing (every monitor has one)")
+        if self.max_age <= 0:
+            raise FdirConfigError(f"{where}: field 'max_age': {self.max_age:g} is not > 0")
         if isinstance(self.persistence, bool) or not isinstance(self.persistence, int):
             raise FdirConfigError(
                 f"{where}: field 'persistence': expected an integer, "
@@ -266,13 +295,44 @@ class MonitorSpec:
                 f"got {type(self.enabled).__name__}"
             )
 
+    def _check_active(self, where: str) -> None:
+        for name in ("active_low", "active_high"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if self.active_point is None:
+                raise FdirConfigError(f"{where}: field {name!r}: needs 'active_point'")
+            object.__setattr__(self, name, _check_number(where, name, value))
+        if self.active_point is None:
+            return
+        _check_name(where, "active_point", self.active_point)
+        low, high = self.active_low, self.active_high
+        if low is None and high is None:
+            raise FdirConfigError(
+                f"{where}: field 'active_low': missing (active_point needs a low or a high)"
+            )
+        if low is not None and high is not None and low > high:
+            raise FdirConfigError(f"{where}: field 'active_low': {low:g} is above {high:g}")
+
+    def active(self, value: float | None) -> bool:
+        """Whether the monitor is judged while ``active_point`` reads ``value`` (None: never
+        sampled). A monitor without ``active_point`` is always active."""
+        if self.active_point is None:
+            return True
+        if value is None or not math.isfinite(value):
+            return False
+        if self.active_low is not None and value < self.active_low:
+            return False
+        return not (self.active_high is not None and value > self.active_high)
+
     @classmethod
     def from_row(cls, row: Mapping[str, Any], *, index: int | None = None) -> MonitorSpec:
         """Build a monitor from a table row (a mapping, e.g. one ``[[monitors]]`` of TOML).
 
         Args:
-            row: the row; keys are the attribute names, ``low``/``high``/``max_delta``/
-                ``max_age`` only where the kind uses them, ``enabled`` optional.
+            row: the row; keys are the attribute names, ``low``/``high``/``max_delta`` only
+                where the kind uses them, ``max_age`` always, ``enabled`` and
+                ``active_point``/``active_low``/``active_high`` optional.
             index: the row's position in its table, to name a row whose id is missing.
 
         Raises:
@@ -491,6 +551,8 @@ class _Monitor:
     enabled: bool
     count: int = 0
     tripped: bool = False
+    stale: bool = False
+    active: bool = True
     trips: int = 0
     value: float | None = None
     armed_at: float | None = None
@@ -500,6 +562,7 @@ class _Monitor:
     def rearm(self) -> None:
         self.count = 0
         self.tripped = False
+        self.stale = False
         self.armed_at = None
         self.last_sampled = None
         self.baseline = None
@@ -508,6 +571,10 @@ class _Monitor:
     def state(self) -> str:
         if not self.enabled:
             return "disabled"
+        if not self.active:
+            return "inactive"
+        if self.stale:
+            return "stale"
         if self.tripped:
             return "tripped"
         return "counting" if self.count else "ok"
@@ -562,14 +629,26 @@ class FaultProtection:
         for monitor in self._monitors.values():
             if not monitor.enabled:
                 continue
+            spec = monitor.spec
+            if spec.active_point is not None:
+                gate = self._points(spec.active_point)
+                active = spec.active(None if gate is None else gate[0])
+                if active != monitor.active:
+                    monitor.active = active
+                    monitor.rearm()
+                if not active:
+                    continue
             if monitor.armed_at is None:
                 monitor.armed_at = now
-            verdict = self._check(monitor, now)
+            sample = self._points(spec.point)
+            if self._stale(monitor, sample, now):
+                continue
+            verdict = self._check(monitor, sample)
             if verdict is None:
                 continue
             if verdict.violating:
                 monitor.count += 1
-                if not monitor.tripped and monitor.count >= monitor.spec.persistence:
+                if not monitor.tripped and monitor.count >= spec.persistence:
                     self._trip(monitor, verdict)
             else:
                 monitor.count = 0
@@ -577,29 +656,43 @@ class FaultProtection:
                     monitor.tripped = False
                     self._emit(
                         "monitor_cleared",
-                        f"monitor={monitor.spec.id} point={monitor.spec.point} "
-                        f"value={verdict.value}",
+                        f"monitor={spec.id} point={spec.point} value={verdict.value}",
                     )
 
-    def _check(self, monitor: _Monitor, now: float) -> _Verdict | None:
-        """Judge one monitor now; None when there is nothing to judge."""
+    def _stale(self, monitor: _Monitor, sample: tuple[float, float] | None, now: float) -> bool:
+        """Judge the sample's age: True while the monitor is stale (nothing else to judge)."""
         spec = monitor.spec
-        sample = self._points(spec.point)
-        if spec.kind == "stale":
-            if sample is None:
-                armed = now if monitor.armed_at is None else monitor.armed_at
-                return _Verdict(
-                    now - armed > (spec.max_age or 0.0), "never_sampled", self._bound(spec)
-                )
-            value, sampled = sample
-            monitor.value = value
-            age = now - sampled
-            return _Verdict(age > (spec.max_age or 0.0), f"age:{_fmt(age)}", self._bound(spec))
+        max_age = spec.max_age or 0.0
         if sample is None:
+            armed = now if monitor.armed_at is None else monitor.armed_at
+            age, what = now - armed, "never_sampled"
+        else:
+            age, what = now - sample[1], f"age:{_fmt(now - sample[1])}"
+        if age <= max_age:
+            if monitor.stale:
+                monitor.stale = False
+                self._emit("monitor_fresh", f"monitor={spec.id} point={spec.point} {what}")
+            return False
+        if not monitor.stale:
+            monitor.stale = True
+            monitor.count = 0
+            self._respond(
+                monitor, "monitor_stale", _Verdict(True, what, f"max_age:{_fmt(max_age)}")
+            )
+        return True
+
+    def _check(self, monitor: _Monitor, sample: tuple[float, float] | None) -> _Verdict | None:
+        """Judge the monitor's sample; None when there is nothing new to judge (no sample, the
+        sample already judged, a stale monitor, a delta baseline)."""
+        spec = monitor.spec
+        if spec.kind == "stale" or sample is None:
             return None
         value, sampled = sample
+        if monitor.last_sampled is not None and sampled == monitor.last_sampled:
+            return None  # the same sample again: judged once, the count is held
+        monitor.last_sampled = sampled
+        monitor.value = value
         if spec.kind == "limit":
-            monitor.value = value
             if not math.isfinite(value):
                 return _Verdict(True, _fmt(value), "finite")
             if spec.low is not None and value < spec.low:
@@ -607,12 +700,8 @@ class FaultProtection:
             if spec.high is not None and value > spec.high:
                 return _Verdict(True, _fmt(value), f"high:{_fmt(spec.high)}")
             return _Verdict(False, _fmt(value), self._bound(spec))
-        # delta: only a new sample is judged, against the previous new sample
-        if monitor.last_sampled is not None and sampled == monitor.last_sampled:
-            return None
-        monitor.last_sampled = sampled
+        # delta: against the previous sample
         previous, monitor.baseline = monitor.baseline, value
-        monitor.value = value
         if not math.isfinite(value):
             return _Verdict(True, _fmt(value), "finite")
         if previous is None or not math.isfinite(previous):
@@ -637,16 +726,21 @@ class FaultProtection:
         )
 
     def _trip(self, monitor: _Monitor, verdict: _Verdict) -> None:
-        spec = monitor.spec
         monitor.tripped = True
+        self._respond(monitor, "monitor_tripped", verdict)
+
+    def _respond(self, monitor: _Monitor, event: str, verdict: _Verdict) -> None:
+        """Report ``event`` (a trip or a staleness) and run the monitor's response."""
+        spec = monitor.spec
         monitor.trips += 1
         self._trips += 1
         self._emit(
-            "monitor_tripped",
+            event,
             f"monitor={spec.id} point={spec.point} value={verdict.value} bound={verdict.bound} "
             f"count={monitor.count} response={spec.response}",
         )
-        reason = f"monitor {spec.id} tripped: {spec.point} {verdict.value} ({verdict.bound})"
+        what = "stale" if event == "monitor_stale" else "tripped"
+        reason = f"monitor {spec.id} {what}: {spec.point} {verdict.value} ({verdict.bound})"
         response = self.tables.response(spec.response)
         for action in response.actions:
             try:
@@ -712,8 +806,9 @@ class FaultProtection:
         self._emit("monitor_disabled", f"monitor={monitor_id} was={was}")
 
     def reset(self, monitor_id: str) -> None:
-        """Reset a monitor's count and tripped state (ground re-arms it): a fault still present
-        trips it again after ``persistence`` checks. Its trip total is kept.
+        """Reset a monitor's count, tripped and stale state (ground re-arms it): the sample in
+        the pool is judged afresh, so a fault still present trips it again after
+        ``persistence`` samples. Its trip total is kept.
 
         Raises:
             FdirError: no monitor has this id.
@@ -722,12 +817,15 @@ class FaultProtection:
         was = monitor.state
         monitor.count = 0
         monitor.tripped = False
+        monitor.stale = False
+        monitor.last_sampled = None
         self._emit("monitor_reset", f"monitor={monitor_id} was={was}")
 
     def status(self) -> dict[str, dict[str, Any]]:
         """Each monitor's status, by id: ``state`` (``"ok"``, ``"counting"``, ``"tripped"``,
-        ``"disabled"``), ``count`` (consecutive violations), ``value`` (the point's last value
-        seen, None before any), ``trips``, ``kind`` and ``point``."""
+        ``"stale"``, ``"inactive"``, ``"disabled"``), ``count`` (consecutive violating
+        samples), ``value`` (the point's last value seen, None before any), ``trips``,
+        ``kind`` and ``point``."""
         return {
             monitor_id: {
                 "state": monitor.state,

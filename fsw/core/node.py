@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 from fsw.core.bus import Pipe, SoftwareBus
 from fsw.core.component import Component, NodeContext
 from fsw.core.config import ConfigError, GroupConfig, NodeConfig
-from fsw.core.dispatcher import Dispatcher
+from fsw.core.dispatcher import Dispatcher, provenance_refusal
 from fsw.core.executive import Executive, RateGroup
 from fsw.core.fdir import FaultProtection, FdirError, FdirTables, ResetGuard
-from fsw.core.hazard import HazardGate, HazardSpec
+from fsw.core.hazard import CommandSource, HazardGate, HazardSpec
 from fsw.core.modes import ModeManager
 from fsw.core.nvstore import NvStore
 from fsw.core.services import (
@@ -45,7 +45,9 @@ from fsw.core.services import (
 )
 from fsw.core.telemetry import Telemetry
 from fsw.dictionary import NodeDictionary
-from fsw.dictionary.core import MODE_CODES
+from fsw.dictionary.core import MODE_CODES, RESYNC_REPORT
+from fsw.dictionary.loads import INSERT, SEQUENCE_LOAD
+from fsw.dictionary.model import CONFIRMED_SOURCE
 from fsw.services.pus_3_housekeeping import Housekeeping
 from fsw.services.pus_5_events import EventService
 from fsw.services.pus_9_time import TimeService
@@ -160,6 +162,14 @@ class Node:
             tables = FdirTables.from_mapping(config.fdir or {"monitors": [], "responses": []})
         except FdirError as exc:
             raise ConfigError(f"{config.source}: fdir: {exc}") from None
+        points = {f"{p.name}.{f.name}" for p in d.hk for f in p.fields}
+        for monitor in tables.monitors:
+            for point in (monitor.point, monitor.active_point):
+                if point is not None and point not in points:
+                    raise ConfigError(
+                        f"{config.source}: fdir: monitor {monitor.id!r}: no housekeeping point "
+                        f"{point!r} in the {d.node} dictionary"
+                    )
         self.guard = ResetGuard(
             self.nv.get("reset_guard"), limit=int(self._parameter("fdir.reset_loop_limit")),
             stable_after=float(self._parameter("fdir.stable_after")),
@@ -215,6 +225,9 @@ class Node:
             packet = PusTc(
                 self.dictionary.apid, command.message.service, command.message.subtype, data
             )
+            refused = self.validate(packet, CommandSource.sequence(name))
+            if refused is not None:  # a configured sequence is not the ground's confirmed load
+                raise ConfigError(f"{self.config.source}: sequence {name} step {i}: {refused}")
             out.append((step.delay, packet))
         return out
 
@@ -257,10 +270,18 @@ class Node:
             self.radio.poll(0, report=False)  # the CLCW goes down with the cycle's telemetry
             room = self._limits()[0] - len(self.dispatcher)
             while room > 0 and (packet := self.radio.receive(0)) is not None:
-                self.submit(packet, "ground")
+                self.submit(packet)
                 room -= 1
             for refusal in self.radio.refusals():
                 self.dispatcher.refuse(refusal.request_id, f"{refusal.reason}: {refusal.detail}")
+            challenge = self.radio.challenge_due(now)
+            if challenge is not None:  # no uplink until the ground resyncs (decision 0023)
+                report = self.dictionary.report(RESYNC_REPORT)
+                nonce = [int.from_bytes(challenge.nonce[i : i + 4], "big") for i in (0, 4, 8, 12)]
+                data = report.encode(
+                    reason=challenge.reason_code, last_sn=challenge.last_sn, nonce=nonce
+                )
+                self.telemetry.send(report.service, report.subtype, data)
         self.dispatcher.dispatch(now)
         self.executive.run(now)
         if self.radio is not None:
@@ -271,7 +292,10 @@ class Node:
         a schedule or sequence step."""
         if not self.started or len(self.dispatcher):
             return self.now()
-        return self.executive.next_due(self.now())
+        due = self.executive.next_due(self.now())
+        if self.radio is not None and self.radio.needs_resync:
+            due = min(due, self.radio.next_challenge)
+        return due
 
     # ------------------------------------------------------------------ services for components
 
@@ -281,39 +305,49 @@ class Node:
 
     def board_event(self, name: str, detail: str) -> None:
         """Report a health transition of a board client (its ``on_event``): ``device_lost``,
-        ``device_recovered``, ``device_silent``, ``device_answering``."""
+        ``device_recovered``, ``device_silent``, ``device_answering``, ``device_reply_lost``."""
         self.emit(f"health.{name}", detail)
 
     def radio_event(self, name: str, detail: str) -> None:
         """Report an event of the space link's flight end (its ``on_event``): COP-1 control
-        (``cop_*``), a failed counter write (``store_failed``), a rejected frame or packet."""
+        (``cop_*``), a failed counter write (``store_failed``), a rejected frame or packet, a
+        resync needed or taken (``resync_needed``, ``resynced``: decision 0023)."""
         if name.startswith("cop_"):
             event = "core.cop"
+        elif name in ("resync_needed", "resynced"):
+            event = f"core.{name}"
         else:
             event = "core.store_failed" if name == "store_failed" else "core.tc_rejected"
         self.emit(event, f"{name}: {detail}")
 
-    def submit(self, packet: PusTc, source: str) -> bool:
-        """Queue a telecommand for the dispatcher."""
+    def submit(self, packet: PusTc, source: CommandSource | None = None) -> bool:
+        """Queue a telecommand for the dispatcher. ``source`` None: from the uplink, a ground
+        command, confirmed when its source id carries
+        :data:`~fsw.dictionary.model.CONFIRMED_SOURCE` (the frame was authenticated)."""
+        if source is None:
+            source = CommandSource.ground(bool(packet.source_id & CONFIRMED_SOURCE))
         return self.dispatcher.submit(packet, source)
 
-    def _release(self, packet: PusTc, source: str, now: float) -> None:
+    def _release(self, packet: PusTc, source: CommandSource, now: float) -> None:
         self.dispatcher.submit(packet, source)
 
-    def validate(self, packet: PusTc) -> str | None:
-        """Why the dispatcher would refuse ``packet`` on its form (None: it would take it)."""
+    def validate(self, packet: PusTc, source: CommandSource) -> str | None:
+        """Why the dispatcher would refuse ``packet`` from ``source`` on its form or its
+        provenance (None: it would take it): what a schedule insert or a sequence load checks
+        for each command it stores, and again at a restore. A load inside a load is refused
+        (``nested_load``): a load's provenance is the ground's alone."""
         if packet.apid != self.dictionary.apid:
             return f"unknown_apid: 0x{packet.apid:03X}"
         command = self.dictionary.command_at(packet.apid, packet.service, packet.subtype)
         if command is None:
             return f"unknown_command: TC[{packet.service},{packet.subtype}]"
-        if command.name.startswith("gate.arm"):
-            return "hazard:arm_from_sequence: a stored command cannot arm"
+        if command.key[1:] in (INSERT, SEQUENCE_LOAD):
+            return f"nested_load: {command.name} cannot be stored in a schedule or a sequence"
         try:
-            command.decode(packet.app_data)
+            args = command.decode(packet.app_data)
         except ProtocolError as exc:
             return f"{exc.reason}: {command.name}: {exc}"
-        return None
+        return provenance_refusal(command, args, source)
 
     def _parameter(self, name: str) -> Any:
         return self.params.get(name)

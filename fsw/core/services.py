@@ -5,7 +5,8 @@
 * :class:`ScheduleComponent` (``schedule``): the PUS-11 time-based schedule
   (:class:`~fsw.services.pus_11_scheduling.TimeSchedule`);
 * :class:`SequenceComponent` (``seq``): stored relative sequences
-  (:class:`~fsw.services.pus_11_scheduling.SequenceEngine`), progress kept in the NV store;
+  (:class:`~fsw.services.pus_11_scheduling.SequenceEngine`), from the configuration or loaded by
+  the ground (TC[152,4]), progress kept in the NV store;
 * :class:`FdirComponent` (``fdir``): :class:`~fsw.core.fdir.FaultProtection` and the
   :class:`~fsw.core.fdir.ResetGuard`;
 * :class:`HealthComponent` (``health``): device heartbeats through the HAL health records,
@@ -19,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from fsw.core.component import CommandContext, CommandError, Component, NodeContext
 from fsw.core.fdir import FaultProtection, ResetGuard
-from fsw.core.hazard import GateError, HazardGate
+from fsw.core.hazard import CommandSource, GateError, HazardGate
+from fsw.dictionary.core import BOARD_LOST, SID_BOARD_HEALTH
+from fsw.dictionary.loads import LoadError, parse_sequence_load
 from fsw.services.pus_11_scheduling import (
     ScheduleError,
     SequenceEngine,
@@ -107,7 +110,7 @@ class GateComponent(Component):
             if index >= len(self.inhibits):
                 raise CommandError(f"out_of_range: no inhibit {index}")
             if action == "gate.remove_inhibit":
-                self.gate.remove_inhibit(self.inhibits[index], now)
+                self.gate.remove_inhibit(self.inhibits[index], now, cmd.source)
             else:
                 self.gate.restore_inhibit(self.inhibits[index], now)
         except GateError as exc:
@@ -138,8 +141,8 @@ class ScheduleComponent(Component):
     name = "schedule"
 
     def __init__(
-        self, ctx: NodeContext, submit: Callable[[PusTc, str, float], None],
-        validate: Callable[[PusTc], str | None],
+        self, ctx: NodeContext, submit: Callable[[PusTc, CommandSource, float], None],
+        validate: Callable[[PusTc, CommandSource], str | None],
     ) -> None:  # fmt: skip
         super().__init__(ctx)
         self.schedule = TimeSchedule(
@@ -172,31 +175,48 @@ class ScheduleComponent(Component):
             elif action == "schedule.reset":
                 self.schedule.reset()
             elif action == "schedule.insert":
-                self.schedule.insert(parse_insert(cmd.args["data"]), now)
+                self.schedule.insert(
+                    parse_insert(cmd.args["data"]), now, confirmed=cmd.source.confirmed
+                )
             else:
                 items = [(a.release, a.packet) for a in self.schedule.activities()]
                 self.ctx.send_tm(11, 10, build_insert(items))
         except ScheduleError as exc:
+            if exc.reason.startswith("hazard:"):  # provenance: the event says why, too
+                self.ctx.emit("schedule.schedule_refused", f"insert from {cmd.source}: {exc}")
+                raise CommandError(str(exc)) from None
             raise CommandError(f"bad_data: {exc}") from None
 
 
 class SequenceComponent(Component):
-    """Stored relative sequences (component ``seq``); progress kept in the NV store."""
+    """Stored relative sequences (component ``seq``); progress kept in the NV store.
+
+    A sequence is addressed by its index: the configured sequences first, in their order, then
+    those the ground loaded (TC[152,4]), in load order (``seq.sequence_loaded`` names it).
+    """
 
     name = "seq"
 
     def __init__(
-        self, ctx: NodeContext, submit: Callable[[PusTc, str, float], None],
-        validate: Callable[[PusTc], str | None],
+        self, ctx: NodeContext, submit: Callable[[PusTc, CommandSource, float], None],
+        validate: Callable[[PusTc, CommandSource], str | None],
         sequences: Sequence[tuple[str, Sequence[tuple[float, PusTc]]]],
     ) -> None:  # fmt: skip
         super().__init__(ctx)
-        self.names = [name for name, _ in sequences]
+        self.configured = [name for name, _ in sequences]
         self.engine = SequenceEngine(
             submit, validate, emit=_prefixed(ctx, "seq"),
             persist=lambda state: ctx.nv.put("sequences", state),
         )  # fmt: skip
         self._sequences = sequences
+
+    @property
+    def names(self) -> list[str]:
+        """Every loaded sequence by index: the configured ones, then the ground's."""
+        loaded = self.engine.names()
+        return [n for n in self.configured if n in loaded] + [
+            n for n in loaded if n not in self.configured
+        ]
 
     def start(self, now: float) -> None:
         """Load the configured sequences, then their persisted progress (stopped)."""
@@ -221,11 +241,21 @@ class SequenceComponent(Component):
             self.engine.stop(name, now)
 
     def start_sequence(self, name: str, now: float) -> None:
-        """Start ``name`` from its first step (a recovery response)."""
+        """Start ``name`` from its first step (a recovery response of fault protection, which
+        may only make things safer: a sequence holding a command that needs the ground's
+        confirmation is refused, ``seq.sequence_refused``, and SequenceError raised)."""
+        refusal = self.engine.refusal(self.engine.steps(name), CommandSource.fdir(name))
+        if refusal is not None:
+            self.ctx.emit("seq.sequence_refused", f"{name} not started by fault protection: "
+                          f"{refusal}")  # fmt: skip
+            raise SequencingError("hazard:fdir_not_safing", None, f"{name}: {refusal}")
         self.engine.start(name, now)
 
     def handle_command(self, cmd: CommandContext, now: float) -> None:
-        """TC[152,1] start, [152,2] stop, [152,3] resume."""
+        """TC[152,1] start, [152,2] stop, [152,3] resume, [152,4] load."""
+        if cmd.command.name == "seq.load":
+            self._load(cmd, now)
+            return
         index = cmd.args["sequence"]
         if index >= len(self.names):
             raise CommandError(f"out_of_range: no sequence {index}")
@@ -235,6 +265,24 @@ class SequenceComponent(Component):
             getattr(self.engine, action)(name, now)
         except SequencingError as exc:
             raise CommandError(f"precondition: {exc}") from None
+
+    def _load(self, cmd: CommandContext, now: float) -> None:
+        """TC[152,4]: load or replace a sequence, all or nothing, with the load's provenance."""
+        try:
+            name, steps = parse_sequence_load(cmd.args["data"])
+        except LoadError as exc:
+            raise CommandError(f"bad_data: {exc}") from None
+        try:
+            self.engine.load(name, steps, now, confirmed=cmd.source.confirmed)
+        except SequencingError as exc:
+            if exc.reason.startswith("hazard:"):
+                self.ctx.emit("seq.sequence_refused", f"load of {name} from {cmd.source}: {exc}")
+                raise CommandError(str(exc)) from None
+            if exc.reason == "running":
+                raise CommandError(f"precondition: {exc}") from None
+            raise CommandError(f"bad_data: {exc}") from None
+        index = self.names.index(name)
+        self.ctx.emit("seq.sequence_loaded", f"{name} is sequence {index} (seq.start {index})")
 
     def on_mode(self, old: str, new: str, now: float) -> None:
         """Safe mode stops every sequence."""
@@ -310,6 +358,11 @@ class HealthComponent(Component):
         self._seen: dict[str, tuple[int, int]] = {}  # name -> (its runs, node cycle seen)
         self._answered: dict[str, tuple[int, float]] = {}  # board -> (its replies, when seen)
         self._barked = False
+        try:
+            packet = ctx.dictionary.hk_packet(SID_BOARD_HEALTH)
+        except KeyError:
+            packet = None  # a node without boards
+        self._board_fields = [f.name for f in packet.fields] if packet is not None else []
 
     def cycle(self, now: float) -> None:
         """Heartbeats and the watchdog."""
@@ -347,14 +400,35 @@ class HealthComponent(Component):
             self._barked = False
 
     def housekeeping(self, now: float) -> dict[str, dict[str, Any]]:
-        """``health.status`` (``extra`` adds fault protection's part)."""
+        """``health.status`` (``extra`` adds fault protection's part) and, on a node with
+        boards, ``health.boards``: each board's requests in a row without a good reply
+        (:data:`~fsw.dictionary.core.BOARD_LOST` when its link is lost), from its HAL health
+        record, for the fault monitors."""
         ok = sum(1 for b in self.boards.values() if b.health.ok)
         failed = len(self.executive.failed)
         running = sum(len(g.components) for g in self.executive.groups) - failed
-        return {
+        out: dict[str, dict[str, Any]] = {
             "health.status": {
                 "devices_ok": ok, "devices_failed": len(self.boards) - ok,
                 "apps_ok": max(running, 0), "apps_failed": failed,
                 "watchdog": self.watchdog, **self.extra(),
             }
         }  # fmt: skip
+        if self._board_fields:
+            out["health.boards"] = {name: self._board_value(name) for name in self._board_fields}
+        return out
+
+    def sample_times(self, now: float) -> dict[str, float | None]:
+        """A board the bench does not give this node was never measured: its monitor goes
+        stale rather than reading a made-up healthy value."""
+        return {
+            f"health.boards.{name}": None for name in self._board_fields if name not in self.boards
+        }
+
+    def _board_value(self, name: str) -> int:
+        board = self.boards.get(name)
+        if board is None:
+            return 0  # a placeholder: its sample time is None (sample_times)
+        if board.health.link == "lost":
+            return BOARD_LOST
+        return min(board.health.consecutive_failures, BOARD_LOST - 1)

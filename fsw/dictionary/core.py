@@ -15,10 +15,18 @@ TC             name                 data
 [151,4]        gate.restore_inhibit inhibit uint8
 [152,1..3]     seq.start/stop/      sequence uint8 (its index in the node's sequence list)
                resume
+[152,4]        seq.load             load or replace a stored sequence: name, then steps of
+                                    (delay, a whole TC packet) (:mod:`fsw.dictionary.loads`)
 [153,1..2]     fdir.enable/disable  monitor uint16 (its index in the node's monitor table)
 [153,3]        fdir.clear_reset_    none: the ground clears the reset-loop guard
                loop
 =============  ===================  ======================================================
+
+Hazardous confirmation (decision 0024): ``gate.arm``, ``gate.remove_inhibit`` and ``modes.set``
+to critical need the ground's confirmation (:class:`~fsw.dictionary.model.Confirmation`), like
+every hazardous (gated) command; ``schedule.insert`` and ``seq.load`` need it when a command they
+carry does. Fault protection may send only the commands declared ``safing``: ``modes.set`` to
+safe, ``gate.disarm``, ``gate.restore_inhibit`` and ``seq.stop``.
 
 Service 20 (parameters) uses PUS-C's TC[20,1] (report) and TC[20,3] (load), and private subtypes
 for the two-step table update: TC[20,129] validate the loaded values, TC[20,130] activate them
@@ -30,11 +38,25 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-from fsw.dictionary.model import Command, Event, Field, HkPacket, Message, Parameter, TmReport
+from fsw.dictionary.model import (
+    Command,
+    Confirmation,
+    Event,
+    Field,
+    HkPacket,
+    Message,
+    Parameter,
+    TmReport,
+)
 
 __all__ = [
+    "BOARD_LOST",
     "CORE_EVENTS",
     "MODE_CODES",
+    "RESYNC_REPORT",
+    "RESYNC_SERVICE",
+    "SID_BOARD_HEALTH",
+    "board_health",
     "core_commands",
     "core_events",
     "core_hk",
@@ -57,14 +79,17 @@ def core_commands(node: str, apid: int) -> list[Command]:
 
     def cmd(
         name: str, service: int, subtype: int, meaning: str, *fields: Field,
-        variable: str = "", modes: tuple[str, ...] = (),
+        variable: str = "", modes: tuple[str, ...] = (), confirm: Confirmation | None = None,
+        safing: Confirmation | None = None,
     ) -> Command:  # fmt: skip
         component = name.split(".", 1)[0]
         message = Message(name.split(".", 1)[1], service, subtype, tuple(fields), meaning)
         return Command(
             name, node, apid, message, component, modes=modes,
-            variable=bool(variable), layout=variable,
+            variable=bool(variable), layout=variable, confirm=confirm, safing=safing,
         )  # fmt: skip
+
+    always = Confirmation()
 
     sid = U16_ID
     event_id = _f("event_id", "u16", "-", 1, 65535, "an event id of this node")
@@ -124,6 +149,8 @@ def core_commands(node: str, apid: int) -> list[Command]:
             1,
             "command a mode (the node boots safe)",
             _f("mode", "u8", "-", 1, 3, "1 safe, 2 nominal, 3 critical"),
+            confirm=Confirmation("mode", (MODE_CODES["critical"],), "enters critical mode"),
+            safing=Confirmation("mode", (MODE_CODES["safe"],)),
         ),
         cmd(
             "gate.arm",
@@ -131,6 +158,7 @@ def core_commands(node: str, apid: int) -> list[Command]:
             1,
             "arm a hazardous command for its window",
             _f("command", "u16", "-", 0, 0xFFFE, "service << 8 | subtype"),
+            confirm=Confirmation(why="arms a hazardous command"),
         ),
         cmd(
             "gate.disarm",
@@ -138,6 +166,7 @@ def core_commands(node: str, apid: int) -> list[Command]:
             2,
             "disarm a hazardous command (0xFFFF: all)",
             _f("command", "u16", "-", 0, 0xFFFF, "service << 8 | subtype, or 0xFFFF"),
+            safing=always,
         ),
         cmd(
             "gate.remove_inhibit",
@@ -145,6 +174,7 @@ def core_commands(node: str, apid: int) -> list[Command]:
             3,
             "remove one onboard inhibit",
             _f("inhibit", "u8", "-", 0, 254, "index in the node's inhibit list"),
+            confirm=Confirmation(why="removes an onboard inhibit"),
         ),
         cmd(
             "gate.restore_inhibit",
@@ -152,6 +182,7 @@ def core_commands(node: str, apid: int) -> list[Command]:
             4,
             "put one onboard inhibit back in place",
             _f("inhibit", "u8", "-", 0, 254, "index in the node's inhibit list"),
+            safing=always,
         ),
         cmd(
             "seq.start",
@@ -166,6 +197,7 @@ def core_commands(node: str, apid: int) -> list[Command]:
             2,
             "stop a running sequence where it is",
             _f("sequence", "u8", "-", 0, 254, "index in the node's sequence list"),
+            safing=always,
         ),
         cmd(
             "seq.resume",
@@ -173,6 +205,14 @@ def core_commands(node: str, apid: int) -> list[Command]:
             3,
             "resume a stopped sequence from its step",
             _f("sequence", "u8", "-", 0, 254, "index in the node's sequence list"),
+        ),
+        cmd(
+            "seq.load",
+            152,
+            4,
+            "load or replace a stored sequence (all or none; not while it runs); with the "
+            "ground's confirmation when a step needs it",
+            variable="L uint8 | name L octets | N uint16 | N x (delay CUC 4+2 | a whole TC packet)",
         ),
         cmd(
             "fdir.enable",
@@ -238,6 +278,27 @@ def core_hk(node: str, apid: int) -> list[HkPacket]:
     ]
 
 
+SID_BOARD_HEALTH: Final = 4
+"""SID of ``health.boards``, the per-board health packet of a node with boards."""
+BOARD_LOST: Final = 255
+"""``health.boards`` value of a board whose link is lost (being reopened)."""
+
+
+def board_health(node: str, apid: int, boards: tuple[str, ...]) -> HkPacket:
+    """``health.boards`` of ``node``: one value per board it drives, from the HAL health record
+    (requests in a row without a good reply, :data:`BOARD_LOST` when its link is lost), so a
+    fault monitor can judge each board (decision 0025)."""
+    fields = tuple(
+        _f(board, "u8", "-", 0, BOARD_LOST, f"board {board}: requests in a row without a good "
+           f"reply (0 healthy, 3 silent), {BOARD_LOST} link lost")
+        for board in boards
+    )  # fmt: skip
+    return HkPacket(
+        "health.boards", node, apid, SID_BOARD_HEALTH, fields, "health", 5.0,
+        "each board's health (HAL health records)",
+    )  # fmt: skip
+
+
 CORE_EVENTS: Final[tuple[tuple[str, str, str], ...]] = (
     ("core.boot", "info", "the node started, safe and disarmed; detail: the boot cause"),
     ("core.cycle_slip", "low", "a rate group missed runs (the node fell behind)"),
@@ -261,8 +322,24 @@ CORE_EVENTS: Final[tuple[tuple[str, str, str], ...]] = (
     ("params.rejected", "low", "a parameter load or validation failed (detail: why)"),
     ("params.rolled_back", "medium", "an activation failed and every value was restored"),
     ("time.report_rate", "info", "the time report rate changed"),
-    ("health.device_reply_lost", "medium", "a hazardous device command's reply was lost; the "
-     "device's status confirmed it done (detail: the command and what the status showed)"),
+    (
+        "health.device_reply_lost",
+        "medium",
+        "a hazardous device command's reply was lost; the "
+        "device's status confirmed it done (detail: the command and what the status showed)",
+    ),
+    (
+        "core.resync_needed",
+        "high",
+        "the uplink accepts no authenticated frame until the ground resynchronises it (its "
+        "anti-replay store is new, lost or old; decision 0023)",
+    ),
+    (
+        "core.resynced",
+        "medium",
+        "the ground resynchronised the uplink: a new session from the sequence number in the "
+        "detail",
+    ),
 )
 """The core's own events: (name, severity, meaning). Ids follow the order (1..)."""
 
@@ -381,7 +458,23 @@ def core_reports(node: str, apid: int) -> list[TmReport]:
         _f("cycle", "u32", "-", 0, 0xFFFF_FFFF, "executive cycles since boot, mod 2**32"),
     )
     meaning = "TM[9,2] spacecraft time report, every 2**rate s (time.set_rate)"
-    return [TmReport("time.report", node, apid, 9, 2, fields, "time", meaning)]
+    challenge = (
+        _f("reason", "u8", "-", 1, 2, "1 no session in the store, 2 store from its older copy"),
+        _f("last_sn", "u32", "-", 0, 0xFFFF_FFFF, "the highest anti-replay number known (0: none)"),
+        Field("nonce", "u32", "-", 0, 0xFFFF_FFFF, "the challenge's nonce, 16 octets", count=4),
+    )
+    why = (f"TM[{RESYNC_SERVICE},1] the uplink's pending resync challenge, every few s until "
+           "the ground resynchronises (msr link resync; decision 0023)")  # fmt: skip
+    return [
+        TmReport("time.report", node, apid, 9, 2, fields, "time", meaning),
+        TmReport(RESYNC_REPORT, node, apid, RESYNC_SERVICE, 1, challenge, "core", why),
+    ]
+
+
+RESYNC_REPORT: Final = "core.resync_challenge"
+"""The report of a node's pending resync challenge (:func:`core_reports`)."""
+RESYNC_SERVICE: Final = 140
+"""The private service of the space link's security reports (TM[140,1]: the challenge)."""
 
 
 PARAMETER_ENTRY: Final = struct.Struct(">Hd")

@@ -35,9 +35,13 @@ from __future__ import annotations
 
 from typing import Final
 
+from fsw.dictionary.core import board_health
 from fsw.dictionary.model import AppDeclarations, Field
 
-__all__ = ["PLACES", "SOURCES", "STA_STATES", "declare"]
+__all__ = ["BOARDS", "PLACES", "SOURCES", "STA_STATES", "declare"]
+
+BOARDS: Final[tuple[str, ...]] = ("sta_arm", "sta_vision", "os_container", "igloo")
+"""The boards the node drives (its ``health.boards`` packet has one value per board)."""
 
 SOURCES: Final = ("rover_cache", "depot", "ground_near_lander")
 """Where the arm picks tubes up, by the ``source`` code of ``sta.load_tube``."""
@@ -81,6 +85,7 @@ def declare(apps: AppDeclarations) -> None:
     c("igloo.open_door", 161, 3, "open the igloo door (sample loading)", modes=ops)
     c("igloo.close_door", 161, 4, "close the igloo door", modes=ops)
 
+    apps.hk.append(board_health(apps.node, apps.apid, BOARDS))
     apps.packet(
         "sta.status", 10, "the Sample Transfer Arm and the sample inventory",
         _f("state", "u8", "-", 0, len(STA_STATES) - 1, "the app's state (STA_STATES)"),
@@ -93,6 +98,8 @@ def declare(apps: AppDeclarations) -> None:
         _f("lid", "u8", "-", 0, 3, "OS lid: 0 unknown, 1 open, 2 closed, 3 latched"),
         _f("max_current", "f32", "A", 0, 20, "highest joint motor current now"),
         _f("violations", "u8", "-", 0, 255, "inventory invariant violations (0)"),
+        _f("os_temp", "f32", "degC", -150, 100, "OS container thermistor, read every "
+           "sta.thermal_period (the samples stay below about 30 degC, MSR_FACTS)"),
         period=5.0,
     )  # fmt: skip
     apps.packet(
@@ -152,6 +159,8 @@ def declare(apps: AppDeclarations) -> None:
       "serial reading")  # fmt: skip
     p(110, "sta.max_current", "float", "A", 0.5, 10, 4.5, "joint current that stops the arm")
     p(111, "sta.lid_timeout", "float", "s", 5, 600, 60.0, "longest a lid or latch move takes")
+    p(112, "sta.thermal_period", "float", "s", 1, 3600, 60.0, "the OS container's thermistor "
+      "is read this often (fault protection judges it)")  # fmt: skip
     p(120, "igloo.control_period", "float", "s", 1, 3600, 60.0, "heater control period")
     p(121, "igloo.gain", "float", "-/K", 0.01, 2, 0.2, "duty per kelvin below the setpoint")
     p(122, "igloo.zone_low", "float", "degC", -100, 40, -45.0, "a zone below this is a fault")

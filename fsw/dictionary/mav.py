@@ -30,9 +30,21 @@ from __future__ import annotations
 
 from typing import Final
 
-from fsw.dictionary.model import AppDeclarations, Field
+from fsw.dictionary.core import board_health
+from fsw.dictionary.model import AppDeclarations, Confirmation, Field
 
-__all__ = ["ABORT_REASONS", "INHIBITS", "LAUNCH_STATES", "PARAMETERS", "SERVICE", "declare"]
+__all__ = [
+    "ABORT_REASONS",
+    "BOARDS",
+    "INHIBITS",
+    "LAUNCH_STATES",
+    "PARAMETERS",
+    "SERVICE",
+    "declare",
+]
+
+BOARDS: Final[tuple[str, ...]] = ("mav_avionics", "mav_pyro")
+"""The boards the node drives (its ``health.boards`` packet has one value per board)."""
 
 SERVICE: Final = 170
 """The launch sequencer's private service."""
@@ -108,8 +120,10 @@ def declare(apps: AppDeclarations) -> None:
         SERVICE,
         5,
         "abort to safe from any state before the toss (pyro inhibits restored, node safe)",
+        safing=Confirmation(),
     )
 
+    apps.hk.append(board_health(apps.node, apps.apid, BOARDS))
     states = f"0..{len(LAUNCH_STATES) - 1}: " + ", ".join(LAUNCH_STATES)
     reasons = f"0..{len(ABORT_REASONS) - 1}: " + ", ".join(ABORT_REASONS)
     apps.packet(

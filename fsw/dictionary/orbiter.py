@@ -36,9 +36,11 @@ from __future__ import annotations
 
 from typing import Final
 
+from fsw.dictionary.core import board_health
 from fsw.dictionary.model import AppDeclarations, Field
 
 __all__ = [
+    "BOARDS",
     "CAMERAS",
     "CCRS_STATES",
     "DECISIONS",
@@ -48,6 +50,9 @@ __all__ = [
     "SID_STATUS",
     "declare",
 ]
+
+BOARDS: Final[tuple[str, ...]] = ("nac_camera", "capture", "orient", "braze", "ees_gantry")
+"""The boards the node drives (its ``health.boards`` packet has one value per board)."""
 
 SERVICE_CCRS: Final = 180
 SID_STATUS: Final = 30
@@ -91,6 +96,7 @@ def declare(apps: AppDeclarations) -> None:
     c("ccrs.release_ees", s, 8, "release the Earth Entry System (irreversible)",
       window=120.0, inhibits=("ees_release",), modes=("critical",))  # fmt: skip
 
+    apps.hk.append(board_health(apps.node, apps.apid, BOARDS))
     apps.packet(
         "ccrs.status", SID_STATUS, "the capture, containment and return system",
         _f("state", "u8", "-", 0, len(CCRS_STATES) - 1, "the app's state (CCRS_STATES)"),

@@ -51,6 +51,7 @@ SCHEDULE_EVENTS: Final[Events] = MappingProxyType({
     "schedule_deleted": ("info", "time-tagged commands were deleted"),
     "schedule_reset": ("info", "every activity was deleted from the time-based schedule"),
     "schedule_restored": ("info", "the schedule was restored (disabled) after a reset"),
+    "schedule_refused": ("medium", "a time-tagged command was refused or dropped (detail: why)"),
 })  # fmt: skip
 """``schedule.*``: the PUS-11 time-based schedule."""
 
@@ -64,6 +65,7 @@ SEQ_EVENTS: Final[Events] = MappingProxyType({
     "sequence_unloaded": ("info", "a stored sequence was removed"),
     "sequence_step_released": ("info", "a sequence step was released to the dispatcher"),
     "sequences_restored": ("info", "the sequences were restored (stopped) after a reset"),
+    "sequence_refused": ("medium", "a sequence load, start or restore was refused (detail: why)"),
 })  # fmt: skip
 """``seq.*``: stored relative sequences."""
 
@@ -81,6 +83,9 @@ FDIR_EVENTS: Final[Events] = MappingProxyType({
     "response_action_failed": ("high", "an action of a response failed; the others still ran"),
     "boot_recorded": ("info", "the reset-loop guard counted a boot (cause, in a row, total)"),
     "reset_guard_state_invalid": ("medium", "the stored guard state was unreadable: fresh start"),
+    "monitor_stale": ("high", "a monitor's sample is older than its max_age (data stopped): "
+                      "its response ran (detail: monitor, point, age)"),
+    "monitor_fresh": ("info", "a stale monitor has a fresh sample again"),
 })  # fmt: skip
 """``fdir.*``: fault protection and the reset-loop guard."""
 

@@ -4,8 +4,11 @@ Every housekeeping packet declared in the node's dictionary is collected from it
 (:meth:`~fsw.core.component.Component.housekeeping`) and sent as TM[3,25] every ``period``
 seconds of mission time while enabled (all are enabled at boot). TC[3,5]/TC[3,6] enable/disable
 one SID, TC[3,27] sends one at once, TC[3,31] changes its period. The last values sent are kept
-in :attr:`Housekeeping.points` (``<packet>.<field>`` -> (value, time)), the pool the fault
-monitors read.
+in :attr:`Housekeeping.points` (``<packet>.<field>`` -> (value, time sampled)), the pool the fault
+monitors read. The time sampled is when the value was measured: the collection time, unless the
+component says otherwise (:meth:`~fsw.core.component.Component.sample_times`: the time of the
+device reading it comes from, or None for a value never measured, which the pool does not hand
+out). So a value an app read once and keeps reporting is one sample, not one per packet.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ class Housekeeping(Component):
         self.enabled = {p.sid: True for p in packets}
         self.period = {p.sid: p.period for p in packets}
         self.next_at: dict[int, float] = {}
-        self.points: dict[str, tuple[Any, float]] = {}
+        self.points: dict[str, tuple[Any, float | None]] = {}
         self.sent = 0
         self.errors = 0
 
@@ -51,9 +54,10 @@ class Housekeeping(Component):
         due = [sid for sid, at in self.next_at.items() if self.enabled[sid] and at <= now + 1e-9]
         if not due:
             return
-        values = self._collect(now, {self.ctx.dictionary.hk_packet(sid).component for sid in due})
+        names = {self.ctx.dictionary.hk_packet(sid).component for sid in due}
+        values, times = self._collect(now, names)
         for sid in due:
-            self._send(sid, values, now)
+            self._send(sid, values, now, times)
             self.next_at[sid] = grid_after(now, self.period[sid])
 
     def next_due(self, now: float) -> float | None:
@@ -61,15 +65,22 @@ class Housekeeping(Component):
         dues = [at for sid, at in self.next_at.items() if self.enabled[sid]]
         return min(dues) if dues else None
 
-    def _collect(self, now: float, names: set[str]) -> dict[str, dict[str, Any]]:
+    def _collect(
+        self, now: float, names: set[str]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, float | None]]:
         values: dict[str, dict[str, Any]] = {}
+        times: dict[str, float | None] = {}
         for name in names:
             component = self.components.get(name)
             if component is not None:
                 values.update(component.housekeeping(now))
-        return values
+                times.update(component.sample_times(now))
+        return values, times
 
-    def _send(self, sid: int, values: Mapping[str, dict[str, Any]], now: float) -> None:
+    def _send(
+        self, sid: int, values: Mapping[str, dict[str, Any]], now: float,
+        times: Mapping[str, float | None],
+    ) -> None:  # fmt: skip
         packet = self.ctx.dictionary.hk_packet(sid)
         row = values.get(packet.name)
         if row is None:
@@ -83,12 +94,14 @@ class Housekeeping(Component):
         self.ctx.send_tm(3, 25, data)
         self.sent += 1
         for key, value in row.items():
-            self.points[f"{packet.name}.{key}"] = (value, now)
+            point = f"{packet.name}.{key}"
+            self.points[point] = (value, times.get(point, now))
 
     def point(self, name: str) -> tuple[float, float] | None:
-        """The last value sent of ``<packet>.<field>`` and when (the monitors' pool)."""
+        """The last value sent of ``<packet>.<field>`` and when it was measured (the monitors'
+        pool); None when none was sent, or the value sent was never measured."""
         entry = self.points.get(name)
-        if entry is None or isinstance(entry[0], list | tuple):
+        if entry is None or entry[1] is None or isinstance(entry[0], list | tuple):
             return None
         return float(entry[0]), entry[1]
 
@@ -104,7 +117,8 @@ class Housekeeping(Component):
             self.enabled[sid] = False
         elif action == "hk.report":
             component = self.ctx.dictionary.hk_packet(sid).component
-            self._send(sid, self._collect(now, {component}), now)
+            values, times = self._collect(now, {component})
+            self._send(sid, values, now, times)
         else:
             period = float(cmd.args["period"])
             self.period[sid] = period

@@ -29,6 +29,7 @@ point = "igloo.zone_temp_3"
 kind = "limit"
 low = -40.0
 high = 35
+max_age = 30.0
 persistence = 3
 response = "igloo_cold"
 
@@ -37,6 +38,7 @@ id = "tank_jump"
 point = "mav.tank_pressure"
 kind = "delta"
 max_delta = 5.0
+max_age = 30.0
 persistence = 1
 response = "tell_ground"
 
@@ -53,6 +55,7 @@ id = "spare_heater"
 point = "igloo.zone_temp_4"
 kind = "limit"
 high = 50.0
+max_age = 30.0
 persistence = 1
 response = "tell_ground"
 enabled = false
@@ -210,12 +213,28 @@ def test_a_reading_that_is_not_a_number_violates_a_limit():
     assert "bound=finite" in node.log[0][1]
 
 
-def test_the_same_old_reading_keeps_counting_each_check():
+def test_the_same_old_reading_is_one_sample_judged_once_however_often_it_is_checked():
     node = Node()
     fp = fault_protection(node)
     node.sample("igloo.zone_temp_3", -60.0, 0.0)
-    for now in (0.0, 1.0, 2.0):
+    for tenth in range(30):  # a 10 Hz monitor over one 1 Hz sample, for 3 s (fresh: < 30 s)
+        fp.cycle(tenth / 10)
+    assert node.names() == []
+    assert fp.status()["igloo_cold"]["count"] == 1
+
+
+def test_a_1_hz_point_under_a_10_hz_monitor_trips_after_persistence_samples_not_checks():
+    node = Node()
+    fp = fault_protection(node, only=("igloo_cold",))  # persistence 3
+    tripped_at = None
+    for tenth in range(60):
+        now = tenth / 10
+        if tenth % 10 == 0:
+            node.sample("igloo.zone_temp_3", -60.0, now)  # one new bad sample a second
         fp.cycle(now)
+        if tripped_at is None and "monitor_tripped" in node.names():
+            tripped_at = now
+    assert tripped_at == 2.0, "the third bad sample (at 2 s), not the third check (at 0.2 s)"
     assert node.names() == RESPONSE
 
 
@@ -255,7 +274,8 @@ def test_a_tank_pressure_jump_between_two_samples_trips_the_delta_monitor():
 def test_a_delta_monitor_does_not_count_the_same_sample_seen_twice():
     node = Node()
     doc = TABLES_TOML.replace(
-        "max_delta = 5.0\npersistence = 1", "max_delta = 5.0\npersistence = 2"
+        "max_delta = 5.0\nmax_age = 30.0\npersistence = 1",
+        "max_delta = 5.0\nmax_age = 30.0\npersistence = 2",
     )
     fp = fault_protection(node, doc, only=("tank_jump",))
     node.sample("mav.tank_pressure", 100.0, 0.0)
@@ -288,36 +308,107 @@ def test_the_first_sample_only_sets_the_delta_baseline():
 # ------------------------------------------------------------------------------- stale monitors
 
 
-def test_an_imu_that_stops_updating_goes_stale_and_clears_when_it_updates_again():
+def test_an_imu_that_stops_updating_goes_stale_runs_its_response_once_and_freshens():
     node = Node()
     fp = fault_protection(node)
     node.sample("mav.imu_rate", 0.1, 0.0)
     for now in range(11):  # age 10 s is still fresh
         fp.cycle(float(now))
     assert node.names() == []
-    fp.cycle(11.0)
-    assert node.names() == []
-    assert fp.status()["imu_silent"]["state"] == "counting"
-    fp.cycle(12.0)
-    assert node.names() == ["monitor_tripped", "fault_response"]
-    assert "value=age:12" in node.log[0][1]
+    fp.cycle(10.5)
+    assert node.names() == ["monitor_stale", "fault_response"]
+    assert "value=age:10.5" in node.log[0][1]
     assert "bound=max_age:10" in node.log[0][1]
+    assert fp.status()["imu_silent"]["state"] == "stale"
     node.log.clear()
-    node.sample("mav.imu_rate", 0.2, 13.0)
-    fp.cycle(13.0)
-    assert node.names() == ["monitor_cleared"]
+    for now in range(11, 20):
+        fp.cycle(float(now))
+    assert node.names() == [], "a lasting staleness gives one response"
+    node.sample("mav.imu_rate", 0.2, 20.0)
+    fp.cycle(20.0)
+    assert node.names() == ["monitor_fresh"]
+    assert fp.status()["imu_silent"]["state"] == "ok"
 
 
 def test_an_imu_that_never_reports_goes_stale_after_max_age():
     node = Node()
-    fp = fault_protection(node)
+    fp = fault_protection(node, only=("imu_silent",))
     for now in range(100, 111):  # armed at its first check, 100 s
         fp.cycle(float(now))
     assert node.names() == []
-    fp.cycle(111.0)
-    fp.cycle(112.0)
-    assert node.names() == ["monitor_tripped", "fault_response"]
+    fp.cycle(110.5)
+    assert node.names() == ["monitor_stale", "fault_response"]
     assert "value=never_sampled" in node.log[0][1]
+
+
+@pytest.mark.parametrize(
+    "monitor_id,point", [("igloo_cold", "igloo.zone_temp_3"), ("tank_jump", "mav.tank_pressure")]
+)
+def test_a_limit_or_delta_monitor_whose_data_stop_goes_stale_and_takes_its_response(
+    monitor_id, point
+):
+    node = Node()
+    fp = fault_protection(node, only=(monitor_id,))
+    now = run(fp, node, point, [0.0, 0.0, 0.0])  # in limits, a sample a second, to 2 s
+    assert node.names() == []
+    for tenth in range(int(now * 10), 321):  # then nothing new, to 30 s after the last sample
+        fp.cycle(tenth / 10)
+    assert node.names() == []
+    fp.cycle(32.1)
+    response = RESPONSE[1:] if monitor_id == "igloo_cold" else ["fault_response"]
+    assert node.names() == ["monitor_stale", *response]
+    assert f"point={point}" in node.log[0][1] and "bound=max_age:30" in node.log[0][1]
+    assert fp.status()[monitor_id]["state"] == "stale"
+    assert fp.trips == 1
+
+
+def test_a_stale_monitor_judges_again_from_its_next_fresh_sample():
+    node = Node()
+    fp = fault_protection(node, only=("igloo_cold",))
+    node.sample("igloo.zone_temp_3", -60.0, 0.0)
+    fp.cycle(0.0)
+    fp.cycle(31.0)
+    assert node.take() == ["monitor_stale", *RESPONSE[1:]]
+    run(fp, node, "igloo.zone_temp_3", [-60.0, -60.0], start=40.0)
+    assert node.take() == ["monitor_fresh"]
+    assert fp.status()["igloo_cold"]["count"] == 2, "the count restarted at the fresh data"
+    run(fp, node, "igloo.zone_temp_3", [-60.0], start=42.0)
+    assert node.take() == RESPONSE
+
+
+ACTIVE_TOML = """
+[[monitors]]
+id = "propellant_cold"
+point = "launch.status.propellant_temp"
+kind = "limit"
+low = -40.0
+max_age = 10.0
+persistence = 2
+response = "safe"
+active_point = "launch.status.state"
+active_high = 4
+
+[[responses]]
+id = "safe"
+actions = ["event", "safe_mode"]
+"""
+
+
+def test_a_monitor_outside_its_active_range_judges_nothing_not_even_the_age():
+    node = Node()
+    fp = fault_protection(node, ACTIVE_TOML)
+    for now in range(30):  # the state never reported: inactive, so never stale
+        fp.cycle(float(now))
+    assert node.names() == []
+    assert fp.status()["propellant_cold"]["state"] == "inactive"
+    node.sample("launch.status.state", 4, 30.0)
+    run(fp, node, "launch.status.propellant_temp", [-50.0, -50.0], start=30.0)
+    assert node.take() == ["monitor_tripped", "fault_response", "enter_safe"]
+    node.sample("launch.status.state", 5, 32.0)  # the toss: the umbilical readings end
+    for now in range(32, 100):
+        fp.cycle(float(now))
+    assert node.names() == []
+    assert fp.status()["propellant_cold"]["state"] == "inactive"
 
 
 # ---------------------------------------------------------------------- commands and autonomy
@@ -422,6 +513,7 @@ GOOD_MONITOR = {
     "point": "igloo.zone_temp_3",
     "kind": "limit",
     "low": -40.0,
+    "max_age": 30.0,
     "persistence": 3,
     "response": "igloo_cold",
 }
@@ -448,12 +540,17 @@ def monitor(**changes):
         (monitor(point="igloo temp"), "point", "is not a name"),
         (monitor(response=...), "response", "missing"),
         (monitor(enabled="yes"), "enabled", "expected true or false"),
-        (monitor(max_age=5.0), "max_age", "does not apply to a limit monitor"),
+        (monitor(max_age=...), "max_age", "missing"),
+        (monitor(max_age=0), "max_age", "not > 0"),
+        (monitor(max_delta=2.0), "max_delta", "does not apply to a limit monitor"),
+        (monitor(active_high=4), "active_high", "needs 'active_point'"),
+        (monitor(active_point="launch.state"), "active_low", "missing"),
+        (monitor(active_point="x", active_low=5, active_high=4), "active_low", "above 4"),
         (monitor(kind="delta", low=...), "max_delta", "missing"),
         (monitor(kind="delta", low=..., max_delta=-1), "max_delta", "negative"),
-        (monitor(kind="stale", low=...), "max_age", "missing"),
+        (monitor(kind="stale", low=..., max_age=...), "max_age", "missing"),
         (monitor(kind="stale", low=..., max_age=0), "max_age", "not > 0"),
-        (monitor(kind="stale", max_age=5), "low", "does not apply to a stale monitor"),
+        (monitor(kind="stale"), "low", "does not apply to a stale monitor"),
     ],
 )
 def test_a_bad_monitor_row_gives_a_one_line_error_naming_the_row_and_field(row, field, problem):

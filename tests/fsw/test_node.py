@@ -5,6 +5,7 @@ events. The node's own services and a test app with one hazardous command."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from fsw.core.component import CommandContext, Component
-from fsw.core.config import load_config, parse_config
+from fsw.core.config import NodeConfig, load_config, parse_config
+from fsw.core.hazard import CommandSource
 from fsw.core.node import Node
 from fsw.dictionary import Command, Message, build_node
-from fsw.dictionary.model import EventDecoded, Field
+from fsw.dictionary.model import CONFIRMED_SOURCE, EventDecoded, Field
 from fsw.dictionary.verification import Verification
 from fsw.services.pus_11_scheduling import build_insert
 from fsw.services.pus_20_parameters import build_load
@@ -56,13 +58,22 @@ class ChargeApp(Component):
         self.fired.append(cmd.args["charge"])
 
 
+def core_monitors_only(config: NodeConfig) -> NodeConfig:
+    """The lander's configuration with only the fault monitors of the core's housekeeping (the
+    test dictionary has the core and a test app, not the lander's apps and boards)."""
+    points = {f"{p.name}.{f.name}" for p in DICTIONARY.hk for f in p.fields}
+    fdir = dict(config.fdir)
+    fdir["monitors"] = [m for m in fdir["monitors"] if m["point"] in points]
+    return replace(config, fdir=fdir)
+
+
 class Spacecraft:
     """A node on a manual clock, with what it sent."""
 
     def __init__(self, nv: Path, config_text: dict[str, Any] | None = None) -> None:
         self.clock = ManualClock(0.0)
         self.log: list[tuple[str, str, str]] = []
-        config = load_config("lander")
+        config = core_monitors_only(load_config("lander"))
         if config_text is not None:
             config = parse_config("lander", config_text, "test")
         node = Node(DICTIONARY, config, nv, self.clock.now, self.log_line, durable=False)
@@ -77,13 +88,20 @@ class Spacecraft:
     def log_line(self, severity: str, name: str, detail: str) -> None:
         self.log.append((severity, name, detail))
 
-    def packet(self, name: str, ack: int = ACK_ALL, **args: Any) -> PusTc:
+    def packet(
+        self, name: str, ack: int = ACK_ALL, confirmed: bool | None = None, **args: Any
+    ) -> PusTc:
+        """Command ``name``, marked confirmed as the ground station marks it (``confirmed``
+        None: when the dictionary says it needs the confirmation)."""
         command = DICTIONARY.command(name)
         self.seq += 1
+        if confirmed is None:
+            confirmed = command.needs_confirmation(args)
         return PusTc(APID, command.message.service, command.message.subtype,
-                     command.encode(**args), seq_count=self.seq, ack_flags=ack)  # fmt: skip
+                     command.encode(**args), seq_count=self.seq, ack_flags=ack,
+                     source_id=CONFIRMED_SOURCE if confirmed else 0)  # fmt: skip
 
-    def send(self, packet: PusTc, source: str = "ground") -> list[str]:
+    def send(self, packet: PusTc, source: CommandSource | None = None) -> list[str]:
         """Submit, run one cycle, return the verification stages of that packet."""
         self.node.submit(packet, source)
         self.run(0.1)
@@ -181,7 +199,7 @@ def test_success_reports_follow_the_ack_flags_and_failures_are_always_sent(craft
 
 def test_a_flood_never_stops_the_rate_groups_and_the_node_answers_afterwards(craft):
     for _ in range(10_000):
-        craft.node.submit(craft.packet("core.ping", ack=ACK_NONE), "ground")
+        craft.node.submit(craft.packet("core.ping", ack=ACK_NONE))
     assert len(craft.node.dispatcher) == 64  # bounded: the rest dropped and counted
     assert craft.node.dispatcher.dropped == 10_000 - 64
     craft.run(3.0)
@@ -401,11 +419,15 @@ def test_safe_mode_disarms_and_a_stored_sequence_can_neither_arm_nor_fire_alone(
     craft.node.modes.request("safe", "fault")
     assert craft.node.gate.armed(craft.clock.now()) == {}
     arm = craft.packet("gate.arm", command=140 << 8 | 1)
-    assert craft.node.validate(arm).startswith("hazard:arm_from_sequence")
+    unconfirmed = craft.node.validate(arm, CommandSource.sequence("s"))
+    assert unconfirmed.startswith("hazard:unconfirmed: gate.arm: sequence:s")
     go_critical(craft)
     fire = craft.packet("test.fire", charge=1)
     at = craft.clock.now() + 1.0
-    craft.command("schedule.insert", data=build_insert([(at, fire)]))
+    unconfirmed = craft.send(craft.packet("schedule.insert", data=build_insert([(at, fire)])))
+    assert unconfirmed[-1].startswith("completion_failed hazard:unconfirmed: test.fire")
+    confirmed = craft.packet("schedule.insert", confirmed=True, data=build_insert([(at, fire)]))
+    assert craft.send(confirmed)[-1] == "completed"
     craft.command("schedule.enable")
     craft.run(2.0)
     assert craft.stages(fire)[0].startswith("acceptance_failed hazard:not_armed")
