@@ -14,7 +14,13 @@ event and no side effect:
    argument is outside its declared range (the reason names it);
 4. ``component_failed``  the component that executes it has been stopped;
 5. ``wrong_mode``        not allowed in the node's current mode;
-6. ``hazard:<reason>``   a hazardous command refused by the gate (not armed, expired,
+6. ``hazard:fdir_not_safing`` / ``hazard:unconfirmed``   the command's provenance
+   (:class:`~fsw.core.hazard.CommandSource`, decision 0024): fault protection may send only a
+   command the dictionary declares safing; a command that needs the ground's confirmation
+   (arm, remove an inhibit, enter critical, fire) is taken only from a confirmed source: a
+   ground command with the confirmation mark, or a sequence step or schedule activity loaded
+   with it. The refusal's reason says which, and ``core.command_rejected`` reports it;
+7. ``hazard:<reason>``   a hazardous command refused by the gate (not armed, expired,
    an inhibit in place, wrong mode, a precondition the component reports false).
 
 Then TM[1,1] (accepted), TM[1,3] (started), the component's progress TM[1,5], and TM[1,7]
@@ -29,7 +35,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from fsw.core.component import CommandContext, CommandError, Component
-from fsw.core.hazard import GateError, HazardGate
+from fsw.core.hazard import CommandSource, GateError, HazardGate, SourceKind
 from fsw.dictionary.verification import Verification, failure_code
 from hal.errors import ProtocolError
 from hal.protocol.pus import (
@@ -42,9 +48,9 @@ from hal.protocol.pus import (
 )
 
 if TYPE_CHECKING:
-    from fsw.dictionary import NodeDictionary
+    from fsw.dictionary import Command, NodeDictionary
 
-__all__ = ["Dispatcher"]
+__all__ = ["Dispatcher", "provenance_refusal"]
 
 _ACK_BIT = {1: ACK_ACCEPTANCE, 3: ACK_START, 5: ACK_PROGRESS, 7: ACK_COMPLETION}
 
@@ -82,7 +88,7 @@ class Dispatcher:
         self.mode = mode
         self.limits = limits
         self.failed = failed
-        self._queue: deque[tuple[PusTc, str]] = deque()
+        self._queue: deque[tuple[PusTc, CommandSource]] = deque()
         self.accepted = 0
         self.rejected: Counter[str] = Counter()
         self.dropped = 0
@@ -92,7 +98,7 @@ class Dispatcher:
     def __len__(self) -> int:
         return len(self._queue)
 
-    def submit(self, packet: PusTc, source: str) -> bool:
+    def submit(self, packet: PusTc, source: CommandSource) -> bool:
         """Queue a telecommand from ``source``; False when the queue is full: the command is
         dropped and counted, and ``core.queue_overflow`` reported once per burst (the node takes
         from its radio only what fits, so ground commands are held back by COP-1, never
@@ -119,14 +125,14 @@ class Dispatcher:
         self.open = [cmd for cmd in self.open if not cmd.done]
         return done
 
-    def execute(self, packet: PusTc, source: str, now: float) -> CommandContext | None:
+    def execute(self, packet: PusTc, source: CommandSource, now: float) -> CommandContext | None:
         """Check one telecommand and run it now (what :meth:`dispatch` does for each)."""
         try:
             cmd = self._accept(packet, source, now)
         except CommandError as exc:
             self.rejected[exc.reason.split(":", 1)[0]] += 1
             self._report_packet(packet, 2, exc.reason, 0)
-            self.emit("core.command_rejected", f"{_describe(packet)} from {source}: {exc.reason}")
+            self.emit("core.command_rejected", f"{exc.reason} ({_describe(packet)} from {source})")
             return None
         self.accepted += 1
         self._report(cmd, 1, "", 0)
@@ -145,7 +151,7 @@ class Dispatcher:
             self.open.append(cmd)
         return cmd
 
-    def _accept(self, packet: PusTc, source: str, now: float) -> CommandContext:
+    def _accept(self, packet: PusTc, source: CommandSource, now: float) -> CommandContext:
         d = self.dictionary
         if packet.apid != d.apid:
             raise CommandError(f"unknown_apid: APID 0x{packet.apid:03X} is not {d.node}'s")
@@ -168,6 +174,9 @@ class Dispatcher:
         mode = self.mode()
         if command.modes and mode not in command.modes:
             raise CommandError(f"wrong_mode: {command.name} needs {'/'.join(command.modes)}")
+        refused = provenance_refusal(command, args, source)
+        if refused is not None:
+            raise CommandError(refused)
         cmd = CommandContext(command, packet, args, source, now, self._report)
         if command.hazardous:
             component = self.components[command.component]
@@ -204,6 +213,22 @@ class Dispatcher:
             "accepted": self.accepted, "rejected": dict(self.rejected), "dropped": self.dropped,
             "queued": len(self._queue), "open": len(self.open),
         }  # fmt: skip
+
+
+def provenance_refusal(
+    command: Command, args: Mapping[str, Any], source: CommandSource
+) -> str | None:
+    """Why ``source`` may not send ``command`` with these arguments (decision 0024), as a named
+    reason (``hazard:fdir_not_safing: ...``, ``hazard:unconfirmed: ...``), or None when it may.
+    The dispatcher asks it of every command; a schedule insert and a sequence load ask it of
+    every command they store, with the load's provenance."""
+    if not isinstance(source, CommandSource):
+        return f"hazard:unconfirmed: {command.name} from an unnamed source {source!r}"
+    refusal = source.refusal()  # never None for fault protection
+    fdir = source.kind is SourceKind.FDIR and not command.is_safing(args)
+    if refusal is None or not (fdir or command.needs_confirmation(args)):
+        return None
+    return f"hazard:{refusal[0]}: {command.name} from {source}: {refusal[1]}"
 
 
 def _describe(packet: PusTc) -> str:

@@ -16,9 +16,11 @@ The rules, in short:
   *in place*, and nothing is armed.
 * ``arm`` opens a window of ``spec.window`` seconds from ``now``. An arm is valid while
   ``armed_at <= now <= armed_at + window``; it is refused for an unknown command
-  (``not_hazardous``), from a stored sequence (``arm_from_sequence``) and while a valid arm of the
-  same command exists (``already_armed``; the existing arm is kept, its window is not extended).
-* ``check_fire`` checks, in this order, ``not_hazardous``, ``not_armed``, ``expired``,
+  (``not_hazardous``), from a source without the ground's confirmation (``unconfirmed``) or from
+  fault protection (``fdir_not_safing``), and while a valid arm of the same command exists
+  (``already_armed``; the existing arm is kept, its window is not extended).
+* ``check_fire`` checks, in this order, ``not_hazardous``, the source (``fdir_not_safing``,
+  ``unconfirmed``), ``not_armed``, ``expired``,
   ``inhibit:<name>``, ``mode:<mode>``, ``precondition:<name>``; the first that fails is the reason.
   On success the arm is **consumed**: one arm, one fire, so a repeated fire is ``not_armed``. A
   failed check never consumes a valid arm, except ``expired``, which clears the stale arm (a new
@@ -28,10 +30,14 @@ The rules, in short:
 
 Decisions recorded here:
 
-* **Stored sequences.** A source whose name starts with ``"sequence"`` can never *arm*. It may
-  *fire*, but only against a valid arm the ground gave, with every other check applied as for a
-  ground fire. A sequence can therefore time a burn to the second, but no sequence, however it was
-  loaded, can fire a hazardous command the ground did not arm within its window.
+* **Provenance** (decision 0024). Every request names its :class:`CommandSource`: the kind
+  (ground, stored sequence, time-tagged schedule, fault protection), whether it carries the
+  ground's hazardous confirmation, and a name. Arming, removing an inhibit and firing need a
+  *confirmed* source: a ground command sent with the confirmation mark, or a stored sequence or
+  schedule entry that was itself loaded with it (refused ``unconfirmed``). Fault protection can
+  never arm, remove an inhibit or fire (``fdir_not_safing``): it may only make things safer. A
+  fire still needs a valid arm within its window, whoever sends it. Safing (disarm, restoring an
+  inhibit) is never refused for its source.
 * **Time going back.** A fire (or re-arm) at a time *before* the arm was given (a clock correlated
   backwards) does not count as inside the window: the arm is treated as ``expired`` and cleared,
   so a time change can never stretch a window.
@@ -49,6 +55,7 @@ Decisions recorded here:
 
 from __future__ import annotations
 
+import enum
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -57,12 +64,82 @@ from typing import Any, Final, NoReturn
 
 from fsw.dictionary.services import GATE_EVENTS
 
-__all__ = ["EVENTS", "GateError", "HazardGate", "HazardSpec"]
+__all__ = ["EVENTS", "CommandSource", "GateError", "HazardGate", "HazardSpec", "SourceKind"]
 
 EVENTS: Final[Mapping[str, tuple[str, str]]] = GATE_EVENTS
 
-SEQUENCE_PREFIX: Final = "sequence"
-"""A command source whose name starts with this is a stored sequence (it can never arm)."""
+
+class SourceKind(enum.Enum):
+    """Where a telecommand came from."""
+
+    GROUND = "ground"
+    """Straight from the uplink (an authenticated frame)."""
+    SEQUENCE = "sequence"
+    """A step of a stored sequence."""
+    SCHEDULE = "schedule"
+    """An activity of the time-based schedule."""
+    FDIR = "fdir"
+    """A fault-protection response: it may only make things safer."""
+
+
+@dataclass(frozen=True)
+class CommandSource:
+    """The provenance of one telecommand, as the dispatcher and the gate judge it.
+
+    Attributes:
+        kind: where it came from.
+        confirmed: a ground command that carries the ground's hazardous confirmation, or a
+            sequence step or schedule activity whose load carried it (never for fault
+            protection).
+        name: the sequence's name, the activity's id, the fault response; ``""`` for the ground.
+
+    Raises:
+        ValueError: a fault-protection source marked confirmed.
+    """
+
+    kind: SourceKind
+    confirmed: bool = False
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind is SourceKind.FDIR and self.confirmed:
+            raise ValueError("fault protection never carries the ground's confirmation")
+
+    @classmethod
+    def ground(cls, confirmed: bool = False) -> CommandSource:
+        """A command from the uplink (``confirmed``: it carries the confirmation mark)."""
+        return cls(SourceKind.GROUND, bool(confirmed))
+
+    @classmethod
+    def sequence(cls, name: str, confirmed: bool = False) -> CommandSource:
+        """A step of stored sequence ``name`` (``confirmed``: loaded with the confirmation)."""
+        return cls(SourceKind.SEQUENCE, bool(confirmed), name)
+
+    @classmethod
+    def schedule(cls, confirmed: bool = False, name: str = "") -> CommandSource:
+        """A time-tagged activity (``confirmed``: inserted with the confirmation)."""
+        return cls(SourceKind.SCHEDULE, bool(confirmed), name)
+
+    @classmethod
+    def fdir(cls, name: str = "") -> CommandSource:
+        """A fault-protection response ``name``."""
+        return cls(SourceKind.FDIR, False, name)
+
+    def __str__(self) -> str:
+        """``ground (confirmed)``, ``sequence:launch``, ``schedule:12 (confirmed)``..."""
+        text = self.kind.value + (f":{self.name}" if self.name else "")
+        return text + (" (confirmed)" if self.confirmed else "")
+
+    def refusal(self) -> tuple[str, str] | None:
+        """Why this source may not arm, remove an inhibit, enter critical or fire:
+        ``(reason, a few words for the operator)``, or None when it may."""
+        if self.kind is SourceKind.FDIR:
+            return "fdir_not_safing", "fault protection may only make things safer"
+        if self.confirmed:
+            return None
+        if self.kind is SourceKind.GROUND:
+            return "unconfirmed", "sent without the ground's confirmation"
+        return "unconfirmed", "loaded without the ground's confirmation"
 
 
 class GateError(Exception):
@@ -128,7 +205,7 @@ class HazardSpec:
 class _Arm:
     armed_at: float
     expires_at: float
-    source: str
+    source: CommandSource
 
     def valid_at(self, now: float) -> bool:
         return self.armed_at <= now <= self.expires_at
@@ -205,20 +282,23 @@ class HazardGate:
 
     # -- inhibits --------------------------------------------------------------------------------
 
-    def remove_inhibit(self, name: str, now: float) -> None:
+    def remove_inhibit(self, name: str, now: float, source: CommandSource) -> None:
         """Remove one independent inhibit (it stops inhibiting).
 
         Args:
             name: the inhibit, as named by a :class:`HazardSpec`.
             now: mission time, seconds.
+            source: who removes it: only a confirmed source may.
 
         Raises:
-            GateError: ``unknown_inhibit`` for a name no spec declares.
+            GateError: ``unknown_inhibit`` for a name no spec declares, ``fdir_not_safing`` or
+                ``unconfirmed`` (see :meth:`CommandSource.refusal`).
         """
         self._check_inhibit(name)
+        self._check_source(name, source, "remove inhibit")
         if self._inhibits[name]:
             self._inhibits[name] = False
-            self._event("inhibit_removed", f"{name} removed at t={now}")
+            self._event("inhibit_removed", f"{name} removed by {source} at t={now}")
 
     def restore_inhibit(self, name: str, now: float) -> None:
         """Put one independent inhibit back in place, disarming every command that names it.
@@ -239,24 +319,22 @@ class HazardGate:
 
     # -- arm, fire, disarm -----------------------------------------------------------------------
 
-    def arm(self, name: str, now: float, source: str) -> None:
+    def arm(self, name: str, now: float, source: CommandSource) -> None:
         """Arm a hazardous command for its window, starting at ``now``.
 
         Args:
             name: the hazardous command.
             now: mission time, seconds.
-            source: who sends the arm, e.g. ``"ground"``; a name starting with ``"sequence"`` is a
-                stored sequence.
+            source: who sends the arm: only a confirmed source may.
 
         Raises:
             GateError: ``not_hazardous`` (not a gated command), ``bad_time``,
-                ``arm_from_sequence`` (a stored sequence can never arm), ``already_armed`` (a valid
-                arm exists; it is kept unchanged).
+                ``fdir_not_safing`` or ``unconfirmed`` (the source may not arm),
+                ``already_armed`` (a valid arm exists; it is kept unchanged).
         """
         spec = self._spec(name, "arm")
         self._check_time(name, now, "arm")
-        if source.startswith(SEQUENCE_PREFIX):
-            self._reject(name, "arm_from_sequence", f"arm from {source}")
+        self._check_source(name, source, "arm")
         current = self._arms.get(name)
         if current is not None:
             if current.valid_at(now):
@@ -271,7 +349,7 @@ class HazardGate:
         self,
         name: str,
         now: float,
-        source: str,
+        source: CommandSource,
         mode: str,
         preconditions: Mapping[str, bool],
     ) -> None:
@@ -282,20 +360,22 @@ class HazardGate:
         Args:
             name: the hazardous command.
             now: mission time, seconds.
-            source: who sends the fire (``"ground"``, ``"sequence:<id>"``, ...); a stored sequence
-                may fire only against a valid arm the ground gave.
+            source: who sends the fire: only a confirmed source may, and only against a valid
+                arm.
             mode: the node's current mode.
             preconditions: checks the flight software made itself, by name, in the order to report;
                 each passes only if its value is ``True``.
 
         Raises:
-            GateError: the first of ``not_hazardous``, ``bad_time``, ``not_armed`` (never armed,
+            GateError: the first of ``not_hazardous``, ``bad_time``, ``fdir_not_safing`` or
+                ``unconfirmed`` (the source may not fire), ``not_armed`` (never armed,
                 already fired or disarmed), ``expired`` (the arm is cleared), ``inhibit:<name>``
                 (the first inhibit in place, in the spec's order), ``mode:<mode>``,
                 ``precondition:<name>``. Only ``expired`` clears the arm.
         """
         spec = self._spec(name, "fire")
         self._check_time(name, now, "fire")
+        self._check_source(name, source, "fire")
         arm = self._arms.get(name)
         if arm is None:
             self._reject(name, "not_armed", f"fire from {source}")
@@ -368,6 +448,13 @@ class HazardGate:
     def _check_time(self, name: str, now: float, action: str) -> None:
         if not _finite(now):
             self._reject(name, "bad_time", f"{action} at t={now!r}")
+
+    def _check_source(self, name: str, source: CommandSource, action: str) -> None:
+        if not isinstance(source, CommandSource):
+            self._reject(name, "unconfirmed", f"{action} from an unnamed source {source!r}")
+        refusal = source.refusal()
+        if refusal is not None:
+            self._reject(name, refusal[0], f"{action} from {source}: {refusal[1]}")
 
     def _check_inhibit(self, name: str) -> None:
         if name not in self._inhibits:

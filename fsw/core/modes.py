@@ -4,7 +4,8 @@ Every start and restart ends the boot in **safe**, disarmed (DESIGN.md section 5
 carries a mode across a reset. From safe the ground may command nominal or critical; anything may
 ask for safe (a fault response, the watchdog), which is always granted and disarms every
 hazardous command (the node's ``on_safe`` hook). Critical (hazardous operations) is entered only
-by a ground command, and only from nominal. Every change is an event saying from, to and why;
+by a ground command with its hazardous confirmation (or a sequence or schedule entry loaded with
+one, decision 0024), and only from nominal. Every change is an event saying from, to and why;
 a refused request is an event saying why.
 """
 
@@ -59,7 +60,15 @@ class ModeManager(Component):
         self.now = now
 
     def handle_command(self, cmd: CommandContext, now: float) -> None:
-        """TC[150,1]: the ground commands a mode."""
+        """TC[150,1]: the ground commands a mode. Critical only from a source that carries
+        the ground's hazardous confirmation (the dispatcher checks it first; checked here
+        again, since critical is where hazardous commands may fire)."""
         target = _CODE_MODES[cmd.args["mode"]]
+        refusal = cmd.source.refusal() if target == "critical" else None
+        if refusal is not None:
+            self.ctx.emit(
+                "modes.refused", f"{self.mode} -> critical from {cmd.source}: {refusal[1]}"
+            )
+            raise CommandError(f"hazard:{refusal[0]}: modes.set from {cmd.source}: {refusal[1]}")
         if not self.request(target, f"commanded by {cmd.source}", now):
             raise CommandError(f"precondition: {self.mode} -> {target} is not allowed")

@@ -25,6 +25,7 @@ record              application / source data
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Final
@@ -35,11 +36,13 @@ from hal.errors import EncodeError, HeaderError, LengthError
 from hal.protocol.devices.icd import Field, Message
 
 __all__ = [
+    "CONFIRMED_SOURCE",
     "MAX_DETAIL",
     "MODES",
     "SEVERITIES",
     "AppDeclarations",
     "Command",
+    "Confirmation",
     "Event",
     "EventDecoded",
     "Field",
@@ -56,10 +59,49 @@ MODES: Final = ("boot", "safe", "nominal", "critical")
 MAX_DETAIL: Final = 120
 """The longest event detail, octets of UTF-8 (a longer one is cut at a character boundary)."""
 
+CONFIRMED_SOURCE: Final = 0x8000
+"""Bit 15 of a telecommand's PUS source id (its TC secondary header): the ground confirmed this
+command, or this load of a schedule or a sequence, as hazardous (decision 0024). Set only by the
+ground station, for a command sent with the operator's confirmation; trusted on board because
+the frame that carries it is authenticated (SDLS MAC); read only for commands from the uplink."""
+
 _EVENT = cs.Struct(
     "event_id" / cs.Int16ub * "the event's id in the dictionary",
     "detail" / cs.PascalString(cs.Int8ub, "utf8") * "one line saying what happened",
 )
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """When a command needs the ground's hazardous-command confirmation (decision 0024).
+
+    A command that arms, removes an inhibit, enters critical mode or fires is confirmed by the
+    ground (the operator's explicit ``Confirm``), sent with the confirmation mark of its PUS TC
+    secondary header, and accepted on board from a stored sequence or the schedule only when
+    that sequence or schedule entry was itself loaded with the confirmation.
+
+    Attributes:
+        field: ``""``: always; else the argument the rule looks at (``modes.set``'s ``mode``).
+        values: with a ``field``: the argument values that need it (``(3,)``: critical).
+        why: what the command does that needs it, for the operator and the ICD.
+    """
+
+    field: str = ""
+    values: tuple[int, ...] = ()
+    why: str = ""
+
+    def applies(self, args: Mapping[str, Any]) -> bool:
+        """Whether a command with these decoded arguments needs the confirmation (a missing
+        argument counts as needing it: the rule never fails open)."""
+        if not self.field:
+            return True
+        return args.get(self.field, self.values[0] if self.values else None) in self.values
+
+    def describe(self) -> str:
+        """``always`` or ``when mode in (3)``: for the exports and messages."""
+        if not self.field:
+            return "always"
+        return f"when {self.field} in ({', '.join(str(v) for v in self.values)})"
 
 
 @dataclass(frozen=True)
@@ -77,6 +119,10 @@ class Command:
         layout: for a variable command, its layout in words (for the ICD document).
         window: a hazardous command: seconds an arm stays valid.
         inhibits: a hazardous command: the onboard inhibits that must all be removed.
+        confirm: when the command needs the ground's confirmation (None: never; a hazardous
+            command always needs it, see :attr:`confirmation`).
+        safing: when the command only makes the node safer, so fault protection may send it
+            (None: never).
     """
 
     name: str
@@ -89,8 +135,16 @@ class Command:
     layout: str = ""
     window: float = 0.0
     inhibits: tuple[str, ...] = ()
+    confirm: Confirmation | None = None
+    safing: Confirmation | None = None
 
     def __post_init__(self) -> None:
+        for rule in (self.confirm, self.safing):
+            if rule is not None and rule.field and (
+                self.variable or rule.field not in {f.name for f in self.message.fields}
+                or not rule.values
+            ):  # fmt: skip
+                raise ValueError(f"command {self.name}: a rule on unknown argument {rule.field!r}")
         if self.hazardous and not self.window > 0:
             raise ValueError(f"hazardous command {self.name}: needs an arm window > 0")
         bad = set(self.modes) - set(MODES)
@@ -101,6 +155,27 @@ class Command:
     def hazardous(self) -> bool:
         """The command passes the hazardous-command gate (arm, then fire within a window)."""
         return self.message.hazardous
+
+    @property
+    def confirmation(self) -> Confirmation | None:
+        """When the command needs the ground's confirmation: a hazardous (gated) command
+        always; another one as its ``confirm`` rule says; None: never."""
+        if self.hazardous:
+            return self.confirm or Confirmation(why="fires: it passes the hazardous gate")
+        return self.confirm
+
+    def needs_confirmation(self, args: Mapping[str, Any]) -> bool:
+        """Whether this command with these (decoded) arguments needs the confirmation."""
+        rule = self.confirmation
+        return rule is not None and rule.applies(args)
+
+    def is_safing(self, args: Mapping[str, Any]) -> bool:
+        """Whether this command with these arguments only makes the node safer (what fault
+        protection may send); never for one that needs the confirmation."""
+        return (
+            self.safing is not None and self.safing.applies(args)
+            and not self.needs_confirmation(args)
+        )  # fmt: skip
 
     @property
     def key(self) -> tuple[int, int, int]:
@@ -361,14 +436,16 @@ class AppDeclarations:
     def command(
         self, name: str, service: int, subtype: int, meaning: str, *fields: Field,
         modes: tuple[str, ...] = (), window: float = 0.0, inhibits: tuple[str, ...] = (),
+        confirm: Confirmation | None = None, safing: Confirmation | None = None,
     ) -> Command:  # fmt: skip
         """Declare command ``<component>.<command>``; with a ``window`` it is hazardous (it
-        passes the gate: armed, then fired within ``window`` s, every inhibit removed)."""
+        passes the gate: armed, then fired within ``window`` s, every inhibit removed, and it
+        needs the ground's confirmation); ``confirm`` and ``safing`` as :class:`Command`."""
         component, short = name.split(".", 1)
         message = Message(short, service, subtype, tuple(fields), meaning, hazardous=window > 0)
         command = Command(
             name, self.node, self.apid, message, component, modes=modes, window=window,
-            inhibits=inhibits,
+            inhibits=inhibits, confirm=confirm, safing=safing,
         )  # fmt: skip
         self.commands.append(command)
         return command

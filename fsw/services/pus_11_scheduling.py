@@ -61,11 +61,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
+from fsw.core.hazard import CommandSource
+from fsw.dictionary import loads
 from fsw.dictionary.services import SCHEDULE_EVENTS, SEQ_EVENTS
-from hal.errors import EncodeError, LengthError, ProtocolError, TruncatedError
-from hal.protocol.cuc import CUC_SIZE, CucTime
+from hal.errors import EncodeError, ProtocolError
 from hal.protocol.pus import PusTc
-from hal.protocol.spacepacket import PRIMARY_HEADER_SIZE
 
 __all__ = [
     "EVENTS",
@@ -88,8 +88,8 @@ MAX_INSERT: Final = 255
 MAX_NAME: Final = 32
 _NAME = re.compile(rf"[A-Za-z0-9_.-]{{1,{MAX_NAME}}}")
 
-Submit = Callable[[PusTc, str, float], None]
-Validate = Callable[[PusTc], str | None]
+Submit = Callable[[PusTc, CommandSource, float], None]
+Validate = Callable[[PusTc, CommandSource], str | None]
 Emit = Callable[[str, str], None]
 Persist = Callable[[dict[str, Any]], None]
 
@@ -143,11 +143,18 @@ class Activity:
         release: release time, mission seconds.
         packet: the telecommand handed to the dispatcher at that time.
         id: the schedule's identifier of the activity (unique while the schedule exists).
+        confirmed: it was inserted with the ground's hazardous confirmation (decision 0024).
     """
 
     release: float
     packet: PusTc
     id: int
+    confirmed: bool = False
+
+    @property
+    def source(self) -> CommandSource:
+        """Its provenance, as the dispatcher judges it when it is released."""
+        return CommandSource.schedule(self.confirmed, str(self.id))
 
 
 def _noop_emit(name: str, detail: str) -> None:
@@ -190,95 +197,38 @@ def _decode_hex(text: object, error: type[SequencingError], index: int) -> PusTc
 
 def parse_insert(app_data: bytes | bytearray | memoryview) -> list[tuple[float, PusTc]]:
     """Decode TC[11,4] application data into ``(release, packet)`` pairs (layout in the module
-    docstring).
+    docstring, declared in :mod:`fsw.dictionary.loads`, which the ground reads too).
 
     Each embedded packet is decoded from exactly the octets its primary header's length says, its
     CRC checked. Nothing here checks whether an activity may be scheduled; that is
     :meth:`TimeSchedule.insert`'s job.
-
-    Args:
-        app_data: the application data of a TC[11,4].
-
-    Returns:
-        The activities in the order they were sent.
 
     Raises:
         ScheduleError: ``bad_length`` (no count octet, truncated activity, trailing octets) or
             ``bad_packet`` (an embedded packet whose header or CRC is wrong, or a telemetry
             packet), naming the activity index.
     """
-    data = bytes(app_data)
-    if not data:
-        raise ScheduleError("bad_length", None, "no activity count octet")
-    count = data[0]
-    offset = 1
-    activities: list[tuple[float, PusTc]] = []
-    for index in range(count):
-        left = len(data) - offset
-        if left < CUC_SIZE + PRIMARY_HEADER_SIZE:
-            raise ScheduleError(
-                "bad_length",
-                index,
-                f"{count} activities announced, only {left} octets left for this one",
-            )
-        release = CucTime.from_raw(data, offset).seconds
-        offset += CUC_SIZE
-        data_length = int.from_bytes(data[offset + 4 : offset + 6], "big")
-        size = PRIMARY_HEADER_SIZE + data_length + 1
-        if size > len(data) - offset:
-            raise ScheduleError(
-                "bad_length",
-                index,
-                f"the packet's header says {size} octets, {len(data) - offset} are left",
-            )
-        try:
-            packet = PusTc.from_raw(data[offset : offset + size])
-        except (LengthError, TruncatedError) as exc:
-            raise ScheduleError("bad_length", index, f"the packet does not decode ({exc})") from exc
-        except ProtocolError as exc:
-            raise ScheduleError("bad_packet", index, f"the packet does not decode ({exc})") from exc
-        activities.append((release, packet))
-        offset += size
-    if offset != len(data):
-        raise ScheduleError(
-            "bad_length", None, f"{len(data) - offset} trailing octets after {count} activities"
-        )
-    return activities
+    try:
+        return loads.parse_insert(app_data)
+    except loads.LoadError as exc:
+        raise ScheduleError(exc.reason, exc.index, exc.detail) from exc
 
 
 def build_insert(activities: Sequence[tuple[float, PusTc]]) -> bytes:
     """Encode ``(release, packet)`` pairs as TC[11,4] application data (the inverse of
     :func:`parse_insert`; release times are rounded down to the CUC resolution, 2^-16 s).
 
-    Args:
-        activities: at most 255 pairs of release time (mission seconds, 0..2^32) and telecommand.
-
-    Returns:
-        The application data.
-
     Raises:
         ScheduleError: ``too_many`` (more than 255 activities), ``bad_time`` (a release time
             outside the CUC range) or ``bad_packet`` (a packet that does not encode).
     """
-    if len(activities) > MAX_INSERT:
-        raise ScheduleError(
-            "too_many", None, f"{len(activities)} activities; one TC[11,4] carries {MAX_INSERT}"
-        )
-    parts = [bytes([len(activities)])]
-    for index, (release, packet) in enumerate(activities):
+    for index, (release, _) in enumerate(activities):
         if not _is_time(release):
             raise ScheduleError("bad_time", index, f"release time {release!r} is not a number")
-        try:
-            parts.append(CucTime.from_seconds(release).pack())
-        except EncodeError as exc:
-            raise ScheduleError("bad_time", index, str(exc)) from exc
-        if not isinstance(packet, PusTc):
-            raise ScheduleError("bad_packet", index, "not a PUS telecommand")
-        try:
-            parts.append(packet.pack())
-        except EncodeError as exc:
-            raise ScheduleError("bad_packet", index, str(exc)) from exc
-    return b"".join(parts)
+    try:
+        return loads.build_insert(activities)
+    except loads.LoadError as exc:
+        raise ScheduleError(exc.reason, exc.index, exc.detail) from exc
 
 
 # ----------------------------------------------------------------------------------------------
@@ -293,10 +243,13 @@ class TimeSchedule:
     reachable here, as ``TimeSchedule.parse_insert`` and ``TimeSchedule.build_insert``.
 
     Args:
-        submit: called ``(packet, "schedule", now)`` for each released activity (the command
-            dispatcher, which verifies and gates it like a ground command).
-        validate: returns why a packet cannot be scheduled (unknown command, bad argument), or
-            ``None``; called on every packet when it is inserted, before anything is stored.
+        submit: called ``(packet, source, now)`` for each released activity, ``source`` its
+            :attr:`Activity.source` (the command dispatcher, which verifies and gates it like a
+            ground command, and checks its provenance again).
+        validate: ``(packet, source)`` returns why a packet cannot be scheduled (unknown
+            command, bad argument, a command that needs the ground's confirmation in an
+            insert without it), or ``None``; called on every packet when it is inserted, before
+            anything is stored, and again on every activity restored from the NV store.
         capacity: most activities held at once.
         margin: an inserted activity must be released at least this many seconds after ``now``.
         late_limit: an activity more than this many seconds late when it could first be released
@@ -373,12 +326,16 @@ class TimeSchedule:
         self._emit("schedule_disabled", f"{len(self._items)} activities held at {now:.3f}")
         self._changed()
 
-    def insert(self, activities: Sequence[tuple[float, PusTc]], now: float) -> list[int]:
+    def insert(
+        self, activities: Sequence[tuple[float, PusTc]], now: float, *, confirmed: bool = False
+    ) -> list[int]:
         """Insert activities (TC[11,4]), all or nothing.
 
         Args:
             activities: ``(release time in mission seconds, telecommand)`` pairs.
             now: the current mission time.
+            confirmed: the insert carried the ground's hazardous confirmation; kept with each
+                activity (and in the NV store), it is what lets a hazardous one run.
 
         Returns:
             The ids given to the activities, in the order given.
@@ -400,7 +357,7 @@ class TimeSchedule:
                 raise ScheduleError(
                     "nested_schedule_command", index, f"{describe(copy)} cannot be scheduled"
                 )
-            reason = self._validate(copy)
+            reason = self._validate(copy, CommandSource.schedule(confirmed))
             if reason is not None:
                 raise ScheduleError(reason, index, f"{describe(copy)} refused by validation")
             if release < now + self.margin:
@@ -418,7 +375,7 @@ class TimeSchedule:
         ids: list[int] = []
         for release, packet in checked:
             ids.append(self._next_id)
-            self._items.append(Activity(release, packet, self._next_id))
+            self._items.append(Activity(release, packet, self._next_id, bool(confirmed)))
             self._next_id += 1
         self._sort()
         if ids:
@@ -477,7 +434,7 @@ class TimeSchedule:
                 f"id {item.id} {describe(item.packet)} due {item.release:.3f} "
                 f"released at {now:.3f}",
             )
-            self._submit(item.packet, self.source, now)
+            self._submit(item.packet, item.source, now)
         if unsaved:
             self._changed()
 
@@ -485,18 +442,23 @@ class TimeSchedule:
 
     def state(self) -> dict[str, Any]:
         """The schedule as JSON-compatible data: ``enabled``, ``next_id`` and ``activities`` as
-        ``[release, id, packet hex]`` in release order."""
+        ``[release, id, packet hex, confirmed]`` in release order."""
         return {
             "enabled": self._enabled,
             "next_id": self._next_id,
-            "activities": [[a.release, a.id, a.packet.pack().hex()] for a in self._items],
+            "activities": [
+                [a.release, a.id, a.packet.pack().hex(), a.confirmed] for a in self._items
+            ],
         }
 
     def restore(self, state: Mapping[str, Any], now: float) -> None:
         """Replace the schedule by a saved :meth:`state`, *disabled* (safe after a reset).
 
         Activities whose time has passed are skipped and reported when the schedule is next
-        enabled.
+        enabled. Every activity is validated again with its stored provenance: one refused
+        (a hazardous command without the confirmation, say) is dropped and reported with
+        ``schedule_refused``. A row saved without its confirmation flag (``[release, id, hex]``)
+        counts as unconfirmed.
 
         Raises:
             ScheduleError: ``bad_state`` naming the activity that does not decode (or ``None``
@@ -512,9 +474,12 @@ class TimeSchedule:
         items: list[Activity] = []
         seen: set[int] = set()
         for index, row in enumerate(rows):
-            if not isinstance(row, list | tuple) or len(row) != 3:
-                raise ScheduleError("bad_state", index, "not [release, id, packet hex]")
-            release, ident, text = row
+            if not isinstance(row, list | tuple) or len(row) not in (3, 4):
+                raise ScheduleError("bad_state", index, "not [release, id, packet hex, confirmed]")
+            release, ident, text = row[:3]
+            confirmed = row[3] if len(row) == 4 else False
+            if not isinstance(confirmed, bool):
+                raise ScheduleError("bad_state", index, f"confirmed {confirmed!r}")
             if not _is_time(release):
                 raise ScheduleError("bad_state", index, f"release time {release!r}")
             if isinstance(ident, bool) or not isinstance(ident, int) or ident < 1:
@@ -522,10 +487,22 @@ class TimeSchedule:
             if ident in seen:
                 raise ScheduleError("bad_state", index, f"id {ident} appears twice")
             seen.add(ident)
-            items.append(Activity(float(release), _decode_hex(text, ScheduleError, index), ident))
+            packet = _decode_hex(text, ScheduleError, index)
+            items.append(Activity(float(release), packet, ident, confirmed))
         next_id = state.get("next_id", 1)
         if isinstance(next_id, bool) or not isinstance(next_id, int):
             raise ScheduleError("bad_state", None, f"next_id {next_id!r}")
+        kept = []
+        for item in items:
+            reason = self._validate(item.packet, item.source)
+            if reason is None:
+                kept.append(item)
+            else:
+                self._emit(
+                    "schedule_refused",
+                    f"id {item.id} {describe(item.packet)} dropped at restore: {reason}",
+                )
+        items = kept
         self._items = items
         self._next_id = max([next_id, *(ident + 1 for ident in seen)])
         self._enabled = False
@@ -562,11 +539,14 @@ class TimeSchedule:
 class _Sequence:
     """One loaded sequence and its progress."""
 
-    __slots__ = ("due", "name", "state", "step", "steps")
+    __slots__ = ("confirmed", "due", "name", "state", "step", "steps")
 
-    def __init__(self, name: str, steps: tuple[tuple[float, PusTc], ...]) -> None:
+    def __init__(
+        self, name: str, steps: tuple[tuple[float, PusTc], ...], confirmed: bool = False
+    ) -> None:
         self.name = name
         self.steps = steps
+        self.confirmed = confirmed  # loaded with the ground's hazardous confirmation
         self.step = 0  # the next step to release
         self.state = "loaded"
         self.due: float | None = None  # due time of steps[step] while running
@@ -574,15 +554,22 @@ class _Sequence:
     def at(self) -> str:
         return f"{self.name} at step {self.step} of {len(self.steps)}"
 
+    @property
+    def source(self) -> CommandSource:
+        return CommandSource.sequence(self.name, self.confirmed)
+
 
 class SequenceEngine:
     """Relative command sequences: steps released a delay after the previous one.
 
     Args:
-        submit: called ``(packet, "sequence:<name>", now)`` for each released step (the command
-            dispatcher).
-        validate: returns why a packet cannot be run (unknown command, bad argument), or
-            ``None``; called on every step when a sequence is loaded, before anything is stored.
+        submit: called ``(packet, source, now)`` for each released step, ``source`` the
+            sequence's :class:`~fsw.core.hazard.CommandSource` (the command dispatcher, which
+            checks its provenance again).
+        validate: ``(packet, source)`` returns why a packet cannot be run (unknown command,
+            bad argument, a command that needs the ground's confirmation in a load without
+            it), or ``None``; called on every step when a sequence is loaded, before anything is
+            stored, and again on every sequence restored from the NV store.
         persist: called with :meth:`state` after every change of a sequence or its progress, so
             progress survives a reset.
         emit: event sink ``(name, detail)``; the names are in :data:`EVENTS`.
@@ -646,7 +633,10 @@ class SequenceEngine:
 
     # -- commands --------------------------------------------------------------------------
 
-    def load(self, name: str, steps: Sequence[tuple[float, PusTc]], now: float) -> None:
+    def load(
+        self, name: str, steps: Sequence[tuple[float, PusTc]], now: float, *,
+        confirmed: bool = False,
+    ) -> None:  # fmt: skip
         """Load (or replace) a sequence, validated entirely before it is stored.
 
         Args:
@@ -654,6 +644,8 @@ class SequenceEngine:
             steps: ``(delay after the previous step in seconds, telecommand)`` pairs; the first
                 delay counts from the start.
             now: the current mission time.
+            confirmed: the load carried the ground's hazardous confirmation; kept with the
+                sequence (and in the NV store), it is what lets a hazardous step run.
 
         Raises:
             SequenceError: ``bad_name``, ``running`` (replacing a running sequence),
@@ -683,13 +675,14 @@ class SequenceEngine:
             if delay < 0:
                 raise SequenceError("negative_delay", index, f"delay {delay!r} s")
             copy = _copy(packet, SequenceError, index)
-            reason = self._validate(copy)
+            reason = self._validate(copy, CommandSource.sequence(name, confirmed))
             if reason is not None:
                 raise SequenceError(reason, index, f"{describe(copy)} refused by validation")
             checked.append((float(delay), copy))
-        self._sequences[name] = _Sequence(name, tuple(checked))
+        self._sequences[name] = _Sequence(name, tuple(checked), bool(confirmed))
         total = sum(delay for delay, _ in checked)
-        self._emit("sequence_loaded", f"{name}: {len(checked)} steps over {total:.3f} s")
+        mark = ", confirmed" if confirmed else ""
+        self._emit("sequence_loaded", f"{name}: {len(checked)} steps over {total:.3f} s{mark}")
         self._changed()
 
     def unload(self, name: str) -> None:
@@ -777,6 +770,7 @@ class SequenceEngine:
                     "steps": [[delay, packet.pack().hex()] for delay, packet in seq.steps],
                     "step": seq.step,
                     "state": seq.state,
+                    "confirmed": seq.confirmed,
                 }
                 for seq in self._sequences.values()
             ]
@@ -809,6 +803,11 @@ class SequenceEngine:
         for seq in stopped:
             self._emit("sequence_stopped", f"{seq.at()} at {now:.3f}, restored after a reset")
         self._emit(
+        for seq in list(restored.values()):
+            refusal = self.refusal(seq.steps, seq.source)
+            if refusal is not None:
+                del restored[seq.name]
+                self._emit("sequence_refused", f"{seq.name} dropped at restore: {refusal}")
             "sequences_restored", f"{len(restored)} sequences, {len(stopped)} stopped at {now:.3f}"
         )
         self._changed()
@@ -831,6 +830,19 @@ class SequenceEngine:
         if seq.step == len(seq.steps):
             seq.state = "completed"
             seq.due = None
+    def refusal(self, steps: Sequence[tuple[float, PusTc]], source: CommandSource) -> str | None:
+        """Why ``validate`` refuses a step of ``steps`` from ``source`` (the first one, with
+        its index), or None when it takes them all."""
+        for index, (_, packet) in enumerate(steps):
+            reason = self._validate(packet, source)
+            if reason is not None:
+                return f"step {index} {describe(packet)}: {reason}"
+        return None
+
+    def steps(self, name: str) -> tuple[tuple[float, PusTc], ...]:
+        """The steps of a loaded sequence (SequenceError ``unknown_sequence``)."""
+        return self._get(name).steps
+
         else:
             seq.due = due + seq.steps[seq.step][0]
         self._changed()
@@ -844,7 +856,7 @@ class SequenceEngine:
         if seq.state == "completed":
             self._emit("sequence_completed", f"{seq.name}: {len(seq.steps)} steps at {now:.3f}")
         if released:
-            self._submit(packet, f"sequence:{seq.name}", now)
+            self._submit(packet, seq.source, now)
 
     def _decode(self, entry: object, index: int) -> _Sequence:
         """One saved sequence, checked."""
@@ -871,7 +883,10 @@ class SequenceEngine:
             raise SequenceError("bad_state", index, f"{name}: step {step!r} when {state}")
         if state == "loaded" and step != 0:
             raise SequenceError("bad_state", index, f"{name}: step {step} when loaded")
-        seq = _Sequence(name, tuple(steps))
+        confirmed = entry.get("confirmed", False)  # saved before decision 0024: unconfirmed
+        if not isinstance(confirmed, bool):
+            raise SequenceError("bad_state", index, f"{name}: confirmed {confirmed!r}")
+        seq = _Sequence(name, tuple(steps), confirmed)
         seq.step = step
         seq.state = state
         return seq

@@ -4,6 +4,10 @@ the test as the ground participant of the lockstep, with a ground space link per
     with BenchRun(tmp_path, ["lander"]) as run:
         run.cycles(1.0)                                  # one simulated second
         verdicts = run.command("lander", "core.ping")    # PUS-1 stages, as the ground saw them
+
+A node of a new run folder accepts no authenticated frame until the ground resynchronises it
+(decision 0023): the bench answers every node's challenge report (``auto_resync``, on by
+default) and waits at the start until every node is resynchronised.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from fsw.core.config import load_config
 from fsw.core.node import nv_defaults
 from fsw.core.nvstore import NvStore
 from fsw.dictionary import node_dictionary
-from fsw.dictionary.model import EventDecoded
+from fsw.dictionary.core import RESYNC_REPORT
+from fsw.dictionary.model import CONFIRMED_SOURCE, EventDecoded
 from fsw.dictionary.verification import Verification
 from hal.bench import KEY_FILE_NAME, default_bench_path, load_bench, new_key_file_text
 from hal.links import Link, open_link
@@ -35,8 +40,12 @@ from hal.protocol.sdls import SecurityAssociation
 class BenchRun:
     """The simulator, the nodes, and the ground (this test) in lockstep."""
 
-    def __init__(self, tmp: Path, nodes: list[str], *, bench_text: str | None = None) -> None:
+    def __init__(
+        self, tmp: Path, nodes: list[str], *, bench_text: str | None = None,
+        auto_resync: bool = True,
+    ) -> None:  # fmt: skip
         self.tmp = tmp
+        self.auto_resync = auto_resync
         self.nodes = nodes
         self.run_dir = tmp / "run"
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -89,7 +98,36 @@ class BenchRun:
         self.tick = self.timing.wait_tick(30.0)
         for ground in self.ground.values():
             ground.start()
+        if self.auto_resync:
+            self.cycles(60.0, until=lambda: all(self.resynced(n) for n in self.nodes))
+            assert all(self.resynced(n) for n in self.nodes), "a node was not resynchronised"
         return self
+
+    def challenges(self, node: str, since: int = 0) -> list[tuple[bytes, int]]:
+        """Every resync challenge ``node`` reported (from its ``since``-th TM packet on):
+        (nonce, last sequence number)."""
+        report = node_dictionary(node).report(RESYNC_REPORT)
+        out = []
+        for tm in self.received[node][since:]:
+            if (tm.service, tm.subtype) == report.key:
+                values = report.decode(tm.source_data)
+                nonce = b"".join(int(w).to_bytes(4, "big") for w in values["nonce"])
+                out.append((nonce, int(values["last_sn"])))
+        return out
+
+    def resynced(self, node: str, since: int = 0) -> bool:
+        """True when ``node`` reported ``core.resynced`` (from its ``since``-th TM packet on)
+        after its last challenge."""
+        d = node_dictionary(node)
+        key = d.report(RESYNC_REPORT).key
+        state = False
+        for tm in self.received[node][since:]:
+            if (tm.service, tm.subtype) == key:
+                state = False
+            elif tm.service == 5:
+                name = d.event(EventDecoded.parse(tm.source_data).event_id).name
+                state = state or name == "core.resynced"
+        return state
 
     def start_node(self, node: str, boot_cause: str = "power_on") -> subprocess.Popen[str]:
         """Start (or restart) a node process. A restarted node rejoins the lockstep in the round
@@ -187,6 +225,10 @@ class BenchRun:
                 if tm.service == 1:
                     report = Verification.decode(tm.subtype, tm.source_data)
                     reports.setdefault(report.request_id, []).append(report)
+            if self.auto_resync:
+                seen = len(self.received[node]) - len(packets)
+                for nonce, last_sn in self.challenges(node, seen):
+                    ground.resync(nonce, last_sn)  # the ground holds the key: answer
         if each is not None:
             each()
         self.timing.done()
@@ -211,8 +253,9 @@ class BenchRun:
         self._seq = getattr(self, "_seq", 0) + 1
         message = command.message
         data = command.encode(**args)
+        confirmed = CONFIRMED_SOURCE if command.needs_confirmation(args) else 0  # as the ground
         return PusTc(d.apid, message.service, message.subtype, data, seq_count=self._seq & 0x3FFF,
-                     ack_flags=ack)  # fmt: skip
+                     ack_flags=ack, source_id=confirmed)  # fmt: skip
 
     def send(self, node: str, name: str, ack: int = 0b1111, **args: Any) -> PusTc:
         """Send a command by name (arguments checked by the dictionary)."""

@@ -26,6 +26,7 @@ from typing import Any
 from fsw.core.config import load_config
 from fsw.core.node import Node
 from fsw.dictionary import EventDecoded, node_dictionary
+from fsw.dictionary.model import CONFIRMED_SOURCE
 from fsw.dictionary.verification import Verification
 from hal.bench import load_bench
 from hal.devices import client_class
@@ -167,10 +168,11 @@ class MissionRig:
         assert self.node is not None
         command = self.node.dictionary.command(name)
         self._seq = (self._seq + 1) & 0x3FFF
+        confirmed = CONFIRMED_SOURCE if command.needs_confirmation(args) else 0  # as the ground
         packet = PusTc(self.node.dictionary.apid, command.message.service,
                        command.message.subtype, command.encode(**args),
-                       seq_count=self._seq, ack_flags=ACK_ALL)  # fmt: skip
-        assert self.node.submit(packet, "ground")
+                       seq_count=self._seq, ack_flags=ACK_ALL, source_id=confirmed)  # fmt: skip
+        assert self.node.submit(packet)
         return RequestId.of(packet).pack()
 
     def events(self, since: int = 0) -> list[tuple[str, str]]:

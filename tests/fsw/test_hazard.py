@@ -1,8 +1,10 @@
 """The onboard hazardous-command gate (fsw/core/hazard.py), tested as operator procedures.
 
 Arm then fire within the window, one fire per arm; independent inhibits; modes and preconditions
-checked onboard; a stored sequence can never arm; and a Hypothesis state machine showing that no
-sequence of commands fires a hazardous command without a valid ground arm within its window.
+checked onboard; only a source carrying the ground's confirmation arms, removes an inhibit or
+fires, and fault protection never does (decision 0024); and a Hypothesis state machine showing
+that no sequence of commands fires a hazardous command without a valid confirmed arm within its
+window.
 """
 
 from __future__ import annotations
@@ -14,7 +16,16 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from fsw.core.hazard import EVENTS, GateError, HazardGate, HazardSpec
+from fsw.core.hazard import EVENTS, CommandSource, GateError, HazardGate, HazardSpec, SourceKind
+
+GROUND = CommandSource.ground(confirmed=True)
+UNCONFIRMED = CommandSource.ground()
+SEQUENCE = CommandSource.sequence("mav_launch")
+SEQUENCE_CONFIRMED = CommandSource.sequence("mav_launch", confirmed=True)
+SCHEDULE = CommandSource.schedule(name="7")
+SCHEDULE_CONFIRMED = CommandSource.schedule(confirmed=True, name="8")
+FDIR = CommandSource.fdir("overload")
+SOURCES = [GROUND, UNCONFIRMED, SEQUENCE, SEQUENCE_CONFIRMED, SCHEDULE, SCHEDULE_CONFIRMED, FDIR]
 
 SRM1 = HazardSpec(
     name="mav.fire_srm1",
@@ -55,7 +66,7 @@ def make_gate() -> tuple[HazardGate, Recorder]:
 
 def clear_inhibits(gate: HazardGate, spec: HazardSpec, now: float = 0.0) -> None:
     for inhibit in spec.inhibits:
-        gate.remove_inhibit(inhibit, now)
+        gate.remove_inhibit(inhibit, now, GROUND)
 
 
 def refusal(call, *args, **kwargs) -> str:
@@ -64,7 +75,8 @@ def refusal(call, *args, **kwargs) -> str:
     return caught.value.reason
 
 
-def fire(gate: HazardGate, now: float, *, name: str = "mav.fire_srm1", source: str = "ground",
+def fire(gate: HazardGate, now: float, *, name: str = "mav.fire_srm1",
+         source: CommandSource = GROUND,
          mode: str = "critical", preconditions: dict[str, bool] | None = None) -> None:  # fmt: skip
     gate.check_fire(name, now, source, mode, GO if preconditions is None else preconditions)
 
@@ -93,7 +105,7 @@ def test_a_node_comes_up_with_every_inhibit_in_place_and_nothing_armed():
 def test_an_arm_then_a_fire_within_the_window_passes_once():
     gate, events = make_gate()
     clear_inhibits(gate, SRM1)
-    gate.arm("mav.fire_srm1", 100.0, "ground")
+    gate.arm("mav.fire_srm1", 100.0, GROUND)
     assert gate.armed(100.0) == {"mav.fire_srm1": 110.0}
     fire(gate, 105.0)
     assert gate.armed(105.0) == {}
@@ -113,41 +125,41 @@ def test_a_fire_without_an_arm_is_rejected_as_not_armed():
 def test_a_fire_exactly_at_the_end_of_the_window_still_passes():
     gate, _ = make_gate()
     clear_inhibits(gate, SRM1)
-    gate.arm("mav.fire_srm1", 100.0, "ground")
+    gate.arm("mav.fire_srm1", 100.0, GROUND)
     fire(gate, 110.0)
 
 
 def test_a_fire_after_the_window_is_rejected_as_expired_and_needs_a_new_arm():
     gate, _ = make_gate()
     clear_inhibits(gate, SRM1)
-    gate.arm("mav.fire_srm1", 100.0, "ground")
+    gate.arm("mav.fire_srm1", 100.0, GROUND)
     assert gate.armed(110.5) == {}
     assert fire_refusal(gate, 110.5) == "expired"
     assert fire_refusal(gate, 110.6) == "not_armed"  # the stale arm was cleared
-    gate.arm("mav.fire_srm1", 111.0, "ground")
+    gate.arm("mav.fire_srm1", 111.0, GROUND)
     fire(gate, 115.0)
 
 
 def test_a_re_arm_while_armed_is_refused_and_keeps_the_first_window():
     gate, _ = make_gate()
     clear_inhibits(gate, SRM1)
-    gate.arm("mav.fire_srm1", 100.0, "ground")
-    assert refusal(gate.arm, "mav.fire_srm1", 108.0, "ground") == "already_armed"
+    gate.arm("mav.fire_srm1", 100.0, GROUND)
+    assert refusal(gate.arm, "mav.fire_srm1", 108.0, GROUND) == "already_armed"
     assert gate.armed(108.0) == {"mav.fire_srm1": 110.0}  # not extended
     assert fire_refusal(gate, 112.0) == "expired"
 
 
 def test_a_re_arm_after_the_window_has_passed_opens_a_new_window():
     gate, _ = make_gate()
-    gate.arm("mav.fire_srm1", 100.0, "ground")
-    gate.arm("mav.fire_srm1", 120.0, "ground")
+    gate.arm("mav.fire_srm1", 100.0, GROUND)
+    gate.arm("mav.fire_srm1", 120.0, GROUND)
     assert gate.armed(120.0) == {"mav.fire_srm1": 130.0}
 
 
 def test_a_clock_that_goes_back_never_stretches_a_window():
     gate, _ = make_gate()
     clear_inhibits(gate, SRM1)
-    gate.arm("mav.fire_srm1", 100.0, "ground")
+    gate.arm("mav.fire_srm1", 100.0, GROUND)
     assert gate.armed(95.0) == {}
     assert fire_refusal(gate, 95.0) == "expired"
 
@@ -156,8 +168,8 @@ def test_a_clock_that_goes_back_never_stretches_a_window():
 def test_an_arm_or_fire_at_a_time_that_is_not_finite_is_refused(now):
     gate, _ = make_gate()
     clear_inhibits(gate, SRM1)
-    assert refusal(gate.arm, "mav.fire_srm1", now, "ground") == "bad_time"
-    gate.arm("mav.fire_srm1", 100.0, "ground")
+    assert refusal(gate.arm, "mav.fire_srm1", now, GROUND) == "bad_time"
+    gate.arm("mav.fire_srm1", 100.0, GROUND)
     assert fire_refusal(gate, now) == "bad_time"
     fire(gate, 101.0)  # the refusal kept the arm
 
@@ -170,16 +182,16 @@ def test_each_inhibit_in_place_blocks_the_fire_on_its_own(inhibit):
     gate, _ = make_gate()
     for other in SRM1.inhibits:
         if other != inhibit:
-            gate.remove_inhibit(other, 0.0)
-    gate.arm("mav.fire_srm1", 100.0, "ground")
+            gate.remove_inhibit(other, 0.0, GROUND)
+    gate.arm("mav.fire_srm1", 100.0, GROUND)
     assert fire_refusal(gate, 101.0) == f"inhibit:{inhibit}"
-    gate.remove_inhibit(inhibit, 102.0)
+    gate.remove_inhibit(inhibit, 102.0, GROUND)
     fire(gate, 103.0)
 
 
 def test_the_first_inhibit_in_place_is_the_one_named():
     gate, _ = make_gate()
-    gate.arm("mav.fire_srm1", 100.0, "ground")
+    gate.arm("mav.fire_srm1", 100.0, GROUND)
     assert fire_refusal(gate, 101.0) == "inhibit:pyro_inhibit_1"
 
 
@@ -187,19 +199,19 @@ def test_restoring_an_inhibit_disarms_every_command_that_names_it_and_no_other()
     gate, events = make_gate()
     for spec in SPECS:
         clear_inhibits(gate, spec)
-        gate.arm(spec.name, 100.0, "ground")
+        gate.arm(spec.name, 100.0, GROUND)
     gate.restore_inhibit("pyro_inhibit_1", 101.0)
     assert gate.inhibits["pyro_inhibit_1"] is True
     assert gate.armed(101.0) == {"ees.release": 105.0}
     assert events.names().count("hazard_disarmed") == 2
     assert "inhibit_restored" in events.names()
-    gate.remove_inhibit("pyro_inhibit_1", 102.0)
+    gate.remove_inhibit("pyro_inhibit_1", 102.0, GROUND)
     assert fire_refusal(gate, 102.0) == "not_armed"  # removing it again does not re-arm
 
 
 def test_restoring_an_inhibit_already_in_place_still_disarms():
     gate, events = make_gate()
-    gate.arm("mav.fire_srm1", 100.0, "ground")
+    gate.arm("mav.fire_srm1", 100.0, GROUND)
     gate.restore_inhibit("pyro_inhibit_2", 101.0)
     assert gate.armed(101.0) == {}
     assert "inhibit_restored" not in events.names()  # no change of state, no state event
@@ -208,7 +220,7 @@ def test_restoring_an_inhibit_already_in_place_still_disarms():
 def test_a_fire_in_a_mode_not_allowed_is_rejected_naming_the_mode():
     gate, _ = make_gate()
     clear_inhibits(gate, SRM1)
-    gate.arm("mav.fire_srm1", 100.0, "ground")
+    gate.arm("mav.fire_srm1", 100.0, GROUND)
     assert fire_refusal(gate, 101.0, mode="nominal") == "mode:nominal"
     assert fire_refusal(gate, 101.0, mode="safe") == "mode:safe"
 
@@ -216,7 +228,7 @@ def test_a_fire_in_a_mode_not_allowed_is_rejected_naming_the_mode():
 def test_the_first_false_precondition_is_named_in_the_order_given():
     gate, _ = make_gate()
     clear_inhibits(gate, SRM1)
-    gate.arm("mav.fire_srm1", 100.0, "ground")
+    gate.arm("mav.fire_srm1", 100.0, GROUND)
     checks = {"igniter_continuity": True, "tank_pressure_ok": False, "igloo_open": False}
     assert fire_refusal(gate, 101.0, preconditions=checks) == "precondition:tank_pressure_ok"
 
@@ -224,7 +236,7 @@ def test_the_first_false_precondition_is_named_in_the_order_given():
 def test_a_precondition_that_is_not_true_fails_even_if_truthy_or_unknown():
     gate, _ = make_gate()
     clear_inhibits(gate, SRM1)
-    gate.arm("mav.fire_srm1", 100.0, "ground")
+    gate.arm("mav.fire_srm1", 100.0, GROUND)
     assert fire_refusal(gate, 101.0, preconditions={"a": None}) == "precondition:a"  # type: ignore[dict-item]
     assert fire_refusal(gate, 101.0, preconditions={"b": 1}) == "precondition:b"
 
@@ -233,7 +245,7 @@ def test_the_checks_come_in_order_not_armed_then_inhibit_then_mode_then_precondi
     gate, _ = make_gate()
     bad = {"mode": "safe", "preconditions": {"igloo_open": False}}
     assert fire_refusal(gate, 100.0, **bad) == "not_armed"
-    gate.arm("mav.fire_srm1", 100.0, "ground")
+    gate.arm("mav.fire_srm1", 100.0, GROUND)
     assert fire_refusal(gate, 101.0, **bad) == "inhibit:pyro_inhibit_1"
     clear_inhibits(gate, SRM1)
     assert fire_refusal(gate, 101.0, **bad) == "mode:safe"
@@ -254,7 +266,7 @@ def test_the_checks_come_in_order_not_armed_then_inhibit_then_mode_then_precondi
 )
 def test_a_failed_check_keeps_a_valid_arm(setup, bad_fire):
     gate, _ = make_gate()
-    gate.arm("mav.fire_srm1", 100.0, "ground")
+    gate.arm("mav.fire_srm1", 100.0, GROUND)
     setup(gate)
     fire_refusal(gate, 101.0, **bad_fire)
     assert gate.armed(101.0) == {"mav.fire_srm1": 110.0}
@@ -265,28 +277,55 @@ def test_a_failed_check_keeps_a_valid_arm(setup, bad_fire):
 # -- stored sequences ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("source", ["sequence", "sequence:mav_launch", "sequence:ees_release"])
-def test_a_stored_sequence_cannot_arm(source):
-    gate, _ = make_gate()
-    assert refusal(gate.arm, "mav.fire_srm1", 100.0, source) == "arm_from_sequence"
-    assert gate.armed(100.0) == {}
+@pytest.mark.parametrize("source", [UNCONFIRMED, SEQUENCE, SCHEDULE])
+def test_a_source_without_the_grounds_confirmation_cannot_arm_remove_an_inhibit_or_fire(source):
+    gate, events = make_gate()
+    assert refusal(gate.arm, "mav.fire_srm1", 100.0, source) == "unconfirmed"
+    assert refusal(gate.remove_inhibit, "pyro_inhibit_1", 100.0, source) == "unconfirmed"
+    assert gate.armed(100.0) == {} and all(gate.inhibits.values())
+    clear_inhibits(gate, SRM1)
+    gate.arm("mav.fire_srm1", 100.0, GROUND)
+    assert fire_refusal(gate, 101.0, source=source) == "unconfirmed"
+    assert gate.armed(101.0) == {"mav.fire_srm1": 110.0}  # the refusal consumed nothing
+    rejected = [detail for name, detail in events.events if name == "hazard_rejected"]
+    assert len(rejected) == 3 and all("confirmation" in detail for detail in rejected)
+    assert all(str(source) in detail for detail in rejected)
 
 
-def test_a_sequence_fire_with_a_ground_arm_passes():
+def test_fault_protection_can_never_arm_remove_an_inhibit_or_fire_but_may_safe():
+    gate, events = make_gate()
+    assert refusal(gate.arm, "mav.fire_srm1", 100.0, FDIR) == "fdir_not_safing"
+    assert refusal(gate.remove_inhibit, "pyro_inhibit_1", 100.0, FDIR) == "fdir_not_safing"
+    clear_inhibits(gate, SRM1)
+    gate.arm("mav.fire_srm1", 100.0, GROUND)
+    assert fire_refusal(gate, 101.0, source=FDIR) == "fdir_not_safing"
+    gate.restore_inhibit("pyro_inhibit_1", 102.0)  # safing: always allowed
+    assert gate.armed(102.0) == {}
+    assert "only make things safer" in events.events[-3][1]
+    with pytest.raises(ValueError):
+        CommandSource(SourceKind.FDIR, confirmed=True)
+
+
+@pytest.mark.parametrize("source", [SEQUENCE_CONFIRMED, SCHEDULE_CONFIRMED])
+def test_a_sequence_or_schedule_entry_loaded_with_the_confirmation_arms_and_fires(source):
+    gate, events = make_gate()
+    for inhibit in SRM1.inhibits:
+        gate.remove_inhibit(inhibit, 99.0, source)
+    gate.arm("mav.fire_srm1", 100.0, source)
+    fire(gate, 104.0, source=source)
+    fired = [detail for name, detail in events.events if name == "hazard_fired"]
+    assert f"fired by {source}" in fired[0] and f"armed by {source}" in fired[0]
+
+
+def test_a_sequence_fire_with_a_ground_arm_passes_and_without_one_is_refused():
     gate, events = make_gate()
     clear_inhibits(gate, SRM1)
-    gate.arm("mav.fire_srm1", 100.0, "ground")
-    fire(gate, 104.0, source="sequence:mav_launch")
+    assert fire_refusal(gate, 99.0, source=SEQUENCE_CONFIRMED) == "not_armed"
+    gate.arm("mav.fire_srm1", 100.0, GROUND)
+    fire(gate, 104.0, source=SEQUENCE_CONFIRMED)
     fired = [detail for name, detail in events.events if name == "hazard_fired"]
-    assert "sequence:mav_launch" in fired[0]
-    assert "armed by ground" in fired[0]
-
-
-def test_a_sequence_fire_without_a_ground_arm_is_refused():
-    gate, _ = make_gate()
-    clear_inhibits(gate, SRM1)
-    assert refusal(gate.arm, "mav.fire_srm1", 100.0, "sequence:mav_launch") == "arm_from_sequence"
-    assert fire_refusal(gate, 101.0, source="sequence:mav_launch") == "not_armed"
+    assert "sequence:mav_launch (confirmed)" in fired[0]
+    assert "armed by ground (confirmed)" in fired[0]
 
 
 # -- disarm, unknown names, housekeeping ---------------------------------------------------------
@@ -295,7 +334,7 @@ def test_a_sequence_fire_without_a_ground_arm_is_refused():
 def test_a_disarm_command_disarms_one_and_safe_mode_entry_disarms_all():
     gate, events = make_gate()
     for spec in SPECS:
-        gate.arm(spec.name, 100.0, "ground")
+        gate.arm(spec.name, 100.0, GROUND)
     assert gate.disarm("os.release", 101.0) == ["os.release"]
     assert set(gate.armed(101.0)) == {"mav.fire_srm1", "ees.release"}
     assert gate.disarm("os.release", 101.0) == []  # not armed: nothing to do
@@ -308,10 +347,10 @@ def test_a_disarm_command_disarms_one_and_safe_mode_entry_disarms_all():
 
 def test_unknown_commands_and_inhibits_are_refused_with_a_reason():
     gate, _ = make_gate()
-    assert refusal(gate.arm, "sta.move", 0.0, "ground") == "not_hazardous"
+    assert refusal(gate.arm, "sta.move", 0.0, GROUND) == "not_hazardous"
     assert fire_refusal(gate, 0.0, name="sta.move") == "not_hazardous"
     assert refusal(gate.disarm, "sta.move", 0.0) == "not_hazardous"
-    assert refusal(gate.remove_inhibit, "no_such_inhibit", 0.0) == "unknown_inhibit"
+    assert refusal(gate.remove_inhibit, "no_such_inhibit", 0.0, GROUND) == "unknown_inhibit"
     assert refusal(gate.restore_inhibit, "no_such_inhibit", 0.0) == "unknown_inhibit"
     assert all(gate.inhibits.values())  # nothing was lost
 
@@ -329,20 +368,20 @@ def test_the_error_is_one_line_naming_the_command_and_the_reason():
 
 def test_the_snapshot_counts_arms_fires_and_rejections_by_reason():
     gate, _ = make_gate()
-    gate.arm("mav.fire_srm1", 100.0, "ground")
+    gate.arm("mav.fire_srm1", 100.0, GROUND)
     fire_refusal(gate, 101.0)
     fire_refusal(gate, 101.0)
     clear_inhibits(gate, SRM1)
     fire(gate, 102.0)
     fire_refusal(gate, 103.0)
-    refusal(gate.arm, "ees.release", 103.0, "sequence:x")
+    refusal(gate.arm, "ees.release", 103.0, SEQUENCE)
     snapshot = gate.snapshot()
     assert snapshot["arms"] == 1
     assert snapshot["fires"] == 1
     assert snapshot["rejections"] == {
         "inhibit:pyro_inhibit_1": 2,
         "not_armed": 1,
-        "arm_from_sequence": 1,
+        "unconfirmed": 1,
     }
     assert snapshot["inhibits"]["pyro_inhibit_1"] is False
     snapshot["inhibits"]["pyro_inhibit_1"] = True  # a copy: changes nothing onboard
@@ -397,7 +436,7 @@ BY_NAME = {spec.name: spec for spec in SPECS}
 
 
 FIRE_ARGUMENTS = {
-    "source": st.sampled_from(["ground", "sequence:mav_launch"]),
+    "source": st.sampled_from(SOURCES),
     "mode": st.sampled_from(["critical", "critical", "nominal", "safe"]),
     "preconditions": st.one_of(
         st.just(GO),
@@ -448,13 +487,15 @@ class HazardGateMachine(RuleBasedStateMachine):
 
     @rule(
         name=st.sampled_from(COMMANDS),
-        source=st.sampled_from(["ground", "ground", "sequence", "sequence:mav_launch"]),
+        source=st.sampled_from([GROUND, *SOURCES]),
     )
-    def arm(self, name: str, source: str) -> None:
+    def arm(self, name: str, source: CommandSource) -> None:
         if name not in BY_NAME:
             expected = "not_hazardous"
-        elif source.startswith("sequence"):
-            expected = "arm_from_sequence"
+        elif source.kind is SourceKind.FDIR:
+            expected = "fdir_not_safing"
+        elif not source.confirmed:
+            expected = "unconfirmed"
         elif self.valid_arm(name):
             expected = "already_armed"
         else:
@@ -470,21 +511,27 @@ class HazardGateMachine(RuleBasedStateMachine):
             self.remove_inhibit(inhibit)
 
     @rule(name=st.sampled_from(COMMANDS), **FIRE_ARGUMENTS)
-    def fire(self, name: str, source: str, mode: str, preconditions: dict[str, bool]) -> None:
+    def fire(
+        self, name: str, source: CommandSource, mode: str, preconditions: dict[str, bool]
+    ) -> None:
         self.fire_and_check(name, source, mode, preconditions)
 
     @precondition(lambda self: self.arms)
     @rule(data=st.data(), **FIRE_ARGUMENTS)
     def fire_a_command_the_ground_armed(
-        self, data: st.DataObject, source: str, mode: str, preconditions: dict[str, bool]
+        self,
+        data: st.DataObject,
+        source: CommandSource,
+        mode: str,
+        preconditions: dict[str, bool],
     ) -> None:
         name = data.draw(st.sampled_from(sorted(self.arms)), label="name")
         self.fire_and_check(name, source, mode, preconditions)
 
     def fire_and_check(
-        self, name: str, source: str, mode: str, preconditions: dict[str, bool]
+        self, name: str, source: CommandSource, mode: str, preconditions: dict[str, bool]
     ) -> None:
-        expected = self.expected_fire(name, mode, preconditions)
+        expected = self.expected_fire(name, source, mode, preconditions)
         reason = self.outcome(self.gate.check_fire, name, self.now, source, mode, preconditions)
         assert reason == expected
         if reason == "expired":
@@ -496,9 +543,15 @@ class HazardGateMachine(RuleBasedStateMachine):
             self.history.append(("fire", name, self.now))
             self.fires += 1
 
-    def expected_fire(self, name: str, mode: str, preconditions: dict[str, bool]) -> str | None:
+    def expected_fire(
+        self, name: str, source: CommandSource, mode: str, preconditions: dict[str, bool]
+    ) -> str | None:
         if name not in BY_NAME:
             return "not_hazardous"
+        if source.kind is SourceKind.FDIR:
+            return "fdir_not_safing"
+        if not source.confirmed:
+            return "unconfirmed"
         if name not in self.arms:
             return "not_armed"
         if not self.valid_arm(name):
@@ -541,8 +594,17 @@ class HazardGateMachine(RuleBasedStateMachine):
 
     @rule(inhibit=st.sampled_from(INHIBITS))
     def remove_inhibit(self, inhibit: str) -> None:
-        assert self.outcome(self.gate.remove_inhibit, inhibit, self.now) is None
+        assert self.outcome(self.gate.remove_inhibit, inhibit, self.now, GROUND) is None
         self.inhibits[inhibit] = False
+
+    @rule(inhibit=st.sampled_from(INHIBITS), source=st.sampled_from(SOURCES[1:]))
+    def remove_inhibit_from_another_source(self, inhibit: str, source: CommandSource) -> None:
+        expected = None if source.confirmed else (
+            "fdir_not_safing" if source.kind is SourceKind.FDIR else "unconfirmed"
+        )  # fmt: skip
+        assert self.outcome(self.gate.remove_inhibit, inhibit, self.now, source) == expected
+        if expected is None:
+            self.inhibits[inhibit] = False
 
     @rule(name=st.sampled_from(COMMANDS[:-1]))
     def remove_every_inhibit_of(self, name: str) -> None:

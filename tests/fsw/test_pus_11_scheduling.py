@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from fsw.core.hazard import CommandSource, SourceKind
 from fsw.services.pus_11_scheduling import (
     EVENTS,
     Activity,
@@ -38,8 +39,14 @@ def tc(n: int, *, apid: int = 0x123, service: int = 8, subtype: int = 1) -> PusT
     return PusTc(apid, service, subtype, bytes([n & 0x7F]), seq_count=n & 0x3FFF)
 
 
-def validate(packet: PusTc) -> str | None:
-    """The dictionary's check: one unknown service, one bad argument."""
+HAZARDOUS_SERVICE = 151
+
+
+def validate(packet: PusTc, source: CommandSource) -> str | None:
+    """The dictionary's check: one unknown service, one bad argument, and one service whose
+    commands need the ground's confirmation (the node's check of provenance)."""
+    if packet.service == HAZARDOUS_SERVICE and not source.confirmed:
+        return f"hazard:unconfirmed: from {source}"
     if packet.service == UNKNOWN_SERVICE:
         return "unknown_command"
     if packet.app_data == BAD_ARGUMENT:
@@ -51,11 +58,11 @@ class Dispatcher:
     """Records what reached the command dispatcher, and checks every event is declared."""
 
     def __init__(self) -> None:
-        self.submitted: list[tuple[PusTc, str, float]] = []
+        self.submitted: list[tuple[PusTc, CommandSource, float]] = []
         self.events: list[tuple[str, str]] = []
         self.persisted: list[dict] = []
 
-    def submit(self, packet: PusTc, source: str, now: float) -> None:
+    def submit(self, packet: PusTc, source: CommandSource, now: float) -> None:
         self.submitted.append((packet, source, now))
 
     def emit(self, name: str, detail: str) -> None:
@@ -106,7 +113,8 @@ def test_scheduled_commands_are_released_once_each_in_time_order_as_time_runs_fo
     run(sched, 0.0, 30.0, 0.5)
 
     assert ground.released() == [(2, 5.0), (1, 10.0), (3, 20.0)]
-    assert {source for _, source, _ in ground.submitted} == {"schedule"}
+    assert {source.kind for _, source, _ in ground.submitted} == {SourceKind.SCHEDULE}
+    assert not any(source.confirmed for _, source, _ in ground.submitted)
     assert len(ground.named("schedule_released")) == 3
     assert sched.activities() == [] and sched.next_due() is None
 
@@ -435,7 +443,7 @@ def test_a_relative_sequence_releases_each_step_its_delay_after_the_previous_one
     run(seqs, 100.0, 110.0, 0.5)
 
     assert ground.released() == [(1, 100.0), (2, 102.0), (3, 105.0)]
-    assert {source for _, source, _ in ground.submitted} == {"sequence:arm_check"}
+    assert {source for _, source, _ in ground.submitted} == {CommandSource.sequence("arm_check")}
     assert seqs.progress("arm_check") == (3, 3, "completed")
     assert seqs.running() == [] and seqs.next_due() is None
     assert ground.named("sequence_started") and ground.named("sequence_completed")
@@ -585,12 +593,13 @@ def test_a_sequence_running_at_a_reset_comes_back_stopped_at_its_step_and_can_be
     seqs.load("spare", [(1.0, tc(7))], now=0.0)
     seqs.start("arm_check", now=100.0)
     run(seqs, 100.0, 102.5, 0.5)
+    assert ground.released() == [(1, 100.0), (2, 102.0)]
     saved = ground.persisted[-1]  # what the NV store holds when the node resets
 
     after = Dispatcher()
     rebooted = engine(after)
-    rebooted.restore(saved, now=500.0)
-    assert rebooted.progress("arm_check") == (2, 3, "stopped")
+    rebooted.restore(saved, now=20.0)  # the mission clock started again after the reset
+    assert rebooted.progress("arm_check") == (2, 3, "running")
     assert rebooted.progress("spare") == (0, 1, "loaded")
     assert rebooted.running() == [] and rebooted.next_due() is None
     assert "arm_check at step 2 of 3" in after.named("sequence_stopped")[0]
