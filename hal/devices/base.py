@@ -417,7 +417,7 @@ class BoardClient:
         tc = PusTc(dev.apid, service, subtype, data, seq_count=self._next_seq(dev.apid))
         match = _matcher(dev.apid, expect, RequestId.of(tc).pack())
         what = f"{self.icd.name}.{dev.name} TC[{service},{subtype}]" + (f" {name}" if name else "")
-        state_read = False  # a status read after a lost reply answered (and showed no effect)
+        state_read = False  # the status read after the last lost reply answered (no effect)
         try:
             channel.receive_all(0)  # replies to earlier, abandoned calls are stale
             for attempt in range(1 + self.retries):
@@ -437,7 +437,8 @@ class BoardClient:
                             self._event("device_reply_lost", f"{what}: no reply; the status "
                                         f"shows {effect.describe()}: done once")  # fmt: skip
                             return None
-                        state_read = state_read or status is not None
+                        # what the status after the *last* command attempt showed decides
+                        state_read = status is not None
                         continue
                 if not isinstance(reply, PusTm):  # pragma: no cover - matcher takes TM only
                     continue
@@ -477,8 +478,11 @@ class BoardClient:
         tc = PusTc(dev.apid, common.SERVICE_HK, common.SUBTYPE_REPORT_NOW, b"",
                    seq_count=self._next_seq(dev.apid))  # fmt: skip
         expect = (common.SERVICE_HK, common.SUBTYPE_STATUS_REPORT)
+        match = _matcher(dev.apid, expect, b"")
+        while channel.receive(0, match=match) is not None:
+            pass  # a report (carrying no request id) still queued answers an earlier read
         try:
-            reply = channel.request(tc, timeout, match=_matcher(dev.apid, expect, b""))
+            reply = channel.request(tc, timeout, match=match)
         except LinkTimeout:
             return None
         if not isinstance(reply, PusTm):  # pragma: no cover - matcher takes TM only
