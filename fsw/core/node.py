@@ -156,7 +156,9 @@ class Node:
         submit = self._release
         self.schedule = ScheduleComponent(ctx, submit, self.validate)
         sequences = [(name, self._steps(name, steps)) for name, steps in config.sequences]
-        self.sequences = SequenceComponent(ctx, submit, self.validate, sequences)
+        self.sequences = SequenceComponent(
+            ctx, submit, self.validate, sequences, autonomy=lambda: self.protection.autonomy
+        )
         self.hk = Housekeeping(ctx, self.components)
         try:
             tables = FdirTables.from_mapping(config.fdir or {"monitors": [], "responses": []})

@@ -201,8 +201,10 @@ class SequenceComponent(Component):
         self, ctx: NodeContext, submit: Callable[[PusTc, CommandSource, float], None],
         validate: Callable[[PusTc, CommandSource], str | None],
         sequences: Sequence[tuple[str, Sequence[tuple[float, PusTc]]]],
+        autonomy: Callable[[], bool] = lambda: True,
     ) -> None:  # fmt: skip
         super().__init__(ctx)
+        self.autonomy = autonomy
         self.configured = [name for name, _ in sequences]
         self.engine = SequenceEngine(
             submit, validate, emit=_prefixed(ctx, "seq"),
@@ -219,12 +221,15 @@ class SequenceComponent(Component):
         ]
 
     def start(self, now: float) -> None:
-        """Load the configured sequences, then their persisted progress (stopped)."""
+        """Restore the persisted sequences and their progress: one that was running resumes at
+        the step it reached, due its delay after the boot, unless the reset-loop guard holds
+        the node (``autonomy`` False: it stays stopped there). Then load the configured
+        sequences the store does not hold yet."""
         state = self.ctx.nv.get("sequences")
         if state:
-            self.engine.restore(state, now)
+            self.engine.restore(state, now, resume=self.autonomy())
         for name, steps in self._sequences:
-            if name not in self.engine.state().get("sequences", {}):
+            if name not in self.engine.names():
                 self.engine.load(name, steps, now)
 
     def cycle(self, now: float) -> None:
@@ -285,8 +290,10 @@ class SequenceComponent(Component):
         self.ctx.emit("seq.sequence_loaded", f"{name} is sequence {index} (seq.start {index})")
 
     def on_mode(self, old: str, new: str, now: float) -> None:
-        """Safe mode stops every sequence."""
-        if new == "safe":
+        """Safe mode stops every sequence, except the boot's own entry into safe: a sequence
+        resumed after a reset carries on (decision 0025; its steps still meet the dispatcher's
+        mode checks and the gate, and the node boots disarmed)."""
+        if new == "safe" and old != "boot":
             for name in self.engine.running():
                 self.engine.stop(name, now)
 

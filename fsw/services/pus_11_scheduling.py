@@ -776,9 +776,18 @@ class SequenceEngine:
             ]
         }
 
-    def restore(self, state: Mapping[str, Any], now: float) -> None:
-        """Replace every sequence by a saved :meth:`state`; a sequence that was running comes
-        back *stopped* at its step (reported with ``sequence_stopped``), for the ground to resume.
+    def restore(self, state: Mapping[str, Any], now: float, *, resume: bool = True) -> None:
+        """Replace every sequence by a saved :meth:`state`. A sequence that was running resumes
+        at the step it reached, that step due its own delay after ``now`` (the boot), reported
+        with ``sequence_resumed`` (decision 0025): the steps before it were released before
+        the reset (progress is persisted before a step is released, so none runs twice), and
+        the node's clock may have started again, so the interval is kept, not the time. With
+        ``resume`` False (the reset-loop guard holds the node, autonomy off) it comes back
+        *stopped* at its step instead (``sequence_stopped``), for the ground to resume.
+
+        Every step is validated again with the sequence's stored provenance: a sequence with a
+        step refused (a hazardous command in a sequence loaded without the confirmation, say)
+        is dropped whole and reported with ``sequence_refused``.
 
         Raises:
             SequenceError: ``bad_state`` naming the sequence (its position in the saved list)
@@ -794,23 +803,45 @@ class SequenceEngine:
             restored[seq.name] = seq
         if len(restored) > self.capacity:
             raise SequenceError("bad_state", None, f"{len(restored)} sequences saved")
-        self._sequences = restored
-        stopped = []
-        for seq in restored.values():
-            if seq.state == "running":
-                seq.state = "stopped"
-                stopped.append(seq)
-        for seq in stopped:
-            self._emit("sequence_stopped", f"{seq.at()} at {now:.3f}, restored after a reset")
-        self._emit(
         for seq in list(restored.values()):
             refusal = self.refusal(seq.steps, seq.source)
             if refusal is not None:
                 del restored[seq.name]
                 self._emit("sequence_refused", f"{seq.name} dropped at restore: {refusal}")
-            "sequences_restored", f"{len(restored)} sequences, {len(stopped)} stopped at {now:.3f}"
+        self._sequences = restored
+        was_running = [seq for seq in restored.values() if seq.state == "running"]
+        for seq in was_running:
+            if resume:
+                seq.due = now + seq.steps[seq.step][0]
+                self._emit(
+                    "sequence_resumed",
+                    f"{seq.at()} due {seq.due:.3f}, restored after a reset at {now:.3f}",
+                )
+            else:
+                seq.state = "stopped"
+                self._emit(
+                    "sequence_stopped",
+                    f"{seq.at()} at {now:.3f}, restored after a reset: autonomy off",
+                )
+        how = "resumed" if resume else "stopped"
+        self._emit(
+            "sequences_restored",
+            f"{len(restored)} sequences, {len(was_running)} {how} at {now:.3f}",
         )
         self._changed()
+
+    def refusal(self, steps: Sequence[tuple[float, PusTc]], source: CommandSource) -> str | None:
+        """Why ``validate`` refuses a step of ``steps`` from ``source`` (the first one, with
+        its index), or None when it takes them all."""
+        for index, (_, packet) in enumerate(steps):
+            reason = self._validate(packet, source)
+            if reason is not None:
+                return f"step {index} {describe(packet)}: {reason}"
+        return None
+
+    def steps(self, name: str) -> tuple[tuple[float, PusTc], ...]:
+        """The steps of a loaded sequence (SequenceError ``unknown_sequence``)."""
+        return self._get(name).steps
 
     # -- inside ----------------------------------------------------------------------------
 
@@ -830,19 +861,6 @@ class SequenceEngine:
         if seq.step == len(seq.steps):
             seq.state = "completed"
             seq.due = None
-    def refusal(self, steps: Sequence[tuple[float, PusTc]], source: CommandSource) -> str | None:
-        """Why ``validate`` refuses a step of ``steps`` from ``source`` (the first one, with
-        its index), or None when it takes them all."""
-        for index, (_, packet) in enumerate(steps):
-            reason = self._validate(packet, source)
-            if reason is not None:
-                return f"step {index} {describe(packet)}: {reason}"
-        return None
-
-    def steps(self, name: str) -> tuple[tuple[float, PusTc], ...]:
-        """The steps of a loaded sequence (SequenceError ``unknown_sequence``)."""
-        return self._get(name).steps
-
         else:
             seq.due = due + seq.steps[seq.step][0]
         self._changed()

@@ -586,7 +586,7 @@ def test_progress_is_persisted_before_the_step_reaches_the_dispatcher():
     assert seen == [1, 2, 3]
 
 
-def test_a_sequence_running_at_a_reset_comes_back_stopped_at_its_step_and_can_be_resumed():
+def test_a_sequence_running_at_a_reset_resumes_at_its_step_due_its_delay_after_the_boot():
     ground = Dispatcher()
     seqs = engine(ground)
     seqs.load("arm_check", ARM_CHECK, now=0.0)
@@ -601,10 +601,28 @@ def test_a_sequence_running_at_a_reset_comes_back_stopped_at_its_step_and_can_be
     rebooted.restore(saved, now=20.0)  # the mission clock started again after the reset
     assert rebooted.progress("arm_check") == (2, 3, "running")
     assert rebooted.progress("spare") == (0, 1, "loaded")
-    assert rebooted.running() == [] and rebooted.next_due() is None
-    assert "arm_check at step 2 of 3" in after.named("sequence_stopped")[0]
-    assert after.persisted[-1]["sequences"][0]["state"] == "stopped"
+    assert rebooted.next_due() == 23.0, "step 2 is due its own delay (3 s) after the boot"
+    assert "arm_check at step 2 of 3 due 23.000" in after.named("sequence_resumed")[0]
+    assert after.persisted[-1]["sequences"][0]["state"] == "running"
+    run(rebooted, 20.0, 30.0, 0.5)
+    assert after.released() == [(3, 23.0)], "only the step not yet released, once"
+    assert rebooted.progress("arm_check") == (3, 3, "completed")
 
+
+def test_with_autonomy_off_a_sequence_running_at_a_reset_comes_back_stopped_at_its_step():
+    ground = Dispatcher()
+    seqs = engine(ground)
+    seqs.load("arm_check", ARM_CHECK, now=0.0)
+    seqs.start("arm_check", now=100.0)
+    run(seqs, 100.0, 102.5, 0.5)
+    saved = ground.persisted[-1]
+
+    after = Dispatcher()
+    rebooted = engine(after)
+    rebooted.restore(saved, now=500.0, resume=False)
+    assert rebooted.progress("arm_check") == (2, 3, "stopped")
+    assert rebooted.running() == [] and rebooted.next_due() is None
+    assert "autonomy off" in after.named("sequence_stopped")[0]
     run(rebooted, 500.0, 510.0, 1.0)
     assert after.submitted == []
     rebooted.resume("arm_check", now=510.0)
