@@ -17,10 +17,14 @@ Stops on SIGTERM/SIGINT or the simulator's stop, with status 0.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import json
+import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -37,6 +41,8 @@ from hal.errors import HalError, LinkClosed
 from hal.links import Link, open_link
 from hal.links.space_link import FlightSpaceLink
 from hal.links.timing import TimingClient, timing_channel
+from hal.protocol.sdls import NONCE_SIZE, ChallengeNonces
+from hal.store import NONCE_SEED_FILE, CounterStore, load_or_create_secret
 
 TICK_TIMEOUT = 60.0
 """Wall seconds a lockstep node waits for a tick before it gives up (the simulator is gone)."""
@@ -131,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             radio = FlightSpaceLink(
                 radio_link, keys, spec.space_link, store=node.nv.counters(),
                 monotonic=clock.now, on_event=node.radio_event,
+                nonces=_nonces(bench.clock, run_dir, args.node, clock.now),
+                trusted=node.nv.loaded_from != "backup",
             )  # fmt: skip
             node.attach_radio(radio)
     except (BenchError, ConfigError, SetupError, HalError, KeyError, OSError) as exc:
@@ -149,6 +157,25 @@ def main(argv: list[str] | None = None) -> int:
         log.close()
         _close(links, boards)
     return 0
+
+
+def _nonces(clock: str, run_dir: Path, node: str, now: Callable[[], float]) -> Any:
+    """The node's source of resync challenge nonces (decision 0023). On the wall clock: the
+    operating system's random source. In SIL (nothing may be unseeded): derived from the run's
+    secret (:data:`~hal.store.NONCE_SEED_FILE`), the node's name and how many times its process
+    started in this run folder (a count kept outside its NV store), mixed with simulated time,
+    so the nonces are reproducible from the run folder and never repeat within it, nor across
+    run folders, even when the store is wiped or the key file comes from an earlier run."""
+    if clock != "sim":
+        return lambda: os.urandom(NONCE_SIZE)
+    secret = load_or_create_secret(run_dir / NONCE_SEED_FILE)
+    rng_dir = run_dir / "rng"
+    rng_dir.mkdir(parents=True, exist_ok=True)
+    starts = CounterStore(rng_dir / f"{node}.starts.json")
+    count = (starts.get("starts", 0) or 0) + 1
+    starts.set("starts", count)  # on the disk before the first nonce of this start
+    seed = hmac.new(secret, f"{node}|{count}".encode(), hashlib.sha256).digest()
+    return ChallengeNonces(seed, now)
 
 
 def _run_lockstep(

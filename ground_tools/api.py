@@ -18,8 +18,9 @@ In the style operators know from OpenC3 COSMOS scripting and F Prime's integrati
 Every wait is in **simulated seconds**: the ground station lets the simulation run as fast as it
 can until the condition holds or the time is up, so ``wait(600)`` costs the wall time the bench
 needs to compute ten minutes, not ten minutes. Command arguments are checked against the flight
-dictionary before anything is sent; a hazardous command is refused unless it carries an explicit
-:class:`Confirm` (and the station refuses it too).
+dictionary before anything is sent; a hazardous command (one that arms, removes an inhibit,
+enters critical mode or fires, or a schedule insert or sequence load that carries one) is refused
+unless it carries an explicit :class:`Confirm` (and the station refuses it too).
 
 The API talks to the run's ground station (:mod:`ground_tools.station`) over its control port;
 ``connect`` finds it from a run folder, a bench file, or ``runs/latest``.
@@ -37,11 +38,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from fsw.dictionary import NODE_APIDS, node_dictionary
+from fsw.dictionary import NODE_APIDS, Command, node_dictionary
+from fsw.dictionary.loads import LoadError, build_sequence_load, confirmations
 from ground_tools.station import STATION_FILE
 from ground_tools.telemetry import Received
 from hal.backdoor import BackdoorError, request
 from hal.errors import EncodeError
+from hal.protocol.pus import PusTc
 
 __all__ = [
     "CheckError",
@@ -55,9 +58,11 @@ __all__ = [
     "backdoor_request",
     "command_key",
     "connect",
+    "hazards",
     "inhibits",
     "lookup_command",
     "resolve_run_dir",
+    "sequence_load",
 ]
 
 FINAL_STAGES: Final = frozenset(
@@ -127,6 +132,39 @@ class CommandResult:
     def __str__(self) -> str:
         parts = [s + (f" ({r})" if r else "") for s, _, r in self.stages]
         return f"{self.node} {self.name}: " + (", ".join(parts) or "no report")
+
+
+def hazards(node: str, command: Command, args: dict[str, Any]) -> list[str]:
+    """Why a command needs the operator's hazardous confirmation (decision 0024): the command
+    itself (it arms, removes an inhibit, enters critical mode or fires) and every command it
+    carries (``schedule.insert``, ``seq.load``); ``[]``: it needs none.
+
+    Raises:
+        GroundError: a schedule insert or a sequence load whose data does not decode.
+    """
+    try:
+        return confirmations(node_dictionary(node), command, args)
+    except LoadError as exc:
+        raise GroundError(f"{node} {command.name}: {exc}") from None
+
+
+def sequence_load(node: str, name: str, steps: list[tuple[float, str, dict[str, Any]]]) -> bytes:
+    """The data of ``seq.load`` for a sequence of ``(delay s, command name, arguments)`` steps,
+    each command checked against ``node``'s dictionary (GroundError naming the step)."""
+    d = node_dictionary(node)
+    packets = []
+    for index, (delay, command_name, args) in enumerate(steps):
+        try:
+            command = d.command(command_name)
+            data = command.encode(**args)
+        except (KeyError, EncodeError, TypeError) as exc:
+            raise GroundError(f"sequence {name} step {index}: {str(exc).splitlines()[0]}") from None
+        message = command.message
+        packets.append((delay, PusTc(d.apid, message.service, message.subtype, data)))
+    try:
+        return build_sequence_load(name, packets)
+    except LoadError as exc:
+        raise GroundError(f"sequence {name}: {exc}") from None
 
 
 def resolve_run_dir(target: str | Path | None = None) -> Path:
@@ -312,6 +350,54 @@ class Session:
             raise CommandFailed(str(result))
         return result
 
+    def resync(self, *nodes: str, timeout: float = 30.0) -> float:
+        """Resynchronise the uplink of each node (decision 0023): the station answers the
+        node's challenge with a resync frame signed with the key; wait (at most ``timeout``
+        simulated s) until every node reports it resynced. Return the time reached.
+
+        Raises:
+            GroundError: an unknown node, or one not resynchronised within ``timeout`` (a node
+                that needs no resync presents no challenge).
+        """
+        self._say(f"resync {' '.join(nodes)}")
+        asked = {node: self.request(op="resync", node=node)["resyncs"] for node in nodes}
+        deadline = self.now() + timeout
+        while True:
+            now, mark = self._clock()
+            links = self.status()["nodes"]
+            waiting = [
+                node for node in nodes
+                if not (links[node]["sync"] == "synced" and links[node]["resyncs"] > asked[node])
+            ]  # fmt: skip
+            if not waiting:
+                return now
+            if now >= deadline:
+                states = ", ".join(f"{node} {links[node]['sync']}" for node in waiting)
+                raise GroundError(
+                    f"resync: not resynchronised within {timeout:g} s ({states}; a node that "
+                    "needs no resync presents no challenge)"
+                )
+            self.request(op="step", until=deadline, wake=True, since=mark)
+
+    def resync_needed(self) -> list[str]:
+        """The nodes that report a pending resync challenge nobody asked to answer."""
+        nodes = self.status()["nodes"]
+        return [name for name, link in nodes.items() if link.get("sync") == "needed"]
+
+    def load_sequence(
+        self, node: str, name: str, steps: list[tuple[float, str, dict[str, Any]]], *,
+        confirm: Confirm | None = None, timeout: float = 10.0,
+    ) -> CommandResult:  # fmt: skip
+        """Load (or replace, when it is not running) the stored sequence ``name`` on ``node``:
+        ``seq.load`` with steps of ``(delay s, command name, arguments)``. A step that needs
+        the hazardous confirmation needs ``confirm`` (the node lets it run only then).
+
+        Raises:
+            GroundError, HazardousCommandError, CommandFailed: as :meth:`cmd`.
+        """
+        data = sequence_load(node, name, steps)
+        return self.cmd(node, "seq.load", confirm=confirm, timeout=timeout, data=data)
+
     def send(
         self, target: str, name: str | None = None, *, confirm: Confirm | None = None,
         **args: Any,
@@ -323,14 +409,16 @@ class Session:
         """
         node, name = _split_command(target, name)
         command = lookup_command(node, name)
-        if command.hazardous and not isinstance(confirm, Confirm):
-            raise HazardousCommandError(
-                f"{node} {name} is hazardous: pass confirm=Confirm('why') to send it"
-            )
         try:
             command.encode(**args)
         except (EncodeError, TypeError) as exc:
             raise GroundError(f"{node} {name}: {str(exc).splitlines()[0]}") from None
+        reasons = hazards(node, command, args)
+        if reasons and not isinstance(confirm, Confirm):
+            raise HazardousCommandError(
+                f"{node} {name} is hazardous ({'; '.join(reasons)}): pass confirm=Confirm('why')"
+                " to send it"
+            )
         self._mark = self._seen()
         reply = self.request(op="cmd", node=node, name=name, args=args, source=self.source,
                              confirmed=isinstance(confirm, Confirm))  # fmt: skip

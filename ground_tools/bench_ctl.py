@@ -12,7 +12,9 @@ shell that started it:
   ground end of every space link: the simulator's for an emulated radio, the ground equipment's
   port (``nodes.<node>.ground``) for a real one.
 
-It waits until the station answers, then records every process in ``bench.json``. ``down``
+It waits until the station answers, has the station resynchronise every node's uplink (a node
+of a new run folder accepts no authenticated frame before: decision 0023), then records every
+process in ``bench.json``. ``down``
 stops the simulator (which tells every participant to stop), waits for each process, and kills
 what is still there after a grace. ``status`` shows each process, each node's space link and
 each board, with its state. Each process logs to ``logs/`` in the run folder.
@@ -32,16 +34,20 @@ from typing import Any, Final
 
 from ground_tools.api import GroundError, connect, resolve_run_dir
 from hal.bench import KEY_FILE_NAME, Bench, BenchError, load_bench, new_key_file_text
+from hal.store import NONCE_SEED_FILE, load_or_create_secret
 
 __all__ = [
     "BENCH_FILE", "BenchUp", "bench_down", "bench_status", "bench_up", "point_latest",
-    "reset_node",
+    "reset_node", "resync_all",
 ]  # fmt: skip
 
 BENCH_FILE: Final = "bench.json"
 """The processes of a bench that is up, in its run folder."""
 START_TIMEOUT: Final = 60.0
 STOP_GRACE: Final = 10.0
+RESYNC_TIMEOUT: Final = 60.0
+"""Simulated seconds ``up`` gives the nodes to be resynchronised (each reports its challenge
+within ``challenge_interval`` of its start)."""
 ROUND_TIMEOUT: Final = 20.0
 """Wall seconds the simulator gives every participant to finish a cycle: a node reset (its
 process killed and started again, :func:`reset_node`) must rejoin within it, Python start-up
@@ -100,6 +106,7 @@ def bench_up(
                    "--run-dir", str(run_dir), "--pace", pace]  # fmt: skip
         pids["ground"] = _spawn(station, run_dir, "ground")
         _wait_for(run_dir / "station.json", run_dir, "ground", pids["ground"])
+        resync_all(run_dir)
     except GroundError:
         _stop(pids)
         raise
@@ -107,6 +114,20 @@ def bench_up(
               "started": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
     (run_dir / BENCH_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
     return BenchUp(run_dir, pids)
+
+
+def resync_all(run_dir: Path, timeout: float = RESYNC_TIMEOUT) -> list[str]:
+    """Resynchronise the uplink of every node the station serves (each node of a new run folder
+    accepts no authenticated frame before: decision 0023); return their names.
+
+    Raises:
+        GroundError: the station cannot be reached, or a node did not resynchronise.
+    """
+    with connect(run_dir, source="bench up") as session:
+        nodes = list(session.status()["nodes"])
+        if nodes:
+            session.resync(*nodes, timeout=timeout)
+    return nodes
 
 
 def bench_down(target: str | Path | None = None) -> dict[str, str]:
@@ -179,6 +200,7 @@ def bench_status(target: str | Path | None = None) -> dict[str, Any]:
 
 
 def _write_keys(bench: Bench, run_dir: Path) -> None:
+    load_or_create_secret(run_dir / NONCE_SEED_FILE)  # the nodes' challenge nonces (0023)
     if bench.keys is not None:
         return
     path = run_dir / KEY_FILE_NAME

@@ -137,6 +137,15 @@ def _cmd_cmd(args: argparse.Namespace) -> int:
     return 0 if result.ok else EXIT_FAILED
 
 
+def _cmd_link(args: argparse.Namespace) -> int:
+    from ground_tools.api import connect
+
+    with connect(_target(args), source="msr link") as session:
+        reached = session.resync(args.node, timeout=args.timeout)
+    print(f"{args.node}: uplink resynchronised at t = {reached:.1f} s (a new session)")
+    return 0
+
+
 def _cmd_tlm(args: argparse.Namespace) -> int:
     from ground_tools.api import connect
     from ground_tools.displays import expand_names, watch_telemetry
@@ -328,6 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--pace", default="1", help="up: x real time, or 'fast' (default: 1)")
     bench.add_argument("--json", action="store_true", help="status: as JSON")
     bench.set_defaults(func=_cmd_bench)
+
+    link = sub.add_parser("link", help="the space link: resync a node's anti-replay (0023)")
+    link.add_argument("action", choices=["resync"])
+    link.add_argument("node", help="lander, mav or orbiter")
+    link.add_argument("--timeout", type=float, default=30.0, help="simulated s (default 30)")
+    _where(link)
+    link.set_defaults(func=_cmd_link)
 
     cmd = sub.add_parser("cmd", help="send one command and print its verification stages")
     cmd.add_argument("node", help="lander, mav or orbiter")

@@ -25,7 +25,10 @@ Control requests (one JSON object per line; one reply line each, in order):
 ===========  ==================================================================================
 ``status``   simulated time, pace, packets received, each node's link (FOP state, counts)
 ``cmd``      ``node``, ``name``, ``args``, ``source``, ``confirmed``: encode with the flight
-             dictionary, send; reply ``request_id`` (hex) or ``error`` naming the problem
+             dictionary, send; reply ``request_id`` (hex) or ``error`` naming the problem. A
+             command that needs the hazardous confirmation (itself or a command it carries,
+             decision 0024) is refused without ``confirmed: true``, and sent with the
+             confirmation mark in its source id (``CONFIRMED_SOURCE``)
 ``stages``   ``node``, ``request_id``: the PUS-1 reports received for it
 ``latest``   ``names``: ``NODE.PACKET`` or ``NODE.PACKET.FIELD``: last value and its time
 ``packets``  ``since``, ``limit``: the decoded packets after ``since`` (``next`` to go on)
@@ -33,6 +36,9 @@ Control requests (one JSON object per line; one reply line each, in order):
              at the first packet received after the request, or after ``STEP_WALL_LIMIT``
              wall seconds (the client asks again: a long wait never looks like a dead station)
 ``pace``     ``pace``: a number (x real time) or null (as fast as possible)
+``resync``   ``node``: resynchronise the node's uplink (decision 0023): the station answers the
+             node's next challenge report with a resync frame signed with the key; reply the
+             node's sync state (``status`` gives it after: ``synced`` once the node says so)
 ``stop``     end the station (the simulator and the nodes stop with ``msr bench down``)
 ===========  ==================================================================================
 """
@@ -48,16 +54,19 @@ import socket
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from fsw.dictionary import NodeDictionary, node_dictionary
+from fsw.dictionary.core import RESYNC_REPORT
+from fsw.dictionary.loads import LoadError, confirmations
+from fsw.dictionary.model import CONFIRMED_SOURCE
 from ground_tools.archive import Archive, ArchiveError
 from ground_tools.telemetry import Received, decode_tm
 from hal.bench import Bench, BenchError, load_bench
-from hal.errors import EncodeError, HalError, LinkClosed, LinkTimeout
+from hal.errors import EncodeError, HalError, LinkClosed, LinkTimeout, ProtocolError
 from hal.links import Link, open_link
 from hal.links.space_link import GroundSpaceLink
 from hal.links.timing import TimingClient, timing_channel
@@ -81,6 +90,48 @@ MAX_LINE: Final = 1 << 20
 
 class StationError(Exception):
     """A station that cannot start (bad bench, no port map, no key file): one line."""
+
+
+SYNC_STATES: Final = ("unknown", "needed", "resyncing", "synced")
+"""A node's uplink as the station sees it: no challenge seen since it started (``unknown``:
+the node needs none), a challenge seen and not asked to answer (``needed``), answering
+(``resyncing``), or resynchronised (``synced``)."""
+RESYNCED_EVENT: Final = "core.resynced"
+RESYNC_RETRY: Final = 10.0
+"""Simulated seconds before the same challenge is answered again (the first answer may have
+been lost; reports sent before it arrived, with a long light time, are not answered twice)."""
+
+
+@dataclass
+class _Sync:
+    """The resynchronisation of one node's uplink (decision 0023)."""
+
+    state: str = "unknown"
+    wanted: bool = False
+    nonce: bytes | None = None  # the latest challenge reported
+    last_sn: int = 0
+    answers: int = 0
+    answered: bytes | None = None  # the nonce last answered
+    answered_at: float = -math.inf
+
+
+@dataclass(frozen=True)
+class ResyncRequest:
+    """A ``resync`` request, checked: the node is one of the station's."""
+
+    node: str
+
+    @classmethod
+    def parse(cls, request: dict[str, Any], nodes: Iterable[str]) -> ResyncRequest:
+        """The request, or ValueError naming the bad field."""
+        extra = set(request) - {"op", "node"}
+        if extra:
+            raise ValueError(f"unknown field {sorted(extra)[0]!r}")
+        node = request.get("node")
+        known = list(nodes)
+        if not isinstance(node, str) or node not in known:
+            raise ValueError(f"node: {node!r} is not a node of this station ({', '.join(known)})")
+        return cls(node)
 
 
 @dataclass
@@ -156,6 +207,8 @@ class Station:
         self._uplink: list[tuple[str, bytes, bytes]] = []  # node, packet, request id (_send)
         self.send_errors = 0
         self._seq = dict.fromkeys(self.ground, 0)
+        self.sync = {name: _Sync() for name in self.ground}
+        self._resync_out: list[str] = []  # nodes whose challenge is answered in the next cycle
         self._anchor = (0.0, wall())
         self._answered = True
         self.server = socket.create_server(("127.0.0.1", 0))
@@ -248,6 +301,17 @@ class Station:
         before the simulator has read them (:mod:`hal.links.timing`). Written between cycles,
         a frame could reach the simulator a few rounds late on a loaded machine, and a short
         ``cmd`` timeout could pass before the node even saw it."""
+        resyncs, self._resync_out = self._resync_out, []
+        for node in resyncs:
+            sync = self.sync[node]
+            if sync.nonce is not None and sync.wanted:
+                try:
+                    self.ground[node].resync(sync.nonce, sync.last_sn)
+                except HalError as exc:
+                    print(f"ground station: {node}: resync not sent: {exc}", file=sys.stderr)
+                    continue
+                sync.answers += 1
+                sync.answered, sync.answered_at = sync.nonce, now
         uplink, self._uplink = self._uplink, []
         for node, raw, rid in uplink:
             try:
@@ -263,11 +327,46 @@ class Station:
         self.received += 1
         item = decode_tm(self.dictionaries[node], tm, self.received, now)
         self.history.append(item)
+        if item.name in (RESYNC_REPORT, RESYNCED_EVENT):
+            self._sync_seen(node, item)
         try:
             self._archive(node, item)
         except ArchiveError as exc:  # the packet stays in the history; the run goes on
             self.archive_errors += 1
             print(f"ground station: archive: {exc}", file=sys.stderr, flush=True)
+
+    def _sync_seen(self, node: str, item: Received) -> None:
+        """A node's challenge (answer it if asked to) or its word that it is resynced."""
+        sync = self.sync[node]
+        if item.kind == "event":
+            if sync.state == "resyncing":
+                sync.state, sync.wanted = "synced", False
+            return
+        if item.kind != "report" or item.error:
+            return
+        words = item.values["nonce"]
+        nonce = b"".join(int(word).to_bytes(4, "big") for word in words)
+        if nonce == sync.answered and (
+            sync.state == "synced" or item.time < sync.answered_at + RESYNC_RETRY
+        ):
+            return  # reported before our answer reached the node
+        sync.nonce = nonce
+        sync.last_sn = int(item.values["last_sn"])
+        if sync.wanted:
+            sync.state = "resyncing"
+            self._resync_out.append(node)
+        else:
+            sync.state = "needed"
+
+    def resync(self, node: str) -> dict[str, Any]:
+        """Ask for the resynchronisation of ``node``'s uplink: its pending challenge is answered
+        in the next cycle, or its next one when it reports it."""
+        sync = self.sync[node]
+        sync.wanted = True  # until the node says it is resynced
+        if sync.nonce is not None and sync.state == "needed":
+            sync.state = "resyncing"
+            self._resync_out.append(node)
+        return {"node": node, "state": sync.state, "resyncs": sync.answers}
 
     def _archive(self, node: str, item: Received) -> None:
         if item.kind == "hk":
@@ -420,6 +519,8 @@ class Station:
             if op == "stop":
                 self.stopping = True
                 return {"stopping": True}
+            if op == "resync":
+                return self.resync(ResyncRequest.parse(request, self.ground).node)
         except (KeyError, TypeError, ValueError) as exc:
             return {"error": f"{op}: bad request: {str(exc).splitlines()[0]}"}
         return {"error": f"unknown request {op!r}"}
@@ -437,6 +538,7 @@ class Station:
                 "lockouts": stats["lockouts"], "packets_in": stats["packets_in"],
                 "rejects": stats["rejects"], "alerts": sum(stats["alerts"].values()),
                 "recoveries": stats["recoveries"], "frames_lost": stats["frames_lost"],
+                "sync": self.sync[name].state, "resyncs": self.sync[name].answers,
             }  # fmt: skip
         return {"time": self.timing.now(), "pace": self.pace, "received": self.received,
                 "archive_errors": self.archive_errors, "run_dir": str(self.run_dir),
@@ -456,19 +558,23 @@ class Station:
             command = d.command(name)
         except KeyError as exc:
             return {"error": str(exc.args[0]) if exc.args else f"unknown command {name!r}"}
-        if command.hazardous and request.get("confirmed") is not True:
-            return {"error": f"{node} {name} is hazardous: it needs an explicit confirmation"}
         args = request.get("args") or {}
         if not isinstance(args, dict):
             return {"error": "args must be an object of argument names to values"}
         try:
             data = command.encode(**args)
-        except (EncodeError, TypeError) as exc:
+            reasons = confirmations(d, command, command.decode(data))
+        except (EncodeError, TypeError, ProtocolError, LoadError) as exc:
             return {"error": f"{node} {name}: {str(exc).splitlines()[0]}"}
+        confirmed = request.get("confirmed") is True
+        if reasons and not confirmed:  # checked here again: a client may skip its own check
+            return {"error": f"{node} {name} is hazardous ({'; '.join(reasons)}): it needs an "
+                             "explicit confirmation"}  # fmt: skip
         seq = self._seq[node] = (self._seq[node] + 1) & 0x3FFF
         message = command.message
+        mark = CONFIRMED_SOURCE if reasons else 0  # the node checks the mark (decision 0024)
         packet = PusTc(d.apid, message.service, message.subtype, data, seq_count=seq,
-                       ack_flags=int(request.get("ack", ACK_ALL)))  # fmt: skip
+                       ack_flags=int(request.get("ack", ACK_ALL)), source_id=mark)  # fmt: skip
         rid = RequestId.of(packet).pack()
         self.stages.pop((node, rid.hex()), None)  # a sequence count used again: a new command
         source = str(request.get("source", "station"))

@@ -11,6 +11,9 @@ old file, so a process killed at any instant leaves either the old or the new co
 mixture. A file that exists but does not parse or whose CRC does not match raises
 :class:`~hal.errors.StoreError`: falling back to zero would reopen every old sequence number, so
 the owner must decide (and say so in an event).
+
+:func:`load_or_create_secret` keeps a run's secret in a file (the seed of the SIL challenge
+nonces, decision 0023): made once, atomically, readable by its owner only.
 """
 
 from __future__ import annotations
@@ -18,12 +21,17 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from hal.errors import StoreError
 
-__all__ = ["CounterStore"]
+__all__ = ["NONCE_SEED_FILE", "CounterStore", "load_or_create_secret"]
+
+NONCE_SEED_FILE = "nonce_seed.key"
+"""The run's secret from which a SIL node derives its challenge nonces, beside ``keys.json`` in
+the run folder (decision 0023): kept, so a run stays reproducible from its folder; new for every
+run folder, so a node started with an earlier run's key file never presents that run's nonces."""
 
 
 def _canonical(counters: Mapping[str, int]) -> bytes:
@@ -109,3 +117,41 @@ class CounterStore:
             raise StoreError(f"{self.path}: cannot write: {exc.strerror}") from exc
         self._counters = counters
         self.writes += 1
+
+
+def load_or_create_secret(
+    path: str | os.PathLike[str], size: int = 32, token_bytes: Callable[[int], bytes] = os.urandom
+) -> bytes:
+    """The secret in ``path`` (hex text), made of ``token_bytes(size)`` if the file does not
+    exist yet. Several processes may call this at once: the file is written whole under a
+    temporary name (mode 0600) and linked into place, so every caller reads the same secret.
+
+    Raises:
+        StoreError: the file cannot be read or made, or does not hold ``size`` octets in hex.
+    """
+    target = Path(path)
+    if not target.exists():
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(token_bytes(size).hex() + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(tmp, target)  # fails if another process made it first: theirs stands
+            except FileExistsError:
+                pass
+        except OSError as exc:
+            raise StoreError(f"{target}: cannot make the secret: {exc.strerror}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+    try:
+        secret = bytes.fromhex(target.read_text(encoding="ascii").strip())
+    except (OSError, ValueError) as exc:
+        raise StoreError(
+            f"{target}: not a secret of {size} octets in hex", reason="corrupt"
+        ) from exc
+    if len(secret) != size:
+        raise StoreError(f"{target}: not a secret of {size} octets in hex", reason="corrupt")
+    return secret

@@ -16,9 +16,15 @@ link and its injected clock::
   accepted; decision 0007).
 * :class:`FlightSpaceLink` receives telecommands that passed every check, in order, and sends
   telemetry packets on a virtual channel. Every TC frame it drops is counted by a named reason
-  and reported as an event. Its anti-replay sequence numbers and FARM-1's V(R) are kept in a
-  :class:`~hal.store.CounterStore`, so a restart neither reopens old sequence numbers nor loses
-  the frame count.
+  and reported as an event. Its anti-replay sequence numbers, session nonces and FARM-1's V(R)
+  are kept in a counter store (the node's NV store), each sequence number written before the
+  frame that consumed it is accepted, so a restart neither reopens old sequence numbers nor
+  loses the frame count.
+* **Resynchronisation** (decision 0023). A flight end given a nonce source (``nonces``) accepts
+  no authenticated frame while its store holds no session (first boot, a store lost or corrupt,
+  or one loaded from its older copy): it presents a challenge (:meth:`FlightSpaceLink.
+  challenge_due`, which its owner reports in telemetry), and only the ground's resync frame over
+  that challenge (:meth:`GroundSpaceLink.resync`), signed with the key, opens a new session.
 
 Both ends are single-threaded and never sleep: the owner calls :meth:`poll` (or a waiting call
 with a timeout) from its loop. Frames are counted and captured by the link like any frame.
@@ -40,7 +46,16 @@ from hal.protocol.farm1 import Farm1
 from hal.protocol.fop1 import Fop1, FopState
 from hal.protocol.framing import ASM, Deframer, FixedLengthRule, TcFrameRule
 from hal.protocol.pus import PusPacket, PusTc, PusTm
-from hal.protocol.sdls import OVERHEAD, SecurityAssociation, TcVerifier, authenticate
+from hal.protocol.sdls import (
+    NONCE_SIZE,
+    OVERHEAD,
+    Challenge,
+    SecurityAssociation,
+    TcVerifier,
+    authenticate,
+    resync_frame,
+    session_association,
+)
 from hal.protocol.spacepacket import TYPE_TC
 from hal.protocol.tc_frame import (
     FECF_SIZE,
@@ -67,6 +82,11 @@ _REFUSAL_CLASS: Final = {
     "crc": "bad_checksum",
 }  # fmt: skip
 """Why a packet was dropped -> the PUS-1 class of the acceptance failure; others: bad_header."""
+_RESYNC_WHY: Final = {
+    "no_state": "no anti-replay session in the store (first boot, or the store was lost or "
+                "corrupt)",
+    "backup_copy": "the store was loaded from its older copy (it may be one write old)",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -108,7 +128,9 @@ class SpaceLinkConfig:
         t1: seconds FOP-1 waits for an acknowledgement before retransmitting.
         transmission_limit: transmissions of one frame before a COP-1 alert.
         clcw_interval: seconds between CLCW reports when the downlink is otherwise quiet.
-        sn_window: largest accepted jump of the anti-replay sequence number.
+        sn_window: largest accepted jump of the anti-replay sequence number, at least
+            :data:`SN_BLOCK` (what a restarted ground skips).
+        challenge_interval: seconds between the reports of a pending resync challenge.
         max_packet_length: longest telecommand or telemetry packet, octets.
         command_queue: telecommands the flight end holds for its owner before FARM-1 waits.
         idle_flush: seconds of silence after which a partial frame on the byte stream is
@@ -126,6 +148,7 @@ class SpaceLinkConfig:
     transmission_limit: int = 8
     clcw_interval: float = 1.0
     sn_window: int = 1 << 20
+    challenge_interval: float = 2.0
     max_packet_length: int = 4096
     command_queue: int = 64
     idle_flush: float = 0.25
@@ -144,7 +167,8 @@ class SpaceLinkConfig:
             (self.t1 > 0 and self.clcw_interval > 0 and self.idle_flush > 0,
              "t1, clcw_interval and idle_flush must be positive"),
             (self.transmission_limit >= 1, "transmission_limit must be at least 1"),
-            (self.sn_window >= 1, "sn_window must be at least 1"),
+            (SN_BLOCK <= self.sn_window < 1 << 32, f"sn_window must be within {SN_BLOCK}..2^32-1"),
+            (self.challenge_interval > 0, "challenge_interval must be positive"),
             (13 <= self.max_packet_length <= 65542, "max_packet_length must be within 13..65542"),
             (self.command_queue >= 1, "command_queue must be at least 1"),
         ]  # fmt: skip
@@ -215,10 +239,12 @@ class GroundSpaceLink:
 
     Args:
         link: the byte link to the node (the ground station's modem, a pty, a socket).
-        sa: the security association (key id and key) that signs every frame sent.
+        sa: the security association (key id and key); after :meth:`resync` every frame is
+            signed with the session key derived from it (decision 0023).
         config: the node's space-link parameters.
-        store: keeps the anti-replay sequence number across ground restarts (``sn:<spi>``);
-            without one the count starts at 1 and a restarted ground is rejected as a replay.
+        store: keeps the anti-replay sequence number (``sn:<spi>``) and the session nonce
+            (``session:<spi>``) across ground restarts; without one the count starts at 1 and a
+            restarted ground is rejected as a replay.
         monotonic: the clock for COP-1 timers (injectable; seconds).
         auto_recover: on a COP-1 alert, initiate again with Unlock and resend what is known
             not to have been accepted (otherwise the alert's failures are final).
@@ -243,9 +269,14 @@ class GroundSpaceLink:
         max_queue: int = 10_000,
     ) -> None:
         self.link = link
+        self.master = sa
         self.sa = sa
         self.config = config = config or SpaceLinkConfig()
         self.store = store
+        self._session_key = f"session:{sa.spi}"
+        session = store.get(self._session_key, 0) if store is not None else 0
+        if session:  # a restarted ground goes on in the session it had opened
+            self.sa = session_association(sa, session.to_bytes(NONCE_SIZE, "big"))
         self.monotonic = monotonic
         self.auto_recover = auto_recover
         self.fop = Fop1(
@@ -275,6 +306,7 @@ class GroundSpaceLink:
         self.last_clcw: Clcw | None = None
         self.rejects: Counter[str] = Counter()
         self.recoveries = 0
+        self.resyncs = 0
 
     # ------------------------------------------------------------------ commanding
 
@@ -326,6 +358,31 @@ class GroundSpaceLink:
         self._commands.extend(tuple(u) for u in units_of)
         self._transmit()
         return list(range(first_command, len(self._commands)))
+
+    def resync(self, nonce: bytes, last_sn: int = 0) -> int:
+        """Answer a node's resync challenge (decision 0023): send the resync frame over
+        ``nonce``, signed with the key, with a sequence number above both ours and the node's
+        ``last_sn``; sign everything after it with the new session's key; and, with nothing
+        outstanding, initiate COP-1 again with Unlock (the node's FARM-1 may have lost its
+        V(R) with its store). Return the sequence number the node takes as its base.
+
+        Raises:
+            EncodeError: a nonce of the wrong size, or sequence numbers exhausted.
+        """
+        if len(nonce) != NONCE_SIZE:
+            raise EncodeError(f"a challenge nonce has {NONCE_SIZE} octets, not {len(nonce)}")
+        self._sn = max(self._sn, last_sn)
+        sn = self._next_sn()
+        raw = resync_frame(self.config.scid, self.config.vcid, self.master, nonce, sn)
+        self.link.write_frames([ASM + raw])
+        self.sa = session_association(self.master, nonce)
+        if self.store is not None:
+            self.store.set(self._session_key, int.from_bytes(nonce, "big"))
+        self.resyncs += 1
+        if self._started and not self.fop.outstanding:
+            self._start_mode = ("unlock", None)
+        self._transmit()
+        return sn
 
     @property
     def idle(self) -> bool:
@@ -432,6 +489,7 @@ class GroundSpaceLink:
             "frames_lost": sum(reassembly.lost_frames.values()),
             "packets_in": reassembly.packets,
             "sequence_number": self._sn,
+            "resyncs": self.resyncs,
         }
 
     def close(self) -> None:
@@ -508,12 +566,20 @@ class FlightSpaceLink:
         link: the byte link to the ground (the transponder's serial port, a pty).
         keys: SPI -> key, from the key file named in the bench file.
         config: the node's space-link parameters.
-        store: anti-replay sequence numbers (``sn:<spi>``) and FARM-1's V(R) (``vr:<vcid>``);
-            without one a restart forgets them (tests only).
-        monotonic: the clock for CLCW reporting (injectable; seconds).
+        store: anti-replay sequence numbers (``sn:<spi>``), session nonces (``session:<spi>``,
+            the nonce as a number, 0 for none) and FARM-1's V(R) (``vr:<vcid>``); without one a
+            restart forgets them (tests only).
+        monotonic: the clock for CLCW reporting and challenges (injectable; seconds).
         on_event: called ``(name, detail)`` for every rejected frame (``tc_rejected``),
             every COP-1 control command (``cop_unlock``, ``cop_set_vr``), a lockout
-            (``cop_lockout``) and a failed store write (``store_failed``).
+            (``cop_lockout``), a failed store write (``store_failed``), the first challenge
+            presented (``resync_needed``) and a resync taken (``resynced``).
+        nonces: the source of challenge nonces (16 octets each, never repeating). Given, the
+            link requires a session: while its store holds none it accepts no authenticated
+            frame but the ground's resync over its challenge (decision 0023). Without it (tests
+            of the link alone) frames are signed with the key itself until a resync.
+        trusted: False when the store was loaded from its older copy (it may be one write old):
+            its sessions are dropped, on the disk first, and the ground must resynchronise.
 
     :meth:`poll` serves the link; :meth:`receive` returns the next accepted telecommand;
     :meth:`refusals` the packets that arrived in accepted frames but did not decode;
@@ -531,21 +597,43 @@ class FlightSpaceLink:
         store: CounterStore | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         on_event: Callable[[str, str], None] | None = None,
+        nonces: Callable[[], bytes] | None = None,
+        trusted: bool = True,
     ) -> None:
         self.link = link
         self.config = config = config or SpaceLinkConfig()
         self.store = store
         self.monotonic = monotonic
         self.on_event = on_event
-        last_sn = {}
+        self._nonces = nonces
+        last_sn: dict[int, int] = {}
+        sessions: dict[int, bytes] = {}
         vr = 0
+        self.resync_reason = "no_state"
         if store is not None:
-            last_sn = {int(k[3:]): v for k, v in store.items("sn:").items()}
+            last_sn = {int(k[3:]): v for k, v in store.items("sn:").items() if k[3:].isdigit()}
+            for name, value in store.items("session:").items():
+                spi = name.removeprefix("session:")
+                if spi.isdigit() and 0 < value < 1 << (8 * NONCE_SIZE):
+                    sessions[int(spi)] = value.to_bytes(NONCE_SIZE, "big")
             vr = store.get(f"vr:{config.vcid}", 0) or 0
+        self._pending_events: list[tuple[str, str]] = []
+        if not trusted and sessions:
+            self.resync_reason = "backup_copy"
+            drop = {f"session:{spi}": 0 for spi in sessions}
+            sessions = {}
+            try:
+                if store is not None:
+                    store.update(drop)  # a later restart must not trust them either
+            except StoreError as exc:
+                self._pending_events.append(("store_failed", str(exc)))
         self.verifier = TcVerifier(
             keys, scid=config.scid, last_sn=last_sn, window=config.sn_window,
             persist=self._persist_sn if store is not None else None,
+            sessions=sessions, require_session=nonces is not None,
+            persist_resync=self._persist_resync if store is not None else None,
         )  # fmt: skip
+        self._next_challenge = monotonic()
         self.farm = Farm1(config.vcid, window=config.farm_window, vr=vr & 0xFF)
         self.desegmenter = TcDesegmenter(config.max_packet_length)
         self.framer = TmFramer(
@@ -558,6 +646,7 @@ class FlightSpaceLink:
         )
         self._queue: deque[PusTc] = deque()
         self._refusals: deque[Refusal] = deque(maxlen=MAX_REFUSALS)
+        self._challenged = False
         self._clcw_due = True
         self._next_clcw = monotonic()
         self.rejects: Counter[str] = Counter()
@@ -572,6 +661,8 @@ class FlightSpaceLink:
         burst with the telemetry they caused, never before it); return the telecommands
         queued."""
         queued = len(self._queue)
+        while self._pending_events:
+            self._event(*self._pending_events.pop(0))
         for raw in self._reader.read(timeout):
             self._frame_in(raw)
         if report:
@@ -587,6 +678,41 @@ class FlightSpaceLink:
             self.farm.buffer_released()
             self._clcw_due = True
         return packet
+
+    @property
+    def needs_resync(self) -> bool:
+        """True while the link accepts no authenticated frame: no session for any key."""
+        return not self.verifier.synchronised
+
+    def challenge_due(self, now: float | None = None) -> Challenge | None:
+        """The pending resync challenge when it is due to be reported (at once, then every
+        ``challenge_interval`` s while the link needs a resync), else None. The first one
+        issued is also reported as the event ``resync_needed``. The nonce stays the same until
+        a resync uses it (or the process ends)."""
+        if self._nonces is None or not self.needs_resync:
+            return None
+        now = self.monotonic() if now is None else now
+        verifier = self.verifier
+        if verifier.challenge is None:
+            first = verifier.resyncs == 0 and not self._challenged
+            verifier.issue_challenge(self._nonces())
+            self._challenged = True
+            if first:
+                why = _RESYNC_WHY[self.resync_reason]
+                self._event("resync_needed", f"{why}: no authenticated frame is accepted until "
+                                             "the ground resynchronises")  # fmt: skip
+        if now < self._next_challenge:
+            return None
+        self._next_challenge = now + self.config.challenge_interval
+        last = max(verifier.last_sn.values(), default=0)
+        return Challenge(verifier.challenge, last, self.resync_reason)
+
+    @property
+    def next_challenge(self) -> float:
+        """When the next challenge report is due (``inf`` when none is needed)."""
+        if self._nonces is None or not self.needs_resync:
+            return float("inf")
+        return self._next_challenge
 
     def refusals(self) -> list[Refusal]:
         """Take the refused telecommand packets received since the last call (at most
@@ -628,6 +754,8 @@ class FlightSpaceLink:
             "farm": dict(self.farm.counts),
             "lockouts": self.farm.counts["lockout"],
             "v_r": self.farm.vr,
+            "resyncs": self.verifier.resyncs,
+            "needs_resync": self.needs_resync,
             "commands": self.desegmenter.packets,
             "tm": self.framer.stats.as_dict(),
         }
@@ -655,6 +783,11 @@ class FlightSpaceLink:
         if self.store is not None:
             self.store.set(f"sn:{spi}", sn)
 
+    def _persist_resync(self, spi: int, sn: int, nonce: bytes) -> None:
+        if self.store is not None:
+            session = int.from_bytes(nonce, "big")
+            self.store.update({f"sn:{spi}": sn, f"session:{spi}": session})
+
     def _persist_vr(self) -> None:
         if self.store is None:
             return
@@ -671,6 +804,10 @@ class FlightSpaceLink:
             self._reject(exc.reason, str(exc))
             return
         frame = verified.frame
+        if verified.resync:  # the link layer's own: not for FARM-1
+            self._event("resynced", f"key id {verified.spi}: a new session, anti-replay from "
+                                    f"sequence number {verified.sn}")  # fmt: skip
+            return
         if frame.vcid != self.config.vcid:
             self._reject("wrong_vcid", f"TC frame on virtual channel {frame.vcid}")
             return

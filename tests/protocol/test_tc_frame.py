@@ -196,11 +196,15 @@ def test_the_sequence_number_advances_only_once_persisted():
     assert verifier.last_sn == {}
 
 
-def test_zero_is_an_ordinary_sequence_number():
-    verifier = TcVerifier({5: KEY})
-    assert verifier.verify(signed(0)).sn == 0
-    with pytest.raises(SecurityError):
+def test_a_key_never_used_starts_at_zero_so_its_window_holds_from_the_first_frame():
+    verifier = TcVerifier({5: KEY}, window=100)
+    with pytest.raises(SecurityError) as info:
         verifier.verify(signed(0))
+    assert info.value.reason == "replay"
+    with pytest.raises(SecurityError):
+        verifier.verify(signed(101))  # a first frame far ahead moves nothing
+    assert verifier.last_sn == {}
+    assert verifier.verify(signed(100)).sn == 100
     assert TcVerifier({5: KEY}, last_sn={5: 0}).verify(signed(1)).sn == 1
 
 
