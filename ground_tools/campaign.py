@@ -10,6 +10,7 @@ the simulator's back door for the world's truth, and writes ``summary.json``::
      "tubes_loaded": 30, "sim_seconds": ..., "wall_seconds": ...,
      "verdict": "PASS ...", "phases": [{"name": ..., "wall": ...}, ...],
      "faults": [...], "os": {...}, "ees_released": true,
+     "device_actions": {"mav_pyro": {"acted": {"srm1.fire": 1, ...}, "repeats": 0}, ...},
      "tubes_detail": [{"serial": 266, "sample_id": "M2020-...", "final_location": "ees",
                        "slot": 0, "custody_chain": [{"location": ..., "time": ..., ...}],
                        "chain_ok": true}, ...]}
@@ -128,6 +129,18 @@ SCENARIOS: Final = {
             "space_link_errors",
             "bit errors on the uplink and a blackout: COP-1 "
             "retransmits and recovers, nothing runs twice",
+        ),
+        _scenario(
+            "pyro_reply_lost",
+            "the reply to SRM1's fire is lost: the channel's status confirms it, SRM1 fires once",
+        ),
+        _scenario(
+            "os_release_reply_lost",
+            "the reply to the OS release is lost: the latch's status confirms it, released once",
+        ),
+        _scenario(
+            "braze_power_reply_lost",
+            "the replies to two heater power-ons are lost: the drive's status confirms each",
         ),
     )
 }
@@ -270,6 +283,7 @@ def run_campaign(
         verdict = run_procedure(chosen.procedure, run_dir, log=operations,
                                 params={"TUBES": tubes, "phase": phase})  # fmt: skip
         world = _world(run_dir)
+        world["device_actions"] = _device_actions(run_dir)
     finally:
         bench_down(run_dir)
         variant.unlink(missing_ok=True)  # the processes read it as they start: kept till now
@@ -293,6 +307,20 @@ def _world(run_dir: Path) -> dict[str, Any]:
         return dict(backdoor_request(run_dir, {"op": "world"}).get("world", {}))
     except GroundError as exc:
         return {"error": f"the simulator's world could not be read: {exc}"}
+
+
+def _device_actions(run_dir: Path) -> dict[str, Any]:
+    """Per emulated board, what its devices did (``acted``: command handler runs by
+    ``device.command``; ``repeats``: requests answered from memory), from the simulator."""
+    try:
+        boards = backdoor_request(run_dir, {"op": "status"}).get("boards", {})
+    except GroundError:
+        return {}
+    return {
+        name: {"acted": dict(stats.get("acted", {})), "repeats": stats.get("repeats", 0)}
+        for name, stats in boards.items()
+        if isinstance(stats, dict)
+    }
 
 
 def _summary(
@@ -326,6 +354,7 @@ def _summary(
         "verdict": str(verdict), "run_dir": str(run_dir), "phases": phases, "faults": faults,
         "os": world.get("os", {}), "ees_released": released,
         "world_error": world.get("error", ""), "tubes_detail": detail,
+        "device_actions": world.get("device_actions", {}),
     }  # fmt: skip
 
 

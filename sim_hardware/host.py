@@ -244,13 +244,20 @@ class PtyHost:
             self._deliver(board, now)
 
     def stats(self) -> dict[str, Any]:
-        """Per board: link statistics, deframer statistics and the impaired line's counts."""
+        """Per board: link statistics, deframer statistics, the impaired line's counts, and
+        what its devices did: command handler runs by ``device.command`` (``acted``) and the
+        repeated requests answered from memory (``repeats``, decision 0022)."""
         return {
             board.emulator.name: {
                 "link": board.channel.link.stats.as_dict(),
                 "deframer": board.channel.deframer.stats.as_dict(),
                 "decode_errors": board.channel.decode_errors,
                 "line": self.line_stats(board.emulator.name),
+                "acted": {
+                    f"{d}.{c}": n
+                    for (d, c), n in sorted(getattr(board.emulator, "acted", {}).items())
+                },
+                "repeats": getattr(board.emulator, "repeats", 0),
             }
             for board in self.boards
         }

@@ -113,6 +113,41 @@ def test_a_lander_reset_in_the_middle_of_loading_keeps_every_tube_in_custody(tmp
     assert "boot 2 (restart)" in log
 
 
+def acted(summary: dict[str, Any], board: str, command: str) -> int:
+    """How many times the emulated board's device ran ``command`` (``device.command``)."""
+    return int(summary["device_actions"][board]["acted"].get(command, 0))
+
+
+def test_a_lost_reply_to_srm1s_fire_is_confirmed_by_its_status_and_it_fires_once(tmp_path):
+    summary = campaign(tmp_path, "pyro_reply_lost")
+    assert every_tube_reached_the_released_ees(summary)
+    assert acted(summary, "mav_pyro", "srm1.fire") == 1  # the world's truth: fired once
+    assert acted(summary, "mav_pyro", "srm2.fire") == 1
+    (lost,) = events(summary, "mav", "health.device_reply_lost")
+    assert "srm1" in lost and "fired = true" in lost
+    assert not events(summary, "mav", "launch.abort")
+    assert events(summary, "mav", "launch.released")
+
+
+def test_a_lost_reply_to_the_os_release_is_confirmed_by_the_latch_and_it_opens_once(tmp_path):
+    summary = campaign(tmp_path, "os_release_reply_lost")
+    assert every_tube_reached_the_released_ees(summary)
+    assert acted(summary, "mav_avionics", "os_latch.release") == 1
+    (lost,) = events(summary, "mav", "health.device_reply_lost")
+    assert "os_latch" in lost and "latched = false" in lost
+    assert not events(summary, "mav", "launch.abort")
+
+
+def test_lost_replies_to_the_brazing_power_ons_are_confirmed_by_the_drive(tmp_path):
+    summary = campaign(tmp_path, "braze_power_reply_lost")
+    assert every_tube_reached_the_released_ees(summary)
+    lost = events(summary, "orbiter", "health.device_reply_lost")
+    assert len(lost) == 2 and all("heater" in d and "on = true" in d for d in lost)
+    attempts = len(events(summary, "orbiter", "ccrs.braze_under_temperature")) + 1
+    assert acted(summary, "braze", "heater.on") == 1 + attempts  # contain, then each heat
+    assert events(summary, "orbiter", "ccrs.seal")
+
+
 def test_bit_errors_and_a_blackout_on_the_space_link_are_recovered_by_cop1(tmp_path):
     summary = campaign(tmp_path, "space_link_errors")
     assert every_tube_reached_the_released_ees(summary)
