@@ -570,10 +570,10 @@ def _device(board: str, d: DeviceIcd) -> list[str]:
     out += ["Telecommands (besides TC[17,1] are-you-alive and TC[3,27] report status):", ""]
     if d.commands:
         out += _table(
-            ("TC", "command", "octets", "hazardous", "description"),
+            ("TC", "command", "octets", "hazardous (exactly once)", "description"),
             (
-                (f"[{m.service},{m.subtype}]", _code(m.name), m.size,
-                 "yes" if m.hazardous else "no", m.meaning)
+                (f"[{m.service},{m.subtype}]", _code(m.name), m.size, _hazard_text(m),
+                 m.meaning)
                 for m in d.commands
             ),
         )  # fmt: skip
@@ -589,6 +589,15 @@ def _device(board: str, d: DeviceIcd) -> list[str]:
         out += _table(("code", "name"), ((c, _code(n)) for c, n in sorted(d.failures.items())))
         out += [""]
     return out
+
+
+def _hazard_text(m: Message) -> str:
+    """``no``, or ``yes`` with the status that shows the command done (decision 0022)."""
+    if not m.hazardous:
+        return "no"
+    if m.effect is None:  # pragma: no cover - a DeviceIcd refuses it
+        return "yes"
+    return f"yes; done when the status reads `{m.effect.describe()}`"
 
 
 def _field_row(f: Field) -> tuple[str, str, str, str, str]:

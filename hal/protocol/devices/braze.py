@@ -15,6 +15,11 @@ heater          0x180  induction heater drive: power set-point, on/off, delivere
 thermocouples   0x181  four thermocouples on the seam, peak and time at braze temperature
 seal            0x182  seal check of the brazed seam: sealed flag and measured leak rate
 ==============  =====  ==============================================================
+
+Exactly once (decision 0022, the rule in :mod:`hal.protocol.devices.icd`): the board answers a
+repeated request (same request id, same content) from its memory, without acting again, so a driver
+retries with the same id. Hazardous commands, never re-sent blindly: after a lost reply the driver
+reads the status, which shows each done as: ``heater.on`` (``on = true``).
 """
 
 from __future__ import annotations

@@ -14,6 +14,10 @@ trigger   0x170  the arm-capture logic and the trigger sensor across the cone's 
 lid       0x171  the capture lid and its drive (auto-closed when the trigger trips)
 confirm   0x172  two independent capture-confirmed switches behind the lid
 ========  =====  ==================================================================
+
+Exactly once (decision 0022, the rule in :mod:`hal.protocol.devices.icd`): the board answers a
+repeated request (same request id, same content) from its memory, without acting again, so a driver
+retries with the same id. No command of this board is hazardous.
 """
 
 from __future__ import annotations

@@ -13,6 +13,11 @@ device   APID   what it is
 gantry   0x190  the transfer gantry: position, travel, stow latch
 release  0x191  the EES release mechanism and its separation switch
 =======  =====  ==============================================================
+
+Exactly once (decision 0022, the rule in :mod:`hal.protocol.devices.icd`): the board answers a
+repeated request (same request id, same content) from its memory, without acting again, so a driver
+retries with the same id. Hazardous commands, never re-sent blindly: after a lost reply the driver
+reads the status, which shows each done as: ``release.release`` (``released = true``).
 """
 
 from __future__ import annotations

@@ -19,6 +19,10 @@ heaters     0x130  16 heater zones: thermistor, duty cycle, heater current, elem
 propellant  0x131  MAV propellant thermistor and the igloo's outside thermistor
 door        0x132  igloo door actuator with open/closed limit switches
 ==========  =====  ==================================================================
+
+Exactly once (decision 0022, the rule in :mod:`hal.protocol.devices.icd`): the board answers a
+repeated request (same request id, same content) from its memory, without acting again, so a driver
+retries with the same id. No command of this board is hazardous.
 """
 
 from __future__ import annotations

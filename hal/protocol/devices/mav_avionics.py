@@ -29,6 +29,11 @@ the propellant temperature, the coldest and warmest of the 16 heater-zone thermi
 zones read outside :data:`ZONE_LOW`..:data:`ZONE_HIGH`, and whether the umbilical is carrying
 readings at all (false before the lander's first reading and for good after the toss, which
 breaks it; the last readings are then held).
+
+Exactly once (decision 0022, the rule in :mod:`hal.protocol.devices.icd`): the board answers a
+repeated request (same request id, same content) from its memory, without acting again, so a driver
+retries with the same id. Hazardous commands, never re-sent blindly: after a lost reply the driver
+reads the status, which shows each done as: ``os_latch.release`` (``latched = false``).
 """
 
 from __future__ import annotations

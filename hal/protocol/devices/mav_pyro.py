@@ -25,6 +25,13 @@ toss       0x154  the lander's toss actuator initiator, throws the MAV upward
 srm1       0x155  first-stage solid rocket motor igniter
 srm2       0x156  second-stage solid rocket motor igniter
 =========  =====  ==================================================================
+
+Exactly once (decision 0022, the rule in :mod:`hal.protocol.devices.icd`): the board answers a
+repeated request (same request id, same content) from its memory, without acting again, so a driver
+retries with the same id. Hazardous commands, never re-sent blindly: after a lost reply the driver
+reads the status, which shows each done as: ``inhibit_1.remove`` (``removed = true``),
+``inhibit_2.remove`` (``removed = true``), ``inhibit_3.remove`` (``removed = true``), ``toss.fire``
+(``fired = true``), ``srm1.fire`` (``fired = true``), ``srm2.fire`` (``fired = true``).
 """
 
 from __future__ import annotations

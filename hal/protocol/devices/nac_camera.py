@@ -12,6 +12,10 @@ device  APID   what it is
 ======  =====  ==============================================================
 nac     0x160  narrow-angle camera and its on-board OS detection and tracking
 ======  =====  ==============================================================
+
+Exactly once (decision 0022, the rule in :mod:`hal.protocol.devices.icd`): the board answers a
+repeated request (same request id, same content) from its memory, without acting again, so a driver
+retries with the same id. No command of this board is hazardous.
 """
 
 from __future__ import annotations

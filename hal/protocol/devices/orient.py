@@ -15,6 +15,10 @@ mechanism  0x178  the orientation mechanism: rotates the OS to a commanded angle
 camera_a   0x179  orientation camera A with its LED illuminator
 camera_b   0x17A  orientation camera B with its LED illuminator
 =========  =====  ==============================================================
+
+Exactly once (decision 0022, the rule in :mod:`hal.protocol.devices.icd`): the board answers a
+repeated request (same request id, same content) from its memory, without acting again, so a driver
+retries with the same id. No command of this board is hazardous.
 """
 
 from __future__ import annotations

@@ -17,6 +17,11 @@ slots      0x120  one seat switch per tube slot (closed: a tube is pushed home)
 lid        0x121  lid actuator with open/closed limit switches, latch and its switch
 thermal    0x122  container thermistor; the samples are kept below about 30 degC
 =========  =====  ==================================================================
+
+Exactly once (decision 0022, the rule in :mod:`hal.protocol.devices.icd`): the board answers a
+repeated request (same request id, same content) from its memory, without acting again, so a driver
+retries with the same id. Hazardous commands, never re-sent blindly: after a lost reply the driver
+reads the status, which shows each done as: ``lid.latch`` (``latch_driven = true``).
 """
 
 from __future__ import annotations

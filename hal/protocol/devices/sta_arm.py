@@ -19,6 +19,10 @@ pose. The arm is *at* a station when every joint is within :data:`STATION_TOLERA
 none is moving. These are the default calibration, shared by the emulator (which decides what
 the fingers close on) and the flight software (which plans its moves to them); a real bench
 loads its own table.
+
+Exactly once (decision 0022, the rule in :mod:`hal.protocol.devices.icd`): the board answers a
+repeated request (same request id, same content) from its memory, without acting again, so a driver
+retries with the same id. No command of this board is hazardous.
 """
 
 from __future__ import annotations
