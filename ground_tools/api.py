@@ -40,6 +40,9 @@ from typing import Any, Final
 
 from fsw.dictionary import NODE_APIDS, Command, node_dictionary
 from fsw.dictionary.loads import LoadError, build_sequence_load, confirmations
+from fsw.dictionary.model import Parameter
+from fsw.dictionary.parameters import ROLLBACK_TO, build_load, build_report_request
+from fsw.dictionary.parameters import refusal as parameter_refusal
 from ground_tools.station import STATION_FILE
 from ground_tools.telemetry import Received
 from hal.backdoor import BackdoorError, request
@@ -61,6 +64,8 @@ __all__ = [
     "hazards",
     "inhibits",
     "lookup_command",
+    "parameter",
+    "parameter_value",
     "resolve_run_dir",
     "sequence_load",
 ]
@@ -165,6 +170,24 @@ def sequence_load(node: str, name: str, steps: list[tuple[float, str, dict[str, 
         return build_sequence_load(name, packets)
     except LoadError as exc:
         raise GroundError(f"sequence {name}: {exc}") from None
+
+
+def parameter(node: str, name: str) -> Parameter:
+    """``node``'s parameter ``name`` (GroundError naming some known ones)."""
+    try:
+        return node_dictionary(node).parameter(name)
+    except KeyError as exc:
+        raise GroundError(str(exc).strip("\"'")) from None
+
+
+def parameter_value(node: str, name: str, value: float) -> float:
+    """``value`` checked as ``node``'s parameter ``name`` would check it (decision 0026), before
+    anything is sent: GroundError saying why not (its kind, its range)."""
+    declared = parameter(node, name)
+    why = parameter_refusal(declared, value)
+    if why is not None:
+        raise GroundError(f"{node} {why}")
+    return float(value)
 
 
 def resolve_run_dir(target: str | Path | None = None) -> Path:
@@ -398,6 +421,63 @@ class Session:
         data = sequence_load(node, name, steps)
         return self.cmd(node, "seq.load", confirm=confirm, timeout=timeout, data=data)
 
+    def param_set(
+        self, node: str, name: str, value: float, *, timeout: float = 10.0
+    ) -> CommandResult:
+        """Set ``node``'s parameter ``name`` to ``value``: ``params.load`` then
+        ``params.activate`` (the node checks the value and every bound between parameters,
+        decision 0026). Returns the activation's result.
+
+        Raises:
+            GroundError: an unknown node or parameter, or a value it would refuse (its kind,
+                its range), before anything is sent.
+            CommandFailed: the node refused the load or the activation (its reason).
+        """
+        checked = parameter_value(node, name, value)
+        data = build_load({parameter(node, name).id: checked})
+        self.cmd(node, "params.load", timeout=timeout, data=data)
+        try:
+            return self.cmd(node, "params.activate", timeout=timeout)
+        except CommandFailed:
+            self.cmd(node, "params.discard", timeout=timeout, check=False)
+            raise
+
+    def param_get(self, node: str, *names: str, timeout: float = 10.0) -> dict[str, float]:
+        """The active values of ``node``'s parameters ``names`` (``params.report``).
+
+        Raises:
+            GroundError: an unknown node or parameter (nothing is sent), or no report came.
+            CommandFailed: the node refused the request.
+        """
+        ids = [parameter(node, name).id for name in names]
+        mark = self._seen()
+        self.cmd(node, "params.report", timeout=timeout, data=build_report_request(ids))
+        values: dict[str, float] = {}
+        packets, _ = self.packets(since=mark)
+        for packet in packets:
+            if packet.node == node and packet.kind == "params":
+                values.update(packet.values)
+        missing = [name for name in names if name not in values]
+        if missing:
+            raise GroundError(f"{node} params.report: no value of {', '.join(missing)} came")
+        return {name: float(values[name]) for name in names}
+
+    def param_rollback(
+        self, node: str, name: str, *, to: str = "previous", timeout: float = 10.0
+    ) -> CommandResult:
+        """Return ``node``'s parameter ``name`` to its previous active value (``to``
+        ``"previous"``) or its power-on default (``"default"``): ``params.rollback``.
+
+        Raises:
+            GroundError: an unknown node, parameter or ``to`` (nothing is sent).
+            CommandFailed: the node refused it (no previous value, a bound it would break).
+        """
+        if to not in ROLLBACK_TO:
+            raise GroundError(f"rollback to {to!r}: expected {' or '.join(ROLLBACK_TO)}")
+        pid = parameter(node, name).id
+        return self.cmd(node, "params.rollback", timeout=timeout, parameter=pid,
+                        to=ROLLBACK_TO.index(to))  # fmt: skip
+
     def send(
         self, target: str, name: str | None = None, *, confirm: Confirm | None = None,
         **args: Any,
@@ -420,7 +500,9 @@ class Session:
                 " to send it"
             )
         self._mark = self._seen()
-        reply = self.request(op="cmd", node=node, name=name, args=args, source=self.source,
+        wire = {k: {"hex": bytes(v).hex()} if isinstance(v, bytes | bytearray) else v
+                for k, v in args.items()}  # octets travel as hex (JSON has none)  # fmt: skip
+        reply = self.request(op="cmd", node=node, name=name, args=wire, source=self.source,
                              confirmed=isinstance(confirm, Confirm))  # fmt: skip
         return str(reply["request_id"]), node, name
 

@@ -111,8 +111,30 @@ def _arguments(pairs: list[str]) -> dict[str, Any]:
     return args
 
 
+def _confirm(node: str, name: str, reasons: list[str], yes: bool) -> Any:
+    """The operator's hazardous confirmation (decision 0024): ``Confirm`` when ``reasons`` is
+    not empty and the operator typed the command's name (or gave ``--yes``), None when nothing
+    needs it. CliError when it is not given: refused, or stdin is not a terminal to ask on."""
+    from ground_tools.api import Confirm
+
+    if not reasons:
+        return None
+    if not yes:
+        why = "; ".join(reasons)
+        if not sys.stdin.isatty():
+            raise CliError(f"{node} {name} is HAZARDOUS ({why}): stdin is not a terminal to "
+                           "confirm on; pass --yes to confirm, nothing sent")  # fmt: skip
+        try:
+            answer = input(f"{node} {name} is HAZARDOUS ({why}). Type its name to send: ")
+        except EOFError:
+            answer = ""
+        if answer.strip() != name:
+            raise CliError(f"{node} {name}: not confirmed, nothing sent")
+    return Confirm(f"msr: {name} confirmed by the operator")
+
+
 def _cmd_cmd(args: argparse.Namespace) -> int:
-    from ground_tools.api import Confirm, connect, lookup_command
+    from ground_tools.api import connect, hazards, lookup_command
 
     arguments = _arguments(args.args)
     command = lookup_command(args.node, args.command)  # unknown node/command: before connecting
@@ -120,13 +142,8 @@ def _cmd_cmd(args: argparse.Namespace) -> int:
         command.encode(**arguments)
     except (HalError, TypeError) as exc:
         raise CliError(f"{args.node} {args.command}: {str(exc).splitlines()[0]}") from None
-    confirm = None
-    if command.hazardous:
-        if not args.yes:
-            answer = input(f"{args.node} {args.command} is HAZARDOUS. Type its name to send: ")
-            if answer.strip() != args.command:
-                raise CliError(f"{args.node} {args.command}: not confirmed, nothing sent")
-        confirm = Confirm("msr cmd")
+    reasons = hazards(args.node, command, arguments)
+    confirm = _confirm(args.node, args.command, reasons, args.yes)
     with connect(_target(args), source="msr cmd") as session:
         result = session.cmd(args.node, args.command, confirm=confirm, timeout=args.timeout,
                              check=False, **arguments)  # fmt: skip
@@ -143,6 +160,97 @@ def _cmd_link(args: argparse.Namespace) -> int:
     with connect(_target(args), source="msr link") as session:
         reached = session.resync(args.node, timeout=args.timeout)
     print(f"{args.node}: uplink resynchronised at t = {reached:.1f} s (a new session)")
+    return 0
+
+
+def _sequence_file(path: Path) -> list[tuple[float, str, dict[str, Any]]]:
+    """The steps of a sequence file (TOML: ``[[steps]]`` tables of ``delay`` seconds,
+    ``command`` and an optional ``args`` table, nothing else), checked (CliError naming the
+    step and the field)."""
+    import math
+    import tomllib
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        if len(text) > 1 << 20:
+            raise CliError(f"{path}: larger than 1 MiB")
+        document = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise CliError(f"{path}: {str(exc).splitlines()[0]}") from None
+    rows = document.get("steps")
+    if set(document) != {"steps"} or not isinstance(rows, list) or not 1 <= len(rows) <= 1024:
+        raise CliError(f"{path}: expected only [[steps]] tables, 1..1024 of them")
+    steps = []
+    for index, row in enumerate(rows):
+        where = f"{path}: step {index}"
+        if not isinstance(row, dict) or set(row) - {"delay", "command", "args"}:
+            raise CliError(f"{where}: only delay, command and args")
+        delay, name, arguments = row.get("delay"), row.get("command"), row.get("args", {})
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or not (
+            math.isfinite(delay) and 0 <= delay <= 86400 * 365
+        ):  # fmt: skip
+            raise CliError(f"{where}: delay must be seconds >= 0, not {delay!r}")
+        if not isinstance(name, str) or not isinstance(arguments, dict):
+            raise CliError(f"{where}: command must be a name and args a table")
+        steps.append((float(delay), name, arguments))
+    return steps
+
+
+def _cmd_seq(args: argparse.Namespace) -> int:
+    from ground_tools.api import connect, hazards, lookup_command, sequence_load
+
+    steps = _sequence_file(Path(args.file))
+    data = sequence_load(args.node, args.name, steps)  # every step checked before connecting
+    reasons = hazards(args.node, lookup_command(args.node, "seq.load"), {"data": data})
+    confirm = _confirm(args.node, f"seq.load {args.name}", reasons, args.yes)
+    with connect(_target(args), source="msr seq") as session:
+        result = session.load_sequence(args.node, args.name, steps, confirm=confirm,
+                                       timeout=args.timeout)  # fmt: skip
+    print(f"{args.node} sequence {args.name}: {len(steps)} steps loaded"
+          + (" with the hazardous confirmation" if confirm else ""))  # fmt: skip
+    return 0 if result.ok else EXIT_FAILED
+
+
+def _cmd_param(args: argparse.Namespace) -> int:
+    """``msr param set|get|rollback``: PUS-20 parameters through the station (decision 0026)."""
+    from ground_tools.api import CommandFailed, connect, parameter, parameter_value
+
+    names = args.names
+    if args.action == "set":
+        if len(names) != 2:
+            raise CliError("param set: write NODE NAME VALUE")
+        name, text = names
+        value = _value(text)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise CliError(f"param set {args.node} {name}: {text!r} is not a number")
+        parameter_value(args.node, name, value)  # checked before connecting
+    elif args.action == "rollback":
+        if len(names) != 1:
+            raise CliError("param rollback: write NODE NAME [--to previous|default]")
+        parameter(args.node, names[0])
+    else:
+        if not names:
+            raise CliError("param get: write NODE NAME [NAME ...]")
+        for name in names:
+            parameter(args.node, name)
+    with connect(_target(args), source="msr param") as session:
+        try:
+            if args.action == "get":
+                values = session.param_get(args.node, *names, timeout=args.timeout)
+                for name, got in values.items():
+                    unit = parameter(args.node, name).unit
+                    print(f"{args.node} {name} = {got:g}" + ("" if unit == "-" else f" {unit}"))
+                return 0
+            if args.action == "set":
+                result = session.param_set(args.node, names[0], value, timeout=args.timeout)
+            else:
+                result = session.param_rollback(args.node, names[0], to=args.to,
+                                                timeout=args.timeout)  # fmt: skip
+            now = session.param_get(args.node, names[0], timeout=args.timeout)[names[0]]
+        except CommandFailed as exc:
+            print(f"refused: {exc}")
+            return EXIT_FAILED
+    print(f"{args.node} {names[0]} = {now:g} ({result.final} at t = {result.stages[-1][1]:.1f} s)")
     return 0
 
 
@@ -349,7 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("node", help="lander, mav or orbiter")
     cmd.add_argument("command", help="the command's dictionary name, e.g. core.ping")
     cmd.add_argument("args", nargs="*", metavar="ARG=VALUE", help="the command's arguments")
-    cmd.add_argument("--yes", action="store_true", help="send a hazardous command unasked")
+    cmd.add_argument("--yes", action="store_true",
+                     help="confirm a hazardous command without being asked")  # fmt: skip
     cmd.add_argument("--timeout", type=float, default=10.0, help="simulated s to wait (10)")
     _where(cmd)
     cmd.set_defaults(func=_cmd_cmd)
@@ -357,6 +466,28 @@ def build_parser() -> argparse.ArgumentParser:
     tlm = sub.add_parser("tlm", help="live telemetry table, refreshed in place")
     tlm.add_argument("names", nargs="*", metavar="NODE.PACKET[.FIELD]",
                      help="what to show (default: every node's core.status)")  # fmt: skip
+    seq = sub.add_parser("seq", help="stored sequences: load or replace one (seq.load)")
+    seq.add_argument("action", choices=["load"])
+    seq.add_argument("node", help="lander, mav or orbiter")
+    seq.add_argument("name", help="the sequence's name (1..32 of A-Z a-z 0-9 _ . -)")
+    seq.add_argument("file", help="TOML: [[steps]] with delay (s), command, args")
+    seq.add_argument("--yes", action="store_true",
+                     help="confirm a hazardous step without being asked")  # fmt: skip
+    seq.add_argument("--timeout", type=float, default=10.0, help="simulated s to wait (10)")
+    _where(seq)
+    seq.set_defaults(func=_cmd_seq)
+
+    param = sub.add_parser("param", help="onboard parameters (PUS 20): set, get, rollback")
+    param.add_argument("action", choices=["set", "get", "rollback"])
+    param.add_argument("node", help="lander, mav or orbiter")
+    param.add_argument("names", nargs="*", metavar="NAME [VALUE]",
+                       help="set: NAME VALUE; get: NAME...; rollback: NAME")  # fmt: skip
+    param.add_argument("--to", choices=["previous", "default"], default="previous",
+                       help="rollback: its previous active value, or its default")  # fmt: skip
+    param.add_argument("--timeout", type=float, default=10.0, help="simulated s to wait (10)")
+    _where(param)
+    param.set_defaults(func=_cmd_param)
+
     tlm.add_argument("--once", action="store_true", help="print one refresh and exit")
     tlm.add_argument("--interval", type=float, default=0.5, help="wall seconds between refreshes")
     _where(tlm)

@@ -24,11 +24,11 @@ Control requests (one JSON object per line; one reply line each, in order):
 
 ===========  ==================================================================================
 ``status``   simulated time, pace, packets received, each node's link (FOP state, counts)
-``cmd``      ``node``, ``name``, ``args``, ``source``, ``confirmed``: encode with the flight
-             dictionary, send; reply ``request_id`` (hex) or ``error`` naming the problem. A
-             command that needs the hazardous confirmation (itself or a command it carries,
-             decision 0024) is refused without ``confirmed: true``, and sent with the
-             confirmation mark in its source id (``CONFIRMED_SOURCE``)
+``cmd``      ``node``, ``name``, ``args`` (octets as ``{"hex": "..."}``), ``source``,
+             ``confirmed``: encode with the flight dictionary, send; reply ``request_id``
+             (hex) or ``error`` naming the problem. A command that needs the hazardous
+             confirmation (itself or a command it carries, decision 0024) is refused without
+             ``confirmed: true``, and sent with the confirmation mark in its source id
 ``stages``   ``node``, ``request_id``: the PUS-1 reports received for it
 ``latest``   ``names``: ``NODE.PACKET`` or ``NODE.PACKET.FIELD``: last value and its time
 ``packets``  ``since``, ``limit``: the decoded packets after ``since`` (``next`` to go on)
@@ -61,7 +61,7 @@ from typing import Any, Final
 
 from fsw.dictionary import NodeDictionary, node_dictionary
 from fsw.dictionary.core import RESYNC_REPORT
-from fsw.dictionary.loads import LoadError, confirmations
+from fsw.dictionary.loads import confirmations
 from fsw.dictionary.model import CONFIRMED_SOURCE
 from ground_tools.archive import Archive, ArchiveError
 from ground_tools.telemetry import Received, decode_tm
@@ -562,9 +562,10 @@ class Station:
         if not isinstance(args, dict):
             return {"error": "args must be an object of argument names to values"}
         try:
+            args = {k: _octets(v) for k, v in args.items()}
             data = command.encode(**args)
             reasons = confirmations(d, command, command.decode(data))
-        except (EncodeError, TypeError, ProtocolError, LoadError) as exc:
+        except (EncodeError, TypeError, ValueError, ProtocolError) as exc:  # LoadError too
             return {"error": f"{node} {name}: {str(exc).splitlines()[0]}"}
         confirmed = request.get("confirmed") is True
         if reasons and not confirmed:  # checked here again: a client may skip its own check
@@ -608,6 +609,14 @@ class Station:
                 return {"time": when, "value": values[rest]}
             return {"error": f"{name}: packet {node}.{packet} has no field {rest!r}"}
         return {"error": f"{name}: nothing received yet (or no such packet)"}
+
+
+def _octets(value: Any) -> Any:
+    """An argument from the control port: ``{"hex": "..."}`` is octets (JSON has none), any
+    other value as it is (ValueError: not hex)."""
+    if isinstance(value, dict) and set(value) == {"hex"} and isinstance(value["hex"], str):
+        return bytes.fromhex(value["hex"])
+    return value
 
 
 def _checked_pace(pace: Any) -> float | None:

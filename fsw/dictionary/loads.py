@@ -31,13 +31,16 @@ of the item at fault (None when it is about the whole).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
 
 from hal.errors import EncodeError, LengthError, ProtocolError, TruncatedError
 from hal.protocol.cuc import CUC_SIZE, CucTime
 from hal.protocol.pus import PusTc
 from hal.protocol.spacepacket import PRIMARY_HEADER_SIZE
+
+if TYPE_CHECKING:
+    from fsw.dictionary import Command, NodeDictionary
 
 __all__ = [
     "INSERT",
@@ -48,6 +51,7 @@ __all__ = [
     "LoadError",
     "build_insert",
     "build_sequence_load",
+    "confirmations",
     "embedded",
     "parse_insert",
     "parse_sequence_load",
@@ -213,3 +217,38 @@ def embedded(service: int, subtype: int, app_data: bytes) -> list[PusTc]:
     if (service, subtype) == SEQUENCE_LOAD:
         return [packet for _, packet in parse_sequence_load(app_data)[1]]
     return []
+
+
+def confirmations(
+    dictionary: NodeDictionary, command: Command, args: Mapping[str, Any]
+) -> list[str]:
+    """Why this command, with these arguments, needs the ground's hazardous confirmation: one
+    line per command that needs it, the command itself and every command it carries (a
+    schedule insert's activities, a sequence load's steps), ``[]`` when none does. What the
+    ground asks the operator for, and what the station checks again (decision 0024). A carried
+    command the node does not know, or whose arguments do not decode, is left for the node to
+    refuse.
+
+    Raises:
+        LoadError: the data of a carrier does not decode.
+    """
+    found: list[str] = []
+    rule = command.confirmation
+    if rule is not None and command.needs_confirmation(args):
+        found.append(f"{command.name} {rule.why or 'needs it'}".strip())
+    if command.variable and command.key[1:] in (INSERT, SEQUENCE_LOAD):
+        data = args.get("data", b"")
+        carried = embedded(
+            *command.key[1:], bytes(data) if isinstance(data, bytes | bytearray) else b""
+        )
+        for index, packet in enumerate(carried):
+            inner = dictionary.command_at(packet.apid, packet.service, packet.subtype)
+            if inner is None or inner.key[1:] in (INSERT, SEQUENCE_LOAD):
+                continue  # the node refuses it (unknown command, a load inside a load)
+            try:
+                inner_args = inner.decode(packet.app_data)
+            except ProtocolError:
+                continue
+            found += [f"{command.name} item {index}: {why}"
+                      for why in confirmations(dictionary, inner, inner_args)]  # fmt: skip
+    return found

@@ -201,7 +201,7 @@ class Campaign:
     def arm_mav(self) -> None:
         """Critical mode; the arm inhibit removed and the arming sent through the gate."""
         self.phase("mav: arm")
-        self.cmd("mav", "modes.set", mode=CRITICAL)
+        self.cmd("mav", "modes.set", mode=CRITICAL, confirm=Confirm("campaign: MAV arming"))
         self.gate("mav", "arm", "launch.arm")
         self.cmd("mav", "launch.arm", confirm=Confirm("campaign: OS loaded, igloo in limits"),
                  timeout=120)  # fmt: skip
@@ -219,9 +219,12 @@ class Campaign:
         self.cmd("mav", "modes.set", mode=NOMINAL)
 
     def gate(self, node: str, inhibit: str, command: str) -> None:
-        """Remove ``inhibit`` and arm the onboard gate for ``command`` (hazardous)."""
-        self.cmd(node, "gate.remove_inhibit", inhibit=inhibits(node).index(inhibit))
-        self.cmd(node, "gate.arm", command=command_key(node, command))
+        """Remove ``inhibit`` and arm the onboard gate for ``command`` (both hazardous: they
+        carry the operator's confirmation, decision 0024)."""
+        self.cmd(node, "gate.remove_inhibit", inhibit=inhibits(node).index(inhibit),
+                 confirm=Confirm(f"campaign: {inhibit} inhibit off for {command}"))  # fmt: skip
+        self.cmd(node, "gate.arm", command=command_key(node, command),
+                 confirm=Confirm(f"campaign: arm {command}"))  # fmt: skip
 
     # ---------------------------------------------------------------- orbiter
 
@@ -249,7 +252,7 @@ class Campaign:
         """Into the primary containment vessel; break the chain by brazing (hazardous)."""
         self.phase("orbiter: contain and braze")
         self.cmd("orbiter", "ccrs.contain", timeout=1800)
-        self.cmd("orbiter", "modes.set", mode=CRITICAL)
+        self.cmd("orbiter", "modes.set", mode=CRITICAL, confirm=Confirm("campaign: brazing"))
         self.gate("orbiter", "braze", "ccrs.braze")
         self.cmd("orbiter", "ccrs.braze", confirm=Confirm("campaign: OS contained"),
                  timeout=7200)  # fmt: skip

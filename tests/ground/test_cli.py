@@ -65,7 +65,7 @@ def test_a_command_prints_its_verification_stages(bench):
 
 
 def test_a_command_refused_on_board_exits_non_zero_with_its_reason(bench):
-    done = msr("cmd", "lander", "modes.set", "mode=3", cwd=bench, check=False)  # safe -> critical
+    done = msr("cmd", "lander", "modes.set", "mode=3", "--yes", cwd=bench, check=False)  # safe
     assert done.returncode == 1
     assert "completion_failed" in done.stdout and "precondition" in done.stdout
 
@@ -185,3 +185,76 @@ def test_a_procedure_that_raises_its_own_error_fails_naming_the_line(bench, tmp_
     done = msr("run", str(procedure), cwd=bench, check=False)
     assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
     assert "FAIL: oops.py:2: ZeroDivisionError: division by zero" in done.stdout
+
+
+# ------------------------------------------------------------------ hazardous confirmation (0024)
+
+ARM_LAUNCH = "command=43523"  # gate.arm of launch.arm: 170 << 8 | 3
+
+
+def insert_data(node: str, name: str, **args: object) -> str:
+    """``data=<bytes>`` of a schedule.insert carrying one command of ``node``."""
+    from fsw.dictionary import node_dictionary
+    from fsw.dictionary.loads import build_insert
+    from hal.protocol.pus import PusTc
+
+    d = node_dictionary(node)
+    command = d.command(name)
+    message = command.message
+    packet = PusTc(d.apid, message.service, message.subtype, command.encode(**args))
+    return f"data={build_insert([(1.0e6, packet)])!r}"
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (["cmd", "mav", "gate.arm", ARM_LAUNCH], "gate.arm arms a hazardous command"),
+        (["cmd", "mav", "gate.remove_inhibit", "inhibit=0"], "removes an onboard inhibit"),
+        (["cmd", "mav", "modes.set", "mode=3"], "modes.set enters critical mode"),
+        (["cmd", "mav", "launch.launch"], "launch.launch fires"),
+        (["cmd", "mav", "schedule.insert", insert_data("mav", "gate.arm", command=43523)],
+         "schedule.insert item 0: gate.arm arms"),
+    ],
+)  # fmt: skip
+def test_a_hazardous_command_without_its_confirmation_is_refused_in_one_line(bench, args, why):
+    done = msr(*args, cwd=bench, check=False, stdin="")  # stdin is a pipe, not a terminal
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "is HAZARDOUS" in done.stderr and why in done.stderr
+    assert "stdin is not a terminal" in done.stderr and "pass --yes" in done.stderr
+    assert "nothing sent" in done.stderr
+    wrong = msr(*args, cwd=bench, check=False, stdin="no\n")
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+
+
+def test_a_confirmed_inhibit_removal_and_a_schedule_insert_wrapping_one_are_taken(bench):
+    done = msr("cmd", "mav", "gate.remove_inhibit", "inhibit=1", "--yes", cwd=bench, check=False)
+    assert done.stdout.split()[1::2][-1] == "completed", done.stdout
+    assert msr("cmd", "mav", "gate.restore_inhibit", "inhibit=1", cwd=bench).returncode == 0
+    wrapped = insert_data("mav", "gate.remove_inhibit", inhibit=1)
+    done = msr("cmd", "mav", "schedule.insert", wrapped, "--yes", cwd=bench, check=False)
+    assert "completed" in done.stdout, done.stdout + done.stderr
+    msr("cmd", "mav", "schedule.reset", cwd=bench)
+
+
+def test_a_sequence_is_loaded_from_a_file_with_its_confirmation_when_a_step_needs_one(
+    bench, tmp_path
+):
+    plain = tmp_path / "status.toml"
+    plain.write_text('[[steps]]\ndelay = 0.0\ncommand = "hk.report"\nargs = { sid = 1 }\n\n'
+                     '[[steps]]\ndelay = 1.5\ncommand = "core.ping"\n')  # fmt: skip
+    done = msr("seq", "load", "mav", "status2", str(plain), cwd=bench)
+    assert "mav sequence status2: 2 steps loaded" in done.stdout
+    hazardous = tmp_path / "arm.toml"
+    hazardous.write_text('[[steps]]\ndelay = 1.0\ncommand = "gate.arm"\n'
+                         "args = { command = 43523 }\n")  # fmt: skip
+    load = ("seq", "load", "mav", "arm_it", str(hazardous))
+    refused = msr(*load, cwd=bench, check=False, stdin="")
+    assert refused.returncode == 2 and "seq.load item 0: gate.arm arms" in refused.stderr
+    assert "stdin is not a terminal" in refused.stderr and "Traceback" not in refused.stderr
+    done = msr("seq", "load", "mav", "arm_it", str(hazardous), "--yes", cwd=bench)
+    assert "1 steps loaded with the hazardous confirmation" in done.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[steps]]\ndelay = -1\ncommand = "core.ping"\n')
+    refused = msr("seq", "load", "mav", "bad", str(bad), cwd=bench, check=False)
+    assert refused.returncode == 2 and "step 0: delay must be seconds >= 0" in refused.stderr

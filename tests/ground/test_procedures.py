@@ -26,9 +26,10 @@ def test_an_operator_takes_the_lander_to_nominal_and_back_to_safe(msr_bench):
 
 
 def test_a_refused_command_raises_with_its_stage_and_reason(msr_bench):
+    critical = Confirm("test: critical")
     with pytest.raises(CommandFailed, match=r"completion_failed \(precondition: safe -> critical"):
-        msr_bench.cmd("mav", "modes.set", mode=3)
-    result = msr_bench.cmd("mav", "modes.set", mode=3, check=False)
+        msr_bench.cmd("mav", "modes.set", mode=3, confirm=critical)
+    result = msr_bench.cmd("mav", "modes.set", mode=3, confirm=critical, check=False)
     assert not result.ok and result.final == "completion_failed"
 
 
@@ -112,7 +113,7 @@ def test_a_command_sent_without_waiting_is_waited_for_later(msr_bench):
     msr_bench.wait(1.0)  # the procedure does other things meanwhile
     result = msr_bench.wait_command(sent, timeout=10)
     assert result.ok and result.name == "modes.set"
-    refused = msr_bench.send("mav", "modes.set", mode=3)
+    refused = msr_bench.send("mav", "modes.set", mode=3, confirm=Confirm("test: critical"))
     with pytest.raises(CommandFailed, match=r"precondition"):
         msr_bench.wait_command(refused, timeout=10)
 
@@ -135,3 +136,65 @@ def test_a_node_reset_restarts_its_process_and_the_node_rejoins(msr_bench):
     }
     with pytest.raises(GroundError, match=r"reset 'pluto': no such node .*lander"):
         reset_node(msr_bench.run_dir, "pluto")
+
+
+# ------------------------------------------------------------------ hazardous confirmation (0024)
+
+
+def _insert(node: str, name: str, release: float, **args: object) -> bytes:
+    """TC[11,4] data carrying one command of ``node`` released at ``release``."""
+    from fsw.dictionary import node_dictionary
+    from fsw.dictionary.loads import build_insert
+    from hal.protocol.pus import PusTc
+
+    d = node_dictionary(node)
+    message = d.command(name).message
+    packet = PusTc(d.apid, message.service, message.subtype, d.command(name).encode(**args))
+    return build_insert([(release, packet)])
+
+
+def test_a_hazardous_command_direct_or_nested_needs_the_confirmation_and_the_station_checks_again(
+    msr_bench,
+):
+    arm = api.command_key("mav", "launch.arm")
+    before = msr_bench.status()["nodes"]["mav"]["transmitted"]
+    for name, args, why in [
+        ("gate.arm", {"command": arm}, "gate.arm arms a hazardous command"),
+        ("gate.remove_inhibit", {"inhibit": 0}, "gate.remove_inhibit removes an onboard"),
+        ("modes.set", {"mode": 3}, "modes.set enters critical mode"),
+        ("schedule.insert", {"data": _insert("mav", "gate.remove_inhibit", 1e6, inhibit=0)},
+         "schedule.insert item 0: gate.remove_inhibit removes"),
+    ]:  # fmt: skip
+        with pytest.raises(HazardousCommandError, match=why):
+            msr_bench.cmd("mav", name, **args)
+    with pytest.raises(HazardousCommandError, match=r"seq.load item 0: gate.arm arms"):
+        msr_bench.load_sequence("mav", "arm_it", [(1.0, "gate.arm", {"command": arm})])
+    assert msr_bench.status()["nodes"]["mav"]["transmitted"] == before  # nothing went up
+    # A client that skips its own check (or lies) is refused by the station all the same.
+    wrapped = _insert("mav", "gate.arm", 1e6, command=arm).hex()
+    for name, args in [("gate.arm", {"command": arm}), ("modes.set", {"mode": 3}),
+                       ("schedule.insert", {"data": {"hex": wrapped}})]:  # fmt: skip
+        with pytest.raises(GroundError, match=r"is hazardous \(.*\): it needs an explicit"):
+            msr_bench.request(op="cmd", node="mav", name=name, args=args, confirmed=False)
+    assert msr_bench.status()["nodes"]["mav"]["transmitted"] == before
+    # A non-hazardous insert needs nothing; a confirmed one is taken on board.
+    assert msr_bench.cmd("mav", "schedule.insert", data=_insert("mav", "core.ping", 1e6)).ok
+    confirmed = msr_bench.cmd("mav", "schedule.insert", confirm=Confirm("test"),
+                              data=_insert("mav", "gate.arm", 1e6, command=arm))  # fmt: skip
+    assert confirmed.ok
+    assert msr_bench.cmd("mav", "schedule.reset").ok
+
+
+def test_a_confirmed_time_tagged_inhibit_removal_survives_a_reboot_and_runs(msr_bench):
+    from ground_tools.bench_ctl import reset_node
+
+    release = msr_bench.now() + 60.0
+    data = _insert("mav", "gate.remove_inhibit", release, inhibit=1)
+    assert msr_bench.cmd("mav", "schedule.insert", data=data, confirm=Confirm("test")).ok
+    reset_node(msr_bench.run_dir, "mav")  # the schedule comes back from the NV store, disabled
+    msr_bench.wait_event("mav", "schedule.schedule_restored", timeout=60, contains="1 activities")
+    msr_bench.cmd("mav", "schedule.enable")
+    removed = msr_bench.wait_event("mav", "gate.inhibit_removed", timeout=120)
+    assert "launch removed by schedule:" in removed.values["detail"]
+    assert "(confirmed)" in removed.values["detail"]
+    msr_bench.wait_check("mav.gate.status.inhibits == 1", timeout=10)  # only 'arm' left
