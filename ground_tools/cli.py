@@ -463,9 +463,6 @@ def build_parser() -> argparse.ArgumentParser:
     _where(cmd)
     cmd.set_defaults(func=_cmd_cmd)
 
-    tlm = sub.add_parser("tlm", help="live telemetry table, refreshed in place")
-    tlm.add_argument("names", nargs="*", metavar="NODE.PACKET[.FIELD]",
-                     help="what to show (default: every node's core.status)")  # fmt: skip
     seq = sub.add_parser("seq", help="stored sequences: load or replace one (seq.load)")
     seq.add_argument("action", choices=["load"])
     seq.add_argument("node", help="lander, mav or orbiter")
@@ -488,6 +485,9 @@ def build_parser() -> argparse.ArgumentParser:
     _where(param)
     param.set_defaults(func=_cmd_param)
 
+    tlm = sub.add_parser("tlm", help="live telemetry table, refreshed in place")
+    tlm.add_argument("names", nargs="*", metavar="NODE.PACKET[.FIELD]",
+                     help="what to show (default: every node's core.status)")  # fmt: skip
     tlm.add_argument("--once", action="store_true", help="print one refresh and exit")
     tlm.add_argument("--interval", type=float, default=0.5, help="wall seconds between refreshes")
     _where(tlm)
