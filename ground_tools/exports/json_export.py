@@ -9,7 +9,8 @@ gives the same bytes)::
         "<node>": {
           "apid": int, "inhibits": [str],
           "commands": [{"name", "service", "subtype", "component", "description", "modes",
-                        "hazardous", "hazard"?: {"window", "inhibits"}, "variable",
+                        "hazardous", "hazard"?: {"window", "inhibits"},
+                        "confirm"?: {"when", "argument", "values", "why"}, "variable",
                         "layout"?, "arguments": [field]}],
           "hk": [{"name", "sid", "component", "period", "description", "fields": [field]}],
           "reports": [{"name", "service", "subtype", "component", "description",
@@ -27,7 +28,10 @@ gives the same bytes)::
     field = {"name", "type", "count", "units", "range": {"min", "max"}, "description"}
 
 ``modes`` empty means every mode. ``hazard`` is present only for a hazardous command (the
-seconds its arm stays valid, and the onboard inhibits that must all be removed); ``layout`` only
+seconds its arm stays valid, and the onboard inhibits that must all be removed); ``confirm`` only
+for a command that needs the ground's hazardous confirmation (decision 0024: ``when`` ``always``
+or ``when mode in (3)``, the ``argument`` and its ``values`` that need it, null and [] when
+always, and ``why``); ``layout`` only
 for a variable command (its data, in words). An event's ``subtype`` is its PUS-5 report subtype
 (TM[5,subtype]). ``type`` is the field's wire kind (``u8`` ... ``f32``, ``bool``; a parameter's is
 ``int``, ``float`` or ``bool``); ``units`` ``-`` means dimensionless.
@@ -109,6 +113,10 @@ def _command(c: Command) -> dict[str, Any]:
     }
     if c.hazardous:
         record["hazard"] = {"window": c.window, "inhibits": list(c.inhibits)}
+    rule = c.confirmation
+    if rule is not None:
+        record["confirm"] = {"when": rule.describe(), "argument": rule.field or None,
+                             "values": list(rule.values), "why": rule.why}  # fmt: skip
     record["variable"] = c.variable
     if c.variable:
         record["layout"] = c.layout

@@ -484,10 +484,14 @@ def _enum(enum: dict[int, str]) -> str:
 
 
 def _hazard(c: Command) -> str:
+    rule = c.confirmation
+    confirm = "" if rule is None else f"confirmation {rule.describe()}"
+    if rule is not None and rule.why and not c.hazardous:
+        confirm += f" ({rule.why})"
     if not c.hazardous:
-        return "-"
+        return confirm or "-"
     inhibits = ", ".join(c.inhibits) or "none"
-    return f"hazardous: arm window {_num(c.window)} s; inhibits {inhibits}"
+    return f"hazardous: arm window {_num(c.window)} s; inhibits {inhibits}; {confirm}"
 
 
 def _command_meaning(c: Command) -> str:

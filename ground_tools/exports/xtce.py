@@ -763,6 +763,8 @@ class _NodeBuilder:
         if c.hazardous:
             ancillary.append(("hazard_window", repr(c.window)))
             ancillary += [("inhibit", inhibit) for inhibit in c.inhibits]
+        if c.confirmation is not None:
+            ancillary.append(("confirmation", c.confirmation.describe()))
         _ancillary(element, ancillary)
         based = _sub(element, "BaseMetaCommand", metaCommandRef="PUS_TC")
         assignments = _sub(based, "ArgumentAssignmentList")
@@ -817,6 +819,10 @@ class _NodeBuilder:
         if c.hazardous:
             _sub(element, "DefaultSignificance", reasonForWarning=_hazard_text(c),
                  consequenceLevel="critical")  # fmt: skip
+        elif c.confirmation is not None:  # arms, removes an inhibit or enters critical (0024)
+            level = "vital" if c.confirmation.field else "critical"
+            _sub(element, "DefaultSignificance", reasonForWarning=_confirm_text(c),
+                 consequenceLevel=level)  # fmt: skip
 
 
 def _hazard_text(c: Command) -> str:
@@ -825,6 +831,15 @@ def _hazard_text(c: Command) -> str:
         f"Hazardous: passes the onboard gate; arm it (gate.arm), then send it within "
         f"{c.window} s; onboard inhibits that must all be removed first: {inhibits}"
     )
+
+
+def _confirm_text(c: Command) -> str:
+    rule = c.confirmation
+    if rule is None:
+        return ""
+    when = "" if not rule.field else f" when {rule.field} is {' or '.join(map(str, rule.values))}"
+    why = f" ({rule.why})" if rule.why else ""
+    return f"Needs the ground's hazardous confirmation{when}{why}"
 
 
 def _sentence(text: str) -> str:
@@ -847,6 +862,8 @@ def _command_text(c: Command) -> str:
         parts.append(f"Variable application data: {c.layout}.")
     if c.hazardous:
         parts.append(_hazard_text(c) + ".")
+    if c.confirmation is not None:
+        parts.append(_confirm_text(c) + ".")
     return " ".join(part for part in parts if part)
 
 

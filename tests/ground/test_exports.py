@@ -390,3 +390,33 @@ def test_an_unknown_format_or_node_is_refused_with_a_one_line_export_error(fmt, 
         export(fmt, nodes)
     assert named in str(refused.value) and "\n" not in str(refused.value)
     assert "known:" in str(refused.value)
+
+
+def test_every_command_that_needs_the_hazardous_confirmation_is_flagged_in_every_export(
+    xtce_document, markdown
+):
+    """Decision 0024: arming, removing an inhibit, entering critical and firing need the
+    ground's confirmation; each export says so, with the argument rule where there is one."""
+    exported = json.loads(export_json())["nodes"]["mav"]["commands"]
+    by_name = {c["name"]: c for c in exported}
+    assert by_name["gate.arm"]["confirm"] == {
+        "when": "always", "argument": None, "values": [], "why": "arms a hazardous command",
+    }  # fmt: skip
+    assert by_name["modes.set"]["confirm"] == {
+        "when": "when mode in (3)", "argument": "mode", "values": [3],
+        "why": "enters critical mode",
+    }  # fmt: skip
+    assert by_name["gate.remove_inhibit"]["confirm"]["when"] == "always"
+    assert by_name["launch.launch"]["confirm"]["when"] == "always"  # every gated command
+    assert (
+        "confirm" not in by_name["gate.restore_inhibit"] and "confirm" not in by_name["core.ping"]
+    )
+    flagged = {c["name"] for c in exported if "confirm" in c}
+    assert flagged == {"modes.set", "gate.arm", "gate.remove_inhibit", "launch.arm",
+                       "launch.launch"}  # fmt: skip
+    mav = extract_space_system(xtce_document, "mav")
+    assert b"Needs the ground's hazardous confirmation when mode is 3" in mav
+    assert b'consequenceLevel="vital"' in mav  # modes.set: only when critical
+    assert b'<AncillaryData name="confirmation">always</AncillaryData>' in mav
+    assert "confirmation when mode in (3) (enters critical mode)" in markdown
+    assert "confirmation always (removes an onboard inhibit)" in markdown
