@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fsw.apps.base import App
+from fsw.apps.base import App, OperationFailed
 from fsw.core.component import CommandContext, NodeContext
 from hal.devices.igloo import IglooClient
 from hal.errors import HalError
@@ -95,8 +95,8 @@ class IglooThermal(App):
             heaters = self.igloo.read_heaters()
             propellant = self.igloo.read_propellant()
             door = self.igloo.read_door()
-        except HalError:
-            return  # a silent igloo: health reports it; the next period tries again
+        except (HalError, OperationFailed):
+            return  # a silent (or absent) igloo: health reports it; the next period tries again
         self._read_at = now
         low = float(self.ctx.parameter("igloo.zone_low"))
         high = float(self.ctx.parameter("igloo.zone_high"))

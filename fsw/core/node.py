@@ -65,6 +65,7 @@ NV_DEFAULTS: Mapping[str, Any] = {
     "boot": {"count": 0},
     "counters": {},
     "parameters": {},
+    "parameters_previous": {},
     "schedule": None,
     "sequences": None,
     "reset_guard": None,

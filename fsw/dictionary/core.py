@@ -30,7 +30,9 @@ safe, ``gate.disarm``, ``gate.restore_inhibit`` and ``seq.stop``.
 
 Service 20 (parameters) uses PUS-C's TC[20,1] (report) and TC[20,3] (load), and private subtypes
 for the two-step table update: TC[20,129] validate the loaded values, TC[20,130] activate them
-(all or none, rolled back on a failure), TC[20,131] discard them.
+(all or none, rolled back on a failure), TC[20,131] discard them; TC[20,132] returns one
+parameter to its previous active value or its default (:mod:`fsw.dictionary.parameters`, decision
+0026).
 """
 
 from __future__ import annotations
@@ -143,6 +145,15 @@ def core_commands(node: str, apid: int) -> list[Command]:
         cmd("params.validate", 20, 129, "validate the staging table as a whole"),
         cmd("params.activate", 20, 130, "activate the staging table: all or none, persisted"),
         cmd("params.discard", 20, 131, "discard the staging table"),
+        cmd(
+            "params.rollback",
+            20,
+            132,
+            "return one active parameter to its previous active value or its default "
+            "(checked against the other parameters, persisted)",
+            _f("parameter", "u16", "-", 1, 65535, "the parameter id"),
+            _f("to", "u8", "-", 0, 1, "0 its previous active value, 1 its power-on default"),
+        ),
         cmd(
             "modes.set",
             150,
@@ -321,6 +332,11 @@ CORE_EVENTS: Final[tuple[tuple[str, str, str], ...]] = (
     ("params.activated", "info", "the staging table was activated and persisted"),
     ("params.rejected", "low", "a parameter load or validation failed (detail: why)"),
     ("params.rolled_back", "medium", "an activation failed and every value was restored"),
+    (
+        "params.reverted",
+        "info",
+        "the ground returned a parameter to its previous or default value (detail: name, from, to)",
+    ),
     ("time.report_rate", "info", "the time report rate changed"),
     (
         "health.device_reply_lost",
