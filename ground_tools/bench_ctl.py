@@ -63,8 +63,9 @@ class BenchUp:
 
 
 def bench_up(
-    bench_path: Path, *, runs_dir: Path | None = None, pace: str = "1", run_id: str | None = None
-) -> BenchUp:
+    bench_path: Path, *, runs_dir: Path | None = None, pace: str = "1", run_id: str | None = None,
+    resync: bool = True,
+) -> BenchUp:  # fmt: skip
     """Start the simulator, the nodes and the ground station of a bench (module docstring).
 
     Args:
@@ -72,6 +73,8 @@ def bench_up(
         runs_dir: where the run folder goes (default: the bench's ``runs_dir``).
         pace: the ground station's pace: ``x`` real time, or ``fast``.
         run_id: the run folder's name (default: a time stamp).
+        resync: resynchronise every node's uplink once the station is up (False: leave the
+            nodes refusing every authenticated frame, for tests of exactly that).
 
     Raises:
         GroundError: a bad bench file, or a process that did not start (its log's last line).
@@ -106,7 +109,8 @@ def bench_up(
                    "--run-dir", str(run_dir), "--pace", pace]  # fmt: skip
         pids["ground"] = _spawn(station, run_dir, "ground")
         _wait_for(run_dir / "station.json", run_dir, "ground", pids["ground"])
-        resync_all(run_dir)
+        if resync:
+            resync_all(run_dir)
     except GroundError:
         _stop(pids)
         raise
@@ -144,11 +148,13 @@ def bench_down(target: str | Path | None = None) -> dict[str, str]:
     return fates
 
 
-def reset_node(target: str | Path | None, node: str) -> int:
+def reset_node(target: str | Path | None, node: str, *, wipe_nv: bool = False) -> int:
     """Reset a node of the bench that is up, as a power cycle: its flight-software process is
     killed (SIGKILL: nothing is saved on the way down) and started again with boot cause
-    ``restart``, on the same ports and non-volatile store. It rejoins the lockstep in the
-    round its predecessor left (:mod:`sim_hardware.clock`). Returns the new process id.
+    ``restart``, on the same ports and non-volatile store (``wipe_nv``: with both copies of the
+    store deleted while it is down, as a lost store; it then needs a resync, decision 0023).
+    It rejoins the lockstep in the round its predecessor left (:mod:`sim_hardware.clock`).
+    Returns the new process id.
 
     Raises:
         GroundError: no bench is up there, or it has no such node.
@@ -165,6 +171,9 @@ def reset_node(target: str | Path | None, node: str) -> int:
         deadline = time.monotonic() + STOP_GRACE
         while _alive(old) and time.monotonic() < deadline:
             time.sleep(0.01)
+    if wipe_nv:
+        for copy in ("a", "b", "tmp"):
+            (run_dir / "nv" / f"{node}.{copy}").unlink(missing_ok=True)
     args = [*_node_args(node, Path(record["bench"]), run_dir), "--boot-cause", "restart"]
     pids[node] = _spawn(args, run_dir, node)
     record["pids"] = pids

@@ -53,7 +53,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.action == "reset":
         if not args.node:
             raise CliError("bench reset: name the node to reset (lander, mav or orbiter)")
-        pid = reset_node(_target(args), args.node)
+        pid = reset_node(_target(args), args.node, wipe_nv=args.wipe_nv)
         console.print(f"{args.node} reset: restarted as pid {pid}")
         return 0
     if args.action == "down":
@@ -444,6 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--runs-dir", help="up: where the run folder goes (default: the bench's)")
     bench.add_argument("--pace", default="1", help="up: x real time, or 'fast' (default: 1)")
     bench.add_argument("--json", action="store_true", help="status: as JSON")
+    bench.add_argument(
+        "--wipe-nv", action="store_true", help="reset: delete both copies of its NV store too"
+    )
     bench.set_defaults(func=_cmd_bench)
 
     link = sub.add_parser("link", help="the space link: resync a node's anti-replay (0023)")

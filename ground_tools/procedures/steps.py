@@ -65,8 +65,19 @@ class Campaign:
         self.phase = phase
 
     def cmd(self, target: str, name: str, **kwargs: Any) -> CommandResult:
-        """``bench.cmd`` (for brevity in the steps)."""
+        """``bench.cmd`` (for brevity in the steps), after resynchronising any node that
+        reports it needs it (:meth:`resync_if_needed`)."""
+        self.resync_if_needed()
         return self.bench.cmd(target, name, **kwargs)
+
+    def resync_if_needed(self) -> list[str]:
+        """Resynchronise the uplink of every node that reports a pending challenge (its
+        anti-replay store was lost, corrupt or new: decision 0023); return their names."""
+        needed = self.bench.resync_needed()
+        if needed:
+            self.phase(f"{', '.join(needed)}: uplink resync (anti-replay store lost)")
+            self.bench.resync(*needed)
+        return needed
 
     # ---------------------------------------------------------------- every node
 
