@@ -18,9 +18,10 @@ from fsw.core.config import ConfigError, load_config, parse_config
 from fsw.core.hazard import CommandSource
 from fsw.core.node import Node
 from fsw.dictionary.loads import build_sequence_load
-from fsw.dictionary.model import EventDecoded
+from fsw.dictionary.model import CONFIRMED_SOURCE, EventDecoded
 from fsw.services.pus_11_scheduling import SequencingError, build_insert
 from hal.clock import ManualClock
+from hal.protocol.pus import PusTc
 from tests.fsw.test_node import DICTIONARY, Spacecraft
 
 FIRE_CODE = 140 << 8 | 1  # test.fire, as gate.arm names it
@@ -294,3 +295,58 @@ def test_a_configured_sequence_cannot_hold_a_command_that_needs_the_confirmation
         Node(DICTIONARY, config, tmp_path / "nv", ManualClock(0.0).now, lambda *a: None,
              durable=False)  # fmt: skip
     assert load_config("lander").sequences  # the shipped ones pass
+
+
+# ------------------------------------------------------------------------------- a node process
+
+
+def test_a_node_process_refuses_an_unmarked_arm_and_drops_a_planted_entry_after_a_power_cut(
+    tmp_path: Path,
+):
+    """Through the authenticated space link and the NV store on disk, as on the bench."""
+    from fsw.dictionary import node_dictionary
+    from tests.fsw.bench_run import BenchRun
+
+    mav = node_dictionary("mav")
+    arm_launch = {"command": 170 << 8 | 3}
+
+    def stages(run: BenchRun, name: str, *, mark: bool, **args: object) -> list[str]:
+        packet = run.packet("mav", name, **args)
+        packet.source_id = CONFIRMED_SOURCE if mark else 0  # what the station would not do
+        run.ground["mav"].send(packet)
+        run.cycles(10.0, lambda: any(v.subtype in (2, 4, 7, 8)
+                                     for v in run.verifications("mav", packet)))  # fmt: skip
+        return [v.stage + (f" ({v.reason})" if v.reason else "")
+                for v in run.verifications("mav", packet)]  # fmt: skip
+
+    with BenchRun(tmp_path, ["mav"]) as run:
+        run.cycles(1.0)
+        assert stages(run, "gate.arm", mark=False, **arm_launch) == [
+            "acceptance_failed (hazard:unconfirmed: gate.arm from ground: sent without the "
+            "ground's confirmation)"
+        ]
+        assert stages(run, "gate.arm", mark=True, **arm_launch)[-1] == "completed"
+        assert stages(run, "gate.disarm", mark=False, command=0xFFFF)[-1] == "completed"
+        message = mav.command("gate.remove_inhibit").message
+        remove = PusTc(mav.apid, message.service, message.subtype, bytes([1]))
+        wrapped = build_insert([(run.now + 100.0, remove)])
+        refused = stages(run, "schedule.insert", mark=False, data=wrapped)
+        assert refused[-1].startswith("completion_failed (hazard:unconfirmed: gate.remove_inhibit")
+
+        run.kill_node("mav")  # a power cut; an older software left an unmarked entry behind
+        store = run.nv_store("mav")
+        planted = [[run.now + 5.0, 1, remove.pack().hex()]]  # no confirmation flag
+        store.put("schedule", {"enabled": False, "next_id": 2, "activities": planted})
+        mark = len(run.received["mav"])
+        run.start_node("mav", boot_cause="restart")
+
+        def dropped() -> list[str]:
+            return [d for n, d in run.events("mav", mark) if n == "schedule.schedule_refused"]
+
+        run.cycles(10.0, lambda: bool(dropped()))
+        assert dropped() and "dropped at restore" in dropped()[0], run.events("mav", mark)
+        assert "hazard:unconfirmed: gate.remove_inhibit" in dropped()[0]
+        assert stages(run, "schedule.enable", mark=False)[-1] == "completed"
+        run.cycles(10.0)
+        _, gate = run.housekeeping("mav", "gate.status")[-1]
+        assert gate["inhibits"] == 0b11 and gate["schedule_size"] == 0  # both still in place
