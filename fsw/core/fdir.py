@@ -45,8 +45,8 @@ order. A tripped monitor does not trip again until it has been seen back in limi
 (``monitor_cleared``), so a lasting fault gives one response, not a storm.
 
 **Every monitor has a declared staleness** (``max_age``). At each check, a sample older than
-``max_age`` (or, for a point never sampled, ``max_age`` passed since the monitor was armed:
-created, enabled or activated) makes the monitor *stale*, whatever its kind: ``monitor_stale``
+``max_age`` makes the monitor *stale*, whatever its kind; a sample taken before the monitor was
+armed (created, enabled or activated), or no sample at all, gets ``max_age`` from the arming: ``monitor_stale``
 is emitted and its response runs, once, because data that stopped (housekeeping disabled, a
 silent board) is itself a fault. A fresh sample ends it (``monitor_fresh``) and judging goes on.
 
@@ -663,11 +663,12 @@ class FaultProtection:
         """Judge the sample's age: True while the monitor is stale (nothing else to judge)."""
         spec = monitor.spec
         max_age = spec.max_age or 0.0
+        armed = now if monitor.armed_at is None else monitor.armed_at
         if sample is None:
-            armed = now if monitor.armed_at is None else monitor.armed_at
             age, what = now - armed, "never_sampled"
-        else:
-            age, what = now - sample[1], f"age:{_fmt(now - sample[1])}"
+        else:  # a sample from before the monitor was armed has max_age from the arming
+            age = now - max(sample[1], armed)
+            what = f"age:{_fmt(age)}"
         if age <= max_age:
             if monitor.stale:
                 monitor.stale = False

@@ -305,7 +305,7 @@ def board_health(node: str, apid: int, boards: tuple[str, ...]) -> HkPacket:
         for board in boards
     )  # fmt: skip
     return HkPacket(
-        "health.boards", node, apid, SID_BOARD_HEALTH, fields, "health", 5.0,
+        "health.boards", node, apid, SID_BOARD_HEALTH, fields, "health", 10.0,
         "each board's health (HAL health records)",
     )  # fmt: skip
 

@@ -842,3 +842,19 @@ def test_the_guard_trips_exactly_when_more_than_limit_quick_boots_came_in_a_row(
         assert guard.resets_total == index
         if stays_up:
             tripped = False
+
+
+def test_a_monitor_that_becomes_active_gives_an_older_sample_its_max_age_from_then():
+    node = Node()
+    fp = fault_protection(node, ACTIVE_TOML)  # max_age 10 s, active while the state <= 4
+    node.sample("launch.status.state", 9, 0.0)
+    node.sample("launch.status.propellant_temp", -10.0, 0.0)  # read long before
+    for now in range(50):
+        fp.cycle(float(now))
+    node.sample("launch.status.state", 4, 50.0)  # active from 50 s: the old reading is not stale
+    for now in range(50, 61):
+        fp.cycle(float(now))
+    assert node.names() == []
+    fp.cycle(60.5)  # no new reading for max_age after the activation: stale
+    assert node.names() == ["monitor_stale", "fault_response", "enter_safe"]
+    assert "value=age:10.5" in node.log[0][1]
