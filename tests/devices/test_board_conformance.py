@@ -1,6 +1,6 @@
 """The board conformance suite: what every mission board must do on its serial line, checked
 through its HAL driver, whatever the board is (procedure safe for flight hardware: pings, status
-reads, a refused command and line noise; nothing moves, heats or fires).
+reads, refused commands, a repeated request and line noise; nothing moves, heats or fires).
 
 By default each board's emulator is served on a pty. With ``--hil-port=/dev/... --hil-board=NAME``
 (and ``--hil-baud``), the suite of board ``NAME`` runs against the real board on that port
@@ -25,7 +25,7 @@ from hal.links import open_link
 from hal.links.channel import PacketChannel
 from hal.protocol.devices import icd as common
 from hal.protocol.framing import Deframer
-from hal.protocol.pus import PusTc
+from hal.protocol.pus import DeviceFailure, FailureCode, PusTc, RequestId
 from sim_hardware.simulator import EMULATORS
 
 BOARDS = sorted(BOARD_NODES)
@@ -84,6 +84,31 @@ def test_an_unknown_command_is_refused_and_the_board_keeps_answering(board):
         client.ping(device.name)
 
 
+def test_a_repeated_request_is_answered_with_the_same_report_and_new_content_is_new(board):
+    """Exactly once (decision 0022): the same request id with the same content gets the stored
+    report again, octet for octet; the same id with other content is a new request. Nothing
+    acts: the command carries one octet too many, which every board refuses (bad_length)."""
+    name, port, baud = board
+    icd = client_class(name).icd
+    device = next(d for d in icd.devices if d.commands)
+    message = device.commands[0]
+    too_long = bytes(message.size + 1)
+    deframer = Deframer(max_length=None, apid_max=icd.apids)
+    with PacketChannel(open_link(port, baudrate=baud), deframer) as channel:
+        request = PusTc(device.apid, message.service, message.subtype, too_long, seq_count=77)
+        first = channel.request(request, timeout=1.0)
+        again = channel.request(request, timeout=1.0)
+        other = PusTc(device.apid, message.service, message.subtype, too_long + b"\x00",
+                      seq_count=77)  # fmt: skip
+        new = channel.request(other, timeout=1.0)
+    assert (first.service, first.subtype) == (common.SERVICE_VERIFICATION, common.SUBTYPE_FAILED)
+    assert DeviceFailure.unpack(first.source_data) == DeviceFailure(
+        RequestId.of(request), FailureCode.BAD_LENGTH
+    )
+    assert again.pack() == first.pack()  # the stored report, not a second one
+    assert new.pack() != first.pack() and new.source_data == first.source_data
+
+
 def test_the_suite_runs_against_a_board_given_on_the_command_line(request, tmp_path):
     """The HIL path itself: the suite, run with --hil-port on a board the simulator serves
     (standing in for the hardware), checks that board and skips the others."""
@@ -107,7 +132,7 @@ def test_the_suite_runs_against_a_board_given_on_the_command_line(request, tmp_p
         sim.wait(10)
     assert result.returncode == 0, result.stdout[-2000:]
     summary = result.stdout.strip().splitlines()[-1]
-    assert summary.startswith(f"4 passed, {4 * (len(BOARDS) - 1)} skipped"), summary
+    assert summary.startswith(f"5 passed, {5 * (len(BOARDS) - 1)} skipped"), summary
 
 
 def test_noise_on_the_line_does_not_stop_the_board(board):
