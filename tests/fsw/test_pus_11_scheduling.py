@@ -779,3 +779,70 @@ class ScheduleMachine(RuleBasedStateMachine):
 
 
 TestScheduleMachine = ScheduleMachine.TestCase
+
+
+# ---------------------------------------------------------------------------------------------
+# Provenance (decision 0024): the load's confirmation is kept with each entry
+
+
+def hazardous(n: int) -> PusTc:
+    """A command of the service whose commands need the ground's confirmation here."""
+    return tc(n, service=HAZARDOUS_SERVICE)
+
+
+def test_an_insert_carrying_a_hazardous_command_needs_the_confirmation_and_keeps_it():
+    ground = Dispatcher()
+    sched = TimeSchedule(ground.submit, validate, emit=ground.emit, persist=ground.persist)
+    with pytest.raises(ScheduleError) as refused:
+        sched.insert([(10.0, tc(1)), (20.0, hazardous(2))], now=0.0)
+    assert refused.value.reason.startswith("hazard:unconfirmed") and refused.value.index == 1
+    assert sched.activities() == [] and ground.persisted == []
+    sched.insert([(10.0, tc(1)), (20.0, hazardous(2))], now=0.0, confirmed=True)
+    assert ground.persisted[-1]["activities"][1][3] is True
+    sched.enable(0.0)
+    run(sched, 0.0, 25.0, 0.5)
+    assert [(s.kind, s.confirmed, s.name) for _, s, _ in ground.submitted] == [
+        (SourceKind.SCHEDULE, True, "1"), (SourceKind.SCHEDULE, True, "2"),
+    ]  # fmt: skip
+
+
+def test_a_restored_schedule_drops_an_unconfirmed_hazardous_activity_and_keeps_the_rest():
+    ground = Dispatcher()
+    sched = TimeSchedule(ground.submit, validate, emit=ground.emit, persist=ground.persist)
+    saved = {"enabled": True, "next_id": 5, "activities": [
+        [10.0, 1, tc(1).pack().hex()],  # saved before decision 0024: no flag
+        [11.0, 2, hazardous(2).pack().hex()],  # no flag: unconfirmed
+        [12.0, 3, hazardous(3).pack().hex(), False],
+        [13.0, 4, hazardous(4).pack().hex(), True],
+    ]}  # fmt: skip
+    sched.restore(saved, now=5.0)
+    assert [(a.id, a.confirmed) for a in sched.activities()] == [(1, False), (4, True)]
+    assert len(ground.named("schedule_refused")) == 2
+    assert all("dropped at restore" in d for d in ground.named("schedule_refused"))
+    with pytest.raises(ScheduleError, match="confirmed"):
+        sched.restore({"activities": [[10.0, 1, tc(1).pack().hex(), "yes"]]}, now=5.0)
+
+
+def test_a_sequence_keeps_its_loads_confirmation_across_a_restore():
+    ground = Dispatcher()
+    seqs = engine(ground)
+    with pytest.raises(SequenceError, match="hazard:unconfirmed"):
+        seqs.load("arm", [(0.0, hazardous(1))], now=0.0)
+    seqs.load("arm", [(0.0, hazardous(1))], now=0.0, confirmed=True)
+    seqs.load("plain", [(0.0, tc(2))], now=0.0)
+    saved = ground.persisted[-1]
+    assert [s["confirmed"] for s in saved["sequences"]] == [True, False]
+    after = Dispatcher()
+    again = engine(after)
+    again.restore(saved, now=0.0)
+    again.start("arm", 1.0)
+    again.cycle(1.0)
+    assert [source for _, source, _ in after.submitted] == [CommandSource.sequence("arm", True)]
+    tampered = json.loads(json.dumps(saved))
+    tampered["sequences"][0]["confirmed"] = False
+    third = Dispatcher()
+    engine(third).restore(tampered, now=0.0)
+    assert (
+        third.named("sequence_refused")
+        and "arm dropped at restore" in third.named("sequence_refused")[0]
+    )
