@@ -249,7 +249,9 @@ class SequenceComponent(Component):
         """Start ``name`` from its first step (a recovery response of fault protection, which
         may only make things safer: a sequence holding a command that needs the ground's
         confirmation is refused, ``seq.sequence_refused``, and SequenceError raised)."""
-        refusal = self.engine.refusal(self.engine.steps(name), CommandSource.fdir(name))
+        # a step that needs the confirmation is what an unconfirmed sequence would be refused
+        unconfirmed = CommandSource.sequence(name, confirmed=False)
+        refusal = self.engine.refusal(self.engine.steps(name), unconfirmed)
         if refusal is not None:
             self.ctx.emit("seq.sequence_refused", f"{name} not started by fault protection: "
                           f"{refusal}")  # fmt: skip

@@ -350,3 +350,11 @@ def test_a_node_process_refuses_an_unmarked_arm_and_drops_a_planted_entry_after_
         run.cycles(10.0)
         _, gate = run.housekeeping("mav", "gate.status")[-1]
         assert gate["inhibits"] == 0b11 and gate["schedule_size"] == 0  # both still in place
+
+
+def test_fault_protection_may_start_a_recovery_sequence_of_ordinary_commands(craft):
+    steps = [(0.0, craft.packet("hk.report", sid=1)), (0.5, craft.packet("core.ping"))]
+    assert load(craft, "recover", steps, confirmed=False)[-1] == "completed"
+    craft.node.start_sequence("recover", "a fault response")
+    craft.run(1.0)
+    assert craft.node.sequences.engine.progress("recover")[2] == "completed"
