@@ -12,7 +12,14 @@ from hal.errors import EncodeError, HeaderError, ProtocolError, TruncatedError
 from hal.protocol import layout as layout_module
 from hal.protocol.cuc import CUC_LAYOUT
 from hal.protocol.layout import LayoutError, compile_fixed
-from hal.protocol.pus import TC_LAYOUT, TM_LAYOUT, TcHeader, TmHeader
+from hal.protocol.pus import (
+    DEVICE_FAILURE_LAYOUT,
+    REQUEST_ID_LAYOUT,
+    TC_LAYOUT,
+    TM_LAYOUT,
+    TcHeader,
+    TmHeader,
+)
 from hal.protocol.spacepacket import PRIMARY_LAYOUT
 
 from .helpers import assert_layout_matches
@@ -22,6 +29,8 @@ LAYOUTS = {
     "cuc": CUC_LAYOUT,
     "tc_header": TC_LAYOUT,
     "tm_header": TM_LAYOUT,
+    "request_id": REQUEST_ID_LAYOUT,
+    "device_failure": DEVICE_FAILURE_LAYOUT,
 }
 
 # Widths of every leaf field, read from the declarations, for random values in range.
@@ -43,6 +52,16 @@ _WIDTHS = {
     "secondary.time.fine": 16,
     "coarse": 32,
     "fine": 16,
+    "request.sec_header_flag": 1,
+    "request.apid": 11,
+    "request.seq_flags": 2,
+    "request.seq_count": 14,
+    "request_id.request.sec_header_flag": 1,
+    "request_id.request.apid": 11,
+    "request_id.request.seq_flags": 2,
+    "request_id.request.seq_count": 14,
+    "code": 8,
+    "detail": 16,
 }
 
 
@@ -65,6 +84,10 @@ def test_generated_codec_equals_construct_interpreted_and_compiled(name, data):
     consts = {
         "primary.version": 0,
         "secondary.pus.version": 2,
+        "request.version": 0,
+        "request.type": 1,
+        "request_id.request.version": 0,
+        "request_id.request.type": 1,
     }
     full = {**flat, **{k: v for k, v in consts.items() if k in layout.fields}}
     data = assert_layout_matches(layout, full)

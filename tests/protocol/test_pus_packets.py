@@ -4,9 +4,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hal.errors import CrcError, EncodeError, HeaderError, LengthError, ProtocolError
+from hal.errors import (
+    CrcError,
+    EncodeError,
+    HeaderError,
+    LengthError,
+    ProtocolError,
+    TruncatedError,
+)
 from hal.protocol import CucTime, PusPacket, PusTc, PusTm, SpacePacket
-from hal.protocol.pus import ACK_ACCEPTANCE, ACK_COMPLETION, PusTcPacket, PusTmPacket
+from hal.protocol.pus import (
+    ACK_ACCEPTANCE,
+    ACK_COMPLETION,
+    DeviceFailure,
+    FailureCode,
+    PusTcPacket,
+    PusTmPacket,
+    RequestId,
+)
 
 from .helpers import assert_roundtrip, with_fecf
 
@@ -213,3 +228,40 @@ def test_cuc_time_conversions():
     assert t == CucTime(100, 0x8000)
     assert t.seconds == 100.5
     assert CucTime.from_raw(t.pack()) == t
+
+
+# --------------------------------------------------------------------------- request ids
+
+
+@given(
+    apid=st.integers(0, 2047), flags=st.integers(0, 3), count=st.integers(0, 16383),
+    code=st.integers(0, 255), detail=st.integers(0, 65535),
+)  # fmt: skip
+def test_a_request_id_and_a_device_failure_report_round_trip(apid, flags, count, code, detail):
+    tc = PusTc(apid, 151, 1, b"\x00\x14", seq_count=count, seq_flags=flags)
+    rid = RequestId.of(tc)
+    raw = rid.pack()
+    assert raw == tc.pack()[:4] and RequestId.unpack(raw) == rid  # packet id + sequence control
+    report = DeviceFailure(rid, code, detail)
+    assert DeviceFailure.unpack(report.pack()) == report
+    assert report.pack() == raw + bytes([code]) + detail.to_bytes(2, "big")
+
+
+def test_a_request_id_that_is_not_a_telecommands_is_refused():
+    with pytest.raises(HeaderError, match=r"request\.type"):
+        RequestId.unpack(bytes.fromhex("0955c005"))  # type bit 0: telemetry
+    with pytest.raises(TruncatedError):
+        RequestId.unpack(b"\x19\x55")
+    with pytest.raises(LengthError):
+        DeviceFailure.unpack(bytes(6))
+
+
+def test_flight_and_board_failure_codes_are_one_table():
+    from fsw.dictionary.verification import FAILURE_CODES
+    from hal.protocol.devices.icd import FAILURES
+
+    shared = set(FAILURES.values()) & set(FAILURE_CODES.values())
+    assert shared == {"unknown_command", "bad_length", "out_of_range", "busy", "precondition"}
+    for code, name in FAILURES.items():
+        assert FailureCode(code).label == name
+        assert FAILURE_CODES.get(code, name) == name
