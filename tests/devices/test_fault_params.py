@@ -94,6 +94,8 @@ def test_each_generic_fault_takes_every_declared_parameter_on_every_field(name):
     emulator = EMULATORS[name]()
     for device in emulator.icd.devices:
         _exercise(emulator, "late_reply", device.name, None, dict(emulator.params_of("late_reply")))
+        for kind in ("reply_lost", "request_lost"):
+            _exercise(emulator, kind, device.name, None, dict(emulator.params_of(kind)))
         for field in device.status.fields:
             for kind in ("stuck", "bias", "noise"):
                 declared = dict(emulator.params_of(kind, field))
