@@ -25,8 +25,9 @@ State kept across the records of one file, as the receiving end keeps it:
   COP-1 retransmission: it is said so, and its packets are not reported a second time.
 
 With ``keys`` (SPI -> key, see :func:`load_keys`) the MAC of each TC frame is verified ("MAC ok"
-or "MAC BAD"); without, the frame line says "MAC not checked". Anti-replay is not judged: that
-needs the flight end's stored sequence numbers.
+or "MAC BAD"); without, the frame line says "MAC not checked". A resync frame (decision 0023) is
+checked with the key itself and opens the session whose key checks the frames after it ("MAC ok
+(session)"). Anti-replay is not judged: that needs the flight end's stored sequence numbers.
 
 Packets are named from the flight dictionary (:mod:`fsw.dictionary`: node APIDs, commands) and
 from the board ICDs (:mod:`hal.protocol.devices`); a node's telemetry is decoded by
@@ -65,7 +66,15 @@ from hal.protocol.devices import test_board
 from hal.protocol.devices.icd import BoardIcd, DeviceIcd
 from hal.protocol.framing import ASM
 from hal.protocol.pus import DEVICE_FAILURE_SIZE, DeviceFailure, PusPacket, PusTc, PusTm
-from hal.protocol.sdls import MAC_SIZE, KeyFileError, SecurityAssociation, parse_key_file
+from hal.protocol.sdls import (
+    MAC_SIZE,
+    RESYNC_CODE,
+    RESYNC_SIZE,
+    KeyFileError,
+    SecurityAssociation,
+    parse_key_file,
+    session_association,
+)
 from hal.protocol.spacepacket import PRIMARY_HEADER_SIZE, SEQ_UNSEGMENTED
 from hal.protocol.tc_frame import (
     FECF_SIZE,
@@ -590,6 +599,7 @@ class _Decoder:
         self.tm_shape: tuple[int, bool] | None = None
         self.desegmenter = TcDesegmenter()
         self.seen_ad: OrderedDict[tuple[int, int, int, int, bytes], int] = OrderedDict()
+        self.sessions: dict[int, SecurityAssociation] = {}  # opened by resync frames
 
     # ------------------------------------------------------------------ dispatch
 
@@ -685,7 +695,8 @@ class _Decoder:
             spi = int.from_bytes(frame.data[:2], "big")
             sn = int.from_bytes(frame.data[2:SEC_HEADER_SIZE], "big")
             payload = frame.data[SEC_HEADER_SIZE:-MAC_SIZE]
-            parts.append(f"spi={spi} sn={sn} {self._mac(body, spi)}")
+            resync = frame.control and len(payload) == RESYNC_SIZE and payload[0] == RESYNC_CODE
+            parts.append(f"spi={spi} sn={sn} {self._mac(body, spi, payload if resync else None)}")
         else:
             payload = frame.data
             parts.append("no security header")
@@ -711,14 +722,22 @@ class _Decoder:
         )
         return attempt
 
-    def _mac(self, body: bytes, spi: int) -> str:
+    def _mac(self, body: bytes, spi: int, resync: bytes | None = None) -> str:
+        """Check the MAC: a resync frame's (``resync``: its directive) with the key itself,
+        which then opens the session whose key checks the frames after it (decision 0023)."""
         if not self.keys:
             return "MAC not checked"
         sa = self.keys.get(spi)
         if sa is None:
             return f"MAC not checked (no key for SPI {spi})"
         mac_at = len(body) - FECF_SIZE - MAC_SIZE
-        good = hmac.compare_digest(sa.mac(body[:mac_at]), body[mac_at : mac_at + MAC_SIZE])
+        session = self.sessions.get(spi) if resync is None else None
+        check = session or sa
+        good = hmac.compare_digest(check.mac(body[:mac_at]), body[mac_at : mac_at + MAC_SIZE])
+        if good and resync is not None:
+            self.sessions[spi] = session_association(sa, resync[1:])
+        if session is not None:
+            return "MAC ok (session)" if good else "MAC BAD (not this session's)"
         return "MAC ok" if good else "MAC BAD"
 
     def _desegment(
@@ -809,6 +828,8 @@ class _Decoder:
 def _control_text(payload: bytes) -> str:
     if payload == UNLOCK:
         return "Unlock"
+    if len(payload) == RESYNC_SIZE and payload[0] == RESYNC_CODE:
+        return f"Resync (nonce {payload[1:].hex()})"
     if len(payload) == len(SET_VR_PREFIX) + 1 and payload.startswith(SET_VR_PREFIX):
         return f"Set V(R)={payload[-1]}"
     return f"control command {payload.hex()}"

@@ -79,6 +79,7 @@ __all__ = [
     "MAC_SIZE",
     "NONCE_SIZE",
     "RESYNC_CODE",
+    "RESYNC_SIZE",
     "Challenge",
     "ChallengeNonces",
     "KeyFileError",
