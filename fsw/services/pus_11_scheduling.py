@@ -4,7 +4,11 @@ Requirement (issue "stored sequences"): time-tagged (absolute, PUS 11) and relat
 sequences, start, stop, validate before run; commands whose time has passed are skipped and
 reported. A command released by a schedule or a sequence goes through the same command dispatcher
 as a ground command (the ``submit`` callback), so the hazardous-command gate applies to it. The
-progress of sequences survives a reset (persisted through the ``persist`` callback).
+progress of sequences survives a reset (persisted through the ``persist`` callback). Each
+activity and each sequence keeps whether its load carried the ground's hazardous confirmation
+(decision 0024): ``validate`` judges every command with that provenance when it is loaded and
+again when it is restored, and ``submit`` is handed it as a
+:class:`~fsw.core.hazard.CommandSource`, for the dispatcher to judge once more.
 
 This module is pure logic: the time is passed in (``now``, mission seconds), it does no I/O, and it
 hands released packets to ``submit(packet, source, now)`` without looking at what they do.
