@@ -231,6 +231,15 @@ class FaultManager:
             physics(due)
             self.apply(due)
         physics(now)
+        for fault in list(self.active.values()):  # a counted fault (reply_lost) that is spent
+            handle = fault.handle
+            in_effect = getattr(self.boards.get(fault.spec.board or ""), "faults", None)
+            if (
+                handle is not None
+                and in_effect is not None
+                and all(f is not handle for f in in_effect)
+            ):
+                self._end(fault, now, "spent")
 
     def next_due(self) -> float:
         """When the next fault starts or ends (``math.inf``: never)."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 
 from hal.bench import FaultSpec
+from hal.protocol.devices import sta_arm
+from hal.protocol.pus import PusTc
 from sim_hardware.devices.igloo import Igloo
 from sim_hardware.devices.sta_arm import StaArm
 from sim_hardware.faults import FaultError, FaultManager
@@ -100,3 +102,16 @@ def test_the_physics_stops_at_every_fault_start_and_end_on_the_way():
     manager.advance(10.0, times.append)
     assert times == [3.0, 4.0, 5.0, 10.0]
     assert [h["event"] for h in manager.history] == ["started", "started", "ended"]
+
+
+def test_a_counted_loss_fault_leaves_the_listing_once_spent():
+    manager = _manager()
+    arm = manager.boards["sta_arm"]
+    manager.inject("sta_arm.arm", "reply_lost", 0.0, params={"command": "stop", "count": 1})
+    assert [f["kind"] for f in manager.listing()] == ["reply_lost"]
+    stop = sta_arm.ARM.command("stop")
+    assert arm.handle(PusTc(sta_arm.ARM.apid, stop.service, stop.subtype), 1.0) == []
+    manager.advance(2.0, lambda t: None)
+    assert manager.listing() == [] and manager.active == {}
+    assert [h["event"] for h in manager.history] == ["started", "spent"]
+    assert arm.acted[("arm", "stop")] == 1  # it acted; only its reply was lost
