@@ -17,6 +17,8 @@ Faults are injected with ``rig.inject(target, kind, **params)`` as the back door
 
 from __future__ import annotations
 
+import contextlib
+import io
 import select
 import threading
 from collections.abc import Callable
@@ -123,7 +125,21 @@ class MissionRig:
         with self.lock:
             self.sim.clock.advance_to_us(seconds_to_us(due))
             self.sim.advance(due)
+        self._answers()
         self.node.cycle()
+
+    def _answers(self) -> None:
+        """Let the simulator thread answer the heartbeat pings in flight before the node polls
+        them. On the bench a board answers within the lockstep tick; here the simulator serves
+        in wall time, so a node whose time jumps ahead would count a ping answered a moment
+        later as missed, and its fault protection would see a silent board (decision 0025)."""
+        assert self.node is not None
+        for board in self.node.boards.values():
+            channel = getattr(board, "_channel", None)
+            if getattr(board, "_ping", None) is None or channel is None or channel.pending:
+                continue
+            with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+                select.select([channel.link.fileno()], [], [], 0.2)
 
     def run(self, seconds: float) -> None:
         """Let ``seconds`` of simulated time pass."""
