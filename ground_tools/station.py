@@ -216,7 +216,9 @@ class Station:
         self.clients: dict[int, _Client] = {}
         host, port = self.server.getsockname()[:2]
         info = {"host": host, "port": port, "pid": os.getpid()}
-        (run_dir / STATION_FILE).write_text(json.dumps(info), encoding="utf-8")
+        tmp = run_dir / f".{STATION_FILE}.tmp"  # whole or absent: clients poll for the file
+        tmp.write_text(json.dumps(info), encoding="utf-8")
+        os.replace(tmp, run_dir / STATION_FILE)
 
     # ------------------------------------------------------------------ running
 
