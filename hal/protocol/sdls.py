@@ -17,8 +17,9 @@ The receiver (:class:`TcVerifier`) checks, in this order and never reading past 
 given: length, FECF, spacecraft id, key id, MAC, anti-replay. It advances the stored sequence
 number only after the MAC verified and the new value was persisted (``persist`` callback), so a
 restart, with the store reloaded, cannot reopen old numbers. A key never used starts at 0: its
-first frame carries 1..window, and a frame further ahead is refused and moves nothing. Security is applied at each transmission (decision 0006): a COP-1 retransmission carries
-a new sequence number and the same frame sequence number N(S).
+first frame carries 1..window, and a frame further ahead is refused and moves nothing. Security
+is applied at each transmission (decision 0006): a COP-1 retransmission carries a new sequence
+number and the same frame sequence number N(S).
 
 Keys come from a key file named in the bench file (:func:`parse_key_file`), never from code.
 
