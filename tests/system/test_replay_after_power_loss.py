@@ -24,6 +24,7 @@ from fsw.core.nvstore import NvStore
 from ground_tools import cli
 from ground_tools.api import Session, connect
 from ground_tools.bench_ctl import bench_down, bench_up, reset_node
+from ground_tools.procedures.steps import Campaign
 from hal.bench import default_bench_path, load_bench, new_key_file_text
 from hal.links import open_link
 from hal.links.pcap import PcapReader
@@ -168,3 +169,19 @@ def test_a_new_node_with_an_earlier_runs_key_file_accepts_none_of_that_runs_fram
             _executes_once_then_refuses_the_capture(bench, second.run_dir, frames)
     finally:
         bench_down(second.run_dir)
+
+
+def test_the_campaign_resyncs_a_node_that_reports_it_needs_it(tmp_path: Path) -> None:
+    up = bench_up(default_bench_path(), runs_dir=tmp_path / "runs", pace="fast", run_id="run")
+    try:
+        with connect(up.run_dir, source="test") as bench:
+            phases: list[str] = []
+            campaign = Campaign(bench, phase=phases.append)
+            assert campaign.resync_if_needed() == [] and phases == []
+            reset_node(up.run_dir, NODE, wipe_nv=True)
+            bench.wait_check(lambda: bench.resync_needed() == [NODE], 30)
+            assert campaign.cmd(NODE, "core.ping").ok
+            assert phases == [f"{NODE}: uplink resync (anti-replay store lost)"]
+            assert bench.status()["nodes"][NODE]["sync"] == "synced"
+    finally:
+        bench_down(up.run_dir)
