@@ -368,16 +368,17 @@ class GroundSpaceLink:
 
         Raises:
             EncodeError: a nonce of the wrong size, or sequence numbers exhausted.
+            StoreError: the session could not be kept (nothing was sent).
         """
         if len(nonce) != NONCE_SIZE:
             raise EncodeError(f"a challenge nonce has {NONCE_SIZE} octets, not {len(nonce)}")
         self._sn = max(self._sn, last_sn)
         sn = self._next_sn()
         raw = resync_frame(self.config.scid, self.config.vcid, self.master, nonce, sn)
+        if self.store is not None:  # a ground restarted after sending goes on in the session
+            self.store.set(self._session_key, int.from_bytes(nonce, "big"))
         self.link.write_frames([ASM + raw])
         self.sa = session_association(self.master, nonce)
-        if self.store is not None:
-            self.store.set(self._session_key, int.from_bytes(nonce, "big"))
         self.resyncs += 1
         if self._started and not self.fop.outstanding:
             self._start_mode = ("unlock", None)

@@ -465,7 +465,7 @@ class TcVerifier:
             raise SecurityError(
                 f"resync frame MAC does not verify under key id {spi}", reason="bad_mac"
             )
-        nonce = bytes(raw[data_at + 1 : mac_at])
+        nonce = ResyncDirective.parse(bytes(raw[data_at:mac_at])).nonce
         if self.challenge is None or not hmac.compare_digest(nonce, self.challenge):
             raise SecurityError(
                 "resync frame answers no pending challenge (an old or foreign nonce)",
