@@ -75,11 +75,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         table.add_row(name, str(proc["pid"]), f"[{colour}]{proc['state']}[/]")
     console.print(table)
     links = Table(title="space links")
-    for column in ("node", "COP-1", "delivered", "retransmitted", "lockouts", "packets in"):
+    for column in ("node", "COP-1", "sync", "delivered", "retransmitted", "lockouts",
+                   "packets in"):  # fmt: skip
         links.add_column(column)
     for name, link in status.get("links", {}).items():
-        links.add_row(name, link["fop"], str(link["delivered"]), str(link["retransmissions"]),
-                      str(link["lockouts"]), str(link["packets_in"]))  # fmt: skip
+        links.add_row(name, link["fop"], link.get("sync", "-"), str(link["delivered"]),
+                      str(link["retransmissions"]), str(link["lockouts"]),
+                      str(link["packets_in"]))  # fmt: skip
     console.print(links if "links" in status else f"[red]{status.get('links_error')}[/]")
     boards = Table(title="boards")
     for column in ("board", "kind", "port", "state"):
