@@ -368,7 +368,11 @@ class Station:
         if sync.nonce is not None and sync.state == "needed":
             sync.state = "resyncing"
             self._resync_out.append(node)
-        return {"node": node, "state": sync.state, "resyncs": sync.answers}
+        # the answers before this request's: one already on its way counts as this request's
+        on_its_way = (
+            sync.state == "resyncing" and sync.nonce is not None and sync.answered == sync.nonce
+        )
+        return {"node": node, "state": sync.state, "resyncs": sync.answers - int(on_its_way)}
 
     def _archive(self, node: str, item: Received) -> None:
         if item.kind == "hk":
