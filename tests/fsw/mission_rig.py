@@ -17,8 +17,6 @@ Faults are injected with ``rig.inject(target, kind, **params)`` as the back door
 
 from __future__ import annotations
 
-import contextlib
-import io
 import select
 import threading
 from collections.abc import Callable
@@ -129,17 +127,17 @@ class MissionRig:
         self.node.cycle()
 
     def _answers(self) -> None:
-        """Let the simulator thread answer the heartbeat pings in flight before the node polls
-        them. On the bench a board answers within the lockstep tick; here the simulator serves
-        in wall time, so a node whose time jumps ahead would count a ping answered a moment
-        later as missed, and its fault protection would see a silent board (decision 0025)."""
-        assert self.node is not None
-        for board in self.node.boards.values():
-            channel = getattr(board, "_channel", None)
-            if getattr(board, "_ping", None) is None or channel is None or channel.pending:
-                continue
-            with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
-                select.select([channel.link.fileno()], [], [], 0.2)
+        """Serve what the node wrote to its boards (a heartbeat ping in flight) before it polls
+        for the answers. On the bench a board answers within the lockstep tick; here the
+        simulator thread serves in wall time, so a node whose time jumps ahead would count a
+        ping answered a moment later as missed, and its fault protection would see a silent
+        board (decision 0025). A board under a blackout still answers nothing."""
+        with self.lock:
+            for _ in range(4):  # bounded: what is already written, and what it leads to
+                ready, _, _ = select.select(self.sim.fds, [], [], 0)
+                if not ready:
+                    return
+                self.sim.serve_ready(set(ready))
 
     def run(self, seconds: float) -> None:
         """Let ``seconds`` of simulated time pass."""

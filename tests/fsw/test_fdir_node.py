@@ -19,6 +19,7 @@ from fsw.dictionary.verification import Verification
 from hal.clock import ManualClock
 from hal.protocol.pus import ACK_ALL, PusTc, PusTm, RequestId
 from tests.fsw.bench_run import BenchRun
+from tests.fsw.mission_rig import MissionRig
 
 APID = 0x200
 DICTIONARY = build_node("lander", APID)
@@ -133,6 +134,51 @@ def test_with_its_housekeeping_disabled_the_watchdog_monitor_goes_stale_and_the_
     craft.run(2.0)
     assert next(d for _, d in craft.named("fdir.monitor_fresh")).startswith("monitor=watchdog")
     assert craft.node.protection.status()["watchdog"]["state"] == "ok"
+
+
+# ------------------------------------------------------- on its boards: stale data, silent board
+
+
+def fdir_events(rig: MissionRig, since: int = 0) -> list[tuple[str, str]]:
+    return [(n, d) for n, d in rig.events(since) if n.startswith("fdir.monitor_")]
+
+
+def test_with_the_igloo_housekeeping_disabled_the_propellant_monitor_goes_stale(tmp_path):
+    with MissionRig(tmp_path, "lander") as rig:
+        assert rig.command("modes.set", mode=2)[-1] == "completed"
+        rig.run(100.0)  # the igloo app reads the board every 60 s, housekeeping every 10 s
+        assert fdir_events(rig) == []
+        mark = len(rig.packets)
+        sid = rig.node.dictionary.hk_packet("igloo.status").sid
+        assert rig.command("hk.disable", sid=sid)[-1] == "completed"
+        rig.run(100.0)  # the last reading sent (at 60 s) is not yet 180 s old
+        assert fdir_events(rig, mark) == [] and rig.node.modes.mode == "nominal"
+        rig.run(100.0)
+        stale = [d for n, d in fdir_events(rig, mark) if n == "fdir.monitor_stale"]
+        assert [d.split()[0] for d in stale] == [
+            "monitor=propellant_cold", "monitor=igloo_zone_cold"
+        ], stale  # fmt: skip
+        assert rig.node.modes.mode == "safe", "their response: safe mode"
+        assert "value=age:18" in stale[0] and "bound=max_age:180" in stale[0]
+        status = rig.node.protection.status()
+        assert status["board_igloo"]["state"] == "ok", "the board itself still answers"
+
+
+def test_a_silent_igloo_board_trips_its_monitor_and_its_temperatures_go_stale(tmp_path):
+    with MissionRig(tmp_path, "lander") as rig:
+        assert rig.command("modes.set", mode=2)[-1] == "completed"
+        rig.run(70.0)
+        assert fdir_events(rig) == []
+        mark = len(rig.packets)
+        rig.inject("igloo", "blackout")
+        rig.run(60.0)  # heartbeats every 5 s: three missed and the HAL calls the board silent
+        tripped = [d for n, d in fdir_events(rig, mark) if n == "fdir.monitor_tripped"]
+        assert len(tripped) == 1 and tripped[0].startswith("monitor=board_igloo"), tripped
+        assert rig.node.modes.mode == "safe"
+        rig.run(200.0)  # no reading since 60 s: the propellant is not judged on an old value
+        stale = [d.split()[0] for n, d in fdir_events(rig, mark) if n == "fdir.monitor_stale"]
+        assert stale == ["monitor=propellant_cold", "monitor=igloo_zone_cold"], stale
+        assert rig.node.protection.status()["os_warm"]["state"] == "ok", "other boards: fresh"
 
 
 # ----------------------------------------------------------------------- a sequence after a reset
