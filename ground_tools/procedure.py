@@ -3,11 +3,12 @@ line for every operation and a pass/fail verdict.
 
 A procedure is a plain Python file. It finds, ready to use, the session ``bench`` and its
 operations as names (``cmd``, ``send`` and ``wait_command``, ``tlm``, ``wait``, ``wait_check``,
-``wait_event``, ``check``, ``Confirm``), the bench's own operations (``fault`` and
-``clear_fault`` through the simulator's back door, ``reset_node(node)``: a power cycle of a
-node's process), the errors ``CommandFailed`` and ``CheckError``, ``command_key(node, name)``
-(the argument of ``gate.arm``) and ``INHIBITS`` (each node's onboard inhibits by index), and any
-``params`` the runner hands in, so it reads like a COSMOS script::
+``wait_event``, ``check``, ``Confirm``, ``load_sequence``: a stored sequence, decision 0024),
+the bench's own operations (``fault`` and ``clear_fault`` through the simulator's back door,
+``reset_node(node)``: a power cycle of a node's process), the errors ``CommandFailed`` and
+``CheckError``, ``command_key(node, name)`` (the argument of ``gate.arm``) and ``INHIBITS``
+(each node's onboard inhibits by index), and any ``params`` the runner hands in, so it reads
+like a COSMOS script::
 
     cmd("lander core.ping")
     cmd("lander", "modes.set", mode=2)
@@ -134,6 +135,7 @@ def _namespace(session: Session) -> dict[str, Any]:
         "tlm": session.tlm, "wait": session.wait,
         "wait_check": session.wait_check, "wait_event": session.wait_event,
         "check": session.check, "Confirm": Confirm, "CommandFailed": CommandFailed,
+        "load_sequence": session.load_sequence,
         "CheckError": CheckError, "command_key": command_key,
         "INHIBITS": {node: inhibits(node) for node in NODE_APIDS},
     }  # fmt: skip
