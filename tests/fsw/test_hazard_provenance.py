@@ -111,17 +111,20 @@ def test_a_time_tagged_hazardous_command_without_the_confirmation_is_refused_at_
     untouched(craft)
 
 
+@pytest.mark.parametrize(
+    "source", [CommandSource.schedule(name="9"), CommandSource.sequence("old")], ids=str
+)
 @pytest.mark.parametrize(("name", "args"), HAZARDOUS, ids=IDS)
-def test_an_unconfirmed_schedule_entry_is_refused_again_when_it_executes(craft, name, args):
+def test_an_unconfirmed_stored_command_is_refused_again_when_it_executes(craft, name, args, source):
     nominal(craft)
     packet = craft.packet(name, confirmed=True, **args)  # the mark inside counts for nothing
-    craft.send(packet, CommandSource.schedule(confirmed=False, name="9"))
+    craft.send(packet, source)
     assert craft.stages(packet)[0] == (
-        f"acceptance_failed hazard:unconfirmed: {name} from schedule:9: loaded without the "
+        f"acceptance_failed hazard:unconfirmed: {name} from {source}: loaded without the "
         "ground's confirmation"
     )
     rejected = events(craft, "core.command_rejected")[-1]
-    assert rejected.startswith(f"hazard:unconfirmed: {name} from schedule:9: loaded without")
+    assert rejected.startswith(f"hazard:unconfirmed: {name} from {source}: loaded without")
     untouched(craft)
 
 
