@@ -13,7 +13,9 @@ issued, and for every one of them:
   ``not_acted`` -> its effect is not in the device;
 
 and once the line is clean again, a status read through the driver equals the device's own
-state (every field that carries no sensor noise).
+state (every field that carries no sensor noise). The node may reboot in the middle (a new
+driver numbering from the next boot's start): a new request is never taken for a repeat of
+one its predecessor sent.
 
 Targeted tests below show the same through the simulator's own faults (``reply_lost``,
 ``request_lost``) on a real pty, as a bench would see them.
@@ -218,9 +220,16 @@ def test_each_command_acts_at_most_once_and_the_driver_reports_the_truth(board, 
     emulator = EMULATORS[board]()
     line = LossyLine(emulator, clock, lambda what: data.draw(st.sampled_from(FATES), label=what))
     client = client_class(board)(line.url, timeout=0.6, retries=2, monotonic=clock)
-    client.start_sequence(data.draw(st.integers(0, 40), label="boot"))
+    boot = data.draw(st.integers(0, 40), label="boot")
+    client.start_sequence(boot)
+    calls = data.draw(_calls(board), label="calls")
+    reboot_at = data.draw(st.integers(0, len(calls)), label="node reboots before call")
     try:
-        for device_name, name, args in data.draw(_calls(board), label="calls"):
+        for index, (device_name, name, args) in enumerate(calls):
+            if index == reboot_at and index:  # a new driver, numbering from the next boot
+                client.close()
+                client = client_class(board)(line.url, timeout=0.6, retries=2, monotonic=clock)
+                client.start_sequence(boot + 1)
             device = emulator.icd.device(device_name)
             message = device.command(name)
             before = set(line.acted)
