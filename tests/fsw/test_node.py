@@ -426,7 +426,7 @@ def test_safe_mode_disarms_and_a_stored_sequence_can_neither_arm_nor_fire_alone(
     assert craft.node.gate.armed(craft.clock.now()) == {}
     arm = craft.packet("gate.arm", command=140 << 8 | 1)
     unconfirmed = craft.node.validate(arm, CommandSource.sequence("s"))
-    assert unconfirmed.startswith("hazard:unconfirmed: gate.arm: sequence:s")
+    assert unconfirmed.startswith("hazard:unconfirmed: gate.arm from sequence:s: loaded without")
     go_critical(craft)
     fire = craft.packet("test.fire", charge=1)
     at = craft.clock.now() + 1.0
