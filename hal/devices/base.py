@@ -171,7 +171,9 @@ class BoardClient:
         usb_serial: the board's USB serial number, to find it again under another path.
         timeout: the most any one call blocks, seconds, retries included.
         retries: attempts after the first, within ``timeout``.
-        monotonic: the clock for deadlines and backoff.
+        monotonic: the clock for deadlines (the reply waits too) and backoff; it must move
+            while the client waits (the wall's monotonic clock on a line, or a test's clock that
+            its in-memory line moves).
         on_event: called ``(name, detail)`` on health transitions and on a lost reply that the
             device's state confirmed (``device_reply_lost``).
         link_kwargs: passed to :func:`~hal.links.open_link` (``capture_dir``, ``timestamp``).
