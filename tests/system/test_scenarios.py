@@ -160,7 +160,8 @@ def test_bit_errors_and_a_blackout_on_the_space_link_are_recovered_by_cop1(tmp_p
 def test_every_scenario_has_its_procedure_and_a_test_here():
     tested = {"grasp_slip", "tube_not_seated", "heater_zone_failure", "igniter_failure",
               "missed_capture_trigger", "braze_under_temperature", "lander_reset",
-              "space_link_errors"}  # fmt: skip
+              "space_link_errors", "pyro_reply_lost", "os_release_reply_lost",
+              "braze_power_reply_lost"}  # fmt: skip
     assert set(SCENARIOS) == tested | {"nominal"}
     for scenario in SCENARIOS.values():
         assert scenario.procedure.is_file(), scenario.procedure
