@@ -153,12 +153,17 @@ def test_a_restart_with_its_store_goes_on_in_its_session(node):
     assert "replay" in node.rejects() and not node.challenges[1:]
 
 
-def wipe(node: Node) -> None:
+def wipe(node: Node, how: str) -> None:
     for copy in ("a", "b"):
-        (node.folder / f"lander.{copy}").unlink(missing_ok=True)
+        path = node.folder / f"lander.{copy}"
+        if how == "deleted":
+            path.unlink(missing_ok=True)
+        else:
+            path.write_bytes(path.read_bytes()[:-9] + b"garbage}\n")
 
 
-def test_a_wiped_store_refuses_the_whole_captured_uplink_until_resynced(node):
+@pytest.mark.parametrize("how", ["deleted", "corrupt"])
+def test_a_lost_store_refuses_the_whole_captured_uplink_until_resynced(node, how):
     node.run(0.5)
     node.resync()
     for n in range(1, 6):
@@ -166,8 +171,9 @@ def test_a_wiped_store_refuses_the_whole_captured_uplink_until_resynced(node):
     node.run(3.0)
     assert len(node.executed) == 5
     captured, first_nonce = list(node.wire_up), node.challenges[-1][0]
-    wipe(node)
+    wipe(node, how)
     node.boot()
+    assert node.nv.loaded_from == "defaults"
     node.run(0.5)
     assert node.challenges[-1][0] != first_nonce and node.challenges[-1][1] == 0
     node.executed.clear()
