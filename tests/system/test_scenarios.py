@@ -123,8 +123,9 @@ def test_a_lost_reply_to_srm1s_fire_is_confirmed_by_its_status_and_it_fires_once
     assert every_tube_reached_the_released_ees(summary)
     assert acted(summary, "mav_pyro", "srm1.fire") == 1  # the world's truth: fired once
     assert acted(summary, "mav_pyro", "srm2.fire") == 1
-    (lost,) = events(summary, "mav", "health.device_reply_lost")
-    assert "srm1" in lost and "fired = true" in lost
+    # (a reply merely late on a loaded machine is confirmed the same way: look at SRM1's)
+    (lost,) = [d for d in events(summary, "mav", "health.device_reply_lost") if "srm1" in d]
+    assert "fired = true" in lost
     assert not events(summary, "mav", "launch.abort")
     assert events(summary, "mav", "launch.released")
 
@@ -133,16 +134,16 @@ def test_a_lost_reply_to_the_os_release_is_confirmed_by_the_latch_and_it_opens_o
     summary = campaign(tmp_path, "os_release_reply_lost")
     assert every_tube_reached_the_released_ees(summary)
     assert acted(summary, "mav_avionics", "os_latch.release") == 1
-    (lost,) = events(summary, "mav", "health.device_reply_lost")
-    assert "os_latch" in lost and "latched = false" in lost
+    (lost,) = [d for d in events(summary, "mav", "health.device_reply_lost") if "os_latch" in d]
+    assert "latched = false" in lost
     assert not events(summary, "mav", "launch.abort")
 
 
 def test_lost_replies_to_the_brazing_power_ons_are_confirmed_by_the_drive(tmp_path):
     summary = campaign(tmp_path, "braze_power_reply_lost")
     assert every_tube_reached_the_released_ees(summary)
-    lost = events(summary, "orbiter", "health.device_reply_lost")
-    assert len(lost) == 2 and all("heater" in d and "on = true" in d for d in lost)
+    lost = [d for d in events(summary, "orbiter", "health.device_reply_lost") if "heater" in d]
+    assert len(lost) >= 2 and all("on = true" in d for d in lost)  # (>: a reply merely late)
     attempts = len(events(summary, "orbiter", "ccrs.braze_under_temperature")) + 1
     assert acted(summary, "braze", "heater.on") == 1 + attempts  # contain, then each heat
     assert events(summary, "orbiter", "ccrs.seal")
