@@ -5,7 +5,8 @@ A procedure is a plain Python file. It finds, ready to use, the session ``bench`
 operations as names (``cmd``, ``send`` and ``wait_command``, ``tlm``, ``wait``, ``wait_check``,
 ``wait_event``, ``check``, ``Confirm``, ``load_sequence``: a stored sequence, decision 0024),
 the bench's own operations (``fault`` and ``clear_fault`` through the simulator's back door,
-``reset_node(node)``: a power cycle of a node's process), the errors ``CommandFailed`` and
+``reset_node(node, wipe_nv=False)``: a power cycle of a node's process, with its NV store lost
+if asked; ``resync(node)``: the uplink's resync, decision 0023), the errors ``CommandFailed`` and
 ``CheckError``, ``command_key(node, name)`` (the argument of ``gate.arm``) and ``INHIBITS``
 (each node's onboard inhibits by index), and any ``params`` the runner hands in, so it reads
 like a COSMOS script::
@@ -131,7 +132,10 @@ def _namespace(session: Session) -> dict[str, Any]:
         "bench": session,
         "cmd": session.cmd, "send": session.send, "wait_command": session.wait_command,
         "fault": session.fault, "clear_fault": session.clear_fault,
-        "reset_node": lambda node: reset_node(session.run_dir, node),
+        "reset_node": lambda node, wipe_nv=False: reset_node(
+            session.run_dir, node, wipe_nv=wipe_nv
+        ),
+        "resync": session.resync,
         "tlm": session.tlm, "wait": session.wait,
         "wait_check": session.wait_check, "wait_event": session.wait_event,
         "check": session.check, "Confirm": Confirm, "CommandFailed": CommandFailed,

@@ -24,6 +24,7 @@ from fsw.core.nvstore import NvStore
 from ground_tools import cli
 from ground_tools.api import Session, connect
 from ground_tools.bench_ctl import bench_down, bench_up, reset_node
+from ground_tools.procedure import run_procedure
 from ground_tools.procedures.steps import Campaign
 from hal.bench import default_bench_path, load_bench, new_key_file_text
 from hal.links import open_link
@@ -183,5 +184,24 @@ def test_the_campaign_resyncs_a_node_that_reports_it_needs_it(tmp_path: Path) ->
             assert campaign.cmd(NODE, "core.ping").ok
             assert phases == [f"{NODE}: uplink resync (anti-replay store lost)"]
             assert bench.status()["nodes"][NODE]["sync"] == "synced"
+    finally:
+        bench_down(up.run_dir)
+
+
+def test_a_procedure_loses_a_nodes_store_and_resyncs_it(tmp_path: Path) -> None:
+    procedure = tmp_path / "lose_the_store.py"
+    procedure.write_text(
+        'reset_node("lander", wipe_nv=True)\n'
+        'wait_check(lambda: bench.status()["nodes"]["lander"]["sync"] == "needed", 30)\n'
+        'resync("lander")\n'
+        'cmd("lander core.ping")\n',
+        encoding="utf-8",
+    )
+    up = bench_up(default_bench_path(), runs_dir=tmp_path / "runs", pace="fast", run_id="run")
+    try:
+        lines: list[str] = []
+        verdict = run_procedure(procedure, up.run_dir, log=lines.append)
+        assert verdict.passed, verdict.reason
+        assert any("resync lander" in line for line in lines), lines
     finally:
         bench_down(up.run_dir)
