@@ -699,7 +699,7 @@ class LaunchSequencer(App):
                 "inhibits_removed": sum(1 << i for i, r in enumerate(self.inhibits_removed) if r),
                 "accel": self.accel, "rate": self.rate, "altitude": self.altitude,
                 "speed": self.speed, "spin": self.spin, "os_released": self.os_released,
-                "state_time": max(0.0, now - self.entered),
+                "state_time": max(0.0, now - self.entered), "pyros_fired": self.fired,
             }
         }  # fmt: skip
 

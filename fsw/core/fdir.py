@@ -19,8 +19,8 @@ Tables (one document, e.g. a TOML file the tables service loads)::
     max_age = 30.0               # every monitor: its sample may be at most this old (seconds)
     persistence = 3              # consecutive violating *samples* before it trips
     response = "igloo_cold"      # a response id
-    active_point = "launch.status.state"  # optional: judged only while this point's latest
-    active_high = 4.0                     # value is within active_low..active_high
+    active_point = "launch.status.pyros_fired"  # optional: judged only while this point's
+    active_high = 0.0                           # latest value is in active_low..active_high
     enabled = true               # optional, true by default
 
     [[responses]]
@@ -46,15 +46,16 @@ order. A tripped monitor does not trip again until it has been seen back in limi
 
 **Every monitor has a declared staleness** (``max_age``). At each check, a sample older than
 ``max_age`` makes the monitor *stale*, whatever its kind; a sample taken before the monitor was
-armed (created, enabled or activated), or no sample at all, gets ``max_age`` from the arming: ``monitor_stale``
-is emitted and its response runs, once, because data that stopped (housekeeping disabled, a
-silent board) is itself a fault. A fresh sample ends it (``monitor_fresh``) and judging goes on.
+armed (created, enabled or activated), or no sample at all, gets ``max_age`` from the arming.
+``monitor_stale`` is emitted and its response runs, once, because data that stopped
+(housekeeping disabled, a silent board) is itself a fault. A fresh sample ends it
+(``monitor_fresh``) and judging goes on.
 
 A monitor with ``active_point`` is judged only while that point's latest value lies within
 ``active_low .. active_high`` (either may be absent); outside it (or before that point is ever
 sampled) it is *inactive*: count, trip and staleness are forgotten and it is re-armed when it
 becomes active again. This is how a monitor that only makes sense in one phase (the MAV's
-igloo temperatures, read through the umbilical until the toss) stays quiet in the others.
+igloo temperatures, read through the umbilical until a pyro fires) stays quiet in the others.
 
 An action that raises is reported (``response_action_failed``) and the next actions still run,
 so a failed sequence stop never keeps the node out of safe mode. Responses only make the node

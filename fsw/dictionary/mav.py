@@ -145,6 +145,8 @@ def declare(apps: AppDeclarations) -> None:
         _f("spin", "f32", "rpm", -300, 300, "second-stage spin rate"),
         _f("os_released", "bool", "-", 0, 1, "the OS latch is open: the OS was let go"),
         _f("state_time", "f32", "s", 0, 1e9, "seconds in the current state"),
+        _f("pyros_fired", "u8", "-", 0, 7, "pyro channels fired: bit 0 toss, bit 1 SRM1, bit 2 "
+           "SRM2 (0: the MAV has not left the lander, its umbilical is read)"),
         period=1.0,
     )  # fmt: skip
 
