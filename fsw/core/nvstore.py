@@ -31,10 +31,12 @@ the caller saw committed is never lost.
 At start, the valid copy with the highest generation is loaded. A copy that exists but is
 unreadable, not JSON, of the wrong shape, or whose CRC does not match is reported
 (``nv_copy_corrupt``) and the other one is loaded, which may be one write older
-(``loaded_from == "backup"``: the owner of an anti-replay counter may want to skip ahead). With
-no valid copy every section takes its default (``nv_corrupt``); with no file at all this is the
-first boot (``nv_first_boot``). Sections missing from the file take their default and sections
-the software no longer knows are dropped (``nv_section_defaulted``).
+(``loaded_from == "backup"``: the space link then drops its anti-replay session and asks the
+ground to resynchronise, decision 0023). With no valid copy every section takes its default
+(``nv_corrupt``); with no file at all this is the first boot (``nv_first_boot``); either way the
+space link accepts no authenticated frame until the ground resynchronises it. Sections missing
+from the file take their default and sections the software no longer knows are dropped
+(``nv_section_defaulted``).
 """
 
 from __future__ import annotations
