@@ -11,6 +11,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from fsw.core.config import NodeConfig, default_config_path, load_config, parse_config
 from fsw.core.node import Node
 from fsw.dictionary import build_node
@@ -35,9 +37,9 @@ SEQUENCE = {
 """A stored sequence of six pings, ten seconds apart (index 1, after the shipped status_burst)."""
 
 
-def lander_config() -> NodeConfig:
+def lander_config(extra_monitors: list[dict[str, Any]] | None = None) -> NodeConfig:
     """The shipped lander configuration with the ``pings`` sequence, and only the monitors of
-    the core's housekeeping (the test dictionary has no apps or boards)."""
+    the core's housekeeping (the test dictionary has no apps or boards), plus ``extra``."""
     doc = tomllib.loads(default_config_path("lander").read_text(encoding="utf-8"))
     doc["sequences"] = [*doc["sequences"], SEQUENCE]
     doc["apps"] = {}
@@ -45,6 +47,10 @@ def lander_config() -> NodeConfig:
         group["components"] = [c for c in group["components"] if c not in ("sta", "igloo")]
     points = {f"{p.name}.{f.name}" for p in DICTIONARY.hk for f in p.fields}
     doc["fdir"]["monitors"] = [m for m in doc["fdir"]["monitors"] if m["point"] in points]
+    if extra_monitors is not None:
+        doc["fdir"]["monitors"] += extra_monitors
+        for group in doc["rate_groups"]:
+            group.pop("idle_period", None)  # fault protection at its full 10 Hz
     return parse_config("lander", doc, "test")
 
 
@@ -52,9 +58,12 @@ class Craft:
     """A node on a manual clock (starting at ``start``: a reset may start the clock again), with
     the telemetry it sent."""
 
-    def __init__(self, nv: Path, start: float = 0.0) -> None:
+    def __init__(
+        self, nv: Path, start: float = 0.0, monitors: list[dict[str, Any]] | None = None
+    ) -> None:
         self.clock = ManualClock(start)
-        self.node = Node(DICTIONARY, lander_config(), nv, self.clock.now, lambda *a: None)
+        config = lander_config(monitors)
+        self.node = Node(DICTIONARY, config, nv, self.clock.now, lambda *a: None)
         self.tm: list[PusTm] = []
         self.node.on_packet(self.tm.append)
         self.seq = 0
@@ -96,6 +105,26 @@ class Craft:
     def pongs(self) -> list[float]:
         """When the node answered a ping (TM[17,2])."""
         return [tm.time.seconds for tm in self.tm if (tm.service, tm.subtype) == (17, 2)]
+
+
+# ----------------------------------------------------------------------- persistence by samples
+
+
+def test_a_1_hz_point_under_the_10_hz_monitors_trips_after_three_samples_not_three_checks(
+    tmp_path: Path,
+) -> None:
+    uptime = {"id": "long_up", "point": "core.status.uptime", "kind": "limit", "high": 3.5,
+              "max_age": 5.0, "persistence": 3, "response": "safe"}  # fmt: skip
+    craft = Craft(tmp_path / "nv", monitors=[uptime])
+    assert craft.command("modes.set", mode=2)[-1] == "completed"
+    craft.run(5.5)  # core.status every 1 s: uptime 4 and 5 are two bad samples, 15 checks
+    assert craft.named("fdir.monitor_tripped") == []
+    assert craft.node.protection.status()["long_up"]["count"] == 2
+    craft.run(1.0)  # the third bad sample, at 6 s
+    tripped = craft.named("fdir.monitor_tripped")
+    assert len(tripped) == 1 and "value=6 bound=high:3.5 count=3" in tripped[0][1], tripped
+    # judged at the first check after it was sent (fdir runs before hk in the fast group)
+    assert tripped[0][0] == pytest.approx(6.1, abs=1e-3) and craft.node.modes.mode == "safe"
 
 
 # --------------------------------------------------------------------------- stale housekeeping
