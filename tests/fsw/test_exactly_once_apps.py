@@ -2,7 +2,8 @@
 mav node and its emulated boards: a fire whose reply is lost is confirmed by the channel's status
 and the ascent goes on, SRM1 fired once; a fire that never reaches the board is reported not
 done, taken back out of the sequencer's fired mask, and the vehicle is made safe with nothing
-fired after the toss."""
+fired after the toss. On the orbiter, a brazing power-on whose reply is lost is confirmed by the
+drive's status and the seam seals; an EES release the board never got is not counted fired."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import pytest
 
 from fsw.apps.launch import CHANNEL_BITS
 from tests.fsw.mission_rig import MissionRig
+from tests.fsw.test_ccrs import CLOSE, capture_and_contain, hazardous, in_orbit
 from tests.fsw.test_launch_sequencer import (
+    NOMINAL,
     arm,
     assert_safe_after,
     fired,
@@ -50,3 +53,38 @@ def test_a_fire_that_never_reaches_the_board_is_not_counted_fired_and_the_mav_go
     app = rig.node.components["launch"]
     assert not app.fired & CHANNEL_BITS["srm1"]  # taken back out: its status said not fired
     assert_safe_after(rig, "device_error", ["toss"])
+
+
+# ---------------------------------------------------------------------------------- the CCRS
+
+
+def test_a_lost_reply_to_the_brazing_power_on_is_confirmed_and_the_seam_seals(tmp_path):
+    with MissionRig(tmp_path, "orbiter", coupling_config=CLOSE) as rig:
+        in_orbit(rig)
+        assert ok(rig.command("modes.set", mode=NOMINAL))
+        capture_and_contain(rig)
+        braze = rig.sim.emulators["braze"]
+        ons = braze.acted[("heater", "on")]
+        rig.inject("braze.heater", "reply_lost", command="on")
+        assert ok(hazardous(rig, "ccrs.braze", timeout=3600))
+        assert braze.acted[("heater", "on")] == ons + 1  # switched on once
+        assert rig.hk("ccrs.status")["seal_ok"] and rig.sim.world.pcv_sealed
+        lost = [d for n, d in rig.events() if n == "health.device_reply_lost"]
+        assert any("heater" in d and "on = true" in d for d in lost)
+
+
+def test_an_ees_release_the_board_never_got_is_not_counted_fired(tmp_path):
+    with MissionRig(tmp_path, "orbiter", coupling_config=CLOSE) as rig:
+        in_orbit(rig)
+        assert ok(rig.command("modes.set", mode=NOMINAL))
+        capture_and_contain(rig)
+        assert ok(hazardous(rig, "ccrs.braze", timeout=3600))
+        assert ok(rig.command("ccrs.transfer", timeout=600))
+        assert ok(rig.command("ccrs.stow", timeout=600))
+        rig.inject("ees_gantry.release", "request_lost", command="release", count=100)
+        stages = hazardous(rig, "ccrs.release_ees", timeout=60)
+        assert stages[-1].startswith("completion_failed device: not_acted")
+        assert rig.sim.emulators["ees_gantry"].acted[("release", "release")] == 0
+        assert not rig.sim.world.ees_released
+        assert not rig.hk("ccrs.status")["ees_released"]
+        assert not rig.node.components["ccrs"].release_fired  # free to be fired again
