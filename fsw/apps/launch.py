@@ -50,12 +50,13 @@ from fsw.apps.base import App, Operation, OperationFailed, Wait
 from fsw.core.component import CommandContext, CommandError, NodeContext
 from fsw.core.nvstore import NvError
 from fsw.dictionary.mav import ABORT_REASONS, LAUNCH_STATES
-from hal.devices.base import DeviceFailed, DeviceNotActed
+from hal.devices.base import DeviceFailed, DeviceNotActed, DeviceUnconfirmed
 from hal.devices.mav_avionics import ImuStatus, MavAvionicsClient, NavStatus, UmbilicalStatus
 from hal.devices.mav_pyro import MavPyroClient
 from hal.errors import HalError
 from hal.protocol.devices.igloo import PROPELLANT_MIN
 from hal.protocol.devices.mav_avionics import GIMBAL_LIMIT
+from hal.protocol.devices.mav_pyro import IGNITERS
 
 __all__ = ["Abort", "LaunchSequencer"]
 
@@ -376,7 +377,10 @@ class LaunchSequencer(App):
 
     def _fire(self, pyro: MavPyroClient, channel: str, state: str) -> None:
         """Write the fire ahead into the NV store, enter ``state``, then fire ``channel``
-        (a fire the board refuses is taken back out of the store)."""
+        (a fire the board refuses, or whose status shows it unfired, is taken back out of the
+        store). An igniter's fire that neither answered nor let its status be read stays
+        counted fired and goes on: the accelerometer's ignition check decides (the toss has no
+        such witness before SRM1: unknown is an abort)."""
         fired = self.fired | CHANNEL_BITS[channel]
         try:
             self._persist(fired)
@@ -393,6 +397,11 @@ class LaunchSequencer(App):
             with contextlib.suppress(NvError):
                 self._persist()
             raise
+        except DeviceUnconfirmed as exc:
+            if channel not in IGNITERS:
+                raise
+            self.ctx.emit("launch.fire_unconfirmed", f"{channel}: {str(exc).splitlines()[0]}; "
+                          "the accelerometer decides")  # fmt: skip
 
     def _confirm_ignition(
         self, avionics: MavAvionicsClient, motor: str, window_end: float, threshold: float,

@@ -154,6 +154,8 @@ def declare(apps: AppDeclarations) -> None:
     apps.event("launch.abort", "high", "the sequencer aborted to safe: '<reason>: why'")
     apps.event("launch.ignition", "medium", "a motor's ignition confirmed by the accelerometer")
     apps.event("launch.released", "medium", "the OS was released in orbit (altitude, speed)")
+    apps.event("launch.fire_unconfirmed", "high", "an igniter's fire got no reply and no "
+               "status: counted fired, the accelerometer decides (decision 0022)")  # fmt: skip
 
     _parameters(apps)
 

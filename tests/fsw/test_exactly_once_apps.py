@@ -7,6 +7,8 @@ drive's status and the seam seals; an EES release the board never got is not cou
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from fsw.apps.launch import CHANNEL_BITS
@@ -52,6 +54,42 @@ def test_a_fire_that_never_reaches_the_board_is_not_counted_fired_and_the_mav_go
     assert pyro(rig).acted[("srm1", "fire")] == 0
     app = rig.node.components["launch"]
     assert not app.fired & CHANNEL_BITS["srm1"]  # taken back out: its status said not fired
+    assert_safe_after(rig, "device_error", ["toss"])
+
+
+def deaf_after_firing(rig: MissionRig, channel: str) -> None:
+    """Once ``channel`` fires, its board loses every reply of that channel's fire (the first
+    and the repeats) and of its next status reads: the driver can neither hear the fire nor
+    read it."""
+    board = pyro(rig)
+    handler = getattr(board, f"cmd_{channel}_fire")
+
+    def fire(values: dict[str, Any], now: float) -> None:
+        handler(values, now)
+        board.inject("reply_lost", channel, command="fire", count=3)
+        board.inject("reply_lost", channel, command="status", count=3)
+
+    setattr(board, f"cmd_{channel}_fire", fire)
+
+
+def test_an_unconfirmed_srm1_fire_is_decided_by_the_accelerometer(rig):
+    """SRM1 fires, but neither its fire's reply nor its channel's status comes back: the fire
+    stays counted, and the thrust the accelerometer sees carries the ascent on."""
+    deaf_after_firing(rig, "srm1")
+    assert ok(launch(rig))
+    assert status(rig)["state"] == "released"
+    assert fired(rig) == ["toss", "srm1", "srm2"] and pyro(rig).acted[("srm1", "fire")] == 1
+    (unconfirmed,) = [d for n, d in rig.events() if n == "launch.fire_unconfirmed"]
+    assert unconfirmed.startswith("srm1: ")
+    ignitions = [d for n, d in rig.events() if n == "launch.ignition"]
+    assert ignitions[0].startswith("srm1 confirmed")
+
+
+def test_an_unconfirmed_toss_is_an_abort(rig):
+    deaf_after_firing(rig, "toss")
+    assert launch(rig)[-1].startswith("completion_failed")
+    assert pyro(rig).acted[("toss", "fire")] == 1
+    assert rig.node.components["launch"].fired & CHANNEL_BITS["toss"]  # counted: it may have
     assert_safe_after(rig, "device_error", ["toss"])
 
 
