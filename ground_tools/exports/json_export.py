@@ -17,7 +17,8 @@ gives the same bytes)::
                        "fields": [field]}],
           "events": [{"id", "name", "severity", "subtype", "component", "description"}],
           "parameters": [{"id", "name", "component", "type", "units", "range", "default",
-                          "enumeration", "description"}]
+                          "enumeration", "description"}],
+          "parameter_bounds": [{"lower", "upper", "strict", "description"}]
         }
       },
       "verification": {"service": 1, "max_reason": int,
@@ -34,7 +35,9 @@ or ``when mode in (3)``, the ``argument`` and its ``values`` that need it, null 
 always, and ``why``); ``layout`` only
 for a variable command (its data, in words). An event's ``subtype`` is its PUS-5 report subtype
 (TM[5,subtype]). ``type`` is the field's wire kind (``u8`` ... ``f32``, ``bool``; a parameter's is
-``int``, ``float`` or ``bool``); ``units`` ``-`` means dimensionless.
+``int``, ``float`` or ``bool``); ``units`` ``-`` means dimensionless. ``parameter_bounds`` are
+the cross-checks between two parameters (decision 0026): ``lower < upper`` (``<=`` unless
+``strict``), checked on the whole table at validation, activation and rollback.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from fsw.dictionary import Command, Event, HkPacket, NodeDictionary, Parameter, TmReport
+from fsw.dictionary.parameters import bounds_of
 from fsw.dictionary.verification import FAILURE_CODES, MAX_REASON, REPORT_NAMES
 from ground_tools.exports._common import REPORT_FIELDS, bound, dictionaries, report_fields
 from hal.protocol.devices.icd import Field
@@ -86,6 +90,10 @@ def _node(d: NodeDictionary) -> dict[str, Any]:
         "reports": [_report(r) for r in d.reports],
         "events": [_event(e) for e in d.events],
         "parameters": [_parameter(p) for p in d.parameters],
+        "parameter_bounds": [
+            {"lower": b.lower, "upper": b.upper, "strict": b.strict, "description": b.why}
+            for b in bounds_of(d.parameters)
+        ],
     }
 
 

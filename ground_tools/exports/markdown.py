@@ -35,6 +35,7 @@ import fsw.dictionary.model as dictionary_model
 import fsw.dictionary.verification as verification
 import hal.protocol.devices as devices_package
 from fsw.dictionary import NODE_APIDS, Command, NodeDictionary
+from fsw.dictionary.parameters import bounds_of
 from ground_tools.exports._common import dictionaries, select_nodes
 from hal.links import space_link
 from hal.protocol import (
@@ -474,6 +475,14 @@ def _node(number: int, d: NodeDictionary) -> list[str]:
             for p in d.parameters
         ),
     )  # fmt: skip
+    bounds = bounds_of(d.parameters)
+    if bounds:
+        out += ["", f"Bounds between parameters of `{d.node}`, checked on the whole table at "
+                "validation, activation and rollback (decision 0026):", ""]  # fmt: skip
+        out += _table(
+            ("lower", "rule", "upper", "why"),
+            ((_code(b.lower), "<" if b.strict else "<=", _code(b.upper), b.why) for b in bounds),
+        )
     return [*out, ""]
 
 

@@ -5,6 +5,7 @@ default, all persisted in a real NV store across a restart."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -217,3 +218,17 @@ def test_the_report_gives_the_active_values(tmp_path):
     service, subtype, data = p.tm[-1]
     assert (service, subtype) == (20, 2)
     assert parse_values(data) == [(WINDOW.id, 3.0), (DELAY.id, 0.5)]
+
+
+def test_the_bounds_are_in_the_dictionary_exports():
+    from ground_tools.exports.json_export import export_json
+    from ground_tools.exports.markdown import export_markdown
+
+    document = json.loads(export_json(["mav"]))
+    bounds = document["nodes"]["mav"]["parameter_bounds"]
+    why = next(b.why for b in BOUNDS if b.lower == "launch.srm1_delay")
+    srm1 = {"lower": "launch.srm1_delay", "upper": "launch.srm1_window", "strict": True,
+            "description": why}  # fmt: skip
+    assert srm1 in bounds
+    assert len(bounds) == len(bounds_of(MAV.parameters))
+    assert "| `launch.srm1_delay` | &lt; | `launch.srm1_window` |" in export_markdown(["mav"])
