@@ -32,6 +32,7 @@ with a timeout) from its loop. Frames are counted and captured by the link like 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
@@ -41,7 +42,7 @@ from typing import Any, Final
 from hal.errors import EncodeError, HalError, ProtocolError, StoreError
 from hal.links.base import Link
 from hal.links.channel import FrameReader
-from hal.protocol.clcw import Clcw
+from hal.protocol.clcw import COP_1, Clcw
 from hal.protocol.farm1 import Farm1
 from hal.protocol.fop1 import Fop1, FopState
 from hal.protocol.framing import ASM, Deframer, FixedLengthRule, TcFrameRule
@@ -217,9 +218,18 @@ def _serve_until(
     return True
 
 
-def _count_reject(link: Link, counts: Counter[str], reason: str) -> None:
+_log = logging.getLogger(__name__)
+
+
+def _count_reject(link: Link, counts: Counter[str], reason: str, detail: str = "") -> None:
+    """Count one rejection under ``reason``; log the 1st, 2nd, 4th, 8th... of each reason (a
+    flood of bad frames is counted in full but logged only logarithmically)."""
     counts[reason] += 1
     link.record_error(reason)
+    seen = counts[reason]
+    if seen & (seen - 1) == 0:
+        _log.warning("space link %s: rejected (%s, %d so far): %s", link.url, reason, seen,
+                     detail or reason)  # fmt: skip
 
 
 class _Unit:
@@ -305,6 +315,7 @@ class GroundSpaceLink:
         self._max_queue = max_queue
         self.last_clcw: Clcw | None = None
         self.rejects: Counter[str] = Counter()
+        self._bad_seen: Counter[str] = Counter()  # the reassembler's bad frames, as last logged
         self.recoveries = 0
         self.resyncs = 0
 
@@ -437,7 +448,7 @@ class GroundSpaceLink:
         frame it completes, serve COP-1; return the telemetry packets queued."""
         queued = 0
         for raw in self._reader.read(timeout):
-            for packet in self.reassembler.feed(raw):
+            for packet in self._take_frame(raw):
                 try:
                     decoded = PusPacket.from_raw(packet)
                 except ProtocolError as exc:
@@ -450,6 +461,28 @@ class GroundSpaceLink:
                 queued += 1
         self._transmit()
         return queued
+
+    def _take_frame(self, raw: bytes) -> list[bytes]:
+        """The packets one downlink frame completes. A frame whose CLCW or header does not
+        decode, or that the COP-1 machine cannot take, is counted under a named reason and
+        dropped (decision 0029): nothing a frame says ends the ground end."""
+        bad = self.reassembler.stats.bad_frames
+        before = bad.total()
+        try:
+            packets = self.reassembler.feed(raw)
+            if bad.total() != before:  # counted by the reassembler (header, CRC): log it here
+                for reason, count in bad.items():
+                    if count != self._bad_seen[reason]:
+                        self._bad_seen[reason] = count
+                        if count & (count - 1) == 0:
+                            _log.warning("space link %s: TM frame rejected (%s, %d so far)",
+                                         self.link.url, reason, count)  # fmt: skip
+            return packets
+        except HalError as exc:
+            _count_reject(self.link, self.rejects, f"frame_{exc.reason}", str(exc))
+        except (ArithmeticError, LookupError, ValueError) as exc:  # a defect, not a frame: keep on
+            _count_reject(self.link, self.rejects, "frame_undecodable", repr(exc))
+        return []
 
     def receive(self, timeout: float | None = None) -> PusTm | PusTc | None:
         """The next telemetry packet, or None when ``timeout`` passes without one."""
@@ -500,7 +533,22 @@ class GroundSpaceLink:
     # ------------------------------------------------------------------ internals
 
     def _on_ocf(self, value: int) -> None:
-        clcw = Clcw.from_int(value)
+        try:
+            clcw = Clcw.from_int(value)
+        except ProtocolError as exc:  # not a version-0 CLCW (type, version, spare bits)
+            _count_reject(
+                self.link, self.rejects, f"clcw_{exc.reason}", f"OCF {value:#010x}: {exc}"
+            )
+            return
+        if clcw.cop != COP_1:
+            _count_reject(self.link, self.rejects, "clcw_not_cop1",
+                          f"OCF {value:#010x}: COP in effect is {clcw.cop}, not COP-1")  # fmt: skip
+            return
+        if clcw.vcid != self.config.vcid:
+            _count_reject(self.link, self.rejects, "clcw_wrong_vcid",
+                          f"OCF {value:#010x}: reports TC virtual channel {clcw.vcid}, "
+                          f"not {self.config.vcid}")  # fmt: skip
+            return
         self.last_clcw = clcw
         self.fop.on_clcw(clcw, self.monotonic())
 
