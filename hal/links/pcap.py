@@ -37,7 +37,8 @@ MAGIC_USEC: Final = 0xA1B2C3D4
 MAGIC_NSEC: Final = 0xA1B23C4D
 GLOBAL_HEADER_SIZE: Final = 24
 RECORD_HEADER_SIZE: Final = 16
-#: Largest record the reader accepts whatever the header's snaplen says (Wireshark's own limit).
+#: Largest record the reader accepts whatever the header's snaplen says (Wireshark's own limit);
+#: a record is also bounded by what remains of the file (decision 0029).
 MAX_RECORD: Final = 262144
 
 _GLOBAL = "IHHiIII"
@@ -158,7 +159,9 @@ class PcapReader:
 
     Raises:
         CaptureError: the file cannot be opened, is shorter than a header, has an unknown magic
-            or version, or holds a record longer than :data:`MAX_RECORD` (a corrupt length).
+            or version, or holds a record longer than :data:`MAX_RECORD` whatever its header's
+            snaplen claims (a corrupt length). A record is never read beyond the file's size:
+            one claiming more than remains is the truncated last record.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -169,6 +172,7 @@ class PcapReader:
         except OSError as exc:
             raise CaptureError(f"{self.path}: cannot open capture: {exc}") from exc
         try:
+            self._size = os.fstat(self._file.fileno()).st_size
             self._read_header()
         except BaseException:
             self._file.close()
@@ -215,12 +219,16 @@ class PcapReader:
                 self.truncated = True
                 return
             sec, frac, incl_len, _orig_len = rec.unpack(head)
-            if incl_len > max(self.snaplen, MAX_RECORD):
+            if incl_len > MAX_RECORD:  # the header's snaplen cannot raise the bound
                 raise CaptureError(
                     f"{self.path}: corrupt record at offset {self._file.tell() - 16}: "
-                    f"length {incl_len} exceeds {max(self.snaplen, MAX_RECORD)}",
+                    f"length {incl_len} exceeds {MAX_RECORD}",
                     reason="capture_record",
                 )
+            if incl_len > self._size - self._file.tell():
+                # Cut short (a writer stopped mid-record): never ask for more than is there.
+                self.truncated = True
+                return
             frame = self._file.read(incl_len)
             if len(frame) < incl_len:
                 self.truncated = True
