@@ -46,10 +46,12 @@ from typing import Any, Final
 
 import tomli_w
 
-from fsw.dictionary.lander import SOURCES
+from fsw.dictionary.lander import PLACES, SOURCES
 from ground_tools.api import GroundError, backdoor_request
+from ground_tools.archive import Archive, ArchiveError
 from ground_tools.bench_ctl import bench_down, bench_up
 from ground_tools.procedure import run_procedure
+from ground_tools.process_watch import Death, ProcessWatch
 from hal.bench import BenchError, load_bench
 
 __all__ = ["CAMPAIGN_PROCEDURE", "SCENARIOS", "Scenario", "chain_ok", "parse_fault",
@@ -279,19 +281,97 @@ def run_campaign(
         log(f"[{wall:7.1f} s] {name}")
 
     operations = (lambda line: None) if quiet else log
+    watch = ProcessWatch(run_dir).start()  # which process dies, and when (decision 0029)
     try:
         verdict = run_procedure(chosen.procedure, run_dir, log=operations,
                                 params={"TUBES": tubes, "phase": phase})  # fmt: skip
         world = _world(run_dir)
         world["device_actions"] = _device_actions(run_dir)
     finally:
+        watch.stop()
         bench_down(run_dir)
         variant.unlink(missing_ok=True)  # the processes read it as they start: kept till now
     seed_used = base.seed if seed is None else seed
     summary = _summary(run_dir, seed_used, tubes, chosen, verdict, world, phases, entries,
                        time.monotonic() - wall0)  # fmt: skip
+    _add_deaths(summary, watch, _archived(run_dir), log)
     (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
+
+
+def _archived(run_dir: Path) -> dict[str, Any]:
+    """What the archive shows: the tubes seated (``sta.tube_loaded`` events and the last
+    custody report of each tube, when one was asked for) and each node's last telemetry time."""
+    try:
+        archive = Archive.open_readonly(run_dir / "archive.sqlite")
+    except ArchiveError as exc:
+        return {"error": str(exc), "tubes_loaded": [], "last_sim_time": {}}
+    loaded: set[int] = set()
+    last: dict[str, float] = {}
+    try:
+        with archive:
+            for event in archive.events("lander", name="sta.tube_loaded"):
+                words = event.detail.split()  # "tube 266 seated in slot 0"
+                if len(words) > 1 and words[1].isdigit():
+                    loaded.add(int(words[1]))
+            names = set(archive.parameters("lander.sta.custody."))
+            if {"lander.sta.custody.serial", "lander.sta.custody.place"} <= names:
+                serials = archive.points("lander.sta.custody.serial")
+                places = archive.points("lander.sta.custody.place")
+                pairs = zip(serials, places, strict=False)  # one report: one of each
+                latest = {int(str(s)): int(str(p)) for (_, s), (_, p) in pairs}
+                seated = PLACES.index("os_slot")
+                loaded |= {serial for serial, place in latest.items() if place >= seated}
+            for name in archive.parameters():
+                node = name.split(".", 1)[0]
+                last[node] = max(last.get(node, 0.0), archive.latest(name)[0])
+            for event in archive.events():
+                last[event.node] = max(last.get(event.node, 0.0), event.sim_time)
+    except ArchiveError as exc:
+        return {"error": str(exc), "tubes_loaded": sorted(loaded), "last_sim_time": last}
+    return {"tubes_loaded": sorted(loaded), "last_sim_time": last}
+
+
+def _add_deaths(
+    summary: dict[str, Any], watch: ProcessWatch, archived: dict[str, Any],
+    log: Callable[[str], None],
+) -> None:  # fmt: skip
+    """Name the process whose death ended the run, and when; count the tubes from the archive
+    when the world's truth could not be read (decision 0029)."""
+    cause = watch.cause()
+    summary["deaths"] = [d.as_dict() for d in watch.deaths()]
+    summary["tubes_loaded_archive"] = len(archived["tubes_loaded"])
+    summary["tubes_source"] = "world"
+    if archived.get("error"):
+        summary["archive_error"] = archived["error"]
+    if summary["world_error"]:
+        summary["tubes_loaded"] = len(archived["tubes_loaded"])
+        summary["tubes_source"] = "archive"
+        summary["tubes_detail"] = [
+            {"serial": serial, "sample_id": None, "final_location": None, "slot": None,
+             "custody_chain": [], "chain_ok": None}  # None: not known from the archive
+            for serial in archived["tubes_loaded"]
+        ]  # fmt: skip
+    summary["died"] = None if cause is None else _died(cause, archived)
+    if cause is not None:
+        summary["ok"] = False
+        summary["procedure_verdict"] = summary["verdict"]
+        summary["verdict"] = f"FAIL: {summary['died']['text']}"
+        log(f"campaign: {summary['died']['text']}")
+
+
+def _died(cause: Death, archived: dict[str, Any]) -> dict[str, Any]:
+    last = archived["last_sim_time"]
+    sim_time = last.get(cause.process) if cause.role == "node" else max(last.values(), default=None)
+    what = {"simulator": "the simulator", "station": "the ground station"}.get(
+        cause.role, f"node {cause.process}"
+    )
+    when = f"{cause.wall_seconds:.1f} s of wall time into the campaign"
+    if sim_time is not None:
+        when += f", after its last archived telemetry at {sim_time:.1f} s simulated"
+    name = f"pid {cause.pid}" if cause.role == "node" else f"{cause.process}, pid {cause.pid}"
+    text = f"{what} ({name}) died: {cause.how}, {when}"
+    return {**cause.as_dict(), "last_sim_time": sim_time, "text": text}
 
 
 def load_bench_or_fail(bench: Path) -> Any:
@@ -371,10 +451,14 @@ def print_summary(summary: dict[str, Any]) -> None:
         table.add_row(
             str(tube["serial"]), str(tube["sample_id"]), str(tube["slot"]),
             str(tube["final_location"]), str(len(tube["custody_chain"])),
-            "intact" if tube["chain_ok"] else "BROKEN",
+            {True: "intact", False: "BROKEN"}.get(tube["chain_ok"], "unknown"),
         )  # fmt: skip
     console = Console()
     console.print(table)
+    if summary.get("died"):
+        source = summary.get("tubes_source", "world")
+        console.print(f"DIED: {summary['died']['text']}; tubes loaded per the {source}: "
+                      f"{summary['tubes_loaded']}")  # fmt: skip
     word = "OK" if summary["ok"] else "NOT OK"
     console.print(
         f"{word}: {summary['verdict']}; {summary['sim_seconds']:.0f} s simulated in "

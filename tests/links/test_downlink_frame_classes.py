@@ -6,47 +6,29 @@ frame carries a correct frame error control, so only the field checks can reject
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hal.links.space_link import GroundSpaceLink, SpaceLinkConfig
-from hal.protocol.clcw import Clcw
-from hal.protocol.crc import append_crc16
 from hal.protocol.framing import ASM
 from hal.protocol.pus import PusTc
 from hal.protocol.sdls import SecurityAssociation
-from hal.protocol.tm_frame import FECF_SIZE, FHP_IDLE_ONLY, OCF_SIZE, TM_HEADER_SIZE
 
 from .link_helpers import MemoryLink
+from .tm_frames import clcw, data_size
+from .tm_frames import tm_frame as build_frame
 
 SA = SecurityAssociation(7, bytes(range(32)))
 CONFIG = SpaceLinkConfig(scid=42, vcid=0, tm_frame_length=128, t1=0.5)
-DATA_SIZE = CONFIG.tm_frame_length - TM_HEADER_SIZE - OCF_SIZE - FECF_SIZE
-GOOD_CLCW = Clcw(vcid=0, report_value=0).to_int()
+DATA_SIZE = data_size(CONFIG.tm_frame_length)
 
 
-def tm_frame(
-    *,
-    version: int = 0,
-    scid: int = 42,
-    vcid: int = 0,
-    ocf_flag: int = 1,
-    mc: int = 0,
-    vc: int = 0,
-    shf: int = 0,
-    sync: int = 0,
-    pof: int = 0,
-    slid: int = 3,
-    fhp: int = FHP_IDLE_ONLY,
-    ocf: int = GOOD_CLCW,
-    data: bytes = b"",
-) -> bytes:
-    """A whole TM frame of CONFIG's length with any header values and a valid FECF."""
-    word = (version << 46 | scid << 36 | vcid << 33 | ocf_flag << 32 | mc << 24 | vc << 16
-            | shf << 15 | sync << 14 | pof << 13 | slid << 11 | fhp)  # fmt: skip
-    body = data[:DATA_SIZE].ljust(DATA_SIZE, b"\x55")
-    return append_crc16(word.to_bytes(6, "big") + body + ocf.to_bytes(4, "big"))
+def tm_frame(**fields: Any) -> bytes:
+    """A frame of CONFIG's length with a valid FECF (``tm_frames.tm_frame``)."""
+    return build_frame(CONFIG.tm_frame_length, **fields)
 
 
 class Clock:
@@ -72,19 +54,6 @@ def ground(active: bool = False) -> tuple[GroundSpaceLink, MemoryLink, Clock]:
 def feed(end: GroundSpaceLink, link: MemoryLink, frame: bytes) -> None:
     link.inbox += ASM + frame
     end.poll(0)
-
-
-def clcw(**fields: int) -> int:
-    """A CLCW word with the named bit fields set (any value, including reserved ones)."""
-    shifts = {"type": 31, "version": 29, "status": 26, "cop": 24, "vcid": 18, "spare0": 16,
-              "no_rf": 15, "no_bit_lock": 14, "lockout": 13, "wait": 12, "retransmit": 11,
-              "farm_b": 9, "spare1": 8, "report": 0}  # fmt: skip
-    word = 1 << 24  # COP-1
-    for name, value in fields.items():
-        if name == "cop":
-            word &= ~(3 << 24)
-        word |= value << shifts[name]
-    return word
 
 
 BAD_FRAMES = {
