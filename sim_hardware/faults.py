@@ -20,6 +20,7 @@ Link fault parameters (every one optional):
                    ``bit_error_rate`` per bit
 ``duplicate``      ``probability`` a frame arrives twice (default 0.1)
 ``delay``          ``seconds`` added to every frame (default 1.0), ``jitter`` seconds
+                   (each at most :data:`MAX_LINK_DELAY`)
 ``blackout``       every frame is lost while the fault lasts
 ``baud_throttle``  the line carries at most ``baud`` bit/s (default: the board's configured
                    rate in the bench file), 10 bits per octet, with ``burst`` seconds of
@@ -50,6 +51,9 @@ __all__ = ["ActiveFault", "FaultError", "FaultManager", "link_impairments"]
 
 DEFAULT_PROBABILITY: Final = 0.1
 DEFAULT_DELAY: Final = 1.0
+MAX_LINK_DELAY: Final = 3600.0
+"""The longest link ``delay``, ``jitter`` or throttle ``burst`` one fault may name, s: an hour,
+three times Mars's longest light time and far past every timeout of the bench (decision 0028)."""
 DEFAULT_LINE_BAUD: Final = 115200
 """bit/s of a throttled space link when the fault names no ``baud``."""
 LINK_DIRECTIONS: Final = {
@@ -382,14 +386,14 @@ def link_impairments(
             else:
                 keep_flip *= 1.0 - _number(p, "probability", DEFAULT_PROBABILITY, 0.0, 1.0)
         elif spec.kind == "delay":
-            delay += _number(p, "seconds", DEFAULT_DELAY, 0.0, math.inf)
-            jitter += _number(p, "jitter", 0.0, 0.0, math.inf)
+            delay += _number(p, "seconds", DEFAULT_DELAY, 0.0, MAX_LINK_DELAY)
+            jitter += _number(p, "jitter", 0.0, 0.0, MAX_LINK_DELAY)
         elif spec.kind == "blackout":
             blackouts.append((-math.inf, math.inf))
         elif spec.kind == "baud_throttle":
             line = int(_number(p, "baud", baud, 1.0, 1e9))
             rate = line if rate is None else min(rate, line)
-            burst = max(burst, _number(p, "burst", tick, 0.0, math.inf))
+            burst = max(burst, _number(p, "burst", tick, 0.0, MAX_LINK_DELAY))
     return Impairments(
         drop=1.0 - keep_drop, duplicate=1.0 - keep_dup, flip=1.0 - keep_flip, delay=delay,
         jitter=jitter, reorder=base.reorder, blackouts=tuple(blackouts), bit_error_rate=ber,

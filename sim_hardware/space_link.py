@@ -154,21 +154,41 @@ class LinkPath:
 
     Args:
         impairments: what to do to the frames; may be replaced at any time (fault injection).
+            Frames in flight keep the fate they were given (dropped, damaged, duplicated),
+            except their lateness: once the link holds no frame as long as it did (a delay or
+            a throttle cleared), none in flight comes out later than a frame sent now would
+            (decision 0028). A cleared hour-long delay does not keep the link dead for an hour.
         rng: the seeded generator; the same seed and the same input give the same output.
     """
 
     def __init__(
         self, impairments: Impairments | None = None, rng: random.Random | None = None
     ) -> None:
-        self.impairments = impairments or Impairments()
-        self.rng = rng or random.Random(0)  # noqa: S311 - a simulation, not cryptography
-        self.splitter = FrameSplitter()
+        self._now = 0.0  # the latest time the path was given
         self._queue: list[tuple[float, int, bytes]] = []
         self._order = 0
         self._last_due = 0.0
+        self._impairments = impairments or Impairments()
+        self.rng = rng or random.Random(0)  # noqa: S311 - a simulation, not cryptography
+        self.splitter = FrameSplitter()
         self._credit: float | None = None  # octets the line may still carry at once
         self._credit_at = 0.0
         self.stats = PathStats()
+
+    @property
+    def impairments(self) -> Impairments:
+        """What is done to the frames (replace it to change the link)."""
+        return self._impairments
+
+    @impairments.setter
+    def impairments(self, value: Impairments) -> None:
+        self._impairments = value
+        if value.baud is not None or not self._queue:
+            return  # a throttled line decides each frame's time by the octets before it
+        latest = self._now + value.delay + value.jitter  # a frame sent now comes out by then
+        if max(due for due, _, _ in self._queue) > latest:
+            self._queue = [(min(due, latest), order, raw) for due, order, raw in self._queue]
+            self._last_due = min(self._last_due, latest)  # min() keeps the heap's order
 
     def push(self, data: bytes | bytearray | memoryview, now: float) -> None:
         """Bytes written by the sending end at ``now``."""
@@ -198,6 +218,7 @@ class LinkPath:
 
     def due(self, now: float) -> list[bytes]:
         """Frames arriving at the receiving end by ``now``, in arrival order."""
+        self._now = max(self._now, now)
         out: list[bytes] = []
         while self._queue and self._queue[0][0] <= now:
             out.append(heapq.heappop(self._queue)[2])
@@ -206,6 +227,7 @@ class LinkPath:
         return out
 
     def _frame(self, raw: bytes, now: float) -> None:
+        self._now = max(self._now, now)
         imp = self.impairments
         rng = self.rng
         stats = self.stats

@@ -1,0 +1,150 @@
+"""The requests of the simulator's back door, as schemas (decision 0028).
+
+Every line a client sends the back door (:mod:`sim_hardware.backdoor`) is parsed by
+:func:`parse_request` into one of the models below, a discriminated union on ``op``, before the
+simulator acts on it. Each field is typed and bounded: strict types (no ``"1"`` for a number, no
+number for a name), finite numbers only, times and spans in
+0..:data:`~hal.schema.MAX_SECONDS` (so a fault's start plus its duration always fits the
+lockstep's time conversion), bounded names and parameter objects, unknown fields refused. A
+refused request raises :class:`~hal.schema.RequestError` naming the field and the problem; the
+back door answers it ``{"ok": false, "error": ...}`` and nothing changes.
+
+What a schema cannot know stays with the fault manager (:mod:`sim_hardware.faults`): whether
+the target exists and is emulated, whether the kind applies to it, and each parameter's own
+range (a link delay, a probability, what each board declares for its device faults).
+
+=============  ===========================================================================
+``inject``     ``target`` (``board``, ``board.device`` or ``link:<node>``), ``kind``,
+               ``duration`` (s > 0), ``at`` (s >= 0), ``params`` (up to :data:`MAX_PARAMS`
+               names to a boolean, an integer, a finite number or a short string)
+``clear``      ``id`` (a fault number)
+``clear_all``  ``target`` (optional)
+``faults``     no field
+``status``     no field
+``world``      no field
+=============  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import Field, PlainValidator, StringConstraints, TypeAdapter
+
+from hal.schema import MAX_COUNT, MAX_INT, MAX_NUMBER, MAX_SECONDS, Name, Seconds, StrictModel
+from hal.schema import parse as parse_schema
+
+__all__ = [
+    "MAX_PARAMS",
+    "OPS",
+    "BackdoorRequest",
+    "ClearAllRequest",
+    "ClearRequest",
+    "FaultsRequest",
+    "InjectRequest",
+    "StatusRequest",
+    "WorldRequest",
+    "parse_request",
+]
+
+MAX_PARAMS: Final = 16
+"""Most parameters of one fault (the widest fault takes four)."""
+MAX_TEXT: Final = 64
+"""Longest string parameter (a status field, a command name, an element)."""
+
+Target = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^(link:[a-z][a-z0-9_]*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?)$", max_length=72
+    ),
+]
+"""A fault's target: ``board``, ``board.device`` or ``link:<node>``."""
+Span = Annotated[float, Field(gt=0.0, le=MAX_SECONDS, allow_inf_nan=False)]
+"""A fault's duration, seconds > 0."""
+
+
+def _param(value: Any) -> bool | int | float | str:
+    """A fault parameter: a boolean, a bounded integer, a finite bounded number or a short
+    line of text (its meaning is checked by the fault manager)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if abs(value) > MAX_INT:
+            raise ValueError(f"integer beyond +-{MAX_INT}")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value) or abs(value) > MAX_NUMBER:
+            raise ValueError(f"not a finite number within +-{MAX_NUMBER:g}")
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT or not value.isprintable():
+            raise ValueError(f"a string parameter is printable, at most {MAX_TEXT} characters")
+        return value
+    kind = {type(None): "null", list: "an array", dict: "an object"}.get(type(value), "that")
+    raise ValueError(f"a boolean, a number or a string, not {kind}")
+
+
+Param = Annotated[Any, PlainValidator(_param)]
+
+
+class InjectRequest(StrictModel):
+    """Start a fault now (or schedule it for ``at``)."""
+
+    op: Literal["inject"]
+    target: Target
+    kind: Name
+    duration: Span | None = None
+    at: Seconds | None = None
+    params: Annotated[dict[Name, Param], Field(max_length=MAX_PARAMS)] = Field(default_factory=dict)
+
+
+class ClearRequest(StrictModel):
+    """End (or unschedule) one fault."""
+
+    op: Literal["clear"]
+    id: Annotated[int, Field(ge=1, le=MAX_COUNT)]
+
+
+class ClearAllRequest(StrictModel):
+    """End every fault (of ``target``, when given)."""
+
+    op: Literal["clear_all"]
+    target: Target | None = None
+
+
+class FaultsRequest(StrictModel):
+    """Every fault scheduled or in effect, and the latest history."""
+
+    op: Literal["faults"]
+
+
+class StatusRequest(StrictModel):
+    """Time, lockstep, faults, links and the world in brief."""
+
+    op: Literal["status"]
+
+
+class WorldRequest(StrictModel):
+    """The world model's snapshot."""
+
+    op: Literal["world"]
+
+
+BackdoorRequest = Annotated[
+    InjectRequest | ClearRequest | ClearAllRequest | FaultsRequest | StatusRequest | WorldRequest,
+    Field(discriminator="op"),
+]
+"""Any request of the back door."""
+
+OPS: Final = ("inject", "clear", "clear_all", "faults", "status", "world")
+_ADAPTER: Final[TypeAdapter[BackdoorRequest]] = TypeAdapter(BackdoorRequest)
+
+
+def parse_request(request: Any) -> BackdoorRequest:
+    """A decoded back-door line as its request model.
+
+    Raises:
+        hal.schema.RequestError: anything else (one line naming the field and the problem).
+    """
+    return parse_schema(_ADAPTER, request, OPS)
