@@ -15,6 +15,11 @@ the simulator's back door for the world's truth, and writes ``summary.json``::
                        "slot": 0, "custody_chain": [{"location": ..., "time": ..., ...}],
                        "chain_ok": true}, ...]}
 
+When a process of the bench dies during the run, ``died`` names it (simulator, node or station),
+how (``killed by SIGKILL``) and when (wall seconds, last archived simulated time), ``verdict``
+says so, and the tubes are counted from the archive (``tubes_source``) if the world's truth is
+gone with the simulator (decision 0029).
+
 ``ok`` holds when the procedure passed, the tubes asked for (at most the OS's usable slots) are
 loaded, every one is in the released Earth Entry System (or where its scenario ends), and every
 tube's custody chain is intact: it runs from its source through the gripper into an OS
@@ -50,7 +55,7 @@ from fsw.dictionary.lander import PLACES, SOURCES
 from ground_tools.api import GroundError, backdoor_request
 from ground_tools.archive import Archive, ArchiveError
 from ground_tools.bench_ctl import bench_down, bench_up
-from ground_tools.procedure import run_procedure
+from ground_tools.procedure import Verdict, run_procedure
 from ground_tools.process_watch import Death, ProcessWatch
 from hal.bench import BenchError, load_bench
 
@@ -283,8 +288,12 @@ def run_campaign(
     operations = (lambda line: None) if quiet else log
     watch = ProcessWatch(run_dir).start()  # which process dies, and when (decision 0029)
     try:
-        verdict = run_procedure(chosen.procedure, run_dir, log=operations,
-                                params={"TUBES": tubes, "phase": phase})  # fmt: skip
+        try:
+            verdict = run_procedure(chosen.procedure, run_dir, log=operations,
+                                    params={"TUBES": tubes, "phase": phase})  # fmt: skip
+        except (GroundError, OSError) as exc:  # the station was gone before it began
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            verdict = Verdict(False, reason, 0.0, time.monotonic() - started["wall"])
         world = _world(run_dir)
         world["device_actions"] = _device_actions(run_dir)
     finally:

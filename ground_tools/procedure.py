@@ -118,10 +118,13 @@ def run_procedure(
         reason = f"{_where(exc, path)}{type(exc).__name__}: {exc}".splitlines()[0]
     try:
         end_sim = session.now()
-    except GroundError:
+    except (GroundError, OSError):  # the station is gone: the reason above says why
         end_sim = start_sim
     finally:
-        session.close()
+        try:
+            session.close()
+        except OSError:  # unsent bytes to a station that is gone (a broken pipe)
+            pass
     return Verdict(not reason, reason, end_sim - start_sim, time.monotonic() - start_wall)
 
 

@@ -226,9 +226,11 @@ class PcapReader:
                     reason="capture_record",
                 )
             if incl_len > self._size - self._file.tell():
-                # Cut short (a writer stopped mid-record): never ask for more than is there.
-                self.truncated = True
-                return
+                self._size = os.fstat(self._file.fileno()).st_size  # a live capture grows
+                if incl_len > self._size - self._file.tell():
+                    # Cut short (a writer stopped mid-record): never ask for more than is there.
+                    self.truncated = True
+                    return
             frame = self._file.read(incl_len)
             if len(frame) < incl_len:
                 self.truncated = True
