@@ -13,13 +13,14 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import campaign, codec, pty_link, space_link
+from benchmarks import campaign, codec, control_port, pty_link, space_link
 
 CODEC_TARGET = 1.0  # at least spacepackets, for every operation
 PTY_TARGET = 50_000  # framed packets per second end to end
 AUTH_COST_TARGET = 2.0  # authenticated uplink receive path at most 2x the plain one
 CAMPAIGN_WALL_TARGET = 60.0  # s: the whole nominal campaign on this 2-core machine (issue 7)
 CAMPAIGN_MEMORY_TARGET = 1 << 30  # bytes: every process of the bench together
+CONTROL_VALIDATION_TARGET = 0.5  # control-port commands/s validated over not validated (issue 17)
 
 
 def main() -> int:
@@ -52,6 +53,12 @@ def main() -> int:
             f"({row['frames'] * link['downlink']['packets_per_frame']['frames']:,.0f} packets/s); "
             f"same packets as plain framed packets: {row['plain']:,.0f} batches/s"
         )
+    control = control_port.run()
+    print(
+        f"station control port: {control['validated_per_second']:,.0f} commands/s validated, "
+        f"{control['plain_per_second']:,.0f} commands/s without validation "
+        f"(ratio {control['ratio']:.2f})"
+    )
     mission = campaign.run()
     print(
         f"nominal campaign: {'ok' if mission['ok'] else 'NOT OK'}, {mission['tubes']} tubes, "
@@ -67,6 +74,7 @@ def main() -> int:
         link["uplink"]["tc_path"]["cost"] <= AUTH_COST_TARGET
         and link["uplink"]["checks"]["rejected"] == 0
     )
+    checks["control_port_validated_at_least_half"] = control["ratio"] > CONTROL_VALIDATION_TARGET
     checks["downlink_frames_parse_clean"] = link["downlink"]["checks"]["rejected"] == 0
     checks["pty_link_50k_packets_per_second"] = (
         pty["packets_per_second"] >= PTY_TARGET and pty["received"] == pty["packets"]
@@ -82,11 +90,13 @@ def main() -> int:
         "codec_ratio_vs_spacepackets": ratios,
         "pty_link": pty,
         "space_link": link,
+        "control_port": control,
         "campaign": mission,
         "targets": {
             "campaign_wall_seconds": CAMPAIGN_WALL_TARGET,
             "campaign_memory_bytes": CAMPAIGN_MEMORY_TARGET,
             "codec_ratio": CODEC_TARGET,
+            "control_port_validation_ratio": CONTROL_VALIDATION_TARGET,
             "pty_packets_per_second": PTY_TARGET,
             "uplink_authentication_cost": AUTH_COST_TARGET,
         },

@@ -46,6 +46,7 @@ from fsw.dictionary.parameters import refusal as parameter_refusal
 from ground_tools.station import STATION_FILE
 from ground_tools.telemetry import Received
 from hal.backdoor import BackdoorError, request
+from hal.control import ControlError, hello, read_token
 from hal.errors import EncodeError
 from hal.protocol.pus import PusTc
 
@@ -261,9 +262,17 @@ class Session:
         self.source = source
         self.log = log
         try:
+            token = read_token(run_dir)
             self._sock = socket.create_connection(address, timeout=30.0)
+        except ControlError as exc:
+            raise GroundError(str(exc)) from None
         except OSError as exc:
             raise GroundError(f"cannot reach the ground station at {address}: {exc}") from None
+        try:
+            hello(self._sock, token)  # the run's secret first (decision 0027)
+        except (ControlError, OSError) as exc:
+            self._sock.close()
+            raise GroundError(f"ground station at {address}: {exc}") from None
         self._file = self._sock.makefile("rwb")
         self._mark = self.request(op="status")["received"]
 
@@ -675,7 +684,10 @@ def backdoor_request(
         GroundError: refused (the back door's one-line reason), or no answer.
     """
     try:
-        return request(backdoor_address(run_dir), message, timeout=timeout)
+        token = read_token(run_dir)
+        return request(backdoor_address(run_dir), message, timeout=timeout, token=token)
+    except ControlError as exc:
+        raise GroundError(str(exc)) from None
     except BackdoorError as exc:
         raise GroundError(f"{message.get('op')}: {exc}") from None
     except OSError as exc:

@@ -34,6 +34,7 @@ from typing import Any, Final
 
 from ground_tools.api import GroundError, connect, resolve_run_dir
 from hal.bench import KEY_FILE_NAME, Bench, BenchError, load_bench, new_key_file_text
+from hal.control import ControlError, create_token
 from hal.store import NONCE_SEED_FILE, load_or_create_secret
 
 __all__ = [
@@ -92,6 +93,10 @@ def bench_up(
         raise GroundError(f"{run_dir}: cannot make the run folder: {exc.strerror}") from None
     (run_dir / "logs").mkdir()
     _write_keys(bench, run_dir)
+    try:
+        create_token(run_dir)  # the control ports' secret (decision 0027), before any process
+    except ControlError as exc:
+        raise GroundError(str(exc)) from None
     point_latest(runs, run_id)
     nodes = list(bench.nodes)  # a node with a real radio runs here too; only its link differs
     py = sys.executable

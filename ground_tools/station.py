@@ -12,7 +12,10 @@ server), in one small process:
 * the **archive** (``archive.sqlite``): every frame both ways, every decoded telemetry point,
   every event, every command with its verification stages;
 * a **control port** (JSON lines over TCP on 127.0.0.1; its address in ``station.json``) that
-  the ``msr`` commands and the scripting API (:mod:`ground_tools.api`) talk to.
+  the ``msr`` commands and the scripting API (:mod:`ground_tools.api`) talk to. It is a
+  :class:`hal.control.ControlServer` (decision 0027): a client first presents the run's token
+  (``runs/<id>/control.token``); lines, nesting, unread replies and connections are bounded,
+  and no write waits on a client, so no client can hold up the lockstep.
 
 Pacing. With ``--pace 1`` (the default) simulated time runs no faster than the wall clock, as
 an operator at a console expects; ``--pace fast`` runs as fast as the bench computes. Either
@@ -20,7 +23,9 @@ way a client that waits (``step``) for a simulated time lets the simulation run 
 can up to that time: a procedure's ``wait(600)`` costs only what the simulation needs. The
 station then re-anchors its pacing at the time reached, so paced time never jumps back.
 
-Control requests (one JSON object per line; one reply line each, in order):
+Control requests (one JSON object per line; one reply line each, in order). Each is parsed into
+its schema (:mod:`ground_tools.control_messages`, decision 0028) before anything is done or
+archived; a refused one is answered with an error naming the field and the problem:
 
 ===========  ==================================================================================
 ``status``   simulated time, pace, packets received, each node's link (FOP state, counts)
@@ -49,13 +54,11 @@ import argparse
 import json
 import math
 import os
-import select
-import socket
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -64,14 +67,30 @@ from fsw.dictionary.core import RESYNC_REPORT
 from fsw.dictionary.loads import confirmations
 from fsw.dictionary.model import CONFIRMED_SOURCE
 from ground_tools.archive import Archive, ArchiveError
+from ground_tools.control_messages import (
+    MIN_PACE,
+    CmdRequest,
+    ControlRequest,
+    LatestRequest,
+    PaceRequest,
+    PacketsRequest,
+    ResyncRequest,
+    StagesRequest,
+    StatusRequest,
+    StepRequest,
+    StopRequest,
+    parse_request,
+)
 from ground_tools.telemetry import Received, decode_tm
 from hal.bench import Bench, BenchError, load_bench
+from hal.control import MAX_CLIENTS, Connection, ControlError, ControlServer, create_token
 from hal.errors import EncodeError, HalError, LinkClosed, LinkTimeout, ProtocolError
 from hal.links import Link, open_link
 from hal.links.space_link import GroundSpaceLink
 from hal.links.timing import TimingClient, timing_channel
-from hal.protocol.pus import ACK_ALL, PusTc, PusTm, RequestId
+from hal.protocol.pus import PusTc, PusTm, RequestId
 from hal.protocol.sdls import SecurityAssociation
+from hal.schema import RequestError
 from hal.store import CounterStore
 
 __all__ = ["STATION_FILE", "Station", "StationError", "main"]
@@ -83,9 +102,6 @@ STEP_WALL_LIMIT: Final = 5.0
 """Wall seconds after which a ``step`` is answered with the time reached so far."""
 HISTORY: Final = 20_000
 """Decoded packets kept for ``packets`` requests (the archive keeps them all)."""
-MIN_PACE: Final = 0.1
-"""Slowest pace: a held tick must stay well inside the simulator's round timeout."""
-MAX_LINE: Final = 1 << 20
 
 
 class StationError(Exception):
@@ -115,29 +131,9 @@ class _Sync:
     answered_at: float = -math.inf
 
 
-@dataclass(frozen=True)
-class ResyncRequest:
-    """A ``resync`` request, checked: the node is one of the station's."""
-
-    node: str
-
-    @classmethod
-    def parse(cls, request: dict[str, Any], nodes: Iterable[str]) -> ResyncRequest:
-        """The request, or ValueError naming the bad field."""
-        extra = set(request) - {"op", "node"}
-        if extra:
-            raise ValueError(f"unknown field {sorted(extra)[0]!r}")
-        node = request.get("node")
-        known = list(nodes)
-        if not isinstance(node, str) or node not in known:
-            raise ValueError(f"node: {node!r} is not a node of this station ({', '.join(known)})")
-        return cls(node)
-
-
 @dataclass
 class _Client:
-    sock: socket.socket
-    buffer: bytearray = field(default_factory=bytearray)
+    conn: Connection
     waiting: dict[str, Any] | None = None  # a pending step request
     since: int = 0  # packets received when the step was asked
 
@@ -150,6 +146,7 @@ class Station:
         run_dir: the run folder (``ports.json`` and ``keys.json`` must be there).
         pace: simulated seconds per wall second, or ``None`` (as fast as possible).
         wall: the wall clock (monotonic seconds).
+        max_clients: control-port connections at once (more are refused, decision 0027).
 
     Raises:
         StationError: the run folder lacks what the station needs, or a link does not open.
@@ -162,6 +159,7 @@ class Station:
         *,
         pace: float | None = 1.0,
         wall: Callable[[], float] = time.monotonic,
+        max_clients: int = MAX_CLIENTS,
     ) -> None:
         self.bench = bench
         self.run_dir = run_dir
@@ -211,10 +209,17 @@ class Station:
         self._resync_out: list[str] = []  # nodes whose challenge is answered in the next cycle
         self._anchor = (0.0, wall())
         self._answered = True
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.server.setblocking(False)
-        self.clients: dict[int, _Client] = {}
-        host, port = self.server.getsockname()[:2]
+        try:
+            token = create_token(run_dir)
+        except ControlError as exc:
+            raise StationError(str(exc)) from None
+        self.server = ControlServer(
+            self._request, token=token, name="ground station", max_clients=max_clients,
+            wall=wall, on_close=self._closed,
+        )  # fmt: skip
+        self.server.watch(self.timing.channel.link.fileno())
+        self.clients: dict[int, _Client] = {}  # by connection number
+        host, port = self.server.address
         info = {"host": host, "port": port, "pid": os.getpid()}
         tmp = run_dir / f".{STATION_FILE}.tmp"  # whole or absent: clients poll for the file
         tmp.write_text(json.dumps(info), encoding="utf-8")
@@ -231,6 +236,7 @@ class Station:
         try:
             while not self.stopping and not self.timing.stopped:
                 self._serve(self._wait_time())
+                self._commit_due()
                 self._take_tick()
                 if self.timing.tick is not None and not self._answered:
                     self._maybe_answer()
@@ -242,13 +248,21 @@ class Station:
     def close(self) -> None:
         """Commit the archive, close every link and the control port (idempotent)."""
         self.archive.close()
-        for client in list(self.clients.values()):
-            client.sock.close()
-        self.clients.clear()
         self.server.close()
+        self.clients.clear()
         for link in self.links:
             link.close()
         (self.run_dir / STATION_FILE).unlink(missing_ok=True)
+
+    def _commit_due(self) -> None:
+        """Commit the archive when its interval passed, every loop turn and not only on a tick
+        (commands and a paced run leave ticks held): a kill loses at most about 0.15 s of it
+        (decision 0029)."""
+        try:
+            self.archive.tick()
+        except ArchiveError as exc:  # the rows stay pending; the next turn tries again
+            self.archive_errors += 1
+            print(f"ground station: archive: {exc}", file=sys.stderr, flush=True)
 
     def allowed(self) -> float:
         """The simulated time the station lets the run reach now."""
@@ -419,63 +433,27 @@ class Station:
     # ------------------------------------------------------------------ clients
 
     def _serve(self, timeout: float) -> None:
-        fds = [self.server.fileno(), *self.clients]
-        fds.append(self.timing.channel.link.fileno())
-        readable, _, _ = select.select(fds, [], [], timeout)
-        for fd in readable:
-            if fd == self.server.fileno():
-                self._accept()
-            elif fd in self.clients:
-                self._read(self.clients[fd])
+        # the control port (hal.control: bounded, never blocks on a client) and the timing link
+        self.server.serve(timeout)
 
-    def _accept(self) -> None:
-        try:
-            sock, _ = self.server.accept()
-        except OSError:
-            return
-        sock.setblocking(True)
-        self.clients[sock.fileno()] = _Client(sock)
+    def _request(self, conn: Connection, request: dict[str, Any]) -> dict[str, Any] | None:
+        client = self.clients.get(conn.number)
+        if client is None:
+            client = self.clients[conn.number] = _Client(conn)
+        reply = self._handle(client, request)
+        if reply is None and client.waiting is not None:
+            self.server.hold(conn)  # its next lines wait for the step's answer (_wake)
+        return reply
 
-    def _read(self, client: _Client) -> None:
-        try:
-            data = client.sock.recv(65536)
-        except OSError:
-            data = b""
-        if not data:
-            self._drop(client)
-            return
-        client.buffer += data
-        if len(client.buffer) > MAX_LINE and b"\n" not in client.buffer:
-            self._reply(client, {"error": "request line too long"})
-            self._drop(client)
-            return
-        self._answer_lines(client)
+    def _closed(self, conn: Connection) -> None:
+        self.clients.pop(conn.number, None)
 
     def _answer_lines(self, client: _Client) -> None:
-        """Answer every whole request line, stopping at a step until it is answered."""
-        while b"\n" in client.buffer and client.waiting is None:
-            line, _, rest = bytes(client.buffer).partition(b"\n")
-            client.buffer = bytearray(rest)
-            try:
-                request = json.loads(line)
-                if not isinstance(request, dict):
-                    raise ValueError("a request is a JSON object")
-            except ValueError as exc:
-                self._reply(client, {"error": f"bad request: {str(exc).splitlines()[0]}"})
-                continue
-            reply = self._handle(client, request)
-            if reply is not None:
-                self._reply(client, reply)
-
-    def _drop(self, client: _Client) -> None:
-        self.clients.pop(client.sock.fileno(), None)
-        client.sock.close()
+        """Answer the client's waiting request lines (after a step is answered)."""
+        self.server.release(client.conn)
 
     def _reply(self, client: _Client, reply: dict[str, Any]) -> None:
-        try:
-            client.sock.sendall(json.dumps(reply, default=str).encode() + b"\n")
-        except OSError:
-            self._drop(client)
+        self.server.send(client.conn, reply)
 
     def _wake(self, now: float) -> None:
         for client in list(self.clients.values()):
@@ -491,45 +469,50 @@ class Station:
                 self._reply(client, {"time": now, "next": self.received})
                 self._answer_lines(client)
 
-    def _handle(self, client: _Client, request: dict[str, Any]) -> dict[str, Any] | None:
-        op = request.get("op")
+    def _handle(self, client: _Client, request: Any) -> dict[str, Any] | None:
+        """Answer one decoded request line: parsed into its schema first (decision 0028), so
+        nothing is done or archived for a request the schema refuses."""
         try:
-            if op == "status":
-                return self.status()
-            if op == "cmd":
-                return self._command(request)
-            if op == "stages":
-                key = (str(request.get("node")), str(request.get("request_id")))
-                return {"stages": self.stages.get(key, [])}
-            if op == "latest":
-                return {"values": {n: self._latest(n) for n in request.get("names", [])}}
-            if op == "packets":
-                since, limit = int(request.get("since", 0)), int(request.get("limit", 1000))
-                items = [p.as_dict() for p in self.history if p.seq > since][:limit]
-                return {"packets": items, "next": items[-1]["seq"] if items else since}
-            if op == "step":
-                until = float(request["until"])
-                if not math.isfinite(until):
-                    return {"error": "step: until must be a finite simulated time"}
-                client.waiting = {
-                    "until": until, "wake": bool(request.get("wake")),
-                    "wall_limit": self.wall() + STEP_WALL_LIMIT,
-                }  # fmt: skip
-                client.since = int(request.get("since", self.received))
-                self._wake(self.timing.now())
-                return None
-            if op == "pace":
-                self.pace = _checked_pace(request.get("pace"))
-                self._anchor = (self.timing.now(), self.wall())
-                return {"pace": self.pace}
-            if op == "stop":
-                self.stopping = True
-                return {"stopping": True}
-            if op == "resync":
-                return self.resync(ResyncRequest.parse(request, self.ground).node)
-        except (KeyError, TypeError, ValueError) as exc:
-            return {"error": f"{op}: bad request: {str(exc).splitlines()[0]}"}
-        return {"error": f"unknown request {op!r}"}
+            message = parse_request(request)
+        except RequestError as exc:
+            return {"error": f"bad request: {exc}"}
+        return self._dispatch(client, message)
+
+    def _dispatch(self, client: _Client, message: ControlRequest) -> dict[str, Any] | None:
+        if isinstance(message, StatusRequest):
+            return self.status()
+        if isinstance(message, CmdRequest):
+            return self._command(message)
+        if isinstance(message, StagesRequest):
+            return {"stages": self.stages.get((message.node, message.request_id), [])}
+        if isinstance(message, LatestRequest):
+            return {"values": {n: self._latest(n) for n in message.names}}
+        if isinstance(message, PacketsRequest):
+            since = message.since
+            items = [p.as_dict() for p in self.history if p.seq > since][: message.limit]
+            return {"packets": items, "next": items[-1]["seq"] if items else since}
+        if isinstance(message, StepRequest):
+            client.waiting = {
+                "until": message.until, "wake": message.wake,
+                "wall_limit": self.wall() + STEP_WALL_LIMIT,
+            }  # fmt: skip
+            client.since = self.received if message.since is None else message.since
+            self._wake(self.timing.now())
+            return None
+        if isinstance(message, PaceRequest):
+            self.pace = message.pace
+            self._anchor = (self.timing.now(), self.wall())
+            return {"pace": self.pace}
+        if isinstance(message, StopRequest):
+            self.stopping = True
+            return {"stopping": True}
+        if isinstance(message, ResyncRequest):
+            if message.node not in self.ground:
+                known = ", ".join(self.ground)
+                return {"error": f"resync: node: {message.node!r} is not a node of this "
+                                 f"station ({known})"}  # fmt: skip
+            return self.resync(message.node)
+        raise AssertionError(f"unhandled request {message!r}")  # every op has a branch
 
     # ------------------------------------------------------------------ operations
 
@@ -550,8 +533,11 @@ class Station:
                 "archive_errors": self.archive_errors, "run_dir": str(self.run_dir),
                 "nodes": nodes}  # fmt: skip
 
-    def _command(self, request: dict[str, Any]) -> dict[str, Any]:
-        node = str(request.get("node"))
+    def _command(self, request: CmdRequest) -> dict[str, Any]:
+        """Encode, check and queue one command. Everything that can refuse it (the dictionary,
+        the hazardous confirmation, the packet's size) comes before the command history: an
+        archived command is one that went up."""
+        node = request.node
         if node not in self.ground:
             if node in self.bench.nodes:
                 field = f"nodes.{node}.ground"
@@ -559,43 +545,42 @@ class Station:
                                  f"(set {field} to the ground equipment's port)"}  # fmt: skip
             return {"error": f"unknown node {node!r} (known: {', '.join(self.ground)})"}
         d = self.dictionaries[node]
-        name = str(request.get("name"))
+        name = request.name
         try:
             command = d.command(name)
         except KeyError as exc:
             return {"error": str(exc.args[0]) if exc.args else f"unknown command {name!r}"}
-        args = request.get("args") or {}
-        if not isinstance(args, dict):
-            return {"error": "args must be an object of argument names to values"}
+        args = dict(request.args)  # octets arrive as bytes (the schema decoded their hex)
         try:
-            args = {k: _octets(v) for k, v in args.items()}
             data = command.encode(**args)
             reasons = confirmations(d, command, command.decode(data))
         except (EncodeError, TypeError, ValueError, ProtocolError) as exc:  # LoadError too
             return {"error": f"{node} {name}: {str(exc).splitlines()[0]}"}
-        confirmed = request.get("confirmed") is True
-        if reasons and not confirmed:  # checked here again: a client may skip its own check
+        if reasons and not request.confirmed:  # checked here again: a client may skip its own check
             return {"error": f"{node} {name} is hazardous ({'; '.join(reasons)}): it needs an "
                              "explicit confirmation"}  # fmt: skip
-        seq = self._seq[node] = (self._seq[node] + 1) & 0x3FFF
+        seq = (self._seq[node] + 1) & 0x3FFF
         message = command.message
         mark = CONFIRMED_SOURCE if reasons else 0  # the node checks the mark (decision 0024)
-        packet = PusTc(d.apid, message.service, message.subtype, data, seq_count=seq,
-                       ack_flags=int(request.get("ack", ACK_ALL)), source_id=mark)  # fmt: skip
-        rid = RequestId.of(packet).pack()
-        self.stages.pop((node, rid.hex()), None)  # a sequence count used again: a new command
-        source = str(request.get("source", "station"))
         try:
-            self.archive.add_command(node, self.timing.now(), name, args, rid, source)
-            self.archive.commit()  # the command history holds every command sent, at once
-        except ArchiveError as exc:  # the command still goes: the archive is not in its path
-            self.archive_errors += 1
-            print(f"ground station: archive: {exc}", file=sys.stderr, flush=True)
-        raw = packet.pack()
+            packet = PusTc(d.apid, message.service, message.subtype, data, seq_count=seq,
+                           ack_flags=request.ack, source_id=mark)  # fmt: skip
+            raw = packet.pack()
+            rid = RequestId.of(packet).pack()
+        except (EncodeError, ProtocolError) as exc:
+            return {"error": f"{node} {name}: not sent: {str(exc).splitlines()[0]}"}
         limit = self.ground[node].config.max_packet_length
         if len(raw) > limit:
             return {"error": f"{node} {name}: not sent: the packet exceeds the space link's "
                              f"max_packet_length {limit}"}  # fmt: skip
+        self._seq[node] = seq  # the count is used only by a command that goes up
+        self.stages.pop((node, rid.hex()), None)  # a sequence count used again: a new command
+        try:
+            self.archive.add_command(node, self.timing.now(), name, args, rid, request.source)
+            self.archive.commit()  # the command history holds every command sent, at once
+        except ArchiveError as exc:  # the command still goes: the archive is not in its path
+            self.archive_errors += 1
+            print(f"ground station: archive: {exc}", file=sys.stderr, flush=True)
         self._uplink.append((node, raw, rid))  # goes up in the next cycle (_send)
         return {"request_id": rid.hex(), "time": self.timing.now()}
 
@@ -617,14 +602,6 @@ class Station:
         return {"error": f"{name}: nothing received yet (or no such packet)"}
 
 
-def _octets(value: Any) -> Any:
-    """An argument from the control port: ``{"hex": "..."}`` is octets (JSON has none), any
-    other value as it is (ValueError: not hex)."""
-    if isinstance(value, dict) and set(value) == {"hex"} and isinstance(value["hex"], str):
-        return bytes.fromhex(value["hex"])
-    return value
-
-
 def _checked_pace(pace: Any) -> float | None:
     if pace is None or pace == "fast":
         return None
@@ -640,10 +617,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bench", required=True, help="bench file")
     parser.add_argument("--run-dir", required=True, help="run folder (ports.json, keys.json)")
     parser.add_argument("--pace", default="1", help="x real time, or 'fast' (default: 1)")
+    parser.add_argument(
+        "--max-clients", type=int, default=MAX_CLIENTS,
+        help=f"control-port connections at once (default: {MAX_CLIENTS})",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     try:
         pace = _checked_pace(args.pace)
-        station = Station(load_bench(args.bench), Path(args.run_dir), pace=pace)
+        station = Station(load_bench(args.bench), Path(args.run_dir), pace=pace,
+                          max_clients=args.max_clients)  # fmt: skip
     except (StationError, BenchError, ValueError, OSError) as exc:
         print(f"ground station: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2

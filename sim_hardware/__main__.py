@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from hal.bench import BenchError, default_bench_path, load_bench
+from hal.control import ControlError
 from hal.errors import HalError
 from sim_hardware.devices.test_board import TestBoard
 from sim_hardware.host import PtyHost
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return _serve_test_boards(args.board, args.capture_dir)
     try:
         return _simulate(args)
-    except (BenchError, HalError, OSError, ValueError) as exc:
+    except (BenchError, ControlError, HalError, OSError, ValueError) as exc:
         print(json.dumps({"error": str(exc).splitlines()[0]}), flush=True)
         print(f"python -m sim_hardware: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2

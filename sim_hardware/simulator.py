@@ -40,12 +40,24 @@ from pathlib import Path
 from typing import Any, Final
 
 from hal.bench import Bench, NodeSpec
+from hal.control import create_token
 from hal.errors import LinkError
 from hal.links import Link, open_link
 from hal.links.channel import FrameReader, PacketChannel
 from hal.links.timing import timing_channel
 from hal.protocol.framing import ASM, Deframer, FixedLengthRule, TcFrameRule
+from hal.schema import RequestError
 from sim_hardware.backdoor import Backdoor, BackdoorError
+from sim_hardware.backdoor_messages import (
+    BackdoorRequest,
+    ClearAllRequest,
+    ClearRequest,
+    FaultsRequest,
+    InjectRequest,
+    StatusRequest,
+    WorldRequest,
+    parse_request,
+)
 from sim_hardware.clock import Lockstep, SimClock
 from sim_hardware.coupling import Coupling, CouplingConfig
 from sim_hardware.devices.base import BoardEmulator
@@ -332,7 +344,7 @@ class Simulator:
                 timestamp=self.clock.now, symlink=str(self.ports_dir / f"timing-{name}"),
             )  # fmt: skip
             self.timing[name] = timing_channel(link)
-        self.backdoor = Backdoor(self._request)
+        self.backdoor = Backdoor(self._request, token=create_token(self.run_dir))
 
     # ------------------------------------------------------------------ time
 
@@ -389,6 +401,8 @@ class Simulator:
         (``fds``) has something (the lockstep's wait)."""
         mine = self.fds
         writers = [fd for relay in self.relays.values() for fd in relay.writers]
+        if self.backdoor is not None:
+            writers += self.backdoor.writers
         ready, room, _ = select.select([*fds, *mine], writers, [], max(0.0, seconds))
         if ready or room:
             self.serve_ready({*ready, *room})
@@ -414,7 +428,7 @@ class Simulator:
         for relay in self.relays.values():
             relay.serve_ready(ready, now)
         if self.backdoor is not None:
-            self.backdoor.serve_ready(ready)
+            self.backdoor.serve_ready(ready, ready)
 
     # ------------------------------------------------------------------ running
 
@@ -474,40 +488,39 @@ class Simulator:
             for direction, value in impairments.items():
                 self.host.impair(name, value, [direction])  # type: ignore[list-item]
 
-    def _request(self, request: dict[str, Any]) -> dict[str, Any]:
-        op = request.get("op")
+    def _request(self, request: Any) -> dict[str, Any]:
+        """Answer one decoded back-door line: parsed into its schema first (decision 0028), so
+        a request the schema refuses changes nothing."""
+        try:
+            message = parse_request(request)
+        except RequestError as exc:
+            raise BackdoorError(str(exc)) from None
+        return self._serve_request(message)
+
+    def _serve_request(self, message: BackdoorRequest) -> dict[str, Any]:
         now = self.clock.now()
         try:
-            if op == "inject":
+            if isinstance(message, InjectRequest):
                 fault_id = self.faults.inject(
-                    _text(request, "target"), _text(request, "kind"), now,
-                    duration=request.get("duration"), at=request.get("at"),
-                    params=_mapping(request, "params"),
+                    message.target, message.kind, now, duration=message.duration,
+                    at=message.at, params=message.params,
                 )  # fmt: skip
                 self.coupling.sync(now)
                 return {"id": fault_id, "time": now}
-            if op == "clear":
-                fault_id = request.get("id")
-                if isinstance(fault_id, bool) or not isinstance(fault_id, int):
-                    raise BackdoorError(f"clear: id {fault_id!r} is not a fault number")
-                self.faults.clear(fault_id, now)
+            if isinstance(message, ClearRequest):
+                self.faults.clear(message.id, now)
                 return {"time": now}
-            if op == "clear_all":
-                target = request.get("target")
-                if target is not None and not isinstance(target, str):
-                    raise BackdoorError(f"clear_all: target {target!r} is not a name")
-                return {"cleared": self.faults.clear_all(now, target), "time": now}
-            if op == "faults":
+            if isinstance(message, ClearAllRequest):
+                return {"cleared": self.faults.clear_all(now, message.target), "time": now}
+            if isinstance(message, FaultsRequest):
                 return {"faults": self.faults.listing(), "history": self.faults.history[-100:]}
-            if op == "status":
+            if isinstance(message, StatusRequest):
                 return self.status()
-            if op == "world":
+            if isinstance(message, WorldRequest):
                 return {"world": self.world.snapshot(), "time": now}
         except FaultError as exc:
             raise BackdoorError(str(exc)) from None
-        raise BackdoorError(
-            f"unknown op {op!r} (known: inject, clear, clear_all, faults, status, world)"
-        )
+        raise AssertionError(f"unhandled request {message!r}")  # every op has a branch
 
     # ------------------------------------------------------------------ reporting
 
@@ -582,17 +595,3 @@ class Simulator:
 
 def _symlink(ports_dir: Path | None, name: str) -> str | None:
     return None if ports_dir is None else str(ports_dir / name)
-
-
-def _text(request: Mapping[str, Any], key: str) -> str:
-    value = request.get(key)
-    if not isinstance(value, str) or not value:
-        raise BackdoorError(f"{request.get('op')}: {key} {value!r} is not a name")
-    return value
-
-
-def _mapping(request: Mapping[str, Any], key: str) -> dict[str, Any]:
-    value = request.get(key, {})
-    if not isinstance(value, dict):
-        raise BackdoorError(f"{request.get('op')}: {key} must be an object, not {value!r}")
-    return value

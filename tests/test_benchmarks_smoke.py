@@ -1,7 +1,7 @@
 """The benchmark code runs and measures what it claims (no timing is asserted here: machines are
 shared and noisy; the figures belong to ``make bench``)."""
 
-from benchmarks import codec, pty_link, space_link
+from benchmarks import codec, control_port, pty_link, space_link
 
 
 def test_all_implementations_build_identical_packets():
@@ -33,3 +33,9 @@ def test_space_link_benchmark_verifies_every_frame_and_rebuilds_every_packet():
         assert uplink[name]["plain"] > 0 and uplink[name]["authenticated"] > 0
     for name in ("tm_build", "tm_parse"):
         assert downlink[name]["frames"] > 0 and downlink[name]["plain"] > 0
+
+
+def test_control_port_benchmark_answers_every_command_both_ways():
+    result = control_port.run(count=200, rounds=1)  # a refused command would raise
+    assert result["validated_per_second"] > 0 and result["plain_per_second"] > 0
+    assert result["ratio"] == result["validated_per_second"] / result["plain_per_second"]

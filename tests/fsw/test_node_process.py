@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hal.bench import default_bench_path
+from hal.control import read_token
 from sim_hardware.backdoor import request
 from tests.fsw.bench_run import BenchRun
 
@@ -39,13 +40,14 @@ def test_each_node_runs_on_its_emulated_boards_and_reports_a_board_going_silent(
             assert (health["devices_ok"], health["devices_failed"]) == (boards, 0), node
         # The igloo board falls silent: the lander's heartbeats find it, then find it back.
         door = (run.ports["backdoor"]["host"], run.ports["backdoor"]["port"])
-        fault = request(door, {"op": "inject", "target": "igloo", "kind": "blackout"})
+        token = read_token(run.run_dir)
+        fault = request(door, {"op": "inject", "target": "igloo", "kind": "blackout"}, token=token)
         run.cycles(15.0)  # a ping every health.heartbeat_period (5 s) until it counts as silent
         _, health = run.housekeeping("lander", "health.status")[-1]
         assert health["devices_failed"] == 1
         seen = len(run.received["lander"])
         assert "health.device_silent" in [name for name, _ in run.events("lander")]
-        request(door, {"op": "clear", "id": fault["id"]})
+        request(door, {"op": "clear", "id": fault["id"]}, token=token)
         run.cycles(8.0)
         _, health = run.housekeeping("lander", "health.status")[-1]
         assert health["devices_failed"] == 0

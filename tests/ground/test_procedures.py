@@ -12,6 +12,7 @@ import pytest
 
 from ground_tools import api
 from ground_tools.api import CheckError, CommandFailed, Confirm, GroundError, HazardousCommandError
+from hal.control import hello, read_token
 
 
 def test_an_operator_takes_the_lander_to_nominal_and_back_to_safe(msr_bench):
@@ -81,6 +82,7 @@ def test_a_hazardous_command_is_sent_only_with_an_explicit_confirmation(msr_benc
 def test_bad_requests_on_the_control_port_are_answered_and_change_nothing(msr_bench):
     info = json.loads((msr_bench.run_dir / "station.json").read_text())
     with socket.create_connection((info["host"], info["port"]), timeout=10) as sock:
+        hello(sock, read_token(msr_bench.run_dir))
         stream = sock.makefile("rwb")
         bad = [
             b"not json", b"[1, 2]", b'{"op": "launch"}', b'{"op": "step"}',

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from hal.bench import default_bench_path
+from hal.control import hello, read_token
 from hal.devices.base import DeviceTimeout
 from hal.devices.braze import BrazeClient
 from hal.devices.igloo import IglooClient
@@ -60,10 +61,11 @@ class Sim:
         self.ports: dict[str, Any] = json.loads((run_dir / "ports.json").read_text())
         door = self.ports["backdoor"]
         self.door = (door["host"], door["port"])
+        self.token = read_token(run_dir)
         self.links: list[Link] = []
 
     def ask(self, **message: Any) -> dict[str, Any]:
-        return request(self.door, message)
+        return request(self.door, message, token=self.token)
 
     def board(self, kind: type, name: str, **kwargs: Any) -> Any:
         return kind(self.ports["boards"][name]["path"], **{"timeout": 0.5, **kwargs})
@@ -377,6 +379,7 @@ def test_bad_back_door_requests_get_one_line_errors_and_change_nothing(start_sim
             sim.ask(**message)
         assert words in str(refused.value) and "\n" not in str(refused.value), message
     with socket.create_connection(sim.door, timeout=5) as raw:
+        hello(raw, sim.token)
         raw.sendall(b"this is not json\n[1, 2]\n")
         reader = raw.makefile()
         answers = reader.readline(), reader.readline()

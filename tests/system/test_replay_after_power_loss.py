@@ -24,6 +24,7 @@ from fsw.core.nvstore import NvStore
 from ground_tools import cli
 from ground_tools.api import Session, connect
 from ground_tools.bench_ctl import bench_down, bench_up, reset_node
+from ground_tools.control_messages import MAX_LIMIT
 from ground_tools.procedure import run_procedure
 from ground_tools.procedures.steps import Campaign
 from hal.bench import default_bench_path, load_bench, new_key_file_text
@@ -65,7 +66,7 @@ def _counters(run_dir: Path, node: str = NODE) -> dict[str, int]:
 
 
 def _since(bench: Session, mark: int) -> list[Any]:
-    packets, _ = bench.packets(mark, limit=100_000)
+    packets, _ = bench.packets(mark, limit=MAX_LIMIT)  # all the station keeps (its HISTORY)
     return [p for p in packets if p.node == NODE]
 
 
