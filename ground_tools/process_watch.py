@@ -5,8 +5,9 @@ started by ``msr bench up`` (:mod:`ground_tools.bench_ctl`) as a child of the pr
 the bench up. :class:`ProcessWatch` polls them from a thread every :data:`POLL` wall seconds
 while a campaign runs, reaping each child that ends and keeping how it ended (the signal or the
 exit status) and when (wall seconds since the watch started). The bench's own record is read at
-each poll, so a node restarted on purpose (``reset_node``) is followed under its new id and the
-old one is not reported.
+each poll, so a node restarted on purpose (``reset_node``, which kills it with SIGKILL and then
+records its successor) is followed under its new id: a death whose process the record has since
+replaced is a restart, not reported.
 
 When one process dies the others follow it (the station and the nodes end when the simulator's
 links close; the simulator aborts the lockstep when a participant stops answering), so the
@@ -85,6 +86,7 @@ class ProcessWatch:
         self._start = monotonic()
         self._deaths: dict[int, Death] = {}
         self._order: list[int] = []
+        self._current: dict[str, int] = {}  # the bench record's pids, as last read
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -120,6 +122,8 @@ class ProcessWatch:
             pids = {str(k): int(v) for k, v in dict(record["pids"]).items()}
         except (OSError, ValueError, KeyError, TypeError):
             return  # no record (not up yet, or brought down): nothing to watch
+        with self._lock:
+            self._current = pids
         for name, pid in pids.items():
             with self._lock:
                 if pid in self._deaths:
@@ -135,9 +139,11 @@ class ProcessWatch:
                 self._order.append(pid)
 
     def deaths(self) -> list[Death]:
-        """Every process seen gone, in the order seen."""
+        """Every process seen gone, in the order seen (but those the record has replaced: a
+        restart)."""
         with self._lock:
-            return [self._deaths[pid] for pid in self._order]
+            deaths = [self._deaths[pid] for pid in self._order]
+            return [d for d in deaths if self._current.get(d.process) == d.pid]
 
     def cause(self) -> Death | None:
         """The process whose death took the bench down (module docstring), or None."""

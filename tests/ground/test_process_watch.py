@@ -64,12 +64,13 @@ def test_a_restarted_node_is_followed_under_its_new_pid(tmp_path: Path) -> None:
     _record(tmp_path, {"lander": old.pid})
     try:
         with ProcessWatch(tmp_path) as watch:
-            _record(tmp_path, {"lander": new.pid})  # reset_node rewrites the record first
-            time.sleep(0.2)  # several polls see the new record
-            old.kill()
-            old.wait()  # reaped by its restarter, as reset_node's own check does
-            time.sleep(0.2)
-            assert watch.deaths() == []
+            # as reset_node does: kill the old one (SIGKILL), reap it, record the new one
+            os.kill(old.pid, signal.SIGKILL)
+            assert _until(watch, 1)[0].pid == old.pid  # seen gone while still recorded
+            old.wait()
+            _record(tmp_path, {"lander": new.pid})
+            time.sleep(0.2)  # several polls read the new record
+            assert watch.deaths() == [] and watch.cause() is None  # a restart, not a death
             os.kill(new.pid, signal.SIGKILL)
             (death,) = _until(watch, 1)
         assert death.pid == new.pid and death.how == "killed by SIGKILL"
