@@ -114,8 +114,9 @@ class PtyHost:
     ) -> None:
         """Give board ``name``'s line these impairments (None: a perfect line again).
 
-        Frames already in flight keep the fate they were given; a path with nothing in flight
-        and no impairment is bypassed (its statistics are kept).
+        Frames already in flight keep the fate they were given, except that none comes out
+        later than a frame sent now would (a cleared delay frees them, decision 0028); a path
+        with nothing in flight and no impairment is bypassed (its statistics are kept).
 
         Raises:
             KeyError: no such board on this host.
