@@ -76,12 +76,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     console.print(table)
     links = Table(title="space links")
     for column in ("node", "COP-1", "sync", "delivered", "retransmitted", "lockouts",
-                   "packets in"):  # fmt: skip
+                   "packets in", "rejected (by reason)"):  # fmt: skip
         links.add_column(column)
     for name, link in status.get("links", {}).items():
+        rejects = link.get("rejects") or {}
+        rejected = ", ".join(f"{reason} {n}" for reason, n in sorted(rejects.items())) or "0"
         links.add_row(name, link["fop"], link.get("sync", "-"), str(link["delivered"]),
                       str(link["retransmissions"]), str(link["lockouts"]),
-                      str(link["packets_in"]))  # fmt: skip
+                      str(link["packets_in"]), rejected)  # fmt: skip
     console.print(links if "links" in status else f"[red]{status.get('links_error')}[/]")
     boards = Table(title="boards")
     for column in ("board", "kind", "port", "state"):

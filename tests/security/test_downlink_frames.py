@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -117,5 +119,10 @@ def test_frames_with_every_bad_field_value_are_counted_and_the_bench_goes_on(
 
     status = bench_status(run_dir)
     assert all(p["state"] == "running" for p in status["processes"].values()), status
+    table = subprocess.run(
+        [sys.executable, "-m", "ground_tools.cli", "bench", "status", "--run-dir", str(run_dir)],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "1000"},
+    ).stdout  # fmt: skip
+    assert "clcw_bad_type 2" in table and "wrong_scid 2" in table, table
     for node in expected:
         assert msr_bench.cmd(f"{node} core.ping", timeout=60).ok, node
