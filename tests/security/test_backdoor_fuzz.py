@@ -141,6 +141,19 @@ def test_an_absurd_link_delay_is_refused_and_a_cleared_long_one_leaves_the_link_
             assert session.cmd("lander core.ping", timeout=30).ok
 
 
+def test_a_board_line_held_an_hour_works_again_once_the_delay_is_cleared(
+    bench: BenchUp, before: set[int]
+) -> None:
+    with backdoor(bench.run_dir) as door, connect(bench.run_dir, source="security check") as s:
+        longest = door.ask({"op": "inject", "target": "igloo", "kind": "delay",
+                            "params": {"seconds": MAX_LINK_DELAY}})  # fmt: skip
+        assert longest["ok"], longest
+        before.add(longest["id"])
+        s.wait_event("lander", "health.device_silent", timeout=120, contains="igloo")
+        assert door.ask({"op": "clear", "id": longest["id"]})["ok"]
+        s.wait_event("lander", "health.device_answering", timeout=60, contains="igloo")
+
+
 def test_ten_thousand_random_lines_are_each_refused(bench: BenchUp, before: set[int]) -> None:
     sent = 0
     with backdoor(bench.run_dir) as door:
