@@ -33,6 +33,7 @@ from pathlib import Path
 from hal.bench import BenchError, default_bench_path, load_bench
 from hal.control import ControlError
 from hal.errors import HalError
+from sim_hardware.backdoor import MAX_CLIENTS as BACKDOOR_CLIENTS
 from sim_hardware.devices.test_board import TestBoard
 from sim_hardware.host import PtyHost
 from sim_hardware.process import on_stop_signals, watch_stdin
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--until", type=float, help="stop at this simulated time (s)")
     parser.add_argument("--register-timeout", type=float, default=60.0,
                         help="wall seconds to wait for every participant's hello")  # fmt: skip
+    parser.add_argument("--backdoor-clients", type=int, default=BACKDOOR_CLIENTS,
+                        help=f"back-door connections at once ({BACKDOOR_CLIENTS})")  # fmt: skip
     parser.add_argument("--round-timeout", type=float, default=5.0,
                         help="wall seconds a participant has to finish a cycle")  # fmt: skip
     parser.add_argument(
@@ -75,7 +78,8 @@ def _simulate(args: argparse.Namespace) -> int:
     bench = load_bench(args.bench or default_bench_path())
     run_dir = Path(args.run_dir) if args.run_dir else _new_run_dir(bench.runs_dir)
     participants = [] if args.free_run else args.participant
-    sim = Simulator(bench, run_dir, participants=participants, round_timeout=args.round_timeout)
+    sim = Simulator(bench, run_dir, participants=participants, round_timeout=args.round_timeout,
+                    backdoor_clients=args.backdoor_clients)  # fmt: skip
 
     def stop() -> None:
         sim.stopping = True

@@ -47,6 +47,7 @@ from hal.links.channel import FrameReader, PacketChannel
 from hal.links.timing import timing_channel
 from hal.protocol.framing import ASM, Deframer, FixedLengthRule, TcFrameRule
 from hal.schema import RequestError
+from sim_hardware.backdoor import MAX_CLIENTS as BACKDOOR_CLIENTS
 from sim_hardware.backdoor import Backdoor, BackdoorError
 from sim_hardware.backdoor_messages import (
     BackdoorRequest,
@@ -263,6 +264,7 @@ class Simulator:
         coupling_config: the coupling figures (defaults: :class:`CouplingConfig`).
         round_timeout: wall seconds every participant has to finish a cycle.
         wall: the monotonic wall clock (pacing, free running, timeouts).
+        backdoor_clients: back-door connections at once (more are refused, decision 0027).
     """
 
     def __init__(
@@ -275,8 +277,10 @@ class Simulator:
         coupling_config: CouplingConfig | None = None,
         round_timeout: float = 5.0,
         wall: Callable[[], float] = time.monotonic,
+        backdoor_clients: int = BACKDOOR_CLIENTS,
     ) -> None:
         self.bench = bench
+        self._backdoor_clients = backdoor_clients
         self.run_dir = Path(run_dir)
         self.ports_dir = self.run_dir / "ports"
         self.capture_dir = str(self.run_dir / "captures")
@@ -344,7 +348,9 @@ class Simulator:
                 timestamp=self.clock.now, symlink=str(self.ports_dir / f"timing-{name}"),
             )  # fmt: skip
             self.timing[name] = timing_channel(link)
-        self.backdoor = Backdoor(self._request, token=create_token(self.run_dir))
+        self.backdoor = Backdoor(
+            self._request, token=create_token(self.run_dir), max_clients=self._backdoor_clients
+        )
 
     # ------------------------------------------------------------------ time
 
