@@ -6,6 +6,8 @@ frame carries a correct frame error control, so only the field checks can reject
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -39,16 +41,21 @@ class Clock:
         return self.now
 
 
-def ground(active: bool = False) -> tuple[GroundSpaceLink, MemoryLink, Clock]:
-    """A ground end over an in-memory link; ``active``: COP-1 running with frames outstanding."""
+@contextmanager
+def ground(active: bool = False) -> Iterator[tuple[GroundSpaceLink, MemoryLink, Clock]]:
+    """A ground end over an in-memory link, closed on the way out (its link holds descriptors);
+    ``active``: COP-1 running with frames outstanding."""
     clock = Clock()
     link = MemoryLink(bytearray(), bytearray())
     link.open()
     end = GroundSpaceLink(link, SA, CONFIG, monotonic=clock)
-    if active:
-        end.start("no_clcw_check")
-        end.send_many([PusTc(apid=0x10, service=17, subtype=1).pack()] * 3)
-    return end, link, clock
+    try:
+        if active:
+            end.start("no_clcw_check")
+            end.send_many([PusTc(apid=0x10, service=17, subtype=1).pack()] * 3)
+        yield end, link, clock
+    finally:
+        end.close()
 
 
 def feed(end: GroundSpaceLink, link: MemoryLink, frame: bytes) -> None:
@@ -84,40 +91,40 @@ BAD_FRAMES = {
 @pytest.mark.parametrize("case", list(BAD_FRAMES))
 def test_a_frame_with_a_bad_field_is_counted_by_its_reason(case: str, active: bool) -> None:
     fields, reason = BAD_FRAMES[case]
-    end, link, _ = ground(active)
-    feed(end, link, tm_frame(**fields))
-    feed(end, link, tm_frame(**fields, mc=1, vc=1))
-    assert end.stats()["rejects"].get(reason) == 2
-    # and the link goes on: a good frame after them is taken
-    frames_before = end.reassembler.stats.frames
-    feed(end, link, tm_frame(mc=2, vc=2))
-    assert end.reassembler.stats.frames == frames_before + 1
+    with ground(active) as (end, link, _):
+        feed(end, link, tm_frame(**fields))
+        feed(end, link, tm_frame(**fields, mc=1, vc=1))
+        assert end.stats()["rejects"].get(reason) == 2
+        # and the link goes on: a good frame after them is taken
+        frames_before = end.reassembler.stats.frames
+        feed(end, link, tm_frame(mc=2, vc=2))
+        assert end.reassembler.stats.frames == frames_before + 1
 
 
 def test_every_reason_is_logged_once_then_logarithmically(caplog: pytest.LogCaptureFixture) -> None:
-    end, link, _ = ground()
-    with caplog.at_level("WARNING", logger="hal.links.space_link"):
-        for i in range(8):
-            feed(end, link, tm_frame(ocf=clcw(type=1), mc=i, vc=i))
-            feed(end, link, tm_frame(scid=7, mc=i, vc=i))
-    assert end.stats()["rejects"]["clcw_bad_type"] == 8
-    assert end.stats()["rejects"]["wrong_scid"] == 8
-    lines = [r.getMessage() for r in caplog.records]
-    assert sum("clcw_bad_type" in line for line in lines) == 4  # the 1st, 2nd, 4th and 8th
-    assert sum("wrong_scid" in line for line in lines) == 4
+    with ground() as (end, link, _):
+        with caplog.at_level("WARNING", logger="hal.links.space_link"):
+            for i in range(8):
+                feed(end, link, tm_frame(ocf=clcw(type=1), mc=i, vc=i))
+                feed(end, link, tm_frame(scid=7, mc=i, vc=i))
+        assert end.stats()["rejects"]["clcw_bad_type"] == 8
+        assert end.stats()["rejects"]["wrong_scid"] == 8
+        lines = [r.getMessage() for r in caplog.records]
+        assert sum("clcw_bad_type" in line for line in lines) == 4  # the 1st, 2nd, 4th and 8th
+        assert sum("wrong_scid" in line for line in lines) == 4
 
 
 def test_protocol_legal_but_unexpected_clcw_flags_are_served_not_fatal() -> None:
     """Lockout, wait, retransmit, no RF, an N(R) ahead of V(S): COP-1 raises an alert or
     waits; the ground end neither raises nor stops taking frames."""
-    end, link, clock = ground(active=True)
-    words = [clcw(lockout=1), clcw(wait=1, retransmit=1), clcw(no_rf=1, no_bit_lock=1),
-             clcw(report=200), clcw(farm_b=3, status=7), clcw(retransmit=1)]  # fmt: skip
-    for i, word in enumerate(words):
-        clock.now += 1.0
-        feed(end, link, tm_frame(ocf=word, mc=i, vc=i))
-    assert end.reassembler.stats.frames == len(words)
-    assert end.fop.counts["alert_lockout"] >= 1
+    with ground(active=True) as (end, link, clock):
+        words = [clcw(lockout=1), clcw(wait=1, retransmit=1), clcw(no_rf=1, no_bit_lock=1),
+                 clcw(report=200), clcw(farm_b=3, status=7), clcw(retransmit=1)]  # fmt: skip
+        for i, word in enumerate(words):
+            clock.now += 1.0
+            feed(end, link, tm_frame(ocf=word, mc=i, vc=i))
+        assert end.reassembler.stats.frames == len(words)
+        assert end.fop.counts["alert_lockout"] >= 1
 
 
 header_fields = st.fixed_dictionaries({
@@ -139,20 +146,20 @@ header_fields = st.fixed_dictionaries({
 def test_no_frame_of_any_field_value_class_ends_the_ground_end(
     frames: list[dict[str, object]], active: bool
 ) -> None:
-    end, link, clock = ground(active)
-    stats = end.reassembler.stats
-    for fields in frames:
-        clock.now += 0.3
-        taken, rejected, clcw_rejects = stats.frames, _rejects(end), _clcw_rejects(end)
-        feed(end, link, tm_frame(**fields))  # type: ignore[arg-type]
-        # each frame is either taken by the reassembler or rejected under a named reason (by
-        # the deframer, e.g. bad_version, or by the frame decoder)
-        assert stats.frames > taken or _rejects(end) > rejected
-        word = int(fields["ocf"])  # type: ignore[call-overload]
-        unexpected = word & 0xE0030100 or (word >> 24) & 3 != 1 or (word >> 18) & 63 != 0
-        if stats.frames > taken and unexpected:  # its OCF is not this channel's COP-1 CLCW
-            assert _clcw_rejects(end) == clcw_rejects + 1
-    assert all(isinstance(r, str) and r for r in end.stats()["rejects"])
+    with ground(active) as (end, link, clock):
+        stats = end.reassembler.stats
+        for fields in frames:
+            clock.now += 0.3
+            taken, rejected, clcw_rejects = stats.frames, _rejects(end), _clcw_rejects(end)
+            feed(end, link, tm_frame(**fields))  # type: ignore[arg-type]
+            # each frame is either taken by the reassembler or rejected under a named reason (by
+            # the deframer, e.g. bad_version, or by the frame decoder)
+            assert stats.frames > taken or _rejects(end) > rejected
+            word = int(fields["ocf"])  # type: ignore[call-overload]
+            unexpected = word & 0xE0030100 or (word >> 24) & 3 != 1 or (word >> 18) & 63 != 0
+            if stats.frames > taken and unexpected:  # its OCF is not this channel's COP-1 CLCW
+                assert _clcw_rejects(end) == clcw_rejects + 1
+        assert all(isinstance(r, str) and r for r in end.stats()["rejects"])
 
 
 def _rejects(end: GroundSpaceLink) -> int:
