@@ -10,12 +10,10 @@ import json
 import socket
 from typing import Any, Final
 
-from hal.control import ControlError, hello
+from hal.control import MAX_LINE, ControlError, hello
 
 __all__ = ["MAX_LINE", "BackdoorError", "request"]
 
-MAX_LINE: Final = 65536
-"""The longest request or reply line, in octets."""
 MAX_REPLY: Final = 16 << 20
 """The longest reply this client reads (a reply longer than this is an error)."""
 

@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hal.schema import RequestError
@@ -124,3 +125,34 @@ def random_lines(ops: tuple[str, ...], keys: tuple[str, ...]) -> st.SearchStrate
         | objects
     )
     return lines.filter(lambda line: bool(line.strip()))  # a blank line is no request
+
+
+def send_random_lines(
+    refuse: Callable[[list[bytes]], None],
+    ops: tuple[str, ...],
+    keys: tuple[str, ...],
+    accepts: Callable[[Any], bool],
+    count: int,
+    batch: int,
+) -> int:
+    """Send at least ``count`` random hostile lines (:func:`random_lines`), ``batch`` at a time,
+    through ``refuse`` (which asserts each is refused); a random line the schema ``accepts``
+    (a valid request such as ``{"op": "status"}``) is not sent. Returns how many were sent."""
+    sent = 0
+
+    def accepted(line: bytes) -> bool:
+        try:
+            return accepts(json.loads(line))
+        except ValueError:
+            return False
+
+    @settings(max_examples=count // batch + 20, database=None, derandomize=True)
+    @given(st.lists(random_lines(ops, keys), min_size=batch, max_size=batch))
+    def fuzz(lines: list[bytes]) -> None:
+        nonlocal sent
+        hostile = [line for line in lines if not accepted(line)]
+        refuse(hostile)
+        sent += len(hostile)
+
+    fuzz()
+    return sent

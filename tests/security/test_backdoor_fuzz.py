@@ -7,13 +7,10 @@ answers ``core.ping``."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from ground_tools.api import connect
 from ground_tools.bench_ctl import BenchUp
@@ -27,7 +24,7 @@ from tests.security.control_bench import (
     live_bench,
     transmitted,
 )
-from tests.security.fuzz_lines import accepts, number_lines, random_lines, type_confusions
+from tests.security.fuzz_lines import accepts, number_lines, send_random_lines, type_confusions
 
 ACCEPTS = accepts(parse_request)
 TEMPLATES: list[dict[str, Any]] = [
@@ -155,25 +152,8 @@ def test_a_board_line_held_an_hour_works_again_once_the_delay_is_cleared(
 
 
 def test_ten_thousand_random_lines_are_each_refused(bench: BenchUp, before: set[int]) -> None:
-    sent = 0
     with backdoor(bench.run_dir) as door:
-
-        @settings(max_examples=RANDOM_LINES // BATCH + 20, database=None, derandomize=True)
-        @given(st.lists(random_lines(OPS, KEYS), min_size=BATCH, max_size=BATCH))
-        def fuzz(lines: list[bytes]) -> None:
-            nonlocal sent
-            hostile = [line for line in lines if not _accepted(line)]
-            refused_each(door, hostile)
-            sent += len(hostile)
-
-        fuzz()
+        sent = send_random_lines(
+            lambda lines: refused_each(door, lines), OPS, KEYS, ACCEPTS, RANDOM_LINES, BATCH
+        )
     assert sent >= RANDOM_LINES  # a random valid request ({"op": "faults"}) is not sent
-
-
-def _accepted(line: bytes) -> bool:
-    """The line is a request the schema takes (a random ``{"op": "world"}``)."""
-    try:
-        request = json.loads(line)
-    except ValueError:
-        return False
-    return ACCEPTS(request)

@@ -6,13 +6,10 @@ answers ``core.ping``."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from ground_tools.api import connect
 from ground_tools.archive import Archive
@@ -27,7 +24,7 @@ from tests.security.control_bench import (
     station,
     transmitted,
 )
-from tests.security.fuzz_lines import accepts, number_lines, random_lines, type_confusions
+from tests.security.fuzz_lines import accepts, number_lines, send_random_lines, type_confusions
 
 ACCEPTS = accepts(parse_request)
 TEMPLATES = [
@@ -123,25 +120,8 @@ def test_nan_infinity_and_huge_numbers_are_refused_wherever_a_number_is_read(
 def test_ten_thousand_random_lines_are_each_answered_with_an_error(
     bench: BenchUp, before: dict[str, int]
 ) -> None:
-    sent = 0
     with station(bench.run_dir) as client:
-
-        @settings(max_examples=RANDOM_LINES // BATCH + 20, database=None, derandomize=True)
-        @given(st.lists(random_lines(OPS, KEYS), min_size=BATCH, max_size=BATCH))
-        def fuzz(lines: list[bytes]) -> None:
-            nonlocal sent
-            hostile = [line for line in lines if not _accepted(line)]
-            refused_each(client, hostile)
-            sent += len(hostile)
-
-        fuzz()
+        sent = send_random_lines(
+            lambda lines: refused_each(client, lines), OPS, KEYS, ACCEPTS, RANDOM_LINES, BATCH
+        )
     assert sent >= RANDOM_LINES  # a random valid request ({"op": "status"}) is not sent
-
-
-def _accepted(line: bytes) -> bool:
-    """The line is a request the schema takes (a random ``{"op": "status"}``)."""
-    try:
-        request = json.loads(line)
-    except ValueError:
-        return False
-    return ACCEPTS(request)
