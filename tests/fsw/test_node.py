@@ -364,7 +364,10 @@ def test_health_pings_a_quiet_board_without_waiting_and_reports_it_failed(craft)
         wall = time.monotonic()
         craft.run(4.0)
         assert time.monotonic() - wall < 0.5  # no cycle waited for the board
-        sent = far_end.read(4096, timeout=0.2)
+        sent = b""
+        deadline = time.monotonic() + 2.0  # the writes may reach the far end in pieces
+        while sent.count(ASM) < 4 and time.monotonic() < deadline:
+            sent += far_end.read(4096, timeout=0.2)
         assert sent.count(ASM) == 4  # one heartbeat a second: each found missed by the next
         assert board.health.failures["no_reply"] == 3  # missed in node time; one in flight
         assert board.health.consecutive_failures == 3 and board.health.replies == 0
