@@ -23,13 +23,17 @@ Link fault parameters (every one optional):
                    (each at most :data:`MAX_LINK_DELAY`)
 ``blackout``       every frame is lost while the fault lasts
 ``baud_throttle``  the line carries at most ``baud`` bit/s (default: the board's configured
-                   rate in the bench file), 10 bits per octet, with ``burst`` seconds of
-                   credit (default: one tick)
+                   rate in the bench file, the node's ``radio_baud`` for a space link),
+                   10 bits per octet, with ``burst`` seconds of credit (default: one tick)
 =================  ====================================================================
 
 and ``direction``: ``both`` (default), ``up``/``down`` for a space link (up: ground to node),
 ``to_board``/``from_board`` for a serial line. Several link faults on one link add up (drop
-probabilities combine, delays add, the slowest rate wins).
+probabilities combine, delays add, the slowest rate wins, with its credit).
+
+Every emulated line already runs at its own rate (decision 0033): a board's serial line at its
+bench ``baud`` with a tick of credit, a space link at its node's ``radio_baud``. Link faults add
+to that, and when the last one ends the line is back at its own rate, not an instant line.
 
 A fault starts at its time and ends after its duration, or when cleared. Every refusal is a
 :class:`FaultError` whose one-line message names the problem; a refused fault changes nothing.
@@ -55,7 +59,8 @@ MAX_LINK_DELAY: Final = 3600.0
 """The longest link ``delay``, ``jitter`` or throttle ``burst`` one fault may name, s: an hour,
 three times Mars's longest light time and far past every timeout of the bench (decision 0028)."""
 DEFAULT_LINE_BAUD: Final = 115200
-"""bit/s of a throttled space link when the fault names no ``baud``."""
+"""bit/s of a throttled space link when the fault names no ``baud`` and the link has no rate of
+its own."""
 LINK_DIRECTIONS: Final = {
     "board": ("both", "to_board", "from_board"),
     "space": ("both", "up", "down"),
@@ -111,9 +116,11 @@ class FaultManager:
 
     Args:
         boards: the emulated boards by name.
-        bauds: every board's configured baud rate (emulated or not).
+        bauds: every board's configured baud rate (emulated or not): an emulated board's line
+            runs at it, with a tick of credit, and link faults add to that.
         space_links: the nodes whose space link the simulator emulates, with each one's own
-            (bench) impairments per direction, which link faults add to.
+            (bench) impairments per direction (its radio rate among them), which link faults
+            add to.
         impair: applies a link's impairments (see :data:`Impair`).
         tick: the simulation tick (default burst of a throttled line).
         schedule: the bench file's fault schedule.
@@ -351,10 +358,11 @@ class FaultManager:
     def _apply_link(self, link: _LinkTarget) -> None:
         if link.kind == "space":
             base = self.space_links[link.name]
-            baud = DEFAULT_LINE_BAUD
+            baud = next((i.baud for i in base.values() if i.baud), DEFAULT_LINE_BAUD)
         else:
-            base = {"to_board": Impairments(), "from_board": Impairments()}
             baud = self.bauds[link.name]
+            line = Impairments(baud=baud, burst=self.tick)  # the line's own rate (0033)
+            base = {"to_board": line, "from_board": line}
         out = {}
         for direction, impairments in base.items():
             mine = [f.spec for f in link.faults
@@ -392,8 +400,11 @@ def link_impairments(
             blackouts.append((-math.inf, math.inf))
         elif spec.kind == "baud_throttle":
             line = int(_number(p, "baud", baud, 1.0, 1e9))
-            rate = line if rate is None else min(rate, line)
-            burst = max(burst, _number(p, "burst", tick, 0.0, MAX_LINK_DELAY))
+            credit = _number(p, "burst", tick, 0.0, MAX_LINK_DELAY)
+            if rate is None or line < rate:  # the slowest rate wins, with its credit
+                rate, burst = line, credit
+            elif line == rate:
+                burst = min(burst, credit)
     return Impairments(
         drop=1.0 - keep_drop, duplicate=1.0 - keep_dup, flip=1.0 - keep_flip, delay=delay,
         jitter=jitter, reorder=base.reorder, blackouts=tuple(blackouts), bit_error_rate=ber,

@@ -13,7 +13,22 @@ then cross a :class:`~sim_hardware.space_link.LinkPath` before the emulator sees
 request fails the board's CRC check and is counted on the link as ``impaired_<reason>``), and
 the replies cross another before they are written to the pty, damaged or late as the path
 decides. Time on the paths is the host's clock, so in lockstep a delay is in simulated seconds.
-Without impairments the paths are not there at all.
+
+**Line rate.** A board given a baud rate (``bauds``; the simulator gives every emulated board
+its bench ``baud``) has its line at that rate both ways, always: 10 bits an octet, with
+``burst`` seconds of credit (the simulation tick), so the line carries at most
+``baud / 10 * (T + burst)`` octets in any ``T`` seconds. A request or reply the credit covers
+crosses at once, in the cycle that sent it (a node's exchanges with a board fit in a tick's
+worth of line, as they do on the bench); what exceeds it comes out when the line has carried
+it, at a later tick (decision 0033). Impairments given later add to the line's own rate, the
+slower one winning, and clearing them returns the line to its own rate, never to an instant
+line. A line without a rate and without impairments has no paths at all.
+
+**Settling.** A frame the line releases at a tick (:meth:`PtyHost.advance`, before the
+lockstep sends the tick) is written to the pty then; with :attr:`PtyHost.settle` set (a
+lockstep on the simulated clock, where the node reads nothing between its cycles) the host
+waits until the kernel has handed those octets to the board's tty, so the node's next cycle
+finds them in every run, however late the kernel moves them.
 """
 
 from __future__ import annotations
@@ -21,8 +36,9 @@ from __future__ import annotations
 import math
 import random
 import select
+import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
 from hal.errors import EncodeError, LinkError, ProtocolError
@@ -41,21 +57,30 @@ DIRECTIONS: Final[tuple[Direction, ...]] = ("to_board", "from_board")
 """The two directions of a board's serial line: requests in, replies out."""
 
 _PERFECT: Final = Impairments()
+DEFAULT_BURST: Final = 0.1
+"""Seconds of line credit of a line at its baud rate (the default simulation tick)."""
+SETTLE_LIMIT: Final = 0.5
+"""Wall seconds the host waits for the kernel to hand released octets to a board's tty."""
 
 
-def _passes(path: LinkPath | None) -> bool:
-    """The line is perfect now: no path, or one with nothing in flight and no impairment."""
-    return path is None or (path.idle and path.impairments == _PERFECT)
+def _with_line(line: Impairments, impairments: Impairments) -> Impairments:
+    """``impairments`` on a line whose own rate is ``line``'s: the slower rate wins, with its
+    credit."""
+    if line.baud is None or (impairments.baud is not None and impairments.baud <= line.baud):
+        return impairments
+    return replace(impairments, baud=line.baud, burst=line.burst)
 
 
 @dataclass
 class ServedBoard:
-    """One emulator on its link, with the impaired paths of its line when it has any."""
+    """One emulator on its link, with the paths of its line when it has any (a line rate or
+    impairments), and the line's own impairments (its rate: ``Impairments(baud=...)``)."""
 
     emulator: Emulator
     channel: PacketChannel
     to_board: LinkPath | None = None
     from_board: LinkPath | None = None
+    line: Impairments = _PERFECT
 
     @property
     def path(self) -> str:
@@ -74,6 +99,9 @@ class PtyHost:
         symlinks: board name -> a stable path to link to the board's tty (as udev's
             ``/dev/serial/by-id`` names do for real adapters).
         seed: seeds the generators of the link impairments (one per board and direction).
+        bauds: board name -> its line's rate in bit/s, both ways (module docstring); a board
+            not named has an instant line.
+        burst: seconds of credit of a line at its rate.
     """
 
     def __init__(
@@ -84,12 +112,19 @@ class PtyHost:
         capture_dir: str | None = None,
         symlinks: Mapping[str, str] | None = None,
         seed: int = 0,
+        bauds: Mapping[str, int] | None = None,
+        burst: float = DEFAULT_BURST,
     ) -> None:
         self.clock = clock
         self.seed = seed
         self.boards: list[ServedBoard] = []
         self.by_name: dict[str, ServedBoard] = {}
         self._advanced_to: float | None = None
+        self.settle = False
+        """Wait for released octets to reach the board's tty before a tick (module docstring);
+        only where nothing reads the far end between cycles."""
+        self.unsettled = 0
+        """Ticks whose released octets the kernel did not hand over within SETTLE_LIMIT."""
         try:
             for emulator in emulators:
                 link = open_link(
@@ -100,6 +135,10 @@ class PtyHost:
                 board = ServedBoard(emulator, PacketChannel(link, deframer))
                 self.boards.append(board)
                 self.by_name[emulator.name] = board
+                baud = (bauds or {}).get(emulator.name)
+                if baud is not None:
+                    board.line = Impairments(baud=baud, burst=burst)
+                    self.impair(emulator.name, None)
         except BaseException:
             self.close()
             raise
@@ -112,27 +151,28 @@ class PtyHost:
         impairments: Impairments | None,
         directions: Sequence[Direction] = DIRECTIONS,
     ) -> None:
-        """Give board ``name``'s line these impairments (None: a perfect line again).
+        """Give board ``name``'s line these impairments on top of its own rate, the slower
+        rate winning (None: the line as it is, at its own rate).
 
         Frames already in flight keep the fate they were given, except that none comes out
-        later than a frame sent now would (a cleared delay frees them, decision 0028); a path
-        with nothing in flight and no impairment is bypassed (its statistics are kept).
+        later than a frame sent now would (a cleared delay frees them, decision 0028); a
+        frame on a path with nothing in flight and nothing to do but carry it skips the path
+        (:meth:`~sim_hardware.space_link.LinkPath.passes`; it is still counted).
 
         Raises:
             KeyError: no such board on this host.
         """
         board = self.by_name[name]
+        wanted = _with_line(board.line, impairments or board.line)
         for direction in directions:
             path: LinkPath | None = getattr(board, direction)
-            if impairments is None:
-                if path is not None:
-                    path.impairments = _PERFECT
-                continue
             if path is None:
+                if wanted == _PERFECT:
+                    continue
                 rng = random.Random(f"{self.seed}/line/{name}/{direction}")  # noqa: S311
-                path = LinkPath(impairments, rng)
+                path = LinkPath(wanted, rng)
                 setattr(board, direction, path)
-            path.impairments = impairments
+            path.impairments = wanted
 
     def line_stats(self, name: str) -> dict[str, Any]:
         """What the impaired paths of board ``name`` did (empty when it has none)."""
@@ -166,16 +206,38 @@ class PtyHost:
         if self._advanced_to is not None and now <= self._advanced_to:
             return
         self._advanced_to = now
+        released: list[tuple[ServedBoard, int]] = []
         for board in self.boards:
+            link = board.channel.link
+            before = link.stats.bytes_out
+            unread = getattr(link, "unread_by_peer", 0) if self.settle else 0
             board.emulator.advance(now)
             late = getattr(board.emulator, "poll", None)
             if late is not None:
                 self._reply(board, late(now), now)
             self._deliver(board, now)
+            if self.settle and link.stats.bytes_out > before:
+                released.append((board, unread + link.stats.bytes_out - before))
+        if released:
+            self._settle(released)
+
+    def _settle(self, released: Sequence[tuple[ServedBoard, int]]) -> None:
+        """Wait until each board's tty holds the octets written to it (module docstring)."""
+        deadline = time.monotonic() + SETTLE_LIMIT
+        for board, expected in released:
+            link = board.channel.link
+            while getattr(link, "unread_by_peer", expected) < expected:
+                if time.monotonic() >= deadline:
+                    self.unsettled += 1
+                    link.record_error("unsettled")
+                    return
+                select.select([], [], [], 0.0002)  # the kernel's work queue needs a moment
 
     def serve_once(self, timeout: float, extra_fds: Sequence[int] = ()) -> list[int]:
-        """Wait up to ``timeout`` for traffic, answer it, and return the ready ``extra_fds``."""
+        """Wait up to ``timeout`` for traffic (no longer than until something is due), answer
+        it, and return the ready ``extra_fds``."""
         by_fd = {board.channel.link.fileno(): board for board in self.boards}
+        timeout = min(timeout, self.next_due() - self.clock())
         ready, _, _ = select.select([*by_fd, *extra_fds], [], [], max(0.0, timeout))
         self.serve_ready(ready)
         return [fd for fd in ready if fd not in by_fd]
@@ -190,12 +252,16 @@ class PtyHost:
             if board.channel.link.fileno() not in wanted:
                 continue
             channel = board.channel
+            read = channel.link.stats.bytes_in
             channel.poll(0)
-            for packet in channel.receive_all(0):
-                if _passes(board.to_board):
+            packets = channel.receive_all(0)
+            path = board.to_board  # the line carried every octet read, noise included
+            if path is None or path.passes(channel.link.stats.bytes_in - read, now):
+                for packet in packets:
                     self._reply(board, board.emulator.handle(packet, now), now)
-                else:
-                    board.to_board.push_frame(ASM + packet.pack(), now)  # type: ignore[union-attr]
+            else:
+                for packet in packets:
+                    path.push_frame(ASM + packet.pack(), now)
             self._deliver(board, now)
 
     # ------------------------------------------------------------------ internals
@@ -228,20 +294,23 @@ class PtyHost:
             return None
 
     def _reply(self, board: ServedBoard, replies: Sequence[PusTm | Garbage], now: float) -> None:
-        channel = board.channel
-        path = None if _passes(board.from_board) else board.from_board
+        link = board.channel.link
+        path = board.from_board
+        queued = False
         try:
             for reply in replies:
-                if path is not None:
-                    data = reply.data if isinstance(reply, Garbage) else ASM + reply.pack()
+                garbage = isinstance(reply, Garbage)
+                data = reply.data if isinstance(reply, Garbage) else ASM + reply.pack()
+                if path is not None and not path.passes(len(data), now):
                     path.push_frame(data, now)
-                elif isinstance(reply, Garbage):
-                    channel.link.write(reply.data)  # a faulty board's noise, as it is
+                    queued = True
+                elif garbage:
+                    link.write(data)  # a faulty board's noise, as it is
                 else:
-                    channel.send(reply)
+                    link.write_frame(data)
         except (EncodeError, LinkError) as exc:
-            channel.link.record_error(f"reply_{exc.reason}")
-        if path is not None:
+            link.record_error(f"reply_{exc.reason}")
+        if queued:
             self._deliver(board, now)
 
     def stats(self) -> dict[str, Any]:

@@ -61,10 +61,13 @@ class Impairments:
             independently of the others (a noisy channel; ``flip`` is one bit per frame).
         baud: the line rate in bit/s, or None for an instant line. Each octet takes 10 bits of
             line time (start, 8 data, stop); a frame leaves when the line has carried every
-            octet before it, so a sender that writes faster than the line is slowed down.
+            octet before it, so a sender that writes faster than the line is slowed down. The
+            light time (``delay``, ``jitter``) starts once the frame is on its way.
         burst: seconds of line time that may pass at once (the line's credit, refilled at the
             line rate): with ``burst`` equal to the simulation tick, a node may use a whole
-            tick's worth of the line within its cycle, as it could in real time.
+            tick's worth of the line within its cycle, as it could in real time (decision
+            0033). Over any span of ``T`` seconds the line carries at most
+            ``baud / 10 * (T + burst)`` octets.
     """
 
     drop: float = 0.0
@@ -150,15 +153,22 @@ class PathStats:
 
 
 class LinkPath:
-    """One direction of the space link: frames in, impaired frames out when due.
+    """One direction of the space link (or of a board's serial line): frames in, impaired
+    frames out when due.
+
+    A frame on a path that only carries frames at its line rate, with nothing ahead of it and
+    the line's credit to cover it, may skip the queue (:meth:`passes`): that is the cost of a
+    line at its baud rate in the common case, one comparison (decision 0033).
 
     Args:
         impairments: what to do to the frames; may be replaced at any time (fault injection).
             Frames in flight keep the fate they were given (dropped, damaged, duplicated),
             except their lateness: once the link holds no frame as long as it did (a delay or
             a throttle cleared), none in flight comes out later than a frame sent now would
-            (decision 0028). A cleared hour-long delay does not keep the link dead for an hour.
-        rng: the seeded generator; the same seed and the same input give the same output.
+            (decision 0028). A cleared hour-long delay does not keep the link dead for an hour,
+            and a cleared throttle lets the line's own rate drain what it still owes.
+        rng: the seeded generator; the same seed and the same input give the same output. It
+            is drawn from only for the impairments in effect (none for a plain line).
     """
 
     def __init__(
@@ -173,6 +183,7 @@ class LinkPath:
         self.splitter = FrameSplitter()
         self._credit: float | None = None  # octets the line may still carry at once
         self._credit_at = 0.0
+        self._plain = _plain(self._impairments)
         self.stats = PathStats()
 
     @property
@@ -182,10 +193,21 @@ class LinkPath:
 
     @impairments.setter
     def impairments(self, value: Impairments) -> None:
+        old = self._impairments
+        if old.baud is not None:  # what the line earned so far, at the rate it had
+            self._refill(self._now, old.baud, old.burst)
         self._impairments = value
-        if value.baud is not None or not self._queue:
-            return  # a throttled line decides each frame's time by the octets before it
-        latest = self._now + value.delay + value.jitter  # a frame sent now comes out by then
+        self._plain = _plain(value)
+        if value.baud is None:
+            self._credit = None  # a rate given later starts with a full credit
+        elif self._credit is not None:
+            self._credit = min(self._credit, value.baud / 10.0 * value.burst)
+        if not self._queue:
+            return
+        owed = 0.0  # seconds the line needs for what it owes already, at the new rate
+        if value.baud is not None and self._credit is not None and self._credit < 0.0:
+            owed = -self._credit / (value.baud / 10.0)
+        latest = self._now + owed + value.delay + value.jitter  # a frame sent now is out by then
         if max(due for due, _, _ in self._queue) > latest:
             self._queue = [(min(due, latest), order, raw) for due, order, raw in self._queue]
             self._last_due = min(self._last_due, latest)  # min() keeps the heap's order
@@ -200,6 +222,28 @@ class LinkPath:
         known (a deframed packet or transfer frame): no splitting, no waiting for the next
         marker."""
         self._frame(bytes(frame), now)
+
+    def passes(self, octets: int, now: float) -> bool:
+        """Whether a whole frame of ``octets`` sent at ``now`` crosses at once, skipping the
+        queue: nothing is in flight or half-written, the path does nothing to frames but carry
+        them at its line rate (no loss, damage, duplicate, delay or blackout), and the line's
+        credit covers the frame. Then the octets are charged to the line and counted as
+        carried, and the caller delivers the frame itself; otherwise nothing changed and the
+        frame goes through :meth:`push_frame`."""
+        if not self._plain or self._queue or self.splitter.buffered:
+            return False
+        baud = self._impairments.baud
+        if baud is not None:
+            credit = self._refill(now, baud, self._impairments.burst)
+            if credit < octets:
+                return False
+            self._credit = credit - octets
+        self._now = max(self._now, now)
+        stats = self.stats
+        stats.frames_in += 1
+        stats.frames_out += 1
+        stats.bytes_out += octets
+        return True
 
     @property
     def idle(self) -> bool:
@@ -235,16 +279,16 @@ class LinkPath:
         if any(start <= now < end for start, end in imp.blackouts):
             stats.applied["blackout"] += 1
             return
-        if rng.random() < imp.drop:
+        if imp.drop and rng.random() < imp.drop:
             stats.applied["drop"] += 1
             return
         copies = 1
-        if rng.random() < imp.duplicate:
+        if imp.duplicate and rng.random() < imp.duplicate:
             stats.applied["duplicate"] += 1
             copies = 2
         for _ in range(copies):
             data = raw
-            if len(raw) > len(ASM) and rng.random() < imp.flip:
+            if imp.flip and len(raw) > len(ASM) and rng.random() < imp.flip:
                 damaged = bytearray(raw)
                 bit = rng.randrange((len(raw) - len(ASM)) * 8)
                 damaged[len(ASM) + bit // 8] ^= 0x80 >> (bit % 8)
@@ -252,9 +296,9 @@ class LinkPath:
                 stats.applied["flip"] += 1
             if imp.bit_error_rate > 0.0 and len(raw) > len(ASM):
                 data = self._bit_errors(data, imp.bit_error_rate)
-            due = now + imp.delay + (rng.uniform(0, imp.jitter) if imp.jitter else 0.0)
-            if imp.baud is not None:
-                due = max(due, self._line(len(data), now, imp.baud, imp.burst))
+            light = imp.delay + (rng.uniform(0, imp.jitter) if imp.jitter else 0.0)
+            sent = now if imp.baud is None else self._line(len(data), now, imp.baud, imp.burst)
+            due = sent + light
             if not imp.reorder:
                 due = max(due, self._last_due)
                 self._last_due = due
@@ -284,20 +328,35 @@ class LinkPath:
         self.stats.applied["frame_with_bit_errors"] += 1
         return bytes(damaged)
 
-    def _line(self, octets: int, now: float, baud: int, burst: float) -> float:
-        """When a frame of ``octets`` written at ``now`` has crossed a ``baud`` line."""
+    def _refill(self, now: float, baud: int, burst: float) -> float:
+        """The line's credit at ``now`` (octets it may carry at once; negative: owed), refilled
+        at the line rate since it was last looked at, up to ``burst`` seconds' worth."""
         rate = baud / 10.0  # octets per second: start bit, 8 data bits, stop bit
         cap = rate * burst
         credit = cap if self._credit is None else self._credit
         if now > self._credit_at:
             credit = min(cap, credit + (now - self._credit_at) * rate)
             self._credit_at = now
-        credit -= octets
+        self._credit = credit
+        return credit
+
+    def _line(self, octets: int, now: float, baud: int, burst: float) -> float:
+        """When a frame of ``octets`` written at ``now`` has crossed a ``baud`` line (less the
+        line's credit: ``now`` while the credit covers it)."""
+        credit = self._refill(now, baud, burst) - octets
         self._credit = credit
         if credit >= 0.0:
             return now
         self.stats.applied["throttled"] += 1
-        return now + -credit / rate
+        return now + -credit / (baud / 10.0)
+
+
+def _plain(impairments: Impairments) -> bool:
+    """The path does nothing to frames but carry them (at its line rate, if it has one)."""
+    i = impairments
+    return not (
+        i.drop or i.duplicate or i.flip or i.bit_error_rate or i.delay or i.jitter or i.blackouts
+    )
 
 
 # ---------------------------------------------------------------------- the host process
