@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import hmac
 import json
+import math
 import os
 import signal
 import sys
@@ -46,6 +47,10 @@ from hal.store import NONCE_SEED_FILE, CounterStore, load_or_create_secret
 
 TICK_TIMEOUT = 60.0
 """Wall seconds a lockstep node waits for a tick before it gives up (the simulator is gone)."""
+
+
+WALL_WAIT = 0.1
+"""Wall seconds a node on the wall clock waits at most between two looks at its stop flag."""
 
 
 class SetupError(Exception):
@@ -103,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             timing = TimingClient(timing_channel(link), args.node)
             clock: Any = timing
         else:
-            clock = WallClock()
+            clock = _wall_clock(ports, run_dir)
         for board in bench.boards_of(args.node):
             entry = ports.get("boards", {}).get(board.name, {})
             url = entry.get("path") if board.emulated else board.port
@@ -159,6 +164,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _wall_clock(ports: dict[str, Any], run_dir: Path) -> WallClock:
+    """On the wall clock: the simulator's time line when the port map gives its epoch, so the
+    node, the boards and the ground tell the same time (decision 0031); else from zero now."""
+    clock = ports.get("clock")
+    epoch = clock.get("epoch") if isinstance(clock, dict) else None
+    if epoch is None:
+        return WallClock()
+    if isinstance(epoch, bool) or not isinstance(epoch, int | float) or not math.isfinite(epoch):
+        raise SetupError(f"{run_dir}/ports.json: clock.epoch: not a number: {epoch!r}")
+    return WallClock.since(float(epoch))
+
+
 def _nonces(clock: str, run_dir: Path, node: str, now: Callable[[], float]) -> Any:
     """The node's source of resync challenge nonces (decision 0023). On the wall clock: the
     operating system's random source. In SIL (nothing may be unseeded): derived from the run's
@@ -196,12 +213,17 @@ def _run_lockstep(
 
 
 def _run_wall(node: Node, radio: FlightSpaceLink | None, stopping: threading.Event) -> None:
-    """On the monotonic clock: a cycle, then wait (on the radio, or for a stop) until due."""
+    """On the wall clock (decision 0031): a cycle, then wait until the next one is due, or a
+    telecommand frame arrives, or at most :data:`WALL_WAIT` for a stop signal to be seen.
+    The wait blocks in ``select`` (on the radio) or on the stop event, never spins; what the
+    radio brings is taken by the cycle that follows at once (its CLCW goes down at the end of
+    that cycle, with the telemetry, as in lockstep). A radio whose far end is gone (the
+    simulator's emulated radio) raises ``LinkClosed``: the node stops."""
     while not stopping.is_set():
         node.cycle()
-        wait = min(max(0.0, node.next_due() - node.now()), 0.1)
+        wait = min(max(0.0, node.next_due() - node.now()), WALL_WAIT)
         if radio is not None:
-            radio.poll(wait)
+            radio.poll(wait, report=False)
         else:
             stopping.wait(wait)
 

@@ -5,7 +5,8 @@ when the bench generates keys, and starts, each in its own session so that it ou
 shell that started it:
 
 * the simulator (``python -m sim_hardware``) with the lockstep participants ``ground`` and every
-  node;
+  node (on the wall clock, ``clock = "wall"``, the ground alone: each node runs on its own
+  monotonic clock, and the simulator paces the ground's ticks to real time; decision 0031);
 * one flight-software process per node (``python -m fsw --node N``), whether its radio is
   emulated or real (a real radio changes only where its space link goes);
 * the ground station (``python -m ground_tools.station``), the ``ground`` participant, with the
@@ -15,8 +16,9 @@ shell that started it:
 It waits until the station answers, has the station resynchronise every node's uplink (a node
 of a new run folder accepts no authenticated frame before: decision 0023), then records every
 process in ``bench.json``. ``down``
-stops the simulator (which tells every participant to stop), waits for each process, and kills
-what is still there after a grace. ``status`` shows each process, each node's space link and
+stops the simulator (which tells every participant to stop) and, on the wall clock, every node
+(SIGTERM: none of them is a participant), waits for each process, and kills what is still
+there after a grace. ``status`` shows each process, each node's space link and
 each board, with its state. Each process logs to ``logs/`` in the run folder.
 """
 
@@ -84,6 +86,10 @@ def bench_up(
         bench = load_bench(bench_path)
     except BenchError as exc:
         raise GroundError(str(exc).splitlines()[0]) from None
+    wall = bench.clock == "wall"
+    if wall and pace != "1":
+        raise GroundError(f"--pace {pace}: a bench on the wall clock runs at real time "
+                          f"({bench.source}: clock = \"wall\")")  # fmt: skip
     runs = runs_dir if runs_dir is not None else bench.runs_dir
     run_id = run_id or time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
     run_dir = (runs / run_id).resolve()
@@ -101,7 +107,7 @@ def bench_up(
     nodes = list(bench.nodes)  # a node with a real radio runs here too; only its link differs
     py = sys.executable
     sim_args = [py, "-m", "sim_hardware", "--bench", str(bench_path), "--run-dir", str(run_dir)]
-    for participant in ("ground", *nodes):
+    for participant in ("ground",) if wall else ("ground", *nodes):
         sim_args += ["--participant", participant]
     sim_args += ["--round-timeout", str(ROUND_TIMEOUT)]
     pids: dict[str, int] = {}
@@ -110,17 +116,18 @@ def bench_up(
         _wait_for(run_dir / "ports.json", run_dir, "sim_hardware", pids["sim_hardware"])
         for node in nodes:
             pids[node] = _spawn(_node_args(node, bench_path, run_dir), run_dir, node)
+        # on the wall clock the simulator paces the ground's ticks; the station adds nothing
         station = [py, "-m", "ground_tools.station", "--bench", str(bench_path),
-                   "--run-dir", str(run_dir), "--pace", pace]  # fmt: skip
+                   "--run-dir", str(run_dir), "--pace", "fast" if wall else pace]  # fmt: skip
         pids["ground"] = _spawn(station, run_dir, "ground")
         _wait_for(run_dir / "station.json", run_dir, "ground", pids["ground"])
         if resync:
             resync_all(run_dir)
     except GroundError:
-        _stop(pids)
+        _stop(pids, nodes_too=wall)
         raise
     record = {"bench": str(Path(bench_path).resolve()), "pids": pids, "pace": pace,
-              "started": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
+              "clock": bench.clock, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
     (run_dir / BENCH_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
     return BenchUp(run_dir, pids)
 
@@ -147,8 +154,8 @@ def bench_down(target: str | Path | None = None) -> dict[str, str]:
         GroundError: no bench was brought up there.
     """
     run_dir = resolve_run_dir(target)
-    pids = _pids(run_dir)
-    fates = _stop(pids)
+    record = _record(run_dir)
+    fates = _stop(record["pids"], nodes_too=record.get("clock") == "wall")
     (run_dir / BENCH_FILE).unlink(missing_ok=True)
     return fates
 
@@ -194,7 +201,8 @@ def bench_status(target: str | Path | None = None) -> dict[str, Any]:
         GroundError: no bench was brought up there.
     """
     run_dir = resolve_run_dir(target)
-    pids = _pids(run_dir)
+    record = _record(run_dir)
+    pids = record["pids"]
     status: dict[str, Any] = {"run_dir": str(run_dir), "processes": {}}
     for name, pid in pids.items():
         status["processes"][name] = {"pid": pid, "state": "running" if _alive(pid) else "gone"}
@@ -202,7 +210,7 @@ def bench_status(target: str | Path | None = None) -> dict[str, Any]:
         with connect(run_dir) as session:
             station = session.status()
         status["time"] = station["time"]
-        status["pace"] = station["pace"]
+        status["pace"] = "wall" if record.get("clock") == "wall" else station["pace"]
         status["links"] = station["nodes"]
     except GroundError as exc:
         status["links_error"] = str(exc)
@@ -275,10 +283,6 @@ def _record(run_dir: Path) -> dict[str, Any]:
         raise GroundError(f"{run_dir}: no bench is up there (no {BENCH_FILE})") from None
 
 
-def _pids(run_dir: Path) -> dict[str, int]:
-    return dict(_record(run_dir)["pids"])
-
-
 def _alive(pid: int) -> bool:
     try:
         done, _ = os.waitpid(pid, os.WNOHANG)  # our child: reap it
@@ -295,11 +299,21 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _stop(pids: dict[str, int]) -> dict[str, str]:
+def _stop(pids: dict[str, int], *, nodes_too: bool = False) -> dict[str, str]:
+    """Stop the simulator (it tells every participant to stop) and, with ``nodes_too`` (the
+    wall clock, where the nodes are not participants), every node; kill what is left after
+    :data:`STOP_GRACE`. Each process's fate by name."""
     fates = {name: "gone" for name, pid in pids.items() if not _alive(pid)}
     sim = pids.get("sim_hardware")
     if sim is not None and _alive(sim):
         os.kill(sim, signal.SIGTERM)  # the simulator tells every participant to stop
+    if nodes_too:
+        for name, pid in pids.items():
+            if name not in fates and name not in ("sim_hardware", "ground"):
+                try:
+                    os.kill(pid, signal.SIGTERM)  # a node stops at the end of its cycle
+                except ProcessLookupError:
+                    pass  # gone meanwhile: counted below
     deadline = time.monotonic() + STOP_GRACE
     for name, pid in pids.items():
         if name in fates:

@@ -44,6 +44,15 @@ class WallClock:
         self._source = source
         self._offset = start - source()
 
+    @classmethod
+    def since(cls, epoch: float, source: Callable[[], float] = time.monotonic) -> WallClock:
+        """Mission time ``source() - epoch``: the processes of one host given the same epoch
+        of ``time.monotonic`` (one clock for the whole system) read one time line (the
+        wall-clock bench, decision 0031)."""
+        clock = cls(0.0, source)
+        clock._offset = -epoch
+        return clock
+
     def now(self) -> float:
         """``start`` plus the monotonic seconds elapsed since construction."""
         return self._offset + self._source()

@@ -12,7 +12,7 @@ bench file it builds:
   node's radio and the ground's station, and a :class:`~sim_hardware.space_link.LinkPath` each
   way with the node's light time, bit-error rate and blackouts, in simulated time;
 * a timing link (pseudo-terminal) per participant and the :class:`~sim_hardware.clock.Lockstep`
-  that drives them (``clock = "sim"``: as fast as they answer; ``"wall"``: paced to real time);
+  that drives them (``clock = "sim"``: as fast as they answer; ``"wall"``: see below);
 * the :class:`~sim_hardware.faults.FaultManager` with the bench's fault schedule, and the
   :class:`~sim_hardware.backdoor.Backdoor` through which tests and the ground inject more.
 
@@ -21,6 +21,19 @@ answered at once at the current simulated time, frames in flight come out when s
 reaches them, and the clock jumps over idle spans only as far as the next frame, fault or late
 reply due. All captures (``captures/*.pcap``) are stamped with simulated time, so the same seed,
 bench file and participant behaviour give the same files, byte for byte.
+
+**On the wall clock** (``clock = "wall"``, hardware in the loop; decision 0031) a real board
+cannot be paused, so nothing waits for the nodes: they run their rate groups on their own
+monotonic clocks and are never lockstep participants (naming one is an error). Simulated time
+is the wall clock since :attr:`Simulator.epoch` (a ``time.monotonic`` value, in the port map,
+so every process of the bench on this machine reads the same time line): the emulated boards,
+the world, the space-link paths, the faults and the captures all follow it, and a board answers
+a request with its state at the moment the request is read. The only participant there may be
+is the ground station, whose ticks are paced to the same time line (every regular tick, never
+a jump), so it runs unchanged: its cycle takes the downlink and sends the uplink ten times a
+second, and every timeout it and the procedures measure is in real seconds. Without any
+participant (``--free-run``, or a wall bench without ``--participant ground``) the boards
+simply follow the wall clock.
 
 The port map (:data:`PORT_MAP`, JSON, in the run folder) tells the nodes and the ground where
 everything is; ``ports/<name>`` symlinks give each tty a stable name.
@@ -59,7 +72,7 @@ from sim_hardware.backdoor_messages import (
     WorldRequest,
     parse_request,
 )
-from sim_hardware.clock import Lockstep, SimClock
+from sim_hardware.clock import Lockstep, ParticipantTimeout, SimClock
 from sim_hardware.coupling import Coupling, CouplingConfig
 from sim_hardware.devices.base import BoardEmulator
 from sim_hardware.devices.braze import Braze
@@ -259,12 +272,17 @@ class Simulator:
         bench: the bench (from :func:`hal.bench.load_bench`).
         run_dir: the run folder: ``ports.json``, ``ports/``, ``captures/`` go there.
         participants: the lockstep's participants (names); by default every node of the
-            bench. An empty list runs without lockstep: simulated time follows the wall clock.
+            bench on the simulated clock, none on the wall clock (where a node may not be one).
+            An empty list runs without lockstep: simulated time follows the wall clock.
         world_config: the world's starting state (defaults: :class:`WorldConfig`).
         coupling_config: the coupling figures (defaults: :class:`CouplingConfig`).
         round_timeout: wall seconds every participant has to finish a cycle.
-        wall: the monotonic wall clock (pacing, free running, timeouts).
+        wall: the monotonic wall clock (pacing, free running, timeouts); on the wall clock,
+            ``time.monotonic`` for the epoch to mean the same to the other processes.
         backdoor_clients: back-door connections at once (more are refused, decision 0027).
+
+    Raises:
+        ValueError: a node named as a participant of a wall-clock bench.
     """
 
     def __init__(
@@ -287,6 +305,18 @@ class Simulator:
         self.ports_dir.mkdir(parents=True, exist_ok=True)
         self.clock = SimClock()
         self.wall = wall
+        self.wall_clock = bench.clock == "wall"
+        self.epoch: float | None = wall() if self.wall_clock else None
+        """The wall time (``wall``) of simulated time 0 while simulated time follows the wall
+        clock (``None``: it does not, or not yet)."""
+        if self.wall_clock:
+            nodes = [name for name in participants or () if name in bench.nodes]
+            if nodes:
+                raise ValueError(
+                    f"participant {nodes[0]!r}: on the wall clock a node runs on its own clock "
+                    f"and never joins the lockstep (only {GROUND!r} may)"
+                )
+            participants = participants or []
         self.stopping = False
         self.world = World(world_config)
         self.emulators: dict[str, BoardEmulator] = {
@@ -312,7 +342,15 @@ class Simulator:
             self.close()
             raise
         self.lockstep: Lockstep | None = None
-        if self.timing:
+        if self.timing and self.wall_clock:
+            # the ground alone, on a clock of its own: ticks on the grid, every one paced to the
+            # wall (max_jump: never a jump); the boards and relays follow the wall in _wait
+            self.lockstep = Lockstep(
+                self.timing, bench.tick, "wall", wall=wall, wait=self._wait,
+                clock=SimClock(), round_timeout=round_timeout, max_jump=bench.tick,
+                received=self.received,
+            )  # fmt: skip
+        elif self.timing:
             self.lockstep = Lockstep(
                 self.timing, bench.tick, "wall" if bench.clock == "wall" else "sim",
                 wall=wall, wait=self._wait, clock=self.clock, next_due=self.next_due,
@@ -404,14 +442,32 @@ class Simulator:
 
     def _wait(self, seconds: float, fds: Sequence[int]) -> None:
         """Serve every link for up to ``seconds`` of wall time, or until a participant's link
-        (``fds``) has something (the lockstep's wait)."""
+        (``fds``) has something (the lockstep's wait). While simulated time follows the wall
+        clock, also until the simulator's own next event, and everything is brought to the
+        wall's time before and after."""
+        following = self.epoch is not None
+        if following:
+            seconds = min(seconds, self.next_due() - self.follow_wall())
         mine = self.fds
         writers = [fd for relay in self.relays.values() for fd in relay.writers]
         if self.backdoor is not None:
             writers += self.backdoor.writers
         ready, room, _ = select.select([*fds, *mine], writers, [], max(0.0, seconds))
+        if following:
+            self.follow_wall()
         if ready or room:
             self.serve_ready({*ready, *room})
+        if following:
+            self.advance(self.clock.now())
+
+    def follow_wall(self) -> float:
+        """Move simulated time to the wall clock's (since :attr:`epoch`) when that is later;
+        return simulated time. Nothing moves while :attr:`epoch` is ``None``."""
+        if self.epoch is not None:
+            t_us = int((self.wall() - self.epoch) * 1_000_000)
+            if t_us > self.clock.now_us:
+                self.clock.advance_to_us(t_us)
+        return self.clock.now()
 
     @property
     def fds(self) -> list[int]:
@@ -451,6 +507,9 @@ class Simulator:
         if self.lockstep is None:
             self._run_free(limit)
             return
+        if self.wall_clock:
+            self._run_wall(self.lockstep, register_timeout, limit)
+            return
         self.lockstep.register(register_timeout)
         while not self.stopping and self.clock.now() < limit:
             self.lockstep.run(rounds=1)
@@ -475,15 +534,37 @@ class Simulator:
             self._wait(min(remaining, 0.01), [])
 
     def _run_free(self, limit: float) -> None:
-        start = self.wall() - self.clock.now()
-        while not self.stopping and self.clock.now() < limit:
-            due = self.next_due()
-            wait = min(0.05, max(0.0, due - self.clock.now()))
-            self._wait(wait, [])
-            t = min(self.wall() - start, limit)
-            if t > self.clock.now():
-                self.clock.advance_to_us(round(t * 1e6))
-            self.advance(self.clock.now())
+        """No participant: simulated time follows the wall clock (from now, when it did not
+        already)."""
+        if self.epoch is None:
+            self.epoch = self.wall() - self.clock.now()
+        while not self.stopping and self.follow_wall() < limit:
+            self._wait(0.05, [])
+
+    def _run_wall(self, lockstep: Lockstep, register_timeout: float, limit: float) -> None:
+        """The wall clock with the ground as participant (module docstring): serve the boards
+        while the ground says hello (a stop ends the wait), start its clock on the first grid
+        point at or after simulated time once the wall reaches it, then paced rounds."""
+        deadline = self.wall() + register_timeout
+        while not self.stopping:
+            try:
+                lockstep.register(min(0.5, max(0.0, deadline - self.wall())))
+                break
+            except ParticipantTimeout as exc:
+                if self.wall() >= deadline:
+                    raise ParticipantTimeout(
+                        f"participant(s) {', '.join(map(repr, exc.participants))} did not say "
+                        f"hello within {register_timeout:g} s", exc.participants,
+                    ) from None  # fmt: skip
+        tick_us = lockstep.tick_us
+        start_us = -(-self.clock.now_us // tick_us) * tick_us
+        while not self.stopping and self.follow_wall() < start_us / 1e6:
+            self._wait(start_us / 1e6 - self.clock.now(), [])
+        lockstep.clock.advance_to_us(max(start_us, lockstep.clock.now_us))
+        while not self.stopping and self.follow_wall() < limit:
+            lockstep.run(rounds=1)
+        lockstep.stop()
+        self._linger()
 
     # ------------------------------------------------------------------ faults and the door
 
@@ -561,7 +642,8 @@ class Simulator:
         host, port = self.backdoor.address if self.backdoor is not None else ("", 0)
         return {
             "pid": os.getpid(), "seed": self.bench.seed, "bench": self.bench.source,
-            "clock": {"mode": self.bench.clock, "tick": self.bench.tick},
+            "clock": {"mode": self.bench.clock, "tick": self.bench.tick,
+                      **({} if self.epoch is None else {"epoch": self.epoch})},
             "boards": boards, "space_links": space, "timing": timing,
             "backdoor": {"host": host, "port": port},
         }  # fmt: skip
