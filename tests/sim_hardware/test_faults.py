@@ -4,6 +4,8 @@ run time, with a one-line error naming it, and nothing is scheduled, started or 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from hal.bench import FaultSpec
@@ -12,6 +14,7 @@ from hal.protocol.pus import PusTc
 from sim_hardware.devices.igloo import Igloo
 from sim_hardware.devices.sta_arm import StaArm
 from sim_hardware.faults import FaultError, FaultManager
+from sim_hardware.space_link import Impairments
 
 BAUD = 115200
 
@@ -115,3 +118,29 @@ def test_a_counted_loss_fault_leaves_the_listing_once_spent():
     assert manager.listing() == [] and manager.active == {}
     assert [h["event"] for h in manager.history] == ["started", "spent"]
     assert arm.acted[("arm", "stop")] == 1  # it acted; only its reply was lost
+
+
+def test_a_line_fault_adds_to_the_lines_own_rate_and_clearing_it_returns_there():
+    lines: list[tuple[str, str, dict]] = []
+    radio = Impairments(delay=1.5, baud=9600, burst=0.1)
+    boards = {"sta_arm": StaArm(), "igloo": Igloo()}
+    manager = FaultManager(
+        boards, {"sta_arm": BAUD, "igloo": 19200}, {"mav": {"up": radio, "down": radio}},
+        lambda kind, name, given: lines.append((kind, name, dict(given))),
+    )  # fmt: skip
+    own = Impairments(baud=19200, burst=0.1)  # the bench's rate, a tick of credit
+    drop = manager.inject("igloo", "drop", 0.0, params={"probability": 0.5})
+    assert lines[-1] == ("board", "igloo", dict.fromkeys(("to_board", "from_board"),
+                                                         replace(own, drop=0.5)))  # fmt: skip
+    slow = manager.inject("igloo", "baud_throttle", 0.0, params={"baud": 9600, "burst": 0.0})
+    assert lines[-1][2]["to_board"] == replace(own, drop=0.5, baud=9600, burst=0.0)
+    manager.inject("igloo", "baud_throttle", 0.0, params={"baud": 57600})  # faster: no effect
+    assert lines[-1][2]["from_board"].baud == 9600
+    manager.clear(slow, 1.0)
+    manager.clear(drop, 1.0)
+    manager.clear_all(1.0)
+    assert lines[-1] == ("board", "igloo", {"to_board": own, "from_board": own})  # not instant
+    manager.inject("link:mav", "baud_throttle", 2.0, params={"direction": "down"})
+    assert lines[-1][2] == {"up": radio, "down": radio}  # the default: the radio's own rate
+    manager.clear_all(3.0)
+    assert lines[-1] == ("space", "mav", {"up": radio, "down": radio})

@@ -137,3 +137,54 @@ def test_a_throttled_line_carries_its_baud_rate_with_one_tick_of_credit():
     assert path.due(0.4) == sent[3:10]
     assert path.stats.applied["throttled"] == 8
     assert path.due(10.0) == [] and path.idle
+
+
+# ---------------------------------------------------------------- a line at its baud rate (0033)
+
+
+def test_a_saturated_115200_line_carries_at_most_11520_octets_a_second_and_no_fewer():
+    rate, tick = 11520, 0.1  # octets per second (8N1: 10 bits an octet), the lockstep tick
+    path = LinkPath(Impairments(baud=115200, burst=tick))
+    carried = 0
+    for n in range(1, 101):  # ten simulated seconds, the sender offering twice the line each tick
+        t = round(n * tick, 6)
+        for frame in frames(48, size=44):  # 48 octets each, 2304 octets a tick
+            path.push_frame(frame, t)
+        carried += sum(len(frame) for frame in path.due(t))
+        assert carried <= rate * t + rate * tick  # any span: its line time plus one tick's credit
+    assert carried >= rate * 9.9  # saturated: the line was never idle
+    assert path.stats.bytes_out == carried and path.stats.applied["throttled"] > 0
+
+
+def test_a_plain_line_lets_frames_within_its_credit_skip_the_queue():
+    path = LinkPath(Impairments(baud=9600, burst=0.1))  # 96 octets at once
+    assert path.passes(48, 0.0) and path.passes(48, 0.0)
+    assert not path.passes(1, 0.0)  # the credit is spent: the frame goes through the queue
+    path.push_frame(frames(1, size=44)[0], 0.0)
+    assert path.next_due == pytest.approx(0.05)
+    assert not path.passes(1, 1.0)  # a frame in flight: the next one waits behind it
+    assert path.due(1.0) and path.passes(48, 1.0)  # a second later: credit again
+    assert (path.stats.frames_in, path.stats.frames_out, path.stats.bytes_out) == (4, 4, 192)
+    noisy = LinkPath(Impairments(baud=9600, burst=0.1, drop=0.01))
+    assert not noisy.passes(1, 0.0)  # an impaired line draws each frame's fate in the queue
+
+
+def test_the_light_time_starts_once_the_line_has_carried_the_frame():
+    path = LinkPath(Impairments(baud=9600, burst=0.0, delay=1.0))
+    sent = frames(3, size=44)  # 48 octets: 0.05 s of line each
+    for frame in sent:
+        path.push_frame(frame, 0.0)
+    assert path.due(1.0999) == sent[:1]
+    assert path.due(1.1) == sent[1:2] and path.due(1.15) == sent[2:]  # spaced by the line
+
+
+def test_a_cleared_throttle_lets_the_lines_own_rate_drain_what_it_owes():
+    own = Impairments(baud=115200, burst=0.1)
+    path = LinkPath(own)
+    path.impairments = Impairments(baud=1200, burst=0.1)  # 120 octets a second: a fault
+    for frame in frames(100, size=44):  # 4800 octets: 40 s at 1200 baud
+        path.push_frame(frame, 0.0)
+    path.impairments = own  # cleared: the 4788 octets owed take 0.416 s at 115200, not 40 s
+    assert len(path.due(0.4)) == 1  # the first was due at 0.3 s anyway
+    assert len(path.due(0.42)) == 99 and path.idle
+    assert path.passes(48, 0.42) and path.passes(1100, 1.0)  # its own rate and credit again
