@@ -6,10 +6,11 @@ roots (``msr``, ``python -m sim_hardware``, ``python -m fsw``) read it with :fun
 nothing else names a port. The default bench, :func:`default_bench_path`, ships with the package
 and emulates everything. Format (every key below is known; any other key is an error)::
 
-    seed = 1                     # int >= 0, required: same seed, same bench, same telemetry
-    clock = "sim"                # "sim" (lockstep simulated time) or "wall" (paced, for HIL)
-    tick = 0.1                   # seconds per cycle, > 0 (10 Hz)
-    duration_limit = 3600.0      # optional: simulated seconds after which the run stops
+    seed = 1                     # int 0..2^63-1, required: same seed, same bench, same telemetry
+    clock = "sim"                # "sim" (lockstep simulated time) or "wall" (paced, for HIL):
+                                 # a bench with a real board or radio must say "wall"
+    tick = 0.1                   # seconds per cycle, 0.001..60 (10 Hz)
+    duration_limit = 3600.0      # optional: simulated seconds (0, 1e9] after which the run stops
     keys = "generate"            # required: "generate", or the path of a key file
     runs_dir = "runs"            # run folders go here (relative to the working directory)
     archive = "sqlite"           # the ground archive
@@ -20,9 +21,9 @@ and emulates everything. Format (every key below is known; any other key is an e
     ground = "/dev/ttyUSB9"      # a real radio only: the ground station's end (port / URL)
     scid = 0x2A1                 # spacecraft id, 0..1023, distinct per node
     spi = 1                      # key id of this node's uplink, 0..65535, distinct per node
-    light_time = 0.0             # one-way light time, seconds (space-link emulator)
+    light_time = 0.0             # one-way light time, seconds, 0..3600 (space-link emulator)
     bit_error_rate = 0.0         # probability per bit, 0..1 (space-link emulator)
-    blackouts = [[600.0, 900.0]] # [start, end] simulated seconds without a link
+    blackouts = [[600.0, 900.0]] # [start, end] simulated seconds without a link (at most 1000)
     [nodes.lander.space_link]    # optional: SpaceLinkConfig fields other than scid
     t1 = 2.0
 
@@ -32,12 +33,13 @@ and emulates everything. Format (every key below is known; any other key is an e
     baud = 115200                # a standard rate, 9600..4000000
     usb_serial = "A50285BI"      # optional: the USB serial number that finds the board again
 
-    [[faults]]                   # the fault schedule, in any order
-    at = 120.0                   # simulated seconds, >= 0
+    [[faults]]                   # the fault schedule, in any order (at most 1000 entries)
+    at = 120.0                   # simulated seconds, 0..1e9
     target = "sta_arm"           # a board, "board.device", or "link:<node>"
     kind = "stall"               # one of FAULT_KINDS
-    duration = 5.0               # optional, > 0; absent: until cleared
-    params = { index = 2 }       # optional: the fault's parameters, checked by its board
+    duration = 5.0               # optional, (0, 1e9]; absent: until cleared
+    params = { index = 2 }       # optional: at most 16 name = boolean, integer, number or
+                                 # short string; their meaning is checked by the board
 
 Keys: a bench file names a key file and never holds a key. ``keys = "generate"`` (the default
 bench) means the tools write a fresh random key file, :data:`KEY_FILE_NAME` in the run folder,
@@ -49,10 +51,19 @@ by :meth:`Bench.read_keys`, not when the bench is loaded.
 Every error is a :class:`BenchError` whose message is one line naming the file and the field
 (``bench.toml: boards.sta_arm.baud: 12345 is not a standard baud rate (9600, ...)``). This module
 reads the bench file and the key file, and does nothing else: no clock, no port, no process.
+
+A bench file is hostile input (decision 0030): a file larger than :data:`MAX_BENCH_BYTES` is
+refused before it is parsed, and every value is bounded, so that nothing a bench file says can
+overflow the lockstep's time conversion or make a process allocate or loop without end. Times
+and spans are at most :data:`MAX_SECONDS` (as on the control ports, :mod:`hal.schema`); strings
+at most :data:`MAX_NAME` characters (names, targets) or :data:`MAX_PATH` (ports and paths);
+lists at most :data:`MAX_BLACKOUTS` and :data:`MAX_FAULTS` entries; a fault at most
+:data:`MAX_PARAMS` parameters of the back door's own kinds and bounds (decision 0028).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import math
@@ -84,6 +95,19 @@ __all__ = [
     "KEY_FILE_NAME",
     "KEY_SIZE",
     "LINK_FAULTS",
+    "MAX_BENCH_BYTES",
+    "MAX_BLACKOUTS",
+    "MAX_FAULTS",
+    "MAX_LIGHT_TIME",
+    "MAX_NAME",
+    "MAX_PARAMS",
+    "MAX_PARAM_NUMBER",
+    "MAX_PARAM_TEXT",
+    "MAX_PATH",
+    "MAX_SECONDS",
+    "MAX_SEED",
+    "MAX_TICK",
+    "MIN_TICK",
     "NODES",
     "PORT_SCHEMES",
     "Bench",
@@ -155,6 +179,42 @@ LINK_FAULTS: Final = frozenset(
 """Faults of a link: target a board (its serial link) or ``link:<node>`` (a space link)."""
 FAULT_KINDS: Final = DEVICE_FAULTS | LINK_FAULTS
 
+MAX_BENCH_BYTES: Final = 1 << 20
+"""The largest bench file read (1 MiB; the default bench is about 3 KiB): a larger one is
+refused before it is parsed."""
+MAX_SECONDS: Final = 1e9
+"""The latest simulated time and the longest span a bench file may name (about 31 years): the
+same bound as the control ports' (:data:`hal.schema.MAX_SECONDS`, kept equal by a test), so a
+fault's start plus its duration stays far inside the timing ICD's
+:data:`~hal.protocol.timing.MAX_TIME_US`."""
+MIN_TICK: Final = 0.001
+"""The shortest cycle: 1 ms (a 1 kHz rate group)."""
+MAX_TICK: Final = 60.0
+"""The longest cycle: one minute."""
+MAX_SEED: Final = (1 << 63) - 1
+"""The largest seed (a signed 64-bit integer, as TOML's own integers)."""
+MAX_LIGHT_TIME: Final = 3600.0
+"""The longest one-way light time: an hour, three times Mars's longest (the simulator's
+longest link delay, ``sim_hardware.faults.MAX_LINK_DELAY``)."""
+MAX_NAME: Final = 128
+"""The longest name, target or USB serial number."""
+MAX_PATH: Final = 4096
+"""The longest port, URL or path (Linux's PATH_MAX)."""
+MAX_BLACKOUTS: Final = 1000
+"""Most blackouts of one node (the emulator checks every frame against each)."""
+MAX_FAULTS: Final = 1000
+"""Most entries of the fault schedule."""
+MAX_PARAMS: Final = 16
+"""Most parameters of one fault (as the back door's ``inject``, decision 0028)."""
+MAX_PARAM_TEXT: Final = 64
+"""The longest string parameter of a fault (as the back door's)."""
+MAX_PARAM_NUMBER: Final = 1e12
+"""The largest magnitude of a number parameter of a fault (as the back door's)."""
+MAX_PARAM_INT: Final = (1 << 63) - 1
+"""The largest magnitude of an integer parameter of a fault (as the back door's)."""
+_MAX_LINK_INT: Final = 0xFFFF_FFFF
+"""The largest integer of a node's ``space_link`` table (windows, limits, queue sizes)."""
+
 _TOP_KEYS: Final = ("seed", "clock", "tick", "duration_limit", "keys", "runs_dir", "archive",
                     "nodes", "boards", "faults")  # fmt: skip
 _NODE_KEYS: Final = ("radio", "radio_baud", "ground", "scid", "spi", "light_time",
@@ -163,6 +223,8 @@ _BOARD_KEYS: Final = ("node", "port", "baud", "usb_serial")
 _FAULT_KEYS: Final = ("at", "target", "kind", "duration", "params")
 _LINK_PREFIX: Final = "link:"
 _IDENTIFIER: Final = re.compile(r"^[a-z_][a-z0-9_]*$")
+_PARAM_NAME: Final = re.compile(r"^[a-z][a-z0-9_]*$")
+_BARE_KEY: Final = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _LOOKS_LIKE_KEY: Final = re.compile(r"^(0x)?[0-9a-fA-F]{32,}$")
 _SHOW_MAX: Final = 60
 
@@ -393,14 +455,26 @@ def load_bench(path: str | os.PathLike[str]) -> Bench:
     the file's folder.
 
     Raises:
-        BenchError: the file cannot be read, is not TOML, or a field is missing, unknown or
-            invalid; the one-line message names the file and the field.
+        BenchError: the file cannot be read, is larger than :data:`MAX_BENCH_BYTES`, is not
+            UTF-8 or not TOML, or a field is missing, unknown or invalid; the one-line message
+            names the file and the field.
     """
     source = os.fspath(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        with open(path, "rb") as file:
+            data = file.read(MAX_BENCH_BYTES + 1)  # never more, whatever the file claims
+    except OSError as exc:
         raise BenchError(f"{source}: cannot read the bench file: {_why(exc)}") from None
+    if len(data) > MAX_BENCH_BYTES:
+        raise BenchError(f"{source}: cannot read the bench file: larger than "
+                         f"{MAX_BENCH_BYTES} octets (1 MiB), not a bench file")  # fmt: skip
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise BenchError(
+            f"{source}: cannot read the bench file: not UTF-8 (line {line}, octet {exc.start})"
+        ) from None
     return parse_bench(text, source, base=Path(path).absolute().parent)
 
 
@@ -413,12 +487,20 @@ def parse_bench(text: str, source: str = "bench file", *, base: Path | None = No
         base: the folder a relative key path is resolved against; None keeps it as written.
 
     Raises:
-        BenchError: not TOML, or a field missing, unknown or invalid (see :func:`load_bench`).
+        BenchError: longer than :data:`MAX_BENCH_BYTES` characters, not TOML, or a field
+            missing, unknown or invalid (see :func:`load_bench`).
     """
+    if len(text) > MAX_BENCH_BYTES:
+        raise BenchError(f"{source}: longer than {MAX_BENCH_BYTES} characters (1 MiB), "
+                         "not a bench file")  # fmt: skip
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BenchError(f"{source}: not valid TOML: {exc}") from None
+    except ValueError:  # an integer literal beyond Python's conversion limit (4300 digits)
+        raise BenchError(f"{source}: not valid TOML: an integer too long to read") from None
+    except RecursionError:  # arrays or inline tables nested hundreds deep
+        raise BenchError(f"{source}: not valid TOML: arrays or tables nested too deep") from None
     return _Parser(source, base).bench(document)
 
 
@@ -430,16 +512,34 @@ def _why(exc: BaseException) -> str:
 
 
 def _show(value: object) -> str:
-    """A value as the bench file would write it, on one line and not too long."""
+    """A value as the bench file would write it, on one line and not too long (whatever its
+    size: a huge integer, a long string or a deep array is shown by its start)."""
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, dict):
         text = "a table"
-    elif isinstance(value, str | list):
-        text = json.dumps(value, default=str)
+    elif isinstance(value, int) and value.bit_length() > 64:
+        text = f"a {value.bit_length()}-bit integer"
+    elif isinstance(value, str):
+        text = json.dumps(value[: _SHOW_MAX + 1])
+    elif isinstance(value, list):
+        try:
+            text = json.dumps(value, default=str)
+        except (ValueError, RecursionError):  # a huge integer, or nesting deep inside it
+            text = "an array"
     else:
         text = str(value)
     return text if len(text) <= _SHOW_MAX else text[: _SHOW_MAX - 3] + "..."
+
+
+def _key(name: str) -> str:
+    """A key of the file as a part of a field path: bare when TOML writes it bare, else quoted
+    (and cut), so a key cannot make a message long or split it over lines."""
+    return name if _BARE_KEY.match(name) else _show(name)
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:g}"
 
 
 class _Parser:
@@ -466,10 +566,11 @@ class _Parser:
         for key in table:
             if key not in keys:
                 place = f"in {where}" if where else "at top level"
-                close = difflib.get_close_matches(key, keys, n=1)
+                close = difflib.get_close_matches(key[:_SHOW_MAX], keys, n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
+                shown = repr(key) if len(key) <= _SHOW_MAX else repr(key[:_SHOW_MAX]) + "..."
                 raise BenchError(
-                    f"{self.source}: unknown key {key!r} {place} ({hint}known: {', '.join(keys)})"
+                    f"{self.source}: unknown key {shown} {place} ({hint}known: {', '.join(keys)})"
                 )
 
     def required(self, table: Mapping[str, Any], key: str, where: str, what: str) -> Any:
@@ -497,9 +598,17 @@ class _Parser:
         hi: float | None = None,
         what: str = "a number of seconds",
     ) -> float:
-        bound = f"in {lo:g}..{hi:g}" if hi is not None else f"{'>' if above else '>='} {lo:g}"
+        if hi is None:
+            bound = f"{'>' if above else '>='} {_number_text(lo)}"
+        elif above:
+            bound = f"> {_number_text(lo)} and at most {_number_text(hi)}"
+        else:
+            bound = f"in {_number_text(lo)}..{_number_text(hi)}"
         if isinstance(value, int | float) and not isinstance(value, bool):
-            number = float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # an integer beyond any float
+                self.fail(where, f"must be {what} {bound}, not {_show(value)}")
             low_ok = number > lo if above else number >= lo
             if math.isfinite(number) and low_ok and (hi is None or number <= hi):
                 return number
@@ -512,9 +621,12 @@ class _Parser:
             self.fail(where, f"must be {listed}, not {_show(value)}")
         return value
 
-    def text(self, value: object, where: str, what: str) -> str:
+    def text(self, value: object, where: str, what: str, limit: int = MAX_NAME) -> str:
         if not isinstance(value, str) or not value.strip() or not value.isprintable():
             self.fail(where, f"must be {what}, not {_show(value)}")
+        if len(value) > limit:
+            self.fail(where, f"must be {what} of at most {limit} characters, not "
+                             f"{len(value)} ({_show(value)})")  # fmt: skip
         return value
 
     def baud(self, value: object, where: str) -> int:
@@ -528,7 +640,7 @@ class _Parser:
             '"sim", a device path (/dev/ttyUSB0, /dev/serial/by-id/...) '
             "or a socket:// or rfc2217:// URL"
         )
-        port = self.text(value, where, what)
+        port = self.text(value, where, what, MAX_PATH)
         if port == EMULATED:
             return port
         if "://" in port:
@@ -550,18 +662,25 @@ class _Parser:
 
     def bench(self, doc: dict[str, Any]) -> Bench:
         self.known(doc, _TOP_KEYS, "")
-        seed = self.integer(self.required(doc, "seed", "", "an integer >= 0"), "seed", 0)
+        seed = self.required(doc, "seed", "", f"an integer in 0..{MAX_SEED}")
+        seed = self.integer(seed, "seed", 0, MAX_SEED)
         clock = self.choice(doc.get("clock", "sim"), "clock", CLOCKS)
-        tick = self.number(doc.get("tick", DEFAULT_TICK), "tick", above=True)
+        tick = self.number(doc.get("tick", DEFAULT_TICK), "tick", lo=MIN_TICK, hi=MAX_TICK)
         limit = doc.get("duration_limit")
-        duration_limit = None if limit is None else self.number(limit, "duration_limit", above=True)
+        duration_limit = (
+            None if limit is None
+            else self.number(limit, "duration_limit", above=True, hi=MAX_SECONDS)
+        )  # fmt: skip
         keys = self.keys(self.required(doc, "keys", "", f'"{GENERATE_KEYS}" or a key file path'))
-        runs_dir = Path(self.text(doc.get("runs_dir", "runs"), "runs_dir", "a folder path"))
+        runs_dir = doc.get("runs_dir", "runs")
+        runs_dir = Path(self.text(runs_dir, "runs_dir", "a folder path", MAX_PATH))
         archive = self.choice(doc.get("archive", "sqlite"), "archive", ARCHIVES)
         nodes = self.nodes(self.required(doc, "nodes", "", "a table per node"))
         boards = self.boards(doc.get("boards", {}), nodes)
         self.unique_ports(nodes, boards)
         faults = self.faults(doc.get("faults", []), nodes, boards)
+        if clock == "sim":
+            self.pausable(nodes, boards)
         return Bench(
             source=self.source, seed=seed, clock=clock, tick=tick,
             duration_limit=duration_limit, keys=keys, runs_dir=runs_dir, archive=archive,
@@ -570,7 +689,7 @@ class _Parser:
 
     def keys(self, value: object) -> Path | None:
         what = f'"{GENERATE_KEYS}" or the path of a key file'
-        text = self.text(value, "keys", what)
+        text = self.text(value, "keys", what, MAX_PATH)
         if text == GENERATE_KEYS:
             return None
         if _LOOKS_LIKE_KEY.match(text):
@@ -586,7 +705,7 @@ class _Parser:
         scids: dict[int, str] = {}
         spis: dict[int, str] = {}
         for name, body in table.items():
-            where = f"nodes.{name}"
+            where = f"nodes.{_key(name)}"
             if name not in NODES:
                 self.fail(where, f"unknown node (known: {', '.join(NODES)})")
             node = self.node(name, self.table(body, where))
@@ -615,12 +734,14 @@ class _Parser:
         scid = self.integer(scid, f"{where}.scid", 0, 1023)
         spi = self.required(body, "spi", where, "an integer in 0..65535")
         spi = self.integer(spi, f"{where}.spi", 0, 0xFFFF)
-        light_time = self.number(body.get("light_time", 0.0), f"{where}.light_time")
+        light_time = self.number(
+            body.get("light_time", 0.0), f"{where}.light_time", hi=MAX_LIGHT_TIME
+        )
         ber = self.number(
             body.get("bit_error_rate", 0.0), f"{where}.bit_error_rate", hi=1.0, what="a probability"
         )
         blackouts = self.blackouts(body.get("blackouts", []), f"{where}.blackouts")
-        link = self.table(body.get("space_link", {}), f"{where}.space_link")
+        link = self.space_link(body.get("space_link", {}), f"{where}.space_link")
         if "scid" in link:
             self.fail(f"{where}.space_link.scid", f"set the spacecraft id as {where}.scid")
         try:
@@ -635,16 +756,31 @@ class _Parser:
             light_time=light_time, bit_error_rate=ber, blackouts=blackouts,
         )  # fmt: skip
 
+    def space_link(self, value: object, where: str) -> dict[str, Any]:
+        """The table's keys known and its values typed and bounded; the rules between them
+        are :class:`SpaceLinkConfig`'s own."""
+        table = self.table(value, where)
+        known = {f.name: f.type for f in dataclasses.fields(SpaceLinkConfig)}
+        self.known(table, known, where)
+        for key, item in table.items():
+            if known[key] in ("float", float):
+                self.number(item, f"{where}.{key}", hi=MAX_SECONDS)
+            else:
+                self.integer(item, f"{where}.{key}", 0, _MAX_LINK_INT)
+        return table
+
     def blackouts(self, value: object, where: str) -> tuple[tuple[float, float], ...]:
         if not isinstance(value, list):
             self.fail(where, f"must be an array of [start, end] seconds, not {_show(value)}")
+        if len(value) > MAX_BLACKOUTS:
+            self.fail(where, f"has {len(value)} blackouts: at most {MAX_BLACKOUTS}")
         spans = []
         for i, span in enumerate(value):
             here = f"{where}[{i}]"
             if not isinstance(span, list) or len(span) != 2:
                 self.fail(here, f"must be [start, end] seconds, not {_show(span)}")
-            start = self.number(span[0], f"{here}[0]")
-            end = self.number(span[1], f"{here}[1]")
+            start = self.number(span[0], f"{here}[0]", hi=MAX_SECONDS)
+            end = self.number(span[1], f"{here}[1]", hi=MAX_SECONDS)
             if end <= start:
                 self.fail(here, f"ends at {end:g} s, not after its start at {start:g} s")
             spans.append((start, end))
@@ -654,9 +790,9 @@ class _Parser:
         table = self.table(value, "boards", "a table with a table per board")
         boards: dict[str, BoardSpec] = {}
         for name, body in table.items():
-            where = f"boards.{name}"
+            where = f"boards.{_key(name)}"
             if name not in BOARD_NODES:
-                close = difflib.get_close_matches(name, BOARD_NODES, n=1)
+                close = difflib.get_close_matches(name[:_SHOW_MAX], BOARD_NODES, n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
                 self.fail(where, f"unknown board ({hint}known: {', '.join(BOARD_NODES)})")
             boards[name] = self.board(name, self.table(body, where), nodes)
@@ -701,11 +837,26 @@ class _Parser:
                     self.fail(f"{where}.usb_serial", f"{_show(serial)} is already used by {used}")
                 serials[serial] = f"{where}.usb_serial"
 
+    def pausable(self, nodes: Mapping[str, NodeSpec], boards: Mapping[str, BoardSpec]) -> None:
+        """On the simulated clock every participant waits for the lockstep; a real board or
+        radio does not, so a bench with one must run on the wall clock (issue 18)."""
+        use = 'a real one cannot be paused, so use clock = "wall" (not "sim")'
+        for board in boards.values():
+            if not board.emulated:
+                self.fail(f"boards.{board.name}.port", f"{board.name} is a real board on "
+                          f"{_show(board.port)}, and {use}")  # fmt: skip
+        for node in nodes.values():
+            if not node.emulated_radio:
+                self.fail(f"nodes.{node.name}.radio", f"the {node.name}'s radio is real, on "
+                          f"{_show(node.radio)}, and {use}")  # fmt: skip
+
     def faults(
         self, value: object, nodes: Mapping[str, NodeSpec], boards: Mapping[str, BoardSpec]
     ) -> tuple[FaultSpec, ...]:
         if not isinstance(value, list):
             self.fail("faults", f"must be an array of tables ([[faults]]), not {_show(value)}")
+        if len(value) > MAX_FAULTS:
+            self.fail("faults", f"has {len(value)} entries: at most {MAX_FAULTS}")
         return tuple(
             self.fault(self.table(body, f"faults[{i}]"), f"faults[{i}]", nodes, boards)
             for i, body in enumerate(value)
@@ -719,7 +870,8 @@ class _Parser:
         boards: Mapping[str, BoardSpec],
     ) -> FaultSpec:
         self.known(body, _FAULT_KEYS, where)
-        at = self.number(self.required(body, "at", where, "seconds >= 0"), f"{where}.at")
+        at = self.required(body, "at", where, "seconds >= 0")
+        at = self.number(at, f"{where}.at", hi=MAX_SECONDS)
         kind = self.required(body, "kind", where, "a fault kind")
         kind = self.text(kind, f"{where}.kind", "a fault kind")
         if kind not in FAULT_KINDS:
@@ -733,17 +885,39 @@ class _Parser:
         self.target(target, kind, f"{where}.target", nodes, boards)
         duration = body.get("duration")
         if duration is not None:
-            duration = self.number(duration, f"{where}.duration", above=True)
-        params = self.table(body.get("params", {}), f"{where}.params")
-        for key, item in params.items():
-            if not isinstance(item, int | float | str) or (
-                isinstance(item, float) and not math.isfinite(item)
-            ):
-                message = f"must be a number, string or boolean, not {_show(item)}"
-                self.fail(f"{where}.params.{key}", message)
+            duration = self.number(duration, f"{where}.duration", above=True, hi=MAX_SECONDS)
+        params = self.params(body.get("params", {}), f"{where}.params")
         return FaultSpec(
             at=at, target=target, kind=kind, duration=duration, params=MappingProxyType(params)
         )
+
+    def params(self, value: object, where: str) -> dict[str, ParamValue]:
+        """A fault's parameters, as the back door's ``inject`` takes them (decision 0028)."""
+        params = self.table(value, where)
+        if len(params) > MAX_PARAMS:
+            self.fail(where, f"has {len(params)} parameters: at most {MAX_PARAMS}")
+        for key, item in params.items():
+            here = f"{where}.{_key(key)}"
+            if len(key) > MAX_NAME or not _PARAM_NAME.match(key):
+                self.fail(here, "a parameter's name must be a lower-case name like index or "
+                                f"seconds, of at most {MAX_NAME} characters")  # fmt: skip
+            if isinstance(item, bool):
+                continue
+            if isinstance(item, int):
+                if abs(item) > MAX_PARAM_INT:
+                    self.fail(here, f"must be an integer within +-{MAX_PARAM_INT}, "
+                                    f"not {_show(item)}")  # fmt: skip
+            elif isinstance(item, float):
+                if not math.isfinite(item) or abs(item) > MAX_PARAM_NUMBER:
+                    self.fail(here, f"must be a finite number within +-{MAX_PARAM_NUMBER:g}, "
+                                    f"not {_show(item)}")  # fmt: skip
+            elif isinstance(item, str):
+                if len(item) > MAX_PARAM_TEXT or not item.isprintable():
+                    self.fail(here, f"must be a printable string of at most {MAX_PARAM_TEXT} "
+                                    f"characters, not {_show(item)}")  # fmt: skip
+            else:
+                self.fail(here, f"must be a number, string or boolean, not {_show(item)}")
+        return params
 
     def target(
         self,

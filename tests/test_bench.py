@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from hal import bench as bench_module
+from hal import schema
 from hal.bench import (
     BAUD_RATES,
     BOARD_NODES,
@@ -28,6 +30,7 @@ from hal.bench import (
 from hal.errors import HalError
 from hal.links.space_link import SpaceLinkConfig
 from hal.protocol.sdls import parse_key_file
+from sim_hardware import backdoor_messages
 
 KEY_HEX = bytes(range(32)).hex()
 
@@ -299,14 +302,18 @@ def test_reading_keys_names_the_key_file_and_a_missing_spi(tmp_path: Path):
         ("seed = 7", "seed = 0", lambda b: b.seed == 0),
         ('port = "sim"\n\n[boards.mav_pyro]', 'port = "socket://localhost:5000"\n\n'
          "[boards.mav_pyro]", lambda b: b.boards["sta_arm"].port == "socket://localhost:5000"),
+        ('clock = "sim"', 'clock = "wall"', lambda b: b.clock == "wall"),
         ("[[faults]]\nat = 10.0\ntarget = \"sta_arm\"\nkind = \"stall\"\n", "",
          lambda b: b.faults == ()),
         ("scid = 101", "scid = 1023", lambda b: b.nodes["mav"].space_link.scid == 1023),
     ],
-    ids=["defaults", "seed-zero", "socket-port", "no-faults", "scid-max"],
+    ids=["defaults", "seed-zero", "socket-port", "wall", "no-faults", "scid-max"],
 )  # fmt: skip
 def test_accepted_variants(old, new, check):
-    assert check(parse(edit(old, new)))
+    text = edit(old, new)
+    if "socket://" in new:  # a real board: the wall clock (issue 18)
+        text = text.replace('clock = "sim"', 'clock = "wall"')
+    assert check(parse(text))
 
 
 def test_every_fault_kind_is_accepted_on_a_fitting_target():
@@ -334,23 +341,31 @@ BAD = [
     ("unknown-fault-key", edit(FAULT, FAULT + "durtion = 3\n"),
      "unknown key 'durtion' in faults[0] (did you mean 'duration'?"),
     ("unknown-space-link-key", BASE + "[nodes.mav.space_link]\nwindow = 3\n",
-     "nodes.mav.space_link: unknown key 'window'"),
+     "unknown key 'window' in nodes.mav.space_link"),
     ("unknown-node", BASE + '[nodes.rover]\nradio = "sim"\nscid = 5\nspi = 5\n',
      "nodes.rover: unknown node (known: lander, mav, orbiter)"),
     ("unknown-board", BASE + '[boards.sta_arn]\nnode = "lander"\nport = "sim"\n',
      "boards.sta_arn: unknown board (did you mean 'sta_arm'? known: sta_arm, sta_vision,"),
     # top level
     ("seed-missing", edit("seed = 7\n", ""), "seed: is required"),
-    ("seed-type", edit("seed = 7", 'seed = "7"'), 'seed: must be an integer >= 0, not "7"'),
-    ("seed-bool", edit("seed = 7", "seed = true"), "seed: must be an integer >= 0, not true"),
-    ("seed-negative", edit("seed = 7", "seed = -1"), "seed: must be an integer >= 0, not -1"),
+    ("seed-type", edit("seed = 7", 'seed = "7"'),
+     'seed: must be an integer in 0..9223372036854775807, not "7"'),
+    ("seed-bool", edit("seed = 7", "seed = true"), "seed: must be an integer in 0..9"),
+    ("seed-negative", edit("seed = 7", "seed = -1"), "seed: must be an integer in 0..9"),
+    ("seed-huge", edit("seed = 7", "seed = 0x8000000000000000"),
+     "seed: must be an integer in 0..9223372036854775807, not 9223372036854775808"),
     ("clock", edit('clock = "sim"', 'clock = "real"'),
      'clock: must be "sim" or "wall", not "real"'),
-    ("tick-zero", edit("seed = 7", "seed = 7\ntick = 0"), "tick: must be a number of seconds > 0"),
-    ("tick-inf", edit("seed = 7", "seed = 7\ntick = inf"), "tick: must be a number of seconds > 0, "
-     "not inf"),
+    ("tick-zero", edit("seed = 7", "seed = 7\ntick = 0"),
+     "tick: must be a number of seconds in 0.001..60, not 0"),
+    ("tick-tiny", edit("seed = 7", "seed = 7\ntick = 1e-300"),
+     "tick: must be a number of seconds in 0.001..60, not 1e-300"),
+    ("tick-inf", edit("seed = 7", "seed = 7\ntick = inf"),
+     "tick: must be a number of seconds in 0.001..60, not inf"),
     ("duration-limit", edit("seed = 7", "seed = 7\nduration_limit = -5"),
-     "duration_limit: must be a number of seconds > 0, not -5"),
+     "duration_limit: must be a number of seconds > 0 and at most 1000000000, not -5"),
+    ("duration-limit-huge", edit("seed = 7", "seed = 7\nduration_limit = 1e308"),
+     "duration_limit: must be a number of seconds > 0 and at most 1000000000, not 1e+308"),
     ("keys-missing", edit('keys = "keys.json"\n', ""), 'keys: is required: "generate" or'),
     ("keys-type", edit('keys = "keys.json"', "keys = 5"), "keys: must be"),
     ("keys-empty", edit('keys = "keys.json"', 'keys = ""'), 'keys: must be'),
@@ -400,7 +415,9 @@ BAD = [
         ARM, ARM.replace('"sim"', '"/dev/ttyUSB0"')),
      'boards.sta_arm.port: "/dev/ttyUSB0" is already used by nodes.mav.ground'),
     ("light-time", edit(NODE_MAV, NODE_MAV + "light_time = -1\n"),
-     "nodes.mav.light_time: must be a number of seconds >= 0, not -1"),
+     "nodes.mav.light_time: must be a number of seconds in 0..3600, not -1"),
+    ("light-time-huge", edit(NODE_MAV, NODE_MAV + "light_time = 1e308\n"),
+     "nodes.mav.light_time: must be a number of seconds in 0..3600, not 1e+308"),
     ("bit-error-rate", edit(NODE_MAV, NODE_MAV + "bit_error_rate = 1.5\n"),
      "nodes.mav.bit_error_rate: must be a probability in 0..1, not 1.5"),
     ("blackouts-type", edit(NODE_MAV, NODE_MAV + 'blackouts = "never"\n'),
@@ -410,13 +427,22 @@ BAD = [
     ("blackout-order", edit(NODE_MAV, NODE_MAV + "blackouts = [[5, 3]]\n"),
      "nodes.mav.blackouts[0]: ends at 3 s, not after its start at 5 s"),
     ("blackout-negative", edit(NODE_MAV, NODE_MAV + "blackouts = [[-1, 3]]\n"),
-     "nodes.mav.blackouts[0][0]: must be a number of seconds >= 0"),
+     "nodes.mav.blackouts[0][0]: must be a number of seconds in 0..1000000000"),
+    ("blackout-huge", edit(NODE_MAV, NODE_MAV + "blackouts = [[1, 1e308]]\n"),
+     "nodes.mav.blackouts[0][1]: must be a number of seconds in 0..1000000000, not 1e+308"),
+    ("blackouts-many", edit(NODE_MAV, NODE_MAV + "blackouts = ["
+                            + ", ".join(f"[{2 * i}, {2 * i + 1}]" for i in range(1001)) + "]\n"),
+     "nodes.mav.blackouts: has 1001 blackouts: at most 1000"),
     ("space-link-value", BASE + "[nodes.mav.space_link]\nfop_window = 9\n",
      "nodes.mav.space_link: fop_window must be at least 1 and below farm_window / 2"),
     ("space-link-type", BASE + '[nodes.mav.space_link]\nt1 = "2"\n',
-     "nodes.mav.space_link: t1 must be a number"),
+     "nodes.mav.space_link.t1: must be a number"),
     ("space-link-int", BASE + "[nodes.mav.space_link]\nvcid = 1.5\n",
-     "nodes.mav.space_link: vcid must be an integer"),
+     "nodes.mav.space_link.vcid: must be an integer"),
+    ("space-link-huge-time", BASE + "[nodes.mav.space_link]\nt1 = 1e308\n",
+     "nodes.mav.space_link.t1: must be a number of seconds in 0..1000000000, not 1e+308"),
+    ("space-link-huge-int", BASE + "[nodes.mav.space_link]\ncommand_queue = 0x7fffffffffffffff\n",
+     "nodes.mav.space_link.command_queue: must be an integer in 0..4294967295"),
     ("space-link-scid", BASE + "[nodes.mav.space_link]\nscid = 5\n",
      "nodes.mav.space_link.scid: set the spacecraft id as nodes.mav.scid"),
     ("space-link-table", edit(NODE_MAV, NODE_MAV + "space_link = 4\n"),
@@ -436,6 +462,13 @@ BAD = [
     ("baud-float", edit(ARM, ARM + "baud = 115200.0\n"),
      "boards.sta_arm.baud: 115200.0 is not a standard baud rate"),
     ("port-missing", edit(ARM, 'node = "lander"\n'), "boards.sta_arm.port: is required"),
+    ("port-long", edit(ARM, ARM.replace('"sim"', f'"/dev/{"x" * 5000}"')),
+     "boards.sta_arm.port: must be \"sim\", a device path (/dev/ttyUSB0, /dev/serial/by-id/...) "
+     "or a socket:// or rfc2217:// URL of at most 4096 characters, not 5005"),
+    ("usb-serial-long", edit(ARM, ARM + f'usb_serial = "{"A" * 200}"\n'),
+     "boards.sta_arm.usb_serial: must be a USB serial number of at most 128 characters, not 200"),
+    ("unknown-node-long", BASE + f'[nodes."{"r" * 5000}"]\nradio = "sim"\n',
+     'nodes."rrrrrrrrrrrrr'),
     ("port-windows", edit(ARM, ARM.replace('"sim"', '"COM3"')),
      'boards.sta_arm.port: must be "sim", a device path (/dev/ttyUSB0, /dev/serial/by-id/...) '
      'or a socket:// or rfc2217:// URL, not "COM3"'),
@@ -468,15 +501,32 @@ BAD = [
     ("fault-device-on-link", edit('target = "sta_arm"', 'target = "link:mav"'),
      "faults[0].target: stall is a device fault"),
     ("fault-at-negative", edit("at = 10.0", "at = -1"),
-     "faults[0].at: must be a number of seconds >= 0, not -1"),
+     "faults[0].at: must be a number of seconds in 0..1000000000, not -1"),
+    ("fault-at-huge", edit("at = 10.0", "at = 1e308"),
+     "faults[0].at: must be a number of seconds in 0..1000000000, not 1e+308"),
+    ("fault-at-nan", edit("at = 10.0", "at = nan"),
+     "faults[0].at: must be a number of seconds in 0..1000000000, not nan"),
     ("fault-at-missing", edit("at = 10.0\n", ""), "faults[0].at: is required"),
     ("fault-at-type", edit("at = 10.0", 'at = "soon"'), 'faults[0].at: must be a number'),
     ("fault-duration", edit(FAULT, FAULT + "duration = 0\n"),
-     "faults[0].duration: must be a number of seconds > 0, not 0"),
+     "faults[0].duration: must be a number of seconds > 0 and at most 1000000000, not 0"),
+    ("fault-duration-huge", edit(FAULT, FAULT + "duration = 1e308\n"),
+     "faults[0].duration: must be a number of seconds > 0 and at most 1000000000, not 1e+308"),
     ("fault-params-type", edit(FAULT, FAULT + "params = 3\n"),
      "faults[0].params: must be a table, not 3"),
     ("fault-params-nested", edit(FAULT, FAULT + "params = { a = [1, 2] }\n"),
      "faults[0].params.a: must be a number, string or boolean, not [1, 2]"),
+    ("fault-params-text", edit(FAULT, FAULT + f'params = {{ unit = "{"x" * 65}" }}\n'),
+     "faults[0].params.unit: must be a printable string of at most 64 characters"),
+    ("fault-params-number", edit(FAULT, FAULT + "params = { amount = 1e308 }\n"),
+     "faults[0].params.amount: must be a finite number within +-1e+12, not 1e+308"),
+    ("fault-params-many", edit(FAULT, FAULT + "params = { "
+                               + ", ".join(f"p{i} = {i}" for i in range(17)) + " }\n"),
+     "faults[0].params: has 17 parameters: at most 16"),
+    ("fault-params-name", edit(FAULT, FAULT + 'params = { "Bad Name" = 1 }\n'),
+     'faults[0].params."Bad Name": a parameter\'s name must be a lower-case name'),
+    ("faults-many", BASE + "[[faults]]\n" .join(["", *[FAULT] * 1000]),
+     "faults: has 1001 entries: at most 1000"),
     ("fault-second", BASE + "[[faults]]\nat = 1\ntarget = \"mav_pyro\"\nkind = \"nope\"\n",
      'faults[1].kind: unknown fault kind "nope"'),
     ("faults-type", edit("[[faults]]\n" + FAULT, "").replace("seed = 7", "seed = 7\nfaults = 3"),
@@ -514,6 +564,82 @@ def test_a_missing_or_unreadable_file_is_named(tmp_path: Path):
     (tmp_path / "latin.toml").write_bytes(b"seed = 7 # \xe9\n")
     with pytest.raises(BenchError, match=r"latin\.toml: cannot read the bench file"):
         load_bench(tmp_path / "latin.toml")
+
+
+# ---------------------------------------------------------------------------- real hardware
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "named"),
+    [
+        (ARM, ARM.replace('"sim"', '"/dev/ttyUSB0"'), "boards.sta_arm.port",
+         "sta_arm is a real board"),
+        (PYRO, PYRO.replace('"sim"', '"rfc2217://bench-pi:2217"'), "boards.mav_pyro.port",
+         "mav_pyro is a real board"),
+        (NODE_MAV, NODE_MAV.replace('"sim"', '"/dev/serial/by-id/usb-radio-if00"'),
+         "nodes.mav.radio", "the mav's radio is real"),
+    ],
+    ids=["board-device", "board-url", "radio"],
+)  # fmt: skip
+def test_real_hardware_on_the_simulated_clock_is_refused_naming_it(old, new, field, named):
+    for clock in ('clock = "sim"', ""):  # said, or left to the default
+        with pytest.raises(BenchError) as caught:
+            parse(edit(old, new).replace('clock = "sim"\n', f"{clock}\n"))
+        message = str(caught.value)
+        assert message.startswith(f"bench.toml: {field}: {named}"), message
+        assert 'cannot be paused, so use clock = "wall"' in message and "\n" not in message
+    bench = parse(edit(old, new).replace('clock = "sim"', 'clock = "wall"'))
+    assert bench.clock == "wall" and bench.hardware_in_the_loop
+
+
+def test_the_bounds_themselves_are_accepted():
+    text = edit("seed = 7", "seed = 0x7fffffffffffffff\ntick = 0.001\nduration_limit = 1e9")
+    text = text.replace(FAULT, 'at = 1e9\ntarget = "sta_arm"\nkind = "stall"\nduration = 1e9\n'
+                        'params = { index = 0x7fffffffffffffff, amount = -1e12, unit = "'
+                        + "u" * 64 + '" }\n')  # fmt: skip
+    text = text.replace(
+        NODE_MAV,
+        NODE_MAV
+        + "light_time = 3600\nblackouts = ["
+        + ", ".join(f"[{2 * i}, {2 * i + 1}]" for i in range(1000))
+        + "]\n",
+    )
+    bench = parse(text)
+    assert (bench.seed, bench.tick, bench.duration_limit) == ((1 << 63) - 1, 0.001, 1e9)
+    assert bench.faults[0].end == 2e9 and len(bench.nodes["mav"].blackouts) == 1000
+    assert bench.nodes["mav"].light_time == 3600.0
+    assert parse(edit("seed = 7", "seed = 7\ntick = 60")).tick == 60.0
+
+
+def test_the_bench_bounds_match_the_control_ports():
+    assert bench_module.MAX_SECONDS == schema.MAX_SECONDS
+    assert bench_module.MAX_PARAMS == backdoor_messages.MAX_PARAMS
+    assert bench_module.MAX_PARAM_TEXT == backdoor_messages.MAX_TEXT
+    assert bench_module.MAX_PARAM_NUMBER == schema.MAX_NUMBER
+    assert bench_module.MAX_PARAM_INT == schema.MAX_INT
+
+
+def test_a_file_over_a_mebibyte_is_refused_before_it_is_parsed(tmp_path: Path):
+    path = tmp_path / "big.toml"
+    path.write_text(BASE + "# " + "x" * (1 << 20) + "\n")
+    with pytest.raises(BenchError, match=rf"^{re.escape(str(path))}: cannot read the bench file: "
+                       r"larger than 1048576 octets \(1 MiB\), not a bench file$"):  # fmt: skip
+        load_bench(path)
+    with pytest.raises(BenchError, match=r"^bench\.toml: longer than 1048576 characters"):
+        parse(BASE + "# " + "x" * (1 << 20) + "\n")
+
+
+def test_an_endless_device_is_read_only_up_to_the_bound():
+    with pytest.raises(BenchError, match=r"^/dev/zero: cannot read the bench file: larger than"):
+        load_bench("/dev/zero")
+
+
+def test_a_file_that_is_not_utf8_names_the_line(tmp_path: Path):
+    path = tmp_path / "latin.toml"
+    path.write_bytes(b"seed = 7\n# caf\xe9\n")
+    with pytest.raises(BenchError, match=r"latin\.toml: cannot read the bench file: not UTF-8 "
+                       r"\(line 2, octet 14\)$"):  # fmt: skip
+        load_bench(path)
 
 
 def test_fault_spec_targets():

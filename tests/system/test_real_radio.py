@@ -72,6 +72,8 @@ def bench_with_a_real_lander_radio(tmp_path: Path, radio: str, ground: str | Non
     real = f'[nodes.lander]\nradio = "{radio}"\nradio_baud = 230400\n'
     if ground is not None:
         real += f'ground = "{ground}"\n'
+    assert 'clock = "sim"' in text
+    text = text.replace('clock = "sim"', 'clock = "wall"', 1)  # a real radio is never paused
     path = tmp_path / "bench.toml"
     path.write_text(text.replace(lander, real), encoding="utf-8")
     return path
