@@ -103,9 +103,14 @@ def main(argv: list[str] | None = None) -> int:
             path = ports.get("timing", {}).get(args.node)
             if not path:
                 raise SetupError(f"{run_dir}/ports.json: no timing link for {args.node}")
-            link = open_link(path, capture_dir=capture, capture_name=f"fsw-{args.node}-timing")
+            ticks: list[TimingClient] = []  # the captures' clock, once it exists
+            link = open_link(
+                path, capture_dir=capture, capture_name=f"fsw-{args.node}-timing",
+                timestamp=lambda: ticks[0].now() if ticks else 0.0,
+            )  # fmt: skip
             links.append(link)
             timing = TimingClient(timing_channel(link), args.node)
+            ticks.append(timing)
             clock: Any = timing
         else:
             clock = _wall_clock(ports, run_dir)
@@ -203,6 +208,8 @@ def _run_lockstep(
         timing.watch(board)
     if radio is not None:
         timing.watch(radio.link)
+        link = radio.link  # each tick's relayed frames are read before its cycle
+        timing.receive_on(lambda: link.stats.bytes_in, lambda t: radio.poll(t, report=False))
     timing.register()
     while not stopping.is_set():
         tick = timing.wait_tick(TICK_TIMEOUT)

@@ -67,7 +67,7 @@ class BenchUp:
 
 def bench_up(
     bench_path: Path, *, runs_dir: Path | None = None, pace: str = "1", run_id: str | None = None,
-    resync: bool = True,
+    resync: bool = True, inherit: Path | None = None,
 ) -> BenchUp:  # fmt: skip
     """Start the simulator, the nodes and the ground station of a bench (module docstring).
 
@@ -78,6 +78,8 @@ def bench_up(
         run_id: the run folder's name (default: a time stamp).
         resync: resynchronise every node's uplink once the station is up (False: leave the
             nodes refusing every authenticated frame, for tests of exactly that).
+        inherit: an earlier run folder whose generated key file and nonce seed this run takes
+            instead of new ones (a rerun, decision 0034: the same secrets, the same bytes).
 
     Raises:
         GroundError: a bad bench file, or a process that did not start (its log's last line).
@@ -98,7 +100,7 @@ def bench_up(
     except OSError as exc:
         raise GroundError(f"{run_dir}: cannot make the run folder: {exc.strerror}") from None
     (run_dir / "logs").mkdir()
-    _write_keys(bench, run_dir)
+    _write_keys(bench, run_dir, inherit)
     try:
         create_token(run_dir)  # the control ports' secret (decision 0027), before any process
     except ControlError as exc:
@@ -221,7 +223,19 @@ def bench_status(target: str | Path | None = None) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- helpers
 
 
-def _write_keys(bench: Bench, run_dir: Path) -> None:
+def _write_keys(bench: Bench, run_dir: Path, inherit: Path | None = None) -> None:
+    """The run's secrets: new ones, or (``inherit``) those of an earlier run folder."""
+    secrets = [NONCE_SEED_FILE] + ([KEY_FILE_NAME] if bench.keys is None else [])
+    if inherit is not None:
+        for name in secrets:
+            try:
+                data = (inherit / name).read_bytes()
+            except OSError as exc:
+                raise GroundError(f"{inherit / name}: cannot read: {exc.strerror}") from None
+            fd = os.open(run_dir / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+        return
     load_or_create_secret(run_dir / NONCE_SEED_FILE)  # the nodes' challenge nonces (0023)
     if bench.keys is not None:
         return

@@ -411,8 +411,16 @@ def _cmd_campaign(args: argparse.Namespace) -> int:
         for scenario in SCENARIOS.values():
             print(f"{scenario.name:24} {scenario.summary}")
         return 0
-    bench = Path(args.bench) if getattr(args, "bench", None) else DEFAULT_BENCH
     runs = Path(args.runs_dir) if args.runs_dir else None
+    if getattr(args, "rerun", None):
+        from ground_tools.rerun import rerun_campaign
+
+        summary, comparison = rerun_campaign(Path(args.rerun), runs_dir=runs,
+                                             quiet=not args.verbose)  # fmt: skip
+        print_summary(summary)
+        print(comparison.report())
+        return 0 if summary["ok"] and comparison.identical else 1
+    bench = Path(args.bench) if getattr(args, "bench", None) else DEFAULT_BENCH
     summary = run_campaign(bench, seed=args.seed, tubes=args.tubes,
                            faults=getattr(args, "fault", None) or (), runs_dir=runs,
                            scenario=getattr(args, "scenario", "nominal"),
@@ -572,6 +580,11 @@ def build_parser() -> argparse.ArgumentParser:
                                "(msr campaign --list-scenarios)")  # fmt: skip
     campaign.add_argument("--list-scenarios", action="store_true",
                           help="list the scenarios and exit")  # fmt: skip
+    campaign.add_argument(
+        "--rerun", metavar="RUN_DIR",
+        help="run a campaign again from its run folder (bench, seed, keys, scenario, tubes) and "
+        "say whether every capture and the archive came out identical",
+    )  # fmt: skip
     campaign.add_argument(
         "--fault", action="append",
         help="TARGET:KIND[@AT][+DURATION][,KEY=VALUE...], e.g. sta_arm:grasp_slip@400+30",

@@ -23,6 +23,14 @@ way a client that waits (``step``) for a simulated time lets the simulation run 
 can up to that time: a procedure's ``wait(600)`` costs only what the simulation needs. The
 station then re-anchors its pacing at the time reached, so paced time never jumps back.
 
+``--pace held`` (campaigns, reruns: decision 0034) makes the clients lockstep participants:
+simulated time moves only while a client waits in a ``step``, never while a procedure computes
+between two requests, so what it sends goes out in the same cycle in every run. A client woken
+by the simulation (its time reached, a packet) gets the next regular tick before time may jump
+again, and while time is held the station tells the simulator so every
+:data:`HOLD_REPORT_EVERY` wall seconds (TM[130,5]), so a held round is not a dead station.
+Each tick's relayed downlink is read before the tick is taken (``sent`` in the tick).
+
 Control requests (one JSON object per line; one reply line each, in order). Each is parsed into
 its schema (:mod:`ground_tools.control_messages`, decision 0028) before anything is done or
 archived; a refused one is answered with an error naming the field and the problem:
@@ -54,13 +62,14 @@ import argparse
 import json
 import math
 import os
+import select
 import sys
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from fsw.dictionary import NodeDictionary, node_dictionary
 from fsw.dictionary.core import RESYNC_REPORT
@@ -98,6 +107,10 @@ __all__ = ["STATION_FILE", "Station", "StationError", "main"]
 STATION_FILE: Final = "station.json"
 """The control port's address in the run folder: ``{"host", "port", "pid"}``."""
 ARCHIVE_FILE: Final = "archive.sqlite"
+HELD: Final = "held"
+"""The pace at which time moves only while a client waits (module docstring)."""
+HOLD_REPORT_EVERY: Final = 2.0
+"""Wall seconds between two holding reports while the station holds a tick on purpose."""
 STEP_WALL_LIMIT: Final = 5.0
 """Wall seconds after which a ``step`` is answered with the time reached so far."""
 HISTORY: Final = 20_000
@@ -131,10 +144,22 @@ class _Sync:
     answered_at: float = -math.inf
 
 
+class _Uplink(NamedTuple):
+    """A command taken from a client, to go up (and into the history) in the next cycle."""
+
+    node: str
+    raw: bytes
+    rid: bytes
+    name: str
+    args: dict[str, Any]
+    source: str
+
+
 @dataclass
 class _Client:
     conn: Connection
     waiting: dict[str, Any] | None = None  # a pending step request
+    resumes: float | None = None  # the until of a step answered on the wall clock (held pace)
     since: int = 0  # packets received when the step was asked
 
 
@@ -144,7 +169,8 @@ class Station:
     Args:
         bench: the bench.
         run_dir: the run folder (``ports.json`` and ``keys.json`` must be there).
-        pace: simulated seconds per wall second, or ``None`` (as fast as possible).
+        pace: simulated seconds per wall second, ``None`` (as fast as possible) or
+            :data:`HELD` (only while a client waits).
         wall: the wall clock (monotonic seconds).
         max_clients: control-port connections at once (more are refused, decision 0027).
 
@@ -157,14 +183,15 @@ class Station:
         bench: Bench,
         run_dir: Path,
         *,
-        pace: float | None = 1.0,
+        pace: float | str | None = 1.0,
         wall: Callable[[], float] = time.monotonic,
         max_clients: int = MAX_CLIENTS,
     ) -> None:
         self.bench = bench
         self.run_dir = run_dir
         self.wall = wall
-        self.pace = _checked_pace(pace)
+        self.held = pace == HELD
+        self.pace = None if self.held else _checked_pace(pace)
         self.links: list[Link] = []
         self.stopping = False
         self._clock: TimingClient | None = None  # the captures' time stamps, once it exists
@@ -196,19 +223,22 @@ class Station:
             )
             self.dictionaries[name] = node_dictionary(name)
             timing.watch(end)
+        ends = [ground.link for ground in self.ground.values()]
+        timing.receive_on(lambda: sum(end.stats.bytes_in for end in ends), self._pump)
         self.archive = Archive(run_dir / ARCHIVE_FILE, monotonic=wall)
         self.archive_errors = 0
         self.history: deque[Received] = deque(maxlen=HISTORY)
         self.received = 0
         self.latest: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self.stages: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        self._uplink: list[tuple[str, bytes, bytes]] = []  # node, packet, request id (_send)
+        self._uplink: list[_Uplink] = []  # the commands of the next cycle (_send)
         self.send_errors = 0
         self._seq = dict.fromkeys(self.ground, 0)
         self.sync = {name: _Sync() for name in self.ground}
         self._resync_out: list[str] = []  # nodes whose challenge is answered in the next cycle
         self._anchor = (0.0, wall())
         self._answered = True
+        self._held_report = 0.0  # wall time of the last holding report
         try:
             token = create_token(run_dir)
         except ControlError as exc:
@@ -240,6 +270,8 @@ class Station:
                 self._take_tick()
                 if self.timing.tick is not None and not self._answered:
                     self._maybe_answer()
+                if self.timing.tick is not None and not self._answered:
+                    self._report_holding()
         except LinkClosed:
             pass  # the simulator went away: the run is over
         finally:
@@ -267,6 +299,8 @@ class Station:
     def allowed(self) -> float:
         """The simulated time the station lets the run reach now."""
         waits = [c.waiting["until"] for c in self.clients.values() if c.waiting is not None]
+        if self.held:
+            return max(waits, default=-math.inf)
         paced = math.inf
         if self.pace is not None:
             sim, wall = self._anchor
@@ -277,7 +311,23 @@ class Station:
         if self.timing.tick is None or self._answered:
             return 0.05
         ahead = self.timing.now() - self.allowed()
-        return 0.0 if ahead <= 0 or self.pace is None else min(0.05, ahead / self.pace)
+        if ahead <= 0:
+            return 0.0
+        return 0.05 if self.pace is None else min(0.05, ahead / self.pace)
+
+    def _pump(self, timeout: float) -> None:
+        """Read every ground end for up to ``timeout`` (the tick's relayed downlink)."""
+        fds = [ground.link.fileno() for ground in self.ground.values()]
+        select.select(fds, [], [], timeout)
+        for ground in self.ground.values():
+            ground.poll(0)
+
+    def _report_holding(self) -> None:
+        """Tell the simulator, every few wall seconds, that the tick is held on purpose."""
+        now = self.wall()
+        if now - self._held_report >= HOLD_REPORT_EVERY:
+            self._held_report = now
+            self.timing.hold()
 
     def _take_tick(self) -> None:
         channel = self.timing.channel
@@ -289,6 +339,7 @@ class Station:
             return
         if tick is not None:
             self._answered = False
+            self._held_report = self.wall()
 
     def _maybe_answer(self) -> None:
         now = self.timing.now()
@@ -305,10 +356,17 @@ class Station:
                 if isinstance(packet, PusTm):
                     self._take(node, packet, now)
         self.archive.tick()
-        self._wake(now)
-        # nothing of ours in flight: the nodes' own dues decide how far time may jump
+        woken = self._wake(now)
+        # nothing of ours in flight: the nodes' own dues and the clients' waits decide how far
+        # time may jump; a client the simulation woke acts in the next regular tick
         idle = all(ground.idle for ground in self.ground.values())
-        self.timing.done(math.inf if idle else None)
+        waits = [
+            c.waiting["until"] if c.waiting is not None else c.resumes
+            for c in self.clients.values()
+            if c.waiting is not None or c.resumes is not None
+        ]  # fmt: skip
+        due = max(min(waits, default=math.inf), now) if self.held else math.inf
+        self.timing.done(due if idle and not woken else None)
         self._answered = True
 
     def _send(self, now: float) -> None:
@@ -329,7 +387,13 @@ class Station:
                 sync.answers += 1
                 sync.answered, sync.answered_at = sync.nonce, now
         uplink, self._uplink = self._uplink, []
-        for node, raw, rid in uplink:
+        for node, raw, rid, name, args, source in uplink:
+            try:
+                self.archive.add_command(node, now, name, args, rid, source)
+                self.archive.commit()  # the command history holds every command sent, at once
+            except ArchiveError as exc:  # the command still goes: the archive is not in its path
+                self.archive_errors += 1
+                print(f"ground station: archive: {exc}", file=sys.stderr, flush=True)
             try:
                 self.ground[node].send(raw)
             except (HalError, EncodeError) as exc:
@@ -455,19 +519,26 @@ class Station:
     def _reply(self, client: _Client, reply: dict[str, Any]) -> None:
         self.server.send(client.conn, reply)
 
-    def _wake(self, now: float) -> None:
+    def _wake(self, now: float) -> bool:
+        """Answer the steps that are over; whether the simulation woke one (its time reached,
+        a packet), not the wall clock (a long step answered so far)."""
+        woken = False
         for client in list(self.clients.values()):
             step = client.waiting
             if step is None:
                 continue
-            if (
-                now >= step["until"] - 1e-9
-                or (step.get("wake") and self.received > client.since)
-                or self.wall() >= step["wall_limit"]
-            ):
+            simulated = now >= step["until"] - 1e-9 or (
+                step.get("wake") and self.received > client.since
+            )
+            if simulated or self.wall() >= step["wall_limit"]:
+                woken = woken or bool(simulated)
+                # answered so far on the wall clock: the client asks again for the same time,
+                # and the dues the station reports meanwhile must not depend on when it does
+                client.resumes = None if simulated else step["until"]
                 client.waiting = None
                 self._reply(client, {"time": now, "next": self.received})
                 self._answer_lines(client)
+        return woken
 
     def _handle(self, client: _Client, request: Any) -> dict[str, Any] | None:
         """Answer one decoded request line: parsed into its schema first (decision 0028), so
@@ -492,6 +563,7 @@ class Station:
             items = [p.as_dict() for p in self.history if p.seq > since][: message.limit]
             return {"packets": items, "next": items[-1]["seq"] if items else since}
         if isinstance(message, StepRequest):
+            client.resumes = None
             client.waiting = {
                 "until": message.until, "wake": message.wake,
                 "wall_limit": self.wall() + STEP_WALL_LIMIT,
@@ -500,7 +572,7 @@ class Station:
             self._wake(self.timing.now())
             return None
         if isinstance(message, PaceRequest):
-            self.pace = message.pace
+            self.pace, self.held = message.pace, False
             self._anchor = (self.timing.now(), self.wall())
             return {"pace": self.pace}
         if isinstance(message, StopRequest):
@@ -529,7 +601,8 @@ class Station:
                 "recoveries": stats["recoveries"], "frames_lost": stats["frames_lost"],
                 "sync": self.sync[name].state, "resyncs": self.sync[name].answers,
             }  # fmt: skip
-        return {"time": self.timing.now(), "pace": self.pace, "received": self.received,
+        return {"time": self.timing.now(), "pace": HELD if self.held else self.pace,
+                "received": self.received,
                 "archive_errors": self.archive_errors, "run_dir": str(self.run_dir),
                 "nodes": nodes}  # fmt: skip
 
@@ -575,13 +648,9 @@ class Station:
                              f"max_packet_length {limit}"}  # fmt: skip
         self._seq[node] = seq  # the count is used only by a command that goes up
         self.stages.pop((node, rid.hex()), None)  # a sequence count used again: a new command
-        try:
-            self.archive.add_command(node, self.timing.now(), name, args, rid, request.source)
-            self.archive.commit()  # the command history holds every command sent, at once
-        except ArchiveError as exc:  # the command still goes: the archive is not in its path
-            self.archive_errors += 1
-            print(f"ground station: archive: {exc}", file=sys.stderr, flush=True)
-        self._uplink.append((node, raw, rid))  # goes up in the next cycle (_send)
+        # archived and sent in the cycle it goes up in (_send): its time is that cycle's, the
+        # same in every run, not whichever tick the station held when the request came
+        self._uplink.append(_Uplink(node, raw, rid, name, args, request.source))
         return {"request_id": rid.hex(), "time": self.timing.now()}
 
     def _latest(self, name: str) -> Any:
@@ -616,14 +685,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ground_tools.station")
     parser.add_argument("--bench", required=True, help="bench file")
     parser.add_argument("--run-dir", required=True, help="run folder (ports.json, keys.json)")
-    parser.add_argument("--pace", default="1", help="x real time, or 'fast' (default: 1)")
+    parser.add_argument(
+        "--pace", default="1", help="x real time, 'fast', or 'held' (time moves only while a "
+        "client waits: reruns repeat) (default: 1)",
+    )  # fmt: skip
     parser.add_argument(
         "--max-clients", type=int, default=MAX_CLIENTS,
         help=f"control-port connections at once (default: {MAX_CLIENTS})",
     )  # fmt: skip
     args = parser.parse_args(argv)
     try:
-        pace = _checked_pace(args.pace)
+        pace = HELD if args.pace == HELD else _checked_pace(args.pace)
         station = Station(load_bench(args.bench), Path(args.run_dir), pace=pace,
                           max_clients=args.max_clients)  # fmt: skip
     except (StationError, BenchError, ValueError, OSError) as exc:

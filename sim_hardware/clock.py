@@ -74,12 +74,14 @@ from hal.errors import LinkClosed, LinkError, LinkTimeout, ProtocolError
 from hal.links.channel import Packet, PacketChannel
 from hal.protocol.pus import PusTm
 from hal.protocol.timing import (
+    MAX_WRITTEN,
     NEXT_TICK,
     NOTHING_DUE,
     STOP_ABORT,
     STOP_END,
     CycleDone,
     Hello,
+    Holding,
     Stop,
     Tick,
     decode,
@@ -203,6 +205,7 @@ class LockstepStats:
         rejoins: per participant, hellos after its first (restarts).
         octets_waited: per participant, rounds held until its written octets were read.
         octets_missing: per participant, rounds that moved on without all its written octets.
+        holds: per participant, holding reports (a round held on purpose, kept alive).
     """
 
     rounds: int = 0
@@ -216,6 +219,7 @@ class LockstepStats:
     rejoins: Counter[str] = field(default_factory=Counter)
     octets_waited: Counter[str] = field(default_factory=Counter)
     octets_missing: Counter[str] = field(default_factory=Counter)
+    holds: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly copy."""
@@ -231,6 +235,7 @@ class LockstepStats:
             "rejoins": dict(sorted(self.rejoins.items())),
             "octets_waited": dict(sorted(self.octets_waited.items())),
             "octets_missing": dict(sorted(self.octets_missing.items())),
+            "holds": dict(sorted(self.holds.items())),
         }
 
 
@@ -256,6 +261,10 @@ class Lockstep:
             than its timing link (``None``: it cannot count them); the round waits for the
             octets each participant reports written (module docstring). ``None``: no waiting.
         catch_up: wall seconds a round waits for those octets after the last report.
+        queued: the octets the simulator has queued so far for a participant on its links
+            other than its timing link (relayed frames, put there only between rounds;
+            ``None``: none). Each tick carries what was queued since the previous one, and
+            the participant reads them before its cycle (:mod:`hal.protocol.timing`, ``sent``).
         on_event: called ``(name, detail)`` for ``registered``, ``rejoined``,
             ``participant_timeout``, ``participant_lost``, ``octets_missing`` and ``stop``.
 
@@ -278,6 +287,7 @@ class Lockstep:
         max_jump: float | None = None,
         received: Callable[[str], int | None] | None = None,
         catch_up: float = 1.0,
+        queued: Callable[[str], int | None] | None = None,
         on_event: Callable[[str, str], None] | None = None,
     ) -> None:
         if not participants:
@@ -309,6 +319,8 @@ class Lockstep:
         self._on_event = on_event
         self._received = received
         self._catch_up = catch_up
+        self._queued = queued
+        self._queued_base: dict[str, int] = {}
         self._read_base: dict[str, int] = {}
         self._written: dict[str, int] = {}
         self._number = 0
@@ -318,6 +330,7 @@ class Lockstep:
         self._pending: set[str] = set()
         self._sent_at: dict[str, float] = {}
         self._rejoined_at: float | None = None  # wall time of the round's last rejoin
+        self._held_at: float | None = None  # wall time of the round's last holding report
         self._dues: dict[str, int] = {}
         self._anchor: tuple[float, int] | None = None
         self._started: float | None = None
@@ -391,8 +404,7 @@ class Lockstep:
             hook(us_to_seconds(now_us))
         self._number += 1
         tick = Tick(self._number, now_us)
-        raw = tick.to_packet(self._seq).pack()
-        self._seq = (self._seq + 1) & 0x3FFF
+        raws = {name: self._tick_for(name, tick) for name in self.participants}
         self._current = tick
         self._open = True
         self._dues = {}
@@ -401,15 +413,27 @@ class Lockstep:
             self._started = self._wall()
         self._written = {}
         self._rejoined_at = None
+        self._held_at = None
         if self._received is not None:  # what the cycle writes is counted from here
             self._read_base = {name: self._received(name) or 0 for name in self.participants}
         for name, channel in self.participants.items():
             self._sent_at[name] = self._wall()
             try:
-                channel.send(raw)
+                channel.send(raws[name])
             except LinkError as exc:
                 raise self._lost(name, exc) from exc
         return tick
+
+    def _tick_for(self, name: str, tick: Tick) -> bytes:
+        """The tick as sent to ``name``: with the octets queued for it since its last one."""
+        if self._queued is not None:
+            total = self._queued(name) or 0
+            sent = total - self._queued_base.get(name, 0)
+            self._queued_base[name] = total
+            tick = Tick(tick.number, tick.time_us, max(0, sent) & MAX_WRITTEN)
+        raw = tick.to_packet(self._seq).pack()
+        self._seq = (self._seq + 1) & 0x3FFF
+        return raw
 
     def collect(self, timeout: float | None = None) -> RoundResult:
         """Finish the round: wait for every report, then move time (regular tick or jump).
@@ -435,6 +459,8 @@ class Lockstep:
                 break
             if self._rejoined_at is not None:  # a restarted participant has the whole limit
                 deadline = max(deadline, self._rejoined_at + limit)
+            if self._held_at is not None:  # so has one that holds the round on purpose
+                deadline = max(deadline, self._held_at + limit)
             remaining = deadline - self._wall()
             if remaining <= 0:
                 silent = [name for name in self.participants if name in self._pending]
@@ -609,10 +635,17 @@ class Lockstep:
             else:
                 self._rejoin(name)
             return
+        current = self._current
+        if isinstance(message, Holding):
+            if current is not None and message.number == current.number and name in self._pending:
+                self._held_at = self._wall()
+                self.stats.holds[name] += 1
+            else:
+                self.stats.ignored["stale_holding"] += 1
+            return
         if not isinstance(message, CycleDone):  # pragma: no cover - decode gives TM types
             self.stats.ignored["not_done"] += 1
             return
-        current = self._current
         if current is None or message.number != current.number or name not in self._pending:
             self.stats.ignored["stale_done"] += 1
             return

@@ -128,6 +128,8 @@ class Outbox:
         self.frames: deque[bytes] = deque()
         self.held = 0
         self.high_water = 0
+        self.queued = 0
+        """Octets accepted so far (the lockstep announces them in the ticks)."""
         self._sent = 0  # octets of the first frame already written
 
     def put(self, frames: list[bytes]) -> None:
@@ -138,6 +140,7 @@ class Outbox:
                 continue
             self.frames.append(frame)
             self.held += len(frame)
+            self.queued += len(frame)
         self.high_water = max(self.high_water, self.held)
 
     def flush(self) -> None:
@@ -207,6 +210,9 @@ class RadioRelay:
         )
         self._to_radio = Outbox(self.radio)
         self._to_ground = Outbox(self.ground)
+        self.in_lockstep = False
+        """Deliver frames only when time moves (:meth:`advance`, before a tick), never while
+        a round is open, so each participant takes them in the same cycle in every run."""
 
     @property
     def fds(self) -> list[int]:
@@ -234,7 +240,21 @@ class RadioRelay:
             if end.fileno() in ready:
                 for raw in reader.read(0):
                     path.push_frame(ASM + raw, now)
-        self.advance(now)
+        if self.in_lockstep:  # what is queued goes out as the ends take it; nothing new
+            self._to_radio.flush()
+            self._to_ground.flush()
+        else:
+            self.advance(now)
+
+    @property
+    def to_radio(self) -> int:
+        """Octets queued so far for the node's radio."""
+        return self._to_radio.queued
+
+    @property
+    def to_ground(self) -> int:
+        """Octets queued so far for the ground's end."""
+        return self._to_ground.queued
 
     def advance(self, now: float) -> None:
         """Deliver the frames due by ``now``, as far as each end takes them without waiting."""
@@ -355,8 +375,10 @@ class Simulator:
                 self.timing, bench.tick, "wall" if bench.clock == "wall" else "sim",
                 wall=wall, wait=self._wait, clock=self.clock, next_due=self.next_due,
                 advance_hooks=[self.advance], round_timeout=round_timeout,
-                received=self.received,
+                received=self.received, queued=self.queued,
             )  # fmt: skip
+            for relay in self.relays.values():
+                relay.in_lockstep = True
 
     def _emulator(self, name: str) -> BoardEmulator:
         rng = random.Random(f"{self.bench.seed}/board/{name}")  # noqa: S311 - a simulation
@@ -439,6 +461,14 @@ class Simulator:
             self._counted[name] = self.participant_links(name)
         links = self._counted[name]
         return None if links is None else sum(link.stats.bytes_in for link in links)
+
+    def queued(self, name: str) -> int | None:
+        """Octets queued so far for participant ``name`` on its links from the simulator: a
+        node's radio, the ground's station ends (the lockstep's ``sent`` in each tick)."""
+        if name == GROUND:
+            return sum(relay.to_ground for relay in self.relays.values())
+        relay = self.relays.get(name)
+        return None if relay is None else relay.to_radio
 
     def _wait(self, seconds: float, fds: Sequence[int]) -> None:
         """Serve every link for up to ``seconds`` of wall time, or until a participant's link

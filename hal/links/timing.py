@@ -21,6 +21,14 @@ since the simulator would wait for octets it never sees. Anything with a ``bytes
 be watched: a :class:`~hal.links.base.Link`, or a board client
 (:class:`~hal.devices.base.BoardClient`), which counts across the reopens of its link.
 
+**Octets sent.** Each tick carries the octets the simulator queued for this participant on its
+other links since the previous tick (its emulated radio, the ground's station ends): frames it
+relays go out only before a tick, never during a round. Before it hands the tick over,
+:meth:`TimingClient.wait_tick` reads until everything announced so far has arrived on the links
+given to :meth:`TimingClient.receive_on` (at most :data:`CATCH_UP` wall seconds; a shortfall is
+counted on the timing link as ``octets_late``), so the participant takes a relayed frame in
+the same cycle in every run, however late the kernel hands it over.
+
 The client never sleeps: it waits on the link, with the caller's timeout. Packets on the link
 that are not timing telecommands (damaged, another APID, a repeated tick) are counted on the link
 under ``timing_<reason>`` and ignored, as a device driver ignores stray replies.
@@ -29,16 +37,29 @@ under ``timing_<reason>`` and ignored, as a device driver ignores stray replies.
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from collections.abc import Callable
+from typing import Final, Protocol
 
 from hal.errors import LinkTimeout, ProtocolError
 from hal.links.base import Link
 from hal.links.channel import Packet, PacketChannel
 from hal.protocol.framing import Deframer
 from hal.protocol.pus import PusTc
-from hal.protocol.timing import APID_MAX, MAX_WRITTEN, CycleDone, Hello, Stop, Tick, decode
+from hal.protocol.timing import (
+    APID_MAX,
+    MAX_WRITTEN,
+    CycleDone,
+    Hello,
+    Holding,
+    Stop,
+    Tick,
+    decode,
+)
 
-__all__ = ["OctetSource", "TimingClient", "timing_channel"]
+__all__ = ["CATCH_UP", "OctetSource", "TimingClient", "timing_channel"]
+
+CATCH_UP: Final = 2.0
+"""Wall seconds a participant waits, after a tick, for the octets the tick says were sent."""
 
 
 class OctetSource(Protocol):
@@ -83,6 +104,11 @@ class TimingClient:
         self._answered = True
         self._seq = 0
         self._counter = 0
+        self._inbound: list[tuple[Callable[[], int], Callable[[float], object]]] = []
+        self._announced = 0  # octets the ticks said were sent, since receive_on
+        self._in_mark = 0  # what the inbound links had read when the count started
+        self.late = 0
+        """Ticks whose announced octets did not all arrive within :data:`CATCH_UP`."""
 
     def now(self) -> float:
         """The simulated time of the current tick in seconds (0.0 before the first tick).
@@ -101,6 +127,19 @@ class TimingClient:
         if id(source) not in self._watched:
             self._watched[id(source)] = source
             self._cycle_mark += source.bytes_out  # what it wrote before is not this cycle's
+
+    def receive_on(self, received: Callable[[], int], pump: Callable[[float], object]) -> None:
+        """Wait, after each tick, for the octets it announces on a link the simulator writes
+        (module docstring).
+
+        Args:
+            received: octets read so far from the link(s) (never decreases), e.g. a link's
+                ``stats.bytes_in``.
+            pump: ``pump(timeout)`` reads what arrives within ``timeout`` wall seconds into
+                its owner (a space link's ``poll``), raising nothing for a quiet link.
+        """
+        self._inbound.append((received, pump))
+        self._in_mark += received()
 
     @property
     def written(self) -> int:
@@ -152,7 +191,8 @@ class TimingClient:
                     continue
                 self.tick = message
                 self._answered = False
-                self._cycle_mark = self.written
+                self._cycle_mark = self.written  # what the catch-up writes is the cycle's
+                self._catch_up(message.sent)
                 return message
 
     def done(self, next_due: float | None = None) -> None:
@@ -173,6 +213,35 @@ class TimingClient:
         report = CycleDone.due(self.tick.number, next_due, written)
         self._send_tm(report)
         self._answered = True
+
+    def hold(self) -> None:
+        """Say that the current tick is held on purpose (TM[130,5]); send it every few wall
+        seconds while holding, so the simulator does not take the hold for a dead participant.
+
+        Raises:
+            RuntimeError: no tick to hold (none received yet, or already answered).
+        """
+        if self.tick is None or self._answered:
+            raise RuntimeError(f"participant {self.name!r}: no tick to hold")
+        now_us = self.tick.time_us  # counts of its own (0): the reports around it do not move
+        self.channel.send(Holding(self.tick.number).to_packet(0, 0, now_us))
+
+    def _catch_up(self, sent: int) -> None:
+        """Read until the octets announced so far are in (module docstring)."""
+        if not self._inbound:
+            return
+        self._announced += sent
+        target = self._in_mark + self._announced
+        deadline = time.monotonic() + CATCH_UP
+        while (got := sum(received() for received, _ in self._inbound)) < target:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.late += 1
+                self.channel.link.record_error("octets_late")
+                self._announced = got - self._in_mark  # start afresh from what is here
+                return
+            for _, pump in self._inbound:
+                pump(min(remaining, 0.05) / len(self._inbound))
 
     def _send_tm(self, message: CycleDone | Hello) -> None:
         now_us = 0 if self.tick is None else self.tick.time_us

@@ -10,10 +10,11 @@ the cycle-done report is the answer.
 =====================  ==========  =========================================================
 message                direction   application / source data (big-endian)
 =====================  ==========  =========================================================
-TC[130,1] tick         sim -> p    tick uint32 | time_us uint64                  (12 octets)
+TC[130,1] tick         sim -> p    tick uint32 | time_us uint64 | sent uint32    (16 octets)
 TM[130,2] cycle done   p -> sim    tick uint32 | next_due_us uint64 | written uint32  (16 octets)
 TC[130,3] stop         sim -> p    reason uint8                                   (1 octet)
-TM[130,4] hello        p -> sim    version uint8 = 2 | name 16 octets            (17 octets)
+TM[130,4] hello        p -> sim    version uint8 = 3 | name 16 octets            (17 octets)
+TM[130,5] holding      p -> sim    tick uint32                                    (4 octets)
 =====================  ==========  =========================================================
 
 Fields:
@@ -26,6 +27,14 @@ Fields:
     the mission epoch, 0..:data:`MAX_TIME_US`. Microseconds, not CUC 4+2: a decimal tick period
     (0.1 s) is exact in microseconds and not in 2^-16 s, and the master's time grid must be exact
     for runs to repeat bit for bit. The TM secondary header carries the same instant as CUC.
+``sent``
+    The octets the simulator queued, since the previous tick, for this participant on the
+    links it reads from the simulator besides this one (its emulated radio; the ground's
+    station ends), 0..2^32-1. The simulator puts frames on those links only before a tick,
+    never during a round, and the participant reads them all before it runs the cycle: so a
+    frame relayed in round ``n`` is taken in cycle ``n + 1`` by every participant, whatever
+    the load and however the kernel hands the octets over (the mirror of ``written``).
+    Board replies are not counted: the flight software waits for them within its cycle.
 ``next_due_us``
     The simulated time of the next thing the participant needs (a rate group, a time-tagged
     command, a timeout), in microseconds: the participant has nothing to do before it, so the
@@ -40,12 +49,18 @@ Fields:
     without waiting for an answer (a telecommand frame, a downlink frame) is taken in within
     the cycle it was written in, however late the kernel hands it over. 0 when the participant
     wrote nothing (or counts nothing).
+``tick`` (holding)
+    The tick the participant holds on purpose: the ground session does not answer a tick
+    while an operator procedure computes between two requests (the procedure is a lockstep
+    participant too: simulated time does not move meanwhile). Sent every few wall seconds
+    while it holds; each one gives it the whole round timeout again from then, so a held
+    round is not taken for a dead participant, and a dead one is still found.
 ``reason``
     Why the run stops: :data:`STOP_END` (0, end of the run) or :data:`STOP_ABORT` (1, aborted:
     a participant failed). Other values are kept for later and decode as they are.
 ``version``
-    The timing ICD version the participant speaks, :data:`VERSION` (2; version 1 had no
-    ``written`` in the cycle done).
+    The timing ICD version the participant speaks, :data:`VERSION` (3; version 2 had no
+    ``sent`` in the tick, version 1 no ``written`` in the cycle done).
 ``name``
     The participant's name: 1..16 visible ASCII characters (0x21..0x7E), NUL-padded on the right
     to 16 octets. It is how the simulator knows who is on each link.
@@ -87,6 +102,8 @@ __all__ = [
     "CycleDoneData",
     "Hello",
     "HelloData",
+    "Holding",
+    "HoldingData",
     "Stop",
     "StopData",
     "Tick",
@@ -104,7 +121,8 @@ SUBTYPE_TICK: Final = 1
 SUBTYPE_CYCLE_DONE: Final = 2
 SUBTYPE_STOP: Final = 3
 SUBTYPE_HELLO: Final = 4
-VERSION: Final = 2
+SUBTYPE_HOLDING: Final = 5
+VERSION: Final = 3
 NAME_SIZE: Final = 16
 US_PER_SECOND: Final = 1_000_000
 NEXT_TICK: Final = 0xFFFF_FFFF_FFFF_FFFF
@@ -118,8 +136,10 @@ STOP_ABORT: Final = 1
 TickData = cs.Struct(
     "tick" / cs.Int32ub * "round number, 0..2^32-1 (the simulator starts at 1)",
     "time_us" / cs.Int64ub * "simulated time of the cycle, us since the mission epoch, 0..2^64-3",
+    "sent" / cs.Int32ub * "octets queued for the participant on its simulated links since "
+    "the previous tick, 0..2^32-1",
 )
-"""Application data of TC[130,1] tick, 12 octets."""
+"""Application data of TC[130,1] tick, 16 octets."""
 
 CycleDoneData = cs.Struct(
     "tick" / cs.Int32ub * "the number of the tick this cycle ran for, echoed",
@@ -136,7 +156,7 @@ StopData = cs.Struct(
 """Application data of TC[130,3] stop, 1 octet."""
 
 HelloData = cs.Struct(
-    "version" / cs.Const(VERSION, cs.Int8ub) * "timing ICD version, 2",
+    "version" / cs.Const(VERSION, cs.Int8ub) * "timing ICD version, 3",
     "name" / cs.Bytes(NAME_SIZE) * "participant name, 1..16 visible ASCII, NUL-padded right",
 )
 """Source data of TM[130,4] hello, 17 octets."""
@@ -144,7 +164,13 @@ HelloData = cs.Struct(
 _TICK = compile_fixed(TickData)
 _DONE = compile_fixed(CycleDoneData)
 _STOP = compile_fixed(StopData)
+HoldingData = cs.Struct(
+    "tick" / cs.Int32ub * "the number of the tick the participant holds on purpose",
+)
+"""Source data of TM[130,5] holding, 4 octets."""
+
 _HELLO = compile_fixed(HelloData)
+_HOLDING = compile_fixed(HoldingData)
 
 MAX_PACKET_LENGTH: Final = MIN_TM_SIZE + max(_DONE.size, _HELLO.size)
 """The longest packet on the timing link (a hello, 38 octets), for the deframer."""
@@ -183,10 +209,12 @@ class Tick:
     Attributes:
         number: round number, 0..2^32-1.
         time_us: simulated time in microseconds, 0..:data:`MAX_TIME_US`.
+        sent: octets queued for the participant since the previous tick (module docstring).
     """
 
     number: int
     time_us: int
+    sent: int = 0
 
     @property
     def time(self) -> float:
@@ -197,7 +225,9 @@ class Tick:
         """The telecommand; ``pack()`` it to send (ranges checked here, EncodeError)."""
         if not 0 <= self.time_us <= MAX_TIME_US:
             raise EncodeError(f"tick time {self.time_us} us is out of range", reason="bad_time")
-        data = _TICK.pack(self.number, self.time_us)
+        if not 0 <= self.sent <= MAX_WRITTEN:
+            raise EncodeError(f"tick sent {self.sent} is out of range", reason="out_of_range")
+        data = _TICK.pack(self.number, self.time_us, self.sent)
         return PusTc(
             APID, SERVICE, SUBTYPE_TICK, data, seq_count=seq_count & 0x3FFF, ack_flags=ACK_NONE
         )
@@ -288,7 +318,22 @@ class Hello:
         return _tm(SUBTYPE_HELLO, data, seq_count, msg_counter, now_us)
 
 
-TimingMessage = Tick | CycleDone | Stop | Hello
+@dataclass(frozen=True)
+class Holding:
+    """TM[130,5]: the participant holds tick ``number`` on purpose (module docstring).
+
+    Attributes:
+        number: the tick held.
+    """
+
+    number: int
+
+    def to_packet(self, seq_count: int = 0, msg_counter: int = 0, now_us: int = 0) -> PusTm:
+        """The report (EncodeError when ``number`` is out of range)."""
+        return _tm(SUBTYPE_HOLDING, _HOLDING.pack(self.number), seq_count, msg_counter, now_us)
+
+
+TimingMessage = Tick | CycleDone | Stop | Hello | Holding
 
 
 def _tm(subtype: int, data: bytes, seq_count: int, msg_counter: int, now_us: int) -> PusTm:
@@ -326,10 +371,11 @@ def decode(packet: PusTc | PusTm) -> TimingMessage:
         )
     if isinstance(packet, PusTc):
         if packet.subtype == SUBTYPE_TICK:
-            number, time_us = _TICK.unpack_from(_sized(packet.app_data, _TICK.size, "tick"))
+            data = _sized(packet.app_data, _TICK.size, "tick")
+            number, time_us, sent = _TICK.unpack_from(data)
             if time_us > MAX_TIME_US:
                 raise HeaderError(f"tick time {time_us:#x} is reserved", reason="bad_time")
-            return Tick(number, time_us)
+            return Tick(number, time_us, sent)
         if packet.subtype == SUBTYPE_STOP:
             (reason,) = _STOP.unpack_from(_sized(packet.app_data, _STOP.size, "stop"))
             return Stop(reason)
@@ -343,6 +389,9 @@ def decode(packet: PusTc | PusTm) -> TimingMessage:
             if not _valid_name(name):
                 raise HeaderError(f"hello name {raw!r} is not visible ASCII", reason="bad_name")
             return Hello(name.decode("ascii"))
+        if packet.subtype == SUBTYPE_HOLDING:
+            (number,) = _HOLDING.unpack_from(_sized(packet.source_data, _HOLDING.size, "holding"))
+            return Holding(number)
     kind = "TC" if isinstance(packet, PusTc) else "TM"
     raise HeaderError(
         f"{kind}[{SERVICE},{packet.subtype}] is not a timing message", reason="unknown_subtype"

@@ -14,18 +14,19 @@ from hal.protocol.timing import CycleDone, Hello, Stop, Tick, decode, decode_raw
 
 from .helpers import assert_roundtrip, with_fecf
 
-# TC[130,1] tick 7 at t = 0.1 s, laid out octet by octet:
+# TC[130,1] tick 7 at t = 0.1 s, 283 octets queued for the participant, octet by octet:
 HAND_TICK = with_fecf(
     bytes.fromhex(
         "1FE0"  # version 000, type 1 (TC), sec. header 1, APID 0x7E0
         "C000"  # unsegmented, sequence count 0
-        "0012"  # data length: 5 (sec. header) + 12 (data) + 2 (CRC) - 1 = 18
+        "0016"  # data length: 5 (sec. header) + 16 (data) + 2 (CRC) - 1 = 22
         "20"  # PUS version 0010, ack flags 0000 (the cycle-done report is the answer)
         "82"  # service 130 (lockstep)
         "01"  # subtype 1 (tick)
         "0000"  # source id 0
         "00000007"  # tick number 7
         "00000000000186A0"  # time 100 000 us
+        "0000011B"  # 283 octets queued since the previous tick (read before the cycle)
     )
 )
 
@@ -42,7 +43,7 @@ HAND_HELLO = with_fecf(
         "0000"  # destination id 0
         "00000001"  # CUC coarse 1 s
         "8000"  # CUC fine 0.5 s
-        "02" + b"lander".hex() + "00" * 10  # timing ICD version 2  # name, NUL-padded to 16 octets
+        "03" + b"lander".hex() + "00" * 10  # timing ICD version 3  # name, NUL-padded to 16 octets
     )
 )
 
@@ -67,8 +68,8 @@ HAND_DONE = with_fecf(
 
 
 def test_tick_laid_out_by_hand():
-    assert Tick(7, 100_000).to_packet().pack() == HAND_TICK
-    assert decode_raw(HAND_TICK) == Tick(7, 100_000)
+    assert Tick(7, 100_000, 283).to_packet().pack() == HAND_TICK
+    assert decode_raw(HAND_TICK) == Tick(7, 100_000, 283)
     assert Tick(7, 100_000).time == 0.1
 
 
@@ -88,7 +89,9 @@ def test_cycle_done_laid_out_by_hand():
 
 def test_declarations_round_trip_with_construct():
     assert_roundtrip(
-        icd.TickData, {"tick": 7, "time_us": 100_000}, bytes.fromhex("0000000700000000000186A0")
+        icd.TickData,
+        {"tick": 7, "time_us": 100_000, "sent": 283},
+        bytes.fromhex("0000000700000000000186A00000011B"),
     )
     assert_roundtrip(
         icd.CycleDoneData,
@@ -96,8 +99,8 @@ def test_declarations_round_trip_with_construct():
         bytes.fromhex("00000001FFFFFFFFFFFFFFFF0000045B"),
     )
     assert_roundtrip(icd.StopData, {"reason": 1}, b"\x01")
-    assert_roundtrip(icd.HelloData, {"version": 2, "name": b"ground".ljust(16, b"\0")},
-                     b"\x02ground" + bytes(10))  # fmt: skip
+    assert_roundtrip(icd.HelloData, {"version": 3, "name": b"ground".ljust(16, b"\0")},
+                     b"\x03ground" + bytes(10))  # fmt: skip
 
 
 @given(
@@ -109,7 +112,12 @@ def test_declarations_round_trip_with_construct():
     name=st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=16),
 )
 def test_every_message_round_trips_through_bytes(number, time_us, due, written, reason, name):
-    messages = Tick(number, time_us), Stop(reason), CycleDone(number, due, written), Hello(name)
+    messages = (
+        Tick(number, time_us, written),
+        Stop(reason),
+        CycleDone(number, due, written),
+        Hello(name),
+    )
     for message in messages:
         raw = message.to_packet(seq_count=5).pack()
         assert decode_raw(raw) == message
@@ -143,6 +151,9 @@ def test_values_out_of_range_are_encode_errors():
         Tick(1, icd.NEXT_TICK).to_packet()
     with pytest.raises(EncodeError):
         Stop(256).to_packet()
+    for sent in (-1, 1 << 32):
+        with pytest.raises(EncodeError, match="sent"):
+            Tick(1, 0, sent).to_packet()
     for written in (-1, 1 << 32):
         with pytest.raises(EncodeError, match="written"):
             CycleDone(1, icd.NEXT_TICK, written).to_packet()
@@ -166,15 +177,17 @@ def _tc(subtype, data, apid=icd.APID, service=icd.SERVICE):
         (_tc(9, b""), HeaderError, "unknown_subtype"),
         (_tc(1, bytes(11)), LengthError, "bad_length"),
         (_tc(1, bytes(13)), LengthError, "bad_length"),
+        (_tc(1, bytes(12)), LengthError, "bad_length"),  # a version-2 tick: no octets sent
         (_tc(3, b""), LengthError, "bad_length"),
         (_tm(2, bytes(4)), LengthError, "bad_length"),
-        (_tc(1, bytes(4) + b"\xff" * 8), HeaderError, "bad_time"),
+        (_tc(1, bytes(4) + b"\xff" * 8 + bytes(4)), HeaderError, "bad_time"),
         (_tm(4, b"\x01lander" + bytes(10)), HeaderError, "bad_version"),  # no written octets
+        (_tm(4, b"\x02lander" + bytes(10)), HeaderError, "bad_version"),  # no octets sent
         (_tm(2, bytes(12)), LengthError, "bad_length"),  # a version-1 cycle done
-        (_tm(4, b"\x02" + bytes(16)), HeaderError, "bad_name"),
-        (_tm(4, b"\x02la\0der" + bytes(10)), HeaderError, "bad_name"),
-        (_tm(4, b"\x02l\xe4nder" + bytes(10)), HeaderError, "bad_name"),
-        (_tm(4, b"\x02" + b"x" * 15 + b" "), HeaderError, "bad_name"),
+        (_tm(4, b"\x03" + bytes(16)), HeaderError, "bad_name"),
+        (_tm(4, b"\x03la\0der" + bytes(10)), HeaderError, "bad_name"),
+        (_tm(4, b"\x03l\xe4nder" + bytes(10)), HeaderError, "bad_name"),
+        (_tm(4, b"\x03" + b"x" * 15 + b" "), HeaderError, "bad_name"),
     ],
 )
 def test_hostile_messages_are_named_protocol_errors(packet, error, reason):
