@@ -42,6 +42,7 @@ aborted and safe). Custody chains are checked up to that place.
 from __future__ import annotations
 
 import json
+import math
 import time
 import tomllib
 from collections.abc import Callable, Sequence
@@ -57,7 +58,8 @@ from ground_tools.archive import Archive, ArchiveError
 from ground_tools.bench_ctl import bench_down, bench_up
 from ground_tools.procedure import Verdict, run_procedure
 from ground_tools.process_watch import Death, ProcessWatch
-from hal.bench import BenchError, load_bench
+from ground_tools.rerun import CAMPAIGN_FILE
+from hal.bench import MAX_SECONDS, BenchError, load_bench
 
 __all__ = ["CAMPAIGN_PROCEDURE", "SCENARIOS", "Scenario", "chain_ok", "parse_fault",
            "run_campaign"]  # fmt: skip
@@ -68,12 +70,11 @@ DEFAULT_BENCH: Final = Path(__file__).resolve().parents[1] / "hal" / "benches" /
 SUMMARY_FILE: Final = "summary.json"
 AFTER_SLOT: Final = ("in_mav", "in_orbit", "captured", "primary_containment_vessel", "ees")
 """Where a tube goes with the OS, in order, once it is seated."""
-PACE: Final = "1"
-"""The station's pace: real time while the procedure is between requests, as fast as the
-bench computes while it waits. A fault put in when the telemetry shows the moment lands at the
-lockstep's next round (the simulator has already moved to it while the station holds its tick):
-at most one idle period (5 s) later on an idle bench; at full speed the simulation would run on
-for as many rounds as the procedure takes to answer."""
+PACE: Final = "held"
+"""The station's pace: simulated time moves only while the procedure waits (decision 0034), so
+a campaign repeats byte for byte from its run folder (``msr campaign --rerun``). A fault the
+procedure puts in when the telemetry shows the moment lands while time is held, before the
+round the procedure's next wait lets run."""
 
 
 @dataclass(frozen=True)
@@ -161,18 +162,19 @@ def parse_fault(spec: str) -> dict[str, Any]:
         GroundError: a spec that does not read (the message shows the expected form).
     """
     form = "TARGET:KIND[@AT][+DURATION][,KEY=VALUE...]"
+    shown = repr(spec) if len(spec) <= 80 else repr(spec[:77]) + "..."  # one short line
     head, *pairs = spec.split(",")
     target, sep, rest = head.partition(":")
     if not sep or not target or not rest:
-        raise GroundError(f"fault {spec!r}: write {form}")
+        raise GroundError(f"fault {shown}: write {form}")
     duration = None
     if "+" in rest:
         rest, _, text = rest.partition("+")
-        duration = _number(text, spec, "duration")
+        duration = _number(text, shown, "duration", positive=True)
     at = 0.0
     if "@" in rest:
         rest, _, text = rest.partition("@")
-        at = _number(text, spec, "time")
+        at = _number(text, shown, "time")
     entry: dict[str, Any] = {"at": at, "target": target, "kind": rest}
     if duration is not None:
         entry["duration"] = duration
@@ -180,20 +182,26 @@ def parse_fault(spec: str) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise GroundError(f"fault {spec!r}: {pair!r} is not KEY=VALUE")
+            raise GroundError(f"fault {shown}: {pair[:40]!r} is not KEY=VALUE")
         params[key] = _value(value)
     if params:
         entry["params"] = params
     return entry
 
 
-def _number(text: str, spec: str, what: str) -> float:
+def _number(text: str, shown: str, what: str, *, positive: bool = False) -> float:
+    """A time or a duration of seconds, finite, within the bench file's bounds (decision 0030:
+    NaN, the infinities and 1e308 are refused here, in one line)."""
+    cut = repr(text) if len(text) <= 24 else repr(text[:21]) + "..."
     try:
         value = float(text)
     except ValueError:
-        raise GroundError(f"fault {spec!r}: {what} {text!r} is not a number") from None
-    if not value >= 0 or value == float("inf"):
-        raise GroundError(f"fault {spec!r}: {what} {text!r} must be a finite number >= 0")
+        raise GroundError(f"fault {shown}: {what} {cut} is not a number of seconds") from None
+    low_ok = value > 0 if positive else value >= 0
+    if not (math.isfinite(value) and low_ok and value <= MAX_SECONDS):
+        bound = "> 0 and at most " if positive else "in 0.."
+        raise GroundError(f"fault {shown}: {what} {cut} must be a number of seconds "
+                          f"{bound}{MAX_SECONDS:.0f}")  # fmt: skip
     return value
 
 
@@ -253,9 +261,11 @@ def run_campaign(
     scenario: str = "nominal",
     log: Callable[[str], None] = print,
     quiet: bool = True,
+    inherit: Path | None = None,
 ) -> dict[str, Any]:
     """Run one campaign variant (module docstring); return the summary (also written to
-    ``summary.json`` in the run folder).
+    ``summary.json`` in the run folder). ``inherit``: the run folder of an earlier run whose
+    secrets (key file, nonce seed) this one takes (``msr campaign --rerun``, decision 0034).
 
     Raises:
         GroundError: a bad bench file, tube count, scenario or fault spec (nothing started),
@@ -274,9 +284,11 @@ def run_campaign(
     staging = runs / f".variant-{time.strftime('%Y%m%d-%H%M%S')}-{id(entries)}.toml"
     variant = _variant(bench, seed, entries, staging)
     wall0 = time.monotonic()
-    up = bench_up(variant, runs_dir=runs, pace=PACE)
+    up = bench_up(variant, runs_dir=runs, pace=PACE, inherit=inherit)
     run_dir = up.run_dir
     (run_dir / "bench.toml").write_text(variant.read_text(encoding="utf-8"), encoding="utf-8")
+    asked = {"scenario": scenario, "tubes": tubes, "seed": load_bench(variant).seed}
+    (run_dir / CAMPAIGN_FILE).write_text(json.dumps(asked), encoding="utf-8")  # for a rerun
     phases: list[dict[str, Any]] = []
     started = {"wall": time.monotonic()}
 
@@ -363,6 +375,10 @@ def _add_deaths(
         ]  # fmt: skip
     summary["died"] = None if cause is None else _died(cause, archived)
     if cause is not None:
+        # The procedure's own clock stopped with the process (0 s when the station went away):
+        # the run lasted at least as long as the archive shows (decision 0030).
+        last = max(archived["last_sim_time"].values(), default=0.0)
+        summary["sim_seconds"] = round(max(summary["sim_seconds"], last), 3)
         summary["ok"] = False
         summary["procedure_verdict"] = summary["verdict"]
         summary["verdict"] = f"FAIL: {summary['died']['text']}"
