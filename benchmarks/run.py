@@ -1,7 +1,10 @@
 """``make bench``: every benchmark in one run, figures printed and written to runs/bench.json.
 
 Targets are ratios measured side by side in this run (machines here are shared and noisy, so an
-absolute figure from another run means little), except the pty link's absolute floor.
+absolute figure from another run means little), except the pty link's absolute floor and an
+emulated board's share of a core. The wall-mode rate-group lateness is judged beside a plain
+``time.sleep`` loop run at the same time; the lockstep's cost per round has no target, its
+profile goes to runs/bench_lockstep_profile.txt.
 """
 
 from __future__ import annotations
@@ -13,7 +16,16 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import campaign, codec, control_port, pty_link, space_link
+from benchmarks import (
+    board_line,
+    campaign,
+    codec,
+    control_port,
+    lateness,
+    lockstep,
+    pty_link,
+    space_link,
+)
 
 CODEC_TARGET = 1.0  # at least spacepackets, for every operation
 PTY_TARGET = 50_000  # framed packets per second end to end
@@ -21,6 +33,10 @@ AUTH_COST_TARGET = 2.0  # authenticated uplink receive path at most 2x the plain
 CAMPAIGN_WALL_TARGET = 60.0  # s: the whole nominal campaign on this 2-core machine (issue 7)
 CAMPAIGN_MEMORY_TARGET = 1 << 30  # bytes: every process of the bench together
 CONTROL_VALIDATION_TARGET = 0.5  # control-port commands/s validated over not validated (issue 17)
+LATENESS_TARGET_MS = 1.0  # wall-mode 10 Hz group: p99 lateness at most the sleep loop's + 1 ms
+BOARD_CPU_TARGET = 0.05  # one emulated board keeping a 115200-baud line saturated (issue 18)
+LATENESS_SECONDS = 60.0
+PROFILE = Path("runs") / "bench_lockstep_profile.txt"
 
 
 def main() -> int:
@@ -59,6 +75,26 @@ def main() -> int:
         f"{control['plain_per_second']:,.0f} commands/s without validation "
         f"(ratio {control['ratio']:.2f})"
     )
+    late = lateness.run(LATENESS_SECONDS)
+    for kind in ("executive", "sleep"):
+        row = late[kind]
+        print(
+            f"wall-mode 10 Hz lateness, {kind:<9}: p50 {row['p50_ms']:.3f} ms, p99 "
+            f"{row['p99_ms']:.3f} ms, max {row['max_ms']:.3f} ms over {row['runs']} runs, "
+            f"{row['slips']} slips"
+        )
+    board = board_line.run()
+    print(
+        f"one emulated board, 115200-baud line saturated: {board['cpu_fraction']:.1%} of a core "
+        f"({board['octets_per_second']:,.0f} octets/s carried, "
+        f"{board['line_fraction']:.0%} of the line)"
+    )
+    rounds = lockstep.run(profile_path=PROFILE)
+    print(
+        f"lockstep, three real nodes: {rounds['ms_per_round']:.2f} ms a round "
+        f"({rounds['simulator_cpu_ms_per_round']:.2f} ms of it the simulator's CPU); "
+        f"profile in {PROFILE}"
+    )
     mission = campaign.run()
     print(
         f"nominal campaign: {'ok' if mission['ok'] else 'NOT OK'}, {mission['tubes']} tubes, "
@@ -76,6 +112,13 @@ def main() -> int:
     )
     checks["control_port_validated_at_least_half"] = control["ratio"] > CONTROL_VALIDATION_TARGET
     checks["downlink_frames_parse_clean"] = link["downlink"]["checks"]["rejected"] == 0
+    checks["wall_lateness_p99_within_1_ms_of_sleep"] = (
+        late["p99_over_sleep_ms"] <= LATENESS_TARGET_MS
+    )
+    checks["wall_rate_group_no_slip"] = late["executive"]["slips"] == 0
+    checks["board_line_saturated_under_5_percent_cpu"] = (
+        board["cpu_fraction"] < BOARD_CPU_TARGET and board["line_fraction"] >= 0.9
+    )
     checks["pty_link_50k_packets_per_second"] = (
         pty["packets_per_second"] >= PTY_TARGET and pty["received"] == pty["packets"]
     )
@@ -91,12 +134,17 @@ def main() -> int:
         "pty_link": pty,
         "space_link": link,
         "control_port": control,
+        "wall_lateness": late,
+        "board_line": board,
+        "lockstep": rounds,
         "campaign": mission,
         "targets": {
             "campaign_wall_seconds": CAMPAIGN_WALL_TARGET,
             "campaign_memory_bytes": CAMPAIGN_MEMORY_TARGET,
             "codec_ratio": CODEC_TARGET,
             "control_port_validation_ratio": CONTROL_VALIDATION_TARGET,
+            "wall_lateness_p99_over_sleep_ms": LATENESS_TARGET_MS,
+            "board_line_cpu_fraction": BOARD_CPU_TARGET,
             "pty_packets_per_second": PTY_TARGET,
             "uplink_authentication_cost": AUTH_COST_TARGET,
         },

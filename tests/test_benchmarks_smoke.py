@@ -1,7 +1,7 @@
 """The benchmark code runs and measures what it claims (no timing is asserted here: machines are
 shared and noisy; the figures belong to ``make bench``)."""
 
-from benchmarks import codec, control_port, pty_link, space_link
+from benchmarks import board_line, codec, control_port, lateness, lockstep, pty_link, space_link
 
 
 def test_all_implementations_build_identical_packets():
@@ -39,3 +39,28 @@ def test_control_port_benchmark_answers_every_command_both_ways():
     result = control_port.run(count=200, rounds=1)  # a refused command would raise
     assert result["validated_per_second"] > 0 and result["plain_per_second"] > 0
     assert result["ratio"] == result["validated_per_second"] / result["plain_per_second"]
+
+
+def test_lateness_benchmark_measures_both_loops_on_the_10_hz_grid():
+    result = lateness.run(seconds=1.0)
+    for kind in ("executive", "sleep"):
+        row = result[kind]
+        assert 5 <= row["runs"] <= 10  # one run a tenth of a second, the first one excepted
+        assert 0.0 <= row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
+    assert result["p99_over_sleep_ms"] == result["executive"]["p99_ms"] - result["sleep"]["p99_ms"]
+
+
+def test_board_line_benchmark_keeps_the_line_busy_and_counts_the_hosts_cpu():
+    result = board_line.run(seconds=2.0)
+    assert result["replies"] > 0 and result["sent"] >= result["replies"]
+    assert 0.0 < result["cpu_seconds"] and 0.0 < result["cpu_fraction"] < 1.0
+    assert 0.0 < result["octets_per_second"]  # what it carried; its rate is make bench's
+
+
+def test_lockstep_benchmark_runs_real_nodes_and_writes_its_profile(tmp_path):
+    profile = tmp_path / "profile.txt"
+    result = lockstep.run(rounds=50, profile_path=profile)
+    assert result["rounds"] == 50 and result["ms_per_round"] > 0
+    assert result["simulated_seconds"] > 0  # the rounds moved simulated time
+    text = profile.read_text()
+    assert "by tottime" in text and "by cumulative" in text and "collect" in text
