@@ -2,13 +2,17 @@
 process: a client keeps a board's serial line, then a node's space link, busier than the line
 can carry, in lockstep, and the simulator's own captures (stamped in simulated time) show what
 the line let through by each moment: never more than its rate allows, 10 bits an octet, plus
-one tick of credit."""
+one tick of credit. On the wall clock, a board served alone (as a stand-in board is) keeps to
+its rate the same way, by its host's clock."""
 
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,8 @@ from hal.protocol.devices import igloo
 from hal.protocol.framing import ASM
 from hal.protocol.pus import PusTc
 from hal.protocol.tc_frame import TcFrame
+from sim_hardware.devices.igloo import Igloo
+from sim_hardware.host import PtyHost
 
 TICK = 0.1  # the default bench's tick: a line's credit
 UNTIL = 5.0  # simulated seconds of saturation
@@ -169,3 +175,32 @@ def test_a_space_link_saturated_with_frames_carries_at_most_its_radio_rate(simul
     assert delivered[-1][1] >= 5760 * (UNTIL - 0.5)  # saturated: the link carried its rate
     assert stats["space_links"]["lander"]["up"]["applied"]["throttled"] > 0
     assert got.count(frame) >= 20 and got.startswith(frame)  # whole frames, in order
+
+
+def test_a_board_served_on_the_wall_clock_carries_at_most_its_baud_rate(tmp_path):
+    start = time.monotonic()
+    host = PtyHost([Igloo(random.Random(1))], lambda: time.monotonic() - start,
+                   capture_dir=str(tmp_path), bauds={"igloo": 115200})  # fmt: skip
+    stop = threading.Event()
+    server = threading.Thread(
+        target=lambda: [host.serve_once(0.05) for _ in iter(stop.is_set, True)]
+    )
+    server.start()
+    try:
+        heaters = igloo.BOARD.device("heaters").apid
+        with PacketChannel(open_link(host.boards[0].path)) as board:
+            sent = replies = 0
+            while replies < 100:  # eight requests outstanding: the replies queue on the line
+                while sent - replies < 8:
+                    board.send(PusTc(heaters, common.SERVICE_HK, common.SUBTYPE_REPORT_NOW, b"",
+                                     seq_count=sent))  # fmt: skip
+                    sent += 1
+                assert board.receive(5.0) is not None, "the board stopped answering"
+                replies += 1
+    finally:
+        stop.set()
+        server.join(10)
+        host.close()
+    carried = carried_by(tmp_path / "sim-igloo.tx.pcap")  # stamped with the host's clock
+    assert carried[-1][1] >= 100 * 233
+    assert_at_most_the_line_rate(carried, 115200)  # from the host's time 0, a full credit
