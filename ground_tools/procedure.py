@@ -29,7 +29,8 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import CodeType
+from typing import Any, Final
 
 from fsw.dictionary import NODE_APIDS
 from ground_tools.api import (
@@ -43,11 +44,12 @@ from ground_tools.api import (
     inhibits,
 )
 
-__all__ = ["ProcedureError", "Verdict", "load_procedure", "run_procedure"]
+__all__ = ["MAX_PROCEDURE_BYTES", "ProcedureError", "Verdict", "load_procedure", "run_procedure"]
 
 
 class ProcedureError(GroundError):
-    """A procedure file that cannot be read or is not valid Python (file and line named)."""
+    """A procedure file that cannot be read, is too large, is not UTF-8 text or is not valid
+    Python (file and line named)."""
 
 
 @dataclass(frozen=True)
@@ -71,23 +73,55 @@ class Verdict:
         return f"{word} ({self.sim_seconds:.1f} s simulated, {self.wall_seconds:.1f} s wall)"
 
 
-def load_procedure(path: Path) -> Any:
+MAX_PROCEDURE_BYTES: Final = 1 << 20
+"""The largest procedure file read (1 MiB; the campaign's is about 10 KiB)."""
+
+
+def load_procedure(path: Path) -> CodeType:
     """Read and compile a procedure file (a check only: :func:`run_procedure` runs it as a
     script, as ``python FILE`` would).
 
+    A procedure is operator code, trusted to run once loaded, like a COSMOS script (decision
+    0030); what the loader reads is still bounded and checked: at most
+    :data:`MAX_PROCEDURE_BYTES` octets, UTF-8 text without a NUL, valid Python.
+
     Raises:
-        ProcedureError: missing or unreadable file, or a syntax error (file:line: message).
+        ProcedureError: missing or unreadable file, larger than the bound, a NUL octet, not
+            UTF-8, or not valid Python; one line naming the file and, where there is one, the
+            line (``file:line: problem``; the compiler gives none for an expression nested
+            thousands deep).
     """
     try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProcedureError(f"{path}: cannot read the procedure: {exc}") from None
+        with open(path, "rb") as file:
+            data = file.read(MAX_PROCEDURE_BYTES + 1)  # never more, whatever the file is
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise ProcedureError(f"{path}: cannot read the procedure: {why}") from None
+    if len(data) > MAX_PROCEDURE_BYTES:
+        raise ProcedureError(f"{path}: cannot read the procedure: larger than "
+                             f"{MAX_PROCEDURE_BYTES} octets (1 MiB), not a procedure")  # fmt: skip
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise ProcedureError(f"{path}:{_line_of(data, nul)}: a NUL octet (octet {nul}): "
+                             "a procedure is Python text")  # fmt: skip
     try:
-        return compile(source, str(path), "exec")
-    except SyntaxError as exc:
-        raise ProcedureError(f"{path}:{exc.lineno}: {exc.msg}") from None
-    except ValueError as exc:  # e.g. null bytes
-        raise ProcedureError(f"{path}: {exc}") from None
+        source = data.decode("utf-8-sig")  # a byte-order mark is allowed, as Python allows it
+    except UnicodeDecodeError as exc:
+        offset = exc.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+        raise ProcedureError(
+            f"{path}:{_line_of(data, offset)}: not UTF-8 (octet {offset})"
+        ) from None
+    try:
+        return compile(source, str(path), "exec", dont_inherit=True)
+    except SyntaxError as exc:  # also "too many nested parentheses"
+        raise ProcedureError(f"{path}:{exc.lineno or 1}: {exc.msg}") from None
+    except (RecursionError, MemoryError):  # an expression nested too deep for the compiler
+        raise ProcedureError(f"{path}: an expression nested too deep to compile") from None
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    """The 1-based line of octet ``offset``."""
+    return data.count(b"\n", 0, offset) + 1
 
 
 def run_procedure(

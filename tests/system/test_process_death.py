@@ -1,8 +1,8 @@
 """System test (issue 17, decision 0029): a process of the bench killed with SIGKILL in the middle
 of a campaign. ``msr campaign`` runs as an operator runs it; once the archive shows the first
 tube loaded, the test kills the simulator (in one run) or the lander's flight software (in
-another). The summary must name the dead process and when it died, count the tubes as the
-archive shows them, and no traceback may reach the operator."""
+another). The summary must name the dead process and when it died, count the tubes and the
+simulated time as the archive shows them, and no traceback may reach the operator."""
 
 from __future__ import annotations
 
@@ -36,6 +36,14 @@ def _first_tube_loaded(run_dir: Path, proc: subprocess.Popen[str], deadline: flo
             pass  # not created yet
         time.sleep(0.1)
     pytest.fail("no tube was loaded in time")
+
+
+def _last_archived_time(run_dir: Path) -> float:
+    """The latest simulated time of any telemetry point or event in the archive."""
+    with Archive.open_readonly(run_dir / "archive.sqlite") as archive:
+        points = [archive.latest(name)[0] for name in archive.parameters()]
+        events = [event.sim_time for event in archive.events()]
+    return max(points + events)
 
 
 def _archived_serials(run_dir: Path) -> set[int]:
@@ -78,6 +86,8 @@ def test_a_process_killed_mid_campaign_is_named_and_the_tubes_counted_from_the_a
     assert died["how"] == "killed by SIGKILL" and died["wall_seconds"] > 0
     assert died["last_sim_time"] is not None and died["last_sim_time"] > 0
     assert victim in summary["verdict"] and summary["ok"] is False
+    # the simulated time the run reached is the archive's, not the dead procedure's 0
+    assert summary["sim_seconds"] == round(_last_archived_time(run_dir), 3) > 0
     assert f"DIED: {died['text']}" in " ".join(out.split())
     archived = _archived_serials(run_dir)
     assert archived, "the test killed after a tube was archived"
