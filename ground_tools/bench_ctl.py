@@ -310,7 +310,18 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """An ended process not reaped yet (its parent, the ``msr`` that started it, is gone and
+    the system has not collected it): not running (Linux ``/proc``; elsewhere False)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    fields = stat.rpartition(")")[2].split()
+    return bool(fields) and fields[0] == "Z"
 
 
 def _stop(pids: dict[str, int], *, nodes_too: bool = False) -> dict[str, str]:
