@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
 from hal.errors import EncodeError, LinkError, ProtocolError
-from hal.links import open_link
+from hal.links import Link, open_link
 from hal.links.channel import PacketChannel
 from hal.protocol.framing import ASM, Deframer
 from hal.protocol.pus import PusPacket, PusTc, PusTm
@@ -84,8 +84,10 @@ class ServedBoard:
 
     @property
     def path(self) -> str:
-        """The tty path the flight software (or anything else) opens to reach this board."""
-        return str(self.channel.link.peer_path)  # type: ignore[attr-defined]
+        """The tty path the flight software (or anything else) opens to reach this board (the
+        port itself for a board served on a given port)."""
+        link = self.channel.link
+        return str(getattr(link, "peer_path", link.url))
 
 
 class PtyHost:
@@ -102,6 +104,9 @@ class PtyHost:
         bauds: board name -> its line's rate in bit/s, both ways (module docstring); a board
             not named has an instant line.
         burst: seconds of credit of a line at its rate.
+        links: board name -> an open link to serve that board on instead of a new pty (a
+            stand-in board on a given serial port, ``python -m sim_hardware --serve``); the host
+            closes it with the others.
     """
 
     def __init__(
@@ -114,6 +119,7 @@ class PtyHost:
         seed: int = 0,
         bauds: Mapping[str, int] | None = None,
         burst: float = DEFAULT_BURST,
+        links: Mapping[str, Link] | None = None,
     ) -> None:
         self.clock = clock
         self.seed = seed
@@ -127,7 +133,8 @@ class PtyHost:
         """Ticks whose released octets the kernel did not hand over within SETTLE_LIMIT."""
         try:
             for emulator in emulators:
-                link = open_link(
+                given = (links or {}).get(emulator.name)
+                link = given if given is not None else open_link(
                     "pty://", capture_dir=capture_dir, capture_name=f"sim-{emulator.name}",
                     symlink=(symlinks or {}).get(emulator.name), timestamp=clock,
                 )  # fmt: skip
