@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from ground_tools.api import connect
+from ground_tools.api import backdoor_request, connect
+from hal.protocol.framing import ASM
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BENCH = ROOT / "hal" / "benches" / "default.toml"
@@ -43,11 +46,17 @@ def msr(*args: str, cwd: Path, timeout: float = 120.0) -> subprocess.CompletedPr
     )  # fmt: skip
 
 
-def wall_bench(tmp_path: Path) -> Path:
-    """The shipped bench (every board and radio emulated) on the wall clock."""
+def wall_bench(tmp_path: Path, **ports: str) -> Path:
+    """The shipped bench on the wall clock: every board and radio emulated, but for the boards
+    given a real ``port`` (board name -> path)."""
     text = DEFAULT_BENCH.read_text(encoding="utf-8")
     text, changed = re.subn(r'(?m)^clock = "sim"', 'clock = "wall"', text)
     assert changed == 1, "the shipped bench names its clock once"
+    for board, port in ports.items():
+        text, changed = re.subn(
+            rf'(?m)^(\[boards\.{board}\]\nnode = "\w+"\n)port = "sim"', rf'\1port = "{port}"', text
+        )
+        assert changed == 1, board
     path = tmp_path / "wall.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -76,9 +85,9 @@ def wait_gone(pids: dict[str, int], limit: float = GONE_LIMIT) -> list[str]:
     return [name for name, pid in pids.items() if alive(pid)]
 
 
-def bring_up(tmp_path: Path) -> tuple[Path, dict[str, int]]:
+def bring_up(tmp_path: Path, **ports: str) -> tuple[Path, dict[str, int]]:
     """``msr bench up`` on the wall bench: its run folder and processes."""
-    bench = wall_bench(tmp_path)
+    bench = wall_bench(tmp_path, **ports)
     up = msr("bench", "up", "--bench", str(bench), "--runs-dir", str(tmp_path / "runs"),
              cwd=tmp_path)  # fmt: skip
     assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
@@ -175,3 +184,59 @@ def test_a_wall_clock_bench_refuses_a_pace_in_one_line(tmp_path: Path, pace: str
     assert up.returncode != 0 and "Traceback" not in up.stderr
     assert f"--pace {pace}" in up.stderr and "wall clock" in up.stderr, up.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_node_is_no_participant_of_a_wall_clock_simulator(tmp_path: Path) -> None:
+    sim = subprocess.run(
+        [sys.executable, "-m", "sim_hardware", "--bench", str(wall_bench(tmp_path)),
+         "--run-dir", str(tmp_path / "run"), "--participant", "ground", "--participant", "mav"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert sim.returncode == 2 and "Traceback" not in sim.stderr
+    assert sim.stderr.count("\n") == 1 and "participant 'mav'" in sim.stderr, sim.stderr
+
+
+@pytest.mark.skipif(shutil.which("socat") is None, reason="needs socat (make installs it)")
+def test_a_board_on_a_real_port_is_opened_by_its_node_and_left_alone_by_the_simulator(
+    tmp_path: Path,
+) -> None:
+    # a serial cable: the arm's end for the lander, the far end where a board would sit
+    board_end, fsw_end = tmp_path / "board", tmp_path / "fsw"
+    cable = subprocess.Popen(
+        ["socat", f"pty,raw,echo=0,link={board_end}", f"pty,raw,echo=0,link={fsw_end}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    pids: dict[str, int] = {}
+    try:
+        deadline = time.monotonic() + 10
+        while not (board_end.exists() and fsw_end.exists()):
+            assert time.monotonic() < deadline and cable.poll() is None, "socat made no cable"
+            time.sleep(0.05)
+        far = os.open(board_end, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        run_dir, pids = bring_up(tmp_path, sta_arm=str(fsw_end))
+
+        # the simulator serves every board but the real one, which the port map names as real
+        arm = json.loads((run_dir / "ports.json").read_text())["boards"]["sta_arm"]
+        assert arm["emulated"] is False and arm["path"] == str(fsw_end)
+        served = backdoor_request(run_dir, {"op": "status"})["boards"]
+        assert "sta_arm" not in served and "sta_vision" in served
+
+        ping = msr("cmd", "lander", "core.ping", "--run-dir", str(run_dir), cwd=tmp_path)
+        assert ping.returncode == 0 and "completed" in ping.stdout, ping.stdout + ping.stderr
+
+        # the lander opened the cable: its requests to the arm come out at the far end
+        heard = b""
+        deadline = time.monotonic() + 30
+        while ASM not in heard and time.monotonic() < deadline:
+            if select.select([far], [], [], 0.5)[0]:
+                heard += os.read(far, 4096)
+        os.close(far)
+        assert ASM in heard, f"nothing framed from the lander on the cable: {heard[:64]!r}"
+    finally:
+        if pids:
+            msr("bench", "down", "--run-dir", str((tmp_path / "runs" / "latest").resolve()),
+                cwd=tmp_path, timeout=60)  # fmt: skip
+            wait_gone(pids)
+            kill_all(pids)
+        cable.terminate()
+        cable.wait(timeout=10)
