@@ -173,8 +173,11 @@ class FaultManager:
         duration: float | None = None,
         at: float | None = None,
         params: Mapping[str, Any] | None = None,
+        start: bool = True,
     ) -> int:
-        """Start a fault now (or schedule it for ``at``); return its id.
+        """Start a fault now (or schedule it for ``at``); return its id. ``start=False``
+        leaves a fault due now to the next :meth:`advance` (in lockstep: the next round, so
+        what a round's cycles met does not depend on when the request arrived).
 
         Raises:
             FaultError: as :meth:`schedule`, or a bad time or duration.
@@ -191,8 +194,13 @@ class FaultManager:
             duration=None if duration is None else float(duration), params=dict(params or {}),
         )  # fmt: skip
         fault_id = self.schedule(spec)
-        self.apply(now)
+        if start:
+            self.apply(now)
         return fault_id
+
+    def known(self, fault_id: int) -> bool:
+        """Fault ``fault_id`` is scheduled or in effect."""
+        return fault_id in self.active or any(f.id == fault_id for f in self.pending)
 
     def clear(self, fault_id: int, now: float) -> None:
         """End (or unschedule) fault ``fault_id``.

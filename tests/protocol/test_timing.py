@@ -10,7 +10,7 @@ from hal.errors import EncodeError, HeaderError, LengthError, ProtocolError, Tru
 from hal.protocol import PusTc, PusTm
 from hal.protocol import timing as icd
 from hal.protocol.framing import Deframer, frame
-from hal.protocol.timing import CycleDone, Hello, Stop, Tick, decode, decode_raw
+from hal.protocol.timing import CycleDone, Hello, Holding, Stop, Tick, decode, decode_raw
 
 from .helpers import assert_roundtrip, with_fecf
 
@@ -117,6 +117,7 @@ def test_every_message_round_trips_through_bytes(number, time_us, due, written, 
         Stop(reason),
         CycleDone(number, due, written),
         Hello(name),
+        Holding(number),
     )
     for message in messages:
         raw = message.to_packet(seq_count=5).pack()
@@ -184,6 +185,7 @@ def _tc(subtype, data, apid=icd.APID, service=icd.SERVICE):
         (_tm(4, b"\x01lander" + bytes(10)), HeaderError, "bad_version"),  # no written octets
         (_tm(4, b"\x02lander" + bytes(10)), HeaderError, "bad_version"),  # no octets sent
         (_tm(2, bytes(12)), LengthError, "bad_length"),  # a version-1 cycle done
+        (_tm(5, bytes(5)), LengthError, "bad_length"),  # holding: 4 octets
         (_tm(4, b"\x03" + bytes(16)), HeaderError, "bad_name"),
         (_tm(4, b"\x03la\0der" + bytes(10)), HeaderError, "bad_name"),
         (_tm(4, b"\x03l\xe4nder" + bytes(10)), HeaderError, "bad_name"),

@@ -313,6 +313,81 @@ def test_the_client_reports_what_its_watched_links_wrote_during_the_cycle(bench)
     assert reports[-1] == CycleDone(1, NEXT_TICK, written=14)
 
 
+def test_each_tick_announces_the_octets_relayed_to_its_participant_and_they_are_read_first(
+    bench,
+):
+    """Decision 0034: a frame relayed before tick n is taken in cycle n, however late the
+    kernel (here: a thread) hands the octets over."""
+    radio, node_radio = board_pair(bench)  # the simulator's end of the radio, the node's
+    queued = {"lander": 0, "ground": 0}
+    lock, clients = bench.lockstep("lander", "ground", queued=queued.get)
+    taken = bytearray()
+
+    def pump(timeout):
+        taken.extend(node_radio.read(4096, timeout))
+
+    lander = clients["lander"]
+    lander.receive_on(lambda: node_radio.stats.bytes_in, pump)
+    radio.write(b"a" * 300)
+    queued["lander"] += 1000  # the rest is still on its way when the tick goes out
+    later = threading.Timer(0.2, lambda: radio.write(b"b" * 700))
+    later.start()
+    lock.send_ticks()
+    step(clients["ground"])
+    tick = lander.wait_tick(2.0)
+    later.join()
+    assert (tick.number, tick.sent) == (1, 1000)
+    assert bytes(taken) == b"a" * 300 + b"b" * 700  # all in before the cycle ran
+    lander.done()
+    lock.collect()
+    lock.send_ticks()  # nothing relayed since: nothing announced, nothing waited for
+    step(clients["ground"])
+    assert lander.wait_tick(2.0).sent == 0
+    assert lander.late == 0
+
+
+def test_octets_announced_and_never_relayed_are_waited_for_only_catch_up_seconds(
+    bench, monkeypatch
+):
+    monkeypatch.setattr("hal.links.timing.CATCH_UP", 0.1)
+    _, node_radio = board_pair(bench)
+    lock, clients = bench.lockstep("lander", queued=lambda name: 64)
+    lander = clients["lander"]
+    lander.receive_on(lambda: node_radio.stats.bytes_in, lambda t: node_radio.read(64, t))
+    lock.send_ticks()
+    assert lander.wait_tick(2.0).sent == 64  # the cycle runs: time goes on
+    assert lander.late == 1 and lander.channel.link.stats.errors["octets_late"] == 1
+
+
+def test_a_round_held_on_purpose_is_kept_alive_by_holding_reports(bench):
+    """The ground station holds a tick while a procedure computes (decision 0034): each
+    holding report gives it the round timeout again; once it stops reporting, it is named."""
+    lock, clients = bench.lockstep("ground", round_timeout=0.3)
+    ground = clients["ground"]
+    lock.send_ticks()
+    ground.wait_tick(2.0)
+    holding = threading.Event()
+
+    def hold_then_answer():
+        for _ in range(8):  # 0.8 s held: well past the round timeout
+            ground.hold()
+            time.sleep(0.1)
+        ground.done()
+        holding.set()
+
+    worker = threading.Thread(target=hold_then_answer)
+    worker.start()
+    result = lock.collect()
+    worker.join()
+    assert holding.is_set() and result.next_time == 0.1
+    assert lock.stats.holds["ground"] == 8
+    lock.send_ticks()
+    ground.wait_tick(2.0)
+    ground.hold()  # one report, then silence: a dead participant is still found
+    with pytest.raises(ParticipantTimeout, match="'ground' did not report tick 2"):
+        lock.collect()
+
+
 def test_a_silent_participant_is_named_within_the_timeout_and_the_others_are_stopped(bench):
     events = []
     lock, clients = bench.lockstep(

@@ -137,9 +137,10 @@ def cycles(
     in every one; the last cycle is left for the caller to report done."""
     every = [clients] if isinstance(clients, TimingClient) else list(clients)
     while True:
-        times = {client.wait_tick(10.0) for client in every}
-        assert None not in times, "the simulator stopped"
-        (tick,) = times
+        ticks = [client.wait_tick(10.0) for client in every]
+        assert None not in ticks, "the simulator stopped"
+        assert len({(t.number, t.time_us) for t in ticks}) == 1  # one round, one time
+        tick = ticks[0]  # each carries what was relayed to its own participant
         if each is not None:
             each(tick.time)
         if tick.time >= until - 1e-9:
@@ -255,18 +256,24 @@ def test_faults_injected_through_the_back_door_are_seen_through_the_hal(start_si
     arm = sim.board(StaArmClient, "sta_arm")
     container = sim.board(OsContainerClient, "os_container", retries=0)
     stall = sim.ask(op="inject", target="sta_arm.arm", kind="stall", params={"index": 0})
+    cycles(lander, 0.1)  # a fault starts between rounds (decision 0034): with the next tick
     arm.move_joint(0, 20.0, 5.0)
+    lander.done()
     cycles(lander, 1.0)
     status = arm.read_arm()
     assert status.stalled() == [0] and status.over_current() == [0] and status.angle[0] == 0.0
-    lander.done()
+    # asked while the lander holds the round at 1.0 open, as the ground station holds it for
+    # a procedure: both take effect between that round and the next
     sim.ask(op="clear", id=stall["id"])
     # a serial-line fault: every request to the OS container is lost, for 0.5 s
     sim.ask(op="inject", target="os_container", kind="drop", duration=0.5,
             params={"probability": 1.0, "direction": "to_board"})  # fmt: skip
+    lander.done()
+    cycles(lander, 1.1)
     with pytest.raises(DeviceTimeout):
         container.read_lid()
     assert container.health.consecutive_failures == 1
+    lander.done()
     cycles(lander, 2.0)
     assert container.read_lid().open  # the fault ended by itself
     lander.done()
@@ -292,6 +299,7 @@ def test_each_serial_line_fault_is_seen_through_the_hal(start_sim, kind, params,
     container = sim.board(OsContainerClient, "os_container", retries=0, timeout=0.3)
     assert container.read_lid().open
     fault = sim.ask(op="inject", target="os_container", kind=kind, params=params)
+    cycles(lander, 0.1)  # it starts between rounds (decision 0034): with the next tick
     if seen == "timeout":
         with pytest.raises(DeviceTimeout):
             container.read_lid()  # within one cycle: simulated time stands still
@@ -301,6 +309,7 @@ def test_each_serial_line_fault_is_seen_through_the_hal(start_sim, kind, params,
     counts = {d: stats["applied"] for d, stats in applied.items()}
     assert counts, "the line's paths were not in use"
     sim.ask(op="clear", id=fault["id"])
+    lander.done()
     cycles(lander, 1.0)  # frames already in flight come out, stale; then the line is clean
     assert container.read_lid().open and container.read_slots().capacity == 30
     lander.done()
@@ -332,6 +341,7 @@ def test_a_throttled_line_carries_no_more_than_its_baud_rate(start_sim):
     igloo = sim.board(IglooClient, "igloo", retries=0, timeout=0.3)
     # 9600 bit/s: 96 octets per 0.1 s tick; a heaters report is far longer than that
     sim.ask(op="inject", target="igloo", kind="baud_throttle", params={"baud": 9600})
+    cycles(lander, 0.1)  # it starts between rounds (decision 0034): with the next tick
     with pytest.raises(DeviceTimeout):
         igloo.read_heaters()  # the reply needs more than one tick of line time
     late: list[float] = []
@@ -340,10 +350,11 @@ def test_a_throttled_line_carries_no_more_than_its_baud_rate(start_sim):
         line = sim.ask(op="status")["boards"]["igloo"]["line"]
         late.append(line["from_board"]["applied"].get("throttled", 0))
 
-    cycles(lander, 0.5, cycle)
     lander.done()
+    cycles(lander, 0.5, cycle)
     assert late[-1] >= 1
-    sim.ask(op="clear_all", target="igloo")
+    sim.ask(op="clear_all", target="igloo")  # while the round at 0.5 is open: ends after it
+    lander.done()
     cycles(lander, 1.0)
     assert len(igloo.read_heaters().temperature) == 16
     lander.done()
