@@ -175,6 +175,7 @@ class RadioRelay:
         clock: simulated time (stamps the captures).
         capture_dir: where the two ends record their pcap files.
         ports_dir: where the ``ground-<node>`` and ``radio-<node>`` symlinks go.
+        tick: the simulation tick: the radio line's credit, in seconds (decision 0033).
     """
 
     def __init__(
@@ -184,11 +185,13 @@ class RadioRelay:
         clock: Callable[[], float],
         capture_dir: str | None,
         ports_dir: Path | None,
+        tick: float = 0.1,
     ) -> None:
         self.node = node.name
         self.base = Impairments(
-            delay=node.light_time, bit_error_rate=node.bit_error_rate, blackouts=node.blackouts
-        )
+            delay=node.light_time, bit_error_rate=node.bit_error_rate, blackouts=node.blackouts,
+            baud=node.radio_baud, burst=tick,  # the radio's rate, a tick of credit (0033)
+        )  # fmt: skip
         self.up = LinkPath(self.base, random.Random(f"{seed}/space/{node.name}/up"))  # noqa: S311
         self.down = LinkPath(self.base, random.Random(f"{seed}/space/{node.name}/down"))  # noqa: S311
         self.ground: Link = open_link(
@@ -395,13 +398,17 @@ class Simulator:
         self.host = PtyHost(
             list(self.emulators.values()), self.clock.now, capture_dir=self.capture_dir,
             symlinks={name: str(self.ports_dir / name) for name in self.emulators},
-            seed=self.bench.seed,
+            seed=self.bench.seed, burst=self.bench.tick,
+            bauds={name: self.bench.boards[name].baud for name in self.emulators},  # 0033
         )  # fmt: skip
+        # in lockstep a line's late frames reach the tty before the tick goes out (0033)
+        self.host.settle = self.bench.clock == "sim" and participants != []
         for node in self.bench.nodes.values():
             if node.emulated_radio:
                 self.relays[node.name] = RadioRelay(
-                    node, self.bench.seed, self.clock.now, self.capture_dir, self.ports_dir
-                )
+                    node, self.bench.seed, self.clock.now, self.capture_dir, self.ports_dir,
+                    tick=self.bench.tick,
+                )  # fmt: skip
         names = list(self.bench.nodes) if participants is None else list(participants)
         for name in names:
             link = open_link(
