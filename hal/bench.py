@@ -410,8 +410,9 @@ class Bench:
         of every node's SPI.
 
         Raises:
-            BenchError: no ``run_dir`` for a generated key file, the file cannot be read or
-                parsed, or a node's key is missing; the message names the file.
+            BenchError: no ``run_dir`` for a generated key file, the file cannot be read, is
+                larger than :data:`MAX_BENCH_BYTES` or cannot be parsed, or a node's key is
+                missing; the message names the file.
         """
         if self.keys is None and run_dir is None:
             raise BenchError(
@@ -420,8 +421,12 @@ class Bench:
             )
         path = self.key_file(run_dir or ".")
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            with open(path, "rb") as file:
+                data = file.read(MAX_BENCH_BYTES + 1)  # a key file is a few hundred octets
+            if len(data) > MAX_BENCH_BYTES:
+                raise ValueError(f"larger than {MAX_BENCH_BYTES} octets (1 MiB), not a key file")
+            text = data.decode("utf-8")
+        except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
             raise BenchError(f"{path}: cannot read the key file: {_why(exc)}") from None
         try:
             keys = parse_key_file(text, source=str(path))

@@ -290,6 +290,12 @@ def test_reading_keys_names_the_key_file_and_a_missing_spi(tmp_path: Path):
     (tmp_path / "keys.json").write_text("{nope")
     with pytest.raises(BenchError, match=r"keys\.json: not JSON"):
         bench.read_keys()
+    (tmp_path / "keys.json").write_text(" " * (1 << 20) + "{}")
+    with pytest.raises(BenchError, match=r"keys\.json: cannot read the key file: larger than"):
+        bench.read_keys()
+    (tmp_path / "keys.json").write_bytes(b'{"keys": "\xff"}')
+    with pytest.raises(BenchError, match=r"keys\.json: cannot read the key file: 'utf-8'"):
+        bench.read_keys()
 
 
 # ---------------------------------------------------------------------------- accepted variants

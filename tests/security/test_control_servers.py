@@ -211,7 +211,7 @@ def test_5000_simultaneous_connections_are_refused_cleanly_beyond_the_limit(
 def test_a_client_that_never_reads_is_dropped_and_a_30_tube_campaign_passes(
     tmp_path: Path,
 ) -> None:
-    """The whole campaign the issue names (30 tubes, about a minute of wall time) runs while a
+    """The whole campaign the issue names (30 tubes, one to two minutes of wall time) runs while a
     client of the station's control port sends requests and never reads a reply."""
     runs = tmp_path / "runs"
     stop = threading.Event()
