@@ -49,7 +49,8 @@ class WallClock:
         """Mission time ``source() - epoch``: the processes of one host given the same epoch
         of ``time.monotonic`` (one clock for the whole system) read one time line (the
         wall-clock bench, decision 0031)."""
-        clock = cls(0.0, source)
+        clock = cls.__new__(cls)  # the source is not read until asked
+        clock._source = source
         clock._offset = -epoch
         return clock
 
