@@ -21,7 +21,9 @@ IMPURE = {"os", "io", "socket", "select", "selectors", "threading", "time", "sub
 
 
 def sources(*packages: str) -> list[Path]:
-    return sorted(p for pkg in packages for p in (ROOT / pkg).rglob("*.py"))
+    """The Python files of packages, folders or single files."""
+    paths = [ROOT / pkg for pkg in packages]
+    return sorted(q for p in paths for q in ([p] if p.is_file() else p.rglob("*.py")))
 
 
 def trees(*packages: str):
@@ -65,6 +67,31 @@ def test_hal_protocol_is_pure(path, tree):
 @pytest.mark.parametrize("path,tree", list(trees("hal", "fsw")), ids=str)
 def test_flight_code_never_sleeps_or_reads_the_wall_clock_itself(path, tree):
     assert not calls(tree) & {"time.sleep", "time.time", "sleep"}, path
+
+
+WALL_CLOCKS = {"time.monotonic", "time.perf_counter", "time.time", "monotonic", "perf_counter"}
+IO_LAYER = ("hal/links/", "hal/clock.py")
+"""Where ``hal`` may read the host's monotonic clock: a byte stream's read timeout and the
+timing link's wait for a tick (I/O, not behaviour), and the wall clock itself."""
+MODELS = ["sim_hardware/devices", "sim_hardware/world.py", "sim_hardware/coupling.py",
+          "sim_hardware/emulator.py", "sim_hardware/faults.py"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "path,tree",
+    [(p, t) for p, t in trees("hal", "fsw") if not str(p).startswith(IO_LAYER)],
+    ids=str,
+)
+def test_flight_code_measures_time_only_on_its_injected_clock(path, tree):
+    """DESIGN.md section 4: every timeout in flight software is measured on the injected clock
+    (the simulation clock in SIL), so no wall clock is called outside the I/O layer; a driver
+    or a service may name ``time.monotonic`` as the default of a clock parameter."""
+    assert not calls(tree) & WALL_CLOCKS, path
+
+
+@pytest.mark.parametrize("path,tree", list(trees(*MODELS)), ids=str)
+def test_the_world_and_the_emulators_compute_at_the_time_they_are_given(path, tree):
+    assert not calls(tree) & WALL_CLOCKS and "time" not in imported_roots(tree), path
 
 
 @pytest.mark.parametrize("path,tree", list(trees(*LIBRARY)), ids=str)
