@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all sil test lint contracts pytest bench codegen clean
+.PHONY: all sil test lint contracts pytest bench codegen clean system-tools
 
 all: test
 
@@ -30,8 +30,17 @@ lint: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
-pytest: $(STAMP)
+pytest: $(STAMP) system-tools
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# Programs the system tests run besides Python: socat builds the serial cable of the
+# hardware-in-the-loop test (tests/system/test_hil_cable.py, decision 0032). Installed with the
+# system's package manager when missing (Debian/Ubuntu: apt-get, as root or through sudo).
+system-tools:
+	@command -v socat >/dev/null || { \
+	  SUDO=$$(test "$$(id -u)" -eq 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat >/dev/null; }
+	@command -v socat >/dev/null || { echo "make: socat is needed by the system tests and could not be installed" >&2; exit 1; }
 
 codegen: $(STAMP)
 	$(BIN)/python tools/gen_layouts.py

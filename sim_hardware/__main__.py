@@ -16,6 +16,10 @@ nodes (``ground`` for the ground session); ``--free-run`` runs without lockstep,
 following the wall clock (a bench of boards only). It runs until every participant is told to
 stop (``--until``, the bench's ``duration_limit``), its stdin closes, or SIGTERM/SIGINT.
 
+``python -m sim_hardware --serve BOARD --port PATH [--baud N] [--bench FILE] [--run-dir DIR]``
+serves one board of the bench on an existing serial port, on the wall clock, with its world and
+its own back door: a stand-in board (:mod:`sim_hardware.serve`).
+
 ``python -m sim_hardware --board test_board`` serves the foundation's test board alone, on the
 wall clock (the ``msr sil`` demonstration).
 """
@@ -61,7 +65,18 @@ def main(argv: list[str] | None = None) -> int:
         "--board", action="append", choices=sorted(BOARDS), help="serve a test board alone"
     )
     parser.add_argument("--capture-dir", help="with --board: record each board link here")
+    parser.add_argument(
+        "--serve", metavar="BOARD", help="serve one board on a real port (--port), wall clock"
+    )
+    parser.add_argument("--port", help="with --serve: the serial device (a socat pair's end)")
+    parser.add_argument("--baud", type=int, help="with --serve: the line rate (the bench's)")
     args = parser.parse_args(argv)
+    if args.serve or args.port:
+        if not (args.serve and args.port):
+            parser.error("--serve BOARD and --port PATH go together")
+        from sim_hardware.serve import ServeOptions, serve
+
+        return serve(ServeOptions(args.serve, args.port, args.baud, args.bench, args.run_dir))
     if args.board:
         return _serve_test_boards(args.board, args.capture_dir)
     try:
