@@ -63,6 +63,17 @@ SETTLE_LIMIT: Final = 0.5
 """Wall seconds the host waits for the kernel to hand released octets to a board's tty."""
 
 
+def _intact(frame: bytes) -> bool:
+    """A frame the driver will take as a packet (marker, header and CRC whole)."""
+    if not frame.startswith(ASM):
+        return False
+    try:
+        PusPacket.from_raw(frame[len(ASM) :])
+    except ProtocolError:
+        return False
+    return True
+
+
 def _with_line(line: Impairments, impairments: Impairments) -> Impairments:
     """``impairments`` on a line whose own rate is ``line``'s: the slower rate wins, with its
     credit."""
@@ -131,6 +142,10 @@ class PtyHost:
         only where nothing reads the far end between cycles."""
         self.unsettled = 0
         """Ticks whose released octets the kernel did not hand over within SETTLE_LIMIT."""
+        self.on_unanswered: Callable[[str, PusTc | PusTm], None] | None = None
+        """Told ``(board, request)`` for each request that gets no reply written at once (the
+        board silent, the request or the reply held or lost on the line): in lockstep the
+        simulator passes it on to the node, whose driver stops waiting (decision 0034)."""
         try:
             for emulator in emulators:
                 given = (links or {}).get(emulator.name)
@@ -217,16 +232,30 @@ class PtyHost:
         for board in self.boards:
             link = board.channel.link
             before = link.stats.bytes_out
-            unread = getattr(link, "unread_by_peer", 0) if self.settle else 0
+            watch = self.settle and self._may_write(board, now)
+            unread = getattr(link, "unread_by_peer", 0) if watch else 0
             board.emulator.advance(now)
             late = getattr(board.emulator, "poll", None)
             if late is not None:
                 self._reply(board, late(now), now)
             self._deliver(board, now)
-            if self.settle and link.stats.bytes_out > before:
+            if watch and link.stats.bytes_out > before:
                 released.append((board, unread + link.stats.bytes_out - before))
         if released:
             self._settle(released)
+
+    @staticmethod
+    def _may_write(board: ServedBoard, now: float) -> bool:
+        """Something of ``board``'s is due by ``now``: a late reply, a frame on its line."""
+        late = getattr(board.emulator, "next_due", None)
+        when = late() if late is not None else None
+        if when is not None and when <= now:
+            return True
+        for path in (board.to_board, board.from_board):
+            due = None if path is None else path.next_due
+            if due is not None and due <= now:
+                return True
+        return False
 
     def _settle(self, released: Sequence[tuple[ServedBoard, int]]) -> None:
         """Wait until each board's tty holds the octets written to it (module docstring)."""
@@ -265,16 +294,19 @@ class PtyHost:
             path = board.to_board  # the line carried every octet read, noise included
             if path is None or path.passes(channel.link.stats.bytes_in - read, now):
                 for packet in packets:
-                    self._reply(board, board.emulator.handle(packet, now), now)
+                    if not self._reply(board, board.emulator.handle(packet, now), now):
+                        self._unanswered(board, packet)
             else:
                 for packet in packets:
                     path.push_frame(ASM + packet.pack(), now)
+                    self._unanswered(board, packet)  # it reaches the board later, if at all
             self._deliver(board, now)
 
     # ------------------------------------------------------------------ internals
 
-    def _deliver(self, board: ServedBoard, now: float) -> None:
-        """Requests and replies whose impaired paths release them by ``now``."""
+    def _deliver(self, board: ServedBoard, now: float) -> int:
+        """Requests and replies whose impaired paths release them by ``now``; the intact reply
+        packets written (a damaged one does not answer anything)."""
         path = board.to_board
         if path is not None:
             for frame in path.due(now):
@@ -289,6 +321,9 @@ class PtyHost:
                     board.channel.link.write_frames(frames)
                 except LinkError as exc:
                     board.channel.link.record_error(f"reply_{exc.reason}")
+                    return 0
+                return sum(1 for frame in frames if _intact(frame))
+        return 0
 
     @staticmethod
     def _decode_impaired(board: ServedBoard, frame: bytes) -> PusTc | PusTm | None:
@@ -300,10 +335,16 @@ class PtyHost:
             board.channel.link.record_error(f"impaired_{exc.reason}")
             return None
 
-    def _reply(self, board: ServedBoard, replies: Sequence[PusTm | Garbage], now: float) -> None:
+    def _unanswered(self, board: ServedBoard, request: PusTc | PusTm) -> None:
+        if self.on_unanswered is not None and isinstance(request, PusTc):
+            self.on_unanswered(board.emulator.name, request)
+
+    def _reply(self, board: ServedBoard, replies: Sequence[PusTm | Garbage], now: float) -> bool:
+        """Write (or put on the line) a request's replies; whether a reply packet was written
+        at once (noise, or a reply the line holds for later, is not one)."""
         link = board.channel.link
         path = board.from_board
-        queued = False
+        queued = answered = False
         try:
             for reply in replies:
                 garbage = isinstance(reply, Garbage)
@@ -315,10 +356,12 @@ class PtyHost:
                     link.write(data)  # a faulty board's noise, as it is
                 else:
                     link.write_frame(data)
+                    answered = True
         except (EncodeError, LinkError) as exc:
             link.record_error(f"reply_{exc.reason}")
-        if queued:
-            self._deliver(board, now)
+        if queued and self._deliver(board, now):
+            answered = True
+        return answered
 
     def stats(self) -> dict[str, Any]:
         """Per board: link statistics, deframer statistics, the impaired line's counts, and

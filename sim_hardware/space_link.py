@@ -263,6 +263,8 @@ class LinkPath:
     def due(self, now: float) -> list[bytes]:
         """Frames arriving at the receiving end by ``now``, in arrival order."""
         self._now = max(self._now, now)
+        if not self._queue or self._queue[0][0] > now:
+            return []  # the common case, every tick: nothing due
         out: list[bytes] = []
         while self._queue and self._queue[0][0] <= now:
             out.append(heapq.heappop(self._queue)[2])
