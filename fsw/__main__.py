@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             boards[board.name] = client_class(board.name)(
                 url, baudrate=board.baud, usb_serial=board.usb_serial, timeout=0.5,
                 capture_dir=capture, capture_name=f"fsw-{args.node}-{board.name}",
-                timestamp=clock.now,
+                timestamp=clock.now, silence=_silence(timing, board.name),
             )  # fmt: skip
         log = NodeLog(run_dir / "logs" / f"{args.node}.log", f"fsw.{args.node}", clock.now)
         radio_url = (
@@ -179,6 +179,14 @@ def _wall_clock(ports: dict[str, Any], run_dir: Path) -> WallClock:
     if isinstance(epoch, bool) or not isinstance(epoch, int | float) or not math.isfinite(epoch):
         raise SetupError(f"{run_dir}/ports.json: clock.epoch: not a number: {epoch!r}")
     return WallClock.since(float(epoch))
+
+
+def _silence(timing: TimingClient | None, board: str) -> Callable[[bytes], bool] | None:
+    """In lockstep, a board's driver waits for a reply or the simulator's word that none comes
+    this cycle, never for the wall clock (decision 0034)."""
+    if timing is None:
+        return None
+    return lambda request_id: timing.unanswered(board, request_id)
 
 
 def _nonces(clock: str, run_dir: Path, node: str, now: Callable[[], float]) -> Any:

@@ -59,6 +59,8 @@ from hal.links import Link, open_link
 from hal.links.channel import FrameReader, PacketChannel
 from hal.links.timing import timing_channel
 from hal.protocol.framing import ASM, Deframer, FixedLengthRule, TcFrameRule
+from hal.protocol.pus import PusTc, PusTm, RequestId
+from hal.protocol.timing import Unanswered
 from hal.schema import RequestError
 from sim_hardware.backdoor import MAX_CLIENTS as BACKDOOR_CLIENTS
 from sim_hardware.backdoor import Backdoor, BackdoorError
@@ -383,6 +385,8 @@ class Simulator:
             )  # fmt: skip
             for relay in self.relays.values():
                 relay.in_lockstep = True
+            if self.host is not None and bench.clock == "sim":
+                self.host.on_unanswered = self._unanswered  # decision 0034
 
     def _emulator(self, name: str) -> BoardEmulator:
         rng = random.Random(f"{self.bench.seed}/board/{name}")  # noqa: S311 - a simulation
@@ -480,6 +484,19 @@ class Simulator:
             self._counted[name] = self.participant_links(name)
         links = self._counted[name]
         return None if links is None else sum(link.stats.bytes_in for link in links)
+
+    def _unanswered(self, board: str, request: PusTc | PusTm) -> None:
+        """Tell the node that owns ``board`` that ``request`` gets no reply this cycle (TC[130,6]
+        on its timing link): its driver stops waiting (decision 0034)."""
+        spec = self.bench.boards.get(board)
+        channel = None if spec is None else self.timing.get(spec.node)
+        if channel is None:
+            return
+        notice = Unanswered(board, RequestId.of(request).pack())
+        try:
+            channel.send(notice.to_packet().pack())
+        except LinkError as exc:  # the node is gone: the lockstep names it
+            channel.link.record_error(f"unanswered_{exc.reason}")
 
     def queued(self, name: str) -> int | None:
         """Octets queued so far for participant ``name`` on its links from the simulator: a

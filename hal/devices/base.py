@@ -68,6 +68,11 @@ DEFAULT_RETRIES: Final = 2
 BACKOFF_FIRST: Final = 0.25
 BACKOFF_MAX: Final = 8.0
 SILENT_AFTER: Final = 3
+SIL_PATIENCE: Final = 10.0
+"""Wall seconds a driver with ``silence`` (lockstep SIL) waits for a reply or the simulator's
+word that none comes, before it takes the simulator for broken."""
+SIL_POLL: Final = 0.002
+"""Wall seconds between two looks at the simulator's word while a reply is awaited."""
 SEQ_MODULUS: Final = 0x4000
 """Sequence counts are 14 bits."""
 SEQ_PER_BOOT: Final = 0x400
@@ -176,6 +181,13 @@ class BoardClient:
             its in-memory line moves).
         on_event: called ``(name, detail)`` on health transitions and on a lost reply that the
             device's state confirmed (``device_reply_lost``).
+        silence: lockstep SIL only: ``silence(request_id)`` says whether the simulator declared
+            the request unanswered this cycle (:meth:`hal.links.timing.TimingClient.unanswered`).
+            A reply is then awaited until it comes or is declared lost, never until the wall
+            clock says so (which only bounds a broken simulator, :data:`SIL_PATIENCE`): the same
+            fault has the same outcome in every run, however loaded the machine, and a silent
+            board costs no wall time (decision 0034). A timeout then takes no simulated time:
+            the cycle's time stands still while a driver waits, as it does for every reply.
         link_kwargs: passed to :func:`~hal.links.open_link` (``capture_dir``, ``timestamp``).
 
     The link is opened on the first call (or by :meth:`open`); a board absent at start is
@@ -194,6 +206,7 @@ class BoardClient:
         retries: int = DEFAULT_RETRIES,
         monotonic: Callable[[], float] = time.monotonic,
         on_event: Callable[[str, str], None] | None = None,
+        silence: Callable[[bytes], bool] | None = None,
         **link_kwargs: Any,
     ) -> None:
         if timeout <= 0 or retries < 0:
@@ -205,6 +218,7 @@ class BoardClient:
         self.retries = retries
         self.monotonic = monotonic
         self.on_event = on_event
+        self.silence = silence
         self._link_kwargs = link_kwargs
         self.health = Health()
         self._channel: PacketChannel | None = None
@@ -215,6 +229,11 @@ class BoardClient:
         self._was_open = False
         self._written_before = 0
         self._ping: _PendingPing | None = None
+
+    @property
+    def link(self) -> Link | None:
+        """The board's link as now open (its ``stats``), or None before the first open."""
+        return None if self._channel is None else self._channel.link
 
     @property
     def bytes_out(self) -> int:
@@ -426,7 +445,7 @@ class BoardClient:
                 if attempt:
                     self.health.retries += 1
                 try:
-                    reply = channel.request(tc, per_attempt, match=match)
+                    reply = self._exchange(channel, tc, per_attempt, match)
                 except LinkTimeout:
                     if effect is None:
                         continue
@@ -472,6 +491,29 @@ class BoardClient:
             ))  # fmt: skip
         raise self._fail(DeviceTimeout(f"{what}: no reply {attempts}"))
 
+    def _exchange(
+        self, channel: PacketChannel, tc: PusTc, timeout: float, match: Callable[[Any], bool]
+    ) -> Any:
+        """Send ``tc`` and wait for its reply: for ``timeout`` seconds, or (``silence``) until
+        the reply comes or the simulator declares it lost.
+
+        Raises:
+            LinkTimeout: no reply (reason ``no_reply``).
+        """
+        if self.silence is None:
+            return channel.request(tc, timeout, match=match)
+        request_id = RequestId.of(tc).pack()
+        channel.send(tc)
+        deadline = self.monotonic() + max(timeout, SIL_PATIENCE)
+        while (reply := channel.receive(SIL_POLL, match=match)) is None:
+            declared = self.silence(request_id)
+            if declared or self.monotonic() >= deadline:
+                channel.link.record_error("no_reply" if declared else "no_reply_sil_patience")
+                why = "the simulator says none comes" if declared else f"{SIL_PATIENCE} s"
+                raise LinkTimeout(f"{self.icd.name}: no reply to {request_id.hex()} ({why})",
+                                  reason="no_reply")  # fmt: skip
+        return reply
+
     def _read_for_effect(
         self, channel: PacketChannel, dev: DeviceIcd, timeout: float
     ) -> dict[str, Any] | None:
@@ -484,7 +526,7 @@ class BoardClient:
         while channel.receive(0, match=match) is not None:
             pass  # a report (carrying no request id) still queued answers an earlier read
         try:
-            reply = channel.request(tc, timeout, match=match)
+            reply = self._exchange(channel, tc, timeout, match)
         except LinkTimeout:
             return None
         if not isinstance(reply, PusTm):  # pragma: no cover - matcher takes TM only

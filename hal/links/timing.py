@@ -29,6 +29,12 @@ given to :meth:`TimingClient.receive_on` (at most :data:`CATCH_UP` wall seconds;
 counted on the timing link as ``octets_late``), so the participant takes a relayed frame in
 the same cycle in every run, however late the kernel hands it over.
 
+**Unanswered requests.** In lockstep a board's emulator answers at once, or not this cycle at
+all; the simulator then says so on the timing link (TC[130,6] *unanswered*, board and request
+id). A driver asks :meth:`TimingClient.unanswered` while it waits for a reply, so a silent
+board is a fact of the simulation, found the same way in every run and at no wall-clock cost
+(decision 0034).
+
 The client never sleeps: it waits on the link, with the caller's timeout. Packets on the link
 that are not timing telecommands (damaged, another APID, a repeated tick) are counted on the link
 under ``timing_<reason>`` and ignored, as a device driver ignores stray replies.
@@ -48,11 +54,13 @@ from hal.protocol.pus import PusTc
 from hal.protocol.timing import (
     APID_MAX,
     MAX_WRITTEN,
+    SUBTYPE_UNANSWERED,
     CycleDone,
     Hello,
     Holding,
     Stop,
     Tick,
+    Unanswered,
     decode,
 )
 
@@ -69,6 +77,10 @@ class OctetSource(Protocol):
     def bytes_out(self) -> int:
         """Octets written so far; never decreases."""
         ...
+
+
+def _is_unanswered(packet: Packet) -> bool:
+    return isinstance(packet, PusTc) and packet.subtype == SUBTYPE_UNANSWERED
 
 
 def timing_channel(link: Link) -> PacketChannel:
@@ -108,6 +120,7 @@ class TimingClient:
         self._announced = 0  # octets the ticks said were sent, since receive_on
         self._in_mark = 0  # what the inbound links had read when the count started
         self.late = 0
+        self._unanswered: list[tuple[str, bytes]] = []  # notices not yet asked for
         """Ticks whose announced octets did not all arrive within :data:`CATCH_UP`."""
 
     def now(self) -> float:
@@ -191,6 +204,7 @@ class TimingClient:
                     continue
                 self.tick = message
                 self._answered = False
+                self._unanswered.clear()  # notices are about the cycle that ended
                 self._cycle_mark = self.written  # what the catch-up writes is the cycle's
                 self._catch_up(message.sent)
                 return message
@@ -213,6 +227,24 @@ class TimingClient:
         report = CycleDone.due(self.tick.number, next_due, written)
         self._send_tm(report)
         self._answered = True
+
+    def unanswered(self, board: str, request_id: bytes) -> bool:
+        """Whether the simulator said that request ``request_id`` to ``board`` gets no reply
+        (takes the notice: a request sent again needs a notice of its own). Never waits; the
+        other packets on the link stay queued for :meth:`wait_tick`."""
+        while (packet := self.channel.receive(0, match=_is_unanswered)) is not None:
+            try:
+                notice = decode(packet)  # type: ignore[arg-type] - the match took TCs only
+            except ProtocolError as exc:
+                self._ignore(exc.reason)
+                continue
+            if isinstance(notice, Unanswered):
+                self._unanswered.append((notice.board, notice.request_id))
+        key = (board, bytes(request_id))
+        if key in self._unanswered:
+            self._unanswered.remove(key)
+            return True
+        return False
 
     def hold(self) -> None:
         """Say that the current tick is held on purpose (TM[130,5]); send it every few wall
@@ -258,6 +290,9 @@ class TimingClient:
         except ProtocolError as exc:
             self._ignore(exc.reason)
             return None
+        if isinstance(message, Unanswered):
+            self._unanswered.append((message.board, message.request_id))
+            return None  # kept for a driver that still waits (unanswered)
         if not isinstance(message, Tick | Stop):  # pragma: no cover - decode gives TC types
             self._ignore("unknown_subtype")
             return None

@@ -15,6 +15,7 @@ TM[130,2] cycle done   p -> sim    tick uint32 | next_due_us uint64 | written ui
 TC[130,3] stop         sim -> p    reason uint8                                   (1 octet)
 TM[130,4] hello        p -> sim    version uint8 = 3 | name 16 octets            (17 octets)
 TM[130,5] holding      p -> sim    tick uint32                                    (4 octets)
+TC[130,6] unanswered   sim -> p    board 16 octets | request_id 4 octets         (20 octets)
 =====================  ==========  =========================================================
 
 Fields:
@@ -55,6 +56,13 @@ Fields:
     participant too: simulated time does not move meanwhile). Sent every few wall seconds
     while it holds; each one gives it the whole round timeout again from then, so a held
     round is not taken for a dead participant, and a dead one is still found.
+``board``, ``request_id`` (unanswered)
+    A request the participant sent to an emulated board that gets no reply in this cycle (the
+    board is silent, the line dropped or damaged it, or holds the reply for later simulated
+    time): the board's name as in the bench (like ``name``) and the request's id, the first
+    four octets of its primary header (:class:`~hal.protocol.pus.RequestId`). In lockstep a
+    driver waits for a reply or for this, never for the wall clock: a timeout is a fact of
+    the simulation, the same in every run, and costs no wall time (decision 0034).
 ``reason``
     Why the run stops: :data:`STOP_END` (0, end of the run) or :data:`STOP_ABORT` (1, aborted:
     a participant failed). Other values are kept for later and decode as they are.
@@ -109,6 +117,8 @@ __all__ = [
     "Tick",
     "TickData",
     "TimingMessage",
+    "Unanswered",
+    "UnansweredData",
     "decode",
     "decode_raw",
     "seconds_to_us",
@@ -122,6 +132,8 @@ SUBTYPE_CYCLE_DONE: Final = 2
 SUBTYPE_STOP: Final = 3
 SUBTYPE_HELLO: Final = 4
 SUBTYPE_HOLDING: Final = 5
+SUBTYPE_UNANSWERED: Final = 6
+REQUEST_ID_SIZE: Final = 4
 VERSION: Final = 3
 NAME_SIZE: Final = 16
 US_PER_SECOND: Final = 1_000_000
@@ -169,7 +181,14 @@ HoldingData = cs.Struct(
 )
 """Source data of TM[130,5] holding, 4 octets."""
 
+UnansweredData = cs.Struct(
+    "board" / cs.Bytes(NAME_SIZE) * "board name, 1..16 visible ASCII, NUL-padded right",
+    "request_id" / cs.Bytes(REQUEST_ID_SIZE) * "the request's packet id and sequence control",
+)
+"""Application data of TC[130,6] unanswered, 20 octets."""
+
 _HELLO = compile_fixed(HelloData)
+_UNANSWERED = compile_fixed(UnansweredData)
 _HOLDING = compile_fixed(HoldingData)
 
 MAX_PACKET_LENGTH: Final = MIN_TM_SIZE + max(_DONE.size, _HELLO.size)
@@ -333,7 +352,33 @@ class Holding:
         return _tm(SUBTYPE_HOLDING, _HOLDING.pack(self.number), seq_count, msg_counter, now_us)
 
 
-TimingMessage = Tick | CycleDone | Stop | Hello | Holding
+@dataclass(frozen=True)
+class Unanswered:
+    """TC[130,6]: the request ``request_id`` to ``board`` gets no reply this cycle.
+
+    Attributes:
+        board: the board's name, 1..16 visible ASCII characters.
+        request_id: the request's 4-octet id (:class:`~hal.protocol.pus.RequestId`).
+    """
+
+    board: str
+    request_id: bytes
+
+    def to_packet(self, seq_count: int = 0) -> PusTc:
+        """The telecommand (EncodeError for a bad name or an id that is not 4 octets)."""
+        raw = self.board.encode("ascii") if self.board.isascii() else b""
+        if not _valid_name(raw):
+            raise EncodeError(f"board name {self.board!r} is not 1..{NAME_SIZE} visible ASCII "
+                              "characters", reason="bad_name")  # fmt: skip
+        if len(self.request_id) != REQUEST_ID_SIZE:
+            raise EncodeError(f"request id {self.request_id!r} is not {REQUEST_ID_SIZE} octets",
+                              reason="bad_length")  # fmt: skip
+        data = _UNANSWERED.pack(raw.ljust(NAME_SIZE, b"\0"), bytes(self.request_id))
+        return PusTc(APID, SERVICE, SUBTYPE_UNANSWERED, data, seq_count=seq_count & 0x3FFF,
+                     ack_flags=ACK_NONE)  # fmt: skip
+
+
+TimingMessage = Tick | CycleDone | Stop | Hello | Holding | Unanswered
 
 
 def _tm(subtype: int, data: bytes, seq_count: int, msg_counter: int, now_us: int) -> PusTm:
@@ -376,6 +421,13 @@ def decode(packet: PusTc | PusTm) -> TimingMessage:
             if time_us > MAX_TIME_US:
                 raise HeaderError(f"tick time {time_us:#x} is reserved", reason="bad_time")
             return Tick(number, time_us, sent)
+        if packet.subtype == SUBTYPE_UNANSWERED:
+            data = _sized(packet.app_data, _UNANSWERED.size, "unanswered")
+            raw, request_id = _UNANSWERED.unpack_from(data)
+            name = raw.rstrip(b"\0")
+            if not _valid_name(name):
+                raise HeaderError(f"board name {raw!r} is not visible ASCII", reason="bad_name")
+            return Unanswered(name.decode("ascii"), bytes(request_id))
         if packet.subtype == SUBTYPE_STOP:
             (reason,) = _STOP.unpack_from(_sized(packet.app_data, _STOP.size, "stop"))
             return Stop(reason)

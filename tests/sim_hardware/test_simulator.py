@@ -283,6 +283,47 @@ def test_faults_injected_through_the_back_door_are_seen_through_the_hal(start_si
 
 
 @pytest.mark.parametrize(
+    ("target", "kind", "params", "answered"),
+    [
+        ("os_container.lid", "no_reply", {}, False),  # the board itself keeps quiet
+        ("os_container", "drop", {"probability": 1.0, "direction": "to_board"}, False),
+        ("os_container", "drop", {"probability": 1.0, "direction": "from_board"}, False),
+        ("os_container", "bit_flips", {"probability": 1.0, "direction": "from_board"}, False),
+        ("os_container", "delay", {"seconds": 0.3}, False),  # the reply comes rounds later
+        ("os_container", "duplicate", {"probability": 1.0}, True),  # crosses at once, twice
+    ],
+)
+def test_in_lockstep_a_driver_learns_from_the_simulator_that_no_reply_comes(
+    start_sim, monkeypatch, target, kind, params, answered
+):
+    """Decision 0034: a driver given the timing client's word waits for a reply or for the
+    simulator's TC[130,6] unanswered, never for its wall-clock timeout (an hour here) nor the
+    patience that bounds a broken simulator (30 s here: were the notice missing, that is what
+    would end the wait, and the link would say so)."""
+    monkeypatch.setattr("hal.devices.base.SIL_PATIENCE", 30.0)
+    sim = start_sim(bench_text(), "lander")
+    lander = sim.participant("lander")
+    container = sim.board(
+        OsContainerClient, "os_container", retries=0, timeout=3600.0,
+        silence=lambda request_id: lander.unanswered("os_container", request_id),
+    )  # fmt: skip
+    fault = sim.ask(op="inject", target=target, kind=kind, params=params)
+    cycles(lander, 0.1)  # in effect from the next round on
+    if answered:
+        assert container.read_lid().open
+    else:
+        with pytest.raises(DeviceTimeout):
+            container.read_lid()
+        errors = container.link.stats.errors
+        assert errors["no_reply"] == 1 and not errors["no_reply_sil_patience"]
+    sim.ask(op="clear", id=fault["id"])
+    lander.done()
+    cycles(lander, 1.0)  # a late reply comes out, stale; then the board answers again
+    assert container.read_lid().open
+    lander.done()
+
+
+@pytest.mark.parametrize(
     ("kind", "params", "seen"),
     [
         ("drop", {"probability": 1.0}, "timeout"),
