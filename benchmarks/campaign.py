@@ -4,7 +4,9 @@ peak memory of every process of the bench together.
 ``msr campaign`` runs in a child process; every 0.2 s the resident memory (``VmRSS`` from
 ``/proc``) of it and all its descendants (the simulator, the three nodes, the ground station)
 is summed; the peak of that sum is the figure. The campaign's own ``summary.json`` gives the
-simulated and wall seconds.
+simulated and wall seconds, and the ticks on the ground's timing link (its capture) the lockstep's
+rounds: the campaign's wall time per round is the lockstep's cost per round with everything it
+does in a real run (issue 18).
 """
 
 from __future__ import annotations
@@ -63,7 +65,9 @@ def run(tubes: int = 30) -> dict[str, Any]:
         wall = time.monotonic() - start
         summaries = sorted(Path(runs).glob("*/summary.json"))
         summary = json.loads(summaries[-1].read_text()) if summaries else {}
+        rounds = _rounds(summaries[-1].parent) if summaries else 0
     sim = float(summary.get("sim_seconds", 0.0))
+    campaign_wall = float(summary.get("wall_seconds", wall))
     return {
         "ok": bool(summary.get("ok")),
         "tubes": tubes,
@@ -74,4 +78,18 @@ def run(tubes: int = 30) -> dict[str, Any]:
         "peak_memory_bytes": peak,
         "peak_memory_mib": peak / (1 << 20),
         "exit_code": child.returncode,
+        "rounds": rounds,
+        "ms_per_round": campaign_wall * 1e3 / rounds if rounds else 0.0,
     }
+
+
+def _rounds(run_dir: Path) -> int:
+    """The lockstep's rounds: the ticks the simulator sent the ground (0: no capture)."""
+    from hal.errors import HalError
+    from hal.links.pcap import PcapReader
+
+    try:
+        with PcapReader(run_dir / "captures" / "timing-ground.tx.pcap") as ticks:
+            return sum(1 for _ in ticks)
+    except (HalError, OSError):
+        return 0

@@ -100,7 +100,8 @@ def main() -> int:
         f"nominal campaign: {'ok' if mission['ok'] else 'NOT OK'}, {mission['tubes']} tubes, "
         f"{mission['sim_seconds']:,.0f} s simulated in {mission['wall_seconds']:.1f} s wall "
         f"({mission['sim_per_wall']:,.0f}x real time), peak memory "
-        f"{mission['peak_memory_mib']:,.0f} MiB (all processes)"
+        f"{mission['peak_memory_mib']:,.0f} MiB (all processes), {mission['rounds']:,} lockstep "
+        f"rounds, {mission['ms_per_round']:.2f} ms a round"
     )
     checks = {f"codec_{op}_vs_spacepackets": ratios[op] >= CODEC_TARGET for op in ratios}
     checks["campaign_ok"] = mission["ok"]
