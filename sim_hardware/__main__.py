@@ -16,9 +16,10 @@ nodes (``ground`` for the ground session); ``--free-run`` runs without lockstep,
 following the wall clock (a bench of boards only). It runs until every participant is told to
 stop (``--until``, the bench's ``duration_limit``), its stdin closes, or SIGTERM/SIGINT.
 
-``python -m sim_hardware --serve BOARD --port PATH [--baud N] [--bench FILE] [--run-dir DIR]``
-serves one board of the bench on an existing serial port, on the wall clock, with its world and
-its own back door: a stand-in board (:mod:`sim_hardware.serve`).
+``python -m sim_hardware --serve BOARD --port PATH [--baud N] [--bench FILE] [--run-dir DIR]
+[--couple RUN_DIR]`` serves one board of the bench on an existing serial port, on the wall clock,
+with its world (or the world of the bench running in ``RUN_DIR``) and its own back door: a
+stand-in board (:mod:`sim_hardware.serve`).
 
 ``python -m sim_hardware --board test_board`` serves the foundation's test board alone, on the
 wall clock (the ``msr sil`` demonstration).
@@ -70,13 +71,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--port", help="with --serve: the serial device (a socat pair's end)")
     parser.add_argument("--baud", type=int, help="with --serve: the line rate (the bench's)")
+    parser.add_argument(
+        "--couple", metavar="RUN_DIR", help="with --serve: share the world of the bench there"
+    )
     args = parser.parse_args(argv)
     if args.serve or args.port:
         if not (args.serve and args.port):
             parser.error("--serve BOARD and --port PATH go together")
         from sim_hardware.serve import ServeOptions, serve
 
-        return serve(ServeOptions(args.serve, args.port, args.baud, args.bench, args.run_dir))
+        options = ServeOptions(
+            args.serve, args.port, args.baud, args.bench, args.run_dir, args.couple
+        )
+        return serve(options)
     if args.board:
         return _serve_test_boards(args.board, args.capture_dir)
     try:

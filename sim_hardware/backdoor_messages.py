@@ -22,6 +22,8 @@ range (a link delay, a probability, what each board declares for its device faul
 ``faults``     no field
 ``status``     no field
 ``world``      no field
+``couple``     ``board`` (a stand-in board's name) and ``state`` (what the world model reads
+               of it: :class:`ArmState` for ``sta_arm``; decision 0032)
 =============  ===========================================================================
 """
 
@@ -38,9 +40,11 @@ from hal.schema import parse as parse_schema
 __all__ = [
     "MAX_PARAMS",
     "OPS",
+    "ArmState",
     "BackdoorRequest",
     "ClearAllRequest",
     "ClearRequest",
+    "CoupleRequest",
     "FaultsRequest",
     "InjectRequest",
     "StatusRequest",
@@ -131,13 +135,47 @@ class WorldRequest(StrictModel):
     op: Literal["world"]
 
 
+Angle = Annotated[float, Field(ge=-360.0, le=360.0, allow_inf_nan=False)]
+"""A joint angle, degrees."""
+Serial = Annotated[int, Field(ge=0, le=MAX_INT)]
+"""A tube's serial number."""
+
+
+class ArmState(StrictModel):
+    """What the world model reads of a stand-in arm (``sim_hardware.devices.sta_arm.StaArm``):
+    its joints' angles and targets (degrees), the fingers' opening (mm), the tube it holds and
+    the one between its fingers, and the tubes that slipped from it since the last report."""
+
+    angle: Annotated[list[Angle], Field(min_length=7, max_length=7)]
+    target: Annotated[list[Angle], Field(min_length=7, max_length=7)]
+    opening: Annotated[float, Field(ge=0.0, le=1000.0, allow_inf_nan=False)]
+    held_tube: Serial | None = None
+    presented_tube: Serial | None = None
+    slipped: Annotated[list[Serial], Field(max_length=MAX_PARAMS)] = Field(default_factory=list)
+
+
+class CoupleRequest(StrictModel):
+    """A stand-in board's state for the world model; the reply is what the world did to it
+    (``sim_hardware.remote_coupling``, decision 0032)."""
+
+    op: Literal["couple"]
+    board: Literal["sta_arm"]
+    state: ArmState
+
+
 BackdoorRequest = Annotated[
-    InjectRequest | ClearRequest | ClearAllRequest | FaultsRequest | StatusRequest | WorldRequest,
+    InjectRequest
+    | ClearRequest
+    | ClearAllRequest
+    | FaultsRequest
+    | StatusRequest
+    | WorldRequest
+    | CoupleRequest,
     Field(discriminator="op"),
 ]
 """Any request of the back door."""
 
-OPS: Final = ("inject", "clear", "clear_all", "faults", "status", "world")
+OPS: Final = ("inject", "clear", "clear_all", "faults", "status", "world", "couple")
 _ADAPTER: Final[TypeAdapter[BackdoorRequest]] = TypeAdapter(BackdoorRequest)
 
 

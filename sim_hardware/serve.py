@@ -66,9 +66,11 @@ from sim_hardware.coupling import Coupling
 from sim_hardware.devices.base import BoardEmulator
 from sim_hardware.devices.mav_pyro import MavPyro
 from sim_hardware.devices.os_container import OsContainer
+from sim_hardware.devices.sta_arm import StaArm
 from sim_hardware.faults import FaultError, FaultManager
 from sim_hardware.host import PtyHost
 from sim_hardware.process import on_stop_signals, watch_stdin
+from sim_hardware.remote_coupling import COUPLED, CouplingClient
 from sim_hardware.simulator import EMULATORS, PORT_MAP
 from sim_hardware.space_link import Impairments
 from sim_hardware.world import LidState, World
@@ -96,6 +98,7 @@ class ServeOptions:
     baud: int | None = None
     bench: str | None = None
     run_dir: str | None = None
+    couple: str | None = None
 
 
 def open_port(port: str, baud: int, *, timestamp: Any = time.monotonic) -> Link:
@@ -151,26 +154,35 @@ class StandIn:
         baud: the line's rate.
         line_rate: hold the line to ``baud`` in the host (a pseudo-terminal; a real UART holds
             itself to its rate).
+        couple: the run folder of the bench whose world the board shares (its simulator's back
+            door, :mod:`sim_hardware.remote_coupling`); None: the stand-in's own world.
     """
 
     def __init__(
         self, name: str, link: Link, bench: Bench, run_dir: Path, baud: int, *,
-        line_rate: bool = False,
+        line_rate: bool = False, couple: Path | None = None,
     ) -> None:  # fmt: skip
         self.name = name
         self.port = link.url
         self.baud = baud
         self.run_dir = run_dir
         self._start = time.monotonic()
+        self._turn = 0.0  # board time of the serving loop's turn: one time for a whole turn
         self.world = World()
         self.emulator = build_emulator(name, self.world, bench.seed)
         self.coupling = Coupling(
             self.world, {name: self.emulator}, None,
             random.Random(f"{bench.seed}/coupling"),  # noqa: S311 - a simulation
         )  # fmt: skip
+        self.remote: CouplingClient | None = None
+        if couple is not None:
+            if not isinstance(self.emulator, StaArm):
+                link.close()
+                raise ServeError(f"--couple: only {', '.join(COUPLED)} couples to a bench's world")
+            self.remote = CouplingClient(couple, self.emulator, self._say)
         self.backdoor: Backdoor | None = None
         self.host = PtyHost(
-            [self.emulator], self.now, seed=bench.seed, links={name: link},
+            [self.emulator], lambda: self._turn, seed=bench.seed, links={name: link},
             bauds={name: baud} if line_rate else None, burst=bench.tick,
         )  # fmt: skip
         try:
@@ -205,17 +217,26 @@ class StandIn:
             due = min(self.faults.next_due(), self.host.next_due())
             wait = IDLE_WAIT if math.isinf(due) else min(IDLE_WAIT, max(0.0, due - self.now()))
             ready, room, _ = select.select([board_fd, *door.fds], door.writers, [], wait)
-            now = self.now()
-            self.faults.advance(now, self._physics)
+            now = self._turn = max(self._turn, self.now())
+            self.faults.advance(now, self._physics)  # the world knows the board before it answers
             if board_fd in ready:
                 self.host.serve_ready([board_fd])
-                self.coupling.sync(now)
+                self._couple(now)
             if ready or room:
                 door.serve_ready(ready, room)
 
     def _physics(self, t: float) -> None:
         self.host.advance(t)
-        self.coupling.sync(t)
+        self._couple(t)
+
+    def _couple(self, t: float) -> None:
+        if self.remote is not None:
+            self.remote.sync()
+        else:
+            self.coupling.sync(t)
+
+    def _say(self, line: str) -> None:
+        print(json.dumps({"coupling": line}), flush=True)
 
     def _impair(self, kind: str, name: str, impairments: Mapping[str, Impairments]) -> None:
         for direction, value in impairments.items():
@@ -237,7 +258,7 @@ class StandIn:
                     message.target, message.kind, now, duration=message.duration,
                     at=message.at, params=message.params,
                 )  # fmt: skip
-                self.coupling.sync(now)
+                self._couple(now)
                 return {"id": fault_id, "time": now}
             if isinstance(message, ClearRequest):
                 self.faults.clear(message.id, now)
@@ -278,6 +299,10 @@ class StandIn:
         return {
             "time": self.now(), "faults": self.faults.listing(), "boards": self.host.stats(),
             "coupling_refusals": self.coupling.refusals, "lid": self.world.lid.value,
+            "coupled": None if self.remote is None else {
+                "run_dir": str(self.remote.run_dir), "connected": self.remote.connected,
+                "reports": self.remote.reports, "failures": self.remote.failures,
+            },
         }  # fmt: skip
 
     def close(self) -> None:
@@ -344,7 +369,8 @@ def _start(options: ServeOptions) -> StandIn:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             run_dir = bench.runs_dir / f"serve-{options.board}-{stamp}-{os.getpid()}"
             run_dir.mkdir(parents=True, exist_ok=False)
-        return StandIn(options.board, link, bench, run_dir, baud, line_rate=pty)
+        couple = Path(options.couple) if options.couple else None
+        return StandIn(options.board, link, bench, run_dir, baud, line_rate=pty, couple=couple)
     except BaseException:
         link.close()
         raise

@@ -68,6 +68,7 @@ from sim_hardware.backdoor_messages import (
     BackdoorRequest,
     ClearAllRequest,
     ClearRequest,
+    CoupleRequest,
     FaultsRequest,
     InjectRequest,
     StatusRequest,
@@ -90,6 +91,7 @@ from sim_hardware.devices.sta_arm import StaArm
 from sim_hardware.devices.sta_vision import StaVision
 from sim_hardware.faults import FaultError, FaultManager
 from sim_hardware.host import PtyHost
+from sim_hardware.remote_coupling import couple
 from sim_hardware.space_link import Impairments, LinkPath
 from sim_hardware.world import LidState, World, WorldConfig
 
@@ -684,6 +686,8 @@ class Simulator:
                 return self.status()
             if isinstance(message, WorldRequest):
                 return {"world": self.world.snapshot(), "time": now}
+            if isinstance(message, CoupleRequest):  # a stand-in board's state (decision 0032)
+                return couple(self.coupling, self.bench, message, now)
         except FaultError as exc:
             raise BackdoorError(str(exc)) from None
         raise AssertionError(f"unhandled request {message!r}")  # every op has a branch

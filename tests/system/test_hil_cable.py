@@ -28,10 +28,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ground_tools.api import GroundError, Session, backdoor_request, connect
+from ground_tools.procedures.steps import Campaign
 from hal.devices.base import DeviceTimeout, DeviceUnavailable
 from hal.devices.sta_arm import StaArmClient
 
@@ -104,10 +106,13 @@ class Cable:
 class StandIn:
     """``python -m sim_hardware --serve BOARD --port PATH`` in its own process."""
 
-    def __init__(self, board: str, port: Path, bench: Path, run_dir: Path) -> None:
+    def __init__(
+        self, board: str, port: Path, bench: Path, run_dir: Path, couple: Path | None = None
+    ) -> None:
+        shared = ["--couple", str(couple)] if couple is not None else []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sim_hardware", "--serve", board, "--port", str(port),
-             "--bench", str(bench), "--run-dir", str(run_dir)],
+             "--bench", str(bench), "--run-dir", str(run_dir), *shared],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert self.process.stdout is not None
@@ -118,6 +123,10 @@ class StandIn:
                 break
         assert lines and lines[-1].get("ready"), lines
         self.info = lines[0]
+
+    def status(self) -> dict[str, Any]:
+        """The stand-in's status through its own back door."""
+        return backdoor_request(Path(self.info["run_dir"]), {"op": "status"})
 
     def kill(self) -> None:
         """SIGKILL: the board dies without a word, as a power cut or a pulled plug."""
@@ -344,3 +353,46 @@ def test_a_stand_in_arm_on_a_cable_is_lost_and_found_again_by_the_lander(
         if arm is not None:
             err = arm.close()
             assert "Traceback" not in err, err
+
+
+@pytest.mark.slow
+def test_a_whole_tube_load_passes_with_the_stand_in_arm_on_the_cable(
+    tmp_path: Path, cable: Cable
+) -> None:
+    """The campaign's own steps load one tube from the depot at the wall clock (about five
+    minutes), the stand-in arm sharing the bench's world (``--couple``): the simulator's cameras
+    see what the arm is over, and the tube it lets go over a slot goes into the simulator's OS
+    container."""
+    cable.plug()
+    bench_file = hil_bench(tmp_path, sta_arm=str(cable.lander))
+    latest = tmp_path / "runs" / "latest"
+    arm = StandIn("sta_arm", cable.board, bench_file, tmp_path / "stand_in", couple=latest)
+    hil: HilBench | None = None
+    try:
+        hil = HilBench(tmp_path, cable)
+        with connect(hil.run_dir, source="test_hil_cable") as bench:
+            campaign = Campaign(bench, tubes=1, phase=lambda line: None)
+            campaign.prepare_lander()  # nominal, the igloo conditioned, the OS lid opened
+            bench.wait_check("lander.sta.status.lid == 1", timeout=60)
+            assert campaign.load_tubes() == 1  # sta.load_tube from the depot, seated
+            loaded = bench.wait_event("lander", "sta.tube_loaded", timeout=60, since=0)
+            serial, slot = re.findall(r"\d+", loaded.values["detail"])[:2]
+
+            # custody: the lander's inventory has the tube in its slot...
+            mark = int(bench.status()["received"])
+            bench.cmd("lander", "sta.report_custody")
+            assert campaign.onboard_custody(mark) == {int(serial): "os_slot"}
+            # ...and the world agrees: the simulator's OS holds it there, its custody chain
+            # from the depot through the stand-in's gripper
+            world = backdoor_request(hil.run_dir, {"op": "world"})["world"]
+            assert world["os"]["slots"][int(slot)] == int(serial)
+            tube = next(t for t in world["tubes"] if t["serial"] == int(serial))
+            chain = [step["location"] for step in tube["custody"]]
+            assert chain[0] == "depot" and "gripper" in chain and chain[-1] == "os_slot", chain
+        coupled = arm.status()["coupled"]
+        assert coupled["connected"] and coupled["reports"] > 0, coupled
+    finally:
+        if hil is not None:
+            hil.down()
+        err = arm.close()
+        assert "Traceback" not in err, err
