@@ -530,6 +530,7 @@ class Session:
                                    "params": params}  # fmt: skip
         if duration is not None:
             message["duration"] = duration
+        self.request(op="hold")  # in a held round: it starts before the next (decision 0034)
         reply = backdoor_request(self.run_dir, message)
         self._say(f"fault {target} {kind}" + (f" for {duration:g} s" if duration else "")
                   + f" (fault {reply['id']})")  # fmt: skip
@@ -537,6 +538,7 @@ class Session:
 
     def clear_fault(self, fault_id: int) -> None:
         """Clear a fault injected with :meth:`fault` (GroundError: unknown number)."""
+        self.request(op="hold")
         backdoor_request(self.run_dir, {"op": "clear", "id": fault_id})
         self._say(f"fault {fault_id} cleared")
 

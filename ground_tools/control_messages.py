@@ -207,6 +207,13 @@ class StopRequest(StrictModel):
     op: Literal["stop"]
 
 
+class HoldRequest(StrictModel):
+    """Answered once the station holds a tick (at ``--pace held``: before a procedure acts on
+    the bench outside the station, e.g. through the simulator's back door, decision 0034)."""
+
+    op: Literal["hold"]
+
+
 class ResyncRequest(StrictModel):
     """Resynchronise a node's uplink (decision 0023); the station checks the node is its."""
 
@@ -216,12 +223,13 @@ class ResyncRequest(StrictModel):
 
 ControlRequest = Annotated[
     StatusRequest | CmdRequest | StagesRequest | LatestRequest | PacketsRequest | StepRequest
-    | PaceRequest | StopRequest | ResyncRequest,
+    | PaceRequest | StopRequest | ResyncRequest | HoldRequest,
     Field(discriminator="op"),
 ]  # fmt: skip
 """Any request of the control port."""
 
-OPS: Final = ("status", "cmd", "stages", "latest", "packets", "step", "pace", "stop", "resync")
+OPS: Final = ("status", "cmd", "stages", "latest", "packets", "step", "pace", "stop", "resync",
+               "hold")  # fmt: skip
 _ADAPTER: Final[TypeAdapter[ControlRequest]] = TypeAdapter(ControlRequest)
 
 

@@ -80,6 +80,7 @@ from ground_tools.control_messages import (
     MIN_PACE,
     CmdRequest,
     ControlRequest,
+    HoldRequest,
     LatestRequest,
     PaceRequest,
     PacketsRequest,
@@ -107,6 +108,8 @@ __all__ = ["STATION_FILE", "Station", "StationError", "main"]
 STATION_FILE: Final = "station.json"
 """The control port's address in the run folder: ``{"host", "port", "pid"}``."""
 ARCHIVE_FILE: Final = "archive.sqlite"
+_AT_ONCE: Final = (StopRequest, PaceRequest)
+"""The requests taken at once at the held pace; the others wait for a held tick."""
 HELD: Final = "held"
 """The pace at which time moves only while a client waits (module docstring)."""
 HOLD_REPORT_EVERY: Final = 2.0
@@ -153,6 +156,7 @@ class _Uplink(NamedTuple):
     name: str
     args: dict[str, Any]
     source: str
+    tick: int  # the tick the station held (or had last answered) when it took the command
 
 
 @dataclass
@@ -239,6 +243,7 @@ class Station:
         self._anchor = (0.0, wall())
         self._answered = True
         self._held_report = 0.0  # wall time of the last holding report
+        self._deferred: list[tuple[_Client, ControlRequest]] = []  # actions awaiting a tick
         try:
             token = create_token(run_dir)
         except ControlError as exc:
@@ -340,6 +345,7 @@ class Station:
         if tick is not None:
             self._answered = False
             self._held_report = self.wall()
+            self._take_deferred()
 
     def _maybe_answer(self) -> None:
         now = self.timing.now()
@@ -387,7 +393,12 @@ class Station:
                 sync.answers += 1
                 sync.answered, sync.answered_at = sync.nonce, now
         uplink, self._uplink = self._uplink, []
-        for node, raw, rid, name, args, source in uplink:
+        if self.held:  # taken while this tick was held: with the next, after the faults the
+            # procedure put in meanwhile (they start between the rounds, decision 0034)
+            number = self.timing.tick.number if self.timing.tick is not None else 0
+            self._uplink = [u for u in uplink if u.tick >= number]
+            uplink = [u for u in uplink if u.tick < number]
+        for node, raw, rid, name, args, source, _ in uplink:
             try:
                 self.archive.add_command(node, now, name, args, rid, source)
                 self.archive.commit()  # the command history holds every command sent, at once
@@ -505,8 +516,9 @@ class Station:
         if client is None:
             client = self.clients[conn.number] = _Client(conn)
         reply = self._handle(client, request)
-        if reply is None and client.waiting is not None:
-            self.server.hold(conn)  # its next lines wait for the step's answer (_wake)
+        waits = client.waiting is not None or any(c is client for c, _ in self._deferred)
+        if reply is None and waits:
+            self.server.hold(conn)  # its next lines wait for this one's answer
         return reply
 
     def _closed(self, conn: Connection) -> None:
@@ -542,12 +554,33 @@ class Station:
 
     def _handle(self, client: _Client, request: Any) -> dict[str, Any] | None:
         """Answer one decoded request line: parsed into its schema first (decision 0028), so
-        nothing is done or archived for a request the schema refuses."""
+        nothing is done or archived for a request the schema refuses. At the held pace a
+        request is taken only while the station holds a tick: one that comes between two
+        ticks waits for the next, so what a procedure reads (the time first of all) and does
+        is the same in every run (decision 0034); a stop or a pace is taken at once."""
         try:
             message = parse_request(request)
         except RequestError as exc:
             return {"error": f"bad request: {exc}"}
+        if self.held and not isinstance(message, _AT_ONCE) and not self._holding():
+            self._deferred.append((client, message))
+            return None
         return self._dispatch(client, message)
+
+    def _holding(self) -> bool:
+        """A tick is here and not answered yet."""
+        return self.timing.tick is not None and not self._answered
+
+    def _take_deferred(self) -> None:
+        """The actions that waited for a held tick, in the order they came."""
+        deferred, self._deferred = self._deferred, []
+        for client, message in deferred:
+            if client.conn.number not in self.clients:
+                continue  # gone meanwhile
+            reply = self._dispatch(client, message)
+            if reply is not None:
+                self._reply(client, reply)
+            self._answer_lines(client)
 
     def _dispatch(self, client: _Client, message: ControlRequest) -> dict[str, Any] | None:
         if isinstance(message, StatusRequest):
@@ -575,6 +608,8 @@ class Station:
             self.pace, self.held = message.pace, False
             self._anchor = (self.timing.now(), self.wall())
             return {"pace": self.pace}
+        if isinstance(message, HoldRequest):
+            return {"time": self.timing.now()}
         if isinstance(message, StopRequest):
             self.stopping = True
             return {"stopping": True}
@@ -650,7 +685,8 @@ class Station:
         self.stages.pop((node, rid.hex()), None)  # a sequence count used again: a new command
         # archived and sent in the cycle it goes up in (_send): its time is that cycle's, the
         # same in every run, not whichever tick the station held when the request came
-        self._uplink.append(_Uplink(node, raw, rid, name, args, request.source))
+        held = self.timing.tick.number if self.timing.tick is not None else 0
+        self._uplink.append(_Uplink(node, raw, rid, name, args, request.source, held))
         return {"request_id": rid.hex(), "time": self.timing.now()}
 
     def _latest(self, name: str) -> Any:

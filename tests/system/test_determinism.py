@@ -1,0 +1,67 @@
+"""System test: a SIL run repeats byte for byte from its run folder (issue 18, decision 0034).
+
+As a CI engineer replays yesterday's failure: run a 6-tube campaign with one seed, then
+``msr campaign --rerun`` on its run folder (same bench file, seed, key file, nonce seed,
+scenario and tubes), and read the comparison of every capture record and every archive row.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from ground_tools.rerun import compare_runs
+from hal.links.pcap import PcapReader, PcapWriter
+
+
+def run_msr(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ground_tools.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, check=False)  # fmt: skip
+
+
+def test_a_campaign_run_again_from_its_run_folder_comes_out_identical(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    first = run_msr("campaign", "--tubes", "6", "--seed", "4242", "--runs-dir", str(runs),
+                    cwd=tmp_path)  # fmt: skip
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    run_a = (runs / "latest").resolve()
+    summary_a = json.loads((run_a / "summary.json").read_text())
+    assert summary_a["ok"] and summary_a["seed"] == 4242 and summary_a["tubes_loaded"] == 6
+    for tube in summary_a["tubes_detail"]:
+        assert tube["final_location"] == "ees" and tube["chain_ok"]
+    assert {p.name for p in (run_a / "logs").iterdir()} >= {"lander.log", "mav.log",
+                                                          "orbiter.log"}  # fmt: skip
+
+    again = run_msr("campaign", "--rerun", str(run_a), cwd=tmp_path)
+
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "identical: 84 captures" in again.stdout, again.stdout[-3000:]
+    run_b = (runs / "latest").resolve()
+    assert run_b != run_a
+    summary_b = json.loads((run_b / "summary.json").read_text())
+    assert summary_b["sim_seconds"] == summary_a["sim_seconds"]  # to the microsecond
+    assert (run_b / "keys.json").read_bytes() == (run_a / "keys.json").read_bytes()
+    assert (run_b / "bench.toml").read_text() == (run_a / "bench.toml").read_text()
+
+    # the comparison is no formality: one octet changed in one record of a copy is named
+    copy = tmp_path / "copy"
+    shutil.copytree(run_b, copy, ignore=shutil.ignore_patterns("ports"))
+    capture = copy / "captures" / "fsw-lander-radio.rx.pcap"
+    with PcapReader(capture) as reader:
+        records = list(reader)
+    n = len(records) // 2
+    when, frame = records[n]
+    records[n] = (when, frame[:-1] + bytes([frame[-1] ^ 0x01]))
+    capture.unlink()
+    with PcapWriter(capture) as writer:
+        for ts, raw in records:
+            writer.write(raw, ts)
+    comparison = compare_runs(run_a, copy)
+    assert not comparison.identical
+    assert [str(d) for d in comparison.differences] == [
+        f"captures/fsw-lander-radio.rx.pcap: record {n + 1}: octet {len(frame) - 1} of "
+        f"{len(frame)}: {frame[-1]:#04x} against {frame[-1] ^ 1:#04x}"
+    ]
