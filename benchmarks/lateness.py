@@ -5,9 +5,10 @@ Two child processes run side by side for the same span, so they share the machin
 
 * ``executive``: the node's :class:`~fsw.core.executive.Executive` with one 10 Hz rate group on
   a :class:`~hal.clock.WallClock`, driven by the node process's own wall-clock loop
-  (``fsw.__main__._run_wall``, which waits on a ``threading.Event`` between cycles when the
-  node has no radio). A probe component in the group records, at each run, how far past its
-  grid time (``k * 0.1`` s of mission time) the run started.
+  (``fsw.__main__._run_wall``), which waits between cycles in ``select`` on the node's radio:
+  here a real pseudo-terminal read through the links' :class:`~hal.links.channel.FrameReader`,
+  as a node's quiet uplink is. A probe component in the group records, at each run, how far
+  past its grid time (``k * 0.1`` s of mission time) the run started.
 * ``sleep``: ``time.sleep`` until each grid time, then the same measurement.
 
 Each child prints one JSON line: the runs, the slips (runs the executive missed) and the
@@ -98,13 +99,34 @@ class _ExecutiveNode:
         return self.executive.next_due(self.clock.now())
 
 
+class _QuietRadio:
+    """What ``_run_wall`` asks of a radio: ``poll(timeout)``, a wait in ``select`` on a real
+    link for the first byte of an uplink frame (none comes)."""
+
+    def __init__(self) -> None:
+        from hal.links import open_link
+        from hal.links.channel import FrameReader
+        from hal.protocol.framing import Deframer
+
+        self.link = open_link("pty://")
+        self._reader = FrameReader(self.link, Deframer())
+
+    def poll(self, timeout: float | None = 0, *, report: bool = True) -> int:
+        """Wait at most ``timeout`` for uplink bytes; the frames they complete."""
+        return len(self._reader.read(timeout))
+
+
 def measure_executive(seconds: float) -> dict[str, Any]:
     """The executive in the node's wall-clock loop for ``seconds``."""
     from fsw.__main__ import _run_wall
 
     stopping = threading.Event()
     node = _ExecutiveNode(seconds, stopping)
-    _run_wall(node, None, stopping)  # type: ignore[arg-type]
+    radio = _QuietRadio()
+    try:
+        _run_wall(node, radio, stopping)  # type: ignore[arg-type]
+    finally:
+        radio.link.close()
     samples = node.probe.lateness[1:]  # the first run starts the grid
     return {"runs": len(samples), "slips": node.executive.slips, **percentiles(samples)}
 
