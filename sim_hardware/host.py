@@ -45,7 +45,7 @@ from hal.errors import EncodeError, LinkError, ProtocolError
 from hal.links import Link, open_link
 from hal.links.channel import PacketChannel
 from hal.protocol.framing import ASM, Deframer
-from hal.protocol.pus import PusPacket, PusTc, PusTm
+from hal.protocol.pus import PusPacket, PusTc, PusTm, RequestId
 from sim_hardware.devices.base import Garbage
 from sim_hardware.emulator import Emulator
 from sim_hardware.space_link import Impairments, LinkPath
@@ -299,7 +299,10 @@ class PtyHost:
             else:
                 for packet in packets:
                     path.push_frame(ASM + packet.pack(), now)
-                    self._unanswered(board, packet)  # it reaches the board later, if at all
+                answered = self._deliver_requests(board, now)  # some may cross at once
+                for packet in packets:  # the others reach the board later, if at all
+                    if isinstance(packet, PusTc) and RequestId.of(packet).pack() not in answered:
+                        self._unanswered(board, packet)
             self._deliver(board, now)
 
     # ------------------------------------------------------------------ internals
@@ -307,12 +310,24 @@ class PtyHost:
     def _deliver(self, board: ServedBoard, now: float) -> int:
         """Requests and replies whose impaired paths release them by ``now``; the intact reply
         packets written (a damaged one does not answer anything)."""
+        self._deliver_requests(board, now)
+        return self._deliver_replies(board, now)
+
+    def _deliver_requests(self, board: ServedBoard, now: float) -> set[bytes]:
+        """The requests the line releases by ``now``, handled; the ids of those answered."""
+        answered: set[bytes] = set()
         path = board.to_board
         if path is not None:
             for frame in path.due(now):
                 packet = self._decode_impaired(board, frame)
-                if packet is not None:
-                    self._reply(board, board.emulator.handle(packet, now), now)
+                if packet is not None and self._reply(
+                    board, board.emulator.handle(packet, now), now
+                ):
+                    answered.add(RequestId.of(packet).pack())
+        return answered
+
+    def _deliver_replies(self, board: ServedBoard, now: float) -> int:
+        """The replies the line releases by ``now``, written; how many are intact packets."""
         path = board.from_board
         if path is not None:
             frames = path.due(now)
@@ -359,7 +374,7 @@ class PtyHost:
                     answered = True
         except (EncodeError, LinkError) as exc:
             link.record_error(f"reply_{exc.reason}")
-        if queued and self._deliver(board, now):
+        if queued and self._deliver_replies(board, now):
             answered = True
         return answered
 
