@@ -209,9 +209,7 @@ def _compare_archive(result: RunComparison) -> None:
 def _row(a: tuple[Any, ...], b: tuple[Any, ...], columns: str = "") -> str:
     names = [c.strip() for c in columns.split(",")]
     parts = [
-        f"{name} {x!r} against {y!r}"
-        for name, x, y in zip(names, a, b, strict=False)
-        if x != y
+        f"{name} {x!r} against {y!r}" for name, x, y in zip(names, a, b, strict=False) if x != y
     ]
     return "; ".join(parts)
 
