@@ -59,6 +59,15 @@ and spans are at most :data:`MAX_SECONDS` (as on the control ports, :mod:`hal.sc
 at most :data:`MAX_NAME` characters (names, targets) or :data:`MAX_PATH` (ports and paths);
 lists at most :data:`MAX_BLACKOUTS` and :data:`MAX_FAULTS` entries; a fault at most
 :data:`MAX_PARAMS` parameters of the back door's own kinds and bounds (decision 0028).
+
+The TOML document is parsed into a pydantic schema (the private models at the end of this
+module, on :class:`hal.schema.StrictModel`): strict types (``"1"`` is not 1, ``true`` is not 1,
+``115200.0`` is not a baud rate), finite and bounded numbers, bounded strings, arrays and
+tables, and unknown keys refused at every level. Each type words its own refusal, so the message
+reads like the format above (``must be an integer in 0..1023, not 1024``). The rules between
+fields (distinct scid and spi, a board's owner, a fault's target, a ground end only with a real
+radio, one real port per endpoint, real hardware only on the wall clock) are checked after the
+schema, on the validated document; then the public dataclasses below are built from it.
 """
 
 from __future__ import annotations
@@ -66,22 +75,36 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
-import math
 import os
 import re
 import secrets
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Final, NoReturn
+from types import MappingProxyType, UnionType
+from typing import Annotated, Any, Final, Literal, NoReturn, Union, get_args, get_origin
 from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    create_model,
+)
+from pydantic_core import PydanticCustomError
 
 from hal.errors import HalError
 from hal.links.space_link import SpaceLinkConfig
 from hal.protocol.sdls import KeyFileError, parse_key_file
+from hal.schema import StrictModel
 
 __all__ = [
     "ARCHIVES",
@@ -215,12 +238,6 @@ MAX_PARAM_INT: Final = (1 << 63) - 1
 _MAX_LINK_INT: Final = 0xFFFF_FFFF
 """The largest integer of a node's ``space_link`` table (windows, limits, queue sizes)."""
 
-_TOP_KEYS: Final = ("seed", "clock", "tick", "duration_limit", "keys", "runs_dir", "archive",
-                    "nodes", "boards", "faults")  # fmt: skip
-_NODE_KEYS: Final = ("radio", "radio_baud", "ground", "scid", "spi", "light_time",
-                     "bit_error_rate", "blackouts", "space_link")  # fmt: skip
-_BOARD_KEYS: Final = ("node", "port", "baud", "usb_serial")
-_FAULT_KEYS: Final = ("at", "target", "kind", "duration", "params")
 _LINK_PREFIX: Final = "link:"
 _IDENTIFIER: Final = re.compile(r"^[a-z_][a-z0-9_]*$")
 _PARAM_NAME: Final = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -347,8 +364,8 @@ class FaultSpec:
 class Bench:
     """One bench, validated: everything the composition roots need to start a run.
 
-    Built by :func:`parse_bench` (which checks every field); constructing one by hand skips the
-    checks. Mappings keep the order of the file.
+    Built by :func:`parse_bench` (from the document its schema validated, and after the rules
+    between fields); constructing one by hand skips the checks. Mappings keep the order of the file.
 
     Attributes:
         source: the file it was read from, as named in error messages.
@@ -506,10 +523,22 @@ def parse_bench(text: str, source: str = "bench file", *, base: Path | None = No
         raise BenchError(f"{source}: not valid TOML: an integer too long to read") from None
     except RecursionError:  # arrays or inline tables nested hundreds deep
         raise BenchError(f"{source}: not valid TOML: arrays or tables nested too deep") from None
-    return _Parser(source, base).bench(document)
+    try:
+        validated = _BenchDocument.model_validate(document)
+    except ValidationError as exc:
+        raise _schema_error(source, exc) from None
+    return _Rules(source, base).bench(validated)
 
 
-# ---------------------------------------------------------------------------------- parsing
+# ---------------------------------------------------------------------------------- the schema
+#
+# The bench document as pydantic models (issue 17, decision 0030). The types are strict (no
+# "1" for 1, no true for 1, no 1.0 for a baud rate), every number is finite and bounded, every
+# string and list is bounded, and every table refuses keys it does not know. Each type carries
+# its own wording (_worded), so a refusal reads like the format's documentation
+# ("must be an integer in 0..1023, not 1024"). What one value cannot say by itself (two nodes
+# on one scid, a board's owner, a fault's target, real hardware on the simulated clock) is
+# checked after the schema, by _Rules.
 
 
 def _why(exc: BaseException) -> str:
@@ -544,11 +573,438 @@ def _key(name: str) -> str:
 
 
 def _number_text(value: float) -> str:
+    value = float(value)
     return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:g}"
 
 
-class _Parser:
-    """Reads one document; every check raises a :class:`BenchError` naming the field path."""
+def _hint(name: str, known: Iterable[str]) -> str:
+    """``did you mean 'x'? `` for a near miss of a known name, else ``""``."""
+    close = difflib.get_close_matches(name[:_SHOW_MAX], list(known), n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+_REFUSED: Final = "bench_refused"
+"""The pydantic error type of a refusal worded for the bench file (its message is final)."""
+_KEY_STEP: Final = "[key]"
+"""The last step of pydantic's location of a refused table key."""
+
+
+def _refusal(problem: str) -> PydanticCustomError:
+    """A refusal in the bench file's words, raised by a validator of the schema."""
+    return PydanticCustomError(_REFUSED, "{problem}", {"problem": problem})
+
+
+def _worded(
+    what: str = "",
+    *,
+    items: str = "",
+    problem: Callable[[Any], str] | None = None,
+    depth: int = 0,
+) -> WrapValidator:
+    """Words the schema's refusal of a value: ``must be WHAT, not VALUE``, ``must be WHAT of
+    at most N characters, not LENGTH (VALUE)``, ``has LENGTH ITEMS: at most N``, or
+    ``problem(value)`` when given.
+
+    Only a refusal of the value itself is worded (its location has at most ``depth`` steps:
+    1 for a union's tag); one of a value inside it (a table's field, an array's item) already
+    has its own words and passes through, as does a refusal already worded.
+    """
+
+    def validate(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            here = [e for e in errors if len(e["loc"]) <= depth and e["type"] != _REFUSED]
+            if not here:
+                raise
+            kind, limit = here[0]["type"], here[0].get("ctx", {}).get("max_length")
+            if problem is not None:
+                text = problem(value)
+            elif kind == "string_too_long":
+                text = (f"must be {what} of at most {limit} characters, not {len(value)} "
+                        f"({_show(value)})")  # fmt: skip
+            elif kind == "too_long":
+                text = f"has {len(value)} {items}: at most {limit}"
+            else:
+                text = f"must be {what}, not {_show(value)}"
+            raise _refusal(text) from None
+
+    return WrapValidator(validate)
+
+
+def _bounds(lo: float, hi: float, *, above: bool = False) -> str:
+    low = _number_text(lo)
+    return f"> {low} and at most {_number_text(hi)}" if above else f"in {low}..{_number_text(hi)}"
+
+
+_PRINTABLE: Final = r"^ *[^\p{C}\p{Z}](?: |[^\p{C}\p{Z}])*$"
+"""Printable (as :meth:`str.isprintable`: no control, format or separator character but the
+space) and not blank."""
+_PRINTABLE_OR_EMPTY: Final = r"^(?: |[^\p{C}\p{Z}])*$"
+_SECONDS_WHAT: Final = "a number of seconds"
+_PORT_WHAT: Final = (
+    '"sim", a device path (/dev/ttyUSB0, /dev/serial/by-id/...) or a socket:// or rfc2217:// URL'
+)
+
+_Seconds = Annotated[
+    float,
+    Field(ge=0.0, le=MAX_SECONDS, allow_inf_nan=False),
+    _worded(f"{_SECONDS_WHAT} {_bounds(0, MAX_SECONDS)}"),
+]
+"""A simulated time or span, 0..:data:`MAX_SECONDS` (an integer is taken as a number)."""
+_Span = Annotated[
+    float,
+    Field(gt=0.0, le=MAX_SECONDS, allow_inf_nan=False),
+    _worded(f"{_SECONDS_WHAT} {_bounds(0, MAX_SECONDS, above=True)}"),
+]
+"""A duration: > 0 and at most :data:`MAX_SECONDS`."""
+_Tick = Annotated[
+    float,
+    Field(ge=MIN_TICK, le=MAX_TICK, allow_inf_nan=False),
+    _worded(f"{_SECONDS_WHAT} {_bounds(MIN_TICK, MAX_TICK)}"),
+]
+_LightTime = Annotated[
+    float,
+    Field(ge=0.0, le=MAX_LIGHT_TIME, allow_inf_nan=False),
+    _worded(f"{_SECONDS_WHAT} {_bounds(0, MAX_LIGHT_TIME)}"),
+]
+_Probability = Annotated[
+    float, Field(ge=0.0, le=1.0, allow_inf_nan=False), _worded(f"a probability {_bounds(0, 1)}")
+]
+_Seed = Annotated[int, Field(ge=0, le=MAX_SEED), _worded(f"an integer in 0..{MAX_SEED}")]
+_Scid = Annotated[int, Field(ge=0, le=1023), _worded("an integer in 0..1023")]
+_Spi = Annotated[int, Field(ge=0, le=0xFFFF), _worded("an integer in 0..65535")]
+_LinkInt = Annotated[
+    int, Field(ge=0, le=_MAX_LINK_INT), _worded(f"an integer in 0..{_MAX_LINK_INT}")
+]
+_Clock = Annotated[Literal[CLOCKS], _worded(" or ".join(json.dumps(c) for c in CLOCKS))]
+_Archive = Annotated[Literal[ARCHIVES], _worded(" or ".join(json.dumps(a) for a in ARCHIVES))]
+_Name = Annotated[str, StringConstraints(max_length=MAX_NAME, pattern=_PRINTABLE)]
+_NodeRef = Annotated[_Name, _worded("the name of the node that owns the board")]
+_UsbSerial = Annotated[_Name, _worded("a USB serial number")]
+_Target = Annotated[_Name, _worded('a board, "board.device" or "link:<node>"')]
+_FolderPath = Annotated[
+    str, StringConstraints(max_length=MAX_PATH, pattern=_PRINTABLE), _worded("a folder path")
+]
+
+
+def _not_a_key(text: str) -> str:
+    if _LOOKS_LIKE_KEY.match(text):
+        raise _refusal("looks like a key: a bench file names a key file, never a key")
+    return text
+
+
+_Keys = Annotated[
+    str,
+    StringConstraints(max_length=MAX_PATH, pattern=_PRINTABLE),
+    _worded(f'"{GENERATE_KEYS}" or the path of a key file'),
+    AfterValidator(_not_a_key),
+]
+
+
+def _port_shape(port: str) -> str:
+    """``"sim"``, an absolute device path without spaces, or a ``socket://`` or ``rfc2217://``
+    URL with a host and a port."""
+    if port == EMULATED:
+        return port
+    if "://" in port:
+        scheme = port.partition("://")[0].lower()
+        if scheme not in PORT_SCHEMES:
+            raise _refusal(f"must be {_PORT_WHAT}, not {_show(port)}")
+        try:
+            parts = urlsplit(port)
+            if not parts.hostname or parts.port is None:
+                raise ValueError("no host:port")
+        except ValueError:
+            problem = f"{_show(port)} needs a host and a port ({scheme}://host:port)"
+            raise _refusal(problem) from None
+        return port
+    if not port.startswith("/") or any(c.isspace() for c in port):
+        raise _refusal(f"must be {_PORT_WHAT}, not {_show(port)}")
+    return port
+
+
+_Port = Annotated[
+    str,
+    StringConstraints(max_length=MAX_PATH, pattern=_PRINTABLE),
+    _worded(_PORT_WHAT),
+    AfterValidator(_port_shape),
+]
+
+
+def _not_a_baud_rate(value: object) -> str:
+    return f"{_show(value)} is not a standard baud rate ({', '.join(map(str, BAUD_RATES))})"
+
+
+def _standard_baud(rate: int) -> int:
+    if rate not in BAUD_RATES:
+        raise _refusal(_not_a_baud_rate(rate))
+    return rate
+
+
+_Baud = Annotated[int, _worded(problem=_not_a_baud_rate), AfterValidator(_standard_baud)]
+"""One of :data:`BAUD_RATES`, an integer (``115200.0`` is not a rate)."""
+
+
+def _ordered(span: list[float]) -> tuple[float, float]:
+    start, end = span
+    if end <= start:
+        raise _refusal(f"ends at {end:g} s, not after its start at {start:g} s")
+    return start, end
+
+
+_Blackout = Annotated[
+    list[_Seconds],
+    Field(min_length=2, max_length=2),
+    _worded("[start, end] seconds"),
+    AfterValidator(_ordered),
+]
+_Blackouts = Annotated[
+    list[_Blackout],
+    Field(max_length=MAX_BLACKOUTS),
+    _worded("an array of [start, end] seconds", items="blackouts"),
+]
+
+
+def _unknown_node(name: str) -> str:
+    return f"unknown node (known: {', '.join(NODES)})"
+
+
+def _unknown_board(name: str) -> str:
+    return f"unknown board ({_hint(name, BOARD_NODES)}known: {', '.join(BOARD_NODES)})"
+
+
+_NodeName = Annotated[Literal[NODES], _worded(problem=_unknown_node)]
+_BoardName = Annotated[Literal[tuple(BOARD_NODES)], _worded(problem=_unknown_board)]
+_KINDS: Final = tuple(sorted(FAULT_KINDS))
+
+
+def _unknown_kind(kind: object) -> str:
+    if not isinstance(kind, str):
+        return f"must be a fault kind, not {_show(kind)}"
+    return f"unknown fault kind {_show(kind)} ({_hint(kind, _KINDS)}known: {', '.join(_KINDS)})"
+
+
+_Kind = Annotated[Literal[_KINDS], _worded(problem=_unknown_kind)]
+
+
+def _bad_param_name(name: str) -> str:
+    return ("a parameter's name must be a lower-case name like index or seconds, of at most "
+            f"{MAX_NAME} characters")  # fmt: skip
+
+
+_ParamName = Annotated[
+    str,
+    StringConstraints(max_length=MAX_NAME, pattern=_PARAM_NAME.pattern),
+    _worded(problem=_bad_param_name),
+]
+_PARAM_WHAT: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "integer": f"an integer within +-{MAX_PARAM_INT}",
+        "number": f"a finite number within +-{MAX_PARAM_NUMBER:g}",
+        "string": f"a printable string of at most {MAX_PARAM_TEXT} characters",
+    }
+)
+_PARAM_TYPES: Final[Mapping[type, str]] = MappingProxyType(
+    {bool: "boolean", int: "integer", float: "number", str: "string"}
+)
+
+
+def _param_type(value: object) -> str | None:
+    """The branch of a parameter's value: its TOML type (None: no parameter's type)."""
+    return _PARAM_TYPES.get(type(value))
+
+
+def _bad_param(value: object) -> str:
+    what = _PARAM_WHAT.get(_param_type(value) or "", "a number, string or boolean")
+    return f"must be {what}, not {_show(value)}"
+
+
+_ParamValue = Annotated[
+    Annotated[bool, Tag("boolean")]
+    | Annotated[int, Field(ge=-MAX_PARAM_INT, le=MAX_PARAM_INT), Tag("integer")]
+    | Annotated[
+        float,
+        Field(ge=-MAX_PARAM_NUMBER, le=MAX_PARAM_NUMBER, allow_inf_nan=False),
+        Tag("number"),
+    ]
+    | Annotated[
+        str,
+        StringConstraints(max_length=MAX_PARAM_TEXT, pattern=_PRINTABLE_OR_EMPTY),
+        Tag("string"),
+    ],
+    Discriminator(_param_type),
+    _worded(problem=_bad_param, depth=1),
+]
+"""A fault parameter, as the back door's ``inject`` takes it (decision 0028)."""
+
+
+_SpaceLinkTable = create_model(
+    "_SpaceLinkTable",
+    __base__=StrictModel,
+    __doc__="""``[nodes.X.space_link]``: :class:`SpaceLinkConfig`'s fields, each typed and
+    bounded (a time 0..:data:`MAX_SECONDS`, an integer 0..2^32-1); the rules between them are
+    the config's own. ``scid`` is known only to be refused: it is ``nodes.X.scid``.""",
+    **{
+        f.name: (_Seconds | None if f.type in ("float", float) else _LinkInt | None, None)
+        for f in dataclasses.fields(SpaceLinkConfig)
+    },
+)
+
+
+class _NodeTable(StrictModel):
+    """``[nodes.X]``: one node's radio and space link."""
+
+    radio: _Port = Field(description='"sim" or a port')
+    radio_baud: _Baud = DEFAULT_BAUD
+    ground: _Port | None = None
+    scid: _Scid = Field(description="an integer in 0..1023")
+    spi: _Spi = Field(description="an integer in 0..65535")
+    light_time: _LightTime = 0.0
+    bit_error_rate: _Probability = 0.0
+    blackouts: _Blackouts = Field(default_factory=list)
+    space_link: Annotated[_SpaceLinkTable, _worded("a table")] = Field(
+        default_factory=_SpaceLinkTable
+    )
+
+
+class _BoardTable(StrictModel):
+    """``[boards.X]``: where one board is."""
+
+    node: _NodeRef = Field(description="the node that owns the board")
+    port: _Port = Field(description='"sim" or a port')
+    baud: _Baud = DEFAULT_BAUD
+    usb_serial: _UsbSerial | None = None
+
+
+class _FaultTable(StrictModel):
+    """``[[faults]]``: one entry of the fault schedule."""
+
+    at: _Seconds = Field(description="seconds >= 0")
+    target: _Target = Field(description='a board, "board.device" or "link:<node>"')
+    kind: _Kind = Field(description="a fault kind")
+    duration: _Span | None = None
+    params: Annotated[
+        dict[_ParamName, _ParamValue],
+        Field(max_length=MAX_PARAMS),
+        _worded("a table", items="parameters"),
+    ] = Field(default_factory=dict)
+
+
+def _some_node(nodes: dict[str, _NodeTable]) -> dict[str, _NodeTable]:
+    if not nodes:
+        raise _refusal(f"needs at least one node ({', '.join(NODES)})")
+    return nodes
+
+
+class _BenchDocument(StrictModel):
+    """A whole bench file, as the module's docstring writes it."""
+
+    seed: _Seed = Field(description=f"an integer in 0..{MAX_SEED}")
+    clock: _Clock = "sim"
+    tick: _Tick = DEFAULT_TICK
+    duration_limit: _Span | None = None
+    keys: _Keys = Field(description=f'"{GENERATE_KEYS}" or a key file path')
+    runs_dir: _FolderPath = "runs"
+    archive: _Archive = "sqlite"
+    nodes: Annotated[
+        dict[_NodeName, Annotated[_NodeTable, _worded("a table")]],
+        _worded(f"a table with a table per node ({', '.join(NODES)})"),
+        AfterValidator(_some_node),
+    ] = Field(description="a table per node")
+    boards: Annotated[
+        dict[_BoardName, Annotated[_BoardTable, _worded("a table")]],
+        _worded("a table with a table per board"),
+    ] = Field(default_factory=dict)
+    faults: Annotated[
+        list[Annotated[_FaultTable, _worded("a table")]],
+        Field(max_length=MAX_FAULTS),
+        _worded("an array of tables ([[faults]])", items="entries"),
+    ] = Field(default_factory=list)
+
+
+def _table_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
+    """The table model at ``loc`` (pydantic's location) of the document, or None."""
+    kind: Any = _BenchDocument
+    for step in loc:
+        kind = _bare(kind)
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            field_info = kind.model_fields.get(str(step))
+            if field_info is None:
+                return None
+            kind = field_info.annotation
+        elif get_origin(kind) in (dict, list):
+            kind = get_args(kind)[-1]
+        else:
+            return None
+    kind = _bare(kind)
+    return kind if isinstance(kind, type) and issubclass(kind, BaseModel) else None
+
+
+def _bare(kind: Any) -> Any:
+    """``kind`` without its ``Annotated`` metadata, and without ``None`` when optional."""
+    while True:
+        if get_origin(kind) is Annotated:
+            kind = get_args(kind)[0]
+        elif get_origin(kind) in (Union, UnionType):
+            kind = next(a for a in get_args(kind) if a is not type(None))
+        else:
+            return kind
+
+
+def _path(loc: Sequence[str | int]) -> str:
+    """A location as the bench file names a field: ``faults[0].params.amount``."""
+    text = ""
+    for step in loc:
+        if isinstance(step, int):
+            text += f"[{step}]"
+        else:
+            text += f".{_key(step)}" if text else _key(step)
+    return text
+
+
+def _schema_error(source: str, exc: ValidationError) -> BenchError:
+    """The schema's first refusal (an unknown key first, as the file is read table by table)
+    as one line: ``FILE: FIELD.PATH: problem``."""
+    errors = exc.errors(include_url=False)
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    loc = list(error["loc"])
+    if error["type"] == _REFUSED and loc and loc[-1] == _KEY_STEP:
+        loc.pop()  # a refused key: the field is the key itself
+    if error["type"] == "extra_forbidden":
+        key, where = str(loc[-1]), _path(loc[:-1])
+        known = list(getattr(_table_at(loc[:-1]), "model_fields", ()))
+        shown = repr(key) if len(key) <= _SHOW_MAX else repr(key[:_SHOW_MAX]) + "..."
+        place = f"in {where}" if where else "at top level"
+        return BenchError(f"{source}: unknown key {shown} {place} "
+                          f"({_hint(key, known)}known: {', '.join(known)})")  # fmt: skip
+    if error["type"] == "missing":
+        problem = f"is required: {_required(loc)}"
+    elif error["type"] == _REFUSED:
+        problem = error["msg"]
+    else:  # pydantic's own words (every type above words its refusals: not expected)
+        problem = f"{error['msg']}, not {_show(error['input'])}"
+    where = _path(loc)
+    return BenchError(f"{source}: {where}: {problem}" if where else f"{source}: {problem}")
+
+
+def _required(loc: Sequence[str | int]) -> str:
+    """What a missing field takes, from its description in the schema."""
+    table = _table_at(loc[:-1])
+    owner = BOARD_NODES.get(str(loc[-2])) if len(loc) > 1 else None
+    if table is _BoardTable and loc[-1] == "node" and owner is not None:
+        return json.dumps(owner)  # the board's own node, by name
+    field_info = table.model_fields.get(str(loc[-1])) if table is not None else None
+    return (field_info.description if field_info is not None else None) or "a value"
+
+
+# ---------------------------------------------------------------------------------- the rules
+
+
+class _Rules:
+    """The rules between fields, checked on the validated document (after the schema); each
+    raises a :class:`BenchError` naming the field path."""
 
     def __init__(self, source: str, base: Path | None) -> None:
         self.source = source
@@ -559,161 +1015,33 @@ class _Parser:
             f"{self.source}: {where}: {message}" if where else f"{self.source}: {message}"
         )
 
-    # ------------------------------------------------------------------ shapes
-
-    def table(self, value: object, where: str, what: str = "a table") -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.fail(where, f"must be {what}, not {_show(value)}")
-        return value
-
-    def known(self, table: Mapping[str, Any], keys: Iterable[str], where: str) -> None:
-        keys = tuple(keys)
-        for key in table:
-            if key not in keys:
-                place = f"in {where}" if where else "at top level"
-                close = difflib.get_close_matches(key[:_SHOW_MAX], keys, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
-                shown = repr(key) if len(key) <= _SHOW_MAX else repr(key[:_SHOW_MAX]) + "..."
-                raise BenchError(
-                    f"{self.source}: unknown key {shown} {place} ({hint}known: {', '.join(keys)})"
-                )
-
-    def required(self, table: Mapping[str, Any], key: str, where: str, what: str) -> Any:
-        if key not in table:
-            self.fail(f"{where}.{key}" if where else key, f"is required: {what}")
-        return table[key]
-
-    # ------------------------------------------------------------------ values
-
-    def integer(self, value: object, where: str, lo: int, hi: int | None = None) -> int:
-        what = f"an integer in {lo}..{hi}" if hi is not None else f"an integer >= {lo}"
-        if not isinstance(value, int) or isinstance(value, bool):
-            self.fail(where, f"must be {what}, not {_show(value)}")
-        if value < lo or (hi is not None and value > hi):
-            self.fail(where, f"must be {what}, not {_show(value)}")
-        return value
-
-    def number(
-        self,
-        value: object,
-        where: str,
-        *,
-        lo: float = 0.0,
-        above: bool = False,
-        hi: float | None = None,
-        what: str = "a number of seconds",
-    ) -> float:
-        if hi is None:
-            bound = f"{'>' if above else '>='} {_number_text(lo)}"
-        elif above:
-            bound = f"> {_number_text(lo)} and at most {_number_text(hi)}"
-        else:
-            bound = f"in {_number_text(lo)}..{_number_text(hi)}"
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            try:
-                number = float(value)
-            except OverflowError:  # an integer beyond any float
-                self.fail(where, f"must be {what} {bound}, not {_show(value)}")
-            low_ok = number > lo if above else number >= lo
-            if math.isfinite(number) and low_ok and (hi is None or number <= hi):
-                return number
-        self.fail(where, f"must be {what} {bound}, not {_show(value)}")
-
-    def choice(self, value: object, where: str, choices: Iterable[str]) -> str:
-        choices = tuple(choices)
-        if value not in choices or not isinstance(value, str):
-            listed = " or ".join(json.dumps(c) for c in choices)
-            self.fail(where, f"must be {listed}, not {_show(value)}")
-        return value
-
-    def text(self, value: object, where: str, what: str, limit: int = MAX_NAME) -> str:
-        if not isinstance(value, str) or not value.strip() or not value.isprintable():
-            self.fail(where, f"must be {what}, not {_show(value)}")
-        if len(value) > limit:
-            self.fail(where, f"must be {what} of at most {limit} characters, not "
-                             f"{len(value)} ({_show(value)})")  # fmt: skip
-        return value
-
-    def baud(self, value: object, where: str) -> int:
-        if value not in BAUD_RATES or not isinstance(value, int) or isinstance(value, bool):
-            rates = ", ".join(map(str, BAUD_RATES))
-            self.fail(where, f"{_show(value)} is not a standard baud rate ({rates})")
-        return value
-
-    def port(self, value: object, where: str) -> str:
-        what = (
-            '"sim", a device path (/dev/ttyUSB0, /dev/serial/by-id/...) '
-            "or a socket:// or rfc2217:// URL"
-        )
-        port = self.text(value, where, what, MAX_PATH)
-        if port == EMULATED:
-            return port
-        if "://" in port:
-            scheme = port.partition("://")[0].lower()
-            if scheme not in PORT_SCHEMES:
-                self.fail(where, f"must be {what}, not {_show(port)}")
-            try:
-                parts = urlsplit(port)
-                if not parts.hostname or parts.port is None:
-                    raise ValueError("no host:port")
-            except ValueError:
-                self.fail(where, f"{_show(port)} needs a host and a port ({scheme}://host:port)")
-            return port
-        if not port.startswith("/") or any(c.isspace() for c in port):
-            self.fail(where, f"must be {what}, not {_show(port)}")
-        return port
-
-    # ------------------------------------------------------------------ document
-
-    def bench(self, doc: dict[str, Any]) -> Bench:
-        self.known(doc, _TOP_KEYS, "")
-        seed = self.required(doc, "seed", "", f"an integer in 0..{MAX_SEED}")
-        seed = self.integer(seed, "seed", 0, MAX_SEED)
-        clock = self.choice(doc.get("clock", "sim"), "clock", CLOCKS)
-        tick = self.number(doc.get("tick", DEFAULT_TICK), "tick", lo=MIN_TICK, hi=MAX_TICK)
-        limit = doc.get("duration_limit")
-        duration_limit = (
-            None if limit is None
-            else self.number(limit, "duration_limit", above=True, hi=MAX_SECONDS)
-        )  # fmt: skip
-        keys = self.keys(self.required(doc, "keys", "", f'"{GENERATE_KEYS}" or a key file path'))
-        runs_dir = doc.get("runs_dir", "runs")
-        runs_dir = Path(self.text(runs_dir, "runs_dir", "a folder path", MAX_PATH))
-        archive = self.choice(doc.get("archive", "sqlite"), "archive", ARCHIVES)
-        nodes = self.nodes(self.required(doc, "nodes", "", "a table per node"))
-        boards = self.boards(doc.get("boards", {}), nodes)
+    def bench(self, doc: _BenchDocument) -> Bench:
+        nodes = self.nodes(doc.nodes)
+        boards = self.boards(doc.boards, nodes)
         self.unique_ports(nodes, boards)
-        faults = self.faults(doc.get("faults", []), nodes, boards)
-        if clock == "sim":
+        faults = self.faults(doc.faults, nodes, boards)
+        if doc.clock == "sim":
             self.pausable(nodes, boards)
         return Bench(
-            source=self.source, seed=seed, clock=clock, tick=tick,
-            duration_limit=duration_limit, keys=keys, runs_dir=runs_dir, archive=archive,
-            nodes=MappingProxyType(nodes), boards=MappingProxyType(boards), faults=faults,
+            source=self.source, seed=doc.seed, clock=doc.clock, tick=doc.tick,
+            duration_limit=doc.duration_limit, keys=self.keys(doc.keys),
+            runs_dir=Path(doc.runs_dir), archive=doc.archive, nodes=MappingProxyType(nodes),
+            boards=MappingProxyType(boards), faults=faults,
         )  # fmt: skip
 
-    def keys(self, value: object) -> Path | None:
-        what = f'"{GENERATE_KEYS}" or the path of a key file'
-        text = self.text(value, "keys", what, MAX_PATH)
+    def keys(self, text: str) -> Path | None:
         if text == GENERATE_KEYS:
             return None
-        if _LOOKS_LIKE_KEY.match(text):
-            self.fail("keys", "looks like a key: a bench file names a key file, never a key")
         path = Path(text)
         return self.base / path if self.base is not None and not path.is_absolute() else path
 
-    def nodes(self, value: object) -> dict[str, NodeSpec]:
-        table = self.table(value, "nodes", f"a table with a table per node ({', '.join(NODES)})")
-        if not table:
-            self.fail("nodes", f"needs at least one node ({', '.join(NODES)})")
+    def nodes(self, tables: Mapping[str, _NodeTable]) -> dict[str, NodeSpec]:
         nodes: dict[str, NodeSpec] = {}
         scids: dict[int, str] = {}
         spis: dict[int, str] = {}
-        for name, body in table.items():
-            where = f"nodes.{_key(name)}"
-            if name not in NODES:
-                self.fail(where, f"unknown node (known: {', '.join(NODES)})")
-            node = self.node(name, self.table(body, where))
+        for name, table in tables.items():
+            where = f"nodes.{name}"
+            node = self.node(name, table)
             if node.scid in scids:
                 self.fail(f"{where}.scid", f"{node.scid} is already used by {scids[node.scid]}")
             if node.spi in spis:
@@ -722,103 +1050,45 @@ class _Parser:
             nodes[name] = node
         return nodes
 
-    def node(self, name: str, body: dict[str, Any]) -> NodeSpec:
+    def node(self, name: str, table: _NodeTable) -> NodeSpec:
         where = f"nodes.{name}"
-        self.known(body, _NODE_KEYS, where)
-        radio = self.port(self.required(body, "radio", where, '"sim" or a port'), f"{where}.radio")
-        radio_baud = self.baud(body.get("radio_baud", DEFAULT_BAUD), f"{where}.radio_baud")
-        ground = body.get("ground")
-        if ground is not None:
-            if radio == EMULATED:
+        if table.ground is not None:
+            if table.radio == EMULATED:
                 self.fail(f"{where}.ground", "only a real radio takes a ground end (the "
                           "simulator gives an emulated radio's)")  # fmt: skip
-            ground = self.port(ground, f"{where}.ground")
-            if ground == EMULATED:
+            if table.ground == EMULATED:
                 self.fail(f"{where}.ground", 'must be the ground equipment\'s port, not "sim"')
-        scid = self.required(body, "scid", where, "an integer in 0..1023")
-        scid = self.integer(scid, f"{where}.scid", 0, 1023)
-        spi = self.required(body, "spi", where, "an integer in 0..65535")
-        spi = self.integer(spi, f"{where}.spi", 0, 0xFFFF)
-        light_time = self.number(
-            body.get("light_time", 0.0), f"{where}.light_time", hi=MAX_LIGHT_TIME
-        )
-        ber = self.number(
-            body.get("bit_error_rate", 0.0), f"{where}.bit_error_rate", hi=1.0, what="a probability"
-        )
-        blackouts = self.blackouts(body.get("blackouts", []), f"{where}.blackouts")
-        link = self.space_link(body.get("space_link", {}), f"{where}.space_link")
+        link = table.space_link.model_dump(exclude_unset=True)
         if "scid" in link:
             self.fail(f"{where}.space_link.scid", f"set the spacecraft id as {where}.scid")
         try:
             config = SpaceLinkConfig.from_mapping(
-                {**link, "scid": scid}, source=f"{self.source}: {where}.space_link"
+                {**link, "scid": table.scid}, source=f"{self.source}: {where}.space_link"
             )
         except ValueError as exc:
             raise BenchError(str(exc)) from None
         return NodeSpec(
-            name=name, radio=radio, radio_baud=radio_baud, ground=ground, scid=scid, spi=spi,
-            space_link=config,
-            light_time=light_time, bit_error_rate=ber, blackouts=blackouts,
+            name=name, radio=table.radio, radio_baud=table.radio_baud, ground=table.ground,
+            scid=table.scid, spi=table.spi, space_link=config, light_time=table.light_time,
+            bit_error_rate=table.bit_error_rate,
+            blackouts=tuple((start, end) for start, end in table.blackouts),
         )  # fmt: skip
 
-    def space_link(self, value: object, where: str) -> dict[str, Any]:
-        """The table's keys known and its values typed and bounded; the rules between them
-        are :class:`SpaceLinkConfig`'s own."""
-        table = self.table(value, where)
-        known = {f.name: f.type for f in dataclasses.fields(SpaceLinkConfig)}
-        self.known(table, known, where)
-        for key, item in table.items():
-            if known[key] in ("float", float):
-                self.number(item, f"{where}.{key}", hi=MAX_SECONDS)
-            else:
-                self.integer(item, f"{where}.{key}", 0, _MAX_LINK_INT)
-        return table
-
-    def blackouts(self, value: object, where: str) -> tuple[tuple[float, float], ...]:
-        if not isinstance(value, list):
-            self.fail(where, f"must be an array of [start, end] seconds, not {_show(value)}")
-        if len(value) > MAX_BLACKOUTS:
-            self.fail(where, f"has {len(value)} blackouts: at most {MAX_BLACKOUTS}")
-        spans = []
-        for i, span in enumerate(value):
-            here = f"{where}[{i}]"
-            if not isinstance(span, list) or len(span) != 2:
-                self.fail(here, f"must be [start, end] seconds, not {_show(span)}")
-            start = self.number(span[0], f"{here}[0]", hi=MAX_SECONDS)
-            end = self.number(span[1], f"{here}[1]", hi=MAX_SECONDS)
-            if end <= start:
-                self.fail(here, f"ends at {end:g} s, not after its start at {start:g} s")
-            spans.append((start, end))
-        return tuple(spans)
-
-    def boards(self, value: object, nodes: Mapping[str, NodeSpec]) -> dict[str, BoardSpec]:
-        table = self.table(value, "boards", "a table with a table per board")
+    def boards(
+        self, tables: Mapping[str, _BoardTable], nodes: Mapping[str, NodeSpec]
+    ) -> dict[str, BoardSpec]:
         boards: dict[str, BoardSpec] = {}
-        for name, body in table.items():
-            where = f"boards.{_key(name)}"
-            if name not in BOARD_NODES:
-                close = difflib.get_close_matches(name[:_SHOW_MAX], BOARD_NODES, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
-                self.fail(where, f"unknown board ({hint}known: {', '.join(BOARD_NODES)})")
-            boards[name] = self.board(name, self.table(body, where), nodes)
+        for name, table in tables.items():
+            where = f"boards.{name}"
+            owner = BOARD_NODES[name]
+            node = table.node
+            if node != owner:
+                self.fail(f"{where}.node", f"{name} belongs to the {owner}, not {_show(node)}")
+            if node not in nodes:
+                self.fail(f"{where}.node", f"node {node!r} is not on this bench (no nodes.{node})")
+            boards[name] = BoardSpec(name=name, node=node, port=table.port,
+                                     baud=table.baud, usb_serial=table.usb_serial)  # fmt: skip
         return boards
-
-    def board(self, name: str, body: dict[str, Any], nodes: Mapping[str, NodeSpec]) -> BoardSpec:
-        where = f"boards.{name}"
-        self.known(body, _BOARD_KEYS, where)
-        owner = BOARD_NODES[name]
-        node = self.required(body, "node", where, f'"{owner}"')
-        node = self.text(node, f"{where}.node", f'"{owner}"')
-        if node != owner:
-            self.fail(f"{where}.node", f"{name} belongs to the {owner}, not {_show(node)}")
-        if node not in nodes:
-            self.fail(f"{where}.node", f"node {node!r} is not on this bench (no nodes.{node})")
-        port = self.port(self.required(body, "port", where, '"sim" or a port'), f"{where}.port")
-        baud = self.baud(body.get("baud", DEFAULT_BAUD), f"{where}.baud")
-        usb_serial = body.get("usb_serial")
-        if usb_serial is not None:
-            usb_serial = self.text(usb_serial, f"{where}.usb_serial", "a USB serial number")
-        return BoardSpec(name=name, node=node, port=port, baud=baud, usb_serial=usb_serial)
 
     def unique_ports(self, nodes: Mapping[str, NodeSpec], boards: Mapping[str, BoardSpec]) -> None:
         """Two endpoints on one real port, or one USB serial number twice, is a copy slip."""
@@ -856,73 +1126,19 @@ class _Parser:
                           f"{_show(node.radio)}, and {use}")  # fmt: skip
 
     def faults(
-        self, value: object, nodes: Mapping[str, NodeSpec], boards: Mapping[str, BoardSpec]
-    ) -> tuple[FaultSpec, ...]:
-        if not isinstance(value, list):
-            self.fail("faults", f"must be an array of tables ([[faults]]), not {_show(value)}")
-        if len(value) > MAX_FAULTS:
-            self.fail("faults", f"has {len(value)} entries: at most {MAX_FAULTS}")
-        return tuple(
-            self.fault(self.table(body, f"faults[{i}]"), f"faults[{i}]", nodes, boards)
-            for i, body in enumerate(value)
-        )
-
-    def fault(
         self,
-        body: dict[str, Any],
-        where: str,
+        tables: Iterable[_FaultTable],
         nodes: Mapping[str, NodeSpec],
         boards: Mapping[str, BoardSpec],
-    ) -> FaultSpec:
-        self.known(body, _FAULT_KEYS, where)
-        at = self.required(body, "at", where, "seconds >= 0")
-        at = self.number(at, f"{where}.at", hi=MAX_SECONDS)
-        kind = self.required(body, "kind", where, "a fault kind")
-        kind = self.text(kind, f"{where}.kind", "a fault kind")
-        if kind not in FAULT_KINDS:
-            known = sorted(FAULT_KINDS)
-            close = difflib.get_close_matches(kind, known, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            message = f"unknown fault kind {_show(kind)} ({hint}known: {', '.join(known)})"
-            self.fail(f"{where}.kind", message)
-        what = 'a board, "board.device" or "link:<node>"'
-        target = self.text(self.required(body, "target", where, what), f"{where}.target", what)
-        self.target(target, kind, f"{where}.target", nodes, boards)
-        duration = body.get("duration")
-        if duration is not None:
-            duration = self.number(duration, f"{where}.duration", above=True, hi=MAX_SECONDS)
-        params = self.params(body.get("params", {}), f"{where}.params")
-        return FaultSpec(
-            at=at, target=target, kind=kind, duration=duration, params=MappingProxyType(params)
-        )
-
-    def params(self, value: object, where: str) -> dict[str, ParamValue]:
-        """A fault's parameters, as the back door's ``inject`` takes them (decision 0028)."""
-        params = self.table(value, where)
-        if len(params) > MAX_PARAMS:
-            self.fail(where, f"has {len(params)} parameters: at most {MAX_PARAMS}")
-        for key, item in params.items():
-            here = f"{where}.{_key(key)}"
-            if len(key) > MAX_NAME or not _PARAM_NAME.match(key):
-                self.fail(here, "a parameter's name must be a lower-case name like index or "
-                                f"seconds, of at most {MAX_NAME} characters")  # fmt: skip
-            if isinstance(item, bool):
-                continue
-            if isinstance(item, int):
-                if abs(item) > MAX_PARAM_INT:
-                    self.fail(here, f"must be an integer within +-{MAX_PARAM_INT}, "
-                                    f"not {_show(item)}")  # fmt: skip
-            elif isinstance(item, float):
-                if not math.isfinite(item) or abs(item) > MAX_PARAM_NUMBER:
-                    self.fail(here, f"must be a finite number within +-{MAX_PARAM_NUMBER:g}, "
-                                    f"not {_show(item)}")  # fmt: skip
-            elif isinstance(item, str):
-                if len(item) > MAX_PARAM_TEXT or not item.isprintable():
-                    self.fail(here, f"must be a printable string of at most {MAX_PARAM_TEXT} "
-                                    f"characters, not {_show(item)}")  # fmt: skip
-            else:
-                self.fail(here, f"must be a number, string or boolean, not {_show(item)}")
-        return params
+    ) -> tuple[FaultSpec, ...]:
+        faults = []
+        for i, table in enumerate(tables):
+            self.target(table.target, table.kind, f"faults[{i}].target", nodes, boards)
+            faults.append(FaultSpec(
+                at=table.at, target=table.target, kind=table.kind, duration=table.duration,
+                params=MappingProxyType(dict(table.params)),
+            ))  # fmt: skip
+        return tuple(faults)
 
     def target(
         self,
