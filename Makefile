@@ -1,6 +1,7 @@
 # MSR flight-software emulator. Two commands do all the set-up on a fresh machine:
 #   make sil    run the software-in-the-loop job (every board emulated)
-#   make test   ruff, import contracts and the whole test suite
+#   make test   ruff, import contracts and the test suite (make test-long: the few that take
+#               minutes of wall time; CI runs both)
 # Each target creates .venv and installs the project on demand.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -8,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all sil test lint contracts pytest bench codegen clean system-tools
+.PHONY: all sil test test-long lint contracts pytest system-tools bench codegen clean system-tools
 
 all: test
 
@@ -31,7 +32,12 @@ contracts: $(STAMP)
 	$(BIN)/lint-imports
 
 pytest: $(STAMP) system-tools
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -m "not long"
+
+# The tests that take minutes of wall time each (the real-time tube load through a socat cable,
+# a 30-tube campaign beside a client that never reads): CI runs them after make test.
+test-long: $(STAMP) system-tools
+	$(BIN)/pytest -q -p no:cacheprovider -m long
 
 # Programs the system tests run besides Python: socat builds the serial cable of the
 # hardware-in-the-loop test (tests/system/test_hil_cable.py, decision 0032). Installed with the

@@ -207,7 +207,7 @@ def test_5000_simultaneous_connections_are_refused_cleanly_beyond_the_limit(
 # ---------------------------------------------------------------------------- a slow client
 
 
-@pytest.mark.slow
+@pytest.mark.long  # make test-long (CI)
 def test_a_client_that_never_reads_is_dropped_and_a_30_tube_campaign_passes(
     tmp_path: Path,
 ) -> None:

@@ -355,7 +355,7 @@ def test_a_stand_in_arm_on_a_cable_is_lost_and_found_again_by_the_lander(
             assert "Traceback" not in err, err
 
 
-@pytest.mark.slow
+@pytest.mark.long  # make test-long (CI)
 def test_a_whole_tube_load_passes_with_the_stand_in_arm_on_the_cable(
     tmp_path: Path, cable: Cable
 ) -> None:
