@@ -36,9 +36,9 @@ from ground_tools.api import GroundError, Session, backdoor_request, connect
 from ground_tools.procedures.steps import Campaign
 from hal.devices.base import DeviceTimeout, DeviceUnavailable
 from hal.devices.sta_arm import StaArmClient
+from tests.system.wall_bench import DEFAULT_BENCH, alive, wall_bench
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_BENCH = ROOT / "hal" / "benches" / "default.toml"
 SAFE, NOMINAL = 1, 2
 """``core.status.mode`` codes (``fsw.dictionary.core.MODE_CODES``)."""
 RETRACTING, IDLE = 7, 0
@@ -141,30 +141,6 @@ class StandIn:
         return err
 
 
-def hil_bench(tmp_path: Path, **ports: str) -> Path:
-    """The shipped bench on the wall clock, the given boards on real ports (board -> path)."""
-    text = DEFAULT_BENCH.read_text(encoding="utf-8")
-    text, changed = re.subn(r'(?m)^clock = "sim"', 'clock = "wall"', text)
-    assert changed == 1, "the shipped bench names its clock once"
-    for board, port in ports.items():
-        text, changed = re.subn(
-            rf'(?m)^(\[boards\.{board}\]\nnode = "\w+"\n)port = "sim"', rf'\1port = "{port}"', text
-        )
-        assert changed == 1, board
-    path = tmp_path / "hil.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def alive(pid: int) -> bool:
-    """The process runs (a zombie does not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU seconds process ``pid`` has used (``/proc/<pid>/stat``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -195,7 +171,7 @@ class HilBench:
 
     def __init__(self, tmp_path: Path, cable: Cable) -> None:
         self.tmp_path = tmp_path
-        self.bench = hil_bench(tmp_path, sta_arm=str(cable.lander))
+        self.bench = wall_bench(tmp_path, "hil.toml", sta_arm=str(cable.lander))
         up = msr("bench", "up", "--bench", str(self.bench), "--runs-dir", str(tmp_path / "runs"),
                  cwd=tmp_path)  # fmt: skip
         assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
@@ -314,7 +290,7 @@ def test_a_stand_in_arm_on_a_cable_is_lost_and_found_again_by_the_lander(
     arm = None
     hil: HilBench | None = None
     try:
-        bench_file = hil_bench(tmp_path, sta_arm=str(cable.lander))
+        bench_file = wall_bench(tmp_path, "hil.toml", sta_arm=str(cable.lander))
         arm = StandIn("sta_arm", cable.board, bench_file, stand_in_dir)
         assert arm.info["port"] == str(cable.board) and arm.info["baud"] == 115200
         hil = HilBench(tmp_path, cable)
@@ -364,7 +340,7 @@ def test_a_whole_tube_load_passes_with_the_stand_in_arm_on_the_cable(
     see what the arm is over, and the tube it lets go over a slot goes into the simulator's OS
     container."""
     cable.plug()
-    bench_file = hil_bench(tmp_path, sta_arm=str(cable.lander))
+    bench_file = wall_bench(tmp_path, "hil.toml", sta_arm=str(cable.lander))
     latest = tmp_path / "runs" / "latest"
     arm = StandIn("sta_arm", cable.board, bench_file, tmp_path / "stand_in", couple=latest)
     hil: HilBench | None = None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import select
 import shutil
 import signal
@@ -25,9 +24,9 @@ import pytest
 
 from ground_tools.api import backdoor_request, connect
 from hal.protocol.framing import ASM
+from tests.system.wall_bench import alive, wall_bench
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_BENCH = ROOT / "hal" / "benches" / "default.toml"
 NODES = ("lander", "mav", "orbiter")
 STOWING, IDLE = 7, 0
 """``sta.status.state`` codes (``fsw.dictionary.lander.STA_STATES``): retracting, idle."""
@@ -44,34 +43,6 @@ def msr(*args: str, cwd: Path, timeout: float = 120.0) -> subprocess.CompletedPr
         [sys.executable, "-m", "ground_tools.cli", *args],
         cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
-
-
-def wall_bench(tmp_path: Path, **ports: str) -> Path:
-    """The shipped bench on the wall clock: every board and radio emulated, but for the boards
-    given a real ``port`` (board name -> path)."""
-    text = DEFAULT_BENCH.read_text(encoding="utf-8")
-    text, changed = re.subn(r'(?m)^clock = "sim"', 'clock = "wall"', text)
-    assert changed == 1, "the shipped bench names its clock once"
-    for board, port in ports.items():
-        text, changed = re.subn(
-            rf'(?m)^(\[boards\.{board}\]\nnode = "\w+"\n)port = "sim"', rf'\1port = "{port}"', text
-        )
-        assert changed == 1, board
-    path = tmp_path / "wall.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie (never ours to reap) has ended its work
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def wait_gone(pids: dict[str, int], limit: float = GONE_LIMIT) -> list[str]:
