@@ -1,17 +1,33 @@
 """What every simulator process does the same way: stop cleanly on a signal or when the parent
-that started it goes away."""
+that started it goes away, and publish its port map in the run folder."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from types import FrameType
+from typing import Any, Final
 
-__all__ = ["on_stop_signals", "watch_stdin"]
+__all__ = ["PORT_MAP", "on_stop_signals", "watch_stdin", "write_port_map"]
+
+PORT_MAP: Final = "ports.json"
+"""The port map's name in the run folder: where each board, link and the back door are."""
+
+
+def write_port_map(run_dir: Path, port_map: Mapping[str, Any]) -> Path:
+    """Write :data:`PORT_MAP` into ``run_dir``, whole or not at all (the nodes and the ground
+    poll for it); return its path."""
+    path = run_dir / PORT_MAP
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(port_map, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
 
 
 def on_stop_signals(stop: Callable[[], None]) -> None:

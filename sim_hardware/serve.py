@@ -69,9 +69,9 @@ from sim_hardware.devices.os_container import OsContainer
 from sim_hardware.devices.sta_arm import StaArm
 from sim_hardware.faults import FaultError, FaultManager
 from sim_hardware.host import PtyHost
-from sim_hardware.process import on_stop_signals, watch_stdin
+from sim_hardware.process import on_stop_signals, watch_stdin, write_port_map
 from sim_hardware.remote_coupling import COUPLED, CouplingClient
-from sim_hardware.simulator import EMULATORS, PORT_MAP
+from sim_hardware.simulator import EMULATORS
 from sim_hardware.space_link import Impairments
 from sim_hardware.world import LidState, World
 
@@ -288,11 +288,7 @@ class StandIn:
 
     def write_port_map(self) -> Path:
         """Write ``ports.json`` into the run folder (atomically); return its path."""
-        path = self.run_dir / PORT_MAP
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.port_map(), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return write_port_map(self.run_dir, self.port_map())
 
     def status(self) -> dict[str, Any]:
         """Board time, faults, the board's link and what it did, the world in brief."""

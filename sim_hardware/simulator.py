@@ -41,7 +41,6 @@ everything is; ``ports/<name>`` symlinks give each tty a stable name.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
@@ -91,6 +90,7 @@ from sim_hardware.devices.sta_arm import StaArm
 from sim_hardware.devices.sta_vision import StaVision
 from sim_hardware.faults import FaultError, FaultManager
 from sim_hardware.host import PtyHost
+from sim_hardware.process import PORT_MAP, write_port_map
 from sim_hardware.remote_coupling import couple
 from sim_hardware.space_link import Impairments, LinkPath
 from sim_hardware.world import LidState, World, WorldConfig
@@ -103,7 +103,6 @@ EMULATORS: Final[Mapping[str, type[BoardEmulator]]] = {
     "capture": Capture, "orient": Orient, "braze": Braze, "ees_gantry": EesGantry,
 }  # fmt: skip
 """Every board the simulator can emulate, by its bench-file name."""
-PORT_MAP: Final = "ports.json"
 """The port map's file name in the run folder."""
 OUTBOX_LIMIT: Final = 1 << 20
 """Octets a relay holds for an end that is not reading (a radio's buffer); more are dropped."""
@@ -733,11 +732,7 @@ class Simulator:
 
     def write_port_map(self) -> Path:
         """Write :data:`PORT_MAP` into the run folder (atomically); return its path."""
-        path = self.run_dir / PORT_MAP
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.port_map(), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return write_port_map(self.run_dir, self.port_map())
 
     def status(self) -> dict[str, Any]:
         """Time, lockstep, faults, links and the world in brief."""
