@@ -572,7 +572,7 @@ class Station:
         return self.timing.tick is not None and not self._answered
 
     def _take_deferred(self) -> None:
-        """The actions that waited for a held tick, in the order they came."""
+        """The requests that waited for a held tick, in the order they came."""
         deferred, self._deferred = self._deferred, []
         for client, message in deferred:
             if client.conn.number not in self.clients:
@@ -580,7 +580,8 @@ class Station:
             reply = self._dispatch(client, message)
             if reply is not None:
                 self._reply(client, reply)
-            self._answer_lines(client)
+            if client.waiting is None:  # a step still waiting keeps the lines behind it held
+                self._answer_lines(client)
 
     def _dispatch(self, client: _Client, message: ControlRequest) -> dict[str, Any] | None:
         if isinstance(message, StatusRequest):

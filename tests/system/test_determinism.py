@@ -11,8 +11,12 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from ground_tools.api import connect
+from ground_tools.bench_ctl import bench_down, bench_up
+from ground_tools.campaign import DEFAULT_BENCH
 from ground_tools.rerun import compare_runs
 from hal.links.pcap import PcapReader, PcapWriter
 
@@ -65,3 +69,27 @@ def test_a_campaign_run_again_from_its_run_folder_comes_out_identical(tmp_path: 
         f"captures/fsw-lander-radio.rx.pcap: record {n + 1}: octet {len(frame) - 1} of "
         f"{len(frame)}: {frame[-1]:#04x} against {frame[-1] ^ 1:#04x}"
     ]
+
+
+def test_at_the_held_pace_time_stands_still_while_the_procedure_computes(tmp_path: Path) -> None:
+    """The procedure is a lockstep participant (decision 0034): simulated time moves only while
+    it waits, by exactly what it asked for, however long it thinks in between."""
+    up = bench_up(DEFAULT_BENCH, runs_dir=tmp_path / "runs", pace="held")
+    try:
+        with connect(up.run_dir) as bench:
+            start = bench.now()
+            time.sleep(1.5)  # the procedure thinks for 1.5 s of wall time: no tick moves
+            assert bench.now() == start
+            reached = bench.wait(5.0)  # the tick that woke it
+            assert start + 5.0 <= reached < start + 5.2
+            acting = bench.now()  # the tick after it, held while the procedure acts
+            assert reached < acting <= reached + 0.1 + 1e-9
+            time.sleep(1.5)
+            assert bench.now() == acting
+            sent = bench.send("lander", "core.ping")  # goes up with the next tick
+            result = bench.wait_command(sent, timeout=10.0)
+            assert result.ok
+            assert result.stages[0][1] > acting  # reported after time moved on
+            assert bench.status()["pace"] == "held"
+    finally:
+        bench_down(up.run_dir)
