@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,17 +17,13 @@ from ground_tools.bench_ctl import bench_down, bench_up
 from ground_tools.campaign import DEFAULT_BENCH
 from ground_tools.rerun import compare_runs
 from hal.links.pcap import PcapReader, PcapWriter
-
-
-def run_msr(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ground_tools.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, check=False)  # fmt: skip
+from tests.system.operator import msr
 
 
 def test_a_campaign_run_again_from_its_run_folder_comes_out_identical(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    first = run_msr("campaign", "--tubes", "6", "--seed", "4242", "--runs-dir", str(runs),
-                    cwd=tmp_path)  # fmt: skip
+    first = msr("campaign", "--tubes", "6", "--seed", "4242", "--runs-dir", str(runs),
+                cwd=tmp_path)  # fmt: skip
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     run_a = (runs / "latest").resolve()
     summary_a = json.loads((run_a / "summary.json").read_text())
@@ -39,7 +33,7 @@ def test_a_campaign_run_again_from_its_run_folder_comes_out_identical(tmp_path: 
     assert {p.name for p in (run_a / "logs").iterdir()} >= {"lander.log", "mav.log",
                                                           "orbiter.log"}  # fmt: skip
 
-    again = run_msr("campaign", "--rerun", str(run_a), cwd=tmp_path)
+    again = msr("campaign", "--rerun", str(run_a), cwd=tmp_path)
 
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "identical: 84 captures" in again.stdout, again.stdout[-3000:]

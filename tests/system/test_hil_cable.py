@@ -36,6 +36,7 @@ from ground_tools.api import GroundError, Session, backdoor_request, connect
 from ground_tools.procedures.steps import Campaign
 from hal.devices.base import DeviceTimeout, DeviceUnavailable
 from hal.devices.sta_arm import StaArmClient
+from tests.system.operator import msr
 from tests.system.wall_bench import DEFAULT_BENCH, alive, wall_bench
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,14 +51,6 @@ CPU_WINDOW = 10.0
 CPU_LIMIT = 0.05
 """The share of one core the lander may use while it waits for the board."""
 GONE_LIMIT = 30.0
-
-
-def msr(*args: str, cwd: Path, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-    """Run one ``msr`` command as the operator would."""
-    return subprocess.run(
-        [sys.executable, "-m", "ground_tools.cli", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
-    )  # fmt: skip
 
 
 class Cable:

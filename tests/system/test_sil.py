@@ -6,30 +6,18 @@ the scripting API, and the run folder it leaves.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from ground_tools.api import GroundError
 from ground_tools.campaign import SCENARIOS, chain_ok, parse_fault
-
-
-def run_msr(*args: str, cwd, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ground_tools.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+from tests.system.operator import msr
 
 
 def test_a_short_campaign_carries_every_tube_into_the_released_ees(tmp_path):
     runs = tmp_path / "runs"
-    result = run_msr("campaign", "--tubes", "2", "--runs-dir", str(runs), "--seed", "7",
-                     cwd=tmp_path)  # fmt: skip
+    result = msr("campaign", "--tubes", "2", "--runs-dir", str(runs), "--seed", "7",
+                 cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "OK:" in result.stdout and "campaign: complete" in result.stdout
     latest = runs / "latest"
@@ -69,39 +57,39 @@ def test_fault_specs_read_or_are_refused_with_the_expected_form():
 
 
 def test_bad_campaign_arguments_are_one_line_errors(tmp_path):
-    result = run_msr("campaign", "--tubes", "0", "--runs-dir", str(tmp_path), cwd=tmp_path)
+    result = msr("campaign", "--tubes", "0", "--runs-dir", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--tubes 0" in result.stderr
-    result = run_msr("campaign", "--fault", "nonsense", "--runs-dir", str(tmp_path),
-                     cwd=tmp_path)  # fmt: skip
+    result = msr("campaign", "--fault", "nonsense", "--runs-dir", str(tmp_path),
+                 cwd=tmp_path)  # fmt: skip
     assert result.returncode == 2 and "TARGET:KIND" in result.stderr
-    result = run_msr("campaign", "--fault", "sta_arm:explode", "--runs-dir", str(tmp_path),
-                     cwd=tmp_path)  # fmt: skip
+    result = msr("campaign", "--fault", "sta_arm:explode", "--runs-dir", str(tmp_path),
+                 cwd=tmp_path)  # fmt: skip
     assert result.returncode == 2 and "explode" in result.stderr
 
 
 def test_msr_without_a_command_is_a_one_line_usage_error(tmp_path):
-    result = run_msr(cwd=tmp_path)
+    result = msr(cwd=tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    result = run_msr("fly-to-mars", cwd=tmp_path)
+    result = msr("fly-to-mars", cwd=tmp_path)
     assert result.returncode == 2
     assert "invalid choice: 'fly-to-mars'" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_the_scenarios_are_listed_and_an_unknown_one_is_a_one_line_error(tmp_path):
-    listed = run_msr("campaign", "--list-scenarios", cwd=tmp_path)
+    listed = msr("campaign", "--list-scenarios", cwd=tmp_path)
     assert listed.returncode == 0
     names = [line.split()[0] for line in listed.stdout.splitlines()]
     assert names == list(SCENARIOS) and "pyro_reply_lost" in names
-    result = run_msr("campaign", "--scenario", "moon_landing", "--runs-dir", str(tmp_path),
-                     cwd=tmp_path)  # fmt: skip
+    result = msr("campaign", "--scenario", "moon_landing", "--runs-dir", str(tmp_path),
+                 cwd=tmp_path)  # fmt: skip
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--scenario 'moon_landing': not a scenario" in result.stderr
 
 
 def test_a_bench_reset_without_a_node_is_a_one_line_error(tmp_path):
-    result = run_msr("bench", "reset", "--run-dir", str(tmp_path), cwd=tmp_path)
+    result = msr("bench", "reset", "--run-dir", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "name the node to reset" in result.stderr

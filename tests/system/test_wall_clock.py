@@ -24,6 +24,7 @@ import pytest
 
 from ground_tools.api import backdoor_request, connect
 from hal.protocol.framing import ASM
+from tests.system.operator import msr
 from tests.system.wall_bench import alive, wall_bench
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,14 +36,6 @@ STOW_LIMIT = 180.0
 and on the wall clock alike: decision 0031)."""
 GONE_LIMIT = 30.0
 """Wall seconds a process has to end after it was told to (or lost its simulator)."""
-
-
-def msr(*args: str, cwd: Path, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-    """Run one ``msr`` command as the operator would."""
-    return subprocess.run(
-        [sys.executable, "-m", "ground_tools.cli", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
-    )  # fmt: skip
 
 
 def wait_gone(pids: dict[str, int], limit: float = GONE_LIMIT) -> list[str]:
