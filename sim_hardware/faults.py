@@ -145,6 +145,7 @@ class FaultManager:
         self.pending: list[ActiveFault] = []
         self.active: dict[int, ActiveFault] = {}
         self.history: list[dict[str, Any]] = []
+        self._clears: list[tuple[int, float]] = []  # clear(later=True): id, time asked
         self._links: dict[tuple[str, str], _LinkTarget] = {}
         for spec in schedule:
             self.schedule(spec)
@@ -202,12 +203,18 @@ class FaultManager:
         """Fault ``fault_id`` is scheduled or in effect."""
         return fault_id in self.active or any(f.id == fault_id for f in self.pending)
 
-    def clear(self, fault_id: int, now: float) -> None:
-        """End (or unschedule) fault ``fault_id``.
+    def clear(self, fault_id: int, now: float, *, later: bool = False) -> None:
+        """End (or unschedule) fault ``fault_id``; ``later``: at time ``now`` still, but only at
+        the next :meth:`advance` (in lockstep: between this round and the next, decision 0034).
 
         Raises:
             FaultError: no such fault in effect or scheduled.
         """
+        if later:
+            if not self.known(fault_id):
+                raise FaultError(f"no fault {fault_id} is scheduled or in effect")
+            self._clears.append((fault_id, now))
+            return
         for fault in self.pending:
             if fault.id == fault_id:
                 self.pending.remove(fault)
@@ -218,12 +225,13 @@ class FaultManager:
             raise FaultError(f"no fault {fault_id} is scheduled or in effect")
         self._end(fault, now, "cleared")
 
-    def clear_all(self, now: float, target: str | None = None) -> int:
-        """End every fault (of ``target``, when given); return how many."""
+    def clear_all(self, now: float, target: str | None = None, *, later: bool = False) -> int:
+        """End every fault (of ``target``, when given), at once or ``later`` (as
+        :meth:`clear`); return how many."""
         ended = [f for f in [*self.pending, *self.active.values()]
                  if target is None or f.spec.target == target]  # fmt: skip
         for fault in ended:
-            self.clear(fault.id, now)
+            self.clear(fault.id, now, later=later)
         return len(ended)
 
     def apply(self, now: float) -> None:
@@ -246,6 +254,10 @@ class FaultManager:
         starts and ends inside one jump would never touch the physics (a tube held all along
         would not slip), depending on where the rounds fell.
         """
+        clears, self._clears = self._clears, []
+        for fault_id, at in clears:  # asked for while the last round was open, in that order
+            if self.known(fault_id):
+                self.clear(fault_id, at)
         while (due := self.next_due()) <= now:
             physics(due)
             self.apply(due)

@@ -357,7 +357,6 @@ class Simulator:
         self.timing: dict[str, PacketChannel] = {}
         self.backdoor: Backdoor | None = None
         self._counted: dict[str, list[Link] | None] = {}
-        self._between: list[Callable[[], object]] = []  # back-door clears (_later)
         try:
             self._open(participants)
             self.faults = FaultManager(  # a refused schedule closes what was opened
@@ -432,19 +431,8 @@ class Simulator:
         """Simulated time, seconds."""
         return self.clock.now()
 
-    def _later(self, action: Callable[[float], object], between: bool, now: float) -> None:
-        """Do ``action(now)`` at once, or (``between``) before the next round moves the boards
-        on from ``now`` (:meth:`advance`): at the time it was asked, after the round's cycles."""
-        if between:
-            self._between.append(lambda: action(now))
-        else:
-            action(now)
-
     def advance(self, t: float) -> None:
         """Bring everything to simulated time ``t`` (the lockstep's hook, before each tick)."""
-        actions, self._between = self._between, []
-        for action in actions:  # the back door's clears, in the order they came
-            action()
         self.faults.advance(t, self._physics)
         for relay in self.relays.values():
             relay.advance(t)
@@ -666,19 +654,11 @@ class Simulator:
                     self.coupling.sync(now)
                 return {"id": fault_id, "time": now}
             if isinstance(message, ClearRequest):
-                if not self.faults.known(message.id):
-                    self.faults.clear(message.id, now)  # the error names it
-                fault_id = message.id
-                self._later(lambda t: self.faults.clear(fault_id, t), between, now)
+                self.faults.clear(message.id, now, later=between)
                 return {"time": now}
             if isinstance(message, ClearAllRequest):
-                target = message.target
-                if between:
-                    cleared = sum(1 for f in [*self.faults.pending, *self.faults.active.values()]
-                                  if target is None or f.spec.target == target)  # fmt: skip
-                    self._later(lambda t: self.faults.clear_all(t, target), between, now)
-                    return {"cleared": cleared, "time": now}
-                return {"cleared": self.faults.clear_all(now, target), "time": now}
+                cleared = self.faults.clear_all(now, message.target, later=between)
+                return {"cleared": cleared, "time": now}
             if isinstance(message, FaultsRequest):
                 return {"faults": self.faults.listing(), "history": self.faults.history[-100:]}
             if isinstance(message, StatusRequest):

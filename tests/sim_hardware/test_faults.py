@@ -107,6 +107,26 @@ def test_the_physics_stops_at_every_fault_start_and_end_on_the_way():
     assert [h["event"] for h in manager.history] == ["started", "started", "ended"]
 
 
+def test_a_fault_asked_for_during_a_round_starts_and_ends_at_the_next_advance():
+    """Decision 0034: in lockstep the back door's injections and clears wait for the boundary
+    between rounds, and take effect at the time they were asked for."""
+    manager = _manager()
+    arm = manager.boards["sta_arm"]
+    fault_id = manager.inject("sta_arm.gripper", "grasp_slip", 1.0, start=False)
+    assert arm.faults == [] and [f["active"] for f in manager.listing()] == [False]
+    times: list[float] = []
+    manager.advance(1.1, times.append)
+    assert times == [1.0, 1.1] and len(arm.faults) == 1
+    manager.clear(fault_id, 1.1, later=True)
+    assert len(arm.faults) == 1  # still in effect in the open round
+    manager.advance(1.2, times.append)
+    assert arm.faults == [] and manager.active == {}
+    assert [(h["time"], h["event"]) for h in manager.history] == [(1.0, "started"),
+                                                                  (1.1, "cleared")]  # fmt: skip
+    with pytest.raises(FaultError, match="no fault 99"):
+        manager.clear(99, 1.2, later=True)  # refused when asked, not at the next advance
+
+
 def test_a_counted_loss_fault_leaves_the_listing_once_spent():
     manager = _manager()
     arm = manager.boards["sta_arm"]
