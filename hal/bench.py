@@ -11,6 +11,9 @@ and emulates everything. Format (every key below is known; any other key is an e
                                  # a bench with a real board or radio must say "wall"
     tick = 0.1                   # seconds per cycle, 0.001..60 (10 Hz)
     duration_limit = 3600.0      # optional: simulated seconds (0, 1e9] after which the run stops
+    epoch = 2031-07-01T00:00:00Z # optional: the UTC instant of mission time 0 (a TOML date-time
+                                 # with its offset, or the same as a string); shown beside
+                                 # simulated seconds by the ground tools and in captures
     keys = "generate"            # required: "generate", or the path of a key file
     runs_dir = "runs"            # run folders go here (relative to the working directory)
     archive = "sqlite"           # the ground archive
@@ -81,6 +84,7 @@ import secrets
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType, UnionType
@@ -115,6 +119,7 @@ __all__ = [
     "EMULATED",
     "FAULT_KINDS",
     "GENERATE_KEYS",
+    "DEFAULT_EPOCH",
     "KEY_FILE_NAME",
     "KEY_SIZE",
     "LINK_FAULTS",
@@ -142,6 +147,7 @@ __all__ = [
     "load_bench",
     "new_key_file_text",
     "parse_bench",
+    "utc_of",
 ]
 
 NODES: Final = ("lander", "mav", "orbiter")
@@ -183,6 +189,9 @@ BAUD_RATES: Final = (
 """The standard (termios) rates a board may run at."""
 DEFAULT_BAUD: Final = 115200
 DEFAULT_TICK: Final = 0.1
+DEFAULT_EPOCH: Final = datetime(2031, 7, 1, tzinfo=UTC)
+"""Mission time 0 when a bench file gives no ``epoch``: a date of the campaign's surface
+phase (a configuration default, not a mission figure)."""
 PORT_SCHEMES: Final = ("socket", "rfc2217")
 """URL schemes of a real port; anything else must be a device path or ``"sim"``."""
 
@@ -373,6 +382,7 @@ class Bench:
         clock: ``"sim"`` (lockstep simulated time) or ``"wall"`` (paced to real time).
         tick: seconds per cycle.
         duration_limit: simulated seconds after which the run stops, or None.
+        epoch: the UTC instant of mission time 0 (:meth:`utc` turns a mission time into one).
         keys: the key file (absolute when the bench was loaded from a file), or None when the
             tools generate one per run (``keys = "generate"``).
         runs_dir: where run folders go, as written (relative to the working directory).
@@ -391,8 +401,13 @@ class Bench:
     clock: str = "sim"
     tick: float = DEFAULT_TICK
     duration_limit: float | None = None
+    epoch: datetime = DEFAULT_EPOCH
     runs_dir: Path = Path("runs")
     archive: str = "sqlite"
+
+    def utc(self, mission_time: float) -> datetime:
+        """The UTC instant of ``mission_time`` (seconds since :attr:`epoch`)."""
+        return utc_of(self.epoch, mission_time)
 
     def boards_of(self, node: str) -> tuple[BoardSpec, ...]:
         """The boards of ``node`` on this bench, in file order."""
@@ -678,6 +693,25 @@ _Spi = Annotated[int, Field(ge=0, le=0xFFFF), _worded("an integer in 0..65535")]
 _LinkInt = Annotated[
     int, Field(ge=0, le=_MAX_LINK_INT), _worded(f"an integer in 0..{_MAX_LINK_INT}")
 ]
+
+
+def _utc_instant(value: Any) -> datetime:
+    """An epoch: a TOML offset date-time, or the same written as an ISO 8601 string."""
+    instant = value
+    if isinstance(value, str) and len(value) <= MAX_NAME:
+        try:
+            instant = datetime.fromisoformat(value)
+        except ValueError:
+            instant = None
+    if not isinstance(instant, datetime) or instant.tzinfo is None:
+        raise _refusal("must be a date-time with its UTC offset (2031-07-01T00:00:00Z), "
+                       f"not {_show(value)}")  # fmt: skip
+    if not datetime(1958, 1, 1, tzinfo=UTC) <= instant <= datetime(2200, 1, 1, tzinfo=UTC):
+        raise _refusal(f"must be a date-time in 1958..2200, not {_show(value)}")
+    return instant.astimezone(UTC)
+
+
+_Epoch = Annotated[Any, AfterValidator(_utc_instant)]
 _Clock = Annotated[Literal[CLOCKS], _worded(" or ".join(json.dumps(c) for c in CLOCKS))]
 _Archive = Annotated[Literal[ARCHIVES], _worded(" or ".join(json.dumps(a) for a in ARCHIVES))]
 _Name = Annotated[str, StringConstraints(max_length=MAX_NAME, pattern=_PRINTABLE)]
@@ -905,6 +939,7 @@ class _BenchDocument(StrictModel):
     clock: _Clock = "sim"
     tick: _Tick = DEFAULT_TICK
     duration_limit: _Span | None = None
+    epoch: _Epoch = DEFAULT_EPOCH
     keys: _Keys = Field(description=f'"{GENERATE_KEYS}" or a key file path')
     runs_dir: _FolderPath = "runs"
     archive: _Archive = "sqlite"
@@ -1024,7 +1059,7 @@ class _Rules:
             self.pausable(nodes, boards)
         return Bench(
             source=self.source, seed=doc.seed, clock=doc.clock, tick=doc.tick,
-            duration_limit=doc.duration_limit, keys=self.keys(doc.keys),
+            duration_limit=doc.duration_limit, epoch=doc.epoch, keys=self.keys(doc.keys),
             runs_dir=Path(doc.runs_dir), archive=doc.archive, nodes=MappingProxyType(nodes),
             boards=MappingProxyType(boards), faults=faults,
         )  # fmt: skip
@@ -1167,3 +1202,8 @@ class _Rules:
         if dot and kind in LINK_FAULTS:
             message = f"{kind} is a link fault: it targets a board or link:<node>, not {target}"
             self.fail(where, message)
+
+
+def utc_of(epoch: datetime, mission_time: float) -> datetime:
+    """The UTC instant of ``mission_time`` seconds after ``epoch`` (the bench's mission epoch)."""
+    return epoch + timedelta(seconds=mission_time)

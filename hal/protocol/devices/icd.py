@@ -61,9 +61,13 @@ __all__ = [
     "REMEMBER_SECONDS",
     "BoardIcd",
     "DeviceIcd",
+    "LEVELS",
     "Effect",
     "Field",
+    "LimitSet",
+    "Limits",
     "Message",
+    "enum",
 ]
 
 SERVICE_VERIFICATION: Final = 1
@@ -104,6 +108,111 @@ _KINDS: Final[dict[str, Any]] = {
 }
 
 
+LEVELS: Final = ("green", "yellow", "red")
+"""A telemetry value's limit level, from normal to out of limits (:meth:`Limits.level`)."""
+
+
+def enum(*names: str, start: int = 0) -> tuple[tuple[int, str], ...]:
+    """Consecutive state names from ``start``: ``enum("off", "on")`` is ``((0, "off"), (1,
+    "on"))``, the form :attr:`Field.enum` takes."""
+    return tuple((start + i, name) for i, name in enumerate(names))
+
+
+@dataclass(frozen=True)
+class LimitSet:
+    """One set of limits: inside ``yellow`` is normal, outside it a caution, outside ``red``
+    out of limits. A bound of None is open (no low or no high limit).
+
+    Attributes:
+        yellow: the caution range ``(lo, hi)``, inclusive.
+        red: the out-of-limits range ``(lo, hi)``, inclusive (contains ``yellow``).
+    """
+
+    yellow: tuple[float | None, float | None] = (None, None)
+    red: tuple[float | None, float | None] = (None, None)
+
+    def __post_init__(self) -> None:
+        (ylo, yhi), (rlo, rhi) = self.yellow, self.red
+        for outer, inner, low in ((rlo, ylo, True), (rhi, yhi, False)):
+            if outer is not None and (inner is None or (inner < outer if low else inner > outer)):
+                raise ValueError(f"limits: red {self.red} must contain yellow {self.yellow}")
+        for lo, hi in (self.yellow, self.red):
+            if lo is not None and hi is not None and lo > hi:
+                raise ValueError(f"limits: empty range ({lo}, {hi})")
+
+    def level(self, value: float) -> str:
+        """``green``, ``yellow`` or ``red`` for ``value`` (NaN is red)."""
+        if math.isnan(value):
+            return "red"
+        for name, (lo, hi) in (("red", self.red), ("yellow", self.yellow)):
+            if (lo is not None and value < lo) or (hi is not None and value > hi):
+                return name
+        return "green"
+
+    def describe(self) -> str:
+        """``yellow 5..25, red 0..30`` for documents and listings."""
+
+        def span(bounds: tuple[float | None, float | None]) -> str:
+            lo, hi = bounds
+            return f"{'' if lo is None else f'{lo:g}'}..{'' if hi is None else f'{hi:g}'}"
+
+        parts = [f"{name} {span(b)}" for name, b in (("yellow", self.yellow), ("red", self.red))
+                 if b != (None, None)]  # fmt: skip
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits of one telemetry point, declared beside it (:attr:`Field.limits`).
+
+    A numeric point has a default :class:`LimitSet` and, where its normal range depends on the
+    node's mode, one set per mode (``modes``: ``(("critical", LimitSet(...)), ...)``, names of
+    :data:`fsw.dictionary.model.MODES`). An enumerated point names the states that are a caution
+    (``yellow_states``) and the ones out of limits (``red_states``). Each element of an array
+    field is judged alone.
+
+    Attributes:
+        default: the set used in any mode without its own.
+        modes: per-mode sets.
+        yellow_states, red_states: state names (of the field's :attr:`Field.enum`).
+    """
+
+    default: LimitSet = LimitSet()
+    modes: tuple[tuple[str, LimitSet], ...] = ()
+    yellow_states: tuple[str, ...] = ()
+    red_states: tuple[str, ...] = ()
+
+    def set_for(self, mode: str | None) -> LimitSet:
+        """The set that applies in ``mode`` (None: unknown mode, the default set)."""
+        for name, limit_set in self.modes:
+            if name == mode:
+                return limit_set
+        return self.default
+
+    def level(self, value: Any, mode: str | None = None, state: str | None = None) -> str:
+        """``green``, ``yellow`` or ``red`` for one value: by its state name when the point is
+        enumerated (``state``), else by the set of ``mode``. A boolean counts as 0 or 1."""
+        if state is not None and (self.red_states or self.yellow_states):
+            if state in self.red_states:
+                return "red"
+            return "yellow" if state in self.yellow_states else "green"
+        if value is None or isinstance(value, str):
+            return "green"
+        return self.set_for(mode).level(float(value))
+
+    def describe(self) -> str:
+        """The limits in one line, for documents and listings."""
+        parts = []
+        if self.default.describe():
+            parts.append(self.default.describe())
+        parts += [f"in {mode}: {limit_set.describe()}" for mode, limit_set in self.modes]
+        if self.yellow_states:
+            parts.append("yellow when " + " or ".join(self.yellow_states))
+        if self.red_states:
+            parts.append("red when " + " or ".join(self.red_states))
+        return "; ".join(parts)
+
+
 @dataclass(frozen=True)
 class Field:
     """One value in a message.
@@ -117,6 +226,9 @@ class Field:
         lo, hi: the valid range, inclusive.
         meaning: what the value is, for the ICD document.
         count: for a per-item array (e.g. 7 joints), its length; 1 for a scalar.
+        enum: the names of an enumerated value's states, ``((code, name), ...)``
+            (:func:`enum` builds consecutive ones); empty for a plain number.
+        limits: a telemetry value's yellow and red limits (None: not monitored).
     """
 
     name: str
@@ -126,12 +238,58 @@ class Field:
     hi: float
     meaning: str
     count: int = 1
+    enum: tuple[tuple[int, str], ...] = ()
+    limits: Limits | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
             raise ValueError(f"field {self.name}: unknown kind {self.kind!r}")
         if self.lo > self.hi or self.count < 1:
             raise ValueError(f"field {self.name}: empty range or count")
+        codes = [code for code, _ in self.enum]
+        names = [name for _, name in self.enum]
+        if len(set(codes)) != len(codes) or len(set(names)) != len(names):
+            raise ValueError(f"field {self.name}: an enumeration repeats a code or a name")
+        if self.enum and (self.kind == "f32" or not all(self.lo <= c <= self.hi for c in codes)):
+            raise ValueError(f"field {self.name}: enumeration codes outside {self.lo}..{self.hi}")
+        if self.limits is not None:
+            states = set(self.limits.yellow_states) | set(self.limits.red_states)
+            if states - set(names):
+                raise ValueError(f"field {self.name}: limits name unknown states "
+                                 f"{sorted(states - set(names))}")  # fmt: skip
+
+    @cached_property
+    def states(self) -> dict[int, str]:
+        """Code to state name (empty for a plain number)."""
+        return dict(self.enum)
+
+    def state(self, value: Any) -> str | None:
+        """The name of ``value``'s state, or None (not enumerated, or a code with no name)."""
+        if not self.enum or isinstance(value, float) and not value.is_integer():
+            return None
+        try:
+            return self.states.get(int(value))
+        except (TypeError, ValueError, OverflowError):
+            return None
+
+    def code(self, name: str) -> int:
+        """The code of state ``name``: how an operator's ``mode=nominal`` becomes its number.
+
+        Raises:
+            EncodeError: not a state of this field (the message lists the known ones).
+        """
+        for code, state in self.enum:
+            if state == name:
+                return code
+        known = ", ".join(state for _, state in self.enum) or "none: give a number"
+        raise EncodeError(f"{self.name}: {name!r} is not one of its states ({known})")
+
+    def level(self, value: Any, mode: str | None = None) -> str:
+        """``green``, ``yellow`` or ``red`` for one telemetry value against its limits (green
+        when it has none), by state name when enumerated."""
+        if self.limits is None:
+            return "green"
+        return self.limits.level(value, mode, self.state(value) if self.enum else None)
 
     @property
     def subcon(self) -> Any:
