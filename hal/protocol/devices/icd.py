@@ -57,11 +57,11 @@ from hal.protocol.pus import FailureCode
 
 __all__ = [
     "FAILURES",
+    "LEVELS",
     "REMEMBERED",
     "REMEMBER_SECONDS",
     "BoardIcd",
     "DeviceIcd",
-    "LEVELS",
     "Effect",
     "Field",
     "LimitSet",
@@ -265,7 +265,7 @@ class Field:
 
     def state(self, value: Any) -> str | None:
         """The name of ``value``'s state, or None (not enumerated, or a code with no name)."""
-        if not self.enum or isinstance(value, float) and not value.is_integer():
+        if not self.enum or (isinstance(value, float) and not value.is_integer()):
             return None
         try:
             return self.states.get(int(value))
