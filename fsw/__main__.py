@@ -39,7 +39,7 @@ from hal.clock import WallClock
 from hal.devices import client_class
 from hal.devices.base import BoardClient
 from hal.errors import HalError, LinkClosed
-from hal.links import Link, open_link
+from hal.links import LINKTYPE_TC_FRAME, LINKTYPE_TM_FRAME, Link, open_link
 from hal.links.space_link import FlightSpaceLink
 from hal.links.timing import TimingClient, timing_channel
 from hal.protocol.sdls import NONCE_SIZE, ChallengeNonces
@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.node, args.config)
         ports = _port_map(run_dir)
         capture = str(run_dir / "captures")
+        epoch = bench.epoch.timestamp()  # the captures' records carry the mission's UTC
         timing: TimingClient | None = None
         if bench.clock == "sim":
             path = ports.get("timing", {}).get(args.node)
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             ticks: list[TimingClient] = []  # the captures' clock, once it exists
             link = open_link(
                 path, capture_dir=capture, capture_name=f"fsw-{args.node}-timing",
-                timestamp=lambda: ticks[0].now() if ticks else 0.0,
+                timestamp=lambda: ticks[0].now() if ticks else 0.0, capture_epoch=epoch,
             )  # fmt: skip
             links.append(link)
             timing = TimingClient(timing_channel(link), args.node)
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             boards[board.name] = client_class(board.name)(
                 url, baudrate=board.baud, usb_serial=board.usb_serial, timeout=0.5,
                 capture_dir=capture, capture_name=f"fsw-{args.node}-{board.name}",
-                timestamp=clock.now, silence=_silence(timing, board.name),
+                timestamp=clock.now, capture_epoch=epoch, silence=_silence(timing, board.name),
             )  # fmt: skip
         log = NodeLog(run_dir / "logs" / f"{args.node}.log", f"fsw.{args.node}", clock.now)
         radio_url = (
@@ -141,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         if radio_url:
             radio_link = open_link(
                 radio_url, baudrate=spec.radio_baud, capture_dir=capture, timestamp=clock.now,
-                capture_name=f"fsw-{args.node}-radio",
+                capture_name=f"fsw-{args.node}-radio", capture_epoch=epoch,
+                capture_linktypes=(LINKTYPE_TM_FRAME, LINKTYPE_TC_FRAME),  # sends TM, takes TC
             )  # fmt: skip
             links.append(radio_link)
             radio = FlightSpaceLink(

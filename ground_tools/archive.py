@@ -31,7 +31,7 @@ ground station's loop does), a SIGKILL loses at most about 0.15 s of archive (de
 measured by ``tests/ground/test_archive_loss_window.py``); a commit that is only a ``write`` costs
 too little to batch longer.
 
-Schema (version 1; ``PRAGMA application_id`` marks the file as an MSR archive)
+Schema (version 2; ``PRAGMA application_id`` marks the file as an MSR archive)
 ------------------------------------------------------------------------------
 =================  ==================================================================  =========
 table              columns                                                             indexes
@@ -48,7 +48,14 @@ table              columns                                                      
                                                                                        node+req
 ``stages``         command_id (NULL when unmatched), node, request_id, sim_time,       command
                    stage, code, reason
+``limits``         node, point (``NODE.PACKET.FIELD[i]``), sim_time, old_level,        time;
+                   new_level, value (untyped), state, unit, mode, limit_set            point+time
 =================  ==================================================================  =========
+
+Versions are additive: version 2 added the ``limits`` table (limit events, decision 0036). A
+reader opens a version-1 file too (it has no limit events); a writer that opens one adds the
+table and marks the file version 2. A file of a newer version than the tool's is refused.
+
 
 Values: booleans are stored as 0/1, integers as INTEGER (those beyond 64 bits as REAL), floats as
 REAL (SQLite stores NaN as NULL), strings as TEXT, octets as BLOB, ``None`` as NULL. A list value
@@ -81,12 +88,13 @@ __all__ = [
     "CommandRecord",
     "EventRecord",
     "FrameRecord",
+    "LimitRecord",
     "StageRecord",
     "Value",
 ]
 
 APPLICATION_ID: Final = 0x4D535241  # "MSRA" in the SQLite header: this file is an MSR archive
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 EXPORT_KINDS: Final = ("points", "events", "commands", "frames")
 EXPORT_FORMATS: Final = ("csv", "jsonl")
 DIRECTIONS: Final = ("up", "down")
@@ -97,6 +105,8 @@ _EXPORT_COLUMNS: Final = {
     "frames": ("sim_time", "wall_time", "node", "direction", "raw"),
 }
 _JSON_COLUMNS: Final = frozenset({"args", "stages"})
+_LEVELS: Final = ("green", "yellow", "red")
+"""A limit level (:data:`hal.protocol.devices.icd.LEVELS`)."""
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
 
@@ -169,6 +179,25 @@ CREATE TABLE stages (
 CREATE INDEX stages_by_command ON stages (command_id, sim_time);
 """
 _TABLES: Final = frozenset({"frames", "parameters", "points", "events", "commands", "stages"})
+_LIMITS_VERSION: Final = 2
+"""The schema version that added the ``limits`` table (decision 0036)."""
+_LIMITS_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS limits (
+    id INTEGER PRIMARY KEY,
+    node TEXT NOT NULL,
+    point TEXT NOT NULL,
+    sim_time REAL NOT NULL,
+    old_level TEXT NOT NULL,
+    new_level TEXT NOT NULL,
+    value,
+    state TEXT,
+    unit TEXT NOT NULL,
+    mode TEXT,
+    limit_set TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS limits_by_time ON limits (sim_time);
+CREATE INDEX IF NOT EXISTS limits_by_point ON limits (point, sim_time);
+"""
 
 
 DEFAULT_COMMIT_INTERVAL: Final = 0.1
@@ -219,6 +248,34 @@ class EventRecord:
     name: str
     severity: str
     detail: str
+
+
+@dataclass(frozen=True)
+class LimitRecord:
+    """One archived limit event: a telemetry point changed its limit level (decision 0036).
+
+    Attributes:
+        node: the node that reported the sample.
+        point: ``NODE.PACKET.FIELD``, ``[i]`` for an array's element.
+        sim_time: the sample's simulated time, seconds.
+        old_level, new_level: ``green``, ``yellow`` or ``red``.
+        value: the sample's value.
+        state: its state name when the point is enumerated, else None.
+        unit: the point's unit.
+        mode: the node's mode the sample was judged in (None: not known).
+        limit_set: the limit set that applied, in words.
+    """
+
+    node: str
+    point: str
+    sim_time: float
+    old_level: str
+    new_level: str
+    value: Value
+    state: str | None
+    unit: str
+    mode: str | None
+    limit_set: str
 
 
 @dataclass(frozen=True)
@@ -465,10 +522,11 @@ class Archive:
         if str(mode).lower() != "wal":
             raise ArchiveError(f"{self._path}: cannot use WAL mode here (journal mode {mode})")
         conn.execute("PRAGMA synchronous = NORMAL")
-        if fresh:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if fresh or version < SCHEMA_VERSION:  # new, or an older version: add what is new
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for statement in _SCHEMA.split(";"):
+                for statement in (_SCHEMA if fresh else "").split(";") + _LIMITS_SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -493,6 +551,8 @@ class Archive:
                 f"({SCHEMA_VERSION})"
             )
         missing = _TABLES - tables
+        if version >= _LIMITS_VERSION and "limits" not in tables:
+            missing = missing | {"limits"}
         if missing:
             raise ArchiveError(
                 f"{self._path}: damaged archive (missing {', '.join(sorted(missing))})"
@@ -777,6 +837,61 @@ class Archive:
         self._pending += 1
         return command_id
 
+    def add_limit(
+        self,
+        node: str,
+        point: str,
+        sim_time: float,
+        old_level: str,
+        new_level: str,
+        value: object,
+        *,
+        state: str | None = None,
+        unit: str = "-",
+        mode: str | None = None,
+        limit_set: str = "",
+    ) -> None:
+        """Archive one limit event: a point changed its limit level (decision 0036).
+
+        Args:
+            node: the node that reported the sample.
+            point: ``NODE.PACKET.FIELD`` (``[i]`` for an array's element).
+            sim_time: the sample's simulated time, seconds.
+            old_level, new_level: ``green``, ``yellow`` or ``red``.
+            value: the sample's value (a number, a boolean, a string or None).
+            state: its state name when the point is enumerated.
+            unit: the point's unit.
+            mode: the node's mode the sample was judged in, or None.
+            limit_set: the limit set that applied, in words.
+
+        Raises:
+            ArchiveError: a bad argument, a read-only or closed archive, a failed write.
+        """
+        node = _text("node", node)
+        point = _text("point", point)
+        t = _time("sim_time", sim_time)
+        levels = [_text(what, level) for what, level in (("old_level", old_level),
+                                                         ("new_level", new_level))]  # fmt: skip
+        for level in levels:
+            if level not in _LEVELS:
+                raise ArchiveError(f"a limit level is one of {', '.join(_LEVELS)}, not {level!r}")
+        flat: list[tuple[str, Value]] = []
+        _flatten(point, value, flat)
+        if len(flat) != 1:
+            raise ArchiveError(f"{point}: a limit event's value is one value, not {len(flat)}")
+        state = None if state is None else _text("state", state)
+        unit = _text("unit", unit, empty=True)
+        mode = None if mode is None else _text("mode", mode)
+        limit_set = _text("limit_set", limit_set, empty=True)
+        conn = self._writer()
+        self._execute(
+            conn,
+            "INSERT INTO limits (node, point, sim_time, old_level, new_level, value, state, unit, "
+            "mode, limit_set) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (node, point, t, *levels, flat[0][1], state, unit, mode, limit_set),
+        )
+        self._pending += 1
+
     def tick(self) -> bool:
         """Commit if ``commit_interval`` wall seconds passed since the last commit; the writer
         calls this every cycle.
@@ -966,6 +1081,44 @@ class Archive:
         )
         for row in self._rows(sql, params):
             yield EventRecord(*row)
+
+    def limit_events(
+        self,
+        node: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        point: str | None = None,
+    ) -> list[LimitRecord]:
+        """Archived limit events in time order (decision 0036); none in a version-1 archive.
+
+        Args:
+            node: only this node's, or None.
+            start: earliest simulated time (inclusive), or None.
+            end: latest simulated time (inclusive), or None.
+            point: only this point's (``NODE.PACKET.FIELD[i]``), or None.
+
+        Returns:
+            The limit events.
+
+        Raises:
+            ArchiveError: a bad argument, a closed archive.
+        """
+        lo, hi = _range(start, end)
+        clauses: list[str] = []
+        params: list[object] = []
+        _equal(clauses, params, "node", "node", node)
+        _equal(clauses, params, "point", "point", point)
+        _where(clauses, params, "sim_time", lo, hi)
+        has_table = self._read(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'limits'"
+        ).fetchone()[0]
+        if not has_table:
+            return []
+        sql = (
+            "SELECT node, point, sim_time, old_level, new_level, value, state, unit, mode, "  # noqa: S608
+            f"limit_set FROM limits{_sql_where(clauses)} ORDER BY sim_time, id"
+        )
+        return [LimitRecord(*row) for row in self._rows(sql, params)]
 
     def commands(
         self, node: str | None = None, start: float | None = None, end: float | None = None

@@ -1,18 +1,27 @@
 """Decode the bench's pcap captures: ``msr capture decode FILE.pcap``.
 
-Every link of the bench records classic pcap files (linktype 147, DLT_USER0, one record per frame
-exactly as it crossed the wire; :mod:`hal.links.pcap`). What a record holds depends on the link::
+Every link of the bench records classic pcap files (one record per frame exactly as it crossed
+the wire; :mod:`hal.links.pcap`), one linktype per file saying what its records hold (decision
+0042)::
 
-    board link    1ACFFC1D | PUS-C packet to or from a device     (hal.protocol.devices.<board>)
-    timing link   1ACFFC1D | PUS-C packet of the timing ICD       (hal.protocol.timing)
-    uplink        1ACFFC1D | TC transfer frame, SDLS header/MAC   (hal.protocol.tc_frame, sdls)
-    downlink      1ACFFC1D | fixed-length TM transfer frame       (hal.protocol.tm_frame)
+    147 DLT_USER0  board link    1ACFFC1D | PUS-C packet to or from a device (hal.protocol.devices)
+                   timing link   1ACFFC1D | PUS-C packet of the timing ICD   (hal.protocol.timing)
+    148 DLT_USER1  uplink        1ACFFC1D | TC transfer frame, SDLS header/MAC (tc_frame, sdls)
+    149 DLT_USER2  downlink      1ACFFC1D | fixed-length TM transfer frame      (tm_frame)
 
-:func:`decode_capture` works out the kind of each record by itself: the three layouts end with the
-same CRC-16 but differ in how their length is declared (a packet's data length field, a TC
-frame's 10-bit frame length, a TM frame's fixed length with no length field). The file name
-(``sim-<board>``, ``timing-<name>``, ``fsw-<node>-radio.rx``, ``space-<node>-ground.tx``...) only
-says which kind to try first, and the kind that decoded the previous record is tried next.
+A file of linktype 148 or 149 is decoded as that kind only. In a file of linktype 147 (the bench's
+captures before decision 0042 recorded every link so) :func:`decode_capture` works out the kind of
+each record by itself: the three layouts end with the same CRC-16 but differ in how their length
+is declared (a packet's data length field, a TC frame's 10-bit frame length, a TM frame's fixed
+length with no length field). The file name (``sim-<board>``, ``timing-<name>``,
+``fsw-<node>-radio.rx``, ``space-<node>-ground.tx``...) only says which kind to try first, and
+the kind that decoded the previous record is tried next.
+
+Times: the bench stamps a record with the mission epoch plus its mission time (the UTC of the
+mission). The decoder reads the epoch from the run folder's ``bench.toml`` (the capture's folder
+``captures/`` is in the run folder), else takes :data:`hal.bench.DEFAULT_EPOCH`, and gives each
+record its mission time; a stamp before the epoch (a capture from before decision 0042, stamped
+with mission time itself) is its own mission time.
 
 State kept across the records of one file, as the receiving end keeps it:
 
@@ -49,6 +58,7 @@ import struct
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
@@ -57,8 +67,9 @@ import hal.protocol.devices as device_icds
 from fsw.dictionary import NodeDictionary, dictionary
 from fsw.dictionary.verification import FAILURE_CODES
 from ground_tools.telemetry import decode_source
+from hal.bench import DEFAULT_EPOCH, BenchError, load_bench
 from hal.errors import EncodeError, HalError, ProtocolError
-from hal.links.pcap import DLT_USER0, PcapReader
+from hal.links.pcap import LINKTYPE_TC_FRAME, LINKTYPE_TM_FRAME, LINKTYPES, PcapReader
 from hal.links.pcap import CaptureError as PcapCaptureError
 from hal.protocol import timing
 from hal.protocol.clcw import Clcw
@@ -97,6 +108,7 @@ __all__ = [
     "CaptureError",
     "DecodedPacket",
     "DecodedRecord",
+    "capture_epoch",
     "decode_capture",
     "decode_packet",
     "decode_to_text",
@@ -191,7 +203,8 @@ class DecodedRecord:
     Attributes:
         index: the record's number in the file, from 1 (as Wireshark numbers them); a closing
             note carries the number after the last record.
-        timestamp: the record's time stamp, POSIX seconds (the bench stamps simulated time).
+        timestamp: the record's time stamp, POSIX seconds (the bench stamps the mission epoch
+            plus the mission time: the record's UTC).
         length: octets of the record.
         kind: ``tc_frame``, ``tm_frame``, ``packet`` (a bare PUS packet of a board link),
             ``timing`` (a timing-link packet), ``unknown`` (nothing decoded) or ``note`` (a
@@ -202,6 +215,7 @@ class DecodedRecord:
         notes: what the receiving end would have counted: frame-count gaps, discarded partial
             packets, a packet dropped by the desegmenter, a missing ASM.
         error: why the record does not decode (or the file's last record was cut), else None.
+        mission_time: seconds since the mission epoch (None: the same as ``timestamp``).
     """
 
     index: int
@@ -212,12 +226,24 @@ class DecodedRecord:
     packets: tuple[DecodedPacket, ...] = ()
     notes: tuple[str, ...] = ()
     error: str | None = None
+    mission_time: float | None = None
+
+    @property
+    def utc(self) -> str | None:
+        """The record's UTC, ISO 8601 to the microsecond, when its stamp is the mission's UTC
+        (``mission_time`` differs from ``timestamp``), else None."""
+        if self.mission_time is None or self.mission_time == self.timestamp:
+            return None
+        when = datetime.fromtimestamp(self.timestamp, UTC)
+        return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready copy (for ``msr capture decode --json``)."""
         return {
             "index": self.index,
             "timestamp": self.timestamp,
+            "mission_time": self.timestamp if self.mission_time is None else self.mission_time,
+            "utc": self.utc,
             "length": self.length,
             "kind": self.kind,
             "layer": self.layer,
@@ -591,9 +617,12 @@ class _Attempt:
 class _Decoder:
     """Per-file state: the reassembler of TM frames, the desegmenter and memory of TC frames."""
 
-    def __init__(self, keys: Mapping[int, SecurityAssociation], hint: str | None) -> None:
+    def __init__(
+        self, keys: Mapping[int, SecurityAssociation], hint: str | None, only: str | None = None
+    ) -> None:
         self.keys = keys
-        self.hint = hint
+        self.hint = only or hint
+        self.only = only  # the file's linktype says every record is this kind
         self.last_kind: str | None = None
         self.reassembler: TmReassembler | None = None
         self.tm_shape: tuple[int, bool] | None = None
@@ -611,7 +640,8 @@ class _Decoder:
             body = raw
             notes.append("no attached sync marker: decoded as it is")
         order: list[str] = []
-        for kind in (self.hint, self.last_kind, KIND_PACKET, KIND_TC_FRAME, KIND_TM_FRAME):
+        kinds = (self.hint, self.last_kind, KIND_PACKET, KIND_TC_FRAME, KIND_TM_FRAME)
+        for kind in (self.only,) if self.only else kinds:
             kind = KIND_PACKET if kind == KIND_TIMING else kind
             if kind is not None and kind not in order:
                 order.append(kind)
@@ -901,17 +931,34 @@ def _open(path: Path) -> PcapReader:
         reader = PcapReader(path)
     except PcapCaptureError as exc:
         raise CaptureError(str(exc).splitlines()[0]) from None
-    if reader.linktype != DLT_USER0:
+    if reader.linktype not in LINKTYPES:
         reader.close()
+        known = ", ".join(f"{number} ({kind})" for number, kind in LINKTYPES.items())
         raise CaptureError(
-            f"{path}: linktype {reader.linktype}, not {DLT_USER0} (DLT_USER0): "
+            f"{path}: linktype {reader.linktype}, not one of the bench's ({known}): "
             "not a capture of the bench"
         )
     return reader
 
 
+_ONLY: Final = {LINKTYPE_TC_FRAME: KIND_TC_FRAME, LINKTYPE_TM_FRAME: KIND_TM_FRAME}
+
+
+def capture_epoch(path: Path) -> float:
+    """The mission epoch (POSIX seconds) of the run that recorded ``path``: its run folder's
+    ``bench.toml`` (``RUN/captures/FILE`` -> ``RUN/bench.toml``) when it reads as a bench file,
+    else :data:`hal.bench.DEFAULT_EPOCH`."""
+    bench_file = path.absolute().parent.parent / "bench.toml"
+    if bench_file.is_file():
+        try:
+            return load_bench(bench_file).epoch.timestamp()
+        except (BenchError, OSError, ValueError):
+            pass
+    return DEFAULT_EPOCH.timestamp()
+
+
 def decode_capture(
-    path: Path | str, *, keys: Mapping[int, bytes] | None = None
+    path: Path | str, *, keys: Mapping[int, bytes] | None = None, epoch: float | None = None
 ) -> Iterator[DecodedRecord]:
     """Decode every record of a bench capture, in file order.
 
@@ -922,6 +969,8 @@ def decode_capture(
         path: a pcap file of the bench (``<run_dir>/captures/*.pcap``).
         keys: SPI -> key (see :func:`load_keys`) to verify the MAC of TC frames; without it,
             TC frames say "MAC not checked".
+        epoch: the mission epoch, POSIX seconds, to give each record its mission time (None:
+            :func:`capture_epoch`, the run folder's).
 
     Returns:
         An iterator of :class:`DecodedRecord`; a record that does not decode has ``error`` set
@@ -931,17 +980,19 @@ def decode_capture(
 
     Raises:
         CaptureError: the file is missing, not a pcap file (bad magic, shorter than its header),
-            of another linktype than 147, or a key is unusable.
+            of another linktype than the bench's (147, 148, 149), or a key is unusable.
     """
     path = Path(path)
     security = _security(keys, path)
     _open(path).close()
-    return _records(path, security)
+    return _records(path, security, capture_epoch(path) if epoch is None else epoch)
 
 
-def _records(path: Path, security: Mapping[int, SecurityAssociation]) -> Iterator[DecodedRecord]:
-    decoder = _Decoder(security, _file_hint(path))
+def _records(
+    path: Path, security: Mapping[int, SecurityAssociation], epoch: float
+) -> Iterator[DecodedRecord]:
     reader = _open(path)
+    decoder = _Decoder(security, _file_hint(path), _ONLY.get(reader.linktype))
     index = 0
     last_ts = 0.0
     problem: str | None = None
@@ -958,7 +1009,8 @@ def _records(path: Path, security: Mapping[int, SecurityAssociation]) -> Iterato
             ts, raw = item
             index += 1
             last_ts = ts
-            yield _safe_record(decoder, index, ts, raw)
+            record = _safe_record(decoder, index, ts, raw)
+            yield replace(record, mission_time=ts - epoch if ts >= epoch else ts)
         if problem is None and reader.truncated:
             problem = (
                 f"{path}: the last record is cut short (the capture was interrupted while it "
@@ -969,7 +1021,10 @@ def _records(path: Path, security: Mapping[int, SecurityAssociation]) -> Iterato
     notes = decoder.closing_notes()
     if problem is not None or notes:
         layer = "end of capture"
-        yield DecodedRecord(index + 1, last_ts, 0, KIND_NOTE, layer, (), tuple(notes), problem)
+        mission = last_ts - epoch if last_ts >= epoch else last_ts
+        yield DecodedRecord(
+            index + 1, last_ts, 0, KIND_NOTE, layer, (), tuple(notes), problem, mission
+        )
 
 
 def _safe_record(decoder: _Decoder, index: int, ts: float, raw: bytes) -> DecodedRecord:
@@ -982,12 +1037,15 @@ def _safe_record(decoder: _Decoder, index: int, ts: float, raw: bytes) -> Decode
 
 
 def format_record(record: DecodedRecord) -> str:
-    """The record as text: its frame line, then one indented line per packet and per note.
+    """The record as text: its frame line (mission time, UTC), then one indented line per packet
+    and per note.
 
-    ``#12 t=1.200000 TC frame AD scid=42 vc=0 N(S)=5 map=0 unsegmented spi=1 sn=9 MAC ok``
+    ``#12 t=1.200000 2031-07-01T00:00:01.200000Z TC frame AD scid=42 vc=0 N(S)=5 ... MAC ok``
     ``    lander core.ping (TC[17,1] lander#3)``
     """
-    head = f"#{record.index} t={record.timestamp:.6f} {record.layer}"
+    mission = record.timestamp if record.mission_time is None else record.mission_time
+    utc = record.utc
+    head = f"#{record.index} t={mission:.6f}{f' {utc}' if utc else ''} {record.layer}"
     if record.error:
         head += f": error: {record.error}"
     lines = [head]

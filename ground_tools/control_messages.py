@@ -24,6 +24,8 @@ checks them), whether a hazardous command is confirmed.
 ``pace``       ``pace``: a number :data:`MIN_PACE`..:data:`MAX_PACE`, ``"fast"`` or null
 ``stop``       no field
 ``resync``     ``node``
+``limits``     ``since`` (limit-event cursor >= 0), ``limit`` (0..:data:`MAX_LIMIT`), ``all``
+               (boolean: every monitored point, not only those out of limits)
 =============  ===========================================================================
 """
 
@@ -47,6 +49,7 @@ __all__ = [
     "CmdRequest",
     "ControlRequest",
     "LatestRequest",
+    "LimitsRequest",
     "PaceRequest",
     "PacketsRequest",
     "ResyncRequest",
@@ -221,15 +224,25 @@ class ResyncRequest(StrictModel):
     node: Name
 
 
+class LimitsRequest(StrictModel):
+    """The limit state (decision 0036): the points out of limits now (``all``: every monitored
+    point with its level) and the limit events after the cursor ``since``."""
+
+    op: Literal["limits"]
+    since: Cursor = 0
+    limit: Annotated[int, Field(ge=0, le=MAX_LIMIT)] = 1000
+    all: bool = False
+
+
 ControlRequest = Annotated[
     StatusRequest | CmdRequest | StagesRequest | LatestRequest | PacketsRequest | StepRequest
-    | PaceRequest | StopRequest | ResyncRequest | HoldRequest,
+    | PaceRequest | StopRequest | ResyncRequest | HoldRequest | LimitsRequest,
     Field(discriminator="op"),
 ]  # fmt: skip
 """Any request of the control port."""
 
 OPS: Final = ("status", "cmd", "stages", "latest", "packets", "step", "pace", "stop", "resync",
-               "hold")  # fmt: skip
+               "hold", "limits")  # fmt: skip
 _ADAPTER: Final[TypeAdapter[ControlRequest]] = TypeAdapter(ControlRequest)
 
 

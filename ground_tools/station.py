@@ -53,7 +53,14 @@ archived; a refused one is answered with an error naming the field and the probl
              node's next challenge report with a resync frame signed with the key; reply the
              node's sync state (``status`` gives it after: ``synced`` once the node says so)
 ``stop``     end the station (the simulator and the nodes stop with ``msr bench down``)
+``limits``   ``since``, ``limit``, ``all``: the points out of limits now (``all``: every monitored
+             point and its level) and the limit events after ``since`` (``next`` to go on)
 ===========  ==================================================================================
+
+Limit monitoring (decision 0036). Every housekeeping packet and declared report received is
+judged against its fields' declared limits in the node's current mode
+(:class:`~ground_tools.limits.LimitMonitor`); each change of a point's level is archived as a
+limit event (``limits`` table) and kept for the ``limits`` request.
 """
 
 from __future__ import annotations
@@ -82,6 +89,7 @@ from ground_tools.control_messages import (
     ControlRequest,
     HoldRequest,
     LatestRequest,
+    LimitsRequest,
     PaceRequest,
     PacketsRequest,
     ResyncRequest,
@@ -91,11 +99,12 @@ from ground_tools.control_messages import (
     StopRequest,
     parse_request,
 )
+from ground_tools.limits import LimitEvent, LimitMonitor
 from ground_tools.telemetry import Received, decode_tm
 from hal.bench import Bench, BenchError, load_bench
 from hal.control import MAX_CLIENTS, Connection, ControlError, ControlServer, create_token
 from hal.errors import EncodeError, HalError, LinkClosed, LinkTimeout, ProtocolError
-from hal.links import Link, open_link
+from hal.links import LINKTYPE_TC_FRAME, LINKTYPE_TM_FRAME, Link, open_link
 from hal.links.space_link import GroundSpaceLink
 from hal.links.timing import TimingClient, timing_channel
 from hal.protocol.pus import PusTc, PusTm, RequestId
@@ -118,6 +127,10 @@ STEP_WALL_LIMIT: Final = 5.0
 """Wall seconds after which a ``step`` is answered with the time reached so far."""
 HISTORY: Final = 20_000
 """Decoded packets kept for ``packets`` requests (the archive keeps them all)."""
+LIMIT_HISTORY: Final = 20_000
+"""Limit events kept for ``limits`` requests (the archive keeps them all)."""
+_MONITORED: Final = ("hk", "report")
+"""The kinds of decoded packet whose fields are judged against their limits."""
 
 
 class StationError(Exception):
@@ -218,7 +231,10 @@ class Station:
             url = ports["space_links"][name]["ground"]
             if url is None:
                 continue  # a real radio whose ground end the bench does not name
-            end = self._open(url, captures, f"ground-{name}", baudrate=spec.radio_baud)
+            end = self._open(
+                url, captures, f"ground-{name}", baudrate=spec.radio_baud,
+                capture_linktypes=(LINKTYPE_TC_FRAME, LINKTYPE_TM_FRAME),  # sends TC, takes TM
+            )  # fmt: skip
             end.on_frame = self._framer(name)
             sa = SecurityAssociation(spec.spi, keys[spec.spi])
             store = CounterStore(run_dir / "ground" / f"{name}.counters.json")
@@ -230,6 +246,9 @@ class Station:
         ends = [ground.link for ground in self.ground.values()]
         timing.receive_on(lambda: sum(end.stats.bytes_in for end in ends), self._pump)
         self.archive = Archive(run_dir / ARCHIVE_FILE, monotonic=wall)
+        self.limit_monitor = LimitMonitor(self.dictionaries)
+        self.limit_events: deque[tuple[int, LimitEvent]] = deque(maxlen=LIMIT_HISTORY)
+        self.limit_count = 0
         self.archive_errors = 0
         self.history: deque[Received] = deque(maxlen=HISTORY)
         self.received = 0
@@ -425,6 +444,31 @@ class Station:
         except ArchiveError as exc:  # the packet stays in the history; the run goes on
             self.archive_errors += 1
             print(f"ground station: archive: {exc}", file=sys.stderr, flush=True)
+        if item.kind in _MONITORED and item.error is None:
+            self._monitor(node, item)
+
+    def _monitor(self, node: str, item: Received) -> None:
+        """Judge a packet's values against their limits; keep and archive each transition."""
+        for event in self.limit_monitor.check(node, item.name, item.time, item.values):
+            self.limit_count += 1
+            self.limit_events.append((self.limit_count, event))
+            try:
+                self.archive.add_limit(
+                    node, event.point, event.time, event.old, event.new, event.value,
+                    state=event.state, unit=event.unit, mode=event.mode, limit_set=event.limits,
+                )  # fmt: skip
+            except ArchiveError as exc:  # kept for the clients all the same
+                self.archive_errors += 1
+                print(f"ground station: archive: {exc}", file=sys.stderr, flush=True)
+
+    def limits(self, request: LimitsRequest) -> dict[str, Any]:
+        """The points out of limits now (or every monitored point) and the limit events after
+        the request's cursor."""
+        events = [{"seq": seq, **event.as_dict()} for seq, event in self.limit_events
+                  if seq > request.since][: request.limit]  # fmt: skip
+        return {"time": self.timing.now(), "current": self.limit_monitor.listing(every=request.all),
+                "events": events, "next": events[-1]["seq"] if events else request.since,
+                "total": self.limit_count}  # fmt: skip
 
     def _sync_seen(self, node: str, item: Received) -> None:
         """A node's challenge (answer it if asked to) or its word that it is resynced."""
@@ -498,8 +542,9 @@ class Station:
     def _open(self, url: str, captures: Path, name: str, **options: Any) -> Link:
         try:
             link = open_link(
-                url, capture_dir=captures, capture_name=name, timestamp=self._now, **options
-            )
+                url, capture_dir=captures, capture_name=name, timestamp=self._now,
+                capture_epoch=self.bench.epoch.timestamp(), **options,
+            )  # fmt: skip
         except HalError as exc:
             raise StationError(str(exc).splitlines()[0]) from None
         self.links.append(link)
@@ -614,6 +659,8 @@ class Station:
         if isinstance(message, StopRequest):
             self.stopping = True
             return {"stopping": True}
+        if isinstance(message, LimitsRequest):
+            return self.limits(message)
         if isinstance(message, ResyncRequest):
             if message.node not in self.ground:
                 known = ", ".join(self.ground)

@@ -118,6 +118,7 @@ class PtyHost:
         links: board name -> an open link to serve that board on instead of a new pty (a
             stand-in board on a given serial port, ``python -m sim_hardware --serve``); the host
             closes it with the others.
+        capture_epoch: the mission epoch, POSIX seconds, added to the captures' stamps.
     """
 
     def __init__(
@@ -131,6 +132,7 @@ class PtyHost:
         bauds: Mapping[str, int] | None = None,
         burst: float = DEFAULT_BURST,
         links: Mapping[str, Link] | None = None,
+        capture_epoch: float = 0.0,
     ) -> None:
         self.clock = clock
         self.seed = seed
@@ -152,6 +154,7 @@ class PtyHost:
                 link = given if given is not None else open_link(
                     "pty://", capture_dir=capture_dir, capture_name=f"sim-{emulator.name}",
                     symlink=(symlinks or {}).get(emulator.name), timestamp=clock,
+                    capture_epoch=capture_epoch,
                 )  # fmt: skip
                 deframer = Deframer(max_length=None, apid_max=emulator.apids)
                 board = ServedBoard(emulator, PacketChannel(link, deframer))

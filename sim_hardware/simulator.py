@@ -54,7 +54,7 @@ from typing import Any, Final
 from hal.bench import Bench, NodeSpec
 from hal.control import create_token
 from hal.errors import LinkError
-from hal.links import Link, open_link
+from hal.links import LINKTYPE_TC_FRAME, LINKTYPE_TM_FRAME, Link, open_link
 from hal.links.channel import FrameReader, PacketChannel
 from hal.links.timing import timing_channel
 from hal.protocol.framing import ASM, Deframer, FixedLengthRule, TcFrameRule
@@ -179,6 +179,7 @@ class RadioRelay:
         capture_dir: where the two ends record their pcap files.
         ports_dir: where the ``ground-<node>`` and ``radio-<node>`` symlinks go.
         tick: the simulation tick: the radio line's credit, in seconds (decision 0033).
+        capture_epoch: the mission epoch, POSIX seconds, added to the captures' stamps.
     """
 
     def __init__(
@@ -189,6 +190,7 @@ class RadioRelay:
         capture_dir: str | None,
         ports_dir: Path | None,
         tick: float = 0.1,
+        capture_epoch: float = 0.0,
     ) -> None:
         self.node = node.name
         self.base = Impairments(
@@ -200,11 +202,15 @@ class RadioRelay:
         self.ground: Link = open_link(
             "pty://", capture_dir=capture_dir, capture_name=f"space-{node.name}-ground",
             timestamp=clock, symlink=_symlink(ports_dir, f"ground-{node.name}"),
+            capture_epoch=capture_epoch,  # sends the downlink's TM, takes the uplink's TC
+            capture_linktypes=(LINKTYPE_TM_FRAME, LINKTYPE_TC_FRAME),
         )  # fmt: skip
         try:
             self.radio: Link = open_link(
                 "pty://", capture_dir=capture_dir, capture_name=f"space-{node.name}-radio",
                 timestamp=clock, symlink=_symlink(ports_dir, f"radio-{node.name}"),
+                capture_epoch=capture_epoch,  # sends the uplink's TC, takes the downlink's TM
+                capture_linktypes=(LINKTYPE_TC_FRAME, LINKTYPE_TM_FRAME),
             )  # fmt: skip
         except BaseException:
             self.ground.close()
@@ -401,6 +407,7 @@ class Simulator:
     def _open(self, participants: Sequence[str] | None) -> None:
         self.host = PtyHost(
             list(self.emulators.values()), self.clock.now, capture_dir=self.capture_dir,
+            capture_epoch=self.bench.epoch.timestamp(),
             symlinks={name: str(self.ports_dir / name) for name in self.emulators},
             seed=self.bench.seed, burst=self.bench.tick,
             bauds={name: self.bench.boards[name].baud for name in self.emulators},  # 0033
@@ -411,13 +418,14 @@ class Simulator:
             if node.emulated_radio:
                 self.relays[node.name] = RadioRelay(
                     node, self.bench.seed, self.clock.now, self.capture_dir, self.ports_dir,
-                    tick=self.bench.tick,
+                    tick=self.bench.tick, capture_epoch=self.bench.epoch.timestamp(),
                 )  # fmt: skip
         names = list(self.bench.nodes) if participants is None else list(participants)
         for name in names:
             link = open_link(
                 "pty://", capture_dir=self.capture_dir, capture_name=f"timing-{name}",
                 timestamp=self.clock.now, symlink=str(self.ports_dir / f"timing-{name}"),
+                capture_epoch=self.bench.epoch.timestamp(),
             )  # fmt: skip
             self.timing[name] = timing_channel(link)
         self.backdoor = Backdoor(

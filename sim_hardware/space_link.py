@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Final
 
-from hal.links import Link, open_link
+from hal.links import LINKTYPE_TC_FRAME, LINKTYPE_TM_FRAME, Link, open_link
 from hal.protocol.framing import ASM
 from sim_hardware.process import on_stop_signals
 
@@ -434,8 +434,14 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     rng = random.Random(args.seed)  # noqa: S311 - a simulation, not cryptography
-    ground = open_link("pty://", capture_dir=args.capture_dir, capture_name="path-ground")
-    flight = open_link("pty://", capture_dir=args.capture_dir, capture_name="path-flight")
+    ground = open_link(
+        "pty://", capture_dir=args.capture_dir, capture_name="path-ground",
+        capture_linktypes=(LINKTYPE_TM_FRAME, LINKTYPE_TC_FRAME),  # to the ground: TM
+    )  # fmt: skip
+    flight = open_link(
+        "pty://", capture_dir=args.capture_dir, capture_name="path-flight",
+        capture_linktypes=(LINKTYPE_TC_FRAME, LINKTYPE_TM_FRAME),  # to the flight: TC
+    )  # fmt: skip
     host = PathHost(ground, flight, LinkPath(impairments, rng), LinkPath(impairments, rng))
     stopping = threading.Event()
     on_stop_signals(stopping.set)

@@ -16,12 +16,23 @@ import importlib
 from typing import Any
 
 from hal.links.base import DEFAULT_WRITE_TIMEOUT, Link, LinkStats
-from hal.links.pcap import DLT_USER0, CaptureError, PcapReader, PcapWriter
+from hal.links.pcap import (
+    DLT_USER0,
+    LINKTYPE_PACKET,
+    LINKTYPE_TC_FRAME,
+    LINKTYPE_TM_FRAME,
+    CaptureError,
+    PcapReader,
+    PcapWriter,
+)
 from hal.links.registry import backend_for, known_schemes, open_link, register_backend
 
 __all__ = [
     "DEFAULT_WRITE_TIMEOUT",
     "DLT_USER0",
+    "LINKTYPE_PACKET",
+    "LINKTYPE_TC_FRAME",
+    "LINKTYPE_TM_FRAME",
     "CaptureError",
     "Link",
     "LinkStats",

@@ -45,7 +45,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from hal.errors import LinkClosed, LinkError, LinkOpenError, LinkTimeout
-from hal.links.pcap import DLT_USER0, CaptureError, PcapWriter
+from hal.links.pcap import LINKTYPE_PACKET, LINKTYPES, CaptureError, PcapWriter
 
 __all__ = ["DEFAULT_WRITE_TIMEOUT", "Link", "LinkStats", "capture_name_for"]
 
@@ -104,10 +104,15 @@ class Link(abc.ABC):
         url: what to open; each backend documents the URLs it takes.
         capture_dir: when given, every frame written with :meth:`write_frame` and every frame
             reported with :meth:`record_frame_in` is recorded in
-            ``<capture_dir>/<capture_name>.tx.pcap`` / ``.rx.pcap`` (classic pcap, linktype 147).
-            The directory is created if needed. Raw :meth:`write` bytes are not captured: a capture
-            holds frames, one record per frame.
+            ``<capture_dir>/<capture_name>.tx.pcap`` / ``.rx.pcap`` (classic pcap, one linktype
+            per file: see ``capture_linktypes``). The directory is created if needed. Raw
+            :meth:`write` bytes are not captured: a capture holds frames, one record per frame.
         capture_name: base name of the capture files; by default derived from ``url``.
+        capture_linktypes: the linktype of the tx and of the rx capture: what their frames are
+            (:data:`~hal.links.pcap.LINKTYPES`: 147 packets, 148 TC frames, 149 TM frames;
+            decision 0042). Packets both ways by default.
+        capture_epoch: POSIX seconds added to ``timestamp`` in the capture records: the mission
+            epoch (the bench's ``epoch``), so the records carry the mission's UTC.
         timestamp: the clock (POSIX seconds) stamping capture records and
             ``stats.last_activity``; inject the simulation clock here. It is never used for
             timeouts, which always run on ``time.monotonic``.
@@ -125,6 +130,8 @@ class Link(abc.ABC):
         *,
         capture_dir: str | os.PathLike[str] | None = None,
         capture_name: str | None = None,
+        capture_linktypes: tuple[int, int] = (LINKTYPE_PACKET, LINKTYPE_PACKET),
+        capture_epoch: float = 0.0,
         timestamp: Callable[[], float] = time.time,
         write_timeout: float | None = DEFAULT_WRITE_TIMEOUT,
     ) -> None:
@@ -135,6 +142,10 @@ class Link(abc.ABC):
         self._timestamp = timestamp
         self._capture_dir = os.fspath(capture_dir) if capture_dir is not None else None
         self._capture_name = capture_name or capture_name_for(url)
+        if any(linktype not in LINKTYPES for linktype in capture_linktypes):
+            raise ValueError(f"capture_linktypes must be two of {sorted(LINKTYPES)}")
+        self._capture_linktypes = (capture_linktypes[0], capture_linktypes[1])
+        self._capture_epoch = capture_epoch
         self._captures: tuple[PcapWriter, PcapWriter] | None = None
         self._capture_started = False
         self._opened = False
@@ -521,9 +532,11 @@ class Link(abc.ABC):
             return
         try:
             os.makedirs(self._capture_dir or ".", exist_ok=True)
-            tx = PcapWriter(paths[0], DLT_USER0, append=self._capture_started)
+            tx_type, rx_type = self._capture_linktypes
+            epoch = self._capture_epoch
+            tx = PcapWriter(paths[0], tx_type, append=self._capture_started, epoch=epoch)
             try:
-                rx = PcapWriter(paths[1], DLT_USER0, append=self._capture_started)
+                rx = PcapWriter(paths[1], rx_type, append=self._capture_started, epoch=epoch)
             except BaseException:
                 tx.close()
                 raise

@@ -9,9 +9,16 @@ File layout (libpcap "classic" format, https://www.tcpdump.org/manpages/pcap-sav
         thiszone     i32   0 (stamps are UTC)
         sigfigs      u32   0
         snaplen      u32   65535 here: longer frames are cut, their real length kept in orig_len
-        linktype     u32   147 (DLT_USER0) for the bench's framed device and space links
+        linktype     u32   what every record of the file holds (decision 0042), one kind per file:
+                           147 (DLT_USER0) ASM + space packet: a board or timing link
+                           148 (DLT_USER1) ASM + TC transfer frame: an uplink
+                           149 (DLT_USER2) ASM + TM transfer frame: a downlink
     per record, 16 bytes + incl_len bytes:
         ts_sec, ts_frac, incl_len, orig_len   u32 each, then the frame
+
+The bench stamps a record with the mission's UTC: its mission time (simulated seconds) plus the
+mission epoch (the bench file's ``epoch``), given to the writer as ``epoch`` and added exactly in
+whole seconds and microseconds, so Wireshark shows the mission's dates, not 1970's.
 
 :class:`PcapWriter` writes little-endian microsecond files and flushes after every record, so a
 crash loses at most the record being written. :class:`PcapReader` reads either byte order and
@@ -21,6 +28,7 @@ either stamp resolution, stops at a truncated last record (setting ``truncated``
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 from collections.abc import Iterator
@@ -29,9 +37,27 @@ from typing import BinaryIO, Final
 
 from hal.errors import HalError
 
-__all__ = ["DLT_USER0", "CaptureError", "PcapReader", "PcapWriter"]
+__all__ = [
+    "DLT_USER0",
+    "LINKTYPES",
+    "LINKTYPE_PACKET",
+    "LINKTYPE_TC_FRAME",
+    "LINKTYPE_TM_FRAME",
+    "CaptureError",
+    "PcapReader",
+    "PcapWriter",
+]
 
 DLT_USER0: Final = 147
+LINKTYPE_PACKET: Final = DLT_USER0
+"""Records of ASM + space packet (a board link, a timing link)."""
+LINKTYPE_TC_FRAME: Final = 148
+"""Records of ASM + TC transfer frame (DLT_USER1: an uplink)."""
+LINKTYPE_TM_FRAME: Final = 149
+"""Records of ASM + TM transfer frame (DLT_USER2: a downlink)."""
+LINKTYPES: Final = {LINKTYPE_PACKET: "packet", LINKTYPE_TC_FRAME: "tc_frame",
+                    LINKTYPE_TM_FRAME: "tm_frame"}  # fmt: skip
+"""The bench's linktypes and what their records hold (decision 0042)."""
 DEFAULT_SNAPLEN: Final = 65535
 MAGIC_USEC: Final = 0xA1B2C3D4
 MAGIC_NSEC: Final = 0xA1B23C4D
@@ -70,6 +96,9 @@ class PcapWriter:
         append: extend an existing capture instead of replacing it. The existing header must be a
             little-endian microsecond header with the same linktype; an empty or missing file
             gets a new header.
+        epoch: POSIX seconds added to every record's stamp (the mission epoch, so a stamp of
+            mission time ``t`` reads as the UTC instant ``epoch + t``); 0 keeps the stamps as
+            given.
 
     Raises:
         CaptureError: the file cannot be created, or ``append`` found a different header.
@@ -82,10 +111,14 @@ class PcapWriter:
         *,
         snaplen: int = DEFAULT_SNAPLEN,
         append: bool = False,
+        epoch: float = 0.0,
     ) -> None:
         self.path = os.fspath(path)
         self.linktype = linktype
         self.snaplen = snaplen
+        if not math.isfinite(epoch) or epoch < 0:
+            raise CaptureError(f"{self.path}: epoch {epoch!r} is not a time >= 0")
+        self._epoch = _split_ts(epoch)
         header = struct.pack("<" + _GLOBAL, MAGIC_USEC, 2, 4, 0, 0, snaplen, linktype)
         try:
             if append and os.path.exists(self.path) and os.path.getsize(self.path) > 0:
@@ -111,7 +144,8 @@ class PcapWriter:
         return self._file.closed
 
     def write(self, frame: bytes, ts: float) -> None:
-        """Append one record holding ``frame`` stamped ``ts`` (POSIX seconds), then flush.
+        """Append one record holding ``frame`` stamped ``ts`` (seconds after the writer's
+        ``epoch``), then flush.
 
         Raises:
             CaptureError: the writer is closed or the file system refused the write.
@@ -119,6 +153,9 @@ class PcapWriter:
         if self._file.closed:
             raise CaptureError(f"{self.path}: capture is closed", reason="capture_closed")
         sec, usec = _split_ts(ts)
+        usec += self._epoch[1]
+        sec += self._epoch[0] + usec // 1_000_000
+        usec %= 1_000_000
         data = bytes(frame)
         incl = data[: self.snaplen]
         try:

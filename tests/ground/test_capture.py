@@ -366,3 +366,57 @@ def test_the_text_output_puts_each_packet_under_its_frame_and_the_json_output_is
     assert document["kind"] == "tc_frame"
     assert document["packets"][1]["fields"] == {"mode": 2}
     assert document["packets"][0]["name"] == "core.ping"
+
+
+# ---------------------------------------------------------------------------------- format (0042)
+
+
+def test_a_bench_capture_carries_its_kind_in_the_linktype_and_the_mission_utc_in_its_stamps(
+    tmp_path,
+):
+    """Decision 0042: a link records TC frames as linktype 148 and TM frames as 149, stamped with
+    the bench's epoch plus mission time; decoding reads the epoch from the run folder's bench
+    file and gives each record its mission time and UTC."""
+    from pathlib import Path
+
+    from hal.links import LINKTYPE_TC_FRAME, LINKTYPE_TM_FRAME, open_link
+    from hal.links.pcap import PcapReader
+
+    run = tmp_path / "run"
+    default = (Path(__file__).parents[2] / "hal" / "benches" / "default.toml").read_text()
+    (run / "captures").mkdir(parents=True)
+    bench = default.replace("epoch = 2031-07-01T00:00:00Z", "epoch = 2032-01-01T00:00:00Z")
+    assert bench != default
+    (run / "bench.toml").write_text(bench)
+    epoch = 1956528000.0  # 2032-01-01T00:00:00Z
+    now = [12.5]
+    link = open_link(
+        "loop://", capture_dir=run / "captures", capture_name="ground-lander",
+        capture_linktypes=(LINKTYPE_TC_FRAME, LINKTYPE_TM_FRAME), capture_epoch=epoch,
+        timestamp=lambda: now[0],
+    )  # fmt: skip
+    with link:
+        link.write_frame(uplink_frame([lander_tc("core.ping", 3)], 9))
+    tx = run / "captures" / "ground-lander.tx.pcap"
+    with PcapReader(tx) as reader:
+        assert reader.linktype == LINKTYPE_TC_FRAME
+        ((stamp, _),) = list(reader)
+    assert stamp == epoch + 12.5
+    with PcapReader(run / "captures" / "ground-lander.rx.pcap") as reader:
+        assert reader.linktype == LINKTYPE_TM_FRAME
+    (record,) = decoded(tx)
+    assert (record.kind, record.mission_time, record.utc) == (
+        "tc_frame", 12.5, "2032-01-01T00:00:12.500000Z",
+    )  # fmt: skip
+    assert format_record(record).startswith("#1 t=12.500000 2032-01-01T00:00:12.500000Z TC frame")
+    assert record.as_dict()["mission_time"] == 12.5
+
+
+def test_a_file_of_the_tm_linktype_is_decoded_as_tm_frames_only(tmp_path):
+    """In a linktype-149 file a record that is not a TM frame is a bad TM frame, never taken
+    for a packet or a TC frame (the kind is the file's, not guessed)."""
+    path = tmp_path / "anything.pcap"
+    with PcapWriter(path, linktype=149) as writer:
+        writer.write(ASM + PusTc(sta_arm.ARM.apid, 17, 1).pack(), 1.0)
+    (record,) = decoded(path)
+    assert record.kind == "unknown" and "TM frame" in record.error
