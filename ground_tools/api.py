@@ -30,17 +30,19 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import operator
 import re
 import socket
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from fsw.dictionary import NODE_APIDS, Command, node_dictionary
 from fsw.dictionary.loads import LoadError, build_sequence_load, confirmations
-from fsw.dictionary.model import Parameter
+from fsw.dictionary.model import MODES, Parameter
 from fsw.dictionary.parameters import ROLLBACK_TO, build_load, build_report_request
 from fsw.dictionary.parameters import refusal as parameter_refusal
 from ground_tools.station import STATION_FILE
@@ -55,13 +57,18 @@ __all__ = [
     "CommandFailed",
     "CommandResult",
     "Confirm",
+    "GateView",
     "GroundError",
     "HazardousCommandError",
     "Session",
+    "argument_names",
     "backdoor_address",
     "backdoor_request",
+    "command_arguments",
     "command_key",
+    "confirmed_source",
     "connect",
+    "hazardous_command",
     "hazards",
     "inhibits",
     "lookup_command",
@@ -78,6 +85,13 @@ _COMPARE: Final[dict[str, Callable[[Any, Any], bool]]] = {
     "==": operator.eq, "!=": operator.ne, "<=": operator.le, ">=": operator.ge,
     "<": operator.lt, ">": operator.gt,
 }  # fmt: skip
+STAGE_WORDS: Final = {
+    "accepted": "acceptance", "acceptance_failed": "acceptance failed",
+    "started": "start", "start_failed": "start failed",
+    "progress": "progress", "progress_failed": "progress failed",
+    "completed": "completion", "completion_failed": "completion failed",
+}  # fmt: skip
+"""The PUS-1 stages as the operator names the stage reached (``CommandFailed.stage``)."""
 _EXPRESSION = re.compile(r"^\s*([A-Za-z_][\w.\[\]]*)\s*(==|!=|<=|>=|<|>)\s*(.+?)\s*$")
 
 
@@ -90,7 +104,22 @@ class CheckError(GroundError):
 
 
 class CommandFailed(GroundError):
-    """A command refused or failed on board (the message gives the stage and the reason)."""
+    """A command refused or failed on board, or with no final report in time (the message
+    gives the stage and the reason, or the last stage reached).
+
+    Attributes:
+        result: what became of it (None: no result to give).
+    """
+
+    def __init__(self, message: str, result: CommandResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+    @property
+    def stage(self) -> str:
+        """The last verification stage reached: ``acceptance``, ``start``, ``progress``,
+        ``completion`` (or their failures), ``none`` when no report came."""
+        return self.result.reached if self.result is not None else "none"
 
 
 class HazardousCommandError(GroundError):
@@ -135,6 +164,21 @@ class CommandResult:
         """The reason of the last stage (a failure's named reason; ``""`` otherwise)."""
         return self.stages[-1][2] if self.stages else ""
 
+    @property
+    def reached(self) -> str:
+        """The last verification stage reached, as the operator names it: ``acceptance``,
+        ``start``, ``progress`` or ``completion`` (``acceptance failed``... for a failure),
+        ``none`` when no report came."""
+        if not self.stages:
+            return "none"
+        return STAGE_WORDS.get(self.final, self.final)
+
+    def timed_out(self, timeout: float) -> str:
+        """One line for a command with no final report within ``timeout`` simulated s, naming
+        the last stage reached."""
+        return (f"{self}: no final report within {timeout:g} s (last stage reached: "
+                f"{self.reached})")  # fmt: skip
+
     def __str__(self) -> str:
         parts = [s + (f" ({r})" if r else "") for s, _, r in self.stages]
         return f"{self.node} {self.name}: " + (", ".join(parts) or "no report")
@@ -162,8 +206,8 @@ def sequence_load(node: str, name: str, steps: list[tuple[float, str, dict[str, 
     for index, (delay, command_name, args) in enumerate(steps):
         try:
             command = d.command(command_name)
-            data = command.encode(**args)
-        except (KeyError, EncodeError, TypeError) as exc:
+            data = command.encode(**command_arguments(node, command, args))
+        except (KeyError, EncodeError, TypeError, GroundError) as exc:
             raise GroundError(f"sequence {name} step {index}: {str(exc).splitlines()[0]}") from None
         message = command.message
         packets.append((delay, PusTc(d.apid, message.service, message.subtype, data)))
@@ -378,8 +422,8 @@ class Session:
         self._say(str(result))
         if check and not result.ok:
             if not result.stages or result.final not in FINAL_STAGES:
-                raise CommandFailed(f"{result}: no final report within {timeout:g} s")
-            raise CommandFailed(str(result))
+                raise CommandFailed(result.timed_out(timeout), result)
+            raise CommandFailed(str(result), result)
         return result
 
     def resync(self, *nodes: str, timeout: float = 30.0) -> float:
@@ -498,6 +542,7 @@ class Session:
         """
         node, name = _split_command(target, name)
         command = lookup_command(node, name)
+        args = command_arguments(node, command, args)  # state names to their codes
         try:
             command.encode(**args)
         except (EncodeError, TypeError) as exc:
@@ -511,9 +556,52 @@ class Session:
         self._mark = self._seen()
         wire = {k: {"hex": bytes(v).hex()} if isinstance(v, bytes | bytearray) else v
                 for k, v in args.items()}  # octets travel as hex (JSON has none)  # fmt: skip
-        reply = self.request(op="cmd", node=node, name=name, args=wire, source=self.source,
+        source = self.source
+        if isinstance(confirm, Confirm) and reasons:  # the command history keeps the reason
+            source = confirmed_source(self.source, confirm.reason)
+        reply = self.request(op="cmd", node=node, name=name, args=wire, source=source,
                              confirmed=isinstance(confirm, Confirm))  # fmt: skip
         return str(reply["request_id"]), node, name
+
+    def gate_view(self, node: str) -> GateView:
+        """What ``node``'s latest telemetry says of its hazardous-command gate: the commands
+        armed, each onboard inhibit in place or removed (``gate.status``) and the node's mode
+        (``core.status``); a value not received yet is None.
+
+        Raises:
+            GroundError: an unknown node.
+        """
+        names = inhibits(node)
+        found = self.request(op="latest", names=[f"{node}.gate.status", f"{node}.core.status"])
+        gate, core = found["values"][f"{node}.gate.status"], found["values"][f"{node}.core.status"]
+        values = gate.get("value") if isinstance(gate.get("value"), dict) else {}
+        bits = values.get("inhibits")
+        placed = {
+            name: None if not isinstance(bits, int) else bool(bits >> index & 1)
+            for index, name in enumerate(names)
+        }  # fmt: skip
+        status = core.get("value") if isinstance(core.get("value"), dict) else {}
+        mode = status.get("mode")
+        if isinstance(mode, int) and not isinstance(mode, bool) and 0 <= mode < len(MODES):
+            mode = MODES[mode]
+        armed = values.get("armed")
+        return GateView(node, gate.get("time"), armed if isinstance(armed, int) else None,
+                        placed, mode if isinstance(mode, str) else None)  # fmt: skip
+
+    def arm_expiry(self, node: str, command: Command, armed: CommandResult) -> float:
+        """When the arm of ``command`` that ``armed`` (a completed ``gate.arm``) gave expires
+        (simulated s): as the node's ``gate.hazard_armed`` event says it (``until t=...``),
+        else the arm's completion time plus the command's window."""
+        try:
+            event = self.wait_event(node, "gate.hazard_armed", timeout=5.0,
+                                    contains=f"{command.name} armed")  # fmt: skip
+            match = re.search(r"until t=([-+0-9.eE]+)", str(event.values.get("detail", "")))
+            if match:
+                return float(match.group(1))
+        except (CheckError, ValueError):
+            pass
+        done = [when for stage, when, _ in armed.stages if stage == "completed"]
+        return (done[-1] if done else self.now()) + command.window
 
     # ------------------------------------------------------------------ the bench's faults
 
@@ -571,37 +659,150 @@ class Session:
     def check(self, expression: str | Callable[[], bool], what: str | None = None) -> None:
         """Check ``NODE.PACKET.FIELD OP VALUE`` (or a callable) now; ``what`` says what is
         checked in the log and the error (default: the expression, or the callable's name).
+        VALUE may be a state name (``lander.core.status.mode == nominal``).
 
         Raises:
-            CheckError: it does not hold (the message gives the value seen).
+            CheckError: it does not hold (the message names the file and line of the check,
+                the expression and the value seen).
         """
         ok, seen = self._evaluate(expression)
         described = what or _describe(expression)
         if not ok:
-            raise CheckError(f"check failed: {described} ({seen})")
+            raise CheckError(f"check failed{_caller()}: {described} ({seen})")
         self._say(f"check {described}: ok ({seen})")
 
-    def wait_check(self, expression: str | Callable[[], bool], timeout: float) -> float:
-        """Wait at most ``timeout`` simulated seconds for ``expression`` to hold; return the
+    def wait_check(
+        self, expression: str | Callable[[], bool], *args: Any, timeout: float | None = None,
+        tolerance: float = 0.0, hold: float = 0.0,
+    ) -> float:  # fmt: skip
+        """Wait at most ``timeout`` simulated seconds for a condition to hold; return the
         simulated seconds it took.
 
+        The condition is ``"NODE.PACKET.FIELD OP VALUE"`` (OP one of ``== != < <= > >=``,
+        VALUE a number, a string or a state name), or the name, OP and VALUE apart, or a
+        callable::
+
+            wait_check("lander.core.status.mode == 2", timeout=5)
+            wait_check("lander.core.status.mode == nominal", timeout=5)
+            wait_check("mav.launch.status.zone_min", ">", -40, tolerance=0.5, hold=30,
+                       timeout=600)
+            wait_check(lambda: bench.resync_needed() == [], 30)
+
+        A named value is judged on **every sample** the station receives from the call on (and
+        the latest one before it), not only the latest when the procedure looks: a value that
+        holds for one sample between two looks is seen. ``tolerance`` widens the comparison by
+        that much (``==`` within it, ``>`` down to VALUE - tolerance...). ``hold`` asks the
+        condition to stay true for that many simulated seconds: from the first sample that
+        holds, every later sample holds until one at least ``hold`` s later does (a callable:
+        on the station's clock).
+
         Raises:
-            CheckError: it did not hold in time (the message gives the last value seen).
+            GroundError: an expression that does not read, a bad ``timeout``, ``tolerance`` or
+                ``hold``.
+            CheckError: it did not hold (for ``hold`` s) in time; the message names the file
+                and line of the check, the condition and the values seen (how many samples,
+                their range, the last one, how long it held).
         """
-        start = self.now()
-        deadline = start + timeout
+        condition = self._condition(expression, args, timeout, tolerance, hold)
+        if condition.name is None:
+            return self._wait_callable(condition)
+        return self._wait_samples(condition)
+
+    def _condition(
+        self, expression: str | Callable[[], bool], args: tuple[Any, ...],
+        timeout: float | None, tolerance: float, hold: float,
+    ) -> _Condition:  # fmt: skip
+        """The checked form of :meth:`wait_check`'s arguments."""
+        if len(args) in (1, 3):  # wait_check(expr, 30) or (name, op, value, 30)
+            if timeout is not None:
+                raise GroundError("wait_check: the timeout given twice")
+            timeout, args = args[-1], args[:-1]
+        if timeout is None:
+            raise GroundError("wait_check: give timeout= (simulated seconds)")
+        for what, number in (("timeout", timeout), ("tolerance", tolerance), ("hold", hold)):
+            if isinstance(number, bool) or not isinstance(number, int | float) or not (
+                math.isfinite(number) and number >= 0
+            ):  # fmt: skip
+                raise GroundError(f"wait_check: {what} must be seconds >= 0, not {number!r}")
+        if callable(expression):
+            if args or tolerance:
+                raise GroundError("wait_check: a callable takes no comparison nor tolerance")
+            return _Condition(None, "", None, 0.0, float(hold), float(timeout),
+                              _describe(expression), expression)  # fmt: skip
+        if len(args) == 2:
+            op, expected = args
+            if not isinstance(expression, str) or op not in _COMPARE:
+                raise GroundError(f"wait_check: {op!r} is not one of == != < <= > >=")
+            name = expression.strip()
+        elif not args and isinstance(expression, str):
+            name, op, expected = _parse(expression)
+        else:
+            raise GroundError(
+                "wait_check: write wait_check('NODE.PACKET.FIELD OP VALUE', timeout=...) or "
+                "wait_check(NAME, OP, VALUE, timeout=...)"
+            )
+        text = f"{name} {op} {expected if isinstance(expected, str) else repr(expected)}"
+        text += f" within {tolerance:g}" if tolerance else ""
+        expected = _state_code(name, expected)
+        text += f" for {hold:g} s" if hold else ""
+        return _Condition(name, op, expected, float(tolerance), float(hold), float(timeout),
+                          text, None)  # fmt: skip
+
+    def _wait_samples(self, condition: _Condition) -> float:
+        """:meth:`wait_check` of a named value, sample by sample."""
+        assert condition.name is not None
+        start, cursor = self._clock()
+        deadline = start + condition.timeout
+        seen = _Samples(condition)
+        latest = self.request(op="latest", names=[condition.name])["values"][condition.name]
+        if "value" in latest:
+            seen.add(float(latest["time"]), latest["value"])
+        else:
+            seen.note = str(latest.get("error", ""))
+        now = start
         while True:
-            now, mark = self._clock()
-            ok, seen = self._evaluate(expression)
-            if ok:
-                self._say(f"wait_check {_describe(expression)}: ok after {now - start:.1f} s")
+            while not seen.done:  # every sample received so far, in order
+                reply = self.request(op="packets", since=cursor, limit=5000)
+                for item in reply["packets"]:
+                    packet = Received.from_dict(item)
+                    value = seen.value_of(packet)
+                    if value is not _NONE:
+                        seen.add(packet.time, value)
+                        if seen.done:
+                            break
+                if int(reply["next"]) == cursor:
+                    break
+                cursor = int(reply["next"])
+            if seen.done:
+                self._say(f"wait_check {condition.text}: ok after {now - start:.1f} s")
                 return now - start
             if now >= deadline:
-                raise CheckError(
-                    f"wait_check failed: {_describe(expression)} not true within "
-                    f"{timeout:g} s ({seen})"
-                )
-            self.request(op="step", until=deadline, wake=True, since=mark)
+                raise CheckError(f"wait_check failed{_caller()}: {condition.text} not true "
+                                 f"within {condition.timeout:g} s ({seen})")  # fmt: skip
+            reply = self.request(op="step", until=deadline, wake=True, since=cursor)
+            now = float(reply["time"])
+
+    def _wait_callable(self, condition: _Condition) -> float:
+        """:meth:`wait_check` of a callable, judged at each look on the station's clock."""
+        assert condition.call is not None
+        start = self.now()
+        deadline = start + condition.timeout
+        since: float | None = None
+        longest = 0.0
+        while True:
+            now, mark = self._clock()
+            ok, seen = self._evaluate(condition.call)
+            since = (now if since is None else since) if ok else None
+            longest = max(longest, now - since) if since is not None else longest
+            if since is not None and now - since >= condition.hold:
+                self._say(f"wait_check {condition.text}: ok after {now - start:.1f} s")
+                return now - start
+            if now >= deadline:
+                held = f"; held {longest:.1f} s of {condition.hold:g}" if condition.hold else ""
+                raise CheckError(f"wait_check failed{_caller()}: {condition.text} not true "
+                                 f"within {condition.timeout:g} s ({seen}{held})")  # fmt: skip
+            until = deadline if since is None else min(deadline, since + condition.hold)
+            self.request(op="step", until=until, wake=True, since=mark)
 
     def wait_event(
         self, node: str, name: str, timeout: float, *, contains: str | None = None,
@@ -643,23 +844,14 @@ class Session:
         if callable(expression):
             held = bool(expression())
             return held, f"the check returned {held}"
-        match = _EXPRESSION.match(expression)
-        if match is None:
-            raise GroundError(
-                f"cannot read {expression!r}: write NODE.PACKET.FIELD OP VALUE, "
-                "OP one of == != < <= > >="
-            )
-        name, op, literal = match.groups()
-        try:
-            expected = ast.literal_eval(literal)
-        except (ValueError, SyntaxError):
-            raise GroundError(f"{expression!r}: {literal!r} is not a value") from None
+        name, op, expected = _parse(expression)
+        expected = _state_code(name, expected)
         try:
             value = self.tlm(name)
         except GroundError as exc:
             return False, str(exc)
         try:
-            return bool(_COMPARE[op](value, expected)), f"{name} = {value!r}"
+            return bool(_COMPARE[op](value, expected)), f"{name} = {_shown(name, value)}"
         except TypeError:
             return False, f"{name} = {value!r} cannot be compared with {expected!r}"
 
@@ -715,6 +907,117 @@ def command_key(node: str, name: str) -> int:
     return int(message.service) << 8 | int(message.subtype)
 
 
+MAX_REASON: Final = 160
+"""The longest confirmation reason kept in the command history (characters)."""
+CONFIRMED: Final = "; confirmed: "
+"""How the command history's source carries a confirmation's reason: ``msr arm; confirmed:
+launch window open``."""
+
+
+def confirmed_source(source: str, reason: str) -> str:
+    """The command history's source of a command confirmed for ``reason``: one line, control
+    characters replaced, the reason cut to :data:`MAX_REASON`."""
+    clean = re.sub(r"[\x00-\x1f\x7f]+", " ", reason).strip()[:MAX_REASON] or "confirmed"
+    return f"{source[: 255 - len(CONFIRMED) - len(clean)]}{CONFIRMED}{clean}"
+
+
+@dataclass(frozen=True)
+class GateView:
+    """A node's hazardous-command gate as its latest telemetry shows it (:meth:`Session.gate_view`).
+
+    Attributes:
+        node: the node.
+        time: the time of its latest ``gate.status`` (None: none received yet).
+        armed: how many commands are armed now (None: unknown).
+        inhibits: each onboard inhibit by name: True in place, False removed, None unknown.
+        mode: the node's mode by name (None: unknown).
+    """
+
+    node: str
+    time: float | None
+    armed: int | None
+    inhibits: dict[str, bool | None]
+    mode: str | None
+
+    def standing(self, command: Command) -> list[str]:
+        """What still stands before the hazardous ``command`` may run, as far as the gate's
+        telemetry tells (the flight software checks its own preconditions too): each of its
+        inhibits in place (or unknown), and a mode it may not run in."""
+        left = []
+        for name in command.inhibits:
+            placed = self.inhibits.get(name)
+            if placed is not False:
+                left.append(f"inhibit {name} " + ("in place" if placed else "state unknown"))
+        allowed = command.modes or ("critical",)
+        if self.mode not in allowed:
+            left.append(f"mode {self.mode or 'unknown'} (it runs only in {' or '.join(allowed)})")
+        return left
+
+
+def hazardous_command(node: str, name: str) -> Command:
+    """``node``'s hazardous (gated) command ``name`` (``launch.arm`` or ``mav.launch.arm``).
+
+    Raises:
+        GroundError: an unknown node, or not one of its hazardous commands (they are listed).
+    """
+    lookup_command(node, "core.ping")  # an unknown node: named with the known ones
+    gated = {c.name: c for c in node_dictionary(node).hazardous}
+    bare = name.removeprefix(f"{node}.")
+    if bare not in gated:
+        known = ", ".join(gated) or "none"
+        raise GroundError(f"{node} {name}: not a hazardous command of {node} (those: {known})")
+    return gated[bare]
+
+
+def command_arguments(node: str, command: Command, args: Mapping[str, Any]) -> dict[str, Any]:
+    """``node``'s ``command`` arguments with every state name turned into its code: the one
+    place where ``msr cmd``, ``msr seq load``, the scripting API and procedures read an
+    argument given by name (``mode="nominal"`` is 2; ``command="mav.launch.arm"`` or
+    ``"launch.arm"`` is that hazardous command's code; ``inhibit="arm"`` its index). A number
+    passes unchanged, and the dictionary checks it when the command is encoded.
+
+    Raises:
+        GroundError: a name that is not one of the argument's states (the known ones listed),
+            or a name given for an argument that has none (it takes a number).
+    """
+    fields = {} if command.variable else {f.name: f for f in command.message.fields}
+    resolved = dict(args)
+    for key, value in args.items():
+        declared = fields.get(key)
+        if declared is None or not isinstance(value, str):
+            continue  # an unknown argument or a number: the encoder names what is wrong
+        if not declared.enum:
+            raise GroundError(
+                f"{node} {command.name}: {key}={value!r}: {key} takes a number "
+                f"({declared.lo:g}..{declared.hi:g}), it has no named states"
+            )
+        bare = value.removeprefix(f"{node}.")  # mav.launch.arm on node mav: launch.arm
+        names = dict((name, code) for code, name in declared.enum)
+        try:
+            resolved[key] = names[bare] if bare in names else declared.code(value)
+        except EncodeError as exc:
+            raise GroundError(f"{node} {command.name}: {str(exc).splitlines()[0]}") from None
+    return resolved
+
+
+def argument_names(node: str, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """``args`` of ``node``'s command ``name`` with each coded argument shown by its state name
+    (``{"mode": 2}`` -> ``{"mode": "nominal"}``); an unknown command or a code with no name
+    stays as it is (for the command history)."""
+    try:
+        command = node_dictionary(node).command(name)
+    except KeyError:
+        return dict(args)
+    fields = {} if command.variable else {f.name: f for f in command.message.fields}
+    shown = dict(args)
+    for key, value in args.items():
+        declared = fields.get(key)
+        state = declared.state(value) if declared is not None and declared.enum else None
+        if state is not None and not isinstance(value, bool):
+            shown[key] = state
+    return shown
+
+
 def inhibits(node: str) -> tuple[str, ...]:
     """A node's onboard inhibits, by index (the argument of ``gate.remove_inhibit``)."""
     try:
@@ -731,6 +1034,156 @@ def lookup_command(node: str, name: str) -> Any:
         return node_dictionary(node).command(name)
     except KeyError as exc:
         raise GroundError(str(exc.args[0]) if exc.args else f"{node} has no {name}") from None
+
+
+_NONE: Final = object()
+"""No value of the named field in a packet."""
+
+
+@dataclass(frozen=True)
+class _Condition:
+    """What :meth:`Session.wait_check` waits for: a named value compared (``name`` set) or a
+    callable (``call`` set)."""
+
+    name: str | None
+    op: str
+    expected: Any
+    tolerance: float
+    hold: float
+    timeout: float
+    text: str
+    call: Callable[[], bool] | None
+
+    def holds(self, value: Any) -> bool:
+        """The comparison for one sample, widened by the tolerance (a value that cannot be
+        compared does not hold)."""
+        try:
+            if not self.tolerance:
+                return bool(_COMPARE[self.op](value, self.expected))
+            gap, tol = float(value) - float(self.expected), self.tolerance
+        except (TypeError, ValueError):
+            return False
+        return {"==": abs(gap) <= tol, "!=": abs(gap) > tol, "<": gap < tol, "<=": gap <= tol,
+                ">": gap > -tol, ">=": gap >= -tol}[self.op]  # fmt: skip
+
+
+class _Samples:
+    """The samples :meth:`Session.wait_check` saw of one named value, and whether the
+    condition held (for its ``hold``)."""
+
+    def __init__(self, condition: _Condition) -> None:
+        assert condition.name is not None
+        self.condition = condition
+        self.node, _, self.rest = condition.name.partition(".")
+        self.count = 0
+        self.first: tuple[float, Any] | None = None
+        self.last: tuple[float, Any] | None = None
+        self.low: Any = None
+        self.high: Any = None
+        self.since: float | None = None  # the first sample of the run that holds
+        self.longest = 0.0  # the longest it held
+        self.done = False
+        self.note = ""
+
+    def value_of(self, packet: Received) -> Any:
+        """The named field in ``packet``, or :data:`_NONE`."""
+        if packet.node != self.node or packet.kind not in ("hk", "report", "time", "params"):
+            return _NONE
+        prefix = packet.name + "."
+        if not self.rest.startswith(prefix):
+            return _NONE
+        return packet.values.get(self.rest[len(prefix) :], _NONE)
+
+    def add(self, time: float, value: Any) -> None:
+        """One more sample, in time order."""
+        self.count += 1
+        self.first = self.first or (time, value)
+        self.last = (time, value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            self.low = value if self.low is None else min(self.low, value)
+            self.high = value if self.high is None else max(self.high, value)
+        if not self.condition.holds(value):
+            self.since = None
+            return
+        self.since = time if self.since is None else self.since
+        self.longest = max(self.longest, time - self.since)
+        self.done = time - self.since >= self.condition.hold
+
+    def __str__(self) -> str:
+        name = self.condition.name
+        if self.last is None or self.first is None:
+            return f"no sample of {name}" + (f": {self.note}" if self.note else "")
+        text = f"{self.count} sample{'s' if self.count != 1 else ''} of {name}"
+        text += f" from t={self.first[0]:.1f} to t={self.last[0]:.1f}"
+        if self.low is not None and self.low != self.high:
+            text += f", between {self.low:g} and {self.high:g}"
+        text += f", last {_shown(str(name), self.last[1])}"
+        if self.condition.hold:
+            text += f"; held at most {self.longest:.1f} s of {self.condition.hold:g}"
+        return text
+
+
+def _parse(expression: str) -> tuple[str, str, Any]:
+    """``NODE.PACKET.FIELD OP VALUE`` read: the name, the comparison and the value (a Python
+    literal, or a bare word: a state name)."""
+    match = _EXPRESSION.match(expression) if isinstance(expression, str) else None
+    if match is None:
+        raise GroundError(
+            f"cannot read {expression!r}: write NODE.PACKET.FIELD OP VALUE, "
+            "OP one of == != < <= > >="
+        )
+    name, op, literal = match.groups()
+    try:
+        return name, op, ast.literal_eval(literal)
+    except (ValueError, SyntaxError):
+        if re.fullmatch(r"[A-Za-z_][\w.]*", literal):
+            return name, op, literal  # a state name
+        raise GroundError(f"{expression!r}: {literal!r} is not a value") from None
+
+
+def _field(name: str) -> Any:
+    """The dictionary field of telemetry ``NODE.PACKET.FIELD`` (None: not a known one)."""
+    node, _, rest = name.partition(".")
+    if node not in NODE_APIDS:
+        return None
+    d = node_dictionary(node)
+    for packet in [*d.hk, *d.reports]:
+        if rest.startswith(packet.name + "."):
+            key = rest[len(packet.name) + 1 :]
+            return next((f for f in packet.message.fields if f.name == key), None)
+    return None
+
+
+def _state_code(name: str, expected: Any) -> Any:
+    """``expected`` as compared with telemetry ``name``: a state name of an enumerated field
+    becomes its code (GroundError listing the states when it is none of them)."""
+    if not isinstance(expected, str):
+        return expected
+    declared = _field(name)
+    if declared is None or not getattr(declared, "enum", ()):
+        return expected
+    try:
+        return declared.code(expected)
+    except EncodeError as exc:
+        raise GroundError(f"{name}: {str(exc).splitlines()[0]}") from None
+
+
+def _shown(name: str, value: Any) -> str:
+    """A telemetry value as a check reports it: its state name beside an enumerated code."""
+    declared = _field(name)
+    state = declared.state(value) if declared is not None and declared.enum else None
+    return f"{value!r} ({state})" if state is not None else repr(value)
+
+
+def _caller() -> str:
+    """`` at FILE:LINE``: where the procedure, script or test called the API (the first frame
+    outside this module)."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back
+    if frame is None:
+        return ""
+    return f" at {Path(frame.f_code.co_filename).name}:{frame.f_lineno}"
 
 
 def _describe(expression: str | Callable[[], bool]) -> str:

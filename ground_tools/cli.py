@@ -115,47 +115,247 @@ def _arguments(pairs: list[str]) -> dict[str, Any]:
     return args
 
 
-def _confirm(node: str, name: str, reasons: list[str], yes: bool) -> Any:
+def _terminal() -> bool:
+    """Standard input is a terminal to ask the operator on (False too when there is no
+    standard input at all, ``msr ... <&-``, or it is closed)."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _ask(prompt: str) -> str:
+    """One line typed by the operator (``""`` at end of input: nothing typed)."""
+    try:
+        return input(prompt).strip()
+    except EOFError:
+        print(file=sys.stderr)
+        return ""
+
+
+def _reason(text: str | None) -> str | None:
+    """A ``--reason`` given on the command line, checked (CliError: empty, or not one line)."""
+    if text is None:
+        return None
+    clean = text.strip()
+    if not clean or any(ord(c) < 32 or ord(c) == 127 for c in clean):
+        raise CliError("--reason: give the reason as one line of text")
+    return clean
+
+
+def _confirm(
+    node: str, name: str, reasons: list[str], yes: bool, reason: str | None = None
+) -> Any:
     """The operator's hazardous confirmation (decision 0024): ``Confirm`` when ``reasons`` is
-    not empty and the operator typed the command's name (or gave ``--yes``), None when nothing
-    needs it. CliError when it is not given: refused, or stdin is not a terminal to ask on."""
+    not empty and the operator typed the command's name (or gave ``--yes`` or ``--reason``),
+    None when nothing needs it. CliError when it is not given: refused, or no terminal on
+    standard input to ask on (never a traceback, whatever standard input is)."""
     from ground_tools.api import Confirm
 
     if not reasons:
         return None
+    why = _reason(reason)
+    if why is not None:
+        return Confirm(why)
     if not yes:
-        why = "; ".join(reasons)
-        if not sys.stdin.isatty():
-            raise CliError(f"{node} {name} is HAZARDOUS ({why}): stdin is not a terminal to "
-                           "confirm on; pass --yes to confirm, nothing sent")  # fmt: skip
-        try:
-            answer = input(f"{node} {name} is HAZARDOUS ({why}). Type its name to send: ")
-        except EOFError:
-            answer = ""
-        if answer.strip() != name:
+        hazard = "; ".join(reasons)
+        if not _terminal():
+            raise CliError(
+                f"{node} {name} is HAZARDOUS ({hazard}): stdin is not a terminal to confirm "
+                "on; pass --yes or --reason TEXT to confirm, nothing sent"
+            )
+        answer = _ask(f"{node} {name} is HAZARDOUS ({hazard}). Type its name to send: ")
+        if answer != name:
             raise CliError(f"{node} {name}: not confirmed, nothing sent")
     return Confirm(f"msr: {name} confirmed by the operator")
 
 
 def _cmd_cmd(args: argparse.Namespace) -> int:
-    from ground_tools.api import connect, hazards, lookup_command
+    from ground_tools.api import FINAL_STAGES, command_arguments, connect, hazards, lookup_command
 
-    arguments = _arguments(args.args)
     command = lookup_command(args.node, args.command)  # unknown node/command: before connecting
+    arguments = command_arguments(args.node, command, _arguments(args.args))  # names to codes
     try:
         command.encode(**arguments)
     except (HalError, TypeError) as exc:
         raise CliError(f"{args.node} {args.command}: {str(exc).splitlines()[0]}") from None
     reasons = hazards(args.node, command, arguments)
-    confirm = _confirm(args.node, args.command, reasons, args.yes)
+    confirm = _confirm(args.node, args.command, reasons, args.yes, args.reason)
     with connect(_target(args), source="msr cmd") as session:
         result = session.cmd(args.node, args.command, confirm=confirm, timeout=args.timeout,
                              check=False, **arguments)  # fmt: skip
     for stage, when, reason in result.stages:
         print(f"{when:10.1f}  {stage}" + (f"  ({reason})" if reason else ""))
-    if not result.stages:
-        print(f"no verification report within {args.timeout:g} s")
+    if result.final not in FINAL_STAGES:  # timed out: say how far it got
+        print(f"no final report within {args.timeout:g} s: last stage reached: {result.reached}")
     return 0 if result.ok else EXIT_FAILED
+
+
+def _cmd_arm(args: argparse.Namespace) -> int:
+    """``msr arm NODE COMMAND``: the guided hazardous flow (decision 0038). Shows the gate,
+    the inhibits and the mode, asks once for the reason (the hazardous confirmation), arms
+    the gate for COMMAND (``gate.arm``) and shows what still stands before it may run and
+    when the arm expires."""
+    from ground_tools.api import Confirm, command_key, connect, hazardous_command
+    from ground_tools.timefmt import mission_epoch, stamp
+
+    node = args.node
+    command = hazardous_command(node, args.command)  # before connecting: named or listed
+    reason = _reason(args.reason) or ("msr arm --yes" if args.yes else None)
+    if reason is None and not _terminal():
+        raise CliError(f"{node} {command.name}: stdin is not a terminal to ask the reason on; "
+                       "pass --reason TEXT (or --yes) to arm, nothing sent")  # fmt: skip
+    with connect(_target(args), source="msr arm") as session:
+        epoch = mission_epoch(session.run_dir)
+        view = session.gate_view(node)
+        _show_gate(view, command, epoch)
+        if reason is None:
+            reason = _ask(f"Reason for arming {node} {command.name} (empty: nothing sent): ")
+            if not reason:
+                raise CliError(f"{node} {command.name}: no reason given, not armed")
+            reason = _reason(reason) or reason
+        key = command_key(node, command.name)
+        result = session.cmd(node, "gate.arm", command=key, confirm=Confirm(reason),
+                             timeout=args.timeout, check=False)  # fmt: skip
+        for stage, when, why in result.stages:
+            print(f"{stamp(epoch, when)}  gate.arm {stage}" + (f"  ({why})" if why else ""))
+        if not result.ok:
+            reached = result.final_reason or f"last stage reached: {result.reached}"
+            print(f"NOT ARMED: {node} {command.name} ({reached})")
+            return EXIT_FAILED
+        expires = session.arm_expiry(node, command, result)
+        view = session.gate_view(node)
+    print(f"ARMED: {node} {command.name} until {stamp(epoch, expires)} "
+          f"(window {command.window:g} s; the reason is in msr history)")  # fmt: skip
+    standing = view.standing(command)
+    if standing:
+        print(f"before {command.name} may run:")
+        for line in _remedies(node, command, view):
+            print(f"  - {line}")
+    print(f"then, before the arm expires: msr cmd {node} {command.name} (hazardous: confirm it)")
+    return 0
+
+
+def _show_gate(view: Any, command: Any, epoch: Any) -> None:
+    """The gate, the inhibits and the mode of the node, as its telemetry last showed them."""
+    from ground_tools.timefmt import stamp
+
+    when = "no gate.status received yet" if view.time is None else f"at {stamp(epoch, view.time)}"
+    armed = "unknown" if view.armed is None else str(view.armed)
+    print(f"{view.node} gate ({when}): commands armed now {armed}")
+    for name, placed in view.inhibits.items():
+        state = {True: "IN PLACE", False: "removed", None: "unknown"}[placed]
+        needed = f"  (inhibits {command.name})" if name in command.inhibits else ""
+        print(f"  inhibit {name:12} {state}{needed}")
+    allowed = " or ".join(command.modes or ("critical",))
+    print(f"  mode {view.mode or 'unknown'} ({command.name} runs only in {allowed})")
+
+
+def _remedies(node: str, command: Any, view: Any) -> list[str]:
+    """Each thing that still stands before ``command`` may run, with the command that ends it."""
+    lines = []
+    for name in command.inhibits:
+        if view.inhibits.get(name) is not False:
+            lines.append(f"inhibit {name} is in place: msr cmd {node} gate.remove_inhibit "
+                         f"inhibit={_inhibit_argument(node, name)}")  # fmt: skip
+    allowed = command.modes or ("critical",)
+    if view.mode not in allowed:
+        lines.append(f"mode is {view.mode or 'unknown'}: msr cmd {node} modes.set "
+                     f"mode={_mode_argument(node, allowed[0])}")  # fmt: skip
+    return lines
+
+
+def _inhibit_argument(node: str, name: str) -> str:
+    """How to write inhibit ``name`` as ``gate.remove_inhibit``'s argument: by name when the
+    dictionary names the inhibits, else its index."""
+    from ground_tools.api import inhibits, lookup_command
+
+    field = lookup_command(node, "gate.remove_inhibit").message.fields[0]
+    return name if name in dict(field.enum).values() else str(inhibits(node).index(name))
+
+
+def _mode_argument(node: str, mode: str) -> str:
+    """How to write ``mode`` as ``modes.set``'s argument (its name, or its number)."""
+    from fsw.dictionary.model import MODES
+    from ground_tools.api import lookup_command
+
+    field = lookup_command(node, "modes.set").message.fields[0]
+    return mode if mode in dict(field.enum).values() else str(MODES.index(mode))
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    """``msr history``: every command sent, from the archive's command history (decision
+    0038): its source (and a confirmation's reason), its arguments by name, its time in UTC
+    and mission time, and its verification result."""
+    from ground_tools.api import FINAL_STAGES, argument_names, resolve_run_dir
+    from ground_tools.archive import Archive
+    from ground_tools.timefmt import mission_epoch, stamp, utc_text
+
+    run_dir = resolve_run_dir(_target(args))
+    epoch = mission_epoch(run_dir)
+    since = _since(args.since, epoch)
+    archive = Archive.open_readonly(run_dir / "archive.sqlite")
+    try:
+        records = archive.commands(node=args.node, start=since)
+    finally:
+        archive.close()
+    for record in records:
+        source, _, confirmed = record.source.partition("; confirmed: ")
+        named = argument_names(record.node, record.name, record.args or {})
+        final = [s for s in record.stages if s.stage in FINAL_STAGES]
+        if final:
+            result = final[-1].stage + (f" ({final[-1].reason})" if final[-1].reason else "")
+        else:
+            result = f"no final report (last: {record.stages[-1].stage})" if record.stages else (
+                "no report")  # fmt: skip
+        if args.json:
+            print(json.dumps({
+                "utc": utc_text(epoch, record.sim_time), "time": record.sim_time,
+                "node": record.node, "command": record.name, "args": named,
+                "raw_args": record.args, "source": source, "confirmed": confirmed or None,
+                "request_id": record.request_id, "result": result,
+                "stages": [{"stage": s.stage, "time": s.sim_time,
+                            "utc": utc_text(epoch, s.sim_time), "reason": s.reason}
+                           for s in record.stages],
+            }))  # fmt: skip
+            continue
+        shown = " ".join(f"{k}={_shown_argument(v)}" for k, v in named.items())
+        by = source + (f" (confirmed: {confirmed})" if confirmed else "")
+        print(f"{stamp(epoch, record.sim_time)}  {record.node:8} {record.name}"
+              + (f" {shown}" if shown else "") + f"  [{by}]  {result}")  # fmt: skip
+    return 0
+
+
+def _shown_argument(value: Any) -> str:
+    """An archived argument as the history prints it (octets by their size)."""
+    if isinstance(value, dict) and set(value) == {"hex"}:
+        value = value["hex"]
+    if isinstance(value, str) and len(value) > 24 and all(c in "0123456789abcdef" for c in value):
+        return f"<{len(value) // 2} octets>"
+    return str(value)
+
+
+def _since(text: str | None, epoch: Any) -> float | None:
+    """``--since``: mission seconds, or a UTC time (``2031-07-01T00:10:00Z``) (CliError)."""
+    import math
+    from datetime import UTC, datetime
+
+    if text is None:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise CliError(f"--since {text!r}: give mission seconds or a UTC time such as "
+                           "2031-07-01T00:10:00Z") from None  # fmt: skip
+        if instant.tzinfo is None:
+            instant = instant.replace(tzinfo=UTC)
+        seconds = (instant - epoch).total_seconds()
+    if not math.isfinite(seconds):
+        raise CliError(f"--since {text!r}: not a finite time")
+    return seconds
 
 
 def _cmd_link(args: argparse.Namespace) -> int:
@@ -206,7 +406,7 @@ def _cmd_seq(args: argparse.Namespace) -> int:
     steps = _sequence_file(Path(args.file))
     data = sequence_load(args.node, args.name, steps)  # every step checked before connecting
     reasons = hazards(args.node, lookup_command(args.node, "seq.load"), {"data": data})
-    confirm = _confirm(args.node, f"seq.load {args.name}", reasons, args.yes)
+    confirm = _confirm(args.node, f"seq.load {args.name}", reasons, args.yes, args.reason)
     with connect(_target(args), source="msr seq") as session:
         result = session.load_sequence(args.node, args.name, steps, confirm=confirm,
                                        timeout=args.timeout)  # fmt: skip
@@ -474,9 +674,28 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("args", nargs="*", metavar="ARG=VALUE", help="the command's arguments")
     cmd.add_argument("--yes", action="store_true",
                      help="confirm a hazardous command without being asked")  # fmt: skip
+    cmd.add_argument("--reason", help="confirm a hazardous command with this reason (scripts)")
     cmd.add_argument("--timeout", type=float, default=10.0, help="simulated s to wait (10)")
     _where(cmd)
     cmd.set_defaults(func=_cmd_cmd)
+
+    arm = sub.add_parser("arm", help="guided arming of a hazardous command: gate, inhibits, "
+                         "mode, the reason, then what remains")  # fmt: skip
+    arm.add_argument("node", help="lander, mav or orbiter")
+    arm.add_argument("command", help="the hazardous command to arm, e.g. launch.arm")
+    arm.add_argument("--reason", help="the reason (the hazardous confirmation) without asking")
+    arm.add_argument("--yes", action="store_true", help="confirm without a reason (scripts)")
+    arm.add_argument("--timeout", type=float, default=10.0, help="simulated s to wait (10)")
+    _where(arm)
+    arm.set_defaults(func=_cmd_arm)
+
+    history = sub.add_parser("history", help="every command sent: source, arguments, time, "
+                             "verification")  # fmt: skip
+    history.add_argument("--node", help="only this node's commands")
+    history.add_argument("--since", help="from this time on: mission seconds or UTC")
+    history.add_argument("--json", action="store_true", help="one JSON object per command")
+    _where(history)
+    history.set_defaults(func=_cmd_history)
 
     seq = sub.add_parser("seq", help="stored sequences: load or replace one (seq.load)")
     seq.add_argument("action", choices=["load"])
@@ -485,6 +704,7 @@ def build_parser() -> argparse.ArgumentParser:
     seq.add_argument("file", help="TOML: [[steps]] with delay (s), command, args")
     seq.add_argument("--yes", action="store_true",
                      help="confirm a hazardous step without being asked")  # fmt: skip
+    seq.add_argument("--reason", help="confirm a hazardous step with this reason (scripts)")
     seq.add_argument("--timeout", type=float, default=10.0, help="simulated s to wait (10)")
     _where(seq)
     seq.set_defaults(func=_cmd_seq)

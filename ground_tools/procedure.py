@@ -12,13 +12,15 @@ if asked; ``resync(node)``: the uplink's resync, decision 0023), the errors ``Co
 like a COSMOS script::
 
     cmd("lander core.ping")
-    cmd("lander", "modes.set", mode=2)
-    wait_check("lander.core.status.mode == 2", timeout=5)
+    cmd("lander", "modes.set", mode="nominal")      # an argument by its state name, or 2
+    wait_check("lander.core.status.mode == nominal", timeout=5)
+    wait_check("mav.launch.status.zone_min", ">", -40, tolerance=0.5, hold=30, timeout=600)
 
 A file that also defines ``procedure(bench)`` has it called after the file ran. The verdict is
-``PASS`` when it ran to the end, ``FAIL`` with one line naming the failed check, the refused
-command, or the procedure's own error and its line; a file that is not valid Python is refused
-before anything is sent.
+``PASS`` when it ran to the end, ``FAIL`` with one line naming the procedure file and line of
+the failed check (with the expression and the values it saw), the refused or timed-out command
+(with the last verification stage it reached), or the procedure's own error; a file that is
+not valid Python is refused before anything is sent.
 """
 
 from __future__ import annotations
@@ -146,8 +148,9 @@ def run_procedure(
         body = names.get("procedure")
         if callable(body):
             body(session)
-    except GroundError as exc:
-        reason = str(exc)
+    except GroundError as exc:  # a failed check or command: where in the procedure it was
+        where = _where(exc, path)
+        reason = str(exc) if not where or where[:-2] in str(exc) else f"{where}{exc}"
     except Exception as exc:
         reason = f"{_where(exc, path)}{type(exc).__name__}: {exc}".splitlines()[0]
     try:
