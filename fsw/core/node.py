@@ -399,6 +399,7 @@ class Node:
             "resets": int((self.nv.get("boot") or {}).get("count", 0)),
             "nv_writes": self.nv.writes, "queue": len(dispatcher),
             "time_reports_rate": self.components["time"].rate,  # type: ignore[attr-defined]
+            "encoding_errors": self.hk.encoding_errors,
         }  # fmt: skip
 
     def _gate_extra(self) -> dict[str, Any]:

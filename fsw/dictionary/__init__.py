@@ -14,7 +14,7 @@ are unique within a node.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import import_module
 from types import MappingProxyType
@@ -43,7 +43,9 @@ from fsw.dictionary.model import (
 from fsw.dictionary.services import SERVICE_EVENTS
 
 __all__ = [
+    "DISARM_ALL",
     "MODES",
+    "NAMED_ARGUMENTS",
     "NODE_APIDS",
     "NODE_APPS",
     "SEVERITIES",
@@ -58,6 +60,7 @@ __all__ = [
     "Parameter",
     "TmReport",
     "dictionary",
+    "name_arguments",
     "node_dictionary",
 ]
 
@@ -182,19 +185,76 @@ def build_node(
 ) -> NodeDictionary:
     """A node's dictionary: the core's declarations plus the node's own (its apps').
 
+    The core commands that name one of the node's own things by number get the names as
+    their argument's enumeration (:func:`name_arguments`), so an operator writes ``gate.arm
+    command=launch.arm`` or ``hk.report sid=sta.status``.
+
     Args:
         events: the apps' events as (name, severity, meaning); their ids follow the core's.
     """
+    all_commands = (*core_commands(node, apid), *commands)
+    all_hk = (*core_hk(node, apid), *hk)
+    all_events = tuple(core_events(node, SERVICE_EVENTS + tuple(events)))
+    all_parameters = (*core_parameters(node), *parameters)
+    names = {
+        "hazardous": tuple(((c.message.service << 8) | c.message.subtype, c.name)
+                           for c in all_commands if c.hazardous),
+        "inhibit": tuple(enumerate(inhibits)),
+        "sid": tuple((h.sid, h.name) for h in all_hk),
+        "event": tuple((e.id, e.name) for e in all_events),
+        "parameter": tuple((p.id, p.name) for p in all_parameters),
+    }  # fmt: skip
     return NodeDictionary(
         node,
         apid,
-        (*core_commands(node, apid), *commands),
-        (*core_hk(node, apid), *hk),
-        tuple(core_events(node, SERVICE_EVENTS + tuple(events))),
-        (*core_parameters(node), *parameters),
+        tuple(name_arguments(c, names) for c in all_commands),
+        all_hk,
+        all_events,
+        all_parameters,
         tuple(inhibits),
         (*core_reports(node, apid), *reports),
     )
+
+
+NAMED_ARGUMENTS: Final[Mapping[tuple[str, str], str]] = MappingProxyType({
+    ("gate.arm", "command"): "hazardous",
+    ("gate.disarm", "command"): "hazardous",
+    ("gate.remove_inhibit", "inhibit"): "inhibit",
+    ("gate.restore_inhibit", "inhibit"): "inhibit",
+    ("hk.enable", "sid"): "sid",
+    ("hk.disable", "sid"): "sid",
+    ("hk.report", "sid"): "sid",
+    ("hk.set_period", "sid"): "sid",
+    ("events.enable", "event_id"): "event",
+    ("events.disable", "event_id"): "event",
+    ("params.rollback", "parameter"): "parameter",
+})  # fmt: skip
+"""Core command arguments that number a thing of the node, and which things: ``hazardous``
+(``service << 8 | subtype`` of each hazardous command, named by the command), ``inhibit`` (the
+gate's inhibits by index), ``sid``, ``event`` and ``parameter`` (by id)."""
+DISARM_ALL: Final = 0xFFFF
+"""``gate.disarm``'s ``command`` that disarms every armed command (state name ``all``)."""
+
+
+def name_arguments(command: Command, names: Mapping[str, tuple[tuple[int, str], ...]]) -> Command:
+    """``command`` with the enumerations of its :data:`NAMED_ARGUMENTS` filled in from
+    ``names`` (the node's things by kind); a command with none is returned as it is (commands
+    are frozen: a changed one is a new record, :func:`dataclasses.replace`)."""
+    fields = command.message.fields
+    changed = False
+    new_fields = []
+    for f in fields:
+        kind = NAMED_ARGUMENTS.get((command.name, f.name))
+        if kind is not None:
+            states = names.get(kind, ())
+            if command.name == "gate.disarm":
+                states = (*states, (DISARM_ALL, "all"))
+            f = replace(f, enum=tuple(states))
+            changed = True
+        new_fields.append(f)
+    if not changed:
+        return command
+    return replace(command, message=replace(command.message, fields=tuple(new_fields)))
 
 
 @cache

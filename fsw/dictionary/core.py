@@ -41,6 +41,7 @@ import struct
 from typing import Final
 
 from fsw.dictionary.model import (
+    MODES,
     Command,
     Confirmation,
     Event,
@@ -50,11 +51,15 @@ from fsw.dictionary.model import (
     Parameter,
     TmReport,
 )
+from hal.protocol.devices.icd import Limits, LimitSet, enum
 
 __all__ = [
     "BOARD_LOST",
+    "BOARD_STATES",
+    "COMMANDED_MODES",
     "CORE_EVENTS",
     "MODE_CODES",
+    "MODE_STATES",
     "RESYNC_REPORT",
     "RESYNC_SERVICE",
     "SID_BOARD_HEALTH",
@@ -72,8 +77,25 @@ MODE_CODES: Final = {"boot": 0, "safe": 1, "nominal": 2, "critical": 3}
 U16_ID = Field("sid", "u16", "-", 1, 65535, "structure id of a housekeeping packet")
 
 
-def _f(name: str, kind: str, unit: str, lo: float, hi: float, meaning: str) -> Field:
-    return Field(name, kind, unit, lo, hi, meaning)
+def _f(
+    name: str, kind: str, unit: str, lo: float, hi: float, meaning: str,
+    states: tuple[tuple[int, str], ...] = (), limits: Limits | None = None,
+) -> Field:  # fmt: skip
+    return Field(name, kind, unit, lo, hi, meaning, enum=states, limits=limits)
+
+
+def _above(yellow: float, red: float) -> Limits:
+    """Limits of a value normal up to ``yellow``, out of limits above ``red``."""
+    return Limits(LimitSet(yellow=(None, yellow), red=(None, red)))
+
+
+MODE_STATES: Final = enum(*MODES)
+"""The node mode as an enumeration (``core.status.mode``): boot, safe, nominal, critical."""
+COMMANDED_MODES: Final = tuple((code, name) for code, name in MODE_STATES if name != "boot")
+"""The modes ``modes.set`` may command (boot is only ever the node's own)."""
+BOARD_STATES: Final = ((0, "ok"), (255, "lost"))
+"""The named values of a ``health.boards`` element: 0 healthy, 255 link lost (1..254 count the
+requests in a row without a good reply)."""
 
 
 def core_commands(node: str, apid: int) -> list[Command]:
@@ -152,14 +174,22 @@ def core_commands(node: str, apid: int) -> list[Command]:
             "return one active parameter to its previous active value or its default "
             "(checked against the other parameters, persisted)",
             _f("parameter", "u16", "-", 1, 65535, "the parameter id"),
-            _f("to", "u8", "-", 0, 1, "0 its previous active value, 1 its power-on default"),
+            _f(
+                "to",
+                "u8",
+                "-",
+                0,
+                1,
+                "0 its previous active value, 1 its power-on default",
+                enum("previous", "default"),
+            ),
         ),
         cmd(
             "modes.set",
             150,
             1,
             "command a mode (the node boots safe)",
-            _f("mode", "u8", "-", 1, 3, "1 safe, 2 nominal, 3 critical"),
+            _f("mode", "u8", "-", 1, 3, "1 safe, 2 nominal, 3 critical", COMMANDED_MODES),
             confirm=Confirmation("mode", (MODE_CODES["critical"],), "enters critical mode"),
             safing=Confirmation("mode", (MODE_CODES["safe"],)),
         ),
@@ -251,28 +281,38 @@ def core_hk(node: str, apid: int) -> list[HkPacket]:
         return _f(name, "u32", "-", 0, u32, meaning)
 
     status = (
-        _f("mode", "u8", "-", 0, 3, "0 boot, 1 safe, 2 nominal, 3 critical"),
+        _f("mode", "u8", "-", 0, 3, "0 boot, 1 safe, 2 nominal, 3 critical", MODE_STATES,
+           Limits(yellow_states=("boot", "safe"))),
         _f("uptime", "f32", "s", 0, 1e9, "seconds since this boot"),
         count("cycles", "executive cycles run since boot"),
         count("slips", "rate-group runs missed since boot"),
         count("accepted", "telecommands accepted since boot"),
         count("rejected", "telecommands rejected since boot"),
-        count("dropped", "telecommands dropped on a full queue since boot"),
+        _f("dropped", "u32", "-", 0, u32, "telecommands dropped on a full queue since boot",
+           limits=_above(0, 0)),
         count("events_suppressed", "event reports suppressed by throttling since boot"),
         count("resets", "boots of this node ever (NV store)"),
         count("nv_writes", "NV store writes since boot"),
-        _f("queue", "u16", "-", 0, 65535, "telecommands waiting"),
+        _f("queue", "u16", "-", 0, 65535, "telecommands waiting (dispatch.queue_size, 64 by "
+           "default, drops the rest)", limits=_above(32, 63)),
         _f("time_reports_rate", "u8", "-", 0, 12, "time report every 2**rate s"),
-    )
+        _f("encoding_errors", "u32", "-", 0, u32, "housekeeping values beyond their field's "
+           "encoding since boot (each sent as its kind's invalid marker; decision 0035)",
+           limits=_above(0, 0)),
+    )  # fmt: skip
     health = (
         _f("devices_ok", "u8", "-", 0, 255, "boards answering"),
-        _f("devices_failed", "u8", "-", 0, 255, "boards silent or lost"),
+        _f("devices_failed", "u8", "-", 0, 255, "boards silent or lost", limits=_above(0, 0)),
         _f("apps_ok", "u8", "-", 0, 255, "components running their cycles"),
-        _f("apps_failed", "u8", "-", 0, 255, "components stopped after repeated errors"),
-        _f("watchdog", "u8", "-", 0, 255, "cycles since the watchdog was last served"),
+        _f("apps_failed", "u8", "-", 0, 255, "components stopped after repeated errors",
+           limits=_above(0, 0)),
+        _f("watchdog", "u8", "-", 0, 255, "cycles since the watchdog was last served (the "
+           "node goes safe beyond health.watchdog_cycles, 20 by default)",
+           limits=_above(10, 20)),
         count("fdir_trips", "fault monitors tripped since boot"),
-        _f("autonomy", "bool", "-", 0, 1, "recovery sequences allowed (reset-loop guard)"),
-    )
+        _f("autonomy", "bool", "-", 0, 1, "recovery sequences allowed (reset-loop guard)",
+           limits=Limits(LimitSet(yellow=(1, None)))),
+    )  # fmt: skip
     gate = (
         _f("armed", "u8", "-", 0, 255, "hazardous commands armed now"),
         _f("inhibits", "u16", "-", 0, 65535, "bit i set: inhibit i in place"),
@@ -299,9 +339,11 @@ def board_health(node: str, apid: int, boards: tuple[str, ...]) -> HkPacket:
     """``health.boards`` of ``node``: one value per board it drives, from the HAL health record
     (requests in a row without a good reply, :data:`BOARD_LOST` when its link is lost), so a
     fault monitor can judge each board (decision 0025)."""
+    limits = Limits(LimitSet(yellow=(None, 0), red=(None, 2)), red_states=("lost",))
     fields = tuple(
         _f(board, "u8", "-", 0, BOARD_LOST, f"board {board}: requests in a row without a good "
-           f"reply (0 healthy, 3 silent), {BOARD_LOST} link lost")
+           f"reply (0 ok, 3 silent: its fault monitor trips above 2), {BOARD_LOST} link lost",
+           BOARD_STATES, limits)
         for board in boards
     )  # fmt: skip
     return HkPacket(
@@ -355,6 +397,13 @@ CORE_EVENTS: Final[tuple[tuple[str, str, str], ...]] = (
         "medium",
         "the ground resynchronised the uplink: a new session from the sequence number in the "
         "detail",
+    ),
+    (
+        "core.encoding_error",
+        "medium",
+        "a housekeeping value does not fit its field's encoding (detail: packet.field = value, "
+        "the kind and the marker sent instead); counted in core.status.encoding_errors, "
+        "reported at most once a minute per field (decision 0035)",
     ),
 )
 """The core's own events: (name, severity, meaning). Ids follow the order (1..)."""
@@ -475,7 +524,15 @@ def core_reports(node: str, apid: int) -> list[TmReport]:
     )
     meaning = "TM[9,2] spacecraft time report, every 2**rate s (time.set_rate)"
     challenge = (
-        _f("reason", "u8", "-", 1, 2, "1 no session in the store, 2 store from its older copy"),
+        _f(
+            "reason",
+            "u8",
+            "-",
+            1,
+            2,
+            "1 no session in the store, 2 store from its older copy",
+            enum("no_session", "older_copy", start=1),
+        ),
         _f("last_sn", "u32", "-", 0, 0xFFFF_FFFF, "the highest anti-replay number known (0: none)"),
         Field("nonce", "u32", "-", 0, 0xFFFF_FFFF, "the challenge's nonce, 16 octets", count=4),
     )

@@ -37,8 +37,10 @@ from typing import Final
 
 from fsw.dictionary.core import board_health
 from fsw.dictionary.model import AppDeclarations, Field
+from hal.protocol.devices.icd import Limits, LimitSet, enum
+from hal.protocol.devices.sta_arm import JOINT_NAMES
 
-__all__ = ["BOARDS", "PLACES", "SOURCES", "STA_STATES", "declare"]
+__all__ = ["BOARDS", "LID_STATES", "PLACES", "SOURCES", "STA_STATES", "declare"]
 
 BOARDS: Final[tuple[str, ...]] = ("sta_arm", "sta_vision", "os_container", "igloo")
 """The boards the node drives (its ``health.boards`` packet has one value per board)."""
@@ -52,13 +54,36 @@ STA_STATES: Final = (
     "retracting", "lid", "awaiting_serial", "stopped", "handed_over",
 )  # fmt: skip
 """The arm app's state by its HK code."""
+LID_STATES: Final = ("unknown", "open", "closed", "latched")
+"""The OS lid as ``sta.status.lid`` reports it, by code."""
 SERVICE_STA: Final = 160
 SERVICE_IGLOO: Final = 161
 SUBTYPE_CUSTODY: Final = 128
 
 
-def _f(name: str, kind: str, unit: str, lo: float, hi: float, meaning: str) -> Field:
-    return Field(name, kind, unit, lo, hi, meaning)
+def _f(
+    name: str, kind: str, unit: str, lo: float, hi: float, meaning: str,
+    states: tuple[tuple[int, str], ...] = (), limits: Limits | None = None,
+) -> Field:  # fmt: skip
+    return Field(name, kind, unit, lo, hi, meaning, enum=states, limits=limits)
+
+
+def _limits(yellow: tuple[float | None, float | None], red: tuple[float | None, float | None],
+            ) -> Limits:  # fmt: skip
+    return Limits(LimitSet(yellow=yellow, red=red))
+
+
+OS_TEMP_LIMITS: Final = _limits((-60.0, 25.0), (-80.0, 30.0))
+"""The OS container's temperature: the samples stay below about 30 degC (MSR_FACTS), a
+caution from 25; the low ends are this project's choice (the container sits near -20 degC on
+the lander; an open thermistor reads -150)."""
+ZONE_LIMITS: Final = _limits((-40.0, 40.0), (-45.0, 50.0))
+"""An igloo heater zone: red outside the zone fault limits ``igloo.zone_low`` -45 and
+``igloo.zone_high`` 50 degC; a caution outside the propellant's -40 degC limit (MSR_FACTS)
+and the launch's warmest zone ``launch.zone_high`` 40 degC."""
+PROPELLANT_LIMITS: Final = _limits((-35.0, 40.0), (-40.0, 50.0))
+"""The MAV propellant: it must stay above -40 degC (MSR_FACTS), a caution within 5 K of it;
+the highs are the zones' (bench upper storage limit 40 degC, fault limit 50)."""
 
 
 def declare(apps: AppDeclarations) -> None:
@@ -67,7 +92,7 @@ def declare(apps: AppDeclarations) -> None:
     c = apps.command
     c("sta.load_tube", 160, 1, "load the first tube found at a source into a free OS slot",
       _f("source", "u8", "-", 0, len(SOURCES) - 1, "0 rover cache, 1 depot, 2 ground near "
-         "the lander"), modes=ops)  # fmt: skip
+         "the lander", enum(*SOURCES)), modes=ops)  # fmt: skip
     c("sta.stow", 160, 2, "move the arm to its stowed pose", modes=ops)
     c("sta.open_lid", 160, 3, "open the OS lid", modes=ops)
     c("sta.close_lid", 160, 4, "close and latch the OS lid", modes=ops)
@@ -77,7 +102,8 @@ def declare(apps: AppDeclarations) -> None:
       _f("serial", "u32", "-", 1, 999999, "the tube's etched serial number"))  # fmt: skip
     c("sta.stop", 160, 7, "stop the arm and the operation in progress")
     c("sta.clear_fault", 160, 8, "clear a latched stall or over-current on a joint",
-      _f("joint", "u8", "-", 0, 6, "0 shoulder yaw .. 6 wrist roll"))  # fmt: skip
+      _f("joint", "u8", "-", 0, 6, "0 shoulder yaw .. 6 wrist roll",
+         enum(*JOINT_NAMES)))  # fmt: skip
     c("sta.report_custody", 160, 9, "report every tube of the inventory (TM[160,128])")
     c("igloo.condition", 161, 1, "hold every heater zone at a setpoint",
       _f("setpoint", "f32", "degC", -40, 40, "zone temperature to hold"), modes=ops)  # fmt: skip
@@ -88,31 +114,37 @@ def declare(apps: AppDeclarations) -> None:
     apps.hk.append(board_health(apps.node, apps.apid, BOARDS))
     apps.packet(
         "sta.status", 10, "the Sample Transfer Arm and the sample inventory",
-        _f("state", "u8", "-", 0, len(STA_STATES) - 1, "the app's state (STA_STATES)"),
+        _f("state", "u8", "-", 0, len(STA_STATES) - 1, "the app's state (STA_STATES)",
+           enum(*STA_STATES), Limits(yellow_states=("awaiting_serial", "stopped"))),
         _f("holding", "u32", "-", 0, 999999, "serial of the tube in the gripper, 0 none"),
         _f("tubes_loaded", "u8", "-", 0, 255, "tubes seated in OS slots"),
         _f("tubes_known", "u8", "-", 0, 255, "tubes in the inventory"),
         _f("tubes_in_mav", "u8", "-", 0, 255, "tubes handed over to the MAV"),
         _f("free_slots", "u8", "-", 0, 255, "OS slots free"),
         _f("retries", "u16", "-", 0, 65535, "grasp, read and seat retries since boot"),
-        _f("lid", "u8", "-", 0, 3, "OS lid: 0 unknown, 1 open, 2 closed, 3 latched"),
-        _f("max_current", "f32", "A", 0, 20, "highest joint motor current now"),
-        _f("violations", "u8", "-", 0, 255, "inventory invariant violations (0)"),
+        _f("lid", "u8", "-", 0, 3, "OS lid: 0 unknown, 1 open, 2 closed, 3 latched",
+           enum(*LID_STATES), Limits(yellow_states=("unknown",))),
+        _f("max_current", "f32", "A", 0, 20, "highest joint motor current now (the arm stops "
+           "at sta.max_current, 4.5 A by default)", limits=_limits((None, 3.5), (None, 4.5))),
+        _f("violations", "u8", "-", 0, 255, "inventory invariant violations (0)",
+           limits=_limits((None, 0), (None, 0))),
         _f("os_temp", "f32", "degC", -150, 100, "OS container thermistor, read every "
-           "sta.thermal_period (the samples stay below about 30 degC, MSR_FACTS)"),
+           "sta.thermal_period (the samples stay below about 30 degC, MSR_FACTS)",
+           limits=OS_TEMP_LIMITS),
         period=5.0,
     )  # fmt: skip
     apps.packet(
         "igloo.status", 11, "the MAV igloo: heater zones, propellant and door",
         _f("conditioning", "bool", "-", 0, 1, "the zones are held at the setpoint"),
         _f("setpoint", "f32", "degC", -40, 40, "zone setpoint"),
-        _f("zone_min", "f32", "degC", -150, 100, "coldest zone"),
-        _f("zone_max", "f32", "degC", -150, 100, "warmest zone"),
+        _f("zone_min", "f32", "degC", -150, 100, "coldest zone", limits=ZONE_LIMITS),
+        _f("zone_max", "f32", "degC", -150, 100, "warmest zone", limits=ZONE_LIMITS),
         _f("zones_failed", "u8", "-", 0, 16, "zones left off: both heater elements or the "
-           "thermistor failed"),
+           "thermistor failed", limits=_limits((None, 0), (None, 1))),
         _f("zones_redundant", "u8", "-", 0, 16, "zones switched to their redundant heater "
-           "element (their prime one opened)"),
-        _f("propellant", "f32", "degC", -150, 100, "MAV propellant temperature"),
+           "element (their prime one opened)", limits=_limits((None, 0), (None, None))),
+        _f("propellant", "f32", "degC", -150, 100, "MAV propellant temperature",
+           limits=PROPELLANT_LIMITS),
         _f("door", "f32", "%", 0, 100, "door position, 0 closed"),
         period=10.0,
     )  # fmt: skip
@@ -122,7 +154,7 @@ def declare(apps: AppDeclarations) -> None:
         "for each tube on sta.report_custody",
         _f("serial", "u32", "-", 0, 999999, "the tube's etched serial number (0: not a number)"),
         _f("place", "u8", "-", 0, len(PLACES) - 1, "where it is (PLACES: " + ", ".join(
-            f"{i} {name}" for i, name in enumerate(PLACES)) + ")"),
+            f"{i} {name}" for i, name in enumerate(PLACES)) + ")", enum(*PLACES)),
         _f("slot", "u8", "-", 0, 255, "its OS slot, 255 when not in one"),
         _f("steps", "u16", "-", 0, 65535, "custody steps recorded for it since its pickup"),
     )  # fmt: skip

@@ -32,6 +32,7 @@ from typing import Final
 
 from fsw.dictionary.core import board_health
 from fsw.dictionary.model import AppDeclarations, Confirmation, Field
+from hal.protocol.devices.icd import Limits, LimitSet, enum
 
 __all__ = [
     "ABORT_REASONS",
@@ -88,8 +89,37 @@ INHIBITS: Final[tuple[str, ...]] = ("arm", "launch")
 """The mav node's onboard inhibits of the hazardous-command gate, by index."""
 
 
-def _f(name: str, kind: str, unit: str, lo: float, hi: float, meaning: str) -> Field:
-    return Field(name, kind, unit, lo, hi, meaning)
+ABORT_YELLOW: Final = ("operator", "safe_mode", "reset")
+"""Abort reasons that are a caution (the ground or the node chose safety); every other reason
+but ``none`` is out of limits."""
+
+
+def _f(
+    name: str, kind: str, unit: str, lo: float, hi: float, meaning: str,
+    states: tuple[tuple[int, str], ...] = (), limits: Limits | None = None,
+) -> Field:  # fmt: skip
+    return Field(name, kind, unit, lo, hi, meaning, enum=states, limits=limits)
+
+
+def _limits(yellow: tuple[float | None, float | None], red: tuple[float | None, float | None],
+            ) -> Limits:  # fmt: skip
+    return Limits(LimitSet(yellow=yellow, red=red))
+
+
+ZONE_LIMITS: Final = _limits((-40.0, 40.0), (-45.0, 50.0))
+"""An igloo heater zone through the umbilical: within ``launch.zone_low`` -40 (the propellant's
+limit, MSR_FACTS) and ``launch.zone_high`` 40 degC; red outside the igloo's fault limits -45
+and 50 degC (``igloo.zone_low``, ``igloo.zone_high`` on the lander)."""
+PROPELLANT_LIMITS: Final = _limits((-35.0, 40.0), (-40.0, 50.0))
+"""The propellant must stay above -40 degC (MSR_FACTS): a caution within 5 K of it."""
+RATE_LIMITS: Final = Limits(
+    LimitSet(yellow=(None, 5.0), red=(None, 20.0)),
+    modes=(("critical", LimitSet(yellow=(None, 10.0), red=(None, 20.0))),),
+)
+"""The transverse attitude rate: red above ``launch.rate_limit`` 20 deg/s in every mode; a
+caution above 10 deg/s in critical (the ascent: the pitch programme turns at 0.5 deg/s,
+staging transients are larger) and above 5 deg/s otherwise (on the lander or released, the
+MAV should hardly turn)."""
 
 
 def declare(apps: AppDeclarations) -> None:
@@ -129,17 +159,24 @@ def declare(apps: AppDeclarations) -> None:
     apps.packet(
         "launch.status", 20, "the MAV launch sequencer: state, abort reason, temperatures, "
         "inhibits and the ascent",
-        _f("state", "u8", "-", 0, len(LAUNCH_STATES) - 1, f"sequencer state ({states})"),
-        _f("abort_reason", "u8", "-", 0, len(ABORT_REASONS) - 1, f"last abort ({reasons})"),
-        _f("propellant_temp", "f32", "degC", -150, 100, "propellant (through the umbilical)"),
-        _f("zone_min", "f32", "degC", -150, 100, "coldest igloo heater zone"),
-        _f("zone_max", "f32", "degC", -150, 100, "warmest igloo heater zone"),
+        _f("state", "u8", "-", 0, len(LAUNCH_STATES) - 1, f"sequencer state ({states})",
+           enum(*LAUNCH_STATES)),
+        _f("abort_reason", "u8", "-", 0, len(ABORT_REASONS) - 1, f"last abort ({reasons})",
+           enum(*ABORT_REASONS), Limits(
+               yellow_states=ABORT_YELLOW,
+               red_states=tuple(r for r in ABORT_REASONS if r not in ("none", *ABORT_YELLOW)))),
+        _f("propellant_temp", "f32", "degC", -150, 100, "propellant (through the umbilical)",
+           limits=PROPELLANT_LIMITS),
+        _f("zone_min", "f32", "degC", -150, 100, "coldest igloo heater zone",
+           limits=ZONE_LIMITS),
+        _f("zone_max", "f32", "degC", -150, 100, "warmest igloo heater zone",
+           limits=ZONE_LIMITS),
         _f("inhibits_removed", "u8", "-", 0, 7, "pyro hardware inhibits read removed: bit 0 "
            "inhibit 1, bit 1 inhibit 2, bit 2 inhibit 3"),
         _f("accel", "f32", "m/s^2", 0, 200, "specific force magnitude (3.7 resting on Mars, 0 "
            "in free fall or coast, thrust over mass in a burn)"),
         _f("rate", "f32", "deg/s", 0, 2000, "transverse attitude rate (pitch and yaw; the "
-           "spin about the long axis excluded)"),
+           "spin about the long axis excluded)", limits=RATE_LIMITS),
         _f("altitude", "f32", "km", -10, 2000, "altitude above the mean radius of Mars"),
         _f("speed", "f32", "m/s", 0, 6000, "inertial speed"),
         _f("spin", "f32", "rpm", -300, 300, "second-stage spin rate"),

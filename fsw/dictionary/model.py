@@ -28,6 +28,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from numbers import Real
+from types import MappingProxyType
 from typing import Any, Final
 
 import construct as cs
@@ -37,17 +39,20 @@ from hal.protocol.devices.icd import Field, Message
 
 __all__ = [
     "CONFIRMED_SOURCE",
+    "INVALID",
     "MAX_DETAIL",
     "MODES",
     "SEVERITIES",
     "AppDeclarations",
     "Command",
     "Confirmation",
+    "EncodingIssue",
     "Event",
     "EventDecoded",
     "Field",
     "HkPacket",
     "Message",
+    "Packed",
     "Parameter",
     "TmReport",
 ]
@@ -232,25 +237,139 @@ class HkPacket:
         """The layout of the fields after the SID."""
         return Message(self.name, 3, 25, self.fields, self.meaning)
 
-    def encode(self, values: dict[str, Any]) -> bytes:
-        """SID then the fields. A value out of its declared range is clamped into it and a NaN
-        becomes the range's low end, so a wild sensor never stops housekeeping; the limits
-        belong to the monitors (EncodeError only for a missing or unknown field)."""
+    def encode(self, values: Mapping[str, Any]) -> bytes:
+        """SID then the fields (:meth:`pack` without its list of encoding errors)."""
+        return self.pack(values).data
+
+    def pack(self, values: Mapping[str, Any]) -> Packed:
+        """SID then the fields, each value carried as it is whenever its kind can carry it
+        (decision 0035): the declared range is no clamp (an out-of-limit value is what the
+        limits are for), an ``f32`` carries NaN, infinities and any finite value. A value
+        beyond its kind (300 in a ``u8``, a negative in an unsigned, NaN in an integer, not a
+        number) is never clamped: the field carries its kind's :data:`INVALID` marker and the
+        value is listed in :attr:`Packed.errors`, for the node to count and report.
+
+        Raises:
+            EncodeError: a field missing or unknown (a bug of the component, not a value).
+        """
         clean: dict[str, Any] = {}
+        errors: list[EncodingIssue] = []
         for f in self.fields:
             if f.name not in values:
                 raise EncodeError(f"{self.name}: missing value {f.name!r}")
-            clean[f.name] = _clamp(f, values[f.name])
+            clean[f.name] = _carry(self.name, f, values[f.name], errors)
         unknown = set(values) - set(clean)
         if unknown:
             raise EncodeError(f"{self.name}: unknown value {sorted(unknown)[0]!r}")
-        return self.sid.to_bytes(2, "big") + self.message.encode(**clean)
+        data = self.sid.to_bytes(2, "big") + bytes(self.message.layout.build(clean))
+        return Packed(data, tuple(errors))
 
     def decode(self, data: bytes) -> dict[str, Any]:
-        """The values of a report's source data (after checking its SID and length)."""
+        """The values of a report's source data (after checking its SID and length). A value
+        outside its declared range is returned as it is (limits judge it, decision 0035);
+        only a wrong SID or length is refused."""
         if len(data) < 2 or int.from_bytes(data[:2], "big") != self.sid:
             raise HeaderError(f"{self.name}: not SID {self.sid}", reason="wrong_sid")
-        return self.message.decode(data[2:])
+        body = data[2:]
+        if len(body) != self.message.size:
+            raise LengthError(f"{self.name}: {len(body)} octets, the ICD says {self.message.size}")
+        parsed = self.message.layout.parse(bytes(body))
+        out: dict[str, Any] = {}
+        for f in self.fields:
+            value = parsed[f.name]
+            if f.count > 1:
+                value = [bool(v) if f.kind == "bool" else v for v in value]
+            elif f.kind == "bool":
+                value = bool(value)
+            out[f.name] = value
+        return out
+
+
+INVALID: Final[Mapping[str, Any]] = MappingProxyType({
+    "u8": 0xFF, "u16": 0xFFFF, "u32": 0xFFFF_FFFF, "i16": -0x8000, "i32": -0x8000_0000,
+    "f32": math.nan, "bool": False,
+})  # fmt: skip
+"""What a housekeeping field carries when its value is beyond its kind (decision 0035): all
+ones for an unsigned kind, the most negative number for a signed one, NaN for ``f32``, false
+for ``bool``. The node counts the error (``core.status.encoding_errors``) and reports it
+(event ``core.encoding_error``)."""
+
+_SPANS: Final = {
+    "u8": (0, 0xFF), "u16": (0, 0xFFFF), "u32": (0, 0xFFFF_FFFF),
+    "i16": (-0x8000, 0x7FFF), "i32": (-0x8000_0000, 0x7FFF_FFFF),
+}  # fmt: skip
+_F32_MAX: Final = 3.4028234663852886e38
+
+
+@dataclass(frozen=True)
+class EncodingIssue:
+    """A housekeeping value beyond its field's kind (:meth:`HkPacket.pack`).
+
+    Attributes:
+        packet: the packet's name.
+        field: the field's name (``name[i]`` for an element of an array).
+        value: the value the component gave, as text.
+        kind: the field's kind.
+    """
+
+    packet: str
+    field: str
+    value: str
+    kind: str
+
+    def describe(self) -> str:
+        """``sta.status.lid = 300 does not fit u8 (sent as 255)``, for the event."""
+        marker = INVALID[self.kind]
+        shown = "nan" if isinstance(marker, float) else str(marker).lower()
+        return (
+            f"{self.packet}.{self.field} = {self.value} does not fit {self.kind} (sent as {shown})"
+        )
+
+
+@dataclass(frozen=True)
+class Packed:
+    """A housekeeping report's source data and the values that did not fit their kind."""
+
+    data: bytes
+    errors: tuple[EncodingIssue, ...] = ()
+
+
+def _carry(packet: str, f: Field, value: Any, errors: list[EncodingIssue]) -> Any:
+    if f.count > 1:
+        items = list(value) if isinstance(value, list | tuple) else None
+        if items is None or len(items) != f.count:
+            errors.append(EncodingIssue(packet, f.name, _shown(value), f.kind))
+            return [INVALID[f.kind]] * f.count
+        return [_carry_one(packet, f, item, f"{f.name}[{i}]", errors)
+                for i, item in enumerate(items)]  # fmt: skip
+    return _carry_one(packet, f, value, f.name, errors)
+
+
+def _carry_one(packet: str, f: Field, value: Any, name: str, errors: list[EncodingIssue]) -> Any:
+    """``value`` as its kind carries it, or the kind's marker (and an issue) when it cannot."""
+    if isinstance(value, Real):
+        if f.kind == "bool":
+            if value in (0, 1):
+                return bool(value)
+        elif f.kind == "f32":
+            try:
+                number = float(value)
+            except OverflowError:
+                number = _F32_MAX * 2  # an integer too large for any float
+            if not math.isfinite(number) or abs(number) <= _F32_MAX:
+                return number  # NaN and the infinities are IEEE 754 values like any other
+        elif math.isfinite(value):
+            lo, hi = _SPANS[f.kind]
+            whole = round(value)
+            if lo <= whole <= hi:
+                return whole
+    errors.append(EncodingIssue(packet, name, _shown(value), f.kind))
+    return INVALID[f.kind]
+
+
+def _shown(value: Any) -> str:
+    text = repr(value) if not isinstance(value, float) else f"{value:g}"
+    return text if len(text) <= 24 else text[:21] + "..."
 
 
 @dataclass(frozen=True)
@@ -294,22 +413,6 @@ class TmReport:
     def decode(self, data: bytes) -> dict[str, Any]:
         """The values of a report's source data (LengthError on a wrong length)."""
         return self.message.decode(data)
-
-
-def _clamp(f: Field, value: Any) -> Any:
-    if f.count > 1:
-        return [_clamp_one(f, v) for v in value]
-    return _clamp_one(f, value)
-
-
-def _clamp_one(f: Field, value: Any) -> Any:
-    if f.kind == "bool":
-        return bool(value)
-    number = float(value)
-    if math.isnan(number):
-        number = f.lo
-    number = min(max(number, f.lo), f.hi)
-    return number if f.kind == "f32" else int(number)
 
 
 @dataclass(frozen=True)

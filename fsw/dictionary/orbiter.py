@@ -38,6 +38,7 @@ from typing import Final
 
 from fsw.dictionary.core import board_health
 from fsw.dictionary.model import AppDeclarations, Field
+from hal.protocol.devices.icd import Limits, LimitSet, enum
 
 __all__ = [
     "BOARDS",
@@ -71,8 +72,24 @@ DECISIONS: Final = ("ambiguous", "oriented", "off_target")
 """The board's decision on an image, by its code in ``ccrs.image.decision``."""
 
 
-def _f(name: str, kind: str, unit: str, lo: float, hi: float, meaning: str) -> Field:
-    return Field(name, kind, unit, lo, hi, meaning)
+def _f(
+    name: str, kind: str, unit: str, lo: float, hi: float, meaning: str,
+    states: tuple[tuple[int, str], ...] = (), limits: Limits | None = None,
+) -> Field:  # fmt: skip
+    return Field(name, kind, unit, lo, hi, meaning, enum=states, limits=limits)
+
+
+SEAM_LIMITS: Final = Limits(
+    LimitSet(yellow=(None, 100.0), red=(None, 150.0)),
+    modes=(("critical", LimitSet(yellow=(None, 650.0), red=(None, 700.0))),),
+)
+"""A seam thermocouple: the braze runs only in critical mode, where the heater is switched off
+above ``ccrs.braze_max_temp`` 650 degC (a caution) under the board's 700 degC cut-out (red);
+in any other mode the seam is cold: a caution above the 100 degC the seal check allows, red
+above 150 degC."""
+LEAK_LIMITS: Final = Limits(LimitSet(yellow=(None, 5e-8), red=(None, 1e-7)))
+"""The leak rate of a seal check: red above ``ccrs.leak_limit`` 1e-7 Pa m3/s (the board's
+limit), a caution above half of it."""
 
 
 def declare(apps: AppDeclarations) -> None:
@@ -99,7 +116,8 @@ def declare(apps: AppDeclarations) -> None:
     apps.hk.append(board_health(apps.node, apps.apid, BOARDS))
     apps.packet(
         "ccrs.status", SID_STATUS, "the capture, containment and return system",
-        _f("state", "u8", "-", 0, len(CCRS_STATES) - 1, "the app's state (CCRS_STATES)"),
+        _f("state", "u8", "-", 0, len(CCRS_STATES) - 1, "the app's state (CCRS_STATES)",
+           enum(*CCRS_STATES), Limits(yellow_states=("hold",))),
         _f("range_km", "f32", "km", 0, 5000, "NAC range to the OS (last measurement)"),
         _f("time_to_contact", "f32", "s", -1, 1e6, "range over closing rate; -1 when the OS "
            "is not detected or not closing"),
@@ -109,8 +127,10 @@ def declare(apps: AppDeclarations) -> None:
         _f("orientation", "f32", "deg", 0, 360, "the OS's orientation from the last clear "
            "image"),
         _f("mechanism_angle", "f32", "deg", 0, 360, "orientation mechanism angle"),
-        _f("seam_temp", "f32", "degC", -150, 1000, "coolest seam thermocouple now"),
-        _f("seam_hottest", "f32", "degC", -150, 1000, "hottest seam thermocouple now"),
+        _f("seam_temp", "f32", "degC", -150, 1000, "coolest seam thermocouple now",
+           limits=SEAM_LIMITS),
+        _f("seam_hottest", "f32", "degC", -150, 1000, "hottest seam thermocouple now",
+           limits=SEAM_LIMITS),
         _f("seam_max", "f32", "degC", -150, 1000, "highest coolest-thermocouple reading of "
            "the braze (the seam's guaranteed peak)"),
         _f("braze_time_above", "f32", "s", 0, 1e6, "time every thermocouple held the braze "
@@ -118,7 +138,8 @@ def declare(apps: AppDeclarations) -> None:
         _f("braze_attempts", "u8", "-", 0, 255, "heat attempts of the last braze"),
         _f("heater_power", "f32", "W", 0, 2000, "induction power set-point now"),
         _f("seal_ok", "bool", "-", 0, 1, "the seal check passed"),
-        _f("leak_rate", "f32", "Pa m3/s", 0, 1, "leak rate of the last seal check"),
+        _f("leak_rate", "f32", "Pa m3/s", 0, 1, "leak rate of the last seal check",
+           limits=LEAK_LIMITS),
         _f("gantry_position", "f32", "mm", 0, 1000, "EES gantry position"),
         _f("ees_released", "bool", "-", 0, 1, "the EES release was fired"),
         _f("state_time", "f32", "s", 0, 1e9, "seconds in the current state"),
@@ -128,7 +149,8 @@ def declare(apps: AppDeclarations) -> None:
         "ccrs.image", SID_IMAGE, "summary of the last orientation image (the image itself, "
         "256 octets, stays on the orient board)",
         _f("image_id", "u32", "-", 0, 2**32 - 1, "the board's id of the image"),
-        _f("camera", "u8", "-", 0, len(CAMERAS) - 1, "0 camera A, 1 camera B"),
+        _f("camera", "u8", "-", 0, len(CAMERAS) - 1, "0 camera A, 1 camera B",
+           enum(*CAMERAS)),
         _f("attempt", "u8", "-", 0, 255, "images taken by this orient operation"),
         _f("taken_at", "f32", "s", 0, 1e9, "mission time of the image"),
         _f("mechanism_angle", "f32", "deg", 0, 360, "mechanism angle when taken"),
@@ -137,7 +159,8 @@ def declare(apps: AppDeclarations) -> None:
         _f("target", "f32", "deg", 0, 360, "the orientation the vessel needs"),
         _f("error", "f32", "deg", -180, 180, "orientation minus target"),
         _f("decision", "u8", "-", 0, len(DECISIONS) - 1, "0 ambiguous, 1 oriented within "
-           "tolerance, 2 off target"),
+           "tolerance, 2 off target", enum(*DECISIONS),
+           Limits(yellow_states=("ambiguous", "off_target"))),
         _f("brightness", "u8", "-", 0, 255, "mean pixel value (LED lit: about 170)"),
         _f("checksum", "u32", "-", 0, 2**32 - 1, "CRC-32 of the image's octets"),
         period=600.0,

@@ -9,18 +9,30 @@ monitors read. The time sampled is when the value was measured: the collection t
 component says otherwise (:meth:`~fsw.core.component.Component.sample_times`: the time of the
 device reading it comes from, or None for a value never measured, which the pool does not hand
 out). So a value an app read once and keeps reporting is one sample, not one per packet.
+
+A value is carried as it is whenever its field's kind can carry it, out of its declared range
+or not (limits judge it on the ground; decision 0035). A value beyond its kind (300 in a u8)
+is never clamped: the field carries its kind's marker
+(:data:`~fsw.dictionary.model.INVALID`), the error is counted
+(``core.status.encoding_errors``) and reported (``core.encoding_error``, naming packet, field
+and value, at most every :data:`ENCODING_EVENT_INTERVAL` s per field).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from fsw.core.component import CommandContext, CommandError, Component, NodeContext
 from fsw.core.executive import grid_after, grid_at_or_after
+from fsw.dictionary.model import EncodingIssue
 from hal.errors import EncodeError
 
-__all__ = ["Housekeeping"]
+__all__ = ["ENCODING_EVENT_INTERVAL", "Housekeeping"]
+
+ENCODING_EVENT_INTERVAL: Final = 60.0
+"""Seconds of node time between two ``core.encoding_error`` events of one field (every
+error is counted in ``core.status.encoding_errors``)."""
 
 
 class Housekeeping(Component):
@@ -43,6 +55,9 @@ class Housekeeping(Component):
         self.points: dict[str, tuple[Any, float | None]] = {}
         self.sent = 0
         self.errors = 0
+        self.encoding_errors = 0
+        """Housekeeping values beyond their field's kind since boot (``core.status``)."""
+        self._encoding_reported: dict[str, float] = {}
 
     def start(self, now: float) -> None:
         """Every packet's first report at the next multiple of its period."""
@@ -86,16 +101,29 @@ class Housekeeping(Component):
         if row is None:
             return
         try:
-            data = packet.encode(row)
+            packed = packet.pack(row)
         except (EncodeError, TypeError, ValueError) as exc:
             self.errors += 1
             self.ctx.emit("core.app_error", f"hk {packet.name}: {exc}")
             return
-        self.ctx.send_tm(3, 25, data)
+        for issue in packed.errors:
+            self._encoding_error(issue, now)
+        self.ctx.send_tm(3, 25, packed.data)
         self.sent += 1
         for key, value in row.items():
             point = f"{packet.name}.{key}"
             self.points[point] = (value, times.get(point, now))
+
+    def _encoding_error(self, issue: EncodingIssue, now: float) -> None:
+        """Count a value beyond its field's kind and report it: an event per field at most
+        every :data:`ENCODING_EVENT_INTERVAL` s (every one counted; decision 0035)."""
+        self.encoding_errors += 1
+        key = f"{issue.packet}.{issue.field}"
+        last = self._encoding_reported.get(key)
+        if last is not None and now - last < ENCODING_EVENT_INTERVAL:
+            return
+        self._encoding_reported[key] = now
+        self.ctx.emit("core.encoding_error", issue.describe())
 
     def point(self, name: str) -> tuple[float, float] | None:
         """The last value sent of ``<packet>.<field>`` and when it was measured (the monitors'

@@ -40,6 +40,7 @@ STATUS_VALUES = {
     "mode": 1, "uptime": 12.5, "cycles": 125, "slips": 0, "accepted": 3, "rejected": 0,
     "dropped": 0, "events_suppressed": 0, "resets": 1, "nv_writes": 2, "queue": 0,
     "time_reports_rate": 0,
+    "encoding_errors": 0,
 }  # fmt: skip
 
 
@@ -228,7 +229,7 @@ def test_a_downlink_frame_names_housekeeping_and_verification_reports(tmp_path):
 
 
 def test_a_packet_split_across_two_tm_frames_is_reported_once_whole(tmp_path):
-    framer = TmFramer(SCID, frame_length=64)  # 52-octet data fields: the 63-octet report spans
+    framer = TmFramer(SCID, frame_length=64)  # 52-octet data fields: the 67-octet report spans
     framer.add_packet(VC_REALTIME_HK, hk_status_packet().pack())
     framer.flush()
     frames = [ASM + f for f in framer.frames()]
@@ -237,7 +238,7 @@ def test_a_packet_split_across_two_tm_frames_is_reported_once_whole(tmp_path):
     assert first.packets == () and first.error is None
     (status,) = second.packets
     assert status.name == "core.status" and status.fields == pytest.approx(STATUS_VALUES)
-    assert "fhp=0x00B" in second.layer  # the idle filler starts after the report
+    assert "fhp=0x00F" in second.layer  # the idle filler starts after the report
     assert "fhp=0x000" in first.layer
 
 

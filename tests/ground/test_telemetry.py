@@ -35,6 +35,7 @@ STATUS_VALUES = {
     "mode": 1, "uptime": 12.5, "cycles": 125, "slips": 0, "accepted": 3, "rejected": 0,
     "dropped": 0, "events_suppressed": 0, "resets": 1, "nv_writes": 2, "queue": 0,
     "time_reports_rate": 0,
+    "encoding_errors": 0,
 }  # fmt: skip
 UNKNOWN_ID = 9999
 """An id no lander event, parameter or housekeeping packet has."""
@@ -166,9 +167,7 @@ BAD_CONTENT = [
     ("housekeeping without a SID", 3, 25, b"\x01",
      "TM[3,25]: housekeeping report of 1 octets has no SID"),
     ("housekeeping of the wrong length", 3, 25, status_report()[:-1],
-     "TM[3,25]: core.status: 39 octets, the ICD says 40"),
-    ("housekeeping value out of its range", 3, 25, OUT_OF_RANGE_MODE,
-     "TM[3,25]: mode = 9 is outside 0..3 -"),
+     "TM[3,25]: core.status: 43 octets, the ICD says 44"),
     ("garbage event", 5, 1, b"\x00\x01\x09ab",
      "TM[5,1]: event report:"),
     ("event of no severity", 5, 9, _event(1, "x"),
@@ -186,6 +185,13 @@ BAD_CONTENT = [
     ("short custody report", 160, 128, b"\x00\x01\xe2",
      "TM[160,128]: sta.custody: 3 octets, the ICD says 8"),
 ]  # fmt: skip
+
+
+def test_a_housekeeping_value_out_of_its_declared_range_is_decoded_as_it_is():
+    """Decision 0035: the declared range is no refusal on the ground; the limits judge it."""
+    report = receive(3, 25, OUT_OF_RANGE_MODE)
+    assert report.kind == "hk" and report.error is None
+    assert report.values["mode"] == 9
 
 
 @pytest.mark.parametrize(
