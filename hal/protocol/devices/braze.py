@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Effect, Field, Message
+from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Effect, Field, Limits, LimitSet, Message
 
 THERMOCOUPLES: Final = 4
 MAX_POWER: Final = 2000.0  # W
@@ -36,6 +36,11 @@ SEAL_CHECK_MAX_TEMPERATURE: Final = 100.0  # degC, the seam must be this cold to
 LEAK_LIMIT: Final = 1e-7  # Pa m3/s, the most a sealed seam leaks
 CUTOUT_TEMPERATURE: Final = 700.0  # degC, the heater's over-temperature cut-out
 CUTOUT_RESET: Final = 600.0  # degC, below which the drive may be switched on again
+SEAM_LIMITS: Final = Limits(LimitSet(yellow=(None, 650.0), red=(None, CUTOUT_TEMPERATURE)))
+"""A seam thermocouple: red at the cut-out, a caution above the flight software's heater-off
+limit (``ccrs.braze_max_temp``, 650 degC)."""
+LEAK_LIMITS: Final = Limits(LimitSet(yellow=(None, LEAK_LIMIT / 2), red=(None, LEAK_LIMIT)))
+"""The last seal check's leak rate: red above the limit, a caution above half of it."""
 SERVICE_HEATER: Final = 180
 SERVICE_THERMOCOUPLES: Final = 181
 SERVICE_SEAL: Final = 182
@@ -85,7 +90,7 @@ THERMOCOUPLE_DEVICE = DeviceIcd(
     ),
     status=Message("status", 3, 25, (
         Field("temperature", "f32", "degC", -150, 1000, "seam temperature per thermocouple",
-              count=THERMOCOUPLES),
+              count=THERMOCOUPLES, limits=SEAM_LIMITS),
         Field("peak", "f32", "degC", -150, 1000, "highest coolest-thermocouple reading "
               "since reset (the seam's guaranteed peak)"),
         Field("time_at_braze", "f32", "s", 0, 1e6, "time every thermocouple has read at or "
@@ -109,7 +114,8 @@ SEAL = DeviceIcd(
         Field("checked", "bool", "-", 0, 1, "a seal check has completed since power-up"),
         Field("sealed", "bool", "-", 0, 1, "the last check measured a leak rate within the "
               "limit"),
-        Field("leak_rate", "f32", "Pa m3/s", 0, 1, "leak rate measured by the last check"),
+        Field("leak_rate", "f32", "Pa m3/s", 0, 1, "leak rate measured by the last check",
+              limits=LEAK_LIMITS),
         Field("checks", "u16", "-", 0, 65535, "seal checks completed since power-up"),
     ), "Seal check status."),
     failures={FAIL_SEAM_HOT: "seam_hot", FAIL_CHECK_RUNNING: "check_running"},

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Field, Message
+from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Field, Limits, LimitSet, Message, enum
 
 ZONES: Final = 16
 PROPELLANT_MIN: Final = -40.0  # degC, the propellant's lower limit
@@ -42,6 +42,15 @@ BUS_VOLTAGE: Final = 28.0  # V: the heater bus
 CURRENT_ACCURACY: Final = 0.005  # A: the heater current sense reads within this of the truth
 
 FAIL_HEATER_OPEN: Final = 16
+
+ZONE_LIMITS: Final = Limits(LimitSet(yellow=(-40.0, 40.0), red=(-45.0, 50.0)))
+"""A heater zone's temperature: a caution outside the propellant's -40 degC limit (MSR_FACTS)
+and the 40 degC bench upper storage limit; red outside the flight software's zone fault limits
+(lander parameters ``igloo.zone_low`` -45, ``igloo.zone_high`` 50 degC)."""
+PROPELLANT_LIMITS: Final = Limits(LimitSet(yellow=(-35.0, 40.0), red=(PROPELLANT_MIN, 50.0)))
+"""The propellant: red below its -40 degC limit (MSR_FACTS), a caution within 5 K of it."""
+ELEMENTS: Final = enum("prime", "redundant")
+"""A zone's heater elements by code."""
 
 # fmt: off
 HEATERS = DeviceIcd(
@@ -62,19 +71,20 @@ HEATERS = DeviceIcd(
         Message("select_element", SERVICE_HEATERS, 4, (
             Field("zone", "u8", "-", 0, ZONES - 1, "heater zone"),
             Field("element", "u8", "-", PRIME, REDUNDANT, "0 prime, 1 redundant: the element "
-                  "the zone's duty drives from now on"),
+                  "the zone's duty drives from now on", enum=ELEMENTS),
         ), "Switch one zone's duty over to its prime or redundant heater element (the duty "
            "cycle is kept). Never refused for a failed element: a dead element selected just "
            "draws no current."),
     ),
     status=Message("status", 3, 25, (
         Field("temperature", "f32", "degC", -150, 100, "zone thermistor (an open thermistor "
-              "reads -150)", count=ZONES),
+              "reads -150)", count=ZONES, limits=ZONE_LIMITS),
         Field("duty", "f32", "%", 0, 100, "commanded duty cycle", count=ZONES),
         Field("current", "f32", "A", 0, 2, "mean heater current (+/- 5 mA; a working "
               "element draws duty/100 x 20 W / 28 V)", count=ZONES),
         Field("element", "u8", "-", PRIME, REDUNDANT, "heater element the zone's duty drives: "
-              "0 prime, 1 redundant", count=ZONES),
+              "0 prime, 1 redundant", count=ZONES, enum=ELEMENTS,
+              limits=Limits(yellow_states=("redundant",))),
     ), "Heater zones status."),
     failures={FAIL_HEATER_OPEN: "heater_open"},
 )
@@ -85,7 +95,8 @@ PROPELLANT = DeviceIcd(
     meaning="MAV propellant thermistor (limit -40 degC) and the thermistor outside the igloo.",
     commands=(),
     status=Message("status", 3, 25, (
-        Field("temperature", "f32", "degC", -150, 100, "MAV solid propellant temperature"),
+        Field("temperature", "f32", "degC", -150, 100, "MAV solid propellant temperature",
+              limits=PROPELLANT_LIMITS),
         Field("ambient", "f32", "degC", -150, 50, "Mars air outside the igloo"),
         Field("cold", "bool", "-", 0, 1, "propellant below its -40 degC limit"),
     ), "Propellant status."),

@@ -40,7 +40,15 @@ from __future__ import annotations
 
 from typing import Final
 
-from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Effect, Field, Message
+from hal.protocol.devices.icd import (
+    BoardIcd,
+    DeviceIcd,
+    Effect,
+    Field,
+    Limits,
+    LimitSet,
+    Message,
+)
 
 AXES: Final = ("x", "y", "z")
 GIMBAL_LIMIT: Final = 5.0
@@ -54,6 +62,11 @@ undercut."""
 ZONE_HIGH: Final = 40.0
 """Warmest heater-zone reading counted as within limits, degC: a bench upper storage limit for a
 solid propellant, not a flight figure."""
+ZONE_LIMITS: Final = Limits(LimitSet(yellow=(ZONE_LOW, ZONE_HIGH), red=(-45.0, 50.0)))
+"""A heater-zone reading: a caution outside :data:`ZONE_LOW`..:data:`ZONE_HIGH`, red outside
+the igloo's zone fault limits (-45..50 degC, the lander's ``igloo.zone_low``/``zone_high``)."""
+PROPELLANT_LIMITS: Final = Limits(LimitSet(yellow=(-35.0, ZONE_HIGH), red=(ZONE_LOW, 50.0)))
+"""The propellant: red below its -40 degC limit (MSR_FACTS), a caution within 5 K of it."""
 SERVICE_TVC: Final = 140
 SERVICE_SPIN: Final = 141
 SERVICE_LATCH: Final = 142
@@ -160,11 +173,11 @@ UMBILICAL = DeviceIcd(
     commands=(),
     status=Message("status", 3, 25, (
         Field("propellant", "f32", "degC", -150, 100, "MAV solid propellant temperature, the "
-              "igloo's propellant thermistor (limit -40 degC)"),
+              "igloo's propellant thermistor (limit -40 degC)", limits=PROPELLANT_LIMITS),
         Field("zone_min", "f32", "degC", -150, 100, "coldest of the 16 heater-zone thermistors "
-              "(an open thermistor reads -150)"),
+              "(an open thermistor reads -150)", limits=ZONE_LIMITS),
         Field("zone_max", "f32", "degC", -150, 100, "warmest of the 16 heater-zone "
-              "thermistors"),
+              "thermistors", limits=ZONE_LIMITS),
         Field("zones_out", "u8", "-", 0, 16, f"heater zones reading outside {ZONE_LOW:g}.."
               f"{ZONE_HIGH:g} degC"),
         Field("connected", "bool", "-", 0, 1, "the umbilical is mated and carrying the "

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from hal.protocol.devices.icd import FAILURES, BoardIcd, DeviceIcd, Field, Message
+from hal.protocol.devices.icd import FAILURES, BoardIcd, DeviceIcd, Field, Limits, Message, enum
 
 SERVICE_MECHANISM: Final = 172
 SERVICE_CAMERA_A: Final = 173
@@ -56,7 +56,8 @@ MECHANISM = DeviceIcd(
         Field("target", "f32", "deg", 0, 360, "commanded angle"),
         Field("moving", "bool", "-", 0, 1, "the mechanism is rotating"),
         Field("state", "u8", "-", 0, len(STATES) - 1, "0 idle, 1 rotating, 2 at target, "
-              "3 stopped short of the target"),
+              "3 stopped short of the target", enum=enum(*STATES),
+              limits=Limits(yellow_states=("stopped",))),
     ), "Orientation mechanism status."),
 )
 

@@ -28,10 +28,22 @@ from __future__ import annotations
 
 from typing import Final
 
-from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Effect, Field, Message
+from hal.protocol.devices.icd import (
+    BoardIcd,
+    DeviceIcd,
+    Effect,
+    Field,
+    Limits,
+    LimitSet,
+    Message,
+)
 
 MAX_SLOTS: Final = 30
 TEMPERATURE_LIMIT: Final = 30.0  # degC, the samples' upper limit
+TEMPERATURE_LIMITS: Final = Limits(LimitSet(yellow=(-60.0, 25.0), red=(-80.0, TEMPERATURE_LIMIT)))
+"""The container's temperature: red above the samples' 30 degC limit (MSR_FACTS), a caution from
+25; the lows are this project's (the container sits near -20 degC; an open thermistor reads
+-150)."""
 SERVICE_LID: Final = 120
 
 FAIL_LID_NOT_CLOSED: Final = 16
@@ -84,7 +96,8 @@ THERMAL = DeviceIcd(
     meaning="Container thermistor (the samples must stay below about 30 degC).",
     commands=(),
     status=Message("status", 3, 25, (
-        Field("temperature", "f32", "degC", -150, 100, "container temperature"),
+        Field("temperature", "f32", "degC", -150, 150, "container temperature",
+              limits=TEMPERATURE_LIMITS),
         Field("over_limit", "bool", "-", 0, 1, "temperature above the 30 degC sample limit"),
     ), "Thermal status."),
 )

@@ -30,13 +30,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Field, Message
+from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Field, Limits, LimitSet, Message, enum
 
 JOINTS: Final = 7
 JOINT_NAMES: Final = (
     "shoulder_yaw", "shoulder_pitch", "elbow_pitch", "forearm_roll",
     "wrist_pitch", "wrist_yaw", "wrist_roll",
 )  # fmt: skip
+CURRENT_LIMITS: Final = Limits(LimitSet(yellow=(None, 3.5), red=(None, 4.5)))
+"""A joint's motor current: red above the flight software's default stop current
+(``sta.max_current`` 4.5 A), a caution above 3.5 A."""
+MOTOR_TEMPERATURE_LIMITS: Final = Limits(LimitSet(yellow=(None, 70.0), red=(None, 85.0)))
+"""A joint motor's temperature (this project's figures: a caution at 70, red at 85 degC)."""
 SERVICE_ARM: Final = 130
 SERVICE_GRIPPER: Final = 131
 
@@ -89,7 +94,8 @@ ARM = DeviceIcd(
     meaning="Seven joint drives with resolvers, current sensing and thermistors.",
     commands=(
         Message("move_joint", SERVICE_ARM, 1, (
-            Field("joint", "u8", "-", 0, JOINTS - 1, "joint index, shoulder (0) to wrist roll (6)"),
+            Field("joint", "u8", "-", 0, JOINTS - 1, "joint index, shoulder (0) to wrist roll (6)",
+                  enum=enum(*JOINT_NAMES)),
             Field("angle", "f32", "deg", -180, 180, "target angle"),
             Field("rate", "f32", "deg/s", 0.1, 10, "slew rate limit for this move"),
         ), "Drive one joint to an angle at a rate; completion is reported at once, arrival in "
@@ -100,14 +106,17 @@ ARM = DeviceIcd(
         ), "Drive every joint to a pose, all joints arriving together (coordinated move)."),
         Message("stop", SERVICE_ARM, 3, (), "Stop every joint where it is (brakes on)."),
         Message("clear_fault", SERVICE_ARM, 4, (
-            Field("joint", "u8", "-", 0, JOINTS - 1, "joint whose stall/over-current to clear"),
+            Field("joint", "u8", "-", 0, JOINTS - 1, "joint whose stall/over-current to clear",
+                  enum=enum(*JOINT_NAMES)),
         ), "Clear a latched stall or over-current flag after the cause is gone."),
     ),
     status=Message("status", 3, 25, (
         Field("angle", "f32", "deg", -180, 180, "joint angle from the resolver", count=JOINTS),
         Field("rate", "f32", "deg/s", -20, 20, "joint angular rate", count=JOINTS),
-        Field("current", "f32", "A", 0, 10, "motor current", count=JOINTS),
-        Field("temperature", "f32", "degC", -130, 100, "motor temperature", count=JOINTS),
+        Field("current", "f32", "A", 0, 10, "motor current", count=JOINTS,
+              limits=CURRENT_LIMITS),
+        Field("temperature", "f32", "degC", -130, 150, "motor temperature", count=JOINTS,
+              limits=MOTOR_TEMPERATURE_LIMITS),
         Field("flags", "u8", "-", 0, 15, "bit 0 low limit, 1 high limit, 2 stalled, "
               "3 over-current", count=JOINTS),
         Field("lower", "f32", "deg", -180, 180, "soft lower limit", count=JOINTS),
