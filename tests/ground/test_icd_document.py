@@ -13,6 +13,7 @@ import importlib
 import inspect
 import pkgutil
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,48 @@ def test_the_flight_dictionary_shows_states_and_limits(document):
                     assert f"{code} {name}" in document, (node, packet.name, f.name)
                 if f.limits is not None and f.limits.describe():
                     assert f.limits.describe() in document, (node, packet.name, f.name)
+
+
+# -- the architecture inside the project ----------------------------------------------------------
+
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+_OUTSIDE = ("../shared", "/work/shared", "shared/DESIGN.md")
+
+
+def _tracked() -> list[Path]:
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                            check=True).stdout.split()  # fmt: skip
+    return [ROOT / name for name in listed if (ROOT / name).is_file()]
+
+
+def test_the_readme_links_the_architecture_inside_the_repository():
+    readme = (ROOT / "README.md").read_text()
+    assert "](docs/architecture.md)" in readme
+    architecture = (ROOT / "docs" / "architecture.md").read_text()
+    for section in ("Wire formats", "Time", "Packages and the direction of imports",
+                    "Exactly once", "Input from outside is hostile"):  # fmt: skip
+        assert section in architecture, section
+    assert not [t for t in _LINK.findall(architecture) if "://" in t]  # nothing outside
+
+
+def test_no_tracked_file_links_outside_the_repository():
+    """No path to the shared design folder anywhere; every relative Markdown link stays inside
+    the repository and names a file or folder that exists."""
+    broken = []
+    for path in _tracked():
+        try:
+            text = path.read_text()
+        except (UnicodeDecodeError, OSError):
+            continue  # a binary file
+        if path.name == "test_icd_document.py":
+            continue  # this test names what it looks for
+        broken += [f"{path.relative_to(ROOT)}: {s}" for s in _OUTSIDE if s in text]
+        if path.suffix != ".md":
+            continue
+        for target in _LINK.findall(text):
+            if "://" in target or target.startswith(("#", "mailto:")):
+                continue
+            resolved = (path.parent / target.split("#", 1)[0]).resolve()
+            if not resolved.is_relative_to(ROOT) or not resolved.exists():
+                broken.append(f"{path.relative_to(ROOT)}: ({target})")
+    assert broken == []
