@@ -26,7 +26,11 @@ gives the same bytes)::
                        "failure_codes": [{"code", "name"}]}
     }
 
-    field = {"name", "type", "count", "units", "range": {"min", "max"}, "description"}
+    field = {"name", "type", "count", "units", "range": {"min", "max"}, "description",
+             "enumeration": {"<code>": "<state>"}, "limits": null | limits}
+    limits = {"default": set, "modes": {"<mode>": set}, "yellow_states": [str],
+              "red_states": [str], "text": str}
+    set = {"yellow": {"min", "max"}, "red": {"min", "max"}}   (null: an open bound)
 
 ``modes`` empty means every mode. ``hazard`` is present only for a hazardous command (the
 seconds its arm stays valid, and the onboard inhibits that must all be removed); ``confirm`` only
@@ -38,6 +42,14 @@ for a variable command (its data, in words). An event's ``subtype`` is its PUS-5
 ``int``, ``float`` or ``bool``); ``units`` ``-`` means dimensionless. ``parameter_bounds`` are
 the cross-checks between two parameters (decision 0026): ``lower < upper`` (``<=`` unless
 ``strict``), checked on the whole table at validation, activation and rollback.
+
+A field's ``enumeration`` names its states by code (empty for a plain number; a command
+argument's names are what an operator may write instead of the number). ``limits`` (decision
+0035) is null for a point that is not monitored; else inside ``yellow`` is normal, outside it
+a caution, outside ``red`` out of limits; a mode in ``modes`` uses its own set instead of
+``default``; an enumerated point is judged by its state name (``yellow_states``,
+``red_states``); ``text`` says it in words. A housekeeping field's ``range`` is what its value
+normally spans, not a refusal: a value outside it is carried and judged by the limits.
 """
 
 from __future__ import annotations
@@ -50,9 +62,9 @@ from fsw.dictionary import Command, Event, HkPacket, NodeDictionary, Parameter, 
 from fsw.dictionary.parameters import bounds_of
 from fsw.dictionary.verification import FAILURE_CODES, MAX_REASON, REPORT_NAMES
 from ground_tools.exports._common import REPORT_FIELDS, bound, dictionaries, report_fields
-from hal.protocol.devices.icd import Field
+from hal.protocol.devices.icd import Field, Limits, LimitSet
 
-__all__ = ["SCHEMA", "dictionary_document", "export_json", "render_json"]
+__all__ = ["SCHEMA", "dictionary_document", "export_json", "limits_record", "render_json"]
 
 SCHEMA: Final = "msr-flight-dictionary/1"
 """The ``schema`` value of the document: its name and layout version."""
@@ -106,6 +118,29 @@ def field_record(f: Field) -> dict[str, Any]:
         "units": f.unit,
         "range": {"min": bound(f.kind, f.lo), "max": bound(f.kind, f.hi)},
         "description": f.meaning,
+        "enumeration": {str(code): name for code, name in f.enum},
+        "limits": limits_record(f.limits),
+    }
+
+
+def limits_record(limits: Limits | None) -> dict[str, Any] | None:
+    """A field's limits as plain data (None when it has none)."""
+    if limits is None:
+        return None
+
+    def span(bounds: tuple[float | None, float | None]) -> dict[str, float | None]:
+        lo, hi = bounds
+        return {"min": None if lo is None else float(lo), "max": None if hi is None else float(hi)}
+
+    def limit_set(s: LimitSet) -> dict[str, Any]:
+        return {"yellow": span(s.yellow), "red": span(s.red)}
+
+    return {
+        "default": limit_set(limits.default),
+        "modes": {mode: limit_set(s) for mode, s in limits.modes},
+        "yellow_states": list(limits.yellow_states),
+        "red_states": list(limits.red_states),
+        "text": limits.describe(),
     }
 
 

@@ -70,13 +70,14 @@ from __future__ import annotations
 
 import importlib.util
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
-from fsw.dictionary import SEVERITIES, Command, NodeDictionary
+from fsw.dictionary import MODES, SEVERITIES, Command, NodeDictionary
 from fsw.dictionary.core import PARAMETER_ENTRY
 from fsw.dictionary.model import MAX_DETAIL
 from fsw.dictionary.verification import FAILURE_CODES, MAX_REASON, REPORT_NAMES
@@ -90,11 +91,13 @@ from ground_tools.exports._common import (
     xtce_name,
 )
 from hal.protocol import pus
-from hal.protocol.devices.icd import Field
+from hal.protocol.devices.icd import LEVELS, Field, Limits, LimitSet
 
 __all__ = [
     "ALIAS_NAMESPACE",
+    "MODE_PARAMETER",
     "XTCE_NS",
+    "enumeration_rows",
     "export_xtce",
     "extract_space_system",
     "render_xtce",
@@ -371,7 +374,7 @@ class _NodeBuilder:
             base=("PUS_TM_Packet", self.restriction(3, 25)),
         )
         for h in self.d.hk:
-            entries = [name for f in h.fields for name in self.declared_field(h.name, f)]
+            entries = [name for f in h.fields for name in self.declared_field(h.name, f, hk=True)]
             self.container(
                 f"HK_{xtce_name(h.name)}",
                 h.meaning or h.name,
@@ -451,12 +454,13 @@ class _NodeBuilder:
             base=("PUS_TM_Packet", self.restriction(service, subtype)),
         )
 
-    def declared_field(self, owner: str, f: Field) -> list[str]:
-        """Declare a field of a housekeeping packet or report called ``owner``; returns its
-        parameter names in order."""
+    def declared_field(self, owner: str, f: Field, *, hk: bool = False) -> list[str]:
+        """Declare a field of a housekeeping packet (``hk``) or report called ``owner``;
+        returns its parameter names in order. A housekeeping field has no ValidRange: its
+        declared range is no refusal (decision 0035), its limits are alarms."""
         base = xtce_name(f"{owner}.{f.name}")
         type_name = self.unique("parameter type", f"{base}_Type", f"{owner}.{f.name}")
-        self.field_type(self.ptypes, "Parameter", type_name, f)
+        self.field_type(self.ptypes, "Parameter", type_name, f, instance=base, valid_range=not hk)
         names = []
         for index in range(f.count):
             suffix, alias = (f"_{index}", f"{owner}.{f.name}[{index}]") if f.count > 1 else (
@@ -628,13 +632,37 @@ class _NodeBuilder:
         _sub(dynamic, "ParameterInstanceRef", parameterRef=length, useCalibratedValue="false")
         _sub(dynamic, "LinearAdjustment", slope="8", intercept="0")
 
-    def field_type(self, parent: ET.Element, kind: str, name: str, f: Field) -> None:
-        """A parameter (kind ``Parameter``) or argument (``Argument``) type for field ``f``."""
+    def field_type(
+        self, parent: ET.Element, kind: str, name: str, f: Field, *, instance: str = "",
+        valid_range: bool = True,
+    ) -> None:  # fmt: skip
+        """A parameter (kind ``Parameter``) or argument (``Argument``) type for field ``f``:
+        enumerated when it names its states, with its limits as alarms (a parameter type;
+        ``instance`` is the parameter a boolean's alarm compares), with a ValidRange unless
+        ``valid_range`` is false."""
         bits = field_bits(f)
         if f.kind == "bool":
             element = _sub(parent, f"Boolean{kind}Type", name=name, shortDescription=f.meaning)
             _units(element, f.unit)
             _int_encoding(element, bits, signed=False)
+            if kind == "Parameter" and f.limits is not None and f.count == 1 and instance:
+                self.boolean_alarm(element, f, instance)
+            return
+        if f.enum:
+            element = _sub(parent, f"Enumerated{kind}Type", name=name, shortDescription=f.meaning)
+            _units(element, f.unit)
+            _int_encoding(element, bits, signed=f.kind.startswith("i"))
+            telemetry = kind == "Parameter"
+            listing = _sub(element, "EnumerationList")
+            rows = enumeration_rows(f, gaps=telemetry)
+            for value, top, label, _level in rows:
+                attrs = {"value": str(value)}
+                if top != value:
+                    attrs["maxValue"] = str(top)
+                attrs["label"] = label
+                _sub(listing, "Enumeration", **attrs)
+            if telemetry:
+                _enumeration_alarm(element, [(label, level) for _, _, label, level in rows])
             return
         if f.kind == "f32":
             element = _sub(
@@ -659,10 +687,39 @@ class _NodeBuilder:
             _int_encoding(element, bits, signed=signed)
         low, high = _number(f.kind, f.lo), _number(f.kind, f.hi)
         if kind == "Parameter":
-            _sub(element, "ValidRange", minInclusive=low, maxInclusive=high)
+            if valid_range:
+                _sub(element, "ValidRange", minInclusive=low, maxInclusive=high)
+            if f.limits is not None:
+                self.numeric_alarms(element, f.limits)
         else:
             ranges = _sub(element, "ValidRangeSet")
             _sub(ranges, "ValidRange", minInclusive=low, maxInclusive=high)
+
+    def numeric_alarms(self, element: ET.Element, limits: Limits) -> None:
+        """``DefaultAlarm`` (the default set) and ``ContextAlarmList`` (one alarm per mode
+        with a set of its own, matched on the node's mode parameter) of a numeric type."""
+        if _has_ranges(limits.default):
+            _static_ranges(_sub(element, "DefaultAlarm"), limits.default)
+        if not limits.modes:
+            return
+        contexts = _sub(element, "ContextAlarmList")
+        for mode, limit_set in limits.modes:
+            context = _sub(contexts, "ContextAlarm")
+            _static_ranges(context, limit_set)
+            _sub(_sub(context, "ContextMatch"), "Comparison", parameterRef=MODE_PARAMETER,
+                 value=str(MODES.index(mode)), useCalibratedValue="false")  # fmt: skip
+
+    def boolean_alarm(self, element: ET.Element, f: Field, instance: str) -> None:
+        """A boolean's limits as alarm conditions on its own parameter (XTCE has no ranges
+        for a boolean): the value, 0 or 1, that is a caution or out of limits."""
+        levels = {value: f.level(value) for value in (0, 1)}
+        if all(level == "green" for level in levels.values()):
+            return
+        conditions = _sub(_sub(element, "DefaultAlarm"), "AlarmConditions")
+        for level, tag in (("yellow", "WarningAlarm"), ("red", "CriticalAlarm")):
+            for value in (v for v, lvl in levels.items() if lvl == level):
+                _sub(_sub(conditions, tag), "Comparison", parameterRef=instance, value=str(value),
+                     useCalibratedValue="false")  # fmt: skip
 
     def container(
         self, name: str, short: str, entries: list[str], *, abstract: bool = False,
@@ -823,6 +880,81 @@ class _NodeBuilder:
             level = "vital" if c.confirmation.field else "critical"
             _sub(element, "DefaultSignificance", reasonForWarning=_confirm_text(c),
                  consequenceLevel=level)  # fmt: skip
+
+
+_ALARM_LEVELS: Final = {"green": "normal", "yellow": "warning", "red": "critical"}
+"""A limit level as an XTCE alarm level (``ConcernLevelsType``)."""
+MODE_PARAMETER: Final = xtce_name("core.status.mode")
+"""The parameter a per-mode alarm's ContextMatch compares (the node's mode, by its code)."""
+_GAP_CODES: Final = 256
+_GAP_SPAN: Final = 1 << 16
+
+
+def enumeration_rows(f: Field, *, gaps: bool) -> list[tuple[int, int, str, str]]:
+    """The rows of an enumerated field's EnumerationList: ``(value, max value, label,
+    level)``, by code. With ``gaps`` (telemetry), the codes of the declared range that have no
+    name are listed too, so that a partly named value such as a ``health.boards`` element (0
+    ok, 1..254 a count, 255 lost) still decodes and its numeric limits still alarm: each code
+    labelled with its number when the range is small (:data:`_GAP_CODES` codes at most: every
+    reader handles it, space_packet_parser ignores ``maxValue``), else runs ``a..b`` of one
+    limit level each."""
+    rows = [(code, code, name, f.level(code)) for code, name in sorted(f.enum)]
+    if not gaps:
+        return rows
+    named = {code for code, _ in f.enum}
+    lo, hi = int(f.lo), int(f.hi)
+    if hi - lo < _GAP_CODES:
+        rows += [(c, c, str(c), f.level(c)) for c in range(lo, hi + 1) if c not in named]
+        return sorted(rows)
+    runs: list[list[int]] = []
+    run: list[int] = []
+    for code in range(lo, min(hi, lo + _GAP_SPAN) + 1):
+        if code in named:
+            run = []
+        elif run and f.level(run[-1]) == f.level(code):
+            run.append(code)
+        else:
+            run = [code]
+            runs.append(run)
+    rows += [(r[0], r[-1], f"{r[0]}..{r[-1]}", f.level(r[0])) for r in runs]
+    return sorted(rows)
+
+
+def _enumeration_alarm(element: ET.Element, labels: list[tuple[str, str]]) -> None:
+    """``DefaultAlarm`` of an enumerated type: the level most labels have is the
+    ``defaultAlarmLevel`` (normal unless most are in alarm, as for the codes 3..254 of a
+    ``health.boards`` element), and each label of another level is listed."""
+    counts = Counter(level for _, level in labels)
+    if set(counts) <= {"green"}:
+        return
+    default = max(LEVELS, key=lambda level: (counts[level], level == "green"))
+    attrs = {} if default == "green" else {"defaultAlarmLevel": _ALARM_LEVELS[default]}
+    alarm = _sub(element, "DefaultAlarm", **attrs)
+    listed = _sub(alarm, "EnumerationAlarmList")
+    for label, level in labels:
+        if level != default:
+            _sub(listed, "EnumerationAlarm", alarmLevel=_ALARM_LEVELS[level],
+                 enumerationLabel=label)  # fmt: skip
+
+
+def _has_ranges(limit_set: LimitSet) -> bool:
+    return limit_set.yellow != (None, None) or limit_set.red != (None, None)
+
+
+def _static_ranges(parent: ET.Element, limit_set: LimitSet) -> None:
+    """``StaticAlarmRanges``: inside WarningRange is normal, outside it a warning; outside
+    CriticalRange critical (rangeForm ``outside``, XTCE's default); an open bound is left
+    out."""
+    ranges = _sub(parent, "StaticAlarmRanges")
+    for tag, (lo, hi) in (("WarningRange", limit_set.yellow), ("CriticalRange", limit_set.red)):
+        if (lo, hi) == (None, None):
+            continue
+        attrs = {}
+        if lo is not None:
+            attrs["minInclusive"] = repr(float(lo))
+        if hi is not None:
+            attrs["maxInclusive"] = repr(float(hi))
+        _sub(ranges, tag, **attrs)
 
 
 def _hazard_text(c: Command) -> str:

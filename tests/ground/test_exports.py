@@ -36,7 +36,7 @@ from ground_tools.exports import (
 from ground_tools.exports._common import report_fields
 from ground_tools.exports.json_export import render_json
 from ground_tools.exports.markdown import board_modules
-from ground_tools.exports.xtce import extract_space_system, render_xtce
+from ground_tools.exports.xtce import enumeration_rows, extract_space_system, render_xtce
 from hal.bench import BOARD_NODES
 from hal.protocol.cuc import CucTime
 from hal.protocol.devices.icd import Field
@@ -161,6 +161,8 @@ def test_the_json_export_carries_types_units_ranges_and_descriptions():
         "units": "s",
         "range": {"min": 0.1, "max": 86400.0},
         "description": "the new interval",
+        "enumeration": {},
+        "limits": None,
     }
     assert set_period["modes"] == [] and set_period["hazardous"] is False
     insert = next(c for c in lander["commands"] if c["name"] == "schedule.insert")
@@ -257,8 +259,17 @@ def test_space_packet_parser_decodes_our_housekeeping_packets_with_the_exported_
         decoded = _decode(definition, raw)
         expected = hk.decode(data)  # our own decoder
         assert decoded["HK_SID"] == hk.sid
+        fields = {f.name: f for f in hk.fields}
         for name, value in expected.items():
-            assert decoded[f"{hk.name.replace('.', '_')}_{name}"] == value, (hk.name, name)
+            got = decoded[f"{hk.name.replace('.', '_')}_{name}"]
+            if fields[name].enum:  # an enumerated field decodes to its label (decision 0035)
+                label = fields[name].state(value) or next(
+                    label for code, top, label, _ in enumeration_rows(fields[name], gaps=True)
+                    if code <= value <= top
+                )  # fmt: skip
+                assert (got, got.raw_value) == (label, value), (hk.name, name)
+            else:
+                assert got == value, (hk.name, name)
         assert (decoded["CCSDS_APID"], decoded["CCSDS_SEQ_COUNT"]) == (lander.apid, 77)
         assert (decoded["PUS_TM_SERVICE"], decoded["PUS_TM_SUBTYPE"]) == (3, 25)
         assert (decoded["PUS_TM_MSG_COUNTER"], decoded["PUS_TM_DEST_ID"]) == (5, 9)
