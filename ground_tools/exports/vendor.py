@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 import struct
@@ -132,14 +133,48 @@ def _drop_parens(text: str) -> str:
         text = cut
 
 
-def _resolve(modules: Sequence[ModuleType], name: str) -> str | None:
-    """A constant's name as its value (from the first of ``modules`` that has it), when a
-    plain number or text."""
+_UNITS: Final = ("degC", "deg/s", "deg", "mm", "km", "m/s", "m", "ohm", "ohms", "Pa m3/s", "W",
+                  "V", "A", "s", "ms", "rpm", "N", "Nm", "%")  # fmt: skip
+_UNIT_AT: Final = re.compile(
+    r"(?:^|, )(" + "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True)) + r")"
+    r"(?=[:,.]|\s+(?:at|the|of|per)\b|$)"
+)
+
+
+def _unit_of(module: ModuleType, name: str) -> str:
+    """The unit a constant's comment or docstring gives it (``# degC, ...``, ``"deg: how
+    close..."``), or ``ohm`` for a name ending in ``OHMS``; empty when none is said."""
+    try:
+        source = inspect.getsource(module)
+    except (OSError, TypeError):
+        return ""
+    at = re.search(rf"^{re.escape(name)}\b[^\n]*", source, re.M)
+    if at is None:
+        return ""
+    comment = at.group(0).partition("#")[2].strip()
+    after = source[at.end() :].lstrip("\n")
+    doc = after.split('"""')[1] if after.startswith('"""') else ""
+    for text in (comment, " ".join(doc.split())):
+        found = _UNIT_AT.search(text)
+        if found:
+            return "ohm" if found.group(1) == "ohms" else found.group(1)
+    return "ohm" if name.endswith("OHMS") else ""
+
+
+def _resolve(modules: Sequence[ModuleType], name: str, following: str = "") -> str | None:
+    """A constant's name as its value and unit (from the first of ``modules`` that has it),
+    when a plain number or text; the unit is left out when the text goes on with one."""
+    short = name.rsplit(".", 1)[-1]
     for module in modules:
-        value = getattr(module, name.rsplit(".", 1)[-1], None)
+        value = getattr(module, short, None)
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             continue
-        return f"{value:g}" if isinstance(value, float) else str(value)
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        unit = _unit_of(module, short) if not isinstance(value, str) else ""
+        word = re.match(r"\s*([\w/%]+)", following)
+        if unit and not (word and word.group(1) in (*_UNITS, "seconds", unit)):
+            text += f" {unit}" if unit != "%" else unit
+        return text
     return None
 
 
@@ -148,7 +183,8 @@ def resolve_constants(text: str, *modules: ModuleType) -> str:
     first of ``modules`` gives it; other references are left as they are."""
 
     def value(match: re.Match[str]) -> str:
-        found = _resolve(modules, match.group(1) or match.group(2))
+        following = match.string[match.end() : match.end() + 20]
+        found = _resolve(modules, match.group(1) or match.group(2), following)
         return found if found is not None else match.group(0)
 
     return _SAME.sub(r"\1", _DATA_ROLE.sub(value, text))
