@@ -154,6 +154,8 @@ def test_every_hex_example_decodes_to_the_message_it_shows(examples):
                     example.message.service, example.message.subtype)  # fmt: skip
             checked += 1
     assert checked > 100
+    for key, (kind, frame) in examples.items():  # the common ones too (ping, refusals)
+        assert (kind == "TC") == isinstance(_one_packet(frame), PusTc), key
 
 
 def test_a_reply_example_names_the_request_it_answers(examples):
