@@ -68,15 +68,20 @@ from __future__ import annotations
 
 import csv
 import difflib
+import functools
 import json
 import math
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
+
+if TYPE_CHECKING:
+    from hal.protocol.devices.icd import Field
 
 __all__ = [
     "APPLICATION_ID",
@@ -99,11 +104,13 @@ EXPORT_KINDS: Final = ("points", "events", "commands", "frames")
 EXPORT_FORMATS: Final = ("csv", "jsonl")
 DIRECTIONS: Final = ("up", "down")
 _EXPORT_COLUMNS: Final = {
-    "points": ("sim_time", "parameter", "node", "packet", "field", "value"),
-    "events": ("sim_time", "node", "event_id", "name", "severity", "detail"),
-    "commands": ("id", "sim_time", "node", "name", "args", "request_id", "source", "stages"),
-    "frames": ("sim_time", "wall_time", "node", "direction", "raw"),
-}
+    "points": ("sim_time", "utc", "parameter", "node", "packet", "field", "value", "state",
+               "unit"),
+    "events": ("sim_time", "utc", "node", "event_id", "name", "severity", "detail"),
+    "commands": ("id", "sim_time", "utc", "node", "name", "args", "request_id", "source",
+                 "stages"),
+    "frames": ("sim_time", "utc", "wall_time", "node", "direction", "raw"),
+}  # fmt: skip
 _JSON_COLUMNS: Final = frozenset({"args", "stages"})
 _LEVELS: Final = ("green", "yellow", "red")
 """A limit level (:data:`hal.protocol.devices.icd.LEVELS`)."""
@@ -960,7 +967,12 @@ class Archive:
         except sqlite3.Error as exc:
             raise ArchiveError(f"{self._path}: read failed: {_reason(exc)}") from None
         finally:
-            cursor.close()
+            # a generator abandoned midway (a reader gone, ``| head``) may be closed after the
+            # archive: its cursor went with the connection
+            try:
+                cursor.close()
+            except sqlite3.ProgrammingError:
+                pass
 
     def parameters(self, prefix: str | None = None) -> list[str]:
         """The names of the archived parameters, sorted.
@@ -1243,68 +1255,135 @@ class Archive:
         out: TextIO,
         *,
         parameters: Sequence[str] | None = None,
+        node: str | None = None,
         start: float | None = None,
         end: float | None = None,
+        epoch: datetime | None = None,
+        fields: Callable[[str], Field | None] | None = None,
     ) -> int:
         """Write archived records as CSV (with a header row) or JSON lines, in time order.
 
-        ``points`` rows: sim_time, parameter, node, packet, field, value. ``events``: sim_time,
-        node, event_id, name, severity, detail. ``commands``: id, sim_time, node, name, args,
-        request_id, source, stages (args and stages as JSON text in CSV, nested in JSON lines).
-        ``frames``: sim_time, wall_time, node, direction, raw (hex). Octets are written as hex;
-        non-finite floats as strings in JSON lines.
+        ``points`` rows: sim_time, utc, parameter, node, packet, field, value, state, unit
+        (value is the raw value as archived, state its state name when the point is
+        enumerated, unit the dictionary's). ``events``: sim_time, utc, node, event_id, name,
+        severity, detail. ``commands``: id, sim_time, utc, node, name, args, request_id,
+        source, stages (args and stages as JSON text in CSV, nested in JSON lines).
+        ``frames``: sim_time, utc, wall_time, node, direction, raw (hex). ``utc`` is the
+        simulated time from the mission epoch (``2031-07-01T00:01:40.000Z``). Octets are
+        written as hex; non-finite floats as strings in JSON lines; no state (or unit) as an
+        empty CSV cell or a JSON null.
 
         Args:
             kind: ``points``, ``events``, ``commands`` or ``frames``.
             fmt: ``csv`` or ``jsonl``.
             out: a text stream (open files with ``newline=""`` for CSV).
             parameters: for ``points``, only these parameters (default: all).
+            node: only this node's records (default: every node's).
             start: earliest simulated time (inclusive), or None.
             end: latest simulated time (inclusive), or None.
+            epoch: the mission epoch (default: that of the archive's run folder,
+                :func:`ground_tools.timefmt.mission_epoch`).
+            fields: a parameter's dictionary declaration, for its state and unit (default:
+                :func:`telemetry_field`, the flight dictionary's).
 
         Returns:
             The number of records written.
 
         Raises:
             ArchiveError: an unknown kind or format, an unknown parameter, a bad range, a closed
-                archive.
+                archive, an invalid bench file in the run folder.
         """
-        if kind not in EXPORT_KINDS:
-            raise ArchiveError(f"unknown export kind {kind!r} (one of {', '.join(EXPORT_KINDS)})")
         if fmt not in EXPORT_FORMATS:
             raise ArchiveError(
                 f"unknown export format {fmt!r} (one of {', '.join(EXPORT_FORMATS)})"
             )
+        records = self.records(kind, parameters=parameters, node=node, start=start, end=end,
+                               epoch=epoch, fields=fields)  # fmt: skip
+        try:
+            if fmt == "csv":
+                return _write_csv(_EXPORT_COLUMNS[kind], records, out)
+            return _write_jsonl(_EXPORT_COLUMNS[kind], records, out)
+        finally:
+            records.close()  # now, while the archive is open (a reader gone midway: | head)
+
+    @staticmethod
+    def columns(kind: str) -> tuple[str, ...]:
+        """The columns of :meth:`records` and :meth:`export` for ``kind``.
+
+        Raises:
+            ArchiveError: an unknown kind.
+        """
+        if kind not in EXPORT_KINDS:
+            raise ArchiveError(f"unknown export kind {kind!r} (one of {', '.join(EXPORT_KINDS)})")
+        return _EXPORT_COLUMNS[kind]
+
+    def records(
+        self,
+        kind: str,
+        *,
+        parameters: Sequence[str] | None = None,
+        node: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        epoch: datetime | None = None,
+        fields: Callable[[str], Field | None] | None = None,
+    ) -> Generator[tuple[object, ...], None, None]:
+        """The rows of :meth:`export` (columns: :meth:`columns`), streamed in time order; every
+        argument is checked now, before the first row. Close the generator (or exhaust it)
+        before closing the archive.
+
+        Args:
+            kind: ``points``, ``events``, ``commands`` or ``frames``.
+            parameters: for ``points``, only these parameters (default: all).
+            node: only this node's records (default: every node's).
+            start, end, epoch, fields: as :meth:`export`.
+
+        Raises:
+            ArchiveError: an unknown kind, an unknown parameter, parameters for another kind, a
+                bad range or node, a closed archive, an invalid bench file in the run folder.
+        """
+        self.columns(kind)
         if parameters is not None and kind != "points":
             raise ArchiveError(f"parameters apply to a points export, not to {kind}")
+        if node is not None:
+            _text("node", node)
         _range(start, end)
-        records: Iterator[tuple[object, ...]]
+        if epoch is None:
+            epoch = self._epoch()
+        utc = _utc_formatter(epoch)
         if kind == "points":
-            records = self._rows(*self._points_query(parameters, start, end))
-        elif kind == "events":
-            records = (
-                (e.sim_time, e.node, e.event_id, e.name, e.severity, e.detail)
-                for e in self._iter_events(None, start, end)
+            sql, params = self._points_query(parameters, start, end, node)
+            return _points_rows(self._rows(sql, params), utc, fields or telemetry_field)
+        if kind == "events":
+            return (
+                (e.sim_time, utc(e.sim_time), e.node, e.event_id, e.name, e.severity, e.detail)
+                for e in self._iter_events(node, start, end)
             )
-        elif kind == "commands":
-            records = (
-                (c.id, c.sim_time, c.node, c.name, c.args, c.request_id, c.source,
-                 [asdict(s) for s in c.stages])
-                for c in self._iter_commands(None, start, end)
+        if kind == "commands":
+            return (
+                (c.id, c.sim_time, utc(c.sim_time), c.node, c.name, c.args, c.request_id,
+                 c.source, [asdict(s) for s in c.stages])
+                for c in self._iter_commands(node, start, end)
             )  # fmt: skip
-        else:
-            records = (
-                (f.sim_time, f.wall_time, f.node, f.direction, f.raw)
-                for f in self._iter_frames(None, None, start, end)
-            )
-        columns = _EXPORT_COLUMNS[kind]
-        if fmt == "csv":
-            return _write_csv(columns, records, out)
-        return _write_jsonl(columns, records, out)
+        return (
+            (f.sim_time, utc(f.sim_time), f.wall_time, f.node, f.direction, f.raw)
+            for f in self._iter_frames(node, None, start, end)
+        )
+
+    def _epoch(self) -> datetime:
+        """The mission epoch of the run folder this archive is in."""
+        from ground_tools.api import GroundError
+        from ground_tools.timefmt import mission_epoch
+
+        try:
+            return mission_epoch(self._path.parent)
+        except GroundError as exc:
+            raise ArchiveError(str(exc)) from None
 
     def _points_query(
-        self, parameters: Sequence[str] | None, start: object, end: object
-    ) -> tuple[str, list[object]]:
+        self, parameters: Sequence[str] | None, start: object, end: object,
+        node: str | None = None,
+    ) -> tuple[str, list[object]]:  # fmt: skip
         """The points export's statement, its parameters checked now (before anything is
         written)."""
         lo, hi = _range(start, end)
@@ -1316,6 +1395,7 @@ class Archive:
             ids = sorted({self._parameter(name) for name in parameters})
             clauses.append(f"p.parameter_id IN ({', '.join('?' * len(ids))})")
             params.extend(ids)
+        _equal(clauses, params, "n.node", "node", node)
         _where(clauses, params, "p.sim_time", lo, hi)
         sql = (
             "SELECT p.sim_time, n.name, n.node, n.packet, n.field, p.value FROM points AS p "  # noqa: S608
@@ -1408,3 +1488,59 @@ def _write_jsonl(
         out.write("\n")
         count += 1
     return count
+
+
+# ------------------------------------------------------------- names, states and units (0037)
+
+
+def telemetry_field(parameter: str) -> Field | None:
+    """The flight dictionary's declaration of an archived parameter (``NODE.PACKET.FIELD``,
+    ``[i]`` for an array's element): its unit and its states. None for a name the dictionary
+    does not declare (an archive of another build, a value a tool archived by itself).
+    """
+    return _telemetry_field(parameter)
+
+
+@functools.lru_cache(maxsize=4096)
+def _telemetry_field(parameter: str) -> Field | None:
+    from fsw.dictionary import NODE_APIDS, node_dictionary
+
+    node, _, rest = parameter.partition(".")
+    if node not in NODE_APIDS:
+        return None
+    dictionary = node_dictionary(node)
+    for packet in (*dictionary.hk, *dictionary.reports):
+        if rest.startswith(packet.name + "."):
+            name = rest[len(packet.name) + 1 :].split("[", 1)[0]
+            for field in packet.fields:
+                if field.name == name:
+                    return field
+    return None
+
+
+def _utc_formatter(epoch: datetime) -> Callable[[float], str]:
+    from ground_tools.timefmt import utc_text
+
+    return lambda t: utc_text(epoch, t)
+
+
+def _points_rows(
+    rows: Iterator[tuple[Any, ...]],
+    utc: Callable[[float], str],
+    fields: Callable[[str], Field | None],
+) -> Generator[tuple[object, ...], None, None]:
+    """Points rows with their UTC time, state name and unit (each parameter looked up once)."""
+    known: dict[str, Field | None] = {}
+    try:
+        for sim_time, parameter, node, packet, field_name, value in rows:
+            if parameter not in known:
+                known[parameter] = fields(parameter)
+            field = known[parameter]
+            state = field.state(value) if field is not None and field.enum else None
+            unit = field.unit if field is not None else None
+            yield (sim_time, utc(sim_time), parameter, node, packet, field_name, value, state,
+                   unit)  # fmt: skip
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()

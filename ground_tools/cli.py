@@ -514,19 +514,54 @@ def _archive(args: argparse.Namespace) -> Any:
     return Archive.open_readonly(resolve_run_dir(_target(args)) / "archive.sqlite")
 
 
+def _epoch(args: argparse.Namespace) -> Any:
+    """The mission epoch of the run folder the command is about (decision 0037)."""
+    from ground_tools.api import resolve_run_dir
+    from ground_tools.timefmt import mission_epoch
+
+    return mission_epoch(resolve_run_dir(_target(args)))
+
+
+def _query_line(kind: str, row: tuple[Any, ...]) -> str:
+    """One archived record as a line: UTC, simulated seconds, then what it is."""
+    if kind == "points":
+        t, utc, name, _, _, _, value, state, unit = row
+        shown = f"{value} ({state})" if state else f"{value}"
+        if unit and unit != "-":
+            shown += f" {unit}"
+        return f"{utc}  {t:12.3f}  {name}  {shown}"
+    if kind == "events":
+        t, utc, node, _, name, severity, detail = row
+        return f"{utc}  {t:12.3f}  {node:8} {severity:6} {name}  {detail}"
+    if kind == "commands":
+        _, t, utc, node, name, arguments, _, source, stages = row
+        last = stages[-1]["stage"] if stages else "no verification report"
+        return f"{utc}  {t:12.3f}  {node:8} {name} {json.dumps(arguments)}  [{source}]  {last}"
+    t, utc, _, node, direction, raw = row
+    return f"{utc}  {t:12.3f}  {node:8} {direction:4} {len(raw):5} octets  {raw.hex()}"
+
+
 def _cmd_archive(args: argparse.Namespace) -> int:
+    epoch = _epoch(args)
     archive = _archive(args)
     try:
-        if args.action == "query":
-            if not args.parameters:
-                for name in archive.parameters():
-                    print(name)
-                return 0
-            for name in args.parameters:
-                for when, value in archive.points(name, args.start, args.end):
-                    print(f"{when:12.3f}  {name}  {value}")
+        if args.action == "query" and args.kind == "points" and not args.parameters:
+            for name in archive.parameters():
+                print(json.dumps({"parameter": name}) if args.json else name)
             return 0
-        options = {"parameters": args.parameters or None, "start": args.start, "end": args.end}
+        options = {"parameters": args.parameters or None, "node": args.node,
+                   "start": args.start, "end": args.end, "epoch": epoch}  # fmt: skip
+        if args.action == "query":
+            if args.json:
+                archive.export(args.kind, "jsonl", sys.stdout, **options)
+                return 0
+            records = archive.records(args.kind, **options)
+            try:
+                for row in records:
+                    print(_query_line(args.kind, row))
+            finally:
+                records.close()  # before the archive closes (a reader gone midway: | head)
+            return 0
         if args.output in (None, "-"):
             archive.export(args.kind, args.format, sys.stdout, **options)
             return 0
@@ -746,7 +781,12 @@ def build_parser() -> argparse.ArgumentParser:
     archive.add_argument("parameters", nargs="*", metavar="NODE.PACKET.FIELD")
     archive.add_argument("--kind", default="points",
                          choices=["points", "events", "commands", "frames"])  # fmt: skip
-    archive.add_argument("--format", default="csv", choices=["csv", "jsonl"])
+    archive.add_argument("--node", help="only this node's records")
+    archive.add_argument("--format", default="csv", choices=["csv", "jsonl"],
+                         help="export: CSV with a header row, or JSON lines")  # fmt: skip
+    archive.add_argument(
+        "--json", action="store_true", help="query: one JSON object per line (export's jsonl)"
+    )
     archive.add_argument("-o", "--output", help="export: file (default: standard output)")
     _span(archive)
     _where(archive)
@@ -831,12 +871,65 @@ def _errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+PIPE_COLUMNS = 100_000
+"""The output width when standard output is not a terminal: wide enough that nothing wraps."""
+
+
+def _unwrap_in_pipe() -> None:
+    """No wrapping when standard output is not a terminal (decision 0037): rich takes its width
+    from ``COLUMNS`` and would otherwise wrap a pipe or a file at 80 columns. A width the user
+    set is kept."""
+    try:
+        terminal = sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    if not terminal and not os.environ.get("COLUMNS"):
+        os.environ["COLUMNS"] = str(PIPE_COLUMNS)
+
+
+def _raise_broken_pipe(console: Any) -> None:
+    """rich's hook for a closed pipe, made to raise the error for :func:`main` to handle like
+    every other closed pipe (rich's own exits with status 1)."""
+    console.quiet = True
+    raise BrokenPipeError
+
+
+def _reader_gone() -> int:
+    """The reader of standard output went away (``| head``): not an error of ours, so no
+    message and exit 0. Standard output is pointed at /dev/null so that the interpreter's
+    last flush, at exit, has nowhere to fail (Python's documented recipe)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, AttributeError, ValueError):
+        pass
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``msr`` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and isinstance(getattr(args, "parameters", None), list):
+        # `msr archive query --kind events lander.x.y`: argparse gives the names after an
+        # option to no one (it took the list's zero names before it); they are the list's
+        if any(word.startswith("-") for word in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.parameters += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    _unwrap_in_pipe()  # after parsing: --help keeps its terminal width
+    from rich.console import Console
+
+    Console.on_broken_pipe = _raise_broken_pipe  # type: ignore[method-assign]  # rich's hook
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return int(func(args))
+        status = int(func(args))
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at the interpreter's exit
+        return status
+    except BrokenPipeError:  # before the OSError of _errors(), which it is
+        return _reader_gone()
     except _errors() as exc:
         message = str(exc).splitlines()[0] if str(exc) else repr(exc)
         print(f"msr {args.subcommand}: {message}", file=sys.stderr)
@@ -844,9 +937,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"msr {args.subcommand}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # the reader went away (| head): not an error of ours
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
 
 
 if __name__ == "__main__":

@@ -305,7 +305,7 @@ def test_frames_export_writes_octets_as_hex(archive, fmt: str) -> None:
 def test_a_csv_export_of_nothing_still_has_its_header(archive) -> None:
     out = io.StringIO()
     assert archive.export("events", "csv", out) == 0
-    assert out.getvalue() == "sim_time,node,event_id,name,severity,detail\n"
+    assert out.getvalue() == "sim_time,utc,node,event_id,name,severity,detail\n"
 
 
 # ------------------------------------------------------------- commits, readers and reopening

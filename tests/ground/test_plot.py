@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from ground_tools.archive import Archive
-from ground_tools.plot import MAX_PARAMETERS, PlotError, plot
+from ground_tools.plot import MAX_PARAMETERS, PlotError, draw, plot
+from hal.protocol.devices.icd import Field, enum
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -116,3 +118,98 @@ def test_importing_the_plot_module_does_not_import_matplotlib() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+# ----------------------------------------------- formats, units and states (issue 19, 0037)
+
+MODE = Field(
+    "mode", "u8", "-", 0, 3, "the node's mode", enum=enum("boot", "safe", "nominal", "critical")
+)
+UPTIME = Field("uptime", "f32", "s", 0, 1e9, "seconds since this boot")
+SAFE = Field("safe", "bool", "-", 0, 1, "in safe mode")
+
+
+def _fields(parameter: str) -> Field | None:
+    return {"mode": MODE, "uptime": UPTIME, "safe": SAFE}.get(parameter.rsplit(".", 1)[-1])
+
+
+@pytest.fixture
+def coded(tmp_path: Path):
+    """Modes archived as the flight software sends them: raw codes."""
+    run = tmp_path / "run"
+    run.mkdir()
+    with Archive(run / "archive.sqlite") as arc:
+        for i in range(40):
+            mode = 1 if i < 10 else 2 if i < 30 else 7  # 7: a code the dictionary has no name for
+            arc.add_packet(
+                "lander",
+                "core.status",
+                float(i),
+                {"mode": mode, "uptime": float(i), "safe": i < 10},
+            )
+        arc.commit()
+        yield arc
+
+
+@pytest.mark.parametrize(
+    ("name", "signature"),
+    [("p.jpg", b"\xff\xd8\xff"), ("p.JPEG", b"\xff\xd8\xff"), ("p.png", PNG_SIGNATURE),
+     ("p.pdf", b"%PDF-"), ("p.svg", b"<?xml")],
+)  # fmt: skip
+def test_the_suffix_names_the_format_written(
+    coded, tmp_path: Path, name: str, signature: bytes
+) -> None:
+    out = tmp_path / name
+    plot(coded, ["lander.core.status.uptime"], out, fields=_fields)
+    assert out.read_bytes().startswith(signature)
+
+
+@pytest.mark.parametrize("name", ["p.gif", "p.jpg.txt", "p"])
+def test_a_suffix_that_names_no_format_is_refused_before_drawing(
+    coded, tmp_path: Path, name: str
+) -> None:
+    with pytest.raises(PlotError, match=r"cannot write a plot as .*; name it \.png, \.jpg"):
+        plot(coded, ["lander.core.status.nothing"], tmp_path / name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_every_axis_has_its_unit_and_states_are_named_steps(coded) -> None:
+    figure = draw(coded, ["lander.core.status.mode", "lander.core.status.uptime",
+                          "lander.core.status.safe"], fields=_fields,
+                  epoch=datetime(2031, 7, 1, tzinfo=UTC))  # fmt: skip
+    mode, uptime, safe = figure.axes[:3]
+    assert (mode.get_ylabel(), uptime.get_ylabel(), safe.get_ylabel()) == (
+        "mode (state)", "uptime (s)", "safe (state)")  # fmt: skip
+    assert [t.get_text() for t in mode.get_yticklabels()] == ["boot", "safe", "nominal",
+                                                              "critical", "7"]  # fmt: skip
+    assert [t.get_text() for t in safe.get_yticklabels()] == ["false", "true"]
+    assert safe.get_xlabel() == "simulated time (s)"
+    # a step plot: the drawn line holds each code until the next sample
+    xs, ys = mode.get_lines()[0].get_data()
+    assert list(ys[:3]) == [1, 1, 1] and len(xs) == 40
+    top = [child for child in mode.get_children() if type(child).__name__ == "SecondaryAxis"]
+    assert len(top) == 1 and top[0].get_xlabel() == "UTC (hh:mm:ss, from 2031-07-01)"
+    figure.canvas.draw()
+    ticks = [t.get_text() for t in top[0].get_xticklabels() if t.get_text()]
+    assert "00:00:10" in ticks
+
+
+def test_a_field_the_dictionary_lacks_still_names_its_unit_as_unknown(coded) -> None:
+    figure = draw(coded, ["lander.core.status.uptime"], fields=lambda _: None)
+    assert figure.axes[0].get_ylabel() == "uptime (?)"
+
+
+def test_msr_plot_writes_a_jpeg_for_a_jpg_name_and_refuses_a_gif(coded, tmp_path: Path) -> None:
+    run = coded.path.parent
+    coded.close()
+    cli = [sys.executable, "-m", "ground_tools.cli", "plot", "lander.core.status.mode",
+           "--run-dir", str(run), "-o"]  # fmt: skip
+    done = subprocess.run([*cli, str(tmp_path / "m.jpg")], capture_output=True, text=True,
+                          check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "m.jpg").read_bytes().startswith(b"\xff\xd8\xff")
+    refused = subprocess.run([*cli, str(tmp_path / "m.gif")], capture_output=True, text=True,
+                             check=False)  # fmt: skip
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.startswith("msr plot: ") and ".gif" in refused.stderr
+    assert not (tmp_path / "m.gif").exists()
