@@ -85,6 +85,9 @@ _COMPARE: Final[dict[str, Callable[[Any, Any], bool]]] = {
     "==": operator.eq, "!=": operator.ne, "<=": operator.le, ">=": operator.ge,
     "<": operator.lt, ">": operator.gt,
 }  # fmt: skip
+GATE_FRESH: Final = 12.0
+"""Simulated seconds :meth:`Session.gate_view` waits for a gate and mode report no older than
+the call (their default period is 1 s; a campaign sets 10 s)."""
 STAGE_WORDS: Final = {
     "accepted": "acceptance", "acceptance_failed": "acceptance failed",
     "started": "start", "start_failed": "start failed",
@@ -563,17 +566,33 @@ class Session:
                              confirmed=isinstance(confirm, Confirm))  # fmt: skip
         return str(reply["request_id"]), node, name
 
-    def gate_view(self, node: str) -> GateView:
-        """What ``node``'s latest telemetry says of its hazardous-command gate: the commands
-        armed, each onboard inhibit in place or removed (``gate.status``) and the node's mode
+    def gate_view(self, node: str, *, fresh: float = GATE_FRESH) -> GateView:
+        """What ``node``'s telemetry says of its hazardous-command gate: the commands armed,
+        each onboard inhibit in place or removed (``gate.status``) and the node's mode
         (``core.status``); a value not received yet is None.
+
+        Both packets are waited for (at most ``fresh`` simulated seconds) until they are no
+        older than the call, so a command sent just before (an inhibit removed, a mode set)
+        shows; then the latest ones are taken, whatever their age (``GateView.time``).
 
         Raises:
             GroundError: an unknown node.
         """
         names = inhibits(node)
-        found = self.request(op="latest", names=[f"{node}.gate.status", f"{node}.core.status"])
-        gate, core = found["values"][f"{node}.gate.status"], found["values"][f"{node}.core.status"]
+        wanted = [f"{node}.gate.status", f"{node}.core.status"]
+        start, mark = self._clock()
+        while True:
+            found = self.request(op="latest", names=wanted)["values"]
+            times = [found[name].get("time") for name in wanted]
+            if all(isinstance(t, int | float) and t >= start for t in times):
+                break
+            now = float(self.request(op="step", until=start + fresh, wake=True,
+                                     since=mark)["time"])  # fmt: skip
+            mark = self._seen()
+            if now >= start + fresh:
+                found = self.request(op="latest", names=wanted)["values"]
+                break
+        gate, core = found[wanted[0]], found[wanted[1]]
         values = gate.get("value") if isinstance(gate.get("value"), dict) else {}
         bits = values.get("inhibits")
         placed = {

@@ -143,9 +143,7 @@ def _reason(text: str | None) -> str | None:
     return clean
 
 
-def _confirm(
-    node: str, name: str, reasons: list[str], yes: bool, reason: str | None = None
-) -> Any:
+def _confirm(node: str, name: str, reasons: list[str], yes: bool, reason: str | None = None) -> Any:
     """The operator's hazardous confirmation (decision 0024): ``Confirm`` when ``reasons`` is
     not empty and the operator typed the command's name (or gave ``--yes`` or ``--reason``),
     None when nothing needs it. CliError when it is not given: refused, or no terminal on
@@ -172,6 +170,7 @@ def _confirm(
 
 def _cmd_cmd(args: argparse.Namespace) -> int:
     from ground_tools.api import FINAL_STAGES, command_arguments, connect, hazards, lookup_command
+    from ground_tools.timefmt import mission_epoch, utc_text
 
     command = lookup_command(args.node, args.command)  # unknown node/command: before connecting
     arguments = command_arguments(args.node, command, _arguments(args.args))  # names to codes
@@ -182,10 +181,12 @@ def _cmd_cmd(args: argparse.Namespace) -> int:
     reasons = hazards(args.node, command, arguments)
     confirm = _confirm(args.node, args.command, reasons, args.yes, args.reason)
     with connect(_target(args), source="msr cmd") as session:
+        epoch = mission_epoch(session.run_dir)
         result = session.cmd(args.node, args.command, confirm=confirm, timeout=args.timeout,
                              check=False, **arguments)  # fmt: skip
-    for stage, when, reason in result.stages:
-        print(f"{when:10.1f}  {stage}" + (f"  ({reason})" if reason else ""))
+    for stage, when, reason in result.stages:  # simulated seconds, the stage, UTC
+        print(f"{when:10.1f}  {stage:17}  {utc_text(epoch, when)}"
+              + (f"  ({reason})" if reason else ""))  # fmt: skip
     if result.final not in FINAL_STAGES:  # timed out: say how far it got
         print(f"no final report within {args.timeout:g} s: last stage reached: {result.reached}")
     return 0 if result.ok else EXIT_FAILED
@@ -492,6 +493,79 @@ def _cmd_events(args: argparse.Namespace) -> int:
                 return 0
             if not packets:
                 time.sleep(0.2)
+
+
+def _limit_rows(args: argparse.Namespace) -> tuple[list[dict[str, Any]], float | None, Path]:
+    """What ``msr limits`` lists: from the live station, or (``--archive``) from the limit
+    events archived in the run folder (a bench that is down), decision 0036."""
+    from ground_tools.api import connect, resolve_run_dir
+
+    if not args.archive:
+        with connect(_target(args), source="msr limits") as session:
+            reply = session.request(op="limits", since=0, limit=0, all=args.all)
+            return reply["current"], reply["time"], session.run_dir
+    from fsw.dictionary import dictionary
+    from ground_tools.archive import Archive
+    from ground_tools.limits import LimitMonitor, replay
+
+    run_dir = resolve_run_dir(_target(args))
+    with Archive.open_readonly(run_dir / "archive.sqlite") as archive:
+        monitor = LimitMonitor(dictionary())
+        monitor.points = replay(archive.limit_events())
+        rows = monitor.listing(every=args.all)
+        known = set(archive.parameters())
+        for row in rows:  # the latest value archived, not the one of the last transition
+            if row["point"] in known:
+                row["time"], row["value"] = archive.latest(row["point"])
+                if row["level"] is None:
+                    row["level"] = "green"  # received and never left its limits
+        last = max((row["time"] for row in rows if row["time"] is not None), default=None)
+    return rows, last, run_dir
+
+
+def _cmd_limits(args: argparse.Namespace) -> int:
+    """``msr limits``: the points out of limits now (``--all``: every limited point), with
+    value, unit, level, the limit set and since when (decision 0036)."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ground_tools.displays import LEVEL_STYLE
+    from ground_tools.timefmt import mission_epoch, utc_text
+
+    rows, now, run_dir = _limit_rows(args)
+    rows = [row for row in rows if args.node in (None, row["node"])]
+    epoch = mission_epoch(run_dir)
+    for row in rows:
+        row["since_utc"] = "-" if row["since"] is None else utc_text(epoch, row["since"])
+    if args.json:
+        for row in rows:
+            print(json.dumps(row), flush=True)
+        return 0
+    source = "archive" if args.archive else "live"
+    when = "-" if now is None else f"{now:.1f}"
+    if not rows:
+        print(f"nothing out of limits ({source}, t = {when} s)")
+        return 0
+    what = "limited points" if args.all else "out of limits"
+    table = Table(title=f"{what} ({source}, t = {when} s)", expand=False)
+    for column in ("point", "value", "level", "limits", "mode", "since", "since UTC"):
+        table.add_column(column, justify="right" if column in ("value", "since") else "left")
+    for row in rows:
+        value = "-" if row["value"] is None else str(row["value"])
+        if isinstance(row["value"], float):
+            value = f"{row['value']:.4g}"
+        if row.get("state"):
+            value = f"{row['state']} ({value})"
+        unit = "" if row["unit"] in ("-", "") or row["value"] is None else f" {row['unit']}"
+        level = row["level"] or "-"
+        style = LEVEL_STYLE.get(level, "dim")
+        since = "-" if row["since"] is None else f"{row['since']:.1f}"
+        table.add_row(escape(row["point"]), f"[{style}]{escape(value + unit)}[/]",
+                      f"[{style}]{level}[/]", escape(row["limits"] or ""), row["mode"] or "-",
+                      since, row["since_utc"])  # fmt: skip
+    Console().print(table)
+    return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

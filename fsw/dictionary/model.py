@@ -13,7 +13,9 @@ record              application / source data
 ==================  ===============================================================
 :class:`Command`    the message's fixed fields; a ``variable`` command's data is
                     parsed by its component (which checks its length itself)
-:class:`HkPacket`   TM[3,25]: SID uint16 | the packet's fields
+:class:`HkPacket`   TM[3,25]: SID uint16 | the packet's fields (each value as it is
+                    when its kind carries it, else the kind's :data:`INVALID` marker;
+                    never clamped, decision 0035)
 :class:`TmReport`   TM[service,subtype]: the report's fields (a fixed layout, sent by a
                     component when asked or when due: time reports, custody reports)
 :class:`Event`      TM[5,severity]: event id uint16 | detail length uint8 | detail

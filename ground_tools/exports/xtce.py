@@ -55,6 +55,13 @@ Choices and their reasons:
 * The packet error control (CRC-16/CCITT-FALSE over the whole packet before it) is a 16-bit
   parameter or argument whose encoding carries XTCE's ``ErrorDetectCorrect/CRC`` (polynomial
   0x1021, initial remainder 0xFFFF, no reflection, no final XOR).
+* States by name and limits as alarms (decision 0035): an enumerated field is an
+  EnumeratedParameterType (EnumeratedArgumentType for an argument), its unnamed codes inside its
+  declared range listed by number; a limited numeric point has ``DefaultAlarm`` static ranges
+  (WarningRange: the yellow range, CriticalRange: the red one) and one ``ContextAlarm`` per
+  mode with a set of its own, matched on ``core_status_mode`` (:data:`MODE_PARAMETER`); an
+  enumerated point's levels are an EnumerationAlarm list, a boolean's are AlarmConditions. A
+  housekeeping parameter type has no ValidRange: its declared range is no refusal.
 * Booleans are one octet (construct ``Flag``); floats IEEE 754 single precision; everything
   big-endian (``byteOrder="mostSignificantByteFirst"`` throughout).
 * Not in the XTCE: the onboard parameters (service 20; see the JSON or Markdown exports) and

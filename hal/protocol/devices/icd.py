@@ -223,7 +223,9 @@ class Field:
             ``bool``.
         unit: SI or mission unit (``deg``, ``deg/s``, ``A``, ``degC``, ``N``, ``mm``, ``km``...),
             ``-`` when dimensionless.
-        lo, hi: the valid range, inclusive.
+        lo, hi: the valid range, inclusive (checked both ways by :class:`Message`; a flight
+            housekeeping field's span is no clamp and no refusal, its limits judge it:
+            :meth:`fsw.dictionary.model.HkPacket.pack`, decision 0035).
         meaning: what the value is, for the ICD document.
         count: for a per-item array (e.g. 7 joints), its length; 1 for a scalar.
         enum: the names of an enumerated value's states, ``((code, name), ...)``
