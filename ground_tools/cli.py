@@ -875,7 +875,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dictionary = sub.add_parser("dict", help="export the flight dictionary and the ICDs")
     dictionary.add_argument("action", choices=["export"])
-    dictionary.add_argument("--format", required=True, choices=["json", "xtce", "md"])
+    dictionary.add_argument("--format", required=True, choices=["json", "xtce", "md", "wireshark"])
     dictionary.add_argument("--node", action="append", help="only this node (repeatable)")
     dictionary.add_argument("-o", "--output", help="file (default: standard output)")
     dictionary.set_defaults(func=_cmd_dict)

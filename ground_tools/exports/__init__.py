@@ -14,6 +14,7 @@ from typing import Final
 from ground_tools.exports._common import ExportError, select_nodes
 from ground_tools.exports.json_export import export_json
 from ground_tools.exports.markdown import export_markdown
+from ground_tools.exports.wireshark import export_wireshark
 from ground_tools.exports.xtce import export_xtce, validate_xtce
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "export",
     "export_json",
     "export_markdown",
+    "export_wireshark",
     "export_xtce",
     "validate_xtce",
 ]
@@ -30,6 +32,7 @@ _EXPORTERS: Final[dict[str, Callable[[list[str]], bytes]]] = {
     "json": lambda nodes: export_json(nodes).encode("utf-8"),
     "xtce": export_xtce,
     "md": lambda nodes: export_markdown(nodes).encode("utf-8"),
+    "wireshark": export_wireshark,  # a Lua dissector of the captures (decision 0042)
 }
 FORMATS: Final = tuple(_EXPORTERS)
 """The export formats: ``json``, ``xtce``, ``md``."""
