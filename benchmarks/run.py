@@ -2,9 +2,11 @@
 
 Targets are ratios measured side by side in this run (machines here are shared and noisy, so an
 absolute figure from another run means little), except the pty link's absolute floor and an
-emulated board's share of a core. The wall-mode rate-group lateness is judged beside a plain
-``time.sleep`` loop run at the same time; the lockstep's cost per round has no target, its
-profile goes to runs/bench_lockstep_profile.txt.
+emulated board's share of a core. An idle bench at ``--pace fast`` is judged beside the same
+bench paced at real time: its archive may grow at most twice as fast (decision 0039). The
+wall-mode rate-group lateness is judged beside a plain ``time.sleep`` loop run at the same
+time; the lockstep's cost per round has no target, its profile goes to
+runs/bench_lockstep_profile.txt.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from benchmarks import (
     campaign,
     codec,
     control_port,
+    idle_archive,
     lateness,
     lockstep,
     pty_link,
@@ -35,6 +38,7 @@ CAMPAIGN_MEMORY_TARGET = 1 << 30  # bytes: every process of the bench together
 CONTROL_VALIDATION_TARGET = 0.5  # control-port commands/s validated over not validated (issue 17)
 LATENESS_TARGET_MS = 1.0  # wall-mode 10 Hz group: p99 lateness at most the sleep loop's + 1 ms
 BOARD_CPU_TARGET = 0.05  # one emulated board keeping a 115200-baud line saturated (issue 18)
+IDLE_ARCHIVE_TARGET = 2.0  # an idle fast bench's archive growth over a real-time one's (issue 19)
 LATENESS_SECONDS = 60.0
 PROFILE = Path("runs") / "bench_lockstep_profile.txt"
 
@@ -95,6 +99,14 @@ def main() -> int:
         f"({rounds['simulator_cpu_ms_per_round']:.2f} ms of it the simulator's CPU); "
         f"profile in {PROFILE}"
     )
+    idle = idle_archive.run()
+    print(
+        f"idle bench at --pace fast: archive grows {idle['idle_fast_bytes_per_second']:,.0f} "
+        f"octets/s, {idle['idle_over_real_time']:.2f}x a real-time bench's "
+        f"({idle['real_time_bytes_per_second']:,.0f} octets/s; unbounded, with a client: "
+        f"{idle['fast_with_client_bytes_per_second']:,.0f} octets/s, "
+        f"{idle['unbounded_over_real_time']:,.0f}x)"
+    )
     mission = campaign.run()
     print(
         f"nominal campaign: {'ok' if mission['ok'] else 'NOT OK'}, {mission['tubes']} tubes, "
@@ -120,6 +132,7 @@ def main() -> int:
     checks["board_line_saturated_under_5_percent_cpu"] = (
         board["cpu_fraction"] < BOARD_CPU_TARGET and board["line_fraction"] >= 0.9
     )
+    checks["idle_archive_at_most_2x_real_time"] = idle["idle_over_real_time"] <= IDLE_ARCHIVE_TARGET
     checks["pty_link_50k_packets_per_second"] = (
         pty["packets_per_second"] >= PTY_TARGET and pty["received"] == pty["packets"]
     )
@@ -138,6 +151,7 @@ def main() -> int:
         "wall_lateness": late,
         "board_line": board,
         "lockstep": rounds,
+        "idle_archive": idle,
         "campaign": mission,
         "targets": {
             "campaign_wall_seconds": CAMPAIGN_WALL_TARGET,
@@ -146,6 +160,7 @@ def main() -> int:
             "control_port_validation_ratio": CONTROL_VALIDATION_TARGET,
             "wall_lateness_p99_over_sleep_ms": LATENESS_TARGET_MS,
             "board_line_cpu_fraction": BOARD_CPU_TARGET,
+            "idle_archive_over_real_time": IDLE_ARCHIVE_TARGET,
             "pty_packets_per_second": PTY_TARGET,
             "uplink_authentication_cost": AUTH_COST_TARGET,
         },

@@ -1,6 +1,6 @@
 """``msr bench up | down | status``: a bench's processes, by command line, never by import.
 
-``up`` makes a run folder (``runs/<id>/``, ``runs/latest`` pointing at it), writes the key file
+``up`` makes a run folder (``runs/<id>/``, or the folder it is told), writes the key file
 when the bench generates keys, and starts, each in its own session so that it outlives the
 shell that started it:
 
@@ -20,16 +20,31 @@ stops the simulator (which tells every participant to stop) and, on the wall clo
 (SIGTERM: none of them is a participant), waits for each process, and kills what is still
 there after a grace. ``status`` shows each process, each node's space link and
 each board, with its state. Each process logs to ``logs/`` in the run folder.
+
+One bench per run folder (decision 0039). A bench is **live** while its run folder's record
+(``bench.json``, written from the moment ``up`` claims the folder and as each process starts)
+names a process that still runs with that folder on its command line (so a stale record, or a
+process id the system has since given to another program, is not live), or the ``up`` that is
+still starting it. ``up`` with ``alone`` (what ``msr bench up`` does when not told ``--run-dir``)
+refuses while a bench is live in the runs folder, starting nothing. Whatever starts a bench
+(``msr bench up --run-dir``, a campaign, a test), ``runs/latest`` is repointed at the new run
+folder only when no other bench is live in that runs folder: it never moves under a live bench.
+The check and the claim are made under a lock (``runs/.bench.lock``), so two ``up`` at once
+cannot both see the folder free.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -40,12 +55,14 @@ from hal.control import ControlError, create_token
 from hal.store import NONCE_SEED_FILE, load_or_create_secret
 
 __all__ = [
-    "BENCH_FILE", "BenchUp", "bench_down", "bench_status", "bench_up", "point_latest",
-    "reset_node", "resync_all",
+    "BENCH_FILE", "BenchUp", "bench_down", "bench_status", "bench_up", "is_live",
+    "live_benches", "point_latest", "reset_node", "resync_all",
 ]  # fmt: skip
 
 BENCH_FILE: Final = "bench.json"
 """The processes of a bench that is up, in its run folder."""
+LOCK_FILE: Final = ".bench.lock"
+"""In a runs folder: held while ``up`` checks for a live bench and claims its run folder."""
 START_TIMEOUT: Final = 60.0
 STOP_GRACE: Final = 10.0
 RESYNC_TIMEOUT: Final = 60.0
@@ -67,7 +84,8 @@ class BenchUp:
 
 def bench_up(
     bench_path: Path, *, runs_dir: Path | None = None, pace: str = "1", run_id: str | None = None,
-    resync: bool = True, inherit: Path | None = None,
+    resync: bool = True, inherit: Path | None = None, run_dir: Path | None = None,
+    alone: bool = False,
 ) -> BenchUp:  # fmt: skip
     """Start the simulator, the nodes and the ground station of a bench (module docstring).
 
@@ -80,9 +98,12 @@ def bench_up(
             nodes refusing every authenticated frame, for tests of exactly that).
         inherit: an earlier run folder whose generated key file and nonce seed this run takes
             instead of new ones (a rerun, decision 0034: the same secrets, the same bytes).
+        run_dir: the run folder itself (new, or empty), instead of ``runs_dir``/``run_id``.
+        alone: refuse while a bench is live in the runs folder (module docstring).
 
     Raises:
-        GroundError: a bad bench file, or a process that did not start (its log's last line).
+        GroundError: a bad bench file, a bench live in the runs folder (``alone``), a run
+            folder that cannot be made, or a process that did not start (its log's last line).
     """
     try:
         bench = load_bench(bench_path)
@@ -92,46 +113,145 @@ def bench_up(
     if wall and pace != "1":
         raise GroundError(f"--pace {pace}: a bench on the wall clock runs at real time "
                           f"({bench.source}: clock = \"wall\")")  # fmt: skip
-    runs = runs_dir if runs_dir is not None else bench.runs_dir
-    run_id = run_id or time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
-    run_dir = (runs / run_id).resolve()
+    if run_dir is not None:
+        runs, run_id = run_dir.parent, run_dir.name
+    else:
+        runs = runs_dir if runs_dir is not None else bench.runs_dir
+        run_id = run_id or time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+    record: dict[str, Any] = {
+        "bench": str(Path(bench_path).resolve()), "pids": {}, "pace": pace,
+        "clock": bench.clock, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "starting": os.getpid(),
+    }  # fmt: skip
+    run_dir = _claim(runs, run_id, record, alone=alone)
     try:
-        run_dir.mkdir(parents=True, exist_ok=False)
-    except OSError as exc:
-        raise GroundError(f"{run_dir}: cannot make the run folder: {exc.strerror}") from None
-    (run_dir / "logs").mkdir()
-    _write_keys(bench, run_dir, inherit)
-    try:
+        (run_dir / "logs").mkdir(exist_ok=True)
+        _write_keys(bench, run_dir, inherit)
         create_token(run_dir)  # the control ports' secret (decision 0027), before any process
-    except ControlError as exc:
+    except (GroundError, ControlError, OSError) as exc:
+        (run_dir / BENCH_FILE).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise GroundError(f"{run_dir}: cannot prepare the run folder: {exc.strerror}") from None
         raise GroundError(str(exc)) from None
-    point_latest(runs, run_id)
     nodes = list(bench.nodes)  # a node with a real radio runs here too; only its link differs
     py = sys.executable
     sim_args = [py, "-m", "sim_hardware", "--bench", str(bench_path), "--run-dir", str(run_dir)]
     for participant in ("ground",) if wall else ("ground", *nodes):
         sim_args += ["--participant", participant]
     sim_args += ["--round-timeout", str(ROUND_TIMEOUT)]
-    pids: dict[str, int] = {}
+    pids: dict[str, int] = record["pids"]  # recorded as each starts: a live bench meanwhile
+
+    def spawn(name: str, args: list[str]) -> int:
+        pids[name] = _spawn(args, run_dir, name)
+        _write_record(run_dir, record)
+        return pids[name]
+
     try:
-        pids["sim_hardware"] = _spawn(sim_args, run_dir, "sim_hardware")
+        spawn("sim_hardware", sim_args)
         _wait_for(run_dir / "ports.json", run_dir, "sim_hardware", pids["sim_hardware"])
         for node in nodes:
-            pids[node] = _spawn(_node_args(node, bench_path, run_dir), run_dir, node)
+            spawn(node, _node_args(node, bench_path, run_dir))
         # on the wall clock the simulator paces the ground's ticks; the station adds nothing
         station = [py, "-m", "ground_tools.station", "--bench", str(bench_path),
                    "--run-dir", str(run_dir), "--pace", "fast" if wall else pace]  # fmt: skip
-        pids["ground"] = _spawn(station, run_dir, "ground")
+        spawn("ground", station)
         _wait_for(run_dir / "station.json", run_dir, "ground", pids["ground"])
         if resync:
             resync_all(run_dir)
-    except GroundError:
+    except BaseException:
         _stop(pids, nodes_too=wall)
+        (run_dir / BENCH_FILE).unlink(missing_ok=True)
         raise
-    record = {"bench": str(Path(bench_path).resolve()), "pids": pids, "pace": pace,
-              "clock": bench.clock, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
-    (run_dir / BENCH_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
-    return BenchUp(run_dir, pids)
+    del record["starting"]
+    _write_record(run_dir, record)
+    return BenchUp(run_dir, dict(pids))
+
+
+def live_benches(runs: Path) -> list[Path]:
+    """The run folders in ``runs`` whose bench is live (module docstring), by name."""
+    try:
+        folders = sorted(p for p in runs.iterdir() if p.is_dir() and not p.is_symlink())
+    except OSError:
+        return []
+    return [folder.resolve() for folder in folders if is_live(folder)]
+
+
+def is_live(run_dir: Path) -> bool:
+    """The bench of ``run_dir`` is live: a process of its record runs with the folder on its
+    command line, or the ``up`` that is starting it still runs (module docstring)."""
+    try:
+        record = json.loads((run_dir / BENCH_FILE).read_text(encoding="utf-8"))
+        pids = [int(pid) for pid in dict(record.get("pids", {})).values()]
+        starting = record.get("starting")
+    except (OSError, ValueError, TypeError, AttributeError):
+        return False
+    if isinstance(starting, int) and not isinstance(starting, bool) and _alive(starting):
+        return True
+    folder = str(run_dir.resolve())
+    return any(_alive(pid) and _runs_in(pid, folder) for pid in pids)
+
+
+def _runs_in(pid: int, folder: str) -> bool:
+    """Process ``pid`` was started with ``--run-dir folder`` (``/proc``; where the command line
+    cannot be read, a running process is taken as the bench's)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True
+    wanted = os.fsencode(folder)
+    return any(a == b"--run-dir" and b == wanted for a, b in itertools.pairwise(argv))
+
+
+@contextlib.contextmanager
+def _locked(runs: Path) -> Iterator[None]:
+    """Hold the runs folder's lock (:data:`LOCK_FILE`)."""
+    fd = os.open(runs / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _claim(runs: Path, run_id: str, record: dict[str, Any], *, alone: bool) -> Path:
+    """Make the run folder ``runs/run_id`` (or take it, new and empty), record the bench as
+    starting there, and point ``runs/latest`` at it when no other bench is live in ``runs``;
+    with ``alone``, refuse while one is (module docstring). Returns the folder.
+
+    Raises:
+        GroundError: a live bench (``alone``), or a folder that cannot be made or is not empty.
+    """
+    try:
+        runs.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GroundError(f"{runs}: cannot make the runs folder: {exc.strerror}") from None
+    run_dir = (runs / run_id).resolve()
+    with _locked(runs):
+        live = [folder for folder in live_benches(runs) if folder != run_dir]
+        if live and alone:
+            raise GroundError(
+                f"a bench is already up in {live[0]}: bring it down (msr bench down --run-dir "
+                f"{live[0]}) or start this one in its own folder (msr bench up --run-dir DIR)"
+            )
+        try:
+            run_dir.mkdir(exist_ok=False)
+        except FileExistsError:
+            if not run_dir.is_dir() or any(run_dir.iterdir()):
+                raise GroundError(f"{run_dir}: cannot make the run folder: it exists and is not "
+                                  "an empty folder") from None  # fmt: skip
+        except OSError as exc:
+            raise GroundError(f"{run_dir}: cannot make the run folder: {exc.strerror}") from None
+        _write_record(run_dir, record)
+        if not live:
+            point_latest(runs, run_id)
+    return run_dir
+
+
+def _write_record(run_dir: Path, record: dict[str, Any]) -> None:
+    """Write the bench record whole (a reader sees the old one or the new one)."""
+    tmp = run_dir / f".{BENCH_FILE}.tmp"
+    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    os.replace(tmp, run_dir / BENCH_FILE)
 
 
 def resync_all(run_dir: Path, timeout: float = RESYNC_TIMEOUT) -> list[str]:
@@ -191,7 +311,7 @@ def reset_node(target: str | Path | None, node: str, *, wipe_nv: bool = False) -
     args = [*_node_args(node, Path(record["bench"]), run_dir), "--boot-cause", "restart"]
     pids[node] = _spawn(args, run_dir, node)
     record["pids"] = pids
-    (run_dir / BENCH_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
+    _write_record(run_dir, record)
     return pids[node]
 
 
@@ -247,11 +367,13 @@ def _write_keys(bench: Bench, run_dir: Path, inherit: Path | None = None) -> Non
 
 
 def point_latest(runs: Path, run_id: str) -> None:
-    """Point ``runs/latest`` at the run folder ``run_id`` (replacing what it pointed at)."""
+    """Point ``runs/latest`` at the run folder ``run_id`` (replacing what it pointed at, in one
+    step: a reader sees the old link or the new one)."""
     latest = runs / "latest"
-    if latest.is_symlink() or latest.exists():
-        latest.unlink()
-    latest.symlink_to(run_id)
+    tmp = runs / f".latest-{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(run_id)
+    os.replace(tmp, latest)
 
 
 def _spawn(args: list[str], run_dir: Path, name: str) -> int:

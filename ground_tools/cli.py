@@ -45,7 +45,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.action == "up":
         bench = Path(args.bench) if args.bench else default_bench_path()
         runs = Path(args.runs_dir) if args.runs_dir else None
-        up = bench_up(bench, runs_dir=runs, pace=args.pace)
+        own = Path(args.run_dir) if args.run_dir else None  # its own folder (decision 0039)
+        up = bench_up(bench, runs_dir=runs, pace=args.pace, run_dir=own, alone=own is None)
         console.print(f"bench up: {up.run_dir}")
         for name, pid in up.pids.items():
             console.print(f"  {name:14} pid {pid}")
@@ -762,7 +763,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("action", choices=["up", "down", "status", "reset"])
     bench.add_argument("node", nargs="?", help="reset: the node to power-cycle")
     _where(bench)
-    bench.add_argument("--runs-dir", help="up: where the run folder goes (default: the bench's)")
+    bench.add_argument(
+        "--runs-dir",
+        help="up: where the run folder goes (default: the bench's); refused while a bench is "
+        "up there, unless given its own --run-dir DIR",
+    )
     bench.add_argument("--pace", default="1", help="up: x real time, or 'fast' (default: 1)")
     bench.add_argument("--json", action="store_true", help="status: as JSON")
     bench.add_argument(
@@ -921,7 +926,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     campaign.add_argument(
         "--fault", action="append",
-        help="TARGET:KIND[@AT][+DURATION][,KEY=VALUE...], e.g. sta_arm:grasp_slip@400+30",
+        help="TARGET:KIND[@AT][+DURATION][,KEY=VALUE...], e.g. sta_arm.gripper:grasp_slip@450+30",
     )  # fmt: skip
     return parser
 

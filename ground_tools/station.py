@@ -22,6 +22,9 @@ an operator at a console expects; ``--pace fast`` runs as fast as the bench comp
 way a client that waits (``step``) for a simulated time lets the simulation run as fast as it
 can up to that time: a procedure's ``wait(600)`` costs only what the simulation needs. The
 station then re-anchors its pacing at the time reached, so paced time never jumps back.
+An idle bench (no client connected) faster than real time runs at :data:`IDLE_PACE` until a
+client connects (decision 0039): only how fast simulated time passes changes, never what
+happens at a simulated time, and an idle bench's archive grows as a real-time one's does.
 
 ``--pace held`` (campaigns, reruns: decision 0034) makes the clients lockstep participants:
 simulated time moves only while a client waits in a ``step``, never while a procedure computes
@@ -123,6 +126,9 @@ HELD: Final = "held"
 """The pace at which time moves only while a client waits (module docstring)."""
 HOLD_REPORT_EVERY: Final = 2.0
 """Wall seconds between two holding reports while the station holds a tick on purpose."""
+IDLE_PACE: Final = 1.0
+"""The pace of a bench faster than this (or ``fast``) on the simulated clock while no client is
+connected (decision 0039: an idle bench does not fill the disk)."""
 STEP_WALL_LIMIT: Final = 5.0
 """Wall seconds after which a ``step`` is answered with the time reached so far."""
 HISTORY: Final = 20_000
@@ -260,6 +266,7 @@ class Station:
         self.sync = {name: _Sync() for name in self.ground}
         self._resync_out: list[str] = []  # nodes whose challenge is answered in the next cycle
         self._anchor = (0.0, wall())
+        self._pace_in_force = self.pace  # the pace the anchor is for (_pace_now)
         self._answered = True
         self._held_report = 0.0  # wall time of the last holding report
         self._deferred: list[tuple[_Client, ControlRequest]] = []  # actions awaiting a tick
@@ -326,10 +333,24 @@ class Station:
         if self.held:
             return max(waits, default=-math.inf)
         paced = math.inf
-        if self.pace is not None:
+        pace = self._pace_now()
+        if pace is not None:
             sim, wall = self._anchor
-            paced = sim + (self.wall() - wall) * self.pace
+            paced = sim + (self.wall() - wall) * pace
         return max([paced, *waits])
+
+    def _pace_now(self) -> float | None:
+        """The pace in force: the station's, but at most :data:`IDLE_PACE` while no client is
+        connected on the simulated clock (decision 0039); pacing is re-anchored at the time
+        reached whenever it changes, so paced time neither jumps nor stalls."""
+        pace = self.pace
+        idle = not self.clients and self.bench.clock == "sim"
+        if idle and (pace is None or pace > IDLE_PACE):
+            pace = IDLE_PACE
+        if pace != self._pace_in_force:
+            self._pace_in_force = pace
+            self._anchor = (self.timing.now(), self.wall())
+        return pace
 
     def _wait_time(self) -> float:
         if self.timing.tick is None or self._answered:
@@ -337,7 +358,8 @@ class Station:
         ahead = self.timing.now() - self.allowed()
         if ahead <= 0:
             return 0.0
-        return 0.05 if self.pace is None else min(0.05, ahead / self.pace)
+        pace = None if self.held else self._pace_now()
+        return 0.05 if pace is None else min(0.05, ahead / pace)
 
     def _pump(self, timeout: float) -> None:
         """Read every ground end for up to ``timeout`` (the tick's relayed downlink)."""
@@ -371,9 +393,10 @@ class Station:
         self._send(now)
         if now > self.allowed() + 1e-9:
             return  # paced: hold the tick
-        if self.pace is not None:
+        pace = None if self.held else self._pace_now()
+        if pace is not None:
             sim, wall = self._anchor
-            if now > sim + (self.wall() - wall) * self.pace + 1e-9:
+            if now > sim + (self.wall() - wall) * pace + 1e-9:
                 self._anchor = (now, self.wall())  # a client ran time ahead: pace from here
         for node, ground in self.ground.items():
             ground.poll(0)
@@ -653,6 +676,7 @@ class Station:
         if isinstance(message, PaceRequest):
             self.pace, self.held = message.pace, False
             self._anchor = (self.timing.now(), self.wall())
+            self._pace_in_force = self.pace
             return {"pace": self.pace}
         if isinstance(message, HoldRequest):
             return {"time": self.timing.now()}
