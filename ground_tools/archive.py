@@ -56,7 +56,6 @@ Versions are additive: version 2 added the ``limits`` table (limit events, decis
 reader opens a version-1 file too (it has no limit events); a writer that opens one adds the
 table and marks the file version 2. A file of a newer version than the tool's is refused.
 
-
 Values: booleans are stored as 0/1, integers as INTEGER (those beyond 64 bits as REAL), floats as
 REAL (SQLite stores NaN as NULL), strings as TEXT, octets as BLOB, ``None`` as NULL. A list value
 ``F`` becomes the points ``F[0]``, ``F[1]``...; a nested mapping ``F`` becomes ``F.sub`` (keys

@@ -460,39 +460,82 @@ def _cmd_param(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refresh_interval(value: float) -> float:
+    """A display's refresh interval, wall seconds (CliError unless finite and 0.05..3600)."""
+    import math
+
+    if not (math.isfinite(value) and 0.05 <= value <= 3600):
+        raise CliError(f"--interval {value:g}: give wall seconds between 0.05 and 3600")
+    return value
+
+
 def _cmd_tlm(args: argparse.Namespace) -> int:
+    """``msr tlm``: the live table (values coloured by their limits, states by name), or JSON
+    lines (``--json``), decision 0036."""
     from ground_tools.api import connect
     from ground_tools.displays import expand_names, watch_telemetry
+    from ground_tools.timefmt import mission_epoch
 
+    interval = _refresh_interval(args.interval)
     expand_names(args.names)  # unknown names: before connecting
     with connect(_target(args), source="msr tlm") as session:
-        watch_telemetry(session, args.names, interval=args.interval, once=args.once)
+        epoch = mission_epoch(session.run_dir)
+        watch_telemetry(session, args.names, interval=interval, once=args.once,
+                        as_json=args.json, epoch=epoch)  # fmt: skip
     return 0
 
 
 def _cmd_events(args: argparse.Namespace) -> int:
+    """``msr events``: the nodes' events and the station's limit events, by name, in time
+    order (within each batch read), as lines or JSON lines (``--json``), decision 0036."""
     import time
 
     from rich.console import Console
 
     from ground_tools.api import connect
-    from ground_tools.displays import event_line
+    from ground_tools.displays import event_line, event_record, limit_line, limit_record
+    from ground_tools.timefmt import mission_epoch
 
+    if args.count is not None and args.count < 1:
+        raise CliError(f"--count {args.count}: give at least 1")
+    if args.since < 0:
+        raise CliError(f"--since {args.since}: a packet number is 0 or more")
     console = Console()
     shown = 0
     with connect(_target(args), source="msr events") as session:
-        cursor = args.since
+        epoch = mission_epoch(session.run_dir)
+        cursor, limit_cursor = args.since, 0
+        floor: float | None = None  # with --since: limit events from the first packet's time
         while True:
             packets, cursor = session.packets(cursor, 1000)
+            reply = session.request(op="limits", since=limit_cursor, limit=1000)
+            limit_cursor = reply["next"]
+            if args.since and floor is None and packets:
+                floor = packets[0].time
+            rows: list[tuple[float, int, str]] = []
             for packet in packets:
-                if packet.kind == "event" and (args.node is None or packet.node == args.node):
-                    console.print(event_line(packet))
-                    shown += 1
-                    if args.count and shown >= args.count:
-                        return 0
-            if args.once and not packets:
+                if packet.kind == "event" and args.node in (None, packet.node):
+                    text = (json.dumps(event_record(packet, epoch)) if args.json
+                            else event_line(packet, epoch))  # fmt: skip
+                    rows.append((packet.time, 0, text))
+            for event in reply["events"]:
+                if args.node in (None, event["node"]) and (floor is None
+                                                           or event["time"] >= floor):  # fmt: skip
+                    text = (json.dumps(limit_record(event, epoch)) if args.json
+                            else limit_line(event, epoch))  # fmt: skip
+                    rows.append((event["time"], 1, text))
+            for _, _, text in sorted(rows, key=lambda row: row[:2]):
+                if args.json:
+                    print(text, flush=True)
+                else:
+                    console.print(text)
+                shown += 1
+                if args.count and shown >= args.count:
+                    return 0
+            idle = not packets and not reply["events"]
+            if args.once and idle:
                 return 0
-            if not packets:
+            if idle:
                 time.sleep(0.2)
 
 
@@ -839,16 +882,31 @@ def build_parser() -> argparse.ArgumentParser:
                      help="what to show (default: every node's core.status)")  # fmt: skip
     tlm.add_argument("--once", action="store_true", help="print one refresh and exit")
     tlm.add_argument("--interval", type=float, default=0.5, help="wall seconds between refreshes")
+    tlm.add_argument("--json", action="store_true",
+                     help="JSON lines: one object per point and refresh (name, value, state, "
+                          "unit, level, limits, mode, time, utc)")  # fmt: skip
     _where(tlm)
     tlm.set_defaults(func=_cmd_tlm)
 
-    events = sub.add_parser("events", help="follow the events of every node")
+    events = sub.add_parser("events", help="follow the events and limit events of every node")
     events.add_argument("--node", help="only this node's")
     events.add_argument("--since", type=int, default=0, help="from this packet number on")
     events.add_argument("--count", type=int, help="exit after this many events")
     events.add_argument("--once", action="store_true", help="print what is there and exit")
+    events.add_argument("--json", action="store_true", help="one JSON object per event a line")
     _where(events)
     events.set_defaults(func=_cmd_events)
+
+    limits = sub.add_parser("limits", help="what is out of limits now (decision 0036)")
+    limits.add_argument("--node", help="only this node's points")
+    limits.add_argument("--all", action="store_true",
+                        help="every limited point and its level, not only those out")  # fmt: skip
+    limits.add_argument("--archive", action="store_true",
+                        help="from the run folder's archive (a bench that is down), not the "
+                             "live station")  # fmt: skip
+    limits.add_argument("--json", action="store_true", help="one JSON object per point a line")
+    _where(limits)
+    limits.set_defaults(func=_cmd_limits)
 
     run = sub.add_parser("run", help="run an operator procedure: progress and a verdict")
     run.add_argument("procedure", help="a procedure file (Python)")

@@ -42,6 +42,7 @@ __all__ = [
     "limit_set_text",
     "limited_points",
     "mode_name",
+    "replay",
     "worst",
 ]
 
@@ -283,3 +284,22 @@ class LimitMonitor:
                 "limits": limit_set_text(field, self.modes.get(node)),
             })  # fmt: skip
         return rows
+
+
+def replay(records: Iterable[Any]) -> dict[str, PointState]:
+    """The limit state the archived limit events leave, point by point: what ``msr limits
+    --archive`` lists for a bench that is down.
+
+    Args:
+        records: archived limit events in time order
+            (:class:`ground_tools.archive.LimitRecord`: ``node``, ``point``, ``sim_time``,
+            ``new_level``, ``value``, ``state``, ``unit``, ``mode``, ``limit_set``).
+
+    Returns:
+        Each point's state after its last event (``value`` the value of that event).
+    """
+    points: dict[str, PointState] = {}
+    for r in records:
+        points[r.point] = PointState(r.node, r.point, r.unit, r.new_level, r.value, r.state,
+                                     r.sim_time, r.sim_time, r.mode, r.limit_set)  # fmt: skip
+    return points
