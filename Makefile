@@ -40,13 +40,18 @@ test-long: $(STAMP) system-tools
 	$(BIN)/pytest -q -p no:cacheprovider -m long
 
 # Programs the system tests run besides Python: socat builds the serial cable of the
-# hardware-in-the-loop test (tests/system/test_hil_cable.py, decision 0032). Installed with the
-# system's package manager when missing (Debian/Ubuntu: apt-get, as root or through sudo).
+# hardware-in-the-loop test (tests/system/test_hil_cable.py, decision 0032); tshark reads every
+# capture of a campaign with the generated Wireshark dissector (tests/system/test_wireshark.py,
+# decision 0042). Installed with the system's package manager when missing (Debian/Ubuntu:
+# apt-get, as root or through sudo; the Debian package of each is named like its command).
+SYSTEM_TOOLS := socat tshark
 system-tools:
-	@command -v socat >/dev/null || { \
+	@missing=$$(for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || echo $$tool; done); \
+	if [ -n "$$missing" ]; then \
 	  SUDO=$$(test "$$(id -u)" -eq 0 || echo sudo); \
-	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat >/dev/null; }
-	@command -v socat >/dev/null || { echo "make: socat is needed by the system tests and could not be installed" >&2; exit 1; }
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || { echo "make: $$tool is needed by the system tests and could not be installed" >&2; exit 1; }; done
 
 codegen: $(STAMP)
 	$(BIN)/python tools/gen_layouts.py

@@ -1014,8 +1014,8 @@ PIPE_COLUMNS = 100_000
 
 def _unwrap_in_pipe() -> None:
     """No wrapping when standard output is not a terminal (decision 0037): rich takes its width
-    from ``COLUMNS`` and would otherwise wrap a pipe or a file at 80 columns. A width the user
-    set is kept."""
+    from ``COLUMNS`` and would otherwise wrap a pipe or a file at 80 columns, or at the width
+    of a terminal that is not the output's (an exported ``COLUMNS``, stderr's terminal)."""
     try:
         terminal = sys.stdout.isatty()
     except (AttributeError, ValueError):
