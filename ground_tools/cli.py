@@ -1020,7 +1020,7 @@ def _unwrap_in_pipe() -> None:
         terminal = sys.stdout.isatty()
     except (AttributeError, ValueError):
         terminal = False
-    if not terminal and not os.environ.get("COLUMNS"):
+    if not terminal:
         os.environ["COLUMNS"] = str(PIPE_COLUMNS)
 
 
