@@ -127,6 +127,9 @@ def bench_up(
     try:
         (run_dir / "logs").mkdir(exist_ok=True)
         _write_keys(bench, run_dir, inherit)
+        kept = run_dir / "bench.toml"  # its mission epoch, once the bench is down (0037)
+        if not kept.exists():
+            kept.write_bytes(Path(bench_path).read_bytes())
         create_token(run_dir)  # the control ports' secret (decision 0027), before any process
     except (GroundError, ControlError, OSError) as exc:
         (run_dir / BENCH_FILE).unlink(missing_ok=True)

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from ground_tools.timefmt import mission_utc
+from hal.bench import default_bench_path
 
 MSR = [sys.executable, "-m", "ground_tools.cli"]
 UTC_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -57,18 +58,25 @@ def closed_early(*args: str, cwd: Path) -> tuple[int, str]:
     return proc.returncode, err
 
 
+EPOCH = "2035-03-04T05:06:07Z"
+"""The mission epoch of the module's bench: not the default, so UTC is seen to come from it."""
+
+
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory: pytest.TempPathFactory):
-    """A bench up in a scratch folder, the lander taken to nominal and back (a mode change in
-    the archive), and down after the module."""
+    """A bench (the default one with its own epoch) up in a scratch folder, the lander taken
+    to nominal and back (a mode change in the archive), and down after the module."""
     where = tmp_path_factory.mktemp("pipes")
-    msr("bench", "up", "--pace", "fast", cwd=where)
+    text = default_bench_path().read_text(encoding="utf-8")
+    (where / "epoch.toml").write_text(re.sub(r"(?m)^epoch = .*$", f"epoch = {EPOCH}", text),
+                                      encoding="utf-8")  # fmt: skip
+    msr("bench", "up", "--pace", "fast", "--bench", "epoch.toml", cwd=where)
     try:
         msr("cmd", "lander", "modes.set", "mode=nominal", cwd=where)
         msr("cmd", "lander", "modes.set", "mode=safe", cwd=where)
         yield where
     finally:
-        msr("bench", "down", cwd=where)
+        subprocess.run([*MSR, "bench", "down"], cwd=where, capture_output=True, timeout=120)
 
 
 def _capture(bench: Path) -> str:
@@ -142,6 +150,7 @@ def test_a_mode_exports_its_code_and_its_name_with_utc_beside_seconds(bench: Pat
     assert {(row["value"], row["state"]) for row in rows} == {("1", "safe"), ("2", "nominal")}
     assert {row["unit"] for row in rows} == {"-"}
     run_dir = bench / "runs" / "latest"
+    assert rows[0]["utc"].startswith("2035-03-04T05:06:")
     for row in rows[:5]:
         assert row["utc"] == mission_utc(run_dir, float(row["sim_time"]))
     lines = msr("archive", "query", "lander.core.status.mode", cwd=bench).stdout.splitlines()
@@ -153,3 +162,13 @@ def test_a_mode_exports_its_code_and_its_name_with_utc_beside_seconds(bench: Pat
     )
     assert (first["unit"], first["state"]) == ("s", None)
     assert UTC_STAMP.fullmatch(first["utc"])
+
+
+def test_utc_comes_from_the_bench_epoch_after_the_bench_is_down(bench: Path) -> None:
+    """Last in the module: it takes the bench down (the run folder keeps its bench file)."""
+    live = msr("archive", "query", "--kind", "events", cwd=bench).stdout.splitlines()
+    assert live[0].startswith("2035-03-04T05:06:07.000Z")
+    msr("bench", "down", cwd=bench)
+    assert (bench / "runs" / "latest" / "bench.toml").is_file()
+    down = msr("archive", "query", "--kind", "events", cwd=bench).stdout.splitlines()
+    assert down[: len(live)] == live
