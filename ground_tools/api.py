@@ -687,7 +687,7 @@ class Session:
         ok, seen = self._evaluate(expression)
         described = what or _describe(expression)
         if not ok:
-            raise CheckError(f"check failed{_caller()}: {described} ({seen})")
+            raise CheckError(f"{_caller()}check failed: {described} ({seen})")
         self._say(f"check {described}: ok ({seen})")
 
     def wait_check(
@@ -796,7 +796,7 @@ class Session:
                 self._say(f"wait_check {condition.text}: ok after {now - start:.1f} s")
                 return now - start
             if now >= deadline:
-                raise CheckError(f"wait_check failed{_caller()}: {condition.text} not true "
+                raise CheckError(f"{_caller()}wait_check failed: {condition.text} not true "
                                  f"within {condition.timeout:g} s ({seen})")  # fmt: skip
             reply = self.request(op="step", until=deadline, wake=True, since=cursor)
             now = float(reply["time"])
@@ -818,7 +818,7 @@ class Session:
                 return now - start
             if now >= deadline:
                 held = f"; held {longest:.1f} s of {condition.hold:g}" if condition.hold else ""
-                raise CheckError(f"wait_check failed{_caller()}: {condition.text} not true "
+                raise CheckError(f"{_caller()}wait_check failed: {condition.text} not true "
                                  f"within {condition.timeout:g} s ({seen}{held})")  # fmt: skip
             until = deadline if since is None else min(deadline, since + condition.hold)
             self.request(op="step", until=until, wake=True, since=mark)
@@ -1195,14 +1195,14 @@ def _shown(name: str, value: Any) -> str:
 
 
 def _caller() -> str:
-    """`` at FILE:LINE``: where the procedure, script or test called the API (the first frame
-    outside this module)."""
+    """``FILE:LINE: ``, where the procedure, script or test called the API (the first frame
+    outside this module), as Python names a place in a file."""
     frame = sys._getframe(1)
     while frame is not None and frame.f_code.co_filename == __file__:
         frame = frame.f_back
     if frame is None:
         return ""
-    return f" at {Path(frame.f_code.co_filename).name}:{frame.f_lineno}"
+    return f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno}: "
 
 
 def _describe(expression: str | Callable[[], bool]) -> str:

@@ -150,7 +150,7 @@ def run_procedure(
             body(session)
     except GroundError as exc:  # a failed check or command: where in the procedure it was
         where = _where(exc, path)
-        reason = str(exc) if not where or where[:-2] in str(exc) else f"{where}{exc}"
+        reason = str(exc) if not where or str(exc).startswith(where) else f"{where}{exc}"
     except Exception as exc:
         reason = f"{_where(exc, path)}{type(exc).__name__}: {exc}".splitlines()[0]
     try:

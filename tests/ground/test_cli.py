@@ -96,7 +96,8 @@ def test_a_procedure_that_fails_a_check_gets_a_fail_verdict_naming_it(bench, tmp
     done = msr("run", str(procedure), cwd=bench, check=False)
     assert done.returncode == 1
     assert (
-        "FAIL: wait_check failed: lander.core.status.mode == 3 not true within 1 s" in done.stdout
+        "FAIL: wrong.py:1: wait_check failed: lander.core.status.mode == 3 not true within 1 s"
+        in done.stdout
     )
 
 

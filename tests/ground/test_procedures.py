@@ -200,3 +200,70 @@ def test_a_confirmed_time_tagged_inhibit_removal_survives_a_reboot_and_runs(msr_
     assert "launch removed by schedule:" in removed.values["detail"]
     assert "(confirmed)" in removed.values["detail"]
     msr_bench.wait_check("mav.gate.status.inhibits == 1", timeout=10)  # only 'arm' left
+
+
+# ---------------------------------------------------------------- procedures an operator can trust
+# (decision 0038): wait_check on every sample, with a tolerance and a hold; failures that name
+# the file and line, the expression and the values seen; a timeout that names the last stage.
+
+
+def test_wait_check_judges_every_sample_with_a_tolerance_and_a_hold(msr_bench):
+    took = msr_bench.wait_check("lander.core.status.uptime", ">", 0, hold=5, timeout=30)
+    assert took >= 4.0  # simulated seconds: five of them held, counted from the latest sample
+    uptime = msr_bench.tlm("lander.core.status.uptime")
+    msr_bench.wait_check(f"lander.core.status.uptime == {uptime + 3}", timeout=10)  # one sample
+    msr_bench.wait_check("lander.core.status.mode", "==", 1.04, tolerance=0.05, timeout=5)
+    msr_bench.wait_check("lander.core.status.mode == safe", timeout=5)  # a state by name
+    with pytest.raises(CheckError) as failed:
+        msr_bench.wait_check("lander.core.status.mode", "==", 1.04, timeout=3)
+    message = str(failed.value)
+    assert message.startswith("test_procedures.py:")  # where the check is
+    assert "wait_check failed: lander.core.status.mode == 1.04 not true within 3 s" in message
+    assert "samples of lander.core.status.mode" in message and "last 1 (safe)" in message
+    msr_bench.send("lander", "modes.set", mode="nominal")  # the mode will not stay safe
+    with pytest.raises(CheckError, match=r"held at most [\d.]+ s of 30"):
+        msr_bench.wait_check("lander.core.status.mode == safe", hold=30, timeout=60)
+    for bad in ({"timeout": -1}, {"timeout": 5, "hold": float("nan")}):
+        with pytest.raises(GroundError, match="must be seconds >= 0"):
+            msr_bench.wait_check("lander.core.status.mode == 1", **bad)
+    with pytest.raises(GroundError, match="not one of its states"):
+        msr_bench.wait_check("lander.core.status.mode == sideways", timeout=1)
+
+
+def test_a_procedure_names_the_file_line_expression_and_values_of_a_failed_check(
+    msr_bench, tmp_path
+):
+    from ground_tools.procedure import run_procedure
+
+    path = tmp_path / "wrong_mode.py"
+    path.write_text('cmd("lander core.ping")\n\nwait_check("lander.core.status.mode == nominal", '
+                    "timeout=2)\n")  # fmt: skip
+    verdict = run_procedure(path, msr_bench.run_dir, log=lambda line: None)
+    assert not verdict.passed
+    assert verdict.reason.startswith(
+        "wrong_mode.py:3: wait_check failed: lander.core.status.mode == nominal not true within "
+        "2 s ("
+    ), verdict.reason
+    assert "last 1 (safe)" in verdict.reason
+
+
+def test_a_command_that_times_out_names_the_last_stage_it_reached(msr_bench):
+    msr_bench.cmd("lander", "modes.set", mode="nominal")
+    with pytest.raises(CommandFailed) as failed:
+        msr_bench.cmd("lander", "sta.load_tube", source="depot", timeout=1)
+    assert failed.value.stage == "start" and failed.value.result is not None
+    assert str(failed.value).endswith("no final report within 1 s (last stage reached: start)")
+    msr_bench.cmd("lander", "sta.stop")
+
+
+def test_the_samples_a_hold_counts_restart_when_the_condition_breaks():
+    condition = api._Condition("mav.launch.status.zone_min", ">", -40, 0.5, 30.0, 600.0,
+                               "zone_min > -40 within 0.5 for 30 s", None)  # fmt: skip
+    seen = api._Samples(condition)
+    for time_, value in ((0, -39), (10, -40.4), (20, -41), (25, -39), (50, -39.9)):
+        seen.add(time_, value)
+        assert not seen.done  # -41 broke the hold at 20 s: it counts again from 25 s
+    seen.add(55, -39)
+    assert seen.done and seen.longest == 30
+    assert "6 samples of mav.launch.status.zone_min" in str(seen)
+    assert "between -41 and -39" in str(seen)
