@@ -41,6 +41,7 @@ from fsw.dictionary.model import (
     TmReport,
 )
 from fsw.dictionary.services import SERVICE_EVENTS
+from hal.protocol.devices.icd import Limits, LimitSet
 
 __all__ = [
     "DISARM_ALL",
@@ -193,7 +194,7 @@ def build_node(
         events: the apps' events as (name, severity, meaning); their ids follow the core's.
     """
     all_commands = (*core_commands(node, apid), *commands)
-    all_hk = (*core_hk(node, apid), *hk)
+    all_hk = tuple(gate_limits(h, tuple(inhibits)) for h in (*core_hk(node, apid), *hk))
     all_events = tuple(core_events(node, SERVICE_EVENTS + tuple(events)))
     all_parameters = (*core_parameters(node), *parameters)
     names = {
@@ -214,6 +215,18 @@ def build_node(
         tuple(inhibits),
         (*core_reports(node, apid), *reports),
     )
+
+
+def gate_limits(packet: HkPacket, inhibits: tuple[str, ...]) -> HkPacket:
+    """``gate.status`` with the limits of its ``inhibits`` bits for this node: every inhibit in
+    place is normal, any removed a caution (the mask of all ``inhibits``); another packet is
+    returned as it is."""
+    if packet.name != "gate.status":
+        return packet
+    full = (1 << len(inhibits)) - 1
+    limits = Limits(LimitSet(yellow=(full, full)))
+    fields = tuple(replace(f, limits=limits) if f.name == "inhibits" else f for f in packet.fields)
+    return replace(packet, fields=fields)
 
 
 NAMED_ARGUMENTS: Final[Mapping[tuple[str, str], str]] = MappingProxyType({

@@ -84,7 +84,7 @@ def _f(
     return Field(name, kind, unit, lo, hi, meaning, enum=states, limits=limits)
 
 
-def _above(yellow: float, red: float) -> Limits:
+def _above(yellow: float, red: float | None) -> Limits:
     """Limits of a value normal up to ``yellow``, out of limits above ``red``."""
     return Limits(LimitSet(yellow=(None, yellow), red=(None, red)))
 
@@ -314,7 +314,15 @@ def core_hk(node: str, apid: int) -> list[HkPacket]:
            limits=Limits(LimitSet(yellow=(1, None)))),
     )  # fmt: skip
     gate = (
-        _f("armed", "u8", "-", 0, 255, "hazardous commands armed now"),
+        _f(
+            "armed",
+            "u8",
+            "-",
+            0,
+            255,
+            "hazardous commands armed now (a caution while any is)",
+            limits=_above(0, None),
+        ),
         _f("inhibits", "u16", "-", 0, 65535, "bit i set: inhibit i in place"),
         count("fires", "hazardous commands fired since boot"),
         count("gate_rejects", "hazardous commands refused since boot"),
