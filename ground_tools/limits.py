@@ -201,6 +201,7 @@ class LimitMonitor:
                 self._fields[(node, packet_name)] = {f.name: f for f in fields}
         self.modes: dict[str, str | None] = dict.fromkeys(self.dictionaries)
         self.points: dict[str, PointState] = {}
+        self._texts: dict[tuple[int, str | None], str] = {}  # limit_set_text by field and mode
 
     def check(
         self, node: str, packet: str, time: float, values: Mapping[str, Any]
@@ -233,7 +234,9 @@ class LimitMonitor:
                 items = [(f"{base}[{i}]", item) for i, item in enumerate(value)]
             else:
                 items = [(base, value)]
-            text = limit_set_text(field, mode)
+            text = self._texts.get((id(field), mode))
+            if text is None:
+                text = self._texts[(id(field), mode)] = limit_set_text(field, mode)
             for point, item in items:
                 event = self._judge(node, point, field, item, time, mode, text)
                 if event is not None:

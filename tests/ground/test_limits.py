@@ -16,9 +16,10 @@ from fsw.dictionary.model import HkPacket
 from ground_tools.archive import Archive, ArchiveError
 from ground_tools.control_messages import LimitsRequest, parse_request
 from ground_tools.displays import limit_line, limit_record, reading
-from ground_tools.limits import LimitMonitor, limit_set_text, mode_name, worst
+from ground_tools.limits import LimitMonitor, limit_set_text, mode_name, replay, worst
 from hal.protocol.devices.icd import Field, Limits, LimitSet, enum
 from hal.schema import RequestError
+from tests.system.operator import msr
 
 MODE = Field("mode", "u8", "-", 0, 3, "node mode", enum=enum("boot", "safe", "nominal",
                                                               "critical"))  # fmt: skip
@@ -234,3 +235,49 @@ def test_a_limit_event_line_and_record() -> None:
     assert "40 degC" in line and "bold red" in line
     record = limit_record(event.as_dict())
     assert record["kind"] == "limit" and record["new"] == "red" and record["name"] == event.point
+
+
+# ---------------------------------------------------------------- msr limits --archive
+
+
+def test_replay_leaves_each_point_at_its_last_archived_level(tmp_path: Path) -> None:
+    path = tmp_path / "archive.sqlite"
+    with Archive(path) as archive:
+        archive.add_limit("lander", "lander.sta.status.os_temp", 10.0, "green", "red", 40.0)
+        archive.add_limit("lander", "lander.sta.status.os_temp", 20.0, "red", "yellow", 26.0)
+        archive.add_limit("mav", "mav.core.status.mode", 5.0, "green", "yellow", 1, state="safe")
+    with Archive.open_readonly(path) as archive:
+        points = replay(archive.limit_events())
+    temp = points["lander.sta.status.os_temp"]
+    assert (temp.level, temp.since, temp.value) == ("yellow", 20.0, 26.0)
+    assert points["mav.core.status.mode"].state == "safe"
+
+
+def test_msr_limits_archive_lists_a_down_bench_from_its_archive(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with Archive(run_dir / "archive.sqlite") as archive:
+        archive.add_packet("lander", "sta.status", 12.0, {"os_temp": 41.0})
+        archive.add_limit("lander", "lander.sta.status.os_temp", 10.0, "green", "red", 40.0,
+                          unit="degC", limit_set="yellow ..25, red ..30")  # fmt: skip
+    result = msr("limits", "--archive", "--json", "--run-dir", str(run_dir), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (row,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (row["point"], row["level"], row["since"]) == ("lander.sta.status.os_temp", "red", 10.0)
+    assert row["value"] == 41.0 and row["time"] == 12.0  # the latest archived value
+    assert row["since_utc"] == "2031-07-01T00:00:10.000Z"  # the default mission epoch
+    text = msr("limits", "--archive", "--run-dir", str(run_dir), cwd=tmp_path)
+    assert "lander.sta.status.os_temp" in text.stdout and "41 degC" in text.stdout
+    every = msr("limits", "--archive", "--all", "--json", "--run-dir", str(run_dir), cwd=tmp_path)
+    rows = [json.loads(line) for line in every.stdout.splitlines()]
+    assert len(rows) > 10 and {r["level"] for r in rows} >= {"red", None}
+
+
+def test_msr_limits_of_a_folder_without_a_station_is_a_one_line_error(tmp_path: Path) -> None:
+    result = msr("limits", "--run-dir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "no ground station is running" in result.stderr
+    result = msr("tlm", "--interval", "nan", "--run-dir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2 and "--interval" in result.stderr
+    result = msr("limits", "--archive", "--run-dir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2 and "no such archive" in result.stderr
