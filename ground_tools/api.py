@@ -6,8 +6,9 @@ In the style operators know from OpenC3 COSMOS scripting and F Prime's integrati
 
     bench = connect()                                   # the bench of runs/latest
     bench.cmd("lander core.ping")                       # waits for completion; raises if failed
-    bench.cmd("lander", "modes.set", mode=2)
-    bench.wait_check("lander.core.status.mode == 2", timeout=5)
+    bench.cmd("lander", "modes.set", mode="nominal")    # by state name, or mode=2
+    bench.wait_check("lander.core.status.mode == nominal", timeout=5)
+    bench.wait_check("mav.launch.status.zone_min", ">", -40, tolerance=0.5, hold=30, timeout=600)
     bench.wait_event("lander", "modes.changed", timeout=5)
     bench.cmd("mav", "pyro.fire_srm1", confirm=Confirm("launch window open"))  # hazardous
     sent = bench.send("lander", "sta.load_tube", source=1)  # without waiting for it...
