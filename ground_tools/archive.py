@@ -962,7 +962,10 @@ class Archive:
         """Rows of one query, streamed (an SQLite failure midway becomes ArchiveError)."""
         cursor = self._read(sql, params)
         try:
-            yield from cursor
+            # not ``yield from``: it would close the cursor on GeneratorExit, and the cursor
+            # of a closed archive cannot be closed
+            for row in cursor:  # noqa: UP028
+                yield row
         except sqlite3.Error as exc:
             raise ArchiveError(f"{self._path}: read failed: {_reason(exc)}") from None
         finally:

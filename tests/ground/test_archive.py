@@ -519,3 +519,100 @@ def test_a_packet_with_a_value_that_cannot_be_stored_stores_nothing(archive) -> 
     assert archive.parameters() == []
     assert archive.pending == 0
     assert archive.add_packet("lander", "core.status", 1.0, {"uptime": 1.0}) == 1
+
+
+# ---------------------------------------- UTC, states and units in exports and queries (0037)
+
+
+def _mode_field(parameter: str):
+    from hal.protocol.devices.icd import Field, enum
+
+    if parameter.endswith(".mode"):
+        return Field("mode", "u8", "-", 0, 3, "mode", enum=enum("boot", "safe", "nominal"))
+    if parameter.endswith(".uptime"):
+        return Field("uptime", "f32", "s", 0, 1e9, "seconds since boot")
+    return None
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_points_export_has_utc_the_state_beside_the_raw_code_and_the_unit(
+    archive, fmt: str
+) -> None:
+    from datetime import UTC, datetime
+
+    archive.add_packet("lander", "core.status", 100.0, {"mode": 2, "uptime": 5.0, "odd": 1})
+    archive.add_packet("lander", "core.status", 101.5, {"mode": 9, "uptime": 6.0, "odd": 2})
+    rows = _export(archive, "points", fmt, fields=_mode_field,
+                   epoch=datetime(2040, 1, 1, tzinfo=UTC))  # fmt: skip
+    by_name = {(r["field"], float(r["sim_time"])): r for r in rows}
+    mode = by_name[("mode", 100.0)]
+    assert (str(mode["value"]), mode["state"], mode["unit"]) == ("2", "nominal", "-")
+    assert mode["utc"] == "2040-01-01T00:01:40.000Z"
+    unnamed = by_name[("mode", 101.5)]  # a code the dictionary has no name for: no state
+    assert unnamed["state"] in ("", None) and unnamed["utc"] == "2040-01-01T00:01:41.500Z"
+    uptime = by_name[("uptime", 100.0)]
+    assert (uptime["state"] in ("", None), uptime["unit"]) == (True, "s")
+    odd = by_name[("odd", 100.0)]  # not in the dictionary: neither state nor unit
+    assert odd["state"] in ("", None) and odd["unit"] in ("", None)
+    if fmt == "jsonl":
+        assert (mode["value"], uptime["state"], odd["unit"]) == (2, None, None)
+
+
+def test_the_default_epoch_is_the_run_folders_and_the_real_dictionary_names_modes(
+    tmp_path: Path,
+) -> None:
+    import re
+
+    from hal.bench import default_bench_path
+
+    text = default_bench_path().read_text(encoding="utf-8")
+    bench = re.sub(r"(?m)^epoch = .*$", "epoch = 2033-02-03T04:05:06Z", text)
+    (tmp_path / "bench.toml").write_text(bench, encoding="utf-8")
+    with Archive(tmp_path / "archive.sqlite") as arc:
+        arc.add_packet("lander", "core.status", 1.0, {"mode": 1})
+        rows = _export(arc, "points", "jsonl")
+        events = _export(arc, "events", "csv")
+    assert rows[0]["utc"] == "2033-02-03T04:05:07.000Z"
+    assert rows[0]["state"] == "safe"  # lander.core.status.mode is enumerated in the dictionary
+    assert events == []
+
+
+def test_records_filter_by_node_and_check_everything_before_the_first_row(archive) -> None:
+    _fill(archive)
+    columns = Archive.columns("events")
+    rows = list(archive.records("events", node="orbiter"))
+    assert [dict(zip(columns, row, strict=True))["detail"] for row in rows] == [
+        "ccrs silent for 3 s"
+    ]
+    points = list(archive.records("points", node="orbiter", parameters=None))
+    assert {row[3] for row in points} == {"orbiter"}
+    with pytest.raises(ArchiveError, match="unknown export kind"):
+        archive.records("limits?")
+    with pytest.raises(ArchiveError, match="unknown parameter"):
+        archive.records("points", parameters=["lander.core.status.nothing"])
+    with pytest.raises(ArchiveError, match="parameters apply to a points export"):
+        archive.records("frames", parameters=["lander.core.status.uptime"])
+
+
+def test_a_reader_abandoned_midway_then_closed_prints_nothing(tmp_path: Path) -> None:
+    """The ``| head`` case at the library's level: rows left unread, the archive closed, the
+    generator collected later: no "closed database" traceback on stderr."""
+    path = tmp_path / "archive.sqlite"
+    with Archive(path) as arc:
+        for i in range(100):
+            arc.add_packet("lander", "core.status", float(i), {"uptime": float(i)})
+    code = (
+        "import gc, sys\n"
+        "from ground_tools.archive import Archive\n"
+        f"arc = Archive.open_readonly({str(path)!r})\n"
+        "rows = arc.records('points')\n"
+        "next(rows)\n"
+        "stuck = arc._rows('SELECT * FROM points')\n"
+        "next(stuck)\n"
+        "arc.close()\n"
+        "del rows, stuck\n"
+        "gc.collect()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=HERE.parent.parent, timeout=60, check=False)  # fmt: skip
+    assert (done.returncode, done.stderr) == (0, "")
