@@ -15,6 +15,17 @@ the simulator's back door for the world's truth, and writes ``summary.json``::
                        "slot": 0, "custody_chain": [{"location": ..., "time": ..., ...}],
                        "chain_ok": true}, ...]}
 
+``faults`` lists every fault the run had (decision 0040), whoever put it in: ``by`` is
+``--fault``, ``bench file`` (the bench's own ``[[faults]]``), ``scenario`` (the scenario's
+procedure, through the back door) or ``back door`` (another client of it, e.g. ``msr fault``
+during a nominal run); with ``at``/``duration`` as asked, ``started``/``ended`` as it happened,
+``took_effect`` (True when the simulator saw it change what a device did, at
+``first_effect``; None for a link fault, whose effect the simulator does not observe), and
+``response``: the events of the faulted node from the fault's first effect (its start, for a
+link fault) to :data:`RESPONSE_AFTER` simulated seconds after its end (at most
+:data:`MAX_RESPONSE`; none for a fault that never took effect). A fault that never started or
+never took effect is a line of ``warnings``.
+
 When a process of the bench dies during the run, ``died`` names it (simulator, node or station),
 how (``killed by SIGKILL``) and when (wall seconds, last archived simulated time), ``verdict``
 says so, and the tubes are counted from the archive (``tubes_source``) if the world's truth is
@@ -28,7 +39,8 @@ into the EES, with no step missing or out of order (detours through the gripper 
 near the lander, as after a slip or a rejected seat, are allowed before the slot).
 
 A fault is given as ``TARGET:KIND[@AT][+DURATION][,KEY=VALUE...]``, e.g.
-``sta_arm:grasp_slip@400+30`` or ``os_container.slots:not_seated@300+60,index=0``.
+``sta_arm.gripper:grasp_slip@450+30`` (the grip fails from 450 s to 480 s: the tube held then,
+or grasped then, slips) or ``os_container.slots:not_seated@300+60,index=0``.
 
 **Scenarios.** ``--scenario NAME`` runs one of :data:`SCENARIOS` instead of the nominal
 procedure: each is an operator procedure in :file:`procedures/scenarios/` that puts its fault in
@@ -75,6 +87,11 @@ PACE: Final = "held"
 a campaign repeats byte for byte from its run folder (``msr campaign --rerun``). A fault the
 procedure puts in when the telemetry shows the moment lands while time is held, before the
 round the procedure's next wait lets run."""
+RESPONSE_AFTER: Final = 300.0
+"""Simulated seconds after a fault's end in which the faulted node's events count as its
+response (a slip is seen at the next posture check, a lost board after its heartbeats)."""
+MAX_RESPONSE: Final = 20
+"""Response events listed per fault (the first, in time order)."""
 
 
 @dataclass(frozen=True)
@@ -308,6 +325,7 @@ def run_campaign(
             verdict = Verdict(False, reason, 0.0, time.monotonic() - started["wall"])
         world = _world(run_dir)
         world["device_actions"] = _device_actions(run_dir)
+        world["fault_report"] = _fault_report(run_dir)
     finally:
         watch.stop()
         bench_down(run_dir)
@@ -316,6 +334,7 @@ def run_campaign(
     summary = _summary(run_dir, seed_used, tubes, chosen, verdict, world, phases, entries,
                        time.monotonic() - wall0)  # fmt: skip
     _add_deaths(summary, watch, _archived(run_dir), log)
+    _add_faults(summary, run_dir, world.get("fault_report"), len(entries), chosen)
     (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
 
@@ -428,6 +447,115 @@ def _device_actions(run_dir: Path) -> dict[str, Any]:
     }
 
 
+def _fault_report(run_dir: Path) -> list[dict[str, Any]] | None:
+    """Every fault of the run as the simulator's fault manager saw it, or None when it
+    cannot be asked."""
+    try:
+        report = backdoor_request(run_dir, {"op": "faults"}).get("report")
+    except GroundError:
+        return None
+    return [f for f in report if isinstance(f, dict)] if isinstance(report, list) else None
+
+
+def _fault_node(target: str, bench: Any) -> str | None:
+    """The node a fault's target belongs to (``link:mav``: mav; ``sta_arm.gripper``: the
+    node of board ``sta_arm``), or None."""
+    if target.startswith("link:"):
+        return target.removeprefix("link:")
+    spec = bench.boards.get(target.split(".", 1)[0]) if bench is not None else None
+    return None if spec is None else str(spec.node)
+
+
+def _add_faults(
+    summary: dict[str, Any], run_dir: Path, report: list[dict[str, Any]] | None,
+    asked: int, scenario: Scenario,
+) -> None:  # fmt: skip
+    """Replace the summary's ``faults`` (as asked) with every fault of the run, what became of
+    it and the flight software's response (module docstring); add ``warnings``."""
+    warnings: list[str] = list(summary.get("warnings", []))
+    asked_faults = summary["faults"]
+    if report is None:
+        warnings.append("the simulator's fault report could not be read: faults are listed as "
+                        "asked, not as they happened")  # fmt: skip
+        summary["faults"] = [{**f, "by": "--fault", "took_effect": None, "response": []}
+                             for f in asked_faults]  # fmt: skip
+        summary["warnings"] = warnings
+        return
+    try:
+        bench = load_bench(run_dir / "bench.toml")
+    except BenchError:
+        bench = None
+    scheduled = sum(1 for f in report if f.get("origin") == "schedule")
+    from_bench = scheduled - asked  # the bench's own [[faults]] come first, then --fault's
+    try:
+        archive: Archive | None = Archive.open_readonly(run_dir / "archive.sqlite")
+    except ArchiveError:
+        archive = None
+    faults = []
+    seen_scheduled = 0
+    try:
+        for entry in report:
+            if entry.get("origin") == "schedule":
+                seen_scheduled += 1
+                by = "bench file" if seen_scheduled <= from_bench else "--fault"
+            else:
+                by = "scenario" if scenario.name != "nominal" else "back door"
+            faults.append(_fault_entry(entry, by, bench, archive, summary["sim_seconds"]))
+    finally:
+        if archive is not None:
+            archive.close()
+    for fault in faults:
+        if fault.get("warning"):
+            warnings.append(fault["warning"])
+    summary["faults"] = faults
+    summary["warnings"] = warnings
+
+
+def _fault_entry(
+    entry: dict[str, Any], by: str, bench: Any, archive: Archive | None, run_end: float
+) -> dict[str, Any]:
+    """One fault of the summary (module docstring)."""
+    target, kind = str(entry.get("target")), str(entry.get("kind"))
+    at, duration = entry.get("at"), entry.get("duration")
+    started, ended = entry.get("started"), entry.get("ended")
+    effects = entry.get("effects")
+    took = None if effects is None else bool(effects)
+    node = _fault_node(target, bench)
+    when = f"@{at:g} s" if isinstance(at, int | float) else ""
+    if isinstance(duration, int | float):
+        when += f" +{duration:g} s"
+    name = f"fault {entry.get('id')} {target}:{kind} {when} ({by})"
+    warning = None
+    if started is None:
+        warning = f"{name} never started (the run ended at {run_end:g} s simulated)"
+    elif took is False:
+        until = "the end" if ended is None else f"{ended:g} s"
+        warning = (f"{name} never took effect: the device never met it while it lasted "
+                   f"({started:g} s to {until})")  # fmt: skip
+    response: list[dict[str, Any]] = []
+    more = 0
+    first = entry.get("first_effect") if took else started  # nothing to answer before it
+    if first is not None and took is not False and node is not None and archive is not None:
+        last = (ended if ended is not None else run_end) + RESPONSE_AFTER
+        try:
+            events = archive.events(node, start=float(first), end=float(last))
+        except ArchiveError:
+            events = []
+        response = [
+            {"time": round(e.sim_time, 3), "node": e.node, "name": e.name,
+             "severity": e.severity, "detail": e.detail}
+            for e in events[:MAX_RESPONSE]
+        ]  # fmt: skip
+        more = max(0, len(events) - MAX_RESPONSE)
+    return {
+        "id": entry.get("id"), "target": target, "kind": kind, "node": node, "by": by,
+        "at": at, "duration": duration, "params": entry.get("params", {}),
+        "started": started, "ended": ended, "ended_how": entry.get("ended_how"),
+        "took_effect": took, "effects": effects, "first_effect": entry.get("first_effect"),
+        "response": response, "response_more": more, "warning": warning,
+    }  # fmt: skip
+
+
 def _summary(
     run_dir: Path, seed: int, tubes: int, scenario: Scenario, verdict: Any,
     world: dict[str, Any], phases: list[dict[str, Any]], faults: list[dict[str, Any]],
@@ -480,6 +608,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         )  # fmt: skip
     console = Console()
     console.print(table)
+    _print_faults(console, summary)
     if summary.get("died"):
         source = summary.get("tubes_source", "world")
         console.print(f"DIED: {summary['died']['text']}; tubes loaded per the {source}: "
@@ -491,3 +620,30 @@ def print_summary(summary: dict[str, Any]) -> None:
         f"EES released: {summary['ees_released']}; "
         f"run folder {summary['run_dir']}"
     )
+
+
+def _print_faults(console: Any, summary: dict[str, Any]) -> None:
+    """The faults of the run (what was injected, whether it took effect, the response) and the
+    warnings."""
+    from rich.table import Table
+
+    faults = summary.get("faults") or []
+    if faults:
+        table = Table(title="faults")
+        for column in ("fault", "by", "when", "took effect", "response (faulted node's events)"):
+            table.add_column(column, overflow="fold")  # a narrow terminal folds, never cuts
+        for f in faults:
+            when = "-" if f.get("started") is None else f"{f['started']:g} s"
+            if f.get("ended") is not None:
+                when += f" to {f['ended']:g} s"
+            took = {True: f"yes, at {f.get('first_effect') or 0:g} s", False: "[red]NO[/]",
+                    None: "not observed"}[f.get("took_effect")]  # fmt: skip
+            names = [f"{e['name']} ({e['time']:g} s)" for e in f.get("response", [])[:6]]
+            hidden = len(f.get("response", [])) - len(names) + f.get("response_more", 0)
+            if hidden:
+                names.append(f"... {hidden} more")
+            table.add_row(f"{f['target']}:{f['kind']}", str(f.get("by")), when, took,
+                          ", ".join(names) or "none")  # fmt: skip
+        console.print(table)
+    for warning in summary.get("warnings", []):
+        console.print(f"[yellow]WARNING[/]: {warning}", highlight=False)

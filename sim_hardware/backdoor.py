@@ -11,7 +11,8 @@ fields)::
      "duration": 5.0, "at": 120.0, "params": {...}}      -> {"ok": true, "id": 3}
     {"op": "clear", "id": 3}                              -> {"ok": true}
     {"op": "clear_all", "target": "sta_arm"}              -> {"ok": true, "cleared": 2}
-    {"op": "faults"}                                      -> {"ok": true, "faults": [...]}
+    {"op": "faults"}                                      -> {"ok": true, "faults": [...],
+                                                              "history": [...], "report": [...]}
     {"op": "status"}                                      -> {"ok": true, "time": ..., ...}
     {"op": "world"}                                       -> {"ok": true, "world": {...}}
 

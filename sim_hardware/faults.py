@@ -37,6 +37,13 @@ to that, and when the last one ends the line is back at its own rate, not an ins
 
 A fault starts at its time and ends after its duration, or when cleared. Every refusal is a
 :class:`FaultError` whose one-line message names the problem; a refused fault changes nothing.
+
+Reporting (decision 0040): :meth:`FaultManager.report` lists every fault the run has had, where
+it came from (``schedule``: the bench file's ``[[faults]]``; ``inject``: the back door, a test),
+when it started and ended, and whether it **took effect**: for a device fault, how many times it
+changed what the device did and when first (:attr:`sim_hardware.devices.base.Fault.effects`: a
+``grasp_slip`` in force while the gripper holds nothing has none); for a link fault, None (the
+relays do not tell which frame a fault took).
 """
 
 from __future__ import annotations
@@ -61,6 +68,8 @@ three times Mars's longest light time and far past every timeout of the bench (d
 DEFAULT_LINE_BAUD: Final = 115200
 """bit/s of a throttled space link when the fault names no ``baud`` and the link has no rate of
 its own."""
+MAX_REPORTED: Final = 1000
+"""Faults :meth:`FaultManager.report` keeps (the first of the run): a bounded reply."""
 LINK_DIRECTIONS: Final = {
     "board": ("both", "to_board", "from_board"),
     "space": ("both", "up", "down"),
@@ -88,6 +97,26 @@ class ActiveFault:
     spec: FaultSpec
     started: bool = False
     handle: Fault | None = None
+    origin: str = "schedule"
+    started_at: float | None = None
+    ended_at: float | None = None
+    ended_how: str | None = None
+
+    def report(self) -> dict[str, Any]:
+        """What became of it (:meth:`FaultManager.report`)."""
+        s = self.spec
+        if s.kind in LINK_FAULTS:
+            effects, first = None, None
+        elif self.handle is None:
+            effects, first = 0, None
+        else:
+            effects, first = self.handle.effects, self.handle.first_effect
+        return {
+            "id": self.id, "target": s.target, "kind": s.kind, "at": s.at,
+            "duration": s.duration, "params": dict(s.params), "origin": self.origin,
+            "started": self.started_at, "ended": self.ended_at, "ended_how": self.ended_how,
+            "effects": effects, "first_effect": first,
+        }  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-friendly description."""
@@ -146,21 +175,25 @@ class FaultManager:
         self.active: dict[int, ActiveFault] = {}
         self.history: list[dict[str, Any]] = []
         self._clears: list[tuple[int, float]] = []  # clear(later=True): id, time asked
+        self._every: list[ActiveFault] = []  # every fault of the run, for report()
         self._links: dict[tuple[str, str], _LinkTarget] = {}
         for spec in schedule:
             self.schedule(spec)
 
     # ------------------------------------------------------------------ the API
 
-    def schedule(self, spec: FaultSpec) -> int:
-        """Check a fault and queue it for its time; return its id.
+    def schedule(self, spec: FaultSpec, *, origin: str = "schedule") -> int:
+        """Check a fault and queue it for its time; return its id. ``origin``: where it came
+        from, for :meth:`report` (``schedule``, ``inject``).
 
         Raises:
             FaultError: unknown kind, target, device, field or parameter (named).
         """
         self._check(spec)
-        fault = ActiveFault(self._next_id, spec)
+        fault = ActiveFault(self._next_id, spec, origin=origin)
         self._next_id += 1
+        if len(self._every) < MAX_REPORTED:
+            self._every.append(fault)
         self.pending.append(fault)
         self.pending.sort(key=lambda f: (f.spec.at, f.id))
         return fault.id
@@ -194,7 +227,7 @@ class FaultManager:
             at=float(max(when, now)), target=target, kind=kind,
             duration=None if duration is None else float(duration), params=dict(params or {}),
         )  # fmt: skip
-        fault_id = self.schedule(spec)
+        fault_id = self.schedule(spec, origin="inject")
         if start:
             self.apply(now)
         return fault_id
@@ -282,6 +315,13 @@ class FaultManager:
         """Every fault scheduled or in effect."""
         return [f.to_json() for f in [*self.active.values(), *self.pending]]
 
+    def report(self) -> list[dict[str, Any]]:
+        """Every fault of the run (the first :data:`MAX_REPORTED`), in the order given: target,
+        kind, time, duration, parameters, ``origin``, ``started``/``ended`` (simulated times,
+        None: not yet), ``ended_how`` (``ended``, ``cleared``, ``spent``, ``unscheduled``),
+        ``effects`` and ``first_effect`` (module docstring)."""
+        return [f.report() for f in self._every]
+
     # ------------------------------------------------------------------ internals
 
     def _check(self, spec: FaultSpec) -> None:
@@ -343,7 +383,7 @@ class FaultManager:
 
     def _start(self, fault: ActiveFault, now: float) -> None:
         spec = fault.spec
-        fault.started = True
+        fault.started, fault.started_at = True, now
         self.active[fault.id] = fault
         if spec.kind in LINK_FAULTS:
             link = self._link(spec)
@@ -391,6 +431,8 @@ class FaultManager:
         self._impair(link.kind, link.name, out)
 
     def _record(self, fault: ActiveFault, now: float, how: str) -> None:
+        if how != "started":
+            fault.ended_at, fault.ended_how = now, how
         self.history.append({"time": now, "event": how, **fault.to_json()})
 
 

@@ -266,7 +266,8 @@ class StandIn:
             if isinstance(message, ClearAllRequest):
                 return {"cleared": self.faults.clear_all(now, message.target), "time": now}
             if isinstance(message, FaultsRequest):
-                return {"faults": self.faults.listing(), "history": self.faults.history[-100:]}
+                return {"faults": self.faults.listing(), "history": self.faults.history[-100:],
+                        "report": self.faults.report()}  # fmt: skip
             if isinstance(message, StatusRequest):
                 return self.status()
             if isinstance(message, WorldRequest):

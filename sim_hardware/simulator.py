@@ -668,7 +668,8 @@ class Simulator:
                 cleared = self.faults.clear_all(now, message.target, later=between)
                 return {"cleared": cleared, "time": now}
             if isinstance(message, FaultsRequest):
-                return {"faults": self.faults.listing(), "history": self.faults.history[-100:]}
+                return {"faults": self.faults.listing(), "history": self.faults.history[-100:],
+                        "report": self.faults.report()}  # fmt: skip
             if isinstance(message, StatusRequest):
                 return self.status()
             if isinstance(message, WorldRequest):

@@ -211,6 +211,10 @@ class Fault:
         field: the status field of a ``stuck``, ``bias`` or ``noise`` fault.
         params: the fault's parameters (``delay``, ``offset``, ``sigma``, ``index``, ...).
         until: simulated time at which it ends by itself, or None.
+        effects: how many times it changed what the device did (a read of it by
+            :meth:`BoardEmulator.fault` while acting, a request lost or a reply spoiled, a status
+            report faked): 0 for a fault that never took effect (decision 0040).
+        first_effect: the simulated time of the first of them, or None.
     """
 
     kind: str
@@ -220,6 +224,14 @@ class Fault:
     until: float | None = None
     frozen: Any = None
     used: int = 0
+    effects: int = 0
+    first_effect: float | None = None
+
+    def took_effect(self, now: float) -> None:
+        """Count one change it made to what the device did, at ``now``."""
+        self.effects += 1
+        if self.first_effect is None:
+            self.first_effect = now
 
 
 class BoardEmulator:
@@ -342,9 +354,12 @@ class BoardEmulator:
         return before - len(self.faults)
 
     def fault(self, kind: str, device: str | None = None) -> Fault | None:
-        """The active fault of this kind on this device (or board-wide), if any."""
+        """The active fault of this kind on this device (or board-wide), if any. A device asks
+        at the moment the fault would change what it does (a slip is asked for only with a tube
+        held), so a fault found is counted as taking effect (:attr:`Fault.effects`)."""
         for f in self.faults:
             if f.kind == kind and (f.device is None or device is None or f.device == device):
+                f.took_effect(self.now)
                 return f
         return None
 
@@ -406,6 +421,7 @@ class BoardEmulator:
             if f.params.get("command", name) != name:
                 continue
             f.used += 1
+            f.took_effect(self.now)
             if f.used >= int(f.params.get("count", 1)):
                 self.faults.remove(f)
             return True
@@ -484,6 +500,7 @@ class BoardEmulator:
             if f.device != device.name or f.field is None:
                 continue
             values[f.field] = self._faulty(f, values[f.field])
+            f.took_effect(now)
         for spec in device.status.fields:
             values[spec.name] = _clamp(spec, values[spec.name])
         return device.status.encode(**values)
