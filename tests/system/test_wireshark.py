@@ -1,0 +1,149 @@
+"""System test: an engineer opens every capture of a campaign in Wireshark (decision 0042).
+
+As a person would: run a one-tube campaign, export the dissector with ``msr dict export --format
+wireshark -o msr.lua``, and read every capture file of the run folder with ``tshark -X
+lua_script:msr.lua``. Every record is decoded by the dissector (device links, TC frames, TM
+frames, each under its linktype), none is marked malformed, carries a bad checksum or an unknown
+id, no Lua error is printed; commands, telemetry, events and board messages appear by name, with
+units and state names; the records carry the mission's dates, not 1970's. A second test feeds
+damaged records and sees each one marked malformed, never a crash.
+
+tshark comes from the Makefile's ``system-tools`` target (Debian package ``tshark``); where it
+is missing the test is skipped with that reason, except under CI, which must have it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from hal.bench import DEFAULT_EPOCH
+from hal.links.pcap import (
+    LINKTYPE_PACKET,
+    LINKTYPE_TC_FRAME,
+    LINKTYPE_TM_FRAME,
+    PcapReader,
+    PcapWriter,
+)
+from hal.protocol.devices import sta_arm
+from hal.protocol.framing import ASM
+from hal.protocol.pus import PusTc
+from tests.system.operator import msr
+
+TSHARK = shutil.which("tshark")
+if TSHARK is None and os.environ.get("CI"):
+    raise RuntimeError("tshark is missing under CI: make system-tools installs it")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(TSHARK is None, reason="tshark is not installed (make system-tools)"),
+]
+
+FIELDS = (
+    "frame.number", "msr.kind", "msr.name", "msr.malformed", "msr.bad_checksum", "msr.unknown",
+    "msr.out_of_range", "_ws.malformed", "_ws.expert.message",
+)  # fmt: skip
+"""What tshark prints per record: its number, what the dissector made of it, every problem."""
+
+
+def tshark(lua: Path, capture: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``tshark -X lua_script:LUA -r CAPTURE ARGS``: its output (never hangs past 5 minutes)."""
+    assert TSHARK is not None
+    return subprocess.run(
+        [TSHARK, "-n", "-X", f"lua_script:{lua}", "-r", str(capture), *args],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+def records(lua: Path, capture: Path) -> list[dict[str, str]]:
+    """Each record of ``capture`` as tshark's fields (:data:`FIELDS`); a failed run fails."""
+    fields = [arg for name in FIELDS for arg in ("-e", name)]
+    run = tshark(lua, capture, "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=|",
+                 *fields)  # fmt: skip
+    problems = [line for line in run.stderr.splitlines() if "Running as user" not in line]
+    assert run.returncode == 0 and not problems, f"{capture.name}: {run.stderr[-2000:]}"
+    return [dict(zip(FIELDS, line.split("\t"), strict=True)) for line in run.stdout.splitlines()]
+
+
+def export_dissector(tmp_path: Path) -> Path:
+    lua = tmp_path / "msr.lua"
+    run = msr("dict", "export", "--format", "wireshark", "-o", str(lua), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert lua.read_text(encoding="utf-8").startswith("-- msr.lua")
+    return lua
+
+
+def test_every_record_of_a_campaign_decodes_in_tshark_with_names(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    campaign = msr("campaign", "--tubes", "1", "--runs-dir", str(runs), cwd=tmp_path)
+    assert campaign.returncode == 0, campaign.stdout[-3000:] + campaign.stderr[-3000:]
+    captures = sorted((runs / "latest" / "captures").glob("*.pcap"))
+    lua = export_dissector(tmp_path)
+
+    kinds: Counter[str] = Counter()
+    names: Counter[str] = Counter()
+    linktypes = {}
+    for capture in captures:
+        with PcapReader(capture) as reader:
+            linktypes[capture.name] = reader.linktype
+            stamps = [ts for ts, _ in reader]
+        assert stamps, f"{capture.name}: no record"
+        assert min(stamps) >= DEFAULT_EPOCH.timestamp(), f"{capture.name}: stamped before 2031"
+        decoded = records(lua, capture)
+        assert len(decoded) == len(stamps), f"{capture.name}: tshark read another count"
+        for record in decoded:
+            where = f"{capture.name} #{record['frame.number']}"
+            assert record["msr.kind"], f"{where}: not decoded by the dissector"
+            for problem in FIELDS[3:]:
+                assert not record[problem], f"{where}: {problem}: {record[problem]}"
+            kinds[record["msr.kind"]] += 1
+            names.update(name for name in record["msr.name"].split("|") if name)
+
+    # every link kind, each under its linktype: board and timing links, uplink, downlink
+    assert set(kinds) == {"packet", "tc_frame", "tm_frame"}, kinds
+    assert linktypes["sim-sta_arm.rx.pcap"] == LINKTYPE_PACKET
+    assert linktypes["ground-lander.tx.pcap"] == LINKTYPE_TC_FRAME
+    assert linktypes["ground-lander.rx.pcap"] == LINKTYPE_TM_FRAME
+    # commands, telemetry, events, verification, board messages and timing, by name
+    for name in (
+        "sta.load_tube", "modes.set", "cop1.unlock", "core.status", "sta.status",
+        "time.report", "core.boot", "verification.completed", "sta_arm.arm.ping",
+        "sta_arm.arm.status", "sta_arm.arm.completed", "timing.tick", "timing.cycle_done",
+    ):  # fmt: skip
+        assert names[name], f"{name} never named; named: {sorted(names)[:40]}"
+    assert any(name.startswith("sta_arm.gripper.") and names[name] for name in names)
+
+    # a person reading the tree sees units, state names, the CLCW and the mission's date
+    tree = tshark(lua, runs / "latest" / "captures" / "ground-lander.rx.pcap", "-V", "-c", "5")
+    assert "mode: safe (1)" in tree.stdout
+    assert " degC" in tree.stdout and "uptime: " in tree.stdout
+    assert "Report value V(R)" in tree.stdout
+    assert "Jul  1, 2031" in tree.stdout
+
+
+def test_damaged_records_are_marked_malformed_and_the_rest_still_decode(tmp_path: Path) -> None:
+    lua = export_dissector(tmp_path)
+    ping = ASM + PusTc(sta_arm.ARM.apid, 17, 1, seq_count=1).pack()
+    damaged = bytearray(ping)
+    damaged[-1] ^= 0xFF
+    records_in = [ping, bytes(damaged), ping[:-3], ping[4:], ASM, ping + b"\x00", ping]
+    path = tmp_path / "sim-sta_arm.rx.pcap"
+    with PcapWriter(path, LINKTYPE_PACKET) as writer:
+        for index, record in enumerate(records_in):
+            writer.write(record, 1.0 + index)
+    decoded = records(lua, path)
+    assert [r["msr.name"] for r in decoded][::6] == ["sta_arm.arm.ping", "sta_arm.arm.ping"]
+    assert decoded[1]["msr.bad_checksum"]
+    for record in decoded[2:6]:
+        assert record["msr.malformed"], record
+    for linktype in (LINKTYPE_TC_FRAME, LINKTYPE_TM_FRAME):
+        frames = tmp_path / f"frames-{linktype}.pcap"
+        with PcapWriter(frames, linktype) as writer:
+            writer.write(ping, 1.0)  # a packet where a frame belongs
+            writer.write(ASM + bytes(40), 2.0)
+        for record in records(lua, frames):
+            assert record["msr.malformed"] or record["msr.bad_checksum"], record
