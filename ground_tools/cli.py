@@ -929,9 +929,10 @@ def build_parser() -> argparse.ArgumentParser:
     _where(archive)
     archive.set_defaults(func=_cmd_archive)
 
-    plot = sub.add_parser("plot", help="plot parameters of the archive to a PNG")
+    plot = sub.add_parser("plot", help="plot parameters of the archive (PNG, JPEG, SVG, PDF)")
     plot.add_argument("parameters", nargs="+", metavar="NODE.PACKET.FIELD")
-    plot.add_argument("-o", "--output", required=True, help="the PNG file")
+    plot.add_argument("-o", "--output", required=True,
+                      help="the file; its suffix names the format: .png .jpg .svg .pdf")  # fmt: skip
     _span(plot)
     _where(plot)
     plot.set_defaults(func=_cmd_plot)
