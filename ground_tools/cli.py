@@ -931,8 +931,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     plot = sub.add_parser("plot", help="plot parameters of the archive (PNG, JPEG, SVG, PDF)")
     plot.add_argument("parameters", nargs="+", metavar="NODE.PACKET.FIELD")
-    plot.add_argument("-o", "--output", required=True,
-                      help="the file; its suffix names the format: .png .jpg .svg .pdf")  # fmt: skip
+    plot.add_argument(
+        "-o", "--output", required=True, help="the file: .png, .jpg, .svg or .pdf (its format)"
+    )
     _span(plot)
     _where(plot)
     plot.set_defaults(func=_cmd_plot)
