@@ -680,11 +680,12 @@ def _cmd_archive(args: argparse.Namespace) -> int:
             finally:
                 records.close()  # before the archive closes (a reader gone midway: | head)
             return 0
+        fmt = "jsonl" if args.json else args.format
         if args.output in (None, "-"):
-            archive.export(args.kind, args.format, sys.stdout, **options)
+            archive.export(args.kind, fmt, sys.stdout, **options)
             return 0
         with open(args.output, "w", encoding="utf-8", newline="") as out:
-            archive.export(args.kind, args.format, out, **options)
+            archive.export(args.kind, fmt, out, **options)
         print(f"archive export: {args.output}", file=sys.stderr)
         return 0
     finally:
@@ -922,7 +923,7 @@ def build_parser() -> argparse.ArgumentParser:
     archive.add_argument("--format", default="csv", choices=["csv", "jsonl"],
                          help="export: CSV with a header row, or JSON lines")  # fmt: skip
     archive.add_argument(
-        "--json", action="store_true", help="query: one JSON object per line (export's jsonl)"
+        "--json", action="store_true", help="one JSON object per line (--format jsonl)"
     )
     archive.add_argument("-o", "--output", help="export: file (default: standard output)")
     _span(archive)
