@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from hal.bench import default_bench_path
+from hal.bench import DEFAULT_EPOCH, default_bench_path
 from hal.links import Link, open_link
 from hal.links.channel import PacketChannel
 from hal.links.pcap import PcapReader
@@ -110,12 +110,14 @@ def run_cycles(clients: list[TimingClient], each: Callable[[float], None]) -> No
 
 
 def carried_by(capture: Path) -> list[tuple[float, int]]:
-    """(simulated time, octets the line had carried by then) at each record of a capture."""
-    total, out = 0, []
+    """(simulated time, octets the line had carried by then) at each record of a capture (a
+    bench's stamps are the mission epoch plus simulated time, decision 0042; a bare host's,
+    its clock)."""
+    total, out, epoch = 0, [], DEFAULT_EPOCH.timestamp()
     with PcapReader(capture) as records:
         for stamp, frame in records:
             total += len(frame)
-            out.append((stamp, total))
+            out.append((round(stamp - epoch, 6) if stamp >= epoch else stamp, total))
     return out
 
 
