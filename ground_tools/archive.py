@@ -1521,9 +1521,18 @@ def _telemetry_field(parameter: str) -> Field | None:
 
 
 def _utc_formatter(epoch: datetime) -> Callable[[float], str]:
+    """UTC text of a simulated time; consecutive rows of one packet share their time, so the
+    last one is kept (a third of a points export's time otherwise)."""
     from ground_tools.timefmt import utc_text
 
-    return lambda t: utc_text(epoch, t)
+    last: list[Any] = [None, ""]
+
+    def utc(t: float) -> str:
+        if t != last[0]:
+            last[0], last[1] = t, utc_text(epoch, t)
+        return str(last[1])
+
+    return utc
 
 
 def _points_rows(
