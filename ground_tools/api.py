@@ -572,28 +572,37 @@ class Session:
         each onboard inhibit in place or removed (``gate.status``) and the node's mode
         (``core.status``); a value not received yet is None.
 
-        Both packets are waited for (at most ``fresh`` simulated seconds) until they are no
-        older than the call, so a command sent just before (an inhibit removed, a mode set)
-        shows; then the latest ones are taken, whatever their age (``GateView.time``).
+        Both packets are waited for (at most ``fresh`` simulated seconds) until one of each is
+        received after the call, so a command sent just before (an inhibit removed, a mode
+        set) shows; one that does not come in time is taken as the latest received, whatever
+        its age (``GateView.time`` says it).
 
         Raises:
             GroundError: an unknown node.
         """
         names = inhibits(node)
-        wanted = [f"{node}.gate.status", f"{node}.core.status"]
-        start, mark = self._clock()
+        now, cursor = self._clock()
+        deadline = now + fresh
+        fresh_ones: dict[str, dict[str, Any]] = {}  # received after the call, by packet name
         while True:
-            found = self.request(op="latest", names=wanted)["values"]
-            times = [found[name].get("time") for name in wanted]
-            if all(isinstance(t, int | float) and t >= start for t in times):
+            while True:  # the packets received since: whatever the node's clock says
+                packets, after = self.packets(cursor, 5000)
+                for packet in packets:
+                    if packet.node == node and packet.name in ("gate.status", "core.status"):
+                        fresh_ones[packet.name] = {"time": packet.time, "value": packet.values}
+                if after == cursor:
+                    break
+                cursor = after
+            if len(fresh_ones) == 2 or now >= deadline:
                 break
-            now = float(self.request(op="step", until=start + fresh, wake=True,
-                                     since=mark)["time"])  # fmt: skip
-            mark = self._seen()
-            if now >= start + fresh:
-                found = self.request(op="latest", names=wanted)["values"]
-                break
-        gate, core = found[wanted[0]], found[wanted[1]]
+            now = float(self.request(op="step", until=deadline, wake=True,
+                                     since=cursor)["time"])  # fmt: skip
+        wanted = [f"{node}.{name}" for name in ("gate.status", "core.status") if name not in
+                  fresh_ones]  # fmt: skip
+        if wanted:  # none came in time: the latest, whatever its age
+            for name, found in self.request(op="latest", names=wanted)["values"].items():
+                fresh_ones[name.split(".", 1)[1]] = found
+        gate, core = fresh_ones["gate.status"], fresh_ones["core.status"]
         values = gate.get("value") if isinstance(gate.get("value"), dict) else {}
         bits = values.get("inhibits")
         placed = {
