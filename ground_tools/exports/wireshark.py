@@ -902,8 +902,8 @@ local function dissect_packet(tvb, tree, rec, label)
     crc_item:append_text(" [correct]")
   end
   local kind = (is_tc and "TC" or "TM") .. "[" .. service .. "," .. subtype .. "]"
-  sub:set_text(string.format("Space packet %s %s, APID 0x%03X, seq %d", owner or "?", kind, apid,
-                             bits(tvb(2, 2):uint(), 0, 14)))
+  sub:set_text(string.format("%s %s %s, APID 0x%03X, seq %d", label or "Space packet",
+                             owner or "?", kind, apid, bits(tvb(2, 2):uint(), 0, 14)))
   if NODES[apid] then
     if is_tc then node_tc(tvb, sub, head, stop, apid, service, subtype, rec)
     else node_tm(tvb, sub, head, stop, apid, service, subtype, rec) end

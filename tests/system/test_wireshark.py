@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from fsw.dictionary import node_dictionary
 from hal.bench import DEFAULT_EPOCH
 from hal.links.pcap import (
     LINKTYPE_PACKET,
@@ -30,9 +31,14 @@ from hal.links.pcap import (
     PcapReader,
     PcapWriter,
 )
+from hal.protocol.cuc import CucTime
 from hal.protocol.devices import sta_arm
 from hal.protocol.framing import ASM
-from hal.protocol.pus import PusTc
+from hal.protocol.pus import PusTc, PusTm
+from hal.protocol.sdls import SecurityAssociation, authenticate
+from hal.protocol.tc_frame import TcFrame
+from hal.protocol.tc_segment import segment
+from hal.protocol.tm_frame import VC_EVENTS, TmFramer
 from tests.system.operator import msr
 
 TSHARK = shutil.which("tshark")
@@ -147,3 +153,49 @@ def test_damaged_records_are_marked_malformed_and_the_rest_still_decode(tmp_path
             writer.write(ASM + bytes(40), 2.0)
         for record in records(lua, frames):
             assert record["msr.malformed"] or record["msr.bad_checksum"], record
+
+
+def test_packets_spanning_frames_and_segments_are_rebuilt_and_a_gap_drops_one(
+    tmp_path: Path,
+) -> None:
+    """A TM packet longer than a frame's data field is shown once, whole, with the frame that
+    completes it; a lost frame drops the packet in progress (a sequence note, not malformed); a
+    segmented telecommand is shown with its last segment."""
+    lander = node_dictionary("lander")
+    lua = export_dissector(tmp_path)
+    detail = "the long detail of an event that does not fit in one short frame, nor in two"
+    event = PusTm(lander.apid, 5, 1, lander.event("core.boot").encode(detail), time=CucTime(7, 0))
+    framer = TmFramer(42, frame_length=64)  # 52-octet data fields: the event spans 3 frames
+    for _ in range(3):
+        framer.add_packet(VC_EVENTS, event.pack())
+    framer.flush()
+    frames = [ASM + frame for frame in framer.frames()]
+    whole, lost = tmp_path / "whole.pcap", tmp_path / "lost.pcap"
+    for path, kept in ((whole, frames), (lost, [frames[0], *frames[2:]])):
+        with PcapWriter(path, LINKTYPE_TM_FRAME) as writer:
+            for index, frame in enumerate(kept):
+                writer.write(frame, 1.0 + index)
+    decoded = records(lua, whole)
+    assert [n for r in decoded for n in r["msr.name"].split("|") if n != "idle" and n] == [
+        "core.boot"
+    ] * 3
+    assert not any(r["msr.malformed"] or r["msr.bad_checksum"] for r in decoded)
+    tree = tshark(lua, whole, "-V").stdout
+    assert "Reassembled packet" in tree and detail.strip() in tree
+    decoded = records(lua, lost)
+    assert 0 < sum(r["msr.name"].count("core.boot") for r in decoded) < 3
+    assert not any(r["msr.malformed"] or r["msr.bad_checksum"] for r in decoded)
+
+    insert = lander.command("schedule.insert")
+    big = PusTc(lander.apid, insert.message.service, insert.message.subtype, bytes(400),
+                seq_count=11)  # fmt: skip
+    sa = SecurityAssociation(1, bytes(range(32)))
+    units = segment([big.pack()], 150)
+    uplink = tmp_path / "uplink.pcap"
+    with PcapWriter(uplink, LINKTYPE_TC_FRAME) as writer:
+        for n, unit in enumerate(units):
+            frame = TcFrame(42, 0, unit.data, seq=n, seg_flags=unit.flags)
+            writer.write(ASM + authenticate(frame, sa, n + 1), 1.0 + n)
+    decoded = records(lua, uplink)
+    assert len(decoded) == 3 and decoded[2]["msr.name"] == "schedule.insert"
+    assert not any(r["msr.malformed"] or r["msr.bad_checksum"] for r in decoded)
