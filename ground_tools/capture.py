@@ -74,7 +74,7 @@ from hal.links.pcap import CaptureError as PcapCaptureError
 from hal.protocol import timing
 from hal.protocol.clcw import Clcw
 from hal.protocol.devices import test_board
-from hal.protocol.devices.icd import BoardIcd, DeviceIcd
+from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Field
 from hal.protocol.framing import ASM
 from hal.protocol.pus import DEVICE_FAILURE_SIZE, DeviceFailure, PusPacket, PusTc, PusTm
 from hal.protocol.sdls import (
@@ -282,10 +282,19 @@ def _value_text(value: Any) -> str:
     return str(value)
 
 
-def _fields_text(values: Mapping[str, Any]) -> str:
+def _fields_text(values: Mapping[str, Any], declared: Iterable[Field] = ()) -> str:
+    """``{name: value, ...}``; a value of an enumerated field (``declared``) by its state name,
+    ``mode: nominal (2)``."""
     if not values:
         return ""
-    return " {" + ", ".join(f"{k}: {_value_text(v)}" for k, v in values.items()) + "}"
+    enumerated = {f.name: f for f in declared if f.enum}
+
+    def shown(key: str, value: Any) -> str:
+        spec = enumerated.get(key)
+        state = spec.state(value) if spec is not None and not isinstance(value, list) else None
+        return f"{state} ({_value_text(value)})" if state else _value_text(value)
+
+    return " {" + ", ".join(f"{k}: {shown(k, v)}" for k, v in values.items()) + "}"
 
 
 @cache
@@ -385,7 +394,8 @@ def _node_packet(node: NodeDictionary, packet: PusTc | PusTm) -> _Named:
             args = command.decode(packet.app_data)
         except ProtocolError as exc:
             return _Named(f"{command.name}{tail}: {exc}", command.name, error=str(exc))
-        return _Named(f"{command.name}{_fields_text(args)}{tail}", command.name, args)
+        text = f"{command.name}{_fields_text(args, command.message.fields)}{tail}"
+        return _Named(text, command.name, args)
     return _node_report(node, packet)
 
 
@@ -411,10 +421,22 @@ def _node_report(node: NodeDictionary, packet: PusTm) -> _Named:
     elif content.kind == "params":
         text = f"{head} parameters{_fields_text(values)}"
     else:  # hk, a declared report, or a kind added to telemetry.KINDS and not worded here yet
-        text = f"{head} {content.name}{_fields_text(values)}"
+        text = f"{head} {content.name}{_fields_text(values, _declared(node, content.kind, name))}"
     if content.error:
         text += f": {content.error}"
     return _Named(text, name, fields, content.error)
+
+
+def _declared(node: NodeDictionary, kind: str, name: str | None) -> tuple[Field, ...]:
+    """The fields a node declares for its report ``name`` (housekeeping or a declared report)."""
+    try:
+        if kind == "hk" and name is not None:
+            return node.hk_packet(name).fields
+        if kind == "report" and name is not None:
+            return node.report(name).fields
+    except KeyError:
+        pass
+    return ()
 
 
 def _verification(head: str, values: Mapping[str, Any]) -> tuple[str, dict[str, Any], str]:
@@ -452,7 +474,7 @@ def _device_packet(device: DeviceIcd, packet: PusTc | PusTm) -> _Named:
             args = message.decode(data)
         except ProtocolError as exc:
             return _Named(f"{message.name}{tail}: {exc}", name, error=str(exc))
-        return _Named(f"{message.name}{_fields_text(args)}{tail}", name, args)
+        return _Named(f"{message.name}{_fields_text(args, message.fields)}{tail}", name, args)
     head = f"TM[{packet.service},{packet.subtype}]"
     if pair == (17, 2):
         return _Named(f"{head} alive", f"{device.name}.alive")
@@ -462,7 +484,8 @@ def _device_packet(device: DeviceIcd, packet: PusTc | PusTm) -> _Named:
             values = device.status.decode(data)
         except ProtocolError as exc:
             return _Named(f"{head} status: {exc}", name, error=str(exc))
-        return _Named(f"{head} status{_fields_text(values)}", name, values)
+        text = f"{head} status{_fields_text(values, device.status.fields)}"
+        return _Named(text, name, values)
     if pair == (1, 7) and len(data) == 4:
         values = {"stage": "completed", "request_id": data}
         return _Named(f"{head} completed for {_request_text(data)}", "completed", values)

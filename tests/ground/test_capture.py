@@ -99,7 +99,9 @@ def test_a_board_exchange_names_the_device_the_command_and_the_status_fields(tmp
     (packet,) = command.packets
     assert packet.name == "arm.move_joint"
     assert packet.fields == {"joint": 2, "angle": -45.0, "rate": 1.5}
-    assert packet.summary.startswith("sta_arm.arm move_joint {joint: 2, angle: -45, rate: 1.5}")
+    assert packet.summary.startswith(
+        "sta_arm.arm move_joint {joint: elbow_pitch (2), angle: -45, rate: 1.5}"
+    )
     assert "sta_arm.arm#7" in packet.summary
 
     completed, gripper, failed = (r.packets[0] for r in decoded(from_board))
@@ -218,7 +220,7 @@ def test_a_downlink_frame_names_housekeeping_and_verification_reports(tmp_path):
     assert "CLCW vc=0 V(R)=0" in hk.layer
     (status,) = hk.packets
     assert status.name == "core.status" and status.fields["mode"] == 1
-    assert status.summary.startswith("lander TM[3,25] core.status {mode: 1, uptime: 12.5,")
+    assert status.summary.startswith("lander TM[3,25] core.status {mode: safe (1), uptime: 12.5,")
     completed, boot, refused = events.packets
     assert completed.summary == "lander TM[1,7] completed for lander#3"
     assert boot.summary == 'lander TM[5,1] core.boot "power_on"'
@@ -359,7 +361,7 @@ def test_the_text_output_puts_each_packet_under_its_frame_and_the_json_output_is
     assert lines == [
         "#1 t=100.000000 TC frame AD scid=42 vc=0 N(S)=0 map=0 unsegmented spi=1 sn=9 MAC ok",
         "    lander core.ping (TC[17,1] lander#3)",
-        "    lander modes.set {mode: 2} (TC[150,1] lander#4)",
+        "    lander modes.set {mode: nominal (2)} (TC[150,1] lander#4)",
     ]
     (record,) = decoded(path)
     assert format_record(record).split("\n")[1:] == lines[1:]
