@@ -779,11 +779,11 @@ class Session:
 
     def _wait_samples(self, condition: _Condition) -> float:
         """:meth:`wait_check` of a named value, sample by sample."""
-        assert condition.name is not None
+        name = condition.name or ""
         start, cursor = self._clock()
         deadline = start + condition.timeout
         seen = _Samples(condition)
-        latest = self.request(op="latest", names=[condition.name])["values"][condition.name]
+        latest = self.request(op="latest", names=[name])["values"][name]
         if "value" in latest:
             seen.add(float(latest["time"]), latest["value"])
         else:
@@ -813,14 +813,14 @@ class Session:
 
     def _wait_callable(self, condition: _Condition) -> float:
         """:meth:`wait_check` of a callable, judged at each look on the station's clock."""
-        assert condition.call is not None
+        call: Callable[[], bool] = condition.call or (lambda: False)
         start = self.now()
         deadline = start + condition.timeout
         since: float | None = None
         longest = 0.0
         while True:
             now, mark = self._clock()
-            ok, seen = self._evaluate(condition.call)
+            ok, seen = self._evaluate(call)
             since = (now if since is None else since) if ok else None
             longest = max(longest, now - since) if since is not None else longest
             if since is not None and now - since >= condition.hold:
@@ -1101,9 +1101,8 @@ class _Samples:
     condition held (for its ``hold``)."""
 
     def __init__(self, condition: _Condition) -> None:
-        assert condition.name is not None
         self.condition = condition
-        self.node, _, self.rest = condition.name.partition(".")
+        self.node, _, self.rest = (condition.name or "").partition(".")
         self.count = 0
         self.first: tuple[float, Any] | None = None
         self.last: tuple[float, Any] | None = None
