@@ -66,8 +66,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-import construct as cs
-
 from fsw.dictionary import SEVERITIES, NodeDictionary
 from fsw.dictionary.verification import FAILURE_CODES, REPORT_NAMES
 from ground_tools.exports._common import ExportError, dictionaries
@@ -172,19 +170,20 @@ def _key(service: int, subtype: int) -> int:
 
 
 def _construct_fields(fields: _Fields, prefix: str, struct: Any) -> list[int]:
-    """The fields of a timing ICD declaration (construct: integers, octet strings)."""
+    """The fields of a timing ICD declaration: a construct Struct of integers and octet strings,
+    read through its attributes (the ground tools do not import construct itself)."""
     ids = []
     for sub in struct.subcons:
-        inner = sub.subcon if isinstance(sub, cs.Renamed) else sub
         doc = getattr(sub, "docs", "") or ""
-        while isinstance(inner, cs.Const | cs.Renamed):
+        inner = sub
+        while type(inner).__name__ in ("Renamed", "Const"):
             inner = inner.subcon
         size = inner.sizeof()
-        if isinstance(inner, cs.FormatField) and size in (1, 2, 4, 8):
+        if hasattr(inner, "fmtstr") and size in (1, 2, 4, 8):
             kind = {1: "u8", 2: "u16", 4: "u32", 8: "u64"}[size]
             ids.append(fields.add(f"{prefix}.{sub.name}", sub.name, kind, lo=0,
                                   hi=256**size - 1))  # fmt: skip
-        elif isinstance(inner, cs.Bytes):
+        elif type(inner).__name__ == "Bytes":
             kind = "str" if "ASCII" in doc else "bytes"
             ids.append(fields.add(f"{prefix}.{sub.name}", sub.name, kind, size=size))
         else:
