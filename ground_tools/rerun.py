@@ -1,5 +1,5 @@
 """``msr campaign --rerun RUN_DIR``: run a campaign again from its run folder, and say whether it
-came out the same, byte for byte (DESIGN.md section 4, decision 0034).
+came out the same, byte for byte (architecture.md §4, decision 0034).
 
 A run folder holds everything a SIL campaign depends on: its bench file (``bench.toml``: seed,
 fault schedule, clock), its key file and nonce seed (``keys.json``, ``nonce_seed.key``: the

@@ -1,6 +1,6 @@
 """The injected clock: what every part of the bench asks instead of ``time.time``/``time.sleep``.
 
-DESIGN.md section 4. Time is *mission time*: seconds since the mission epoch of the simulation
+architecture.md §4. Time is *mission time*: seconds since the mission epoch of the simulation
 clock, a float. Three sources implement :class:`Clock`:
 
 * :class:`WallClock` runs on ``time.monotonic`` (HIL, or ``clock = "wall"`` in the bench file).

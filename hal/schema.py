@@ -2,7 +2,7 @@
 station's control port, :mod:`ground_tools.control_messages`; the simulator's back door,
 :mod:`sim_hardware.backdoor_messages`), decision 0028.
 
-A line from a control port is hostile input (DESIGN.md section 7): it is parsed into a pydantic
+A line from a control port is hostile input (architecture.md §7): it is parsed into a pydantic
 model whose every field is typed and bounded before anything acts on it or archives it. The
 models here are strict (no coercion: ``"1"`` is not a number, ``1`` is not a name, ``1`` is not
 ``true``), frozen, and refuse unknown fields; numbers are finite (JSON's ``NaN``, ``Infinity``

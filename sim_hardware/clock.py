@@ -1,4 +1,4 @@
-"""The simulation clock and the lockstep master (DESIGN.md section 4; ICD:
+"""The simulation clock and the lockstep master (architecture.md §4; ICD:
 :mod:`hal.protocol.timing`).
 
 The simulator owns simulated time (:class:`SimClock`, whole microseconds, only forward). Every

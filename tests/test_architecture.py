@@ -1,4 +1,4 @@
-"""DESIGN.md rules that import-linter cannot see, checked on the source itself.
+"""The rules of docs/architecture.md that import-linter cannot see, checked on the source itself.
 
 * ``hal.protocol`` is pure: no I/O, no threads, no clocks.
 * Flight code (and the HAL it runs on) never calls ``time.sleep`` or ``time.time``: it asks its
@@ -83,7 +83,7 @@ MODELS = ["sim_hardware/devices", "sim_hardware/world.py", "sim_hardware/couplin
     ids=str,
 )
 def test_flight_code_measures_time_only_on_its_injected_clock(path, tree):
-    """DESIGN.md section 4: every timeout in flight software is measured on the injected clock
+    """architecture.md §4: every timeout in flight software is measured on the injected clock
     (the simulation clock in SIL), so no wall clock is called outside the I/O layer; a driver
     or a service may name ``time.monotonic`` as the default of a clock parameter."""
     assert not calls(tree) & WALL_CLOCKS, path

@@ -1,2 +1,2 @@
 """The flight-software framework: software bus, components, executive, command dispatch,
-telemetry, and the core services every node runs (DESIGN.md section 5)."""
+telemetry, and the core services every node runs (architecture.md §5)."""

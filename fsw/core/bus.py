@@ -1,4 +1,4 @@
-"""The software bus: in-process publish/subscribe between components (DESIGN.md section 5).
+"""The software bus: in-process publish/subscribe between components (architecture.md §5).
 
 Components never call each other's internals: they publish messages on named topics, and each
 subscriber receives them through its own :class:`Pipe`, a bounded queue it drains in its own

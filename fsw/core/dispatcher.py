@@ -1,4 +1,4 @@
-"""Command dispatch with PUS-1 verification (DESIGN.md section 5).
+"""Command dispatch with PUS-1 verification (architecture.md §5).
 
 Every telecommand, from the ground, the time-based schedule or a stored sequence, enters through
 :meth:`Dispatcher.submit` into one bounded queue (a full queue drops the command, counts it and

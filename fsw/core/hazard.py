@@ -4,7 +4,7 @@ Requirement (issue text): commands marked hazardous in the dictionary (MAV ignit
 OS release, brazing, EES release) need an arm command then the fire command within a window, with
 independent inhibits and preconditions that the flight software checks itself. Out-of-sequence,
 expired or repeated fire commands are rejected with a reason. The gate cannot be bypassed by a
-stored sequence. (DESIGN.md section 5, "Hazardous commands".)
+stored sequence. (architecture.md §5, "Hazardous commands".)
 
 Pure logic: no I/O, no clock. Every call is handed the mission time ``now`` (seconds) by its
 caller; the command dispatcher turns a :class:`GateError` into a PUS-1 "failed" report whose reason

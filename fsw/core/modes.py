@@ -1,6 +1,6 @@
 """The mode manager: boot, safe, nominal, critical.
 
-Every start and restart ends the boot in **safe**, disarmed (DESIGN.md section 5): nothing
+Every start and restart ends the boot in **safe**, disarmed (architecture.md §5): nothing
 carries a mode across a reset. From safe the ground may command nominal or critical; anything may
 ask for safe (a fault response, the watchdog), which is always granted and disarms every
 hazardous command (the node's ``on_safe`` hook). Critical (hazardous operations) is entered only

@@ -1,5 +1,5 @@
 """One node's flight software: the core services and apps on a software bus, driven cycle by
-cycle (DESIGN.md section 5). This is the composition root of ``python -m fsw``: it alone names
+cycle (architecture.md §5). This is the composition root of ``python -m fsw``: it alone names
 concrete components; it is handed its clock, its links and its store path.
 
 A cycle (:meth:`Node.cycle`, at the clock's ``now``)::

@@ -6,7 +6,7 @@ A declaration is construct plus metadata: the data layout comes from
 same records the board ICDs use, so the ground's dictionary exports cover both alike. This module
 is pure: no flight runtime, no I/O, importable by the ground tools.
 
-Wire layouts of the records (all big-endian; packets are PUS-C, DESIGN.md section 3):
+Wire layouts of the records (all big-endian; packets are PUS-C, architecture.md §3):
 
 ==================  ===============================================================
 record              application / source data

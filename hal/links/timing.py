@@ -1,4 +1,4 @@
-"""The participant end of a timing link (ICD: :mod:`hal.protocol.timing`), DESIGN.md section 4.
+"""The participant end of a timing link (ICD: :mod:`hal.protocol.timing`), architecture.md §4.
 
 A flight node or the ground session runs in lockstep with the simulator::
 

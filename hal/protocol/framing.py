@@ -1,6 +1,6 @@
 """Device-link framing: attached sync marker + space packet, and a hunting deframer.
 
-Wire layout of one frame on a device link (DESIGN.md section 3)::
+Wire layout of one frame on a device link (architecture.md §3)::
 
     +-------------+------------------------------------------------+
     | 1A CF FC 1D | space packet (primary header ... CRC-16)       |

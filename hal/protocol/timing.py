@@ -1,6 +1,6 @@
 """ICD of the timing link: lockstep between the simulator (time master) and each participant.
 
-DESIGN.md section 4. One timing link joins the simulator to each participant (a flight node, or
+architecture.md §4. One timing link joins the simulator to each participant (a flight node, or
 the ground session); it is a device link like any other: PUS-C packets with packet error control,
 each framed as the ``1ACFFC1D`` attached sync marker + the packet (:mod:`hal.protocol.framing`).
 Every packet on it, in both directions, has APID :data:`APID` (0x7E0) and the private service
