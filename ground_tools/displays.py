@@ -210,8 +210,9 @@ def watch_telemetry(
     write: Callable[[str], None] | None = None,
 ) -> None:  # fmt: skip
     """Show the table, refreshed in place every ``interval`` wall seconds until interrupted
-    (``once``: one refresh, printed). ``as_json``: each refresh as JSON lines (one object per
-    point, :meth:`Reading.as_dict`) through ``write`` (default: standard output)."""
+    (``once``: one refresh, printed; not on a terminal: each refresh printed after the last).
+    ``as_json``: each refresh as JSON lines (one object per point, :meth:`Reading.as_dict`)
+    through ``write`` (default: standard output)."""
     fields = expand_names(names)
     if as_json:
         out = write or _print_line
@@ -222,9 +223,13 @@ def watch_telemetry(
                 return
             time.sleep(interval)
     console = console or Console()
-    if once:
-        console.print(telemetry_table(session, fields, epoch))
-        return
+    if once or not console.is_terminal:  # a pipe or a file: one table per refresh, in order
+        while True:
+            console.print(telemetry_table(session, fields, epoch))
+            console.file.flush()
+            if once:
+                return
+            time.sleep(interval)
     with Live(telemetry_table(session, fields, epoch), console=console,
               auto_refresh=False) as live:  # fmt: skip
         while True:

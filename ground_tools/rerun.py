@@ -48,6 +48,7 @@ ARCHIVE_TABLES: Final = {
     "events": "node, sim_time, event_id, name, severity, detail",
     "commands": "node, sim_time, name, args, request_id, source",
     "stages": "command_id, node, request_id, sim_time, stage, code, reason",
+    "limits": "node, point, sim_time, old_level, new_level, value, state, mode, limit_set",
 }
 """The archive's tables and the columns compared (decision 0034)."""
 SHOWN: Final = 20

@@ -13,6 +13,8 @@ export's alarm ranges for the point, and, with the bench down, the point still l
 from __future__ import annotations
 
 import json
+import os
+import select
 import subprocess
 import sys
 import time
@@ -71,6 +73,29 @@ def _xtce_alarm(xml: str) -> dict[str, dict[str, str]]:
         for element in ptype.iter()
         if element.tag.endswith("Range")
     }
+
+
+def _first_refresh(where: tuple[str, ...], cwd: Path) -> str:
+    """What a running ``msr tlm POINT | ...`` has written once its first table is whole."""
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "ground_tools.cli", "tlm", POINT, "--interval", "0.2", *where],
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0,
+    )  # fmt: skip
+    try:
+        out = b""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and b"os_temp" not in out:
+            ready, _, _ = select.select([watch.stdout], [], [], 1.0)
+            if ready:
+                chunk = os.read(watch.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                out += chunk
+        assert b"os_temp" in out, f"msr tlm wrote no table into a pipe: {out!r}"
+        return out.decode()
+    finally:
+        watch.terminate()
+        watch.communicate(timeout=30)
 
 
 def test_a_value_driven_into_red_shows_in_events_limits_tlm_the_archive_and_xtce(
@@ -145,6 +170,9 @@ def test_a_value_driven_into_red_shows_in_events_limits_tlm_the_archive_and_xtce
         row_line = next(line for line in table.stdout.splitlines() if "os_temp" in line)
         assert "\x1b[1;31m" in row_line  # bold red (rich's SGR for the red level)
         assert "\x1b[1;31mred" in row_line
+
+        # msr tlm left running into a pipe prints each refresh as it comes (no live display)
+        assert "red" in _first_refresh(where, tmp_path)
     finally:
         follow.terminate()
         followed, follow_err = follow.communicate(timeout=60)
