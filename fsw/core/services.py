@@ -414,11 +414,16 @@ class HealthComponent(Component):
         (:data:`~fsw.dictionary.core.BOARD_LOST` when its link is lost), from its HAL health
         record, for the fault monitors."""
         ok = sum(1 for b in self.boards.values() if b.health.ok)
+        # silent (a request unanswered) or lost; a board not asked anything yet is neither
+        silent = sum(
+            1 for b in self.boards.values()
+            if b.health.consecutive_failures or b.health.link == "lost"
+        )  # fmt: skip
         failed = len(self.executive.failed)
         running = sum(len(g.components) for g in self.executive.groups) - failed
         out: dict[str, dict[str, Any]] = {
             "health.status": {
-                "devices_ok": ok, "devices_failed": len(self.boards) - ok,
+                "devices_ok": ok, "devices_failed": silent,
                 "apps_ok": max(running, 0), "apps_failed": failed,
                 "watchdog": self.watchdog, **self.extra(),
             }

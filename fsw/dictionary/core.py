@@ -302,7 +302,8 @@ def core_hk(node: str, apid: int) -> list[HkPacket]:
     )  # fmt: skip
     health = (
         _f("devices_ok", "u8", "-", 0, 255, "boards answering"),
-        _f("devices_failed", "u8", "-", 0, 255, "boards silent or lost", limits=_above(0, 0)),
+        _f("devices_failed", "u8", "-", 0, 255, "boards silent (a request unanswered) or "
+           "lost; a board not asked anything yet is neither", limits=_above(0, 0)),
         _f("apps_ok", "u8", "-", 0, 255, "components running their cycles"),
         _f("apps_failed", "u8", "-", 0, 255, "components stopped after repeated errors",
            limits=_above(0, 0)),
