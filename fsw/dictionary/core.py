@@ -51,6 +51,9 @@ from fsw.dictionary.model import (
     Parameter,
     TmReport,
 )
+from fsw.dictionary.model import (
+    declare_field as _f,
+)
 from hal.protocol.devices.icd import Limits, LimitSet, enum
 
 __all__ = [
@@ -75,13 +78,6 @@ MODE_CODES: Final = {"boot": 0, "safe": 1, "nominal": 2, "critical": 3}
 """Node mode to its uint8 code in commands and housekeeping."""
 
 U16_ID = Field("sid", "u16", "-", 1, 65535, "structure id of a housekeeping packet")
-
-
-def _f(
-    name: str, kind: str, unit: str, lo: float, hi: float, meaning: str,
-    states: tuple[tuple[int, str], ...] = (), limits: Limits | None = None,
-) -> Field:  # fmt: skip
-    return Field(name, kind, unit, lo, hi, meaning, enum=states, limits=limits)
 
 
 def _above(yellow: float, red: float | None) -> Limits:

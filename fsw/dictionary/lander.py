@@ -36,8 +36,10 @@ from __future__ import annotations
 from typing import Final
 
 from fsw.dictionary.core import board_health
-from fsw.dictionary.model import AppDeclarations, Field
-from hal.protocol.devices.icd import Limits, LimitSet, enum
+from fsw.dictionary.model import AppDeclarations
+from fsw.dictionary.model import declare_field as _f
+from fsw.dictionary.model import limit_set as _limits
+from hal.protocol.devices.icd import Limits, enum
 from hal.protocol.devices.sta_arm import JOINT_NAMES
 
 __all__ = ["BOARDS", "LID_STATES", "PLACES", "SOURCES", "STA_STATES", "declare"]
@@ -59,18 +61,6 @@ LID_STATES: Final = ("unknown", "open", "closed", "latched")
 SERVICE_STA: Final = 160
 SERVICE_IGLOO: Final = 161
 SUBTYPE_CUSTODY: Final = 128
-
-
-def _f(
-    name: str, kind: str, unit: str, lo: float, hi: float, meaning: str,
-    states: tuple[tuple[int, str], ...] = (), limits: Limits | None = None,
-) -> Field:  # fmt: skip
-    return Field(name, kind, unit, lo, hi, meaning, enum=states, limits=limits)
-
-
-def _limits(yellow: tuple[float | None, float | None], red: tuple[float | None, float | None],
-            ) -> Limits:  # fmt: skip
-    return Limits(LimitSet(yellow=yellow, red=red))
 
 
 OS_TEMP_LIMITS: Final = _limits((-60.0, 25.0), (-80.0, 30.0))

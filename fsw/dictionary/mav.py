@@ -31,7 +31,9 @@ from __future__ import annotations
 from typing import Final
 
 from fsw.dictionary.core import board_health
-from fsw.dictionary.model import AppDeclarations, Confirmation, Field
+from fsw.dictionary.model import AppDeclarations, Confirmation
+from fsw.dictionary.model import declare_field as _f
+from fsw.dictionary.model import limit_set as _limits
 from hal.protocol.devices.icd import Limits, LimitSet, enum
 
 __all__ = [
@@ -92,18 +94,6 @@ INHIBITS: Final[tuple[str, ...]] = ("arm", "launch")
 ABORT_YELLOW: Final = ("operator", "safe_mode", "reset")
 """Abort reasons that are a caution (the ground or the node chose safety); every other reason
 but ``none`` is out of limits."""
-
-
-def _f(
-    name: str, kind: str, unit: str, lo: float, hi: float, meaning: str,
-    states: tuple[tuple[int, str], ...] = (), limits: Limits | None = None,
-) -> Field:  # fmt: skip
-    return Field(name, kind, unit, lo, hi, meaning, enum=states, limits=limits)
-
-
-def _limits(yellow: tuple[float | None, float | None], red: tuple[float | None, float | None],
-            ) -> Limits:  # fmt: skip
-    return Limits(LimitSet(yellow=yellow, red=red))
 
 
 ZONE_LIMITS: Final = _limits((-40.0, 40.0), (-45.0, 50.0))

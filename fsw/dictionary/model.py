@@ -37,7 +37,7 @@ from typing import Any, Final
 import construct as cs
 
 from hal.errors import EncodeError, HeaderError, LengthError
-from hal.protocol.devices.icd import Field, Message
+from hal.protocol.devices.icd import Field, Limits, LimitSet, Message
 
 __all__ = [
     "CONFIRMED_SOURCE",
@@ -57,6 +57,8 @@ __all__ = [
     "Packed",
     "Parameter",
     "TmReport",
+    "declare_field",
+    "limit_set",
 ]
 
 SEVERITIES: Final = {"info": 1, "low": 2, "medium": 3, "high": 4}
@@ -71,6 +73,25 @@ CONFIRMED_SOURCE: Final = 0x8000
 command, or this load of a schedule or a sequence, as hazardous (decision 0024). Set only by the
 ground station, for a command sent with the operator's confirmation; trusted on board because
 the frame that carries it is authenticated (SDLS MAC); read only for commands from the uplink."""
+
+Bounds = tuple[float | None, float | None]
+"""A ``(lo, hi)`` range of a limit set; None is an open end."""
+
+
+def declare_field(
+    name: str, kind: str, unit: str, lo: float, hi: float, meaning: str,
+    states: tuple[tuple[int, str], ...] = (), limits: Limits | None = None,
+) -> Field:  # fmt: skip
+    """A field as the dictionary modules declare one: positionally, with its state names
+    (:func:`hal.protocol.devices.icd.enum`) and its limits after the meaning."""
+    return Field(name, kind, unit, lo, hi, meaning, enum=states, limits=limits)
+
+
+def limit_set(yellow: Bounds, red: Bounds) -> Limits:
+    """The limits of a point with one set in every mode: normal inside ``yellow``, out of
+    limits outside ``red``."""
+    return Limits(LimitSet(yellow=yellow, red=red))
+
 
 _EVENT = cs.Struct(
     "event_id" / cs.Int16ub * "the event's id in the dictionary",

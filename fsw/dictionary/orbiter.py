@@ -37,7 +37,8 @@ from __future__ import annotations
 from typing import Final
 
 from fsw.dictionary.core import board_health
-from fsw.dictionary.model import AppDeclarations, Field
+from fsw.dictionary.model import AppDeclarations
+from fsw.dictionary.model import declare_field as _f
 from hal.protocol.devices.icd import Limits, LimitSet, enum
 
 __all__ = [
@@ -70,13 +71,6 @@ CAMERAS: Final = ("camera_a", "camera_b")
 """The orientation cameras by their code in ``ccrs.image.camera``."""
 DECISIONS: Final = ("ambiguous", "oriented", "off_target")
 """The board's decision on an image, by its code in ``ccrs.image.decision``."""
-
-
-def _f(
-    name: str, kind: str, unit: str, lo: float, hi: float, meaning: str,
-    states: tuple[tuple[int, str], ...] = (), limits: Limits | None = None,
-) -> Field:  # fmt: skip
-    return Field(name, kind, unit, lo, hi, meaning, enum=states, limits=limits)
 
 
 SEAM_LIMITS: Final = Limits(
