@@ -483,6 +483,18 @@ local function malformed(tree, text)
   tree:add_proto_expert_info(ef.malformed, text)
 end
 
+-- A transfer frame's error control field (the last two octets, from ``stop``), checked.
+local function check_fecf(tree, frame, stop)
+  local fecf = tree:add(pf.fecf, frame(stop, 2))
+  local want = crc16(frame, 0, stop)
+  if want ~= frame(stop, 2):uint() then
+    fecf:add_proto_expert_info(ef.checksum, string.format("FECF 0x%04X, computed 0x%04X",
+                                                          frame(stop, 2):uint(), want))
+  else
+    fecf:append_text(" [correct]")
+  end
+end
+
 -- The names of one record, for the Info column.
 local Record = {}
 Record.__index = Record
@@ -1022,14 +1034,7 @@ local function dissect_tc_record(tvb, pinfo, tree)
     return
   end
   local stop = len - 2
-  local fecf = sub:add(pf.fecf, frame(stop, 2))
-  local want = crc16(frame, 0, stop)
-  if want ~= frame(stop, 2):uint() then
-    fecf:add_proto_expert_info(ef.checksum, string.format("FECF 0x%04X, computed 0x%04X",
-                                                          frame(stop, 2):uint(), want))
-  else
-    fecf:append_text(" [correct]")
-  end
+  check_fecf(sub, frame, stop)
   local at, flags, map = 5, 3, 0
   if ctrl == 0 then
     local seg = sub:add(frame(5, 1), "Segment header")
@@ -1145,14 +1150,7 @@ local function dissect_tm_record(tvb, pinfo, tree)
     return
   end
   local stop = len - 2
-  local fecf = sub:add(pf.fecf, frame(stop, 2))
-  local want = crc16(frame, 0, stop)
-  if want ~= frame(stop, 2):uint() then
-    fecf:add_proto_expert_info(ef.checksum, string.format("FECF 0x%04X, computed 0x%04X",
-                                                          frame(stop, 2):uint(), want))
-  else
-    fecf:append_text(" [correct]")
-  end
+  check_fecf(sub, frame, stop)
   local data_stop = stop
   if ocf == 1 then
     data_stop = stop - 4
