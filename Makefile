@@ -42,9 +42,10 @@ test-long: $(STAMP) system-tools
 # Programs the system tests run besides Python: socat builds the serial cable of the
 # hardware-in-the-loop test (tests/system/test_hil_cable.py, decision 0032); tshark reads every
 # capture of a campaign with the generated Wireshark dissector (tests/system/test_wireshark.py,
-# decision 0042). Installed with the system's package manager when missing (Debian/Ubuntu:
+# decision 0042); jq reads msr's JSON lines in a pipe as an operator does (tests/system/
+# test_limits.py). Installed with the system's package manager when missing (Debian/Ubuntu:
 # apt-get, as root or through sudo; the Debian package of each is named like its command).
-SYSTEM_TOOLS := socat tshark
+SYSTEM_TOOLS := socat tshark jq
 system-tools:
 	@missing=$$(for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || echo $$tool; done); \
 	if [ -n "$$missing" ]; then \

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shlex
 import subprocess
 import sys
 import time
@@ -173,6 +174,16 @@ def test_a_value_driven_into_red_shows_in_events_limits_tlm_the_archive_and_xtce
 
         # msr tlm left running into a pipe prints each refresh as it comes (no live display)
         assert "red" in _first_refresh(where, tmp_path)
+        # ... and its JSON lines go through jq and head, as an operator's shell pipes them (a
+        # stream into head ends silently at the pipe's close; jq reads one refresh whole)
+        msr_argv = shlex.join([sys.executable, "-m", "ground_tools.cli", "tlm", POINT, "--json",
+                               *where])  # fmt: skip
+        piped = subprocess.run(
+            ["bash", "-c", f"set -o pipefail; {msr_argv} | head -1 | jq -r .level; "
+                           f"{msr_argv} --once | jq -r .level"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert (piped.returncode, piped.stdout, piped.stderr) == (0, "red\nred\n", "")
     finally:
         follow.terminate()
         followed, follow_err = follow.communicate(timeout=60)
