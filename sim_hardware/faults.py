@@ -312,8 +312,12 @@ class FaultManager:
         return min([*ends, *starts], default=math.inf)
 
     def listing(self) -> list[dict[str, Any]]:
-        """Every fault scheduled or in effect."""
-        return [f.to_json() for f in [*self.active.values(), *self.pending]]
+        """Every fault scheduled or in effect, less those a clear was asked for: a clear asked
+        while a round is open ends its fault at the time asked, at the round's end (decision
+        0034), and the operator who asked sees it gone at once, not one round later."""
+        clearing = {fault_id for fault_id, _ in self._clears}
+        return [f.to_json() for f in [*self.active.values(), *self.pending]
+                if f.id not in clearing]  # fmt: skip
 
     def report(self) -> list[dict[str, Any]]:
         """Every fault of the run (the first :data:`MAX_REPORTED`), in the order given: target,

@@ -119,6 +119,7 @@ def test_a_fault_asked_for_during_a_round_starts_and_ends_at_the_next_advance():
     assert times == [1.0, 1.1] and len(arm.faults) == 1
     manager.clear(fault_id, 1.1, later=True)
     assert len(arm.faults) == 1  # still in effect in the open round
+    assert manager.listing() == []  # ... but the operator who cleared it sees it gone at once
     manager.advance(1.2, times.append)
     assert arm.faults == [] and manager.active == {}
     assert [(h["time"], h["event"]) for h in manager.history] == [(1.0, "started"),
