@@ -16,7 +16,7 @@ all: test
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,yamcs]'  # yamcs: msr yamcs and its test (0046)
 	@touch $(STAMP)
 
 sil: $(STAMP)
@@ -43,9 +43,11 @@ test-long: $(STAMP) system-tools
 # hardware-in-the-loop test (tests/system/test_hil_cable.py, decision 0032); tshark reads every
 # capture of a campaign with the generated Wireshark dissector (tests/system/test_wireshark.py,
 # decision 0042); jq reads msr's JSON lines in a pipe as an operator does (tests/system/
-# test_limits.py). Installed with the system's package manager when missing (Debian/Ubuntu:
-# apt-get, as root or through sudo; the Debian package of each is named like its command).
-SYSTEM_TOOLS := socat tshark jq
+# test_limits.py); chromium takes the headless screenshot of the Yamcs web interface
+# (tests/system/test_yamcs.py, decision 0046). Installed with the system's package manager when
+# missing (Debian/Ubuntu: apt-get, as root or through sudo; the Debian package of each is named
+# like its command).
+SYSTEM_TOOLS := socat tshark jq chromium
 system-tools:
 	@missing=$$(for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || echo $$tool; done); \
 	if [ -n "$$missing" ]; then \

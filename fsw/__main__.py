@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                 radio_link, keys, spec.space_link, store=node.nv.counters(),
                 monotonic=clock.now, on_event=node.radio_event,
                 nonces=_nonces(bench.clock, run_dir, args.node, clock.now),
-                trusted=node.nv.loaded_from != "backup",
+                trusted=node.nv.loaded_from != "backup", suite=spec.sdls,
             )  # fmt: skip
             node.attach_radio(radio)
     except (BenchError, ConfigError, SetupError, HalError, KeyError, OSError) as exc:

@@ -245,7 +245,7 @@ class Station:
             sa = SecurityAssociation(spec.spi, keys[spec.spi])
             store = CounterStore(run_dir / "ground" / f"{name}.counters.json")
             self.ground[name] = GroundSpaceLink(
-                end, sa, spec.space_link, store=store, monotonic=timing.now
+                end, sa, spec.space_link, store=store, monotonic=timing.now, suite=spec.sdls
             )
             self.dictionaries[name] = node_dictionary(name)
             timing.watch(end)

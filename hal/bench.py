@@ -24,9 +24,20 @@ and emulates everything. Format (every key below is known; any other key is an e
     ground = "/dev/ttyUSB9"      # a real radio only: the ground station's end (port / URL)
     scid = 0x2A1                 # spacecraft id, 0..1023, distinct per node
     spi = 1                      # key id of this node's uplink, 0..65535, distinct per node
+    sdls = "aes-gcm"             # the uplink's SDLS suite: "aes-gcm" (AES-256-GCM authenticated
+                                 # encryption, the default; Yamcs's), "aes-gcm-auth" (GCM
+                                 # authentication only), "hmac" (HMAC-SHA-256) or "clear" (none:
+                                 # only a bench that says so takes clear frames)
     light_time = 0.0             # one-way light time, seconds, 0..3600 (space-link emulator)
     bit_error_rate = 0.0         # probability per bit, 0..1 (space-link emulator)
     blackouts = [[600.0, 900.0]] # [start, end] simulated seconds without a link (at most 1000)
+    tm_udp = "127.0.0.1:10015"   # external ground equipment (decision 0044): the station sends
+                                 # each TM frame of the node there, one UDP datagram per frame
+                                 # ("host:port": an IP address or localhost, a port 1..65535)
+    tc_udp = "127.0.0.1:10025"   # the station takes TC frames for the node there (binds it),
+                                 # one a datagram; only with uplink = "external"
+    uplink = "station"           # who commands the node: "station" or "external" (the equipment
+                                 # on tc_udp; the station then sends no telecommand to it)
     [nodes.lander.space_link]    # optional: SpaceLinkConfig fields other than scid
     t1 = 2.0
 
@@ -49,7 +60,8 @@ bench) means the tools write a fresh random key file, :data:`KEY_FILE_NAME` in t
 at the start of each run (:func:`new_key_file_text`), with one key per node's SPI; the file lives
 only as long as the run folder. Any other value is a path, relative to the bench file's folder,
 of a file ``{"keys": {"<spi>": "<hex>"}}`` (:func:`hal.protocol.sdls.parse_key_file`); it is read
-by :meth:`Bench.read_keys`, not when the bench is loaded.
+by :meth:`Bench.read_keys`, not when the bench is loaded. A node whose ``sdls`` is a GCM suite
+needs a key of exactly 32 octets (AES-256; the generated ones are).
 
 Every error is a :class:`BenchError` whose message is one line naming the file and the field
 (``bench.toml: boards.sta_arm.baud: 12345 is not a standard baud rate (9600, ...)``). This module
@@ -107,7 +119,7 @@ from pydantic_core import PydanticCustomError
 
 from hal.errors import HalError
 from hal.links.space_link import SpaceLinkConfig
-from hal.protocol.sdls import KeyFileError, parse_key_file
+from hal.protocol.sdls import DEFAULT_SUITE, GCM_KEY_SIZE, SUITES, KeyFileError, parse_key_file
 from hal.schema import StrictModel
 
 __all__ = [
@@ -138,6 +150,7 @@ __all__ = [
     "MIN_TICK",
     "NODES",
     "PORT_SCHEMES",
+    "UPLINKS",
     "Bench",
     "BenchError",
     "BoardSpec",
@@ -180,7 +193,7 @@ GENERATE_KEYS: Final = "generate"
 KEY_FILE_NAME: Final = "keys.json"
 """The name of the generated key file in the run folder."""
 KEY_SIZE: Final = 32
-"""Octets of each generated key (HMAC-SHA-256 takes a 32-octet key at full strength)."""
+"""Octets of each generated key (AES-256 takes exactly 32; HMAC-SHA-256 is at full strength)."""
 
 BAUD_RATES: Final = (
     9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000, 576000, 921600,
@@ -194,6 +207,9 @@ DEFAULT_EPOCH: Final = datetime(2031, 7, 1, tzinfo=UTC)
 phase (a configuration default, not a mission figure)."""
 PORT_SCHEMES: Final = ("socket", "rfc2217")
 """URL schemes of a real port; anything else must be a device path or ``"sim"``."""
+UPLINKS: Final = ("station", "external")
+"""Who commands a node (``uplink``): the station, or external ground equipment on ``tc_udp``
+(decision 0044: the node has one FARM-1, so not both)."""
 
 DEVICE_FAULTS: Final = frozenset(
     {
@@ -276,10 +292,17 @@ class NodeSpec:
             equipment, or a ``socket://`` URL), or None: the station then leaves the node out.
         scid: spacecraft id, 0..1023, distinct per node.
         spi: key id (SPI) of this node's uplink, 0..65535, distinct per node.
+        sdls: the uplink's SDLS cipher suite, one of :data:`hal.protocol.sdls.SUITES`
+            (``aes-gcm`` unless the bench says otherwise; ``clear`` only when it says so).
         space_link: the space-link parameters, ``scid`` included.
         light_time: one-way light time, seconds, added by the space-link emulator.
         bit_error_rate: probability that the emulator inverts each bit, 0..1.
         blackouts: ``(start, end)`` simulated seconds in which the emulator passes nothing.
+        tm_udp: where the station sends the node's TM frames, one UDP datagram each, as
+            ``(IP address, port)``, or None (external ground equipment, decision 0044).
+        tc_udp: the UDP address where the station takes TC frames for the node, or None.
+        uplink: who commands the node, one of :data:`UPLINKS`: ``external`` (the equipment on
+            ``tc_udp``; the station sends it no telecommand) or ``station``.
     """
 
     name: str
@@ -289,9 +312,13 @@ class NodeSpec:
     space_link: SpaceLinkConfig
     radio_baud: int = DEFAULT_BAUD
     ground: str | None = None
+    tm_udp: tuple[str, int] | None = None
+    tc_udp: tuple[str, int] | None = None
+    uplink: str = "station"
     light_time: float = 0.0
     bit_error_rate: float = 0.0
     blackouts: tuple[tuple[float, float], ...] = ()
+    sdls: str = DEFAULT_SUITE
 
     @property
     def emulated_radio(self) -> bool:
@@ -467,6 +494,12 @@ class Bench:
         for node in self.nodes.values():
             if node.spi not in keys:
                 raise BenchError(f"{path}: no key for SPI {node.spi} (nodes.{node.name}.spi)")
+            size = len(keys[node.spi])
+            if node.sdls.startswith("aes-gcm") and size != GCM_KEY_SIZE:
+                raise BenchError(
+                    f"{path}: key of SPI {node.spi} has {size} octets; nodes.{node.name}.sdls = "
+                    f'"{node.sdls}" (AES-256) takes {GCM_KEY_SIZE}'
+                )
         return keys
 
 
@@ -714,6 +747,10 @@ def _utc_instant(value: Any) -> datetime:
 _Epoch = Annotated[Any, AfterValidator(_utc_instant)]
 _Clock = Annotated[Literal[CLOCKS], _worded(" or ".join(json.dumps(c) for c in CLOCKS))]
 _Archive = Annotated[Literal[ARCHIVES], _worded(" or ".join(json.dumps(a) for a in ARCHIVES))]
+_Sdls = Annotated[
+    Literal[SUITES],
+    _worded(", ".join(json.dumps(s) for s in SUITES[:-1]) + f' or "{SUITES[-1]}"'),
+]
 _Name = Annotated[str, StringConstraints(max_length=MAX_NAME, pattern=_PRINTABLE)]
 _NodeRef = Annotated[_Name, _worded("the name of the node that owns the board")]
 _UsbSerial = Annotated[_Name, _worded("a USB serial number")]
@@ -895,6 +932,7 @@ class _NodeTable(StrictModel):
     ground: _Port | None = None
     scid: _Scid = Field(description="an integer in 0..1023")
     spi: _Spi = Field(description="an integer in 0..65535")
+    sdls: _Sdls = DEFAULT_SUITE
     light_time: _LightTime = 0.0
     bit_error_rate: _Probability = 0.0
     blackouts: _Blackouts = Field(default_factory=list)
@@ -1106,7 +1144,7 @@ class _Rules:
             name=name, radio=table.radio, radio_baud=table.radio_baud, ground=table.ground,
             scid=table.scid, spi=table.spi, space_link=config, light_time=table.light_time,
             bit_error_rate=table.bit_error_rate,
-            blackouts=tuple((start, end) for start, end in table.blackouts),
+            blackouts=tuple((start, end) for start, end in table.blackouts), sdls=table.sdls,
         )  # fmt: skip
 
     def boards(

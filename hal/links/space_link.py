@@ -52,10 +52,12 @@ from hal.protocol.sdls import (
     OVERHEAD,
     Challenge,
     SecurityAssociation,
+    Suite,
     TcVerifier,
     authenticate,
     resync_frame,
     session_association,
+    suite_of,
 )
 from hal.protocol.spacepacket import TYPE_TC
 from hal.protocol.tc_frame import (
@@ -196,8 +198,14 @@ class SpaceLinkConfig:
 
     @property
     def max_unit(self) -> int:
-        """Octets of packets one authenticated TC data frame carries."""
+        """Octets of packets one TC data frame of the ``hmac`` suite carries (:meth:`unit_of`
+        for another suite)."""
         return self.tc_frame_max - TC_HEADER_SIZE - SEGMENT_HEADER_SIZE - OVERHEAD - FECF_SIZE
+
+    def unit_of(self, suite: str | Suite) -> int:
+        """Octets of packets one TC data frame secured under ``suite`` carries."""
+        overhead = suite_of(suite).overhead
+        return self.tc_frame_max - TC_HEADER_SIZE - SEGMENT_HEADER_SIZE - overhead - FECF_SIZE
 
 
 def _serve_until(
@@ -260,6 +268,9 @@ class GroundSpaceLink:
             not to have been accepted (otherwise the alert's failures are final).
         max_queue: telemetry packets kept for :meth:`receive`; beyond it the oldest are dropped
             and counted (``queue_overflow``).
+        suite: the SDLS cipher suite (:data:`hal.protocol.sdls.SUITES`; ``hmac`` unless given,
+            the composition roots pass the bench's ``sdls``). Under the GCM suites COP-1's
+            directives go in clear, as Yamcs sends them; under ``clear`` every frame does.
 
     Call :meth:`start` once, then :meth:`send`; :meth:`poll` (or any waiting call) serves the
     link. Fates: ``queued`` (not yet on the link), ``sent``, ``delivered`` (FARM-1 accepted
@@ -277,11 +288,16 @@ class GroundSpaceLink:
         monotonic: Callable[[], float] = time.monotonic,
         auto_recover: bool = True,
         max_queue: int = 10_000,
+        suite: str | Suite = "hmac",
     ) -> None:
         self.link = link
+        self.suite = suite_of(suite)
+        if self.suite.gcm:
+            self.suite.check_key(sa.key, sa.spi)
         self.master = sa
         self.sa = sa
         self.config = config = config or SpaceLinkConfig()
+        self._max_unit = config.unit_of(self.suite)
         self.store = store
         self._session_key = f"session:{sa.spi}"
         session = store.get(self._session_key, 0) if store is not None else 0
@@ -358,7 +374,7 @@ class GroundSpaceLink:
         first_command = len(self._commands)
         units_of: list[list[int]] = [[] for _ in raws]
         pending = 0  # the packet that the next first or continuing segment belongs to
-        for seg in segment(raws, self.config.max_unit):
+        for seg in segment(raws, self._max_unit):
             unit = len(self._units)
             self._units.append(_Unit(seg.data, seg.flags, bypass))
             (self._bypass_out if bypass else self._backlog).append(unit)
@@ -378,14 +394,17 @@ class GroundSpaceLink:
         V(R) with its store). Return the sequence number the node takes as its base.
 
         Raises:
-            EncodeError: a nonce of the wrong size, or sequence numbers exhausted.
+            EncodeError: a nonce of the wrong size, sequence numbers exhausted, or a ``clear``
+                link (nothing to resynchronise).
             StoreError: the session could not be kept (nothing was sent).
         """
+        if self.suite.clear:
+            raise EncodeError("a clear uplink has no anti-replay to resynchronise")
         if len(nonce) != NONCE_SIZE:
             raise EncodeError(f"a challenge nonce has {NONCE_SIZE} octets, not {len(nonce)}")
         self._sn = max(self._sn, last_sn)
         sn = self._next_sn()
-        raw = resync_frame(self.config.scid, self.config.vcid, self.master, nonce, sn)
+        raw = resync_frame(self.config.scid, self.config.vcid, self.master, nonce, sn, self.suite)
         if self.store is not None:  # a ground restarted after sending goes on in the session
             self.store.set(self._session_key, int.from_bytes(nonce, "big"))
         self.link.write_frames([ASM + raw])
@@ -604,8 +623,15 @@ class GroundSpaceLink:
                                   map_id=self.config.map_id, seg_flags=unit.flags))  # fmt: skip
         self._bypass_out.clear()
         if frames:
-            sa = self.sa
-            self.link.write_frames([ASM + authenticate(f, sa, self._next_sn()) for f in frames])
+            self.link.write_frames([ASM + self._secure(frame) for frame in frames])
+
+    def _secure(self, frame: TcFrame) -> bytes:
+        """One transmission of ``frame``, secured anew (decision 0006); in clear under
+        ``clear``, and a COP-1 directive in clear under the GCM suites (as Yamcs sends it)."""
+        suite = self.suite
+        if suite.clear or (suite.gcm and frame.control):
+            return frame.pack()
+        return authenticate(frame, self.sa, self._next_sn(), suite)
 
 
 class FlightSpaceLink:
@@ -629,6 +655,9 @@ class FlightSpaceLink:
             of the link alone) frames are signed with the key itself until a resync.
         trusted: False when the store was loaded from its older copy (it may be one write old):
             its sessions are dropped, on the disk first, and the ground must resynchronise.
+        suite: the SDLS cipher suite (``hmac`` unless given; the composition root passes the
+            bench's ``sdls``). A ``clear`` link takes frames as they come: no key, no
+            anti-replay, no session, no challenge.
 
     :meth:`poll` serves the link; :meth:`receive` returns the next accepted telecommand;
     :meth:`refusals` the packets that arrived in accepted frames but did not decode;
@@ -648,8 +677,12 @@ class FlightSpaceLink:
         on_event: Callable[[str, str], None] | None = None,
         nonces: Callable[[], bytes] | None = None,
         trusted: bool = True,
+        suite: str | Suite = "hmac",
     ) -> None:
         self.link = link
+        suite = suite_of(suite)
+        if suite.clear:
+            nonces = None  # nothing to resynchronise
         self.config = config = config or SpaceLinkConfig()
         self.store = store
         self.monotonic = monotonic
@@ -680,7 +713,7 @@ class FlightSpaceLink:
             keys, scid=config.scid, last_sn=last_sn, window=config.sn_window,
             persist=self._persist_sn if store is not None else None,
             sessions=sessions, require_session=nonces is not None,
-            persist_resync=self._persist_resync if store is not None else None,
+            persist_resync=self._persist_resync if store is not None else None, suite=suite,
         )  # fmt: skip
         self._next_challenge = monotonic()
         self.farm = Farm1(config.vcid, window=config.farm_window, vr=vr & 0xFF)

@@ -1,27 +1,67 @@
-"""Authenticated TC frames, after CCSDS SDLS (355.0-B-2), authentication service only.
+"""Secured TC frames after CCSDS SDLS (355.0-B-2): four cipher suites, one chosen per node.
 
-An authenticated TC frame carries a security header after the segment header (or after the
-primary header of a control-command frame) and a security trailer before the FECF::
+A secured TC frame carries a security header after the segment header (or after the primary
+header of a control-command frame) and a security trailer before the FECF::
 
-    primary header (5) | segment header (1, data frames) | security header (6) | payload
+    primary header (5) | segment header (1, data frames) | security header | frame data
         | security trailer: MAC (16) | FECF (2)
 
-    security header
-      octets 0-1   security parameter index (SPI)   the key id, 0..65535
-      octets 2-5   anti-replay sequence number      0..2^32-1, strictly increasing per SPI
+The suite (:data:`SUITES`, the bench file's ``sdls`` of each node) fixes the rest:
+
+``aes-gcm`` (the default): AES-256-GCM authenticated encryption, the baseline suite of SDLS
+and exactly the security association of Yamcs 5.12 (``org.yamcs.security.sdls.
+SecurityAssociationAes256Gcm128``, read from its source: decision 0043)::
+
+    security header (14)
+      octets 0-1    SPI                    security parameter index: the key id, 0..65535
+      octets 2-13   IV                     the GCM initialisation vector, 96 bits, which is
+                                           also the anti-replay sequence number (big-endian,
+                                           strictly increasing per SPI): no separate sequence
+                                           number field, no pad length field
+    frame data      the ciphertext of the payload (GCM is a stream mode: same length)
     security trailer
-      octets 0-15  MAC                              HMAC-SHA-256 truncated to 16 octets, over the
-                                                    primary header through the end of the payload
+      octets 0-15   MAC                    the GCM tag, 128 bits
+    additional authenticated data (AAD): the octets from the frame's start to the end of the
+      security header ANDed with the authentication bit mask :data:`AUTH_MASK` (data frames,
+      20 octets) or :func:`auth_mask` (control frames, 19 octets): every bit of the primary
+      header and the segment header, the SPI, and the IV as zeros (GCM authenticates the IV
+      itself). Yamcs's default mask (``StandardAuthMask.TC``) covers only the VCID and the
+      segment header; this project also authenticates the SCID, the bypass and control flags,
+      the length and N(S) (decision 0006), so Yamcs is configured with ``authMask`` =
+      :data:`AUTH_MASK` in hex (``msr yamcs init``).
+
+``aes-gcm-auth``: AES-256-GCM authentication only (GMAC): the same header and trailer, the
+frame data in clear and appended to the AAD, an empty plaintext. Captures stay readable.
+
+``hmac``: this project's first suite (decisions 0006, 0023)::
+
+    security header (6): SPI (2) | anti-replay sequence number (4, 0..2^32-1)
+    security trailer: MAC (16) = HMAC-SHA-256 truncated to 16 octets, over the primary header
+      through the end of the frame data
+
+``clear``: no security header or trailer, no anti-replay: only for a bench whose file says
+``sdls = "clear"`` for that node (a test bench for external ground equipment). A node of any
+other suite parses a clear frame as a secured one and refuses it (``unknown_spi``,
+``bad_mac``, ``truncated``...), counted like every bad frame.
+
+Control commands (type-BC: COP-1's Unlock and Set V(R)). Yamcs never secures them (its
+``TcFrameFactory``: "We don't want to encrypt COP-1 control frames"), nor does CryptoLib; so
+under ``aes-gcm`` and ``aes-gcm-auth`` they travel in clear, from this project's ground too,
+and the receiver accepts a clear one (data field of 1 or 3 octets, checked by FARM-1) only
+while it has a session (rule 2 of decision 0023). The only secured control frame is the
+resync frame below. Under ``hmac`` every control frame is authenticated, as before.
 
 The receiver (:class:`TcVerifier`) checks, in this order and never reading past the octets it was
-given: length, FECF, spacecraft id, key id, MAC, anti-replay. It advances the stored sequence
-number only after the MAC verified and the new value was persisted (``persist`` callback), so a
-restart, with the store reloaded, cannot reopen old numbers. A key never used starts at 0: its
-first frame carries 1..window, and a frame further ahead is refused and moves nothing. Security
-is applied at each transmission (decision 0006): a COP-1 retransmission carries a new sequence
-number and the same frame sequence number N(S).
+given: length, FECF, spacecraft id, key id, MAC (and decryption), anti-replay. It advances the
+stored sequence number only after the MAC verified and the new value was persisted (``persist``
+callback), so a restart, with the store reloaded, cannot reopen old numbers. A key never used
+starts at 0: its first frame carries 1..window, and a frame further ahead is refused and moves
+nothing. Security is applied at each transmission (decision 0006): a COP-1 retransmission
+carries a new sequence number (under GCM: a new IV) and the same frame sequence number N(S).
 
 Keys come from a key file named in the bench file (:func:`parse_key_file`), never from code.
+An AES-256 key has exactly :data:`GCM_KEY_SIZE` octets (Yamcs reads one key file of 32 raw
+octets per SPI: :func:`raw_key`).
 
 Resynchronisation (decision 0023). A receiver built with ``require_session`` accepts a frame on
 an SPI only once the ground has resynchronised that SPI: the receiver presents a challenge (a
@@ -33,14 +73,20 @@ directive::
       octet  0      directive code 0xE5 (COP-1's Unlock is 0x00, Set V(R) 0x82)
       octets 1-16   the nonce of the receiver's challenge
 
-signed with the SPI's key itself (:func:`resync_frame`). The receiver checks the MAC, that the
-nonce is its pending challenge (single use: ``stale_challenge`` otherwise), and that the new
-base is above the last sequence number it knows (anti-replay never rewinds); it persists the
-base and the nonce (``persist_resync``) before taking them, and from then on every frame of the
-SPI is signed with the **session key** ``HMAC-SHA-256(key, "MSR-SDLS-session" | spi | nonce)``
-(:func:`session_key`). A frame captured in an earlier session, an earlier run with the same key
-file or before the store was lost, is signed with another session's key and fails the MAC;
-a resync frame captured earlier names a nonce that is no longer pending.
+secured (:func:`resync_frame`) under ``hmac`` with the SPI's key itself; under the GCM suites
+authenticated only (GMAC: the directive in clear, its nonce is no secret) with the **resync
+key** ``HMAC-SHA-256(key, "MSR-SDLS-resync" | spi | nonce)`` of the nonce it names
+(:func:`resync_key`): a GCM key must never see the same IV twice, and a ground of a new run with
+the same key file starts its numbers low again, so under GCM the key itself secures nothing.
+The receiver checks the MAC (``bad_mac``: only a key holder can resync), that the nonce is its
+pending challenge (single use: ``stale_challenge`` otherwise), and
+that the new base is above the last sequence number it knows (anti-replay never rewinds); it
+persists the base and the nonce (``persist_resync``) before taking them, and from then on every
+frame of the SPI is secured with the **session key** ``HMAC-SHA-256(key, "MSR-SDLS-session" |
+spi | nonce)`` (:func:`session_key`, 32 octets: an AES-256 key; an external ground such as Yamcs
+is handed it after a resync). A frame captured in an earlier session, an earlier run with the
+same key file or before the store was lost, is secured with another session's key and fails the
+MAC; a resync frame captured earlier names a nonce that is no longer pending.
 """
 
 from __future__ import annotations
@@ -51,9 +97,11 @@ import json
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 import construct as cs
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hal.errors import (
     EncodeError,
@@ -68,6 +116,7 @@ from hal.protocol.layout import compile_fixed
 from hal.protocol.tc_frame import (
     FECF_SIZE,
     MAX_TC_FRAME_SIZE,
+    MIN_TC_FRAME_SIZE,
     SEGMENT_HEADER_SIZE,
     SEGMENT_LAYOUT,
     TC_HEADER_SIZE,
@@ -77,38 +126,65 @@ from hal.protocol.tc_frame import (
 )
 
 __all__ = [
+    "AUTH_MASK",
+    "DEFAULT_SUITE",
+    "GCM_KEY_SIZE",
+    "IV_SIZE",
     "MAC_SIZE",
     "NONCE_SIZE",
     "RESYNC_CODE",
     "RESYNC_SIZE",
+    "SUITES",
     "Challenge",
     "ChallengeNonces",
     "KeyFileError",
     "ResyncDirective",
     "SecurityAssociation",
     "SecurityHeader",
+    "Suite",
+    "SuiteName",
     "TcVerifier",
     "VerifiedFrame",
+    "auth_mask",
     "authenticate",
     "parse_key_file",
+    "raw_key",
     "resync_frame",
+    "resync_key",
     "session_association",
     "session_key",
+    "suite_of",
 ]
 
 MAC_SIZE: Final = 16
 MIN_KEY_SIZE: Final = 16
 SN_MAX: Final = (1 << 32) - 1
+"""The largest sequence number of the ``hmac`` suite (4 octets)."""
 DEFAULT_WINDOW: Final = 1 << 20
+
+SuiteName = Literal["aes-gcm", "aes-gcm-auth", "hmac", "clear"]
+SUITES: Final[tuple[SuiteName, ...]] = ("aes-gcm", "aes-gcm-auth", "hmac", "clear")
+"""The cipher suites a bench file may name for a node (``sdls``)."""
+DEFAULT_SUITE: Final[SuiteName] = "aes-gcm"
+"""A node's suite when its bench table names none."""
+GCM_KEY_SIZE: Final = 32
+"""Octets of an AES-256 key."""
+IV_SIZE: Final = 12
+"""Octets of the GCM IV, which is the anti-replay sequence number of the GCM suites."""
 
 SecurityHeader = cs.Struct(
     "spi" / cs.Int16ub * "security parameter index: the key id, 0..65535",
     "sn" / cs.Int32ub * "anti-replay sequence number, strictly increasing per SPI",
 )
+"""The security header of the ``hmac`` suite."""
 SECURITY_LAYOUT = compile_fixed(SecurityHeader, "sdls_security_header")
 SEC_HEADER_SIZE: Final = SECURITY_LAYOUT.size
 OVERHEAD: Final = SEC_HEADER_SIZE + MAC_SIZE
+"""Security header and trailer octets of the ``hmac`` suite (:attr:`Suite.overhead`)."""
 SMALLEST_FRAME: Final = TC_HEADER_SIZE + OVERHEAD + FECF_SIZE
+GCM_HEADER_SIZE: Final = 2 + IV_SIZE
+CLEAR_DIRECTIVE_SIZES: Final = (1, 3)
+"""Data field octets of a COP-1 directive (Unlock, Set V(R)) sent in clear under GCM."""
 
 NONCE_SIZE: Final = 16
 """Octets of a resync challenge's nonce."""
@@ -116,6 +192,8 @@ RESYNC_CODE: Final = 0xE5
 """The resync directive's code: the first data octet of a resync frame (type-BC)."""
 SESSION_LABEL: Final = b"MSR-SDLS-session"
 """Domain separation of the session key derivation (:func:`session_key`)."""
+RESYNC_LABEL: Final = b"MSR-SDLS-resync"
+"""Domain separation of the resync key derivation (:func:`resync_key`)."""
 CHALLENGE_LABEL: Final = b"MSR-SDLS-challenge"
 """Domain separation of the deterministic challenge nonces (:class:`ChallengeNonces`)."""
 
@@ -130,6 +208,183 @@ ResyncReason = Literal["no_state", "backup_copy"]
 lost or corrupt), or it was loaded from the older of its two copies (it may be one write old)."""
 RESYNC_REASONS: Final[dict[str, int]] = {"no_state": 1, "backup_copy": 2}
 """A resync reason's code in the challenge report."""
+
+
+def auth_mask(segment: bool = True) -> bytes:
+    """The authentication bit mask of the GCM suites: from the frame's start to the end of the
+    security header, 1 for every bit that enters the AAD. Every bit of the primary header and
+    (``segment``: data frames) of the segment header, the SPI; the IV's 12 octets are 0 (GCM
+    authenticates the IV as its nonce). Yamcs's ``authMask`` of the SA, in hex."""
+    seg = SEGMENT_HEADER_SIZE if segment else 0
+    return b"\xff" * (TC_HEADER_SIZE + seg + 2) + bytes(IV_SIZE)
+
+
+AUTH_MASK: Final = auth_mask(True)
+"""The authentication bit mask of a data frame (20 octets): ``AUTH_MASK.hex()`` is the
+``authMask`` of each SPI in Yamcs's TC frame link configuration."""
+
+
+class Cipher(Protocol):
+    """One key of one suite: secures and opens the frame data of a frame."""
+
+    def seal(self, head: bytes, data: bytes) -> bytes:
+        """The frame data and security trailer for ``data`` after ``head`` (the frame from its
+        first octet through the security header)."""
+        ...
+
+    def open(self, raw: bytes | bytearray | memoryview, data_at: int, mac_at: int) -> bytes | None:
+        """The payload of ``raw`` (frame data at ``data_at``, trailer at ``mac_at``), or None
+        when the MAC does not verify."""
+        ...
+
+
+class _HmacCipher:
+    """HMAC-SHA-256 truncated to 16 octets over the frame up to the trailer."""
+
+    __slots__ = ("_mac",)
+
+    def __init__(self, key: bytes) -> None:
+        self._mac = Hmac(key)
+
+    def seal(self, head: bytes, data: bytes) -> bytes:
+        return data + self._mac(head + data)
+
+    def open(self, raw: bytes | bytearray | memoryview, data_at: int, mac_at: int) -> bytes | None:
+        if hmac.compare_digest(self._mac(raw[:mac_at]), raw[mac_at : mac_at + MAC_SIZE]):
+            return bytes(raw[data_at:mac_at])
+        return None
+
+
+_ZERO_IV: Final = bytes(IV_SIZE)
+
+
+class _GcmCipher:
+    """AES-256-GCM with a 96-bit IV (the header's last 12 octets) and a 128-bit tag; the AAD is
+    the head ANDed with :func:`auth_mask`, which is the head with its IV zeroed."""
+
+    __slots__ = ("_aead", "_encrypts")
+
+    def __init__(self, key: bytes, encrypts: bool) -> None:
+        self._aead = AESGCM(key)
+        self._encrypts = encrypts
+
+    def encrypt(self, iv: bytes, plaintext: bytes, aad: bytes) -> bytes:
+        """GCM: the ciphertext of ``plaintext`` followed by the 16-octet tag over ``aad`` and
+        it (the primitive the frames use; checked against NIST's vectors)."""
+        return self._aead.encrypt(iv, plaintext, aad)
+
+    def decrypt(self, iv: bytes, sealed: bytes, aad: bytes) -> bytes | None:
+        """GCM: the plaintext of ``sealed`` (ciphertext | tag), or None when the tag fails."""
+        try:
+            return self._aead.decrypt(iv, sealed, aad)
+        except InvalidTag:
+            return None
+
+    def seal(self, head: bytes, data: bytes) -> bytes:
+        iv = head[-IV_SIZE:]
+        aad = head[:-IV_SIZE] + _ZERO_IV
+        if self._encrypts:
+            return self._aead.encrypt(iv, data, aad)  # ciphertext | tag
+        return data + self._aead.encrypt(iv, b"", aad + data)  # clear data | tag
+
+    def open(self, raw: bytes | bytearray | memoryview, data_at: int, mac_at: int) -> bytes | None:
+        iv = bytes(raw[data_at - IV_SIZE : data_at])
+        aad = bytes(raw[: data_at - IV_SIZE]) + _ZERO_IV
+        try:
+            if self._encrypts:
+                return self._aead.decrypt(iv, bytes(raw[data_at : mac_at + MAC_SIZE]), aad)
+            data = bytes(raw[data_at:mac_at])
+            self._aead.decrypt(iv, bytes(raw[mac_at : mac_at + MAC_SIZE]), aad + data)
+        except InvalidTag:
+            return None
+        return data
+
+
+class Suite:
+    """One cipher suite: its wire sizes and its keyed :class:`Cipher` (see the module's
+    docstring for each layout). Get one by name with :func:`suite_of`."""
+
+    __slots__ = ("_ciphers", "encrypts", "gcm", "header_size", "name", "sn_max", "trailer_size")
+
+    def __init__(self, name: SuiteName, header_size: int, *, gcm: bool, encrypts: bool) -> None:
+        self.name = name
+        self.header_size = header_size
+        self.trailer_size = MAC_SIZE if header_size else 0
+        self.sn_max = (1 << (8 * (header_size - 2))) - 1 if header_size else 0
+        self.gcm = gcm
+        self.encrypts = encrypts
+        self._ciphers: dict[bytes, Cipher] = {}
+
+    def __repr__(self) -> str:
+        return f"Suite({self.name!r})"
+
+    @property
+    def clear(self) -> bool:
+        """True for the suite without security (``clear``)."""
+        return self.header_size == 0
+
+    @property
+    def overhead(self) -> int:
+        """Octets the security header and trailer add to a frame."""
+        return self.header_size + self.trailer_size
+
+    def check_key(self, key: bytes, spi: int) -> None:
+        """Raise :class:`~hal.errors.EncodeError` unless ``key`` fits this suite (AES-256:
+        exactly 32 octets; HMAC: at least 16)."""
+        if self.gcm and len(key) != GCM_KEY_SIZE:
+            raise EncodeError(
+                f"key of SPI {spi} has {len(key)} octets: {self.name} (AES-256) takes "
+                f"{GCM_KEY_SIZE}"
+            )
+        if len(key) < MIN_KEY_SIZE:
+            raise EncodeError(f"key for SPI {spi} is shorter than {MIN_KEY_SIZE} octets")
+
+    def cipher(self, key: bytes) -> Cipher:
+        """The cipher of ``key`` (made once per key: an AES key schedule is not free)."""
+        cached = self._ciphers.get(key)
+        if cached is None:
+            if len(self._ciphers) >= 256:  # session keys come and go: keep the cache bounded
+                self._ciphers.clear()
+            cached = _GcmCipher(key, self.encrypts) if self.gcm else _HmacCipher(key)
+            self._ciphers[key] = cached
+        return cached
+
+    def header(self, spi: int, sn: int) -> bytes:
+        """The security header of ``spi`` and sequence number ``sn``."""
+        return spi.to_bytes(2, "big") + sn.to_bytes(self.header_size - 2, "big")
+
+
+_SUITES: Final[dict[str, Suite]] = {
+    "aes-gcm": Suite("aes-gcm", GCM_HEADER_SIZE, gcm=True, encrypts=True),
+    "aes-gcm-auth": Suite("aes-gcm-auth", GCM_HEADER_SIZE, gcm=True, encrypts=False),
+    "hmac": Suite("hmac", SEC_HEADER_SIZE, gcm=False, encrypts=False),
+    "clear": Suite("clear", 0, gcm=False, encrypts=False),
+}
+
+
+def suite_of(suite: str | Suite) -> Suite:
+    """The suite named ``suite`` (one of :data:`SUITES`), or ``suite`` itself.
+
+    Raises:
+        ValueError: an unknown name.
+    """
+    if isinstance(suite, Suite):
+        return suite
+    try:
+        return _SUITES[suite]
+    except KeyError:
+        raise ValueError(f"unknown SDLS suite {suite!r} (known: {', '.join(SUITES)})") from None
+
+
+def raw_key(key: bytes) -> bytes:
+    """A key as Yamcs's ``keyFile`` holds it: the 32 raw octets of an AES-256 key, no encoding.
+
+    Raises:
+        EncodeError: not 32 octets.
+    """
+    if len(key) != GCM_KEY_SIZE:
+        raise EncodeError(f"an AES-256 key has {GCM_KEY_SIZE} octets, not {len(key)}")
+    return bytes(key)
 
 
 class KeyFileError(HalError):
@@ -192,27 +447,50 @@ class Hmac:
         return outer.digest()[:MAC_SIZE]
 
 
-def authenticate(frame: TcFrame, sa: SecurityAssociation, sn: int) -> bytes:
-    """Encode ``frame`` (its ``data`` is the payload) with security header, MAC and FECF.
+def authenticate(
+    frame: TcFrame, sa: SecurityAssociation, sn: int, suite: str | Suite = "hmac"
+) -> bytes:
+    """Encode ``frame`` (its ``data`` is the payload) secured under ``suite``: security header
+    (``sa.spi``, ``sn``), frame data (encrypted under ``aes-gcm``), MAC and FECF. Under
+    ``clear`` the frame is encoded as it is (no security fields).
 
     Raises:
-        EncodeError: ``sn`` outside 0..2^32-1, a header field out of range, or too long a frame.
+        EncodeError: ``sn`` outside the suite's range, a key that does not fit the suite, a
+            header field out of range, or too long a frame.
     """
-    if not 0 <= sn <= SN_MAX:
-        raise EncodeError(f"sequence number {sn} is outside 0..2^32-1", reason="out_of_range")
-    secured = SECURITY_LAYOUT.pack(sa.spi, sn) + frame.data
-    protected = frame.header_bytes(len(secured) + MAC_SIZE) + secured
-    body = protected + sa.mac(protected)
-    return append_crc16(body)
+    suite = suite_of(suite)
+    if suite.clear:
+        return frame.pack()
+    if not 0 <= sn <= suite.sn_max:
+        raise EncodeError(
+            f"sequence number {sn} is outside 0..{suite.sn_max:#x}", reason="out_of_range"
+        )
+    if suite.gcm:
+        suite.check_key(sa.key, sa.spi)
+    head = frame.header_bytes(suite.overhead + len(frame.data)) + suite.header(sa.spi, sn)
+    return append_crc16(head + suite.cipher(sa.key).seal(head, frame.data))
+
+
+def _derive(label: bytes, key: bytes, spi: int, nonce: bytes) -> bytes:
+    if len(nonce) != NONCE_SIZE:
+        raise EncodeError(f"a challenge nonce has {NONCE_SIZE} octets, not {len(nonce)}")
+    return hmac.new(key, label + spi.to_bytes(2, "big") + bytes(nonce), hashlib.sha256).digest()
 
 
 def session_key(key: bytes, spi: int, nonce: bytes) -> bytes:
-    """The key every frame of ``spi`` is signed with after the resync that answered the
-    challenge ``nonce``: ``HMAC-SHA-256(key, "MSR-SDLS-session" | spi (2 octets) | nonce)``."""
-    if len(nonce) != NONCE_SIZE:
-        raise EncodeError(f"a challenge nonce has {NONCE_SIZE} octets, not {len(nonce)}")
-    message = SESSION_LABEL + spi.to_bytes(2, "big") + bytes(nonce)
-    return hmac.new(key, message, hashlib.sha256).digest()
+    """The key every frame of ``spi`` is secured with after the resync that answered the
+    challenge ``nonce``: ``HMAC-SHA-256(key, "MSR-SDLS-session" | spi (2 octets) | nonce)``,
+    32 octets (an AES-256 key: what an external ground such as Yamcs is handed after a
+    resync, :func:`raw_key`)."""
+    return _derive(SESSION_LABEL, key, spi, nonce)
+
+
+def resync_key(key: bytes, spi: int, nonce: bytes) -> bytes:
+    """The key of the GCM suites' resync frame over the challenge ``nonce``:
+    ``HMAC-SHA-256(key, "MSR-SDLS-resync" | spi (2 octets) | nonce)``. Under GCM the SPI's key
+    itself secures nothing: a ground of a new run starts its numbers (the IVs) low again, and a
+    GCM key must never see an IV twice."""
+    return _derive(RESYNC_LABEL, key, spi, nonce)
 
 
 def session_association(sa: SecurityAssociation, nonce: bytes) -> SecurityAssociation:
@@ -220,18 +498,30 @@ def session_association(sa: SecurityAssociation, nonce: bytes) -> SecurityAssoci
     return SecurityAssociation(sa.spi, session_key(sa.key, sa.spi, nonce))
 
 
-def resync_frame(scid: int, vcid: int, sa: SecurityAssociation, nonce: bytes, sn: int) -> bytes:
+def resync_frame(
+    scid: int, vcid: int, sa: SecurityAssociation, nonce: bytes, sn: int,
+    suite: str | Suite = "hmac",
+) -> bytes:  # fmt: skip
     """The encoded resync frame answering the challenge ``nonce``: a type-BC frame carrying the
-    resync directive, signed with the SPI's own key (never a session key), whose sequence
-    number ``sn`` becomes the receiver's new base.
+    resync directive, secured with the SPI's own key (``hmac``) or its resync key (GCM suites:
+    :func:`resync_key`), never a session key, whose sequence number ``sn`` becomes the
+    receiver's new base.
 
     Raises:
-        EncodeError: a nonce of the wrong size, or ``sn`` outside 0..2^32-1.
+        EncodeError: a nonce of the wrong size, ``sn`` out of range, or the ``clear`` suite
+            (nothing to resynchronise).
     """
-    if len(nonce) != NONCE_SIZE:
+    suite = suite_of(suite)
+    if suite.clear:
+        raise EncodeError("a clear uplink has no anti-replay to resynchronise")
+    data = ResyncDirective.build({"nonce": bytes(nonce)}) if len(nonce) == NONCE_SIZE else b""
+    if not data:
         raise EncodeError(f"a challenge nonce has {NONCE_SIZE} octets, not {len(nonce)}")
-    data = ResyncDirective.build({"nonce": bytes(nonce)})
-    return authenticate(TcFrame(scid, vcid, data, bypass=1, control=1), sa, sn)
+    frame = TcFrame(scid, vcid, data, bypass=1, control=1)
+    if suite.gcm:  # authenticated only: the nonce is no secret (it came down in telemetry)
+        signer = SecurityAssociation(sa.spi, resync_key(sa.key, sa.spi, nonce))
+        return authenticate(frame, signer, sn, _SUITES["aes-gcm-auth"])
+    return authenticate(frame, sa, sn, suite)
 
 
 @dataclass(frozen=True)
@@ -289,13 +579,14 @@ class ChallengeNonces:
 
 
 class VerifiedFrame:
-    """A frame that passed every check: ``frame.data`` is the payload (security fields removed),
-    ``spi`` and ``sn`` the key id and sequence number it was accepted under. ``resync`` is True
-    for a resync frame the receiver has already acted on (it is not for FARM-1)."""
+    """A frame that passed every check: ``frame.data`` is the payload (security fields removed,
+    decrypted), ``spi`` and ``sn`` the key id and sequence number it was accepted under (``None``
+    and 0 for a frame in clear: a ``clear`` link's, or a COP-1 directive under GCM). ``resync``
+    is True for a resync frame the receiver has already acted on (it is not for FARM-1)."""
 
     __slots__ = ("frame", "resync", "sn", "spi")
 
-    def __init__(self, frame: TcFrame, spi: int, sn: int, *, resync: bool = False) -> None:
+    def __init__(self, frame: TcFrame, spi: int | None, sn: int, *, resync: bool = False) -> None:
         self.frame = frame
         self.spi = spi
         self.sn = sn
@@ -307,7 +598,7 @@ class VerifiedFrame:
 
 
 class TcVerifier:
-    """The receiving end of the authenticated uplink.
+    """The receiving end of the secured uplink.
 
     Args:
         keys: SPI -> key, from the key file.
@@ -319,15 +610,22 @@ class TcVerifier:
         window: the largest accepted jump above the last accepted sequence number; a frame
             further ahead is refused (``replay``) and moves nothing.
         sessions: SPI -> the nonce of the resync that opened its current session, as reloaded
-            from the store: frames of that SPI are signed with the session key.
+            from the store: frames of that SPI are secured with the session key.
         require_session: refuse every frame of an SPI without a session (``resync_needed``)
             except a resync frame answering the pending challenge (decision 0023). Without it
-            an SPI with no session is signed with its key itself (links without a store).
+            an SPI with no session is secured with its key itself (links without a store).
         persist_resync: called with ``(spi, sn, nonce)`` before a resync is taken into use;
             if it raises, the resync is rejected (``persist_failed``) and nothing changes.
+        suite: the cipher suite (:data:`SUITES`); ``hmac`` unless given (the bench file's
+            default, ``aes-gcm``, is passed by the composition roots). Under ``clear`` every
+            frame is taken as it is: no key, no anti-replay, no session.
 
     :meth:`verify` raises a :class:`~hal.errors.ProtocolError` subclass naming the reason;
     :attr:`rejects` counts them and :attr:`accepted` counts the good frames (resyncs included).
+
+    Raises (from the constructor):
+        EncodeError: a key that does not fit the suite (AES-256: exactly 32 octets).
+        ValueError: a window outside 1..2^32-1, or an unknown suite.
     """
 
     def __init__(
@@ -341,25 +639,31 @@ class TcVerifier:
         sessions: Mapping[int, bytes] | None = None,
         require_session: bool = False,
         persist_resync: Callable[[int, int, bytes], None] | None = None,
+        suite: str | Suite = "hmac",
     ) -> None:
         if not 1 <= window <= SN_MAX:
             raise ValueError(f"anti-replay window {window} is outside 1..2^32-1")
+        self.suite = suite = suite_of(suite)
         self._keys = {spi: SecurityAssociation(spi, key).key for spi, key in keys.items()}
-        self._master = {spi: Hmac(key) for spi, key in self._keys.items()}
+        if suite.gcm:
+            for spi, key in self._keys.items():
+                suite.check_key(key, spi)
+        self._master = {spi: suite.cipher(key) for spi, key in self._keys.items()}
+        self._smallest = TC_HEADER_SIZE + suite.overhead + FECF_SIZE
         self.scid = scid
         self.last_sn: dict[int, int] = dict(last_sn or {})
         self._persist = persist
         self._persist_resync = persist_resync
         self.window = window
-        self.require_session = require_session
+        self.require_session = require_session and not suite.clear
         self.sessions: dict[int, bytes] = {}
-        self._macs: dict[int, Hmac] = {}
+        self._ciphers: dict[int, Cipher] = {}
         for spi in self._keys:
             nonce = (sessions or {}).get(spi)
-            if nonce is not None:
+            if nonce is not None and not suite.clear:
                 self._open_session(spi, bytes(nonce))
-            elif not require_session:
-                self._macs[spi] = self._master[spi]
+            elif not self.require_session:
+                self._ciphers[spi] = self._master[spi]
         self.challenge: bytes | None = None
         self.rejects: Counter[str] = Counter()
         self.accepted = 0
@@ -388,12 +692,14 @@ class TcVerifier:
 
     def _open_session(self, spi: int, nonce: bytes) -> None:
         self.sessions[spi] = nonce
-        self._macs[spi] = Hmac(session_key(self._keys[spi], spi, nonce))
+        self._ciphers[spi] = self.suite.cipher(session_key(self._keys[spi], spi, nonce))
 
     def _verify(self, raw: bytes | bytearray | memoryview) -> VerifiedFrame:
         size = len(raw)
-        if size < SMALLEST_FRAME:
-            raise TruncatedError(f"authenticated TC frame of {size} octets < {SMALLEST_FRAME}")
+        suite = self.suite
+        smallest = MIN_TC_FRAME_SIZE if suite.gcm or suite.clear else self._smallest
+        if size < smallest:
+            raise TruncatedError(f"authenticated TC frame of {size} octets < {smallest}")
         if size > MAX_TC_FRAME_SIZE:
             raise LengthError(f"TC frame of {size} octets exceeds {MAX_TC_FRAME_SIZE}")
         _, bypass, control, _, scid, vcid, length, seq = TC_LAYOUT.unpack_from(raw)
@@ -408,24 +714,38 @@ class TcVerifier:
             if not bypass:
                 raise HeaderError("TC frame: control command with bypass flag 0 (type-AC)")
             sec_at = TC_HEADER_SIZE
+            if suite.clear or (
+                suite.gcm and size - TC_HEADER_SIZE - FECF_SIZE in CLEAR_DIRECTIVE_SIZES
+            ):
+                return self._clear_directive(raw, scid, vcid, seq)
         else:
             sec_at = TC_HEADER_SIZE + SEGMENT_HEADER_SIZE
-            if size < SMALLEST_FRAME + SEGMENT_HEADER_SIZE:
+            if suite.clear:
+                return self._clear_data(raw, bypass, scid, vcid, seq)
+            if size < self._smallest + SEGMENT_HEADER_SIZE:
                 raise TruncatedError("TC frame too short for its security header and trailer")
-        spi, sn = SECURITY_LAYOUT.unpack_from(raw, sec_at)
+        if size < self._smallest:
+            raise TruncatedError(f"secured TC frame of {size} octets < {self._smallest}")
+        data_at = sec_at + suite.header_size
+        spi = int.from_bytes(raw[sec_at : sec_at + 2], "big")
+        sn = int.from_bytes(raw[sec_at + 2 : data_at], "big")
         if spi not in self._keys:
             raise SecurityError(f"TC frame signed with unknown key id {spi}", reason="unknown_spi")
         mac_at = size - FECF_SIZE - MAC_SIZE
-        data_at = sec_at + SEC_HEADER_SIZE
         if control and mac_at - data_at == RESYNC_SIZE and raw[data_at] == RESYNC_CODE:
             return self._resync(raw, spi, sn, data_at, mac_at, scid, vcid, seq)
-        mac = self._macs.get(spi)
-        if mac is None:
+        if control and suite.gcm:  # under GCM only a resync is a secured control frame
+            raise SecurityError(
+                "secured TC control frame that is not a resync frame", reason="bad_length"
+            )
+        cipher = self._ciphers.get(spi)
+        if cipher is None:
             raise SecurityError(
                 f"TC frame of key id {spi}: no session, the ground must resynchronise first",
                 reason="resync_needed",
             )
-        if not hmac.compare_digest(mac(raw[:mac_at]), raw[mac_at : mac_at + MAC_SIZE]):
+        data = cipher.open(raw, data_at, mac_at)
+        if data is None:
             raise SecurityError(
                 f"TC frame MAC does not verify under key id {spi}", reason="bad_mac"
             )
@@ -444,7 +764,6 @@ class TcVerifier:
                     reason="persist_failed",
                 ) from exc
         self.last_sn[spi] = sn
-        data = bytes(raw[data_at:mac_at])
         if control:
             return VerifiedFrame(TcFrame(scid, vcid, data, seq=seq, bypass=1, control=1), spi, sn)
         seg_flags, map_id = SEGMENT_LAYOUT.unpack_from(raw, TC_HEADER_SIZE)
@@ -453,19 +772,51 @@ class TcVerifier:
         )
         return VerifiedFrame(frame, spi, sn)
 
+    def _clear_directive(
+        self, raw: bytes | bytearray | memoryview, scid: int, vcid: int, seq: int
+    ) -> VerifiedFrame:
+        """A control frame in clear: any under ``clear``; under GCM a COP-1 directive (1 or 3
+        octets, which FARM-1 checks), taken only while the link has a session."""
+        if not self.synchronised:
+            raise SecurityError(
+                "COP-1 directive in clear: no session, the ground must resynchronise first",
+                reason="resync_needed",
+            )
+        data = bytes(raw[TC_HEADER_SIZE : len(raw) - FECF_SIZE])
+        return VerifiedFrame(TcFrame(scid, vcid, data, seq=seq, bypass=1, control=1), None, 0)
+
+    def _clear_data(
+        self, raw: bytes | bytearray | memoryview, bypass: int, scid: int, vcid: int, seq: int
+    ) -> VerifiedFrame:
+        """A data frame of a ``clear`` link."""
+        at = TC_HEADER_SIZE + SEGMENT_HEADER_SIZE
+        if len(raw) < at + 1 + FECF_SIZE:
+            raise TruncatedError("TC data frame too short for its segment header and data")
+        seg_flags, map_id = SEGMENT_LAYOUT.unpack_from(raw, TC_HEADER_SIZE)
+        data = bytes(raw[at : len(raw) - FECF_SIZE])
+        frame = TcFrame(
+            scid, vcid, data, seq=seq, bypass=bypass, map_id=map_id, seg_flags=seg_flags
+        )
+        return VerifiedFrame(frame, None, 0)
+
     def _resync(
         self, raw: bytes | bytearray | memoryview, spi: int, sn: int, data_at: int, mac_at: int,
         scid: int, vcid: int, seq: int,
     ) -> VerifiedFrame:  # fmt: skip
-        """A resync frame: signed with the key itself, over the pending challenge, to a new
-        base above every number known; persisted before it is taken."""
-        if not hmac.compare_digest(
-            self._master[spi](raw[:mac_at]), raw[mac_at : mac_at + MAC_SIZE]
-        ):
+        """A resync frame: secured with the key itself (``hmac``) or the resync key of the nonce
+        it names (GCM, authenticated only), over the pending challenge, to a new base above
+        every number known; persisted before it is taken."""
+        if self.suite.gcm:  # GMAC under the resync key of the nonce the frame names
+            named = bytes(raw[data_at + 1 : mac_at])
+            cipher = _SUITES["aes-gcm-auth"].cipher(resync_key(self._keys[spi], spi, named))
+        else:
+            cipher = self._master[spi]
+        data = cipher.open(raw, data_at, mac_at)
+        if data is None:
             raise SecurityError(
                 f"resync frame MAC does not verify under key id {spi}", reason="bad_mac"
             )
-        nonce = ResyncDirective.parse(bytes(raw[data_at:mac_at])).nonce
+        nonce = ResyncDirective.parse(data).nonce
         if self.challenge is None or not hmac.compare_digest(nonce, self.challenge):
             raise SecurityError(
                 "resync frame answers no pending challenge (an old or foreign nonce)",
@@ -488,7 +839,6 @@ class TcVerifier:
         self._open_session(spi, nonce)
         self.challenge = None  # single use
         self.resyncs += 1
-        data = bytes(raw[data_at:mac_at])
         frame = TcFrame(scid, vcid, data, seq=seq, bypass=1, control=1)
         return VerifiedFrame(frame, spi, sn, resync=True)
 

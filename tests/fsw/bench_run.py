@@ -91,7 +91,9 @@ class BenchRun:
             end = open_link(self.ports["space_links"][node]["ground"])
             self.links.append(end)
             sa = SecurityAssociation(spec.spi, self.keys[spec.spi])
-            ground = GroundSpaceLink(end, sa, spec.space_link, monotonic=self.timing.now)
+            ground = GroundSpaceLink(
+                end, sa, spec.space_link, monotonic=self.timing.now, suite=spec.sdls
+            )
             self.ground[node] = ground
             self.timing.watch(end)
         self.timing.register()

