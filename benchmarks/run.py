@@ -33,6 +33,7 @@ from benchmarks import (
 CODEC_TARGET = 1.0  # at least spacepackets, for every operation
 PTY_TARGET = 50_000  # framed packets per second end to end
 AUTH_COST_TARGET = 2.0  # authenticated uplink receive path at most 2x the plain one
+AES_GCM_COST_TARGET = 1.5  # AES-256-GCM uplink receive path at most 1.5x the plain one (0043)
 CAMPAIGN_WALL_TARGET = 60.0  # s: the whole nominal campaign on this 2-core machine (issue 7)
 CAMPAIGN_MEMORY_TARGET = 1 << 30  # bytes: every process of the bench together
 CONTROL_VALIDATION_TARGET = 0.5  # control-port commands/s validated over not validated (issue 17)
@@ -65,6 +66,11 @@ def main() -> int:
         print(
             f"uplink {name}: plain {row['plain']:,.0f}/s, authenticated "
             f"{row['authenticated']:,.0f}/s, authentication costs {row['cost']:.2f}x"
+        )
+        print(
+            f"uplink {name}: AES-256-GCM {row['aes_gcm']:,.0f}/s ({row['aes_gcm_cost']:.2f}x the "
+            f"plain path), GCM authentication only {row['aes_gcm_auth']:,.0f}/s "
+            f"({row['aes_gcm_auth_cost']:.2f}x), HMAC {row['cost']:.2f}x"
         )
     for name in ("tm_build", "tm_parse"):
         row = link["downlink"][name]
@@ -123,6 +129,9 @@ def main() -> int:
         link["uplink"]["tc_path"]["cost"] <= AUTH_COST_TARGET
         and link["uplink"]["checks"]["rejected"] == 0
     )
+    checks["uplink_aes_gcm_cost_at_most_1.5x"] = (
+        link["uplink"]["tc_path"]["aes_gcm_cost"] <= AES_GCM_COST_TARGET
+    )
     checks["control_port_validated_at_least_half"] = control["ratio"] > CONTROL_VALIDATION_TARGET
     checks["downlink_frames_parse_clean"] = link["downlink"]["checks"]["rejected"] == 0
     checks["wall_lateness_p99_within_1_ms_of_sleep"] = (
@@ -163,6 +172,7 @@ def main() -> int:
             "idle_archive_over_real_time": IDLE_ARCHIVE_TARGET,
             "pty_packets_per_second": PTY_TARGET,
             "uplink_authentication_cost": AUTH_COST_TARGET,
+            "uplink_aes_gcm_cost": AES_GCM_COST_TARGET,
         },
         "checks": checks,
         "ok": all(checks.values()),
