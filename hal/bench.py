@@ -89,6 +89,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import json
 import os
 import re
@@ -324,6 +325,11 @@ class NodeSpec:
     def emulated_radio(self) -> bool:
         """True when the simulator's space-link emulator serves this node's radio."""
         return self.radio == EMULATED
+
+    @property
+    def external_uplink(self) -> bool:
+        """True when external ground equipment on ``tc_udp`` commands this node."""
+        return self.uplink == "external"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -803,6 +809,48 @@ _Port = Annotated[
     AfterValidator(_port_shape),
 ]
 
+_UDP_WHAT: Final = (
+    '"host:port", an IP address (or localhost) and a UDP port 1..65535 ("127.0.0.1:10015")'
+)
+
+
+def _udp_pair(text: str) -> tuple[str, int] | None:
+    """``host:port`` (``[v6]:port`` for an IPv6 address) as ``(address, port)``: an IP address
+    or ``localhost`` (no name to look up) and a port 1..65535; None for anything else."""
+    host, colon, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        return None  # an IPv6 address needs its brackets, or its port cannot be told apart
+    try:
+        address = str(ipaddress.ip_address("127.0.0.1" if host == "localhost" else host))
+    except ValueError:
+        return None
+    if not (colon and port.isdigit() and len(port) <= 5 and 1 <= int(port) <= 0xFFFF):
+        return None
+    return address, int(port)
+
+
+def _udp_text(pair: tuple[str, int]) -> str:
+    host, port = pair
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _udp_address(text: str) -> str:
+    if _udp_pair(text) is None:
+        raise _refusal(f"must be {_UDP_WHAT}, not {_show(text)}")
+    return text
+
+
+_UdpAddress = Annotated[
+    str,
+    StringConstraints(max_length=MAX_NAME, pattern=_PRINTABLE),
+    _worded(_UDP_WHAT),
+    AfterValidator(_udp_address),
+]
+"""A UDP address of external ground equipment (decision 0044): ``host:port``."""
+_Uplink = Annotated[Literal[UPLINKS], _worded(" or ".join(json.dumps(u) for u in UPLINKS))]
+
 
 def _not_a_baud_rate(value: object) -> str:
     return f"{_show(value)} is not a standard baud rate ({', '.join(map(str, BAUD_RATES))})"
@@ -939,6 +987,9 @@ class _NodeTable(StrictModel):
     space_link: Annotated[_SpaceLinkTable, _worded("a table")] = Field(
         default_factory=_SpaceLinkTable
     )
+    tm_udp: _UdpAddress | None = None
+    tc_udp: _UdpAddress | None = None
+    uplink: _Uplink = "station"
 
 
 class _BoardTable(StrictModel):
@@ -1121,7 +1172,45 @@ class _Rules:
                 self.fail(f"{where}.spi", f"{node.spi} is already used by {spis[node.spi]}")
             scids[node.scid] = spis[node.spi] = where
             nodes[name] = node
+        self.udp_ports(nodes)
         return nodes
+
+    def udp(self, name: str, table: _NodeTable) -> dict[str, Any]:
+        """A node's external ground equipment (decision 0044): its UDP ports and its uplink."""
+        where = f"nodes.{name}"
+        if table.uplink == "external" and table.tc_udp is None:
+            self.fail(f"{where}.uplink", f'"external" needs {where}.tc_udp, the UDP port where '
+                      "the station takes the external equipment's TC frames")  # fmt: skip
+        if table.tc_udp is not None and table.uplink != "external":
+            self.fail(f"{where}.tc_udp", 'TC frames from external equipment need uplink = '
+                      '"external": the node has one FARM-1, and the station and the equipment '
+                      "cannot both command it")  # fmt: skip
+        for key in ("tm_udp", "tc_udp"):
+            if getattr(table, key) is not None and table.radio != EMULATED and table.ground is None:
+                self.fail(f"{where}.{key}", "the station holds no ground end of this real radio "
+                          f"to serve it from (set {where}.ground)")  # fmt: skip
+        return {
+            "tm_udp": None if table.tm_udp is None else _udp_pair(table.tm_udp),
+            "tc_udp": None if table.tc_udp is None else _udp_pair(table.tc_udp),
+            "uplink": table.uplink,
+        }
+
+    def udp_ports(self, nodes: Mapping[str, NodeSpec]) -> None:
+        """The station binds each ``tc_udp``, so two nodes cannot share one, and it must not
+        send TM frames to one (several nodes may share a ``tm_udp``: the spacecraft id tells
+        their frames apart)."""
+        bound: dict[tuple[str, int], str] = {}
+        for node in nodes.values():
+            if node.tc_udp is not None:
+                field_path = f"nodes.{node.name}.tc_udp"
+                if node.tc_udp in bound:
+                    self.fail(field_path, f"{_show(_udp_text(node.tc_udp))} is already used by "
+                              f"{bound[node.tc_udp]}")  # fmt: skip
+                bound[node.tc_udp] = field_path
+        for node in nodes.values():
+            if node.tm_udp is not None and node.tm_udp in bound:
+                self.fail(f"nodes.{node.name}.tm_udp", f"{_show(_udp_text(node.tm_udp))} is "
+                          f"{bound[node.tm_udp]}, where the station takes TC frames")  # fmt: skip
 
     def node(self, name: str, table: _NodeTable) -> NodeSpec:
         where = f"nodes.{name}"
@@ -1140,7 +1229,9 @@ class _Rules:
             )
         except ValueError as exc:
             raise BenchError(str(exc)) from None
+        udp = self.udp(name, table)
         return NodeSpec(
+            **udp,
             name=name, radio=table.radio, radio_baud=table.radio_baud, ground=table.ground,
             scid=table.scid, spi=table.spi, space_link=config, light_time=table.light_time,
             bit_error_rate=table.bit_error_rate,
