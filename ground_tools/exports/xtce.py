@@ -4,13 +4,17 @@ Document layout: a root SpaceSystem ``MSR`` holding one SpaceSystem per node (``
 ``mav``, ``orbiter``). Each node's SpaceSystem is self-contained (it declares its own header
 parameters and types and references nothing outside itself), so it can be cut out as a document
 of its own (:func:`extract_space_system`) for tools that read only a root SpaceSystem, as
-space_packet_parser does.
+space_packet_parser does. Yamcs loads the whole document as it is (decision 0045: its
+commands are ``/MSR/<node>/<command>``, its parameters ``/MSR/<node>/<parameter>``).
 
 TelemetryMetaData of a node:
 
-* ``PUS_TM_Packet`` (abstract): the CCSDS primary header (CCSDS 133.0-B, 6 octets) and the PUS-C
-  TM secondary header (ECSS-E-ST-70-41C 7.4.3.1, 13 octets), field by field with their exact
-  bit sizes (:mod:`hal.protocol.spacepacket`, :mod:`hal.protocol.pus`).
+* ``PUS_TM_Packet`` (abstract, :data:`ROOT_CONTAINER`): the node's one root container, the CCSDS
+  primary header (CCSDS 133.0-B, 6 octets) and the PUS-C TM secondary header (ECSS-E-ST-70-41C
+  7.4.3.1, 13 octets), field by field with their exact bit sizes (:mod:`hal.protocol.spacepacket`,
+  :mod:`hal.protocol.pus`), but the time: ``PUS_TM_TIME``, the CUC 4+2 field as one 48-bit count
+  of 2^-16 s in an AbsoluteTimeParameterType whose epoch is the bench's mission epoch. Every
+  other container of the node inherits from it.
 * ``HK_Report`` (abstract): TM[3,25] of the node's APID, adding the SID; then one container per
   housekeeping packet, ``HK_<packet>``, restricted on APID, service type 3, subtype 25 and its
   SID, holding the packet's fields and the packet error control.
@@ -32,12 +36,17 @@ TelemetryMetaData of a node:
   from the packet's data length.
 
 CommandMetaData of a node: the abstract MetaCommand ``PUS_TC`` whose CommandContainer
-``PUS_TC_Header`` is the primary header and the PUS-C TC secondary header (7.4.4.1, 5 octets;
-constants as FixedValueEntry), and one MetaCommand per command deriving from it, assigning APID,
-service type, subtype and (for a fixed layout) the packet data length, with its arguments
-(``ValidRangeSet`` from the declared ranges) and the packet error control. A variable command
-(its data parsed by its component) has one binary argument ``data`` whose size follows from the
-packet data length.
+``PUS_TC_Header`` is the primary header and the PUS-C TC secondary header (7.4.4.1, 5 octets),
+and one MetaCommand per command deriving from it, assigning APID, service type and subtype, with
+only its own arguments (``ValidRangeSet`` from the declared ranges). The header's other fields
+are FixedValueEntry: constants (acknowledgement flags all four, decision 0004), and the sequence
+count and packet data length, zeros that the sender fills; the sender appends the packet error
+control too (Yamcs: its PUS command postprocessor), so no command container holds it. The
+confirmation mark, bit 15 of the source id (decision 0024), is the argument ``confirmed``
+(:data:`CONFIRMED_ARGUMENT`): assigned by a command that always or never needs it, the
+operator's for one that needs it only for some arguments or carries other commands. A variable
+command (its data parsed by its component) has one binary argument ``data`` of the value's own
+size.
 
 Choices and their reasons:
 
@@ -52,15 +61,17 @@ Choices and their reasons:
   the window, inhibits removed) has no XTCE construct and is stated in ``reasonForWarning``, the
   LongDescription and AncillaryData (``hazard_window``, ``inhibit``). Allowed modes are
   AncillaryData ``mode`` (none: every mode).
-* The packet error control (CRC-16/CCITT-FALSE over the whole packet before it) is a 16-bit
-  parameter or argument whose encoding carries XTCE's ``ErrorDetectCorrect/CRC`` (polynomial
-  0x1021, initial remainder 0xFFFF, no reflection, no final XOR).
+* The packet error control (CRC-16/CCITT-FALSE over the whole packet before it) of a telemetry
+  packet is a 16-bit parameter whose encoding carries XTCE's ``ErrorDetectCorrect/CRC``
+  (polynomial 0x1021, initial remainder 0xFFFF, no reflection, no final XOR); Yamcs skips that
+  element and checks the CRC in its link (PUS packet preprocessor, CRC-16-CCIIT).
 * States by name and limits as alarms (decision 0035): an enumerated field is an
   EnumeratedParameterType (EnumeratedArgumentType for an argument), its unnamed codes inside its
   declared range listed by number; a limited numeric point has ``DefaultAlarm`` static ranges
   (WarningRange: the yellow range, CriticalRange: the red one) and one ``ContextAlarm`` per
   mode with a set of its own, matched on ``core_status_mode`` (:data:`MODE_PARAMETER`); an
-  enumerated point's levels are an EnumerationAlarm list, a boolean's are AlarmConditions. A
+  enumerated point's levels are an EnumerationAlarm list, and so are a boolean's (a boolean with
+  limits is enumerated, ``false``/``true``: Yamcs reads no alarm of a BooleanParameterType). A
   housekeeping parameter type has no ValidRange: its declared range is no refusal.
 * Booleans are one octet (construct ``Flag``); floats IEEE 754 single precision; everything
   big-endian (``byteOrder="mostSignificantByteFirst"`` throughout).
@@ -80,13 +91,15 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
 from fsw.dictionary import MODES, SEVERITIES, Command, NodeDictionary
 from fsw.dictionary.core import PARAMETER_ENTRY
-from fsw.dictionary.model import MAX_DETAIL
+from fsw.dictionary.loads import INSERT, SEQUENCE_LOAD
+from fsw.dictionary.model import CONFIRMED_SOURCE, MAX_DETAIL
 from fsw.dictionary.verification import FAILURE_CODES, MAX_REASON, REPORT_NAMES
 from ground_tools.exports._common import (
     REPORT_FIELDS,
@@ -97,12 +110,15 @@ from ground_tools.exports._common import (
     report_fields,
     xtce_name,
 )
-from hal.protocol import pus
+from hal.bench import DEFAULT_EPOCH
+from hal.protocol import pus, spacepacket
 from hal.protocol.devices.icd import LEVELS, Field, Limits, LimitSet
 
 __all__ = [
     "ALIAS_NAMESPACE",
+    "CONFIRMED_ARGUMENT",
     "MODE_PARAMETER",
+    "ROOT_CONTAINER",
     "XTCE_NS",
     "enumeration_rows",
     "export_xtce",
@@ -190,13 +206,50 @@ _TC_SECONDARY: Final = (
     _HeaderField("PUS_TC_SOURCE_ID", "secondary.source_id", 16, None,
                  "id of the commanding source"),
 )  # fmt: skip
-_TC_DEFAULTS: Final = {"CCSDS_SEQ_FLAGS": 3, "PUS_TC_ACK_FLAGS": pus.ACK_ALL, "PUS_TC_SOURCE_ID": 0}
+_TC_FIXED: Final = {
+    "CCSDS_TYPE": (spacepacket.TYPE_TC, "packet type: 1, a telecommand"),
+    "CCSDS_SEQ_FLAGS": (spacepacket.SEQ_UNSEGMENTED, "sequence flags: 3, unsegmented"),
+    "CCSDS_SEQ_COUNT": (0, "packet sequence count: filled by the sender (Yamcs: its PUS command "
+                           "postprocessor), per APID"),
+    "CCSDS_DATA_LENGTH": (0, "packet data length: filled by the sender (Yamcs: its PUS command "
+                             "postprocessor), counting the packet error control it appends"),
+    "PUS_TC_ACK_FLAGS": (pus.ACK_ALL, "acknowledgement flags: all four verification reports"),
+}  # fmt: skip
+"""Header fields of a telecommand that are no operator's argument: constants of the bench
+(decision 0004) or filled by the sender after encoding (decision 0045)."""
+_TC_ASSIGNED: Final = ("CCSDS_APID", "PUS_TC_SERVICE", "PUS_TC_SUBTYPE")
+"""Header fields each command assigns (ArgumentAssignment of its base MetaCommand)."""
+CONFIRMED_ARGUMENT: Final = "confirmed"
+"""The argument of the confirmation mark (bit 15 of the PUS source id, decision 0024): assigned
+``yes`` by a command that always needs the ground's confirmation, ``no`` by one that never does,
+given by the operator (default ``no``) for one that needs it only for some arguments or carries
+other commands (``modes.set``, ``schedule.insert``, ``seq.load``)."""
+_CONFIRMED_STATES: Final = ((0, "no"), (1, "yes"))
+_SOURCE_BITS: Final = 15
+"""The source id below the confirmation mark: 0, the ground."""
+ROOT_CONTAINER: Final = "PUS_TM_Packet"
+"""Each node's root container: the primary and TM secondary header; every packet container of
+the node inherits from it, restricted on APID, service type and subtype."""
+_TIME: Final = "PUS_TM_TIME"
+_TIME_FIELDS: Final = ("PUS_TM_TIME_COARSE", "PUS_TM_TIME_FINE")
+_TIME_BITS: Final = 48
+_TIME_SCALE: Final = 2.0**-16
+_TIME_MEANING: Final = (
+    "on-board time of the packet, CUC 4+2 (implicit P-field 0x2E, decision 0004): whole seconds "
+    "(32 bits) and fraction (16 bits, 2^-16 s) since the mission epoch, as one 48-bit count"
+)
+_CONFIRMED_MEANING: Final = (
+    "the ground's hazardous-command confirmation (decision 0024): bit 15 of the PUS source id, "
+    "yes only for a command the operator confirmed and that needs it"
+)
+_CARRIERS: Final = (INSERT, SEQUENCE_LOAD)
+"""Commands whose data carries other commands: the confirmation of their load is the
+operator's."""
 _PEC: Final = "PUS_PEC"
 _PEC_MEANING: Final = (
     "packet error control: CRC-16/CCITT-FALSE (polynomial 0x1021, initial value 0xFFFF, "
     "no reflection, no final XOR) over every octet of the packet before it"
 )
-_UNITS: Final = {"PUS_TM_TIME_COARSE": "s", "PUS_TM_TIME_FINE": "2^-16 s"}
 
 
 def _checked_header(fields: tuple[_HeaderField, ...], layout: Any, what: str) -> None:
@@ -210,8 +263,13 @@ def _checked_header(fields: tuple[_HeaderField, ...], layout: Any, what: str) ->
         )
 
 
-def export_xtce(nodes: Iterable[str] | None = None) -> bytes:
+def export_xtce(nodes: Iterable[str] | None = None, epoch: datetime | None = None) -> bytes:
     """The flight dictionary of ``nodes`` (every node when None) as an XTCE 1.2 document.
+
+    Args:
+        nodes: node names; None: every node.
+        epoch: the bench's mission epoch (UTC), origin of the packet time ``PUS_TM_TIME``
+            (default :data:`hal.bench.DEFAULT_EPOCH`).
 
     Returns:
         UTF-8 XML with its declaration, indented, ending with a newline.
@@ -219,18 +277,23 @@ def export_xtce(nodes: Iterable[str] | None = None) -> bytes:
     Raises:
         ExportError: an unknown node name.
     """
-    return render_xtce(dictionaries(nodes))
+    return render_xtce(dictionaries(nodes), epoch)
 
 
-def render_xtce(dicts: Sequence[NodeDictionary]) -> bytes:
+def render_xtce(dicts: Sequence[NodeDictionary], epoch: datetime | None = None) -> bytes:
     """These node dictionaries as an XTCE 1.2 document (see :func:`export_xtce`).
 
     Raises:
-        ExportError: two items of a node map to the same XTCE name, or the PUS header
-            declaration no longer matches this module.
+        ExportError: two items of a node map to the same XTCE name, the PUS header declaration
+            no longer matches this module, or an epoch without a time zone.
     """
     _checked_header(_PRIMARY + _TM_SECONDARY, pus.TM_LAYOUT, "PUS-C TM")
     _checked_header(_PRIMARY + _TC_SECONDARY, pus.TC_LAYOUT, "PUS-C TC")
+    if CONFIRMED_SOURCE != 1 << _SOURCE_BITS:
+        raise ExportError(
+            f"the confirmation mark 0x{CONFIRMED_SOURCE:04X} is no longer bit 15 of the PUS "
+            "source id, as the XTCE export's TC header has it"
+        )
     root = ET.Element(
         "SpaceSystem",
         {
@@ -250,11 +313,20 @@ def render_xtce(dicts: Sequence[NodeDictionary]) -> bytes:
         ),
     )
     _sub(root, "Header", validationStatus="Working", version="1")
+    origin = _epoch_text(DEFAULT_EPOCH if epoch is None else epoch)
     for d in dicts:
-        root.append(_NodeBuilder(d).build())
+        root.append(_NodeBuilder(d, origin).build())
     ET.indent(root, space="  ")
     body = ET.tostring(root, encoding="unicode")
     return f'<?xml version="1.0" encoding="UTF-8"?>\n{body}\n'.encode()
+
+
+def _epoch_text(epoch: datetime) -> str:
+    """The epoch as XTCE's ``Epoch`` (an xs:dateTime in UTC, ``Z``, to the microsecond)."""
+    if epoch.tzinfo is None:
+        raise ExportError(f"the mission epoch {epoch.isoformat()} has no time zone (give UTC)")
+    text = epoch.astimezone(UTC).replace(tzinfo=None).isoformat()
+    return f"{text}Z"
 
 
 def _qualified(name: str) -> str:
@@ -278,8 +350,9 @@ def _number(kind: str, value: float) -> str:
 class _NodeBuilder:
     """Builds one node's SpaceSystem."""
 
-    def __init__(self, d: NodeDictionary) -> None:
+    def __init__(self, d: NodeDictionary, epoch: str) -> None:
         self.d = d
+        self.epoch = epoch
         self.names: dict[str, set[str]] = {}
         self.system = ET.Element(
             "SpaceSystem",
@@ -334,21 +407,32 @@ class _NodeBuilder:
     # -- telemetry --------------------------------------------------------------------------------
 
     def telemetry(self) -> None:
-        header = _PRIMARY + _TM_SECONDARY
-        for f in header:
-            self.int_ptype(f"{f.name}_Type", f.bits, f.meaning, unit=_UNITS.get(f.name, "-"))
+        entries = []
+        for f in _PRIMARY + _TM_SECONDARY:
+            if f.name in _TIME_FIELDS:
+                if f.name == _TIME_FIELDS[0]:
+                    self.time_ptype(f"{_TIME}_Type")
+                    self.parameter(_TIME, f"{_TIME}_Type", _TIME_MEANING)
+                    entries.append(_TIME)
+                continue
+            self.int_ptype(f"{f.name}_Type", f.bits, f.meaning)
             self.parameter(f.name, f"{f.name}_Type", f.meaning)
+            entries.append(f.name)
         self.pec_type(self.ptypes, f"{_PEC}_Type")
         self.parameter(_PEC, f"{_PEC}_Type", _PEC_MEANING)
         self.container(
-            "PUS_TM_Packet",
-            "a PUS-C telemetry packet: primary and TM secondary header",
-            [f.name for f in header],
+            ROOT_CONTAINER,
+            f"a PUS-C telemetry packet of node {self.d.node}: primary and TM secondary header",
+            entries,
             abstract=True,
+            ancillary=[("Yamcs", "UseAsArchivingPartition")],
             long=(
                 "CCSDS space packet primary header (6 octets) and PUS-C TM secondary header "
                 "(13 octets, ECSS-E-ST-70-41C 7.4.3.1); the source data and the packet error "
-                "control follow in the derived containers."
+                "control follow in the derived containers. The root container of the node: every "
+                "packet container of the node inherits from it (a Yamcs TM stream of this node "
+                f"names it as its rootContainer, /{ROOT_NAME}/{xtce_name(self.d.node)}/"
+                f"{ROOT_CONTAINER})."
             ),
         )
         self.hk_containers()
@@ -358,7 +442,7 @@ class _NodeBuilder:
             "TEST_Alive",
             "TM[17,2]: the node is alive (answer to core.ping)",
             [_PEC],
-            base=("PUS_TM_Packet", self.restriction(17, 2)),
+            base=(ROOT_CONTAINER, self.restriction(17, 2)),
         )
         self.report_containers()
         self.parameter_report()
@@ -378,7 +462,7 @@ class _NodeBuilder:
             f"TM[3,25] of node {self.d.node}: a housekeeping report, by its SID",
             ["HK_SID"],
             abstract=True,
-            base=("PUS_TM_Packet", self.restriction(3, 25)),
+            base=(ROOT_CONTAINER, self.restriction(3, 25)),
         )
         for h in self.d.hk:
             entries = [name for f in h.fields for name in self.declared_field(h.name, f, hk=True)]
@@ -401,7 +485,7 @@ class _NodeBuilder:
                 f"TM_{xtce_name(r.name)}",
                 r.meaning or r.name,
                 [*entries, _PEC],
-                base=("PUS_TM_Packet", self.restriction(r.service, r.subtype)),
+                base=(ROOT_CONTAINER, self.restriction(r.service, r.subtype)),
                 alias=r.name,
                 long=f"Telemetry report {r.name}: TM[{r.service},{r.subtype}], sent by "
                 f"component {r.component}. {_sentence(r.meaning)}".rstrip(),
@@ -458,7 +542,7 @@ class _NodeBuilder:
             container[0],
             f"TM[{service},{subtype}] of node {self.d.node}: {container[1]}",
             [count, name, _PEC],
-            base=("PUS_TM_Packet", self.restriction(service, subtype)),
+            base=(ROOT_CONTAINER, self.restriction(service, subtype)),
         )
 
     def declared_field(self, owner: str, f: Field, *, hk: bool = False) -> list[str]:
@@ -467,7 +551,7 @@ class _NodeBuilder:
         declared range is no refusal (decision 0035), its limits are alarms."""
         base = xtce_name(f"{owner}.{f.name}")
         type_name = self.unique("parameter type", f"{base}_Type", f"{owner}.{f.name}")
-        self.field_type(self.ptypes, "Parameter", type_name, f, instance=base, valid_range=not hk)
+        self.field_type(self.ptypes, "Parameter", type_name, f, valid_range=not hk)
         names = []
         for index in range(f.count):
             suffix, alias = (f"_{index}", f"{owner}.{f.name}[{index}]") if f.count > 1 else (
@@ -506,7 +590,7 @@ class _NodeBuilder:
             "EVENT_Report",
             f"TM[5,x] of node {self.d.node}: an event report (x: its severity)",
             ["EVENT_ID", "EVENT_DETAIL_LENGTH", "EVENT_DETAIL", _PEC],
-            base=("PUS_TM_Packet", self.restriction(5)),
+            base=(ROOT_CONTAINER, self.restriction(5)),
             long=(
                 f"Event report: event id uint16, detail length uint8, detail UTF-8 (at most "
                 f"{MAX_DETAIL} octets). The message subtype is the severity ({severities})."
@@ -566,7 +650,7 @@ class _NodeBuilder:
                 f"VERIFICATION_{stage}",
                 f"TM[1,{subtype}]: request verification, {stage.replace('_', ' ')}",
                 [*listed, _PEC],
-                base=("PUS_TM_Packet", self.restriction(1, subtype)),
+                base=(ROOT_CONTAINER, self.restriction(1, subtype)),
             )
 
     # -- telemetry building blocks ----------------------------------------------------------------
@@ -599,6 +683,20 @@ class _NodeBuilder:
         )
         _units(element, unit)
         _int_encoding(element, bits, signed=False)
+
+    def time_ptype(self, name: str) -> None:
+        """The packet time: CUC 4+2 read as one 48-bit count of 2^-16 s since the mission epoch
+        (an AbsoluteTimeParameterType decoded by the MDB, not by a CUC time decoder: Yamcs's
+        adds 1 ms to every time, decision 0045)."""
+        element = _sub(
+            self.ptypes,
+            "AbsoluteTimeParameterType",
+            name=self.unique("parameter type", name, name),
+            shortDescription=_TIME_MEANING,
+        )
+        encoding = _sub(element, "Encoding", units="seconds", scale=repr(_TIME_SCALE), offset="0")
+        _int_encoding(encoding, _TIME_BITS, signed=False)
+        _sub(_sub(element, "ReferenceTime"), "Epoch", text=self.epoch)
 
     def pec_type(self, parent: ET.Element, name: str) -> None:
         kind = "Parameter" if parent is self.ptypes else "Argument"
@@ -640,20 +738,31 @@ class _NodeBuilder:
         _sub(dynamic, "LinearAdjustment", slope="8", intercept="0")
 
     def field_type(
-        self, parent: ET.Element, kind: str, name: str, f: Field, *, instance: str = "",
-        valid_range: bool = True,
+        self, parent: ET.Element, kind: str, name: str, f: Field, *, valid_range: bool = True,
     ) -> None:  # fmt: skip
         """A parameter (kind ``Parameter``) or argument (``Argument``) type for field ``f``:
-        enumerated when it names its states, with its limits as alarms (a parameter type;
-        ``instance`` is the parameter a boolean's alarm compares), with a ValidRange unless
+        enumerated when it names its states (a boolean parameter with limits too: ``false`` and
+        ``true``), with its limits as alarms (a parameter type), with a ValidRange unless
         ``valid_range`` is false."""
         bits = field_bits(f)
+        if f.kind == "bool" and kind == "Parameter" and _boolean_levels(f):
+            # a boolean with a level: false/true by name, so that the alarm is an enumeration
+            # alarm (Yamcs reads no alarm on a BooleanParameterType, decision 0045)
+            element = _sub(parent, "EnumeratedParameterType", name=name, shortDescription=f.meaning)
+            _units(element, f.unit)
+            _int_encoding(element, bits, signed=False)
+            listing = _sub(element, "EnumerationList")
+            for value, label in _BOOLEAN_STATES:
+                _sub(listing, "Enumeration", value=str(value), label=label)
+            levels = _boolean_levels(f)
+            _enumeration_alarm(
+                element, [(label, levels[value]) for value, label in _BOOLEAN_STATES]
+            )
+            return
         if f.kind == "bool":
             element = _sub(parent, f"Boolean{kind}Type", name=name, shortDescription=f.meaning)
             _units(element, f.unit)
             _int_encoding(element, bits, signed=False)
-            if kind == "Parameter" and f.limits is not None and f.count == 1 and instance:
-                self.boolean_alarm(element, f, instance)
             return
         if f.enum:
             element = _sub(parent, f"Enumerated{kind}Type", name=name, shortDescription=f.meaning)
@@ -716,22 +825,10 @@ class _NodeBuilder:
             _sub(_sub(context, "ContextMatch"), "Comparison", parameterRef=MODE_PARAMETER,
                  value=str(MODES.index(mode)), useCalibratedValue="false")  # fmt: skip
 
-    def boolean_alarm(self, element: ET.Element, f: Field, instance: str) -> None:
-        """A boolean's limits as alarm conditions on its own parameter (XTCE has no ranges
-        for a boolean): the value, 0 or 1, that is a caution or out of limits."""
-        levels = {value: f.level(value) for value in (0, 1)}
-        if all(level == "green" for level in levels.values()):
-            return
-        conditions = _sub(_sub(element, "DefaultAlarm"), "AlarmConditions")
-        for level, tag in (("yellow", "WarningAlarm"), ("red", "CriticalAlarm")):
-            for value in (v for v, lvl in levels.items() if lvl == level):
-                _sub(_sub(conditions, tag), "Comparison", parameterRef=instance, value=str(value),
-                     useCalibratedValue="false")  # fmt: skip
-
     def container(
         self, name: str, short: str, entries: list[str], *, abstract: bool = False,
         base: tuple[str, list[tuple[str, int]]] | None = None, alias: str | None = None,
-        long: str | None = None,
+        long: str | None = None, ancillary: list[tuple[str, str]] | None = None,
     ) -> ET.Element:  # fmt: skip
         attrs = {"name": self.unique("container", name, alias or name), "shortDescription": short}
         if abstract:
@@ -741,6 +838,7 @@ class _NodeBuilder:
             _sub(element, "LongDescription", text=long)
         if alias:
             _alias(element, alias)
+        _ancillary(element, ancillary or [])
         entry_list = _sub(element, "EntryList")
         for entry in entries:
             _sub(entry_list, "ParameterRefEntry", parameterRef=entry)
@@ -762,9 +860,9 @@ class _NodeBuilder:
     # -- commands ---------------------------------------------------------------------------------
 
     def command_set(self) -> None:
-        header = _PRIMARY + _TC_SECONDARY
-        variable_header = [f for f in header if f.fixed is None and f.name != "CCSDS_TYPE"]
-        for f in variable_header:
+        header = {f.name: f for f in _PRIMARY + _TC_SECONDARY}
+        for name in _TC_ASSIGNED:
+            f = header[name]
             element = _sub(
                 self.atypes,
                 "IntegerArgumentType",
@@ -777,7 +875,17 @@ class _NodeBuilder:
             _int_encoding(element, f.bits, signed=False)
             ranges = _sub(element, "ValidRangeSet")
             _sub(ranges, "ValidRange", minInclusive="0", maxInclusive=str((1 << f.bits) - 1))
-        self.pec_type(self.atypes, f"{_PEC}_ArgType")
+        mark = _sub(
+            self.atypes,
+            "EnumeratedArgumentType",
+            name=self.unique("argument type", f"{CONFIRMED_ARGUMENT}_ArgType", "confirmed"),
+            shortDescription=_CONFIRMED_MEANING,
+        )
+        _units(mark, "-")
+        _int_encoding(mark, 1, signed=False)
+        states = _sub(mark, "EnumerationList")
+        for value, label in _CONFIRMED_STATES:
+            _sub(states, "Enumeration", value=str(value), label=label)
         base = _sub(
             self.commands,
             "MetaCommand",
@@ -791,34 +899,43 @@ class _NodeBuilder:
             text=(
                 "CCSDS space packet primary header (6 octets, packet type 1) and PUS-C TC "
                 "secondary header (5 octets, ECSS-E-ST-70-41C 7.4.4.1). Each command assigns "
-                "APID, service type and subtype; the packet data length is assigned for a "
-                "fixed layout and computed by the sender for a variable one; the packet error "
-                "control ends every command's container."
+                "APID, service type and subtype, and the confirmation mark (bit 15 of the source "
+                "id) unless its operator gives it. The sender fills the packet sequence count and "
+                "the packet data length and appends the packet error control (CRC-16/CCITT-FALSE "
+                "over the whole packet) after the application data: in Yamcs, a TC link's "
+                "org.yamcs.pus.PusCommandPostprocessor with errorDetection type CRC-16-CCIIT."
             ),
         )
+        _ancillary(base, [("packet_error_control", "appended by the sender: " + _PEC_MEANING)])
         arguments = _sub(base, "ArgumentList")
-        for f in variable_header:
-            attrs = {"name": f.name, "argumentTypeRef": f"{f.name}_ArgType",
-                     "shortDescription": f.meaning}  # fmt: skip
-            if f.name in _TC_DEFAULTS:
-                attrs["initialValue"] = str(_TC_DEFAULTS[f.name])
-            _sub(arguments, "Argument", **attrs)
-        _sub(arguments, "Argument", name=_PEC, argumentTypeRef=f"{_PEC}_ArgType",
-             shortDescription=_PEC_MEANING)  # fmt: skip
+        for name in _TC_ASSIGNED:
+            _sub(arguments, "Argument", name=name, argumentTypeRef=f"{name}_ArgType",
+                 shortDescription=header[name].meaning)  # fmt: skip
+        _sub(arguments, "Argument", name=CONFIRMED_ARGUMENT,
+             argumentTypeRef=f"{CONFIRMED_ARGUMENT}_ArgType", shortDescription=_CONFIRMED_MEANING,
+             initialValue=_CONFIRMED_STATES[0][1])  # fmt: skip
         container = _sub(base, "CommandContainer", name="PUS_TC_Header")
         entries = _sub(container, "EntryList")
-        for f in header:
-            if f.name == "CCSDS_TYPE":
-                _fixed(entries, f.name, 1, f.bits)
+        for f in header.values():
+            if f.name in _TC_ASSIGNED:
+                _sub(entries, "ArgumentRefEntry", argumentRef=f.name)
+            elif f.name == "PUS_TC_SOURCE_ID":  # the mark, then the source: 0, the ground
+                _sub(entries, "ArgumentRefEntry", argumentRef=CONFIRMED_ARGUMENT)
+                _fixed(entries, f.name, 0, _SOURCE_BITS)
             elif f.fixed is not None:
                 _fixed(entries, f.name, f.fixed, f.bits)
             else:
-                _sub(entries, "ArgumentRefEntry", argumentRef=f.name)
+                _fixed(entries, f.name, _TC_FIXED[f.name][0], f.bits)
         for command in self.d.commands:
             self.meta_command(command)
 
     def meta_command(self, c: Command) -> None:
         name = self.unique("command", xtce_name(c.name), c.name)
+        if name == CONFIRMED_ARGUMENT or any(
+            xtce_name(f.name).startswith(CONFIRMED_ARGUMENT) for f in c.message.fields
+        ):
+            raise ExportError(f"{self.d.node}: {c.name} has an argument named like the "
+                              f"confirmation mark {CONFIRMED_ARGUMENT!r}")  # fmt: skip
         element = _sub(self.commands, "MetaCommand", name=name,
                        shortDescription=c.message.meaning or c.name)  # fmt: skip
         _sub(element, "LongDescription", text=_command_text(c))
@@ -829,19 +946,19 @@ class _NodeBuilder:
             ancillary += [("inhibit", inhibit) for inhibit in c.inhibits]
         if c.confirmation is not None:
             ancillary.append(("confirmation", c.confirmation.describe()))
+        if not c.variable:
+            length = pus.TC_SECONDARY_HEADER_SIZE + c.message.size + pus.CRC_SIZE - 1
+            ancillary.append(("packet_data_length", str(length)))
         _ancillary(element, ancillary)
         based = _sub(element, "BaseMetaCommand", metaCommandRef="PUS_TC")
         assignments = _sub(based, "ArgumentAssignmentList")
-        values = [("CCSDS_APID", c.apid)]
-        if not c.variable:
-            values.append(
-                ("CCSDS_DATA_LENGTH", pus.TC_SECONDARY_HEADER_SIZE + c.message.size
-                 + pus.CRC_SIZE - 1)
-            )  # fmt: skip
-        values += [("PUS_TC_SERVICE", c.message.service), ("PUS_TC_SUBTYPE", c.message.subtype)]
+        values = [("CCSDS_APID", str(c.apid)), ("PUS_TC_SERVICE", str(c.message.service)),
+                  ("PUS_TC_SUBTYPE", str(c.message.subtype))]  # fmt: skip
+        confirmed = _confirmation_mark(c)
+        if confirmed is not None:
+            values.append((CONFIRMED_ARGUMENT, confirmed))
         for argument, value in values:
-            _sub(assignments, "ArgumentAssignment", argumentName=argument,
-                 argumentValue=str(value))  # fmt: skip
+            _sub(assignments, "ArgumentAssignment", argumentName=argument, argumentValue=value)
         refs: list[str] = []
         if c.variable:
             type_name = self.unique("argument type", f"{name}_data_ArgType", f"{c.name}.data")
@@ -849,11 +966,9 @@ class _NodeBuilder:
                           shortDescription=c.layout)  # fmt: skip
             _sub(binary, "UnitSet")
             size = _sub(_sub(binary, "BinaryDataEncoding"), "SizeInBits")
-            dynamic = _sub(size, "DynamicValue")
-            _sub(dynamic, "ArgumentInstanceRef", argumentRef="CCSDS_DATA_LENGTH",
-                 useCalibratedValue="false")  # fmt: skip
-            overhead = pus.TC_SECONDARY_HEADER_SIZE + pus.CRC_SIZE - 1
-            _sub(dynamic, "LinearAdjustment", slope="8", intercept=str(-8 * overhead))
+            # the value's own size (Yamcs: -1, all of it); on the wire the packet data length
+            # gives it: data length + 1 - secondary header - packet error control
+            _sub(size, "FixedValue", text="-1")
             args = _sub(element, "ArgumentList")
             _sub(args, "Argument", name="data", argumentTypeRef=type_name,
                  shortDescription=f"application data: {c.layout}")  # fmt: skip
@@ -877,7 +992,7 @@ class _NodeBuilder:
                     refs.append(arg)
         container = _sub(element, "CommandContainer", name=f"{name}_Container")
         entries = _sub(container, "EntryList")
-        for ref in [*refs, _PEC]:
+        for ref in refs:
             _sub(entries, "ArgumentRefEntry", argumentRef=ref)
         _sub(container, "BaseContainer", containerRef="PUS_TC_Header")
         if c.hazardous:
@@ -887,6 +1002,18 @@ class _NodeBuilder:
             level = "vital" if c.confirmation.field else "critical"
             _sub(element, "DefaultSignificance", reasonForWarning=_confirm_text(c),
                  consequenceLevel=level)  # fmt: skip
+
+
+def _confirmation_mark(c: Command) -> str | None:
+    """The confirmation mark a command assigns: ``yes`` when it always needs the ground's
+    confirmation, None (the operator gives it) when only some arguments need it or it carries
+    other commands (a schedule insert, a sequence load), else ``no``."""
+    rule = c.confirmation
+    if c.variable and c.key[1:] in _CARRIERS:
+        return None
+    if rule is None:
+        return _CONFIRMED_STATES[0][1]
+    return None if rule.field else _CONFIRMED_STATES[1][1]
 
 
 _ALARM_LEVELS: Final = {"green": "normal", "yellow": "warning", "red": "critical"}
@@ -942,6 +1069,17 @@ def _enumeration_alarm(element: ET.Element, labels: list[tuple[str, str]]) -> No
         if level != default:
             _sub(listed, "EnumerationAlarm", alarmLevel=_ALARM_LEVELS[level],
                  enumerationLabel=label)  # fmt: skip
+
+
+_BOOLEAN_STATES: Final = ((0, "false"), (1, "true"))
+
+
+def _boolean_levels(f: Field) -> dict[int, str]:
+    """The limit level of a boolean's 0 and 1; empty when it has no limits or both are green."""
+    if f.limits is None:
+        return {}
+    levels = {value: f.level(value) for value, _ in _BOOLEAN_STATES}
+    return {} if set(levels.values()) == {"green"} else levels
 
 
 def _has_ranges(limit_set: LimitSet) -> bool:

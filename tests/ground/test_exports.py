@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import warnings
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -23,6 +24,7 @@ from fsw.dictionary import (
     node_dictionary,
 )
 from fsw.dictionary.core import PARAMETER_ENTRY
+from fsw.dictionary.loads import INSERT, SEQUENCE_LOAD
 from fsw.dictionary.verification import FAILURE_CODES, REPORT_NAMES, Verification
 from fsw.services.pus_11_scheduling import build_insert
 from ground_tools.exports import (
@@ -33,14 +35,22 @@ from ground_tools.exports import (
     export_xtce,
     validate_xtce,
 )
-from ground_tools.exports._common import report_fields
+from ground_tools.exports._common import report_fields, xtce_name
 from ground_tools.exports.json_export import render_json
 from ground_tools.exports.markdown import board_modules
-from ground_tools.exports.xtce import enumeration_rows, extract_space_system, render_xtce
+from ground_tools.exports.xtce import (
+    CONFIRMED_ARGUMENT,
+    XTCE_NS,
+    enumeration_rows,
+    extract_space_system,
+    render_xtce,
+)
 from hal.bench import BOARD_NODES
 from hal.protocol.cuc import CucTime
 from hal.protocol.devices.icd import Field
-from hal.protocol.pus import PusTc, PusTm
+from hal.protocol.pus import TC_HEADER_SIZE, PusTc, PusTm
+
+_X = f"{{{XTCE_NS}}}"
 
 # -- helpers --------------------------------------------------------------------------------------
 
@@ -268,12 +278,16 @@ def test_space_packet_parser_decodes_our_housekeeping_packets_with_the_exported_
                     if code <= value <= top
                 )  # fmt: skip
                 assert (got, got.raw_value) == (label, value), (hk.name, name)
+            elif fields[name].kind == "bool" and fields[name].limits is not None:
+                # a boolean with a level is false/true by name (decision 0045)
+                assert (got, got.raw_value) == (str(value).lower(), int(value)), name
             else:
                 assert got == value, (hk.name, name)
         assert (decoded["CCSDS_APID"], decoded["CCSDS_SEQ_COUNT"]) == (lander.apid, 77)
         assert (decoded["PUS_TM_SERVICE"], decoded["PUS_TM_SUBTYPE"]) == (3, 25)
         assert (decoded["PUS_TM_MSG_COUNTER"], decoded["PUS_TM_DEST_ID"]) == (5, 9)
-        assert (decoded["PUS_TM_TIME_COARSE"], decoded["PUS_TM_TIME_FINE"]) == (1234, 32768)
+        assert decoded["PUS_TM_TIME"].raw_value == 1234 * 65536 + 32768  # CUC 4+2 as one count
+        assert decoded["PUS_TM_TIME"] == 1234.5  # seconds since the mission epoch
         assert decoded["PUS_TM_TIME_REF_STATUS"] == 3
         assert decoded["PUS_PEC"] == int.from_bytes(raw[-2:], "big")
 
@@ -327,6 +341,46 @@ def test_space_packet_parser_decodes_array_and_signed_fields_of_a_housekeeping_p
     assert [decoded[f"pyro_status_resistance_{i}"] for i in range(3)] == [1.5, 2.25, 19.0]
     assert decoded["pyro_status_fired"] is True or decoded["pyro_status_fired"] == 1
     assert decoded["pyro_status_offset"] == -4242
+
+
+def test_a_command_container_holds_only_its_own_arguments_after_a_fixed_header(xtce_document):
+    """Decision 0045: the header is fixed values, the three fields each command assigns and the
+    confirmation mark; the sender fills sequence count and data length and appends the packet
+    error control, so no command names an argument it does not declare."""
+    root = ET.fromstring(xtce_document)
+    for system in root.findall(f"{_X}SpaceSystem"):
+        commands = {c.get("name"): c for c in system.iter(f"{_X}MetaCommand")}
+        base = commands.pop("PUS_TC")
+        header = base.find(f"{_X}CommandContainer/{_X}EntryList")
+        bits = 0
+        for entry in header:
+            if entry.tag == f"{_X}FixedValueEntry":
+                bits += int(entry.get("sizeInBits"))
+            else:
+                ref = entry.get("argumentRef")
+                atype = next(t for t in system.iter() if t.get("name") == f"{ref}_ArgType")
+                bits += int(atype.find(f"{_X}IntegerDataEncoding").get("sizeInBits"))
+        assert bits == 8 * TC_HEADER_SIZE
+        inherited = {a.get("name") for a in base.iter(f"{_X}Argument")}
+        assert inherited == {"CCSDS_APID", "PUS_TC_SERVICE", "PUS_TC_SUBTYPE", CONFIRMED_ARGUMENT}
+        d = node_dictionary(system.get("name"))
+        for c in d.commands:
+            element = commands.pop(xtce_name(c.name))
+            own = {a.get("name") for a in element.iter(f"{_X}Argument")}
+            refs = [e.get("argumentRef") for e in element.iter(f"{_X}ArgumentRefEntry")]
+            assert set(refs) == own and len(refs) == len(own), c.name
+            assigned = {a.get("argumentName"): a.get("argumentValue")
+                        for a in element.iter(f"{_X}ArgumentAssignment")}  # fmt: skip
+            apid, service, subtype = c.key
+            assert assigned.items() >= {("CCSDS_APID", str(apid)),
+                                        ("PUS_TC_SERVICE", str(service)),
+                                        ("PUS_TC_SUBTYPE", str(subtype))}, c.name  # fmt: skip
+            rule = c.confirmation
+            if c.key[1:] in (INSERT, SEQUENCE_LOAD) or (rule is not None and rule.field):
+                assert CONFIRMED_ARGUMENT not in assigned, c.name  # the operator's to give
+            else:
+                assert assigned[CONFIRMED_ARGUMENT] == ("no" if rule is None else "yes"), c.name
+        assert not commands  # no command the dictionary does not declare
 
 
 def test_a_missing_schema_or_space_system_is_one_clear_export_error(xtce_document, tmp_path):
