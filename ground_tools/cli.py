@@ -728,6 +728,33 @@ def _cmd_capture(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- yamcs
+
+
+def _cmd_yamcs(args: argparse.Namespace) -> int:
+    from ground_tools.api import resolve_run_dir
+    from ground_tools.yamcs import hand_over_sessions, running, write_instance, yamcs_down, yamcs_up
+
+    run_dir = resolve_run_dir(_target(args))
+    folder = Path(args.folder).resolve() if args.folder else None
+    if args.action == "init":
+        written = write_instance(run_dir, folder)
+        print(f"yamcs init: instance msr in {written} (start it with: msr yamcs up)")
+    elif args.action == "up":
+        server = yamcs_up(run_dir, folder, port=args.port)
+        print(f"yamcs up: {server.url} (web interface and REST API; pid {server.pid}, "
+              f"log {server.log})")  # fmt: skip
+    elif args.action == "sync":
+        server = running(run_dir)
+        if server is None:
+            raise CliError(f"no Yamcs is up for {run_dir} (msr yamcs up)")
+        handed = hand_over_sessions(server, run_dir, folder)
+        print(f"yamcs sync: new uplink session for {', '.join(handed) or 'no node'}")
+    else:
+        print(f"yamcs down: {yamcs_down(run_dir)}")
+    return 0
+
+
 # ---------------------------------------------------------------------------- faults
 
 
@@ -953,6 +980,17 @@ def build_parser() -> argparse.ArgumentParser:
     capture.add_argument("--json", action="store_true", help="one JSON object per record")
     capture.set_defaults(func=_cmd_capture)
 
+    yamcs = sub.add_parser("yamcs", help="Yamcs as mission control beside the bench (0046)")
+    yamcs.add_argument(
+        "action", choices=["init", "up", "sync", "down"],
+        help="init: write the instance; up: start it (prints its web address); sync: hand it "
+        "the uplink sessions after a resync; down: stop it",
+    )  # fmt: skip
+    yamcs.add_argument("--folder", help="the instance folder (default: RUN_DIR/yamcs)")
+    yamcs.add_argument("--port", type=int, help="up: the HTTP port (default: a free one)")
+    _where(yamcs)
+    yamcs.set_defaults(func=_cmd_yamcs)
+
     fault = sub.add_parser("fault", help="inject, clear or list faults (the simulator's door)")
     fault.add_argument("action", choices=["inject", "clear", "list"])
     fault.add_argument("target", nargs="?", help="board, board.device, or a link name")
@@ -1002,6 +1040,7 @@ def _errors() -> tuple[type[BaseException], ...]:
         ("ground_tools.plot", "PlotError"),
         ("ground_tools.exports", "ExportError"),
         ("ground_tools.capture", "CaptureError"),
+        ("ground_tools.yamcs", "YamcsError"),
     )
     for module, name in modules:
         try:

@@ -44,6 +44,7 @@ port, folder), and stopped.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import math
@@ -63,6 +64,7 @@ from typing import Any, Final
 
 from hal.links.space_link import SpaceLinkConfig
 from hal.protocol.cuc import CUC_P_FIELD
+from hal.protocol.sdls import AUTH_MASK, GCM_KEY_SIZE, IV_SIZE, raw_key
 
 __all__ = [
     "INSTANCE",
@@ -251,9 +253,12 @@ class YamcsServer:
         url = self.url + path
         if query:
             url += "?" + urllib.parse.urlencode(query, doseq=True)
-        data = None if body is None else json.dumps(body).encode("utf-8")
         headers = {"Accept": "application/json"}
-        if data is not None:
+        if isinstance(body, bytes):  # an HttpBody (an SDLS key)
+            data: bytes | None = body
+            headers["Content-Type"] = "application/octet-stream"
+        else:
+            data = None if body is None else json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
         try:
@@ -272,6 +277,10 @@ class YamcsServer:
     def post(self, path: str, body: object = None, *, timeout: float = 30.0) -> Any:
         """A POST of the REST API (:meth:`request`)."""
         return self.request("POST", path, {} if body is None else body, timeout=timeout)
+
+    def put(self, path: str, body: object, *, timeout: float = 30.0) -> Any:
+        """A PUT of the REST API (:meth:`request`); octets go as the raw body."""
+        return self.request("PUT", path, body, timeout=timeout)
 
     def stop(self, grace: float = STOP_GRACE) -> str:
         """SIGTERM, then SIGKILL after ``grace`` wall seconds: ``stopped``, ``killed`` or
@@ -346,9 +355,12 @@ class NodeLinks:
         spi: the SPI of its uplink.
         key: the AES-256 key of that SPI (32 octets).
         tm_port: the UDP port on which the bench sends its TM frames (Yamcs listens there).
-        tc_port: the UDP port on which the bench takes its TC frames (Yamcs sends there).
+        tc: the UDP address (host, port) where the bench takes the node's TC frames (Yamcs
+            sends there), or None: the node's uplink is the station's.
+        suite: the node's SDLS suite (``aes-gcm``, ``clear``...).
         initial_sn: the first anti-replay sequence number Yamcs uses (above every number the
-            node has accepted).
+            node has accepted in the session).
+        nonce: the nonce of the session the key belongs to, or None (the SPI's own key).
     """
 
     name: str
@@ -356,8 +368,10 @@ class NodeLinks:
     spi: int
     key: bytes
     tm_port: int
-    tc_port: int | None
+    tc: tuple[str, int] | None
+    suite: str = "aes-gcm"
     initial_sn: int = 1
+    nonce: bytes | None = None
 
 
 def yaml_text(value: object, indent: int = 0) -> str:
@@ -406,6 +420,15 @@ TM_TIME_OFFSET: Final = 13
 TM_VIRTUAL_CHANNELS: Final = (0, 1, 2, 7)
 """The downlink's virtual channels: real-time housekeeping, events and verification,
 playback, idle (decision 0005)."""
+YAMCS_SUITES: Final = ("aes-gcm", "clear")
+"""The SDLS suites of decision 0043 that Yamcs 5.12.8 speaks: its one security association is
+AES-256-GCM authenticated encryption; ``clear`` is a TC link without ``encryption``."""
+CLCW_WAIT: Final = 3600
+"""Seconds Yamcs's COP-1 waits at start for a first CLCW, then takes V(S) from its N(R)
+("Initiate AD with CLCW check"): no type-BC frame is needed to start."""
+COP1_T1_MIN: Final = 3
+"""Yamcs's COP-1 timer T1 in whole wall seconds, at least this: a CLCW is on its way within
+the node's ``clcw_interval`` (1 s) on a bench at real time."""
 CUC_DECODER_SLIP: Final = timedelta(milliseconds=1)
 """Yamcs 5.12.8's CUC decoder adds 1 ms to every time (``CucTimeDecoder.decode`` rounds the
 fine time with ``+ (1 << shift)`` where half of it was meant): the epoch Yamcs is given is the
@@ -443,28 +466,30 @@ def instance_yaml(
         })  # fmt: skip
         tm_streams.append({"name": f"tm_{node.name}", "processor": "realtime",
                            "rootContainer": root_containers[node.name]})  # fmt: skip
-        if node.tc_port is None:
-            continue
-        key_file = keys_dir / f"{node.name}.key"
-        links.append({
+        if node.tc is None or node.suite not in YAMCS_SUITES:
+            continue  # the station's uplink, or a suite Yamcs does not have (decision 0046)
+        vc: dict[str, Any] = {"vcId": cfg.vcid, "mapId": cfg.map_id, "service": "PACKET"}
+        link: dict[str, Any] = {
             "name": f"{node.name}-tc", "class": "org.yamcs.tctm.ccsds.UdpTcFrameLink",
-            "host": "127.0.0.1", "port": node.tc_port, "spacecraftId": cfg.scid,
+            "host": node.tc[0], "port": node.tc[1], "spacecraftId": cfg.scid,
             "maxFrameLength": cfg.tc_frame_max, "errorDetection": "CRC16",
-            "encryption": [{
-                "spi": node.spi, "class": AES_GCM,
-                "args": {"keyFile": str(key_file),
-                         "initialSeqNum": node.initial_sn.to_bytes(12, "big").hex()},
-            }],
-            "virtualChannels": [{
-                "vcId": cfg.vcid, "mapId": cfg.map_id, "service": "PACKET",
-                "encryptionSpi": node.spi, "stream": f"tc_{node.name}",
-                "useCop1": True, "clcwStream": f"clcw_{node.name}", "initialClcwWait": 3600,
-                "cop1T1": max(3, math.ceil(cfg.t1)), "cop1TxLimit": cfg.transmission_limit,
-                "slidingWindowWidth": cfg.fop_window,
-                "commandPostprocessorClassName": PUS_POSTPROCESSOR,
-                "commandPostprocessorArgs": {"errorDetection": PEC},
-            }],
+        }  # fmt: skip
+        if node.suite == "aes-gcm":
+            link["encryption"] = [{
+                "spi": node.spi, "class": AES_GCM, "authMask": AUTH_MASK.hex(),
+                "args": {"keyFile": str(keys_dir / f"{node.name}.key"),
+                         "initialSeqNum": node.initial_sn.to_bytes(IV_SIZE, "big").hex()},
+            }]  # fmt: skip
+            vc["encryptionSpi"] = node.spi
+        vc.update({
+            "stream": f"tc_{node.name}", "useCop1": True, "clcwStream": f"clcw_{node.name}",
+            "initialClcwWait": CLCW_WAIT, "cop1T1": max(COP1_T1_MIN, math.ceil(cfg.t1)),
+            "cop1TxLimit": cfg.transmission_limit, "slidingWindowWidth": cfg.fop_window,
+            "commandPostprocessorClassName": PUS_POSTPROCESSOR,
+            "commandPostprocessorArgs": {"errorDetection": PEC},
         })  # fmt: skip
+        link["virtualChannels"] = [vc]
+        links.append(link)
         tc_streams.append({"name": f"tc_{node.name}", "processor": "realtime",
                            "tcPatterns": [f"/MSR/{node.name}/.*"]})  # fmt: skip
     document = {
@@ -550,12 +575,71 @@ def yamcs_up(run_dir: Path, folder: Path | None = None, *, port: int | None = No
         raise YamcsError(f"Yamcs is already up for {run_dir}: {running.url} (msr yamcs down)")
     server = YamcsServer.start(folder / "etc", folder / "data", port=port, timeout=timeout,
                                log=folder / "yamcs.log", detach=True)  # fmt: skip
+    try:
+        hand_over_sessions(server, run_dir, folder)
+    except BaseException:
+        server.stop()
+        raise
     record = {"pid": server.pid, "port": server.port, "instance": server.instance,
               "folder": str(folder), "log": str(server.log)}  # fmt: skip
     tmp = run_dir / f".{RECORD_FILE}.tmp"
     tmp.write_text(json.dumps(record), encoding="utf-8")
     os.replace(tmp, run_dir / RECORD_FILE)
     return server
+
+
+def hand_over_sessions(server: YamcsServer, run_dir: Path, folder: Path | None = None) -> list[str]:
+    """Give the running Yamcs the current session of every external uplink it secures: after a
+    resync (``msr link resync``, a node reset with its store wiped) the station writes the new
+    session (decision 0044); Yamcs takes its key and, as a new session starts, the first
+    sequence number (``PUT /api/sdls/msr/<node>-tc/<spi>/key`` and ``.../seq``). A session
+    Yamcs already has keeps Yamcs's own count, which is above the station's. The key file is
+    rewritten too, for Yamcs's next start. Returns the nodes handed a new session.
+
+    Raises:
+        YamcsError: no instance manifest in ``folder`` (``msr yamcs init``), a bad session
+            file, or Yamcs refused the key or the number.
+    """
+    folder = (Path(folder) if folder else run_dir / FOLDER).resolve()
+    manifest = _manifest(folder)
+    handed = []
+    for name, node in manifest["nodes"].items():
+        if not node["secured"]:
+            continue
+        session = read_session(run_dir, name)
+        if session is None or session.nonce.hex() == node["nonce"]:
+            continue
+        link, spi = f"{name}-tc", int(node["spi"])
+        server.put(f"/api/sdls/{server.instance}/{link}/{spi}/key", raw_key(session.key))
+        seq = base64.b64encode(session.next_sn.to_bytes(IV_SIZE, "big")).decode("ascii")
+        server.put(f"/api/sdls/{server.instance}/{link}/{spi}/seq", {"seq": seq})
+        _write_secret(folder / "keys" / f"{name}.key", raw_key(session.key))
+        node["nonce"] = session.nonce.hex()
+        handed.append(name)
+    if handed:
+        _write_manifest(folder, manifest)
+    return handed
+
+
+MANIFEST: Final = "msr.json"
+"""In an instance folder: the run folder it was written for and, per node, whether Yamcs
+secures its uplink (SPI) and the nonce of the session its key belongs to."""
+
+
+def _manifest(folder: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        if not isinstance(manifest.get("nodes"), dict):
+            raise TypeError("no nodes")
+        return dict(manifest)
+    except (OSError, ValueError, TypeError, AttributeError):
+        raise YamcsError(f"{folder}: no Yamcs instance written by msr yamcs init") from None
+
+
+def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    tmp = folder / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / MANIFEST)
 
 
 def yamcs_down(run_dir: Path) -> str:
@@ -624,13 +708,21 @@ def write_instance(run_dir: Path, folder: Path | None = None, *,
         path.mkdir(parents=True, exist_ok=True)
     keys_dir.chmod(0o700)
     for node in nodes:
-        _write_secret(keys_dir / f"{node.name}.key", node.key)
+        if node.tc is not None and node.suite == "aes-gcm":
+            _write_secret(keys_dir / f"{node.name}.key", raw_key(node.key))
     (mdb / "msr.xml").write_bytes(export_xtce(list(bench.nodes)))
     roots = {n.name: root_container(n.name) for n in nodes}
     text = instance_yaml(nodes, epoch=bench.epoch, mdb=mdb / "msr.xml", keys_dir=keys_dir,
                          root_containers=roots)  # fmt: skip
     (etc / f"yamcs.{INSTANCE}.yaml").write_text(text, encoding="utf-8")
     (etc / "processor.yaml").write_text(PROCESSOR_YAML, encoding="utf-8")
+    manifest = {
+        "run_dir": str(run_dir), "instance": INSTANCE,
+        "nodes": {n.name: {"spi": n.spi, "tm_port": n.tm_port, "tc": list(n.tc) if n.tc else None,
+                           "secured": n.tc is not None and n.suite == "aes-gcm",
+                           "nonce": n.nonce.hex() if n.nonce else None} for n in nodes},
+    }  # fmt: skip
+    _write_manifest(folder, manifest)
     return folder
 
 
@@ -648,14 +740,58 @@ def root_container(node: str) -> str:
 
 
 def node_links(bench: Any, name: str, keys: dict[int, bytes], run_dir: Path) -> NodeLinks:
-    """What Yamcs needs of node ``name`` of ``bench`` (ports, link settings, key).
+    """What Yamcs needs of node ``name`` of ``bench``: its UDP ports, link settings and the key
+    of its uplink (the session's, :func:`read_session`, once the station has resynchronised an
+    external uplink; the SPI's own key before).
 
     Raises:
-        YamcsError: the node has no UDP port for its TM frames on this bench.
+        YamcsError: the node has no ``tm_udp`` on this bench.
     """
     spec = bench.nodes[name]
-    tm_port = getattr(spec, "tm_udp", None)
-    tc_port = getattr(spec, "tc_udp", None)
-    if tm_port is None:
-        raise YamcsError(f"{bench.source}: nodes.{name} has no UDP port for its TM frames")
-    return NodeLinks(name, spec.space_link, spec.spi, keys[spec.spi], tm_port, tc_port)
+    if spec.tm_udp is None:
+        raise YamcsError(f"{bench.source}: nodes.{name}.tm_udp is not set: Yamcs cannot receive "
+                         f"its TM frames (decision 0044)")  # fmt: skip
+    tc = spec.tc_udp if spec.external_uplink else None
+    session = read_session(run_dir, name) if tc is not None else None
+    key = session.key if session is not None else keys[spec.spi]
+    return NodeLinks(
+        name, spec.space_link, spec.spi, key, spec.tm_udp[1], tc, suite=spec.sdls,
+        initial_sn=session.next_sn if session is not None else 1,
+        nonce=session.nonce if session is not None else None,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Session:
+    """The uplink session the station handed to external equipment after a resync
+    (``ground/<node>.session.json``, decision 0044): the key of every frame of the session and
+    the first anti-replay sequence number (the GCM IV) the equipment may use."""
+
+    spi: int
+    nonce: bytes
+    key: bytes
+    next_sn: int
+
+
+def read_session(run_dir: Path, node: str) -> Session | None:
+    """The session of ``node``'s external uplink, or None before the station has opened one.
+
+    Raises:
+        YamcsError: the file is there but is not a session of 32-octet key and bounded numbers.
+    """
+    path = Path(run_dir) / "ground" / f"{node}.session.json"
+    try:
+        text = path.read_bytes()[: 1 << 16].decode("utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise YamcsError(f"{path}: cannot read the session: {exc}") from None
+    try:
+        record = json.loads(text)
+        session = Session(int(record["spi"]), bytes.fromhex(record["nonce"]),
+                          bytes.fromhex(record["key"]), int(record["next_sn"]))  # fmt: skip
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise YamcsError(f"{path}: not a session record ({exc})") from None
+    if len(session.key) != GCM_KEY_SIZE or not 0 < session.next_sn < 1 << 96:
+        raise YamcsError(f"{path}: not a session of a {GCM_KEY_SIZE}-octet key")
+    return session
