@@ -20,8 +20,9 @@ TelemetryMetaData of a node:
   SID, holding the packet's fields and the packet error control.
 * ``EVENT_Report``: TM[5,x] of the node's APID (the subtype is the severity, 1 info .. 4 high):
   event id (enumerated: id -> event name), detail length, detail (UTF-8).
-* ``VERIFICATION_<stage>``: TM[1,1..8], the PUS-1 verification reports (request id, step,
-  failure code enumerated by class, reason).
+* ``VERIFICATION_<stage>``: TM[1,1..8], the PUS-1 verification reports (request id field by
+  field, ``VERIFICATION_REQUEST_APID`` and ``_SEQ_COUNT`` among them; step; failure code
+  enumerated by class; reason).
 * ``TEST_Alive``: TM[17,2], the answer to ``core.ping``.
 * ``TM_<report>``: each other telemetry report of a fixed layout the dictionary declares
   (``time.report``, TM[9,2]; the lander's ``sta.custody``, TM[160,128]), restricted on APID,
@@ -46,7 +47,10 @@ confirmation mark, bit 15 of the source id (decision 0024), is the argument ``co
 (:data:`CONFIRMED_ARGUMENT`): assigned by a command that always or never needs it, the
 operator's for one that needs it only for some arguments or carries other commands. A variable
 command (its data parsed by its component) has one binary argument ``data`` of the value's own
-size.
+size. ``PUS_TC``'s VerifierSet verifies every command by its PUS-1 reports (acceptance, start,
+completion; any failure report fails it, its reason the result), matching the request id on the
+APID and sequence count Yamcs sent (names under ``/yamcs/``: the only references outside the
+node's SpaceSystem, which other readers leave unresolved).
 
 Choices and their reasons:
 
@@ -206,6 +210,32 @@ _TC_SECONDARY: Final = (
     _HeaderField("PUS_TC_SOURCE_ID", "secondary.source_id", 16, None,
                  "id of the commanding source"),
 )  # fmt: skip
+_REQUEST_ID: Final = (
+    _HeaderField("VERIFICATION_REQUEST_VERSION", "request.version", 3, 0,
+                 "packet version number of the request, 0"),
+    _HeaderField("VERIFICATION_REQUEST_TYPE", "request.type", 1, 1,
+                 "packet type of the request, 1: a telecommand"),
+    _HeaderField("VERIFICATION_REQUEST_SEC_HDR_FLAG", "request.sec_header_flag", 1, None,
+                 "secondary header flag of the request"),
+    _HeaderField("VERIFICATION_REQUEST_APID", "request.apid", 11, None, "APID of the request"),
+    _HeaderField("VERIFICATION_REQUEST_SEQ_FLAGS", "request.seq_flags", 2, None,
+                 "sequence flags of the request"),
+    _HeaderField("VERIFICATION_REQUEST_SEQ_COUNT", "request.seq_count", 14, None,
+                 "packet sequence count of the request"),
+)  # fmt: skip
+"""The request id of a verification report (ECSS-E-ST-70-41C 6.1.5): the telecommand's packet id
+and sequence control, the way :data:`hal.protocol.pus.RequestIdLayout` declares it."""
+_YAMCS_ARGUMENTS: Final = "/yamcs/cmd/arg/"
+_YAMCS_SEQ_COUNT: Final = "/yamcs/cmdHist/ccsds-seqcount"
+_VERIFIERS: Final = (
+    ("AcceptedVerifier", "Acceptance", (1,), "PT300S"),
+    ("ExecutionVerifier", "Start", (3,), "PT300S"),
+    ("CompleteVerifier", "Completion", (7,), "PT3600S"),
+    ("FailedVerifier", "Failure", (2, 4, 6, 8), "PT3600S"),
+)
+"""The PUS-1 stages a command is verified by (XTCE element, stage, TM[1,x] subtypes, time to
+stop checking after the command's release); progress reports (TM[1,5]) come only from commands
+of steps, and a failed progress (TM[1,6]) fails the command."""
 _TC_FIXED: Final = {
     "CCSDS_TYPE": (spacepacket.TYPE_TC, "packet type: 1, a telecommand"),
     "CCSDS_SEQ_FLAGS": (spacepacket.SEQ_UNSEGMENTED, "sequence flags: 3, unsegmented"),
@@ -289,6 +319,7 @@ def render_xtce(dicts: Sequence[NodeDictionary], epoch: datetime | None = None) 
     """
     _checked_header(_PRIMARY + _TM_SECONDARY, pus.TM_LAYOUT, "PUS-C TM")
     _checked_header(_PRIMARY + _TC_SECONDARY, pus.TC_LAYOUT, "PUS-C TC")
+    _checked_header(_REQUEST_ID, pus.REQUEST_ID_LAYOUT, "request id")
     if CONFIRMED_SOURCE != 1 << _SOURCE_BITS:
         raise ExportError(
             f"the confirmation mark 0x{CONFIRMED_SOURCE:04X} is no longer bit 15 of the PUS "
@@ -598,20 +629,9 @@ class _NodeBuilder:
         )
 
     def verification_containers(self) -> None:
-        binary = _sub(
-            self.ptypes,
-            "BinaryParameterType",
-            name=self.unique("parameter type", "VERIFICATION_REQUEST_ID_Type", "request id"),
-            shortDescription=REPORT_FIELDS["request_id"][1],
-        )
-        _sub(binary, "UnitSet")
-        encoding = _sub(binary, "BinaryDataEncoding")
-        _sub(_sub(encoding, "SizeInBits"), "FixedValue", text="32")
-        self.parameter(
-            "VERIFICATION_REQUEST_ID",
-            "VERIFICATION_REQUEST_ID_Type",
-            REPORT_FIELDS["request_id"][1],
-        )
+        for f in _REQUEST_ID:  # field by field, so that a verifier can match APID and count
+            self.int_ptype(f"{f.name}_Type", f.bits, f.meaning)
+            self.parameter(f.name, f"{f.name}_Type", f.meaning)
         self.int_ptype("VERIFICATION_STEP_Type", 8, REPORT_FIELDS["step"][1])
         self.parameter("VERIFICATION_STEP", "VERIFICATION_STEP_Type", REPORT_FIELDS["step"][1])
         codes = _sub(
@@ -639,7 +659,7 @@ class _NodeBuilder:
             "the named reason (class: detail), e.g. out_of_range: period = 0.0 is outside ...",
         )
         entries = {
-            "request_id": ["VERIFICATION_REQUEST_ID"],
+            "request_id": [f.name for f in _REQUEST_ID],
             "step": ["VERIFICATION_STEP"],
             "code": ["VERIFICATION_CODE"],
             "reason": ["VERIFICATION_REASON_LENGTH", "VERIFICATION_REASON"],
@@ -926,8 +946,40 @@ class _NodeBuilder:
                 _fixed(entries, f.name, f.fixed, f.bits)
             else:
                 _fixed(entries, f.name, _TC_FIXED[f.name][0], f.bits)
+        self.verifiers(base)
         for command in self.d.commands:
             self.meta_command(command)
+
+    def verifiers(self, base: ET.Element) -> None:
+        """The PUS-1 verification of every command of the node (its base ``PUS_TC``): a stage
+        passes on the TM[1,x] success report whose request id is the command's APID and sequence
+        count, and the command fails on any failure report (TM[1,2], [1,4], [1,6], [1,8]). The
+        sent APID and sequence count are Yamcs's names (``/yamcs/cmd/arg/``: an argument of the
+        command, ``/yamcs/cmdHist/ccsds-seqcount``: the count its PUS command postprocessor
+        wrote); a reader without them has no verifier."""
+        verifiers = _sub(base, "VerifierSet")
+        for tag, stage, subtypes, window in _VERIFIERS:
+            verifier = _sub(verifiers, tag, name=stage)
+            conditions = _sub(_sub(verifier, "BooleanExpression"), "ANDedConditions")
+            for sent, received in (
+                (f"{_YAMCS_ARGUMENTS}CCSDS_APID", "VERIFICATION_REQUEST_APID"),
+                (_YAMCS_SEQ_COUNT, "VERIFICATION_REQUEST_SEQ_COUNT"),
+            ):
+                condition = _sub(conditions, "Condition")
+                _sub(condition, "ParameterInstanceRef", parameterRef=sent)
+                _sub(condition, "ComparisonOperator", text="==")
+                _sub(condition, "ParameterInstanceRef", parameterRef=received)
+            _literal(conditions, "PUS_TM_SERVICE", 1)
+            if len(subtypes) == 1:
+                _literal(conditions, "PUS_TM_SUBTYPE", subtypes[0])
+            else:
+                either = _sub(conditions, "ORedConditions")
+                for subtype in subtypes:
+                    _literal(either, "PUS_TM_SUBTYPE", subtype)
+            _sub(verifier, "CheckWindow", timeToStopChecking=window,
+                 timeWindowIsRelativeTo="commandRelease")  # fmt: skip
+            if tag == "FailedVerifier":  # the failure's reason is the verifier's result
+                _sub(verifier, "ReturnParmRef", parameterRef="VERIFICATION_REASON")
 
     def meta_command(self, c: Command) -> None:
         name = self.unique("command", xtce_name(c.name), c.name)
@@ -1002,6 +1054,13 @@ class _NodeBuilder:
             level = "vital" if c.confirmation.field else "critical"
             _sub(element, "DefaultSignificance", reasonForWarning=_confirm_text(c),
                  consequenceLevel=level)  # fmt: skip
+
+
+def _literal(parent: ET.Element, parameter: str, value: int) -> None:
+    condition = _sub(parent, "Condition")
+    _sub(condition, "ParameterInstanceRef", parameterRef=parameter)
+    _sub(condition, "ComparisonOperator", text="==")
+    _sub(condition, "Value", text=str(value))
 
 
 def _confirmation_mark(c: Command) -> str | None:

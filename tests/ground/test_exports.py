@@ -304,7 +304,10 @@ def test_space_packet_parser_decodes_events_and_verification_reports_too(xtce_do
     decoded = _decode(definition, PusTm(orbiter.apid, 1, 8, failure.encode()).pack())
     assert decoded["VERIFICATION_CODE"] == "out_of_range"
     assert decoded["VERIFICATION_REASON"] == "out_of_range: period = 0.0"
-    assert decoded["VERIFICATION_REQUEST_ID"] == b"\x1a\x20\xc0\x01"
+    request = (decoded["VERIFICATION_REQUEST_APID"], decoded["VERIFICATION_REQUEST_SEQ_COUNT"])
+    assert request == (0x220, 1)  # the request id 1a20 c001, field by field
+    assert decoded["VERIFICATION_REQUEST_TYPE"] == 1
+    assert decoded["VERIFICATION_REQUEST_SEQ_FLAGS"] == 3
     alive = _decode(definition, PusTm(orbiter.apid, 17, 2).pack())
     assert alive["PUS_TM_SERVICE"] == 17
 
@@ -361,6 +364,8 @@ def test_a_command_container_holds_only_its_own_arguments_after_a_fixed_header(x
                 atype = next(t for t in system.iter() if t.get("name") == f"{ref}_ArgType")
                 bits += int(atype.find(f"{_X}IntegerDataEncoding").get("sizeInBits"))
         assert bits == 8 * TC_HEADER_SIZE
+        stages = [v.get("name") for v in base.find(f"{_X}VerifierSet")]
+        assert stages == ["Acceptance", "Start", "Completion", "Failure"]  # PUS-1, inherited
         inherited = {a.get("name") for a in base.iter(f"{_X}Argument")}
         assert inherited == {"CCSDS_APID", "PUS_TC_SERVICE", "PUS_TC_SUBTYPE", CONFIRMED_ARGUMENT}
         d = node_dictionary(system.get("name"))

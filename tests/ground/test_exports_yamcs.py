@@ -14,6 +14,8 @@ an operator and a ground engineer would:
   arguments, and the packet Yamcs sends is, octet for octet, the packet the project's station
   sends for the same command (sequence count and packet error control filled by Yamcs, the
   confirmation mark in the source id for a hazardous command);
+* the PUS-1 verification reports of a command pass its stages in Yamcs's command history, and a
+  failure report fails it with its reason;
 * a housekeeping packet built by the flight encoder decodes in Yamcs to the dictionary's values,
   its time (``PUS_TM_TIME``) exact to the millisecond, and a packet with a wrong packet error
   control is dropped.
@@ -43,13 +45,14 @@ import pytest
 from fsw.dictionary import NODE_APIDS, Command, NodeDictionary, node_dictionary
 from fsw.dictionary.loads import INSERT, SEQUENCE_LOAD
 from fsw.dictionary.model import CONFIRMED_SOURCE
+from fsw.dictionary.verification import Verification
 from fsw.services.pus_11_scheduling import build_insert
 from ground_tools.exports import export_xtce
 from ground_tools.exports._common import xtce_name
 from ground_tools.exports.xtce import CONFIRMED_ARGUMENT, ROOT_CONTAINER
 from hal.bench import DEFAULT_EPOCH
 from hal.protocol.cuc import CucTime
-from hal.protocol.pus import ACK_ALL, PusTc, PusTm
+from hal.protocol.pus import ACK_ALL, PusTc, PusTm, RequestId
 
 pytestmark = pytest.mark.slow
 
@@ -175,6 +178,7 @@ def _instance_config(folder: Path, http: int, tm: dict[str, int], tc: dict[str, 
     (etc / f"yamcs.{INSTANCE}.yaml").write_text(
         "services:\n"
         "  - class: org.yamcs.archive.EventRecorder\n"
+        "  - class: org.yamcs.archive.CommandHistoryRecorder\n"
         "  - class: org.yamcs.ProcessorCreatorService\n"
         "    args: {name: realtime, type: realtime}\n"
         "dataLinks:\n" + "".join(links) +
@@ -405,6 +409,54 @@ def test_a_critical_mode_change_goes_up_marked_only_when_the_operator_confirms_i
         sent = PusTc.from_raw(tc.recvfrom(65536)[0])
         assert sent.source_id == mark
         assert d.command("modes.set").decode(sent.app_data) == {"mode": 3}
+
+
+def _history(yamcs: Yamcs, command_id: str, until: str) -> dict[str, str]:
+    """The command history attributes of a command once ``until`` is among them."""
+    deadline = time.monotonic() + 60
+    attributes: dict[str, str] = {}
+    while until not in attributes and time.monotonic() < deadline:
+        with contextlib.suppress(urllib.error.HTTPError):
+            entry = yamcs.get(f"/archive/{INSTANCE}/commands/{command_id}")
+            attributes = {
+                a["name"]: a.get("value", {}).get("stringValue", "") for a in entry.get("attr", [])
+            }
+        time.sleep(0.2)
+    return attributes
+
+
+def test_the_pus_verification_reports_of_a_command_complete_or_fail_it_in_yamcs(yamcs):
+    """Decision 0045: the reports the node sends (TM[1,1], [1,3], then [1,7] or a failure) for
+    the request id of the packet Yamcs sent pass the command's stages in Yamcs's command
+    history; a failure report fails it with its reason."""
+    node = "orbiter"
+    d = node_dictionary(node)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with sock:
+        for outcome in ("completed", "failed"):
+            status, issued = yamcs.post(
+                f"/processors/{INSTANCE}/realtime/commands/MSR/{node}/core_ping", {"args": {}}
+            )
+            assert status == 200, issued
+            sent = PusTc.from_raw(yamcs.tc_sockets[node].recvfrom(65536)[0])
+            rid = RequestId.of(sent).pack()
+            reports = [Verification(1, rid, 0, ""), Verification(3, rid, 0, "")]
+            if outcome == "completed":
+                reports.append(Verification(7, rid, 0, ""))
+            else:
+                reports.append(Verification(8, rid, 4, "out_of_range: count = 0"))
+            for report in reports:
+                packet = PusTm(d.apid, 1, report.subtype, report.encode()).pack()
+                sock.sendto(packet, ("127.0.0.1", yamcs.tm_ports[node]))
+            history = _history(yamcs, issued["id"], "CommandComplete_Status")
+            assert history["Verifier_Acceptance_Status"] == "OK", history
+            assert history["Verifier_Start_Status"] == "OK", history
+            if outcome == "completed":
+                assert history["Verifier_Completion_Status"] == "OK", history
+                assert history["CommandComplete_Status"] == "OK", history
+            else:
+                assert history["CommandComplete_Status"] == "NOK", history
+                assert history["Verifier_Failure_Return"] == "out_of_range: count = 0"
 
 
 # -- telemetry ------------------------------------------------------------------------------------
