@@ -60,6 +60,14 @@ archived; a refused one is answered with an error naming the field and the probl
              point and its level) and the limit events after ``since`` (``next`` to go on)
 ===========  ==================================================================================
 
+External ground equipment (decision 0044, :mod:`ground_tools.ground_equipment`). For a node
+whose bench table names ``tm_udp``, every TM frame received from its radio also goes there, one
+UDP datagram each; ``tc_udp`` takes TC frames, each parsed and checked before it goes up the
+node's radio in the next cycle. With ``uplink = "external"`` the station runs no COP-1 and
+refuses ``cmd`` for that node; it answers the node's resync challenge when asked and hands the
+session over in ``ground/<node>.session.json``. ``status`` gives each node's ``uplink`` and its
+ports' counts (``udp``). Such a bench on the simulated clock is paced: ``fast`` is refused.
+
 Limit monitoring (decision 0036). Every housekeeping packet and declared report received is
 judged against its fields' declared limits in the node's current mode
 (:class:`~ground_tools.limits.LimitMonitor`); each change of a point's level is archived as a
@@ -102,14 +110,16 @@ from ground_tools.control_messages import (
     StopRequest,
     parse_request,
 )
+from ground_tools.ground_equipment import GroundEquipmentError, UdpGroundEquipment, write_session
 from ground_tools.limits import LimitEvent, LimitMonitor
 from ground_tools.telemetry import Received, decode_tm
-from hal.bench import Bench, BenchError, load_bench
+from hal.bench import Bench, BenchError, NodeSpec, load_bench
 from hal.control import MAX_CLIENTS, Connection, ControlError, ControlServer, create_token
 from hal.errors import EncodeError, HalError, LinkClosed, LinkTimeout, ProtocolError
 from hal.links import LINKTYPE_TC_FRAME, LINKTYPE_TM_FRAME, Link, open_link
 from hal.links.space_link import GroundSpaceLink
 from hal.links.timing import TimingClient, timing_channel
+from hal.protocol.framing import ASM, ASM_SIZE
 from hal.protocol.pus import PusTc, PusTm, RequestId
 from hal.protocol.sdls import SecurityAssociation
 from hal.schema import RequestError
@@ -215,6 +225,9 @@ class Station:
         self.wall = wall
         self.held = pace == HELD
         self.pace = None if self.held else _checked_pace(pace)
+        self._wall_peer = _wall_peer(bench)
+        if self.pace is None and not self.held and self._wall_peer:
+            raise StationError(f"--pace fast: {self._wall_peer}")
         self.links: list[Link] = []
         self.stopping = False
         self._clock: TimingClient | None = None  # the captures' time stamps, once it exists
@@ -231,6 +244,8 @@ class Station:
         link = self._open(timing_url, captures, "ground-timing")
         self.timing = self._clock = timing = TimingClient(timing_channel(link), "ground")
         self.dictionaries: dict[str, NodeDictionary] = {}
+        self.equipment: dict[str, UdpGroundEquipment] = {}  # external, on UDP (decision 0044)
+        self._equipment_tick = -1  # the tick whose external TC frames went up
         self.ground: dict[str, GroundSpaceLink] = {}
         (run_dir / "ground").mkdir(exist_ok=True)
         for name, spec in bench.nodes.items():
@@ -249,6 +264,10 @@ class Station:
             )
             self.dictionaries[name] = node_dictionary(name)
             timing.watch(end)
+            if spec.tm_udp is not None or spec.tc_udp is not None:
+                self.equipment[name] = self._udp(name, spec)
+        self.external = {name for name in self.ground if bench.nodes[name].external_uplink}
+        """The nodes external equipment commands: the station sends them no telecommand."""
         ends = [ground.link for ground in self.ground.values()]
         timing.receive_on(lambda: sum(end.stats.bytes_in for end in ends), self._pump)
         self.archive = Archive(run_dir / ARCHIVE_FILE, monotonic=wall)
@@ -292,8 +311,9 @@ class Station:
         """Register with the simulator, start COP-1 on every link, and serve until the
         simulator stops or a client asks the station to stop."""
         self.timing.register()
-        for ground in self.ground.values():
-            ground.start()
+        for name, ground in self.ground.items():
+            if name not in self.external:  # COP-1 is the external equipment's (decision 0044)
+                ground.start()
         try:
             while not self.stopping and not self.timing.stopped:
                 self._serve(self._wait_time())
@@ -315,6 +335,8 @@ class Station:
         self.clients.clear()
         for link in self.links:
             link.close()
+        for equipment in self.equipment.values():
+            equipment.close()
         (self.run_dir / STATION_FILE).unlink(missing_ok=True)
 
     def _commit_due(self) -> None:
@@ -407,7 +429,8 @@ class Station:
         woken = self._wake(now)
         # nothing of ours in flight: the nodes' own dues and the clients' waits decide how far
         # time may jump; a client the simulation woke acts in the next regular tick
-        idle = all(ground.idle for ground in self.ground.values())
+        idle = all(g.idle for name, g in self.ground.items() if name not in self.external)
+        idle = idle and not any(e.waiting for e in self.equipment.values())  # 0044
         waits = [
             c.waiting["until"] if c.waiting is not None else c.resumes
             for c in self.clients.values()
@@ -428,10 +451,12 @@ class Station:
             sync = self.sync[node]
             if sync.nonce is not None and sync.wanted:
                 try:
-                    self.ground[node].resync(sync.nonce, sync.last_sn)
+                    base = self.ground[node].resync(sync.nonce, sync.last_sn)
                 except HalError as exc:
                     print(f"ground station: {node}: resync not sent: {exc}", file=sys.stderr)
                     continue
+                if node in self.external:
+                    self._hand_over(node, sync.nonce, base)
                 sync.answers += 1
                 sync.answered, sync.answered_at = sync.nonce, now
         uplink, self._uplink = self._uplink, []
@@ -455,6 +480,53 @@ class Station:
                 stage = {"stage": "start_failed", "time": now, "code": 0, "reason": reason}
                 self.stages.setdefault((node, rid.hex()), []).append(stage)
                 print(f"ground station: {node}: {reason}", file=sys.stderr, flush=True)
+        self._send_external()
+
+    # ------------------------------------------------------------------ external equipment
+
+    def _udp(self, node: str, spec: NodeSpec) -> UdpGroundEquipment:
+        """The UDP ports of ``node``'s external equipment (decision 0044); a TC frame budget of
+        one cycle of its radio's line (10 bits an octet)."""
+        budget = int(spec.radio_baud / 10 * self.bench.tick)
+        try:
+            return UdpGroundEquipment(node, spec.space_link, tm=spec.tm_udp, tc=spec.tc_udp,
+                                      budget=budget)  # fmt: skip
+        except GroundEquipmentError as exc:
+            for equipment in self.equipment.values():
+                equipment.close()
+            raise StationError(str(exc)) from None
+
+    def _send_external(self) -> None:
+        """Put the TC frames the external equipment sent up each node's radio, once a tick (the
+        first time the tick's cycle sends), as the station's own go: within the cycle, so the
+        lockstep counts their octets and the simulator relays them between rounds, through the
+        link's light time, blackouts and line rate. A datagram that came at any wall time goes
+        up at a tick boundary."""
+        tick = self.timing.tick.number if self.timing.tick is not None else -1
+        if tick == self._equipment_tick:
+            return
+        self._equipment_tick = tick
+        for node, equipment in self.equipment.items():
+            frames = equipment.take_tc()
+            if not frames:
+                continue
+            try:
+                self.ground[node].link.write_frames([ASM + frame for frame in frames])
+            except HalError as exc:
+                self.send_errors += 1
+                print(f"ground station: {node}: external TC frames not sent: "
+                      f"{str(exc).splitlines()[0]}", file=sys.stderr, flush=True)  # fmt: skip
+
+    def _hand_over(self, node: str, nonce: bytes, base: int) -> None:
+        """Give the session a resync opened on an externally commanded node to its equipment
+        (``ground/<node>.session.json``, decision 0044): the station sends nothing more on it."""
+        ground, spec = self.ground[node], self.bench.nodes[node]
+        try:
+            write_session(self.run_dir / "ground", node, spi=spec.spi, suite=spec.sdls,
+                          nonce=nonce, key=ground.sa.key, next_sn=base + 1)  # fmt: skip
+        except OSError as exc:
+            print(f"ground station: {node}: session not handed over: {exc.strerror or exc}",
+                  file=sys.stderr, flush=True)  # fmt: skip
 
     def _take(self, node: str, tm: PusTm, now: float) -> None:
         self.received += 1
@@ -551,6 +623,9 @@ class Station:
     def _framer(self, node: str) -> Callable[[str, bytes], None]:
         def record(direction: str, frame: bytes) -> None:
             way = "up" if direction == "out" else "down"
+            equipment = self.equipment.get(node)
+            if equipment is not None and way == "down":
+                equipment.send_tm(frame[ASM_SIZE:])  # the frame alone, as received (0044)
             try:
                 self.archive.add_frame(node, way, self._now(), frame)
             except ArchiveError as exc:
@@ -674,6 +749,8 @@ class Station:
             self._wake(self.timing.now())
             return None
         if isinstance(message, PaceRequest):
+            if message.pace is None and self._wall_peer:
+                return {"error": f"pace: null (as fast as possible): {self._wall_peer}"}
             self.pace, self.held = message.pace, False
             self._anchor = (self.timing.now(), self.wall())
             self._pace_in_force = self.pace
@@ -708,6 +785,9 @@ class Station:
                 "recoveries": stats["recoveries"], "frames_lost": stats["frames_lost"],
                 "sync": self.sync[name].state, "resyncs": self.sync[name].answers,
             }  # fmt: skip
+            nodes[name]["uplink"] = "external" if name in self.external else "station"
+            if name in self.equipment:
+                nodes[name]["udp"] = self.equipment[name].stats()
         return {"time": self.timing.now(), "pace": HELD if self.held else self.pace,
                 "received": self.received,
                 "archive_errors": self.archive_errors, "run_dir": str(self.run_dir),
@@ -724,6 +804,10 @@ class Station:
                 return {"error": f"{node}: a real radio with no ground end on this bench "
                                  f"(set {field} to the ground equipment's port)"}  # fmt: skip
             return {"error": f"unknown node {node!r} (known: {', '.join(self.ground)})"}
+        if node in self.external:
+            return {"error": f'{node}: uplink = "external" on this bench: its external ground '
+                             f"equipment commands it (nodes.{node}.tc_udp), not the "
+                             "station"}  # fmt: skip
         d = self.dictionaries[node]
         name = request.name
         try:
@@ -777,6 +861,17 @@ class Station:
                 return {"time": when, "value": values[rest]}
             return {"error": f"{name}: packet {node}.{packet} has no field {rest!r}"}
         return {"error": f"{name}: nothing received yet (or no such packet)"}
+
+
+def _wall_peer(bench: Bench) -> str:
+    """Why the bench cannot run as fast as it computes: external equipment on UDP runs on the
+    wall clock (decision 0044); empty when nothing does (or the bench is on the wall clock)."""
+    for name, node in bench.nodes.items():
+        key = "tm_udp" if node.tm_udp is not None else "tc_udp" if node.tc_udp is not None else ""
+        if key and bench.clock == "sim":
+            return (f"nodes.{name}.{key}: external ground equipment runs on the wall clock; "
+                    "pace the bench (a number, or held)")  # fmt: skip
+    return ""
 
 
 def _checked_pace(pace: Any) -> float | None:
