@@ -118,16 +118,26 @@ class Yamcs:
         return self.log.read_text(errors="replace")
 
 
+def _alone(node: str) -> str:
+    """The Yamcs instance that loads only ``node``'s export."""
+    return f"{node}_alone"
+
+
 def _instance_config(folder: Path, http: int, tm: dict[str, int], tc: dict[str, int]) -> Path:
     """``etc/`` of a Yamcs with the MDB and one TM and one TC link per node (decision 0045)."""
     etc = folder / "etc"
     etc.mkdir()
     (folder / "mdb.xml").write_bytes(export_xtce())
+    for node in NODE_APIDS:  # each node's export alone, as `msr dict export --node` writes it
+        (folder / f"{node}.xml").write_bytes(export_xtce([node]))
+        (etc / f"yamcs.{_alone(node)}.yaml").write_text(
+            f"services: []\nmdb:\n  - type: xtce\n    args: {{file: {folder / f'{node}.xml'}}}\n"
+        )
     (etc / "yamcs.yaml").write_text(
         "services:\n"
         "  - class: org.yamcs.http.HttpServer\n"
         f"    args: {{address: 127.0.0.1, port: {http}}}\n"
-        f"instances: [{INSTANCE}]\n"
+        f"instances: [{', '.join([INSTANCE, *map(_alone, NODE_APIDS)])}]\n"
         f"dataDir: {folder / 'data'}\n"
         "secretKey: test-only\n"
     )
@@ -222,16 +232,19 @@ def yamcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Yamcs]:
     running = Yamcs(http, tm, tc_sockets, log)
     try:
         deadline = time.monotonic() + STARTUP_LIMIT
-        state = None
+        states: dict[str, Any] = {}
         while time.monotonic() < deadline and server.poll() is None:
             with contextlib.suppress(OSError, ValueError):
-                state = running.get(f"/instances/{INSTANCE}").get("state")
-                if state in ("RUNNING", "FAILED"):
+                listed = running.get("/instances")["instances"]
+                states = {i["name"]: i.get("state") for i in listed}
+                if "FAILED" in states.values() or (
+                    len(states) == 1 + len(NODE_APIDS) and set(states.values()) == {"RUNNING"}
+                ):
                     break
             time.sleep(0.5)
-        if state != "RUNNING":
+        if states.get(INSTANCE) != "RUNNING" or "FAILED" in states.values():
             tail = "\n".join(running.log_text().splitlines()[-40:])
-            pytest.fail(f"Yamcs did not start the instance (state {state}):\n{tail}")
+            pytest.fail(f"Yamcs did not start its instances ({states}):\n{tail}")
         yield running
     finally:
         server.terminate()
@@ -261,6 +274,17 @@ def test_yamcs_loads_the_exported_mdb_of_every_node_with_no_loader_complaint(yam
         s["qualifiedName"] for s in yamcs.get(f"/mdb/{INSTANCE}/space-systems")["spaceSystems"]
     }
     assert {f"/MSR/{node}" for node in NODE_APIDS} <= systems
+
+
+def test_each_node_exported_alone_loads_with_its_root_container_and_commands(yamcs):
+    for node in NODE_APIDS:
+        instance = _alone(node)
+        assert yamcs.get(f"/instances/{instance}")["state"] == "RUNNING"
+        containers = yamcs.get(f"/mdb/{instance}/containers", limit=1000)["containers"]
+        roots = [c["qualifiedName"] for c in containers if "baseContainer" not in c]
+        assert roots == [f"/MSR/{node}/{ROOT_CONTAINER}"]
+        commands = yamcs.get(f"/mdb/{instance}/commands", limit=1000)["commands"]
+        assert len(commands) == 1 + len(node_dictionary(node).commands)  # and PUS_TC
 
 
 def _all(yamcs: Yamcs, kind: str, key: str, **query: Any) -> list[dict[str, Any]]:
