@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from fsw.dictionary import node_dictionary
-from hal.bench import DEFAULT_EPOCH
+from hal.bench import DEFAULT_EPOCH, default_bench_path
 from hal.links.pcap import (
     LINKTYPE_PACKET,
     LINKTYPE_TC_FRAME,
@@ -83,9 +83,21 @@ def export_dissector(tmp_path: Path) -> Path:
     return lua
 
 
+def hmac_bench(tmp_path: Path) -> Path:
+    """The default bench with the uplink under the HMAC suite: its commands cross the link in
+    clear. Under the default, AES-256-GCM (decision 0043), they are ciphertext, which no
+    dissector can name."""
+    text = default_bench_path().read_text(encoding="utf-8")
+    assert text.count('sdls = "aes-gcm"') == 3
+    bench = tmp_path / "hmac.toml"
+    bench.write_text(text.replace('sdls = "aes-gcm"', 'sdls = "hmac"'), encoding="utf-8")
+    return bench
+
+
 def test_every_record_of_a_campaign_decodes_in_tshark_with_names(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    campaign = msr("campaign", "--tubes", "1", "--runs-dir", str(runs), cwd=tmp_path)
+    campaign = msr("campaign", "--tubes", "1", "--runs-dir", str(runs),
+                   "--bench", str(hmac_bench(tmp_path)), cwd=tmp_path)  # fmt: skip
     assert campaign.returncode == 0, campaign.stdout[-3000:] + campaign.stderr[-3000:]
     captures = sorted((runs / "latest" / "captures").glob("*.pcap"))
     lua = export_dissector(tmp_path)
