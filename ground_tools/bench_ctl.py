@@ -259,13 +259,15 @@ def _write_record(run_dir: Path, record: dict[str, Any]) -> None:
 
 def resync_all(run_dir: Path, timeout: float = RESYNC_TIMEOUT) -> list[str]:
     """Resynchronise the uplink of every node the station serves (each node of a new run folder
-    accepts no authenticated frame before: decision 0023); return their names.
+    accepts no authenticated frame before: decision 0023), except a node whose uplink is in
+    clear (``sdls = "clear"``: nothing to resynchronise, decision 0043); return their names.
 
     Raises:
         GroundError: the station cannot be reached, or a node did not resynchronise.
     """
     with connect(run_dir, source="bench up") as session:
-        nodes = list(session.status()["nodes"])
+        links = session.status()["nodes"]
+        nodes = [name for name, link in links.items() if link.get("sdls") != "clear"]
         if nodes:
             session.resync(*nodes, timeout=timeout)
     return nodes

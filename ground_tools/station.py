@@ -778,6 +778,7 @@ class Station:
         for name, ground in self.ground.items():
             stats = ground.stats()
             nodes[name] = {
+                "sdls": ground.suite.name,  # the uplink's SDLS suite (decision 0043)
                 "fop": ground.fop.state.name.lower(), "delivered": stats["delivered"],
                 "transmitted": stats["transmitted"], "retransmissions": stats["retransmissions"],
                 "lockouts": stats["lockouts"], "packets_in": stats["packets_in"],

@@ -115,3 +115,32 @@ def test_a_gcm_node_refuses_a_wrong_mac_and_executes_a_frame_built_as_yamcs_buil
             assert _counters(up.run_dir)[f"sn:{spec.spi}"] == base + 5
     finally:
         bench_down(up.run_dir)
+
+
+def test_a_clear_frame_runs_only_on_a_node_whose_bench_says_clear(tmp_path: Path) -> None:
+    text = default_bench_path().read_text(encoding="utf-8")
+    bench_path = tmp_path / "clear.toml"  # the lander in clear; the others keep AES-GCM
+    bench_path.write_text(text.replace('sdls = "aes-gcm"', 'sdls = "clear"', 1), encoding="utf-8")
+    bench_file = load_bench(bench_path)
+    assert [s.sdls for s in bench_file.nodes.values()] == ["clear", "aes-gcm", "aes-gcm"]
+    spec = bench_file.nodes[NODE]
+    up = bench_up(bench_path, runs_dir=tmp_path / "runs", pace="fast", run_id="run")
+    try:
+        with connect(up.run_dir, source="test") as bench:
+            links = bench.status()["nodes"]
+            assert links[NODE]["sdls"] == "clear" and links["mav"]["sdls"] == "aes-gcm"
+            assert links["mav"]["sync"] == "synced"  # bench up resynced the secured ones only
+            result = bench.cmd(f"{NODE} core.ping")
+            assert [s for s, _, _ in result.stages].count("completed") == 1
+            reader = PcapReader(up.run_dir / "captures" / f"ground-{NODE}.tx.pcap")
+            wire = b"".join(bytes(frame) for _, frame in reader)
+            reader.close()
+            assert _ping(1)[6:] in wire  # in clear on the wire
+            mark = bench.status()["received"]
+            packet = _ping(0x201)
+            _inject(up.run_dir, [TcFrame(spec.scid, spec.space_link.vcid, packet, bypass=1).pack()])
+            bench.wait_check(
+                lambda: any(p.kind == "verification" for p in _since(bench, mark)), timeout=10
+            )
+    finally:
+        bench_down(up.run_dir)
