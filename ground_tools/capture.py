@@ -78,17 +78,21 @@ from hal.protocol.devices.icd import BoardIcd, DeviceIcd, Field
 from hal.protocol.framing import ASM
 from hal.protocol.pus import DEVICE_FAILURE_SIZE, DeviceFailure, PusPacket, PusTc, PusTm
 from hal.protocol.sdls import (
+    IV_SIZE,
     MAC_SIZE,
     RESYNC_CODE,
     RESYNC_SIZE,
     KeyFileError,
     SecurityAssociation,
     parse_key_file,
+    resync_key,
     session_association,
+    suite_of,
 )
 from hal.protocol.spacepacket import PRIMARY_HEADER_SIZE, SEQ_UNSEGMENTED
 from hal.protocol.tc_frame import (
     FECF_SIZE,
+    SEGMENT_HEADER_SIZE,
     SET_VR_PREFIX,
     TC_HEADER_SIZE,
     UNLOCK,
@@ -749,7 +753,13 @@ class _Decoder:
             sn = int.from_bytes(frame.data[2:SEC_HEADER_SIZE], "big")
             payload = frame.data[SEC_HEADER_SIZE:-MAC_SIZE]
             resync = frame.control and len(payload) == RESYNC_SIZE and payload[0] == RESYNC_CODE
-            parts.append(f"spi={spi} sn={sn} {self._mac(body, spi, payload if resync else None)}")
+            check = self._mac(body, spi, payload if resync else None)
+            opened = self._open_gcm(body, frame) if check.startswith("MAC BAD") else None
+            if opened is not None:  # an AES-256-GCM frame (decision 0043)
+                suite, sn, payload, check = opened
+                parts.append(f"spi={spi} iv={sn} {suite} {check}")
+            else:
+                parts.append(f"spi={spi} sn={sn} {check}")
         else:
             payload = frame.data
             parts.append("no security header")
@@ -792,6 +802,34 @@ class _Decoder:
         if session is not None:
             return "MAC ok (session)" if good else "MAC BAD (not this session's)"
         return "MAC ok" if good else "MAC BAD"
+
+    def _open_gcm(self, body: bytes, frame: TcFrame) -> tuple[str, int, bytes, str] | None:
+        """Open ``body`` as a frame of a GCM suite (decision 0043): its suite, sequence number
+        (the IV), payload (decrypted) and MAC text; None when no key opens it. A resync frame
+        (GMAC under the resync key of the nonce it names) opens the session that the frames
+        after it are checked (and decrypted) with."""
+        at = TC_HEADER_SIZE + (0 if frame.control else SEGMENT_HEADER_SIZE)
+        data_at, mac_at = at + 2 + IV_SIZE, len(body) - FECF_SIZE - MAC_SIZE
+        sa = self.keys.get(int.from_bytes(body[at : at + 2], "big"))
+        if sa is None or mac_at < data_at:
+            return None
+        spi, sn, clear = sa.spi, int.from_bytes(body[at + 2 : data_at], "big"), body[data_at:mac_at]
+        resync = frame.control and len(clear) == RESYNC_SIZE and clear[0] == RESYNC_CODE
+        session = None if resync else self.sessions.get(spi)
+        if resync:
+            key, names = resync_key(sa.key, spi, clear[1:]), ("aes-gcm-auth",)
+        else:
+            key, names = (session or sa).key, ("aes-gcm", "aes-gcm-auth")
+        for name in names:
+            try:
+                payload = suite_of(name).cipher(key).open(body, data_at, mac_at)
+            except ValueError:  # not an AES-256 key
+                return None
+            if payload is not None:
+                if resync:
+                    self.sessions[spi] = session_association(sa, clear[1:])
+                return name, sn, payload, "MAC ok (session)" if session else "MAC ok"
+        return None
 
     def _desegment(
         self, map_id: int, flags: int, payload: bytes

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from ground_tools.capture import decode_capture
+from hal.links.pcap import LINKTYPE_TC_FRAME, PcapWriter
 from hal.links.space_link import FlightSpaceLink, GroundSpaceLink, SpaceLinkConfig
 from hal.protocol.framing import ASM
 from hal.protocol.pus import PusTc
@@ -145,3 +147,24 @@ def test_a_gcm_node_refuses_a_clear_ground(tmp_path):
     link.run(2.0)
     assert link.executed == []
     assert link.rejects().get("resync_needed", 0) + link.rejects().get("unknown_spi", 0) > 0
+
+
+@pytest.mark.parametrize("suite", ["aes-gcm", "aes-gcm-auth"])
+def test_msr_capture_decode_follows_a_gcm_session_and_decrypts_its_commands(tmp_path, suite):
+    link = Link(tmp_path, suite)
+    link.ground.start()
+    link.run(1.0)
+    link.ground.resync(*link.challenges[-1])
+    link.run(1.0)
+    link.ground.send(command(7, size=40))
+    link.run(2.0)
+    path = tmp_path / "ground-lander.tx.pcap"
+    with PcapWriter(path, LINKTYPE_TC_FRAME) as writer:
+        for index, raw in enumerate(link.wire_up):
+            writer.write(raw, float(index))
+    records = [r for r in decode_capture(path, keys={SPI: KEY}) if r.kind == "tc_frame"]
+    texts = [r.layer for r in records]
+    assert any("aes-gcm-auth MAC ok" in t and "Resync" in t for t in texts), texts
+    secured = [r for r in records if f"{suite} MAC ok (session)" in r.layer]
+    assert secured and secured[-1].packets, texts  # decrypted and decoded
+    assert not any("MAC BAD" in t for t in texts if "Resync" not in t), texts
