@@ -21,14 +21,14 @@ SecurityAssociationAes256Gcm128``, read from its source: decision 0043)::
     frame data      the ciphertext of the payload (GCM is a stream mode: same length)
     security trailer
       octets 0-15   MAC                    the GCM tag, 128 bits
-    additional authenticated data (AAD): the octets from the frame's start to the end of the
-      security header ANDed with the authentication bit mask :data:`AUTH_MASK` (data frames,
-      20 octets) or :func:`auth_mask` (control frames, 19 octets): every bit of the primary
-      header and the segment header, the SPI, and the IV as zeros (GCM authenticates the IV
-      itself). Yamcs's default mask (``StandardAuthMask.TC``) covers only the VCID and the
-      segment header; this project also authenticates the SCID, the bypass and control flags,
-      the length and N(S) (decision 0006), so Yamcs is configured with ``authMask`` =
-      :data:`AUTH_MASK` in hex (``msr yamcs init``).
+
+The additional authenticated data (AAD) of the GCM suites are the octets from the frame's start
+to the end of the security header ANDed with the authentication bit mask: ``FF`` for each octet
+of the primary header, of the segment header and of the SPI, then 12 zero octets for the IV
+(20 octets for a data frame, 19 for a control frame). So every bit of the headers is
+authenticated, and the IV through GCM itself. Yamcs's default mask covers only the VCID and the
+segment header; this project also authenticates the SCID, the bypass and control flags, the
+frame length and N(S), so Yamcs is configured with this mask as each SPI's ``authMask``.
 
 ``aes-gcm-auth``: AES-256-GCM authentication only (GMAC): the same header and trailer, the
 frame data in clear and appended to the AAD, an empty plaintext. Captures stay readable.
