@@ -550,3 +550,46 @@ def test_a_housekeeping_packet_decodes_in_yamcs_to_the_dictionary_values_and_its
             assert raw in (True, 1) if decoded[f.name] else raw in (False, 0), f.name
         else:
             assert raw == decoded[f.name], (f.name, got)
+
+
+def test_limits_and_states_alarm_in_yamcs_as_the_dictionary_declares_them(yamcs):
+    """Decisions 0035 and 0045: a value beyond its red range is critical, one in its yellow
+    range a warning, a boolean with a caution level and a named state by their levels, and a
+    per-mode limit set follows the node's mode."""
+    node = "lander"
+    d = node_dictionary(node)
+    core, health = d.hk_packet("core.status"), d.hk_packet("health.status")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sent = [
+        (core, {"mode": 1, "dropped": 1, "queue": 40, "encoding_errors": 0}),  # safe: a caution
+        (health, {"autonomy": False, "watchdog": 0}),
+    ]
+    with sock:
+        for count, (packet, values) in enumerate(sent, start=100):
+            full = {f.name: 0 for f in packet.fields} | values
+            raw = PusTm(d.apid, 3, 25, packet.encode(full), seq_count=count).pack()
+            sock.sendto(raw, ("127.0.0.1", yamcs.tm_ports[node]))
+        _wait_value(yamcs, node, "CCSDS_SEQ_COUNT", 101)
+    expected = {
+        "core_status_mode": "WARNING",
+        "core_status_dropped": "CRITICAL",
+        "core_status_queue": "WARNING",
+        "core_status_encoding_errors": "IN_LIMITS",
+        "health_status_autonomy": "WARNING",
+        "health_status_watchdog": "IN_LIMITS",
+    }
+    got = {name: (_value(yamcs, node, name) or {}).get("monitoringResult") for name in expected}
+    assert got == expected
+    mav = node_dictionary("mav")
+    core, launch = mav.hk_packet("core.status"), mav.hk_packet("launch.status")
+    levels = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for count, mode in ((200, 2), (202, 3)):  # nominal, then critical
+            for seq, packet, values in ((count, core, {"mode": mode}),
+                                        (count + 1, launch, {"rate": 7.0})):  # fmt: skip
+                full = {f.name: 0 for f in packet.fields} | values
+                raw = PusTm(mav.apid, 3, 25, packet.encode(full), seq_count=seq).pack()
+                sock.sendto(raw, ("127.0.0.1", yamcs.tm_ports["mav"]))
+            _wait_value(yamcs, "mav", "CCSDS_SEQ_COUNT", count + 1)
+            levels.append(_value(yamcs, "mav", "launch_status_rate")["monitoringResult"])
+    assert levels == ["WARNING", "IN_LIMITS"]  # 7 deg/s: yellow in nominal, normal in critical
