@@ -79,9 +79,10 @@ Choices and their reasons:
   housekeeping parameter type has no ValidRange: its declared range is no refusal.
 * Booleans are one octet (construct ``Flag``); floats IEEE 754 single precision; everything
   big-endian (``byteOrder="mostSignificantByteFirst"`` throughout).
-* Not in the XTCE: the onboard parameters (service 20; see the JSON or Markdown exports) and
-  reports with a repeated or stored layout (TM[9,x] time, TM[11,10], TM[20,2]), which have no
-  container; such a packet is reported as unrecognised by a reader.
+* Not in the XTCE: the onboard parameters as items of their own (service 20: their ids and
+  names are in ``PARAMETER_ENTRIES``'s description; ranges and defaults in the JSON or Markdown
+  exports), and the entries of a repeated layout (TM[11,10], TM[20,2]) one by one: they are one
+  binary parameter each.
 
 The document is written with :mod:`xml.etree.ElementTree` (standard library) in a fixed order:
 the same dictionary gives the same bytes. :func:`validate_xtce` checks a document against the
