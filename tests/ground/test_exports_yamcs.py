@@ -224,9 +224,9 @@ def yamcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Yamcs]:
     log = folder / "yamcs.log"
     with log.open("wb") as out:
         server = subprocess.Popen(
-            [str(java), "-cp", f"{lib}/*", "org.yamcs.YamcsServer", "--etc-dir", str(etc),
-             "--data-dir", str(folder / "data"), "--cache-dir", str(folder / "cache"),
-             "--no-color"],
+            [str(java), "-Xmx512m", "-cp", f"{lib}/*", "org.yamcs.YamcsServer",
+             "--etc-dir", str(etc), "--data-dir", str(folder / "data"),
+             "--cache-dir", str(folder / "cache"), "--no-color"],
             cwd=folder, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
     running = Yamcs(http, tm, tc_sockets, log)
