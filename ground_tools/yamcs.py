@@ -685,7 +685,8 @@ def write_instance(run_dir: Path, folder: Path | None = None, *,
                    bench_file: Path | None = None) -> Path:  # fmt: skip
     """Write the Yamcs instance of the run folder's bench into ``folder`` (default:
     ``<run_dir>/yamcs``): ``etc/yamcs.msr.yaml``, ``etc/processor.yaml``, ``mdb/msr.xml`` and
-    ``keys/<node>.key`` (module docstring). Returns the folder.
+    ``keys/<node>.key`` (module docstring), for every node with a ``tm_udp`` (the others are
+    left to the station). Returns the folder.
 
     Raises:
         YamcsError: no bench file or key file in the run folder, a node without UDP ports,
@@ -702,7 +703,10 @@ def write_instance(run_dir: Path, folder: Path | None = None, *,
         keys = bench.read_keys(run_dir)
     except BenchError as exc:
         raise YamcsError(str(exc).splitlines()[0]) from None
-    nodes = [node_links(bench, name, keys, run_dir) for name in bench.nodes]
+    nodes = [node_links(bench, n, keys, run_dir) for n, spec in bench.nodes.items() if spec.tm_udp]
+    if not nodes:
+        raise YamcsError(f"{bench.source}: no node has a tm_udp: Yamcs could receive nothing "
+                         f"(set nodes.<node>.tm_udp, decision 0044)")  # fmt: skip
     etc, mdb, keys_dir = folder / "etc", folder / "mdb", folder / "keys"
     for path in (etc, mdb, keys_dir):
         path.mkdir(parents=True, exist_ok=True)
@@ -735,8 +739,11 @@ def _write_secret(path: Path, data: bytes) -> None:
 
 
 def root_container(node: str) -> str:
-    """The root container of ``node``'s packets in the MDB (the XTCE export's)."""
-    return f"/MSR/{node}/PUS_TM_Packet"
+    """The root container of ``node``'s packets in the MDB (the XTCE export's, decision 0045)."""
+    from ground_tools.exports._common import xtce_name
+    from ground_tools.exports.xtce import ROOT_CONTAINER, ROOT_NAME
+
+    return f"/{ROOT_NAME}/{xtce_name(node)}/{ROOT_CONTAINER}"
 
 
 def node_links(bench: Any, name: str, keys: dict[int, bytes], run_dir: Path) -> NodeLinks:
