@@ -408,6 +408,7 @@ class Station:
         if tick is not None:
             self._answered = False
             self._held_report = self.wall()
+            self._send_external()  # before any client is served in this tick (decision 0044)
             self._take_deferred()
 
     def _maybe_answer(self) -> None:
@@ -480,7 +481,6 @@ class Station:
                 stage = {"stage": "start_failed", "time": now, "code": 0, "reason": reason}
                 self.stages.setdefault((node, rid.hex()), []).append(stage)
                 print(f"ground station: {node}: {reason}", file=sys.stderr, flush=True)
-        self._send_external()
 
     # ------------------------------------------------------------------ external equipment
 
@@ -497,11 +497,12 @@ class Station:
             raise StationError(str(exc)) from None
 
     def _send_external(self) -> None:
-        """Put the TC frames the external equipment sent up each node's radio, once a tick (the
-        first time the tick's cycle sends), as the station's own go: within the cycle, so the
-        lockstep counts their octets and the simulator relays them between rounds, through the
-        link's light time, blackouts and line rate. A datagram that came at any wall time goes
-        up at a tick boundary."""
+        """Put the TC frames the external equipment sent up each node's radio, once a tick, as
+        the tick comes (before any client's request of that tick is served): within the cycle,
+        as the station's own go, so the lockstep counts their octets and the simulator relays
+        them between rounds, through the link's light time, blackouts and line rate. A datagram
+        that came at any wall time goes up at a tick boundary; one that comes while the tick is
+        held waits for the next."""
         tick = self.timing.tick.number if self.timing.tick is not None else -1
         if tick == self._equipment_tick:
             return
