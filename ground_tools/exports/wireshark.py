@@ -389,6 +389,8 @@ local pf = {
   spi = ProtoField.uint16("msr.tc.spi", "Security parameter index (SPI)"),
   sn = ProtoField.uint32("msr.tc.sn", "Anti-replay sequence number"),
   mac = ProtoField.bytes("msr.tc.mac", "MAC (HMAC-SHA-256/128)"),
+  iv = ProtoField.bytes("msr.tc.iv", "IV (anti-replay sequence number)"),
+  tag = ProtoField.bytes("msr.tc.tag", "MAC (AES-256-GCM tag)"),
   fecf = ProtoField.uint16("msr.fecf", "Frame error control", base.HEX),
   directive = ProtoField.string("msr.tc.directive", "Control command"),
   vr = ProtoField.uint8("msr.tc.set_vr", "Set V(R) to"),
@@ -935,7 +937,7 @@ end
 -- MAP), filled on the first pass in record order and read back when a record is shown again.
 local state = {}
 local function reset_state()
-  state = {tm = {}, tc = {}, frames = {}}
+  state = {tm = {}, tc = {}, frames = {}, gcm_clear = {}, gcm_frames = {}}
 end
 reset_state()
 function msr.init() reset_state() end
@@ -999,6 +1001,21 @@ local function packets_in(tvb, tree, rec, offset, stop, label)
   end
 end
 
+-- True when the frame data of a GCM frame are in clear (authentication only): they start with a
+-- PUS-C telecommand header (version 0, type TC, secondary header, PUS version 2), and an
+-- unsegmented unit is filled exactly by the packets' declared lengths. Ciphertext is random.
+local function gcm_in_clear(frame, at, stop, whole)
+  local pos = at
+  repeat
+    if stop - pos < 7 or bits(frame(pos, 1):uint(), 3, 5) ~= 3
+        or bits(frame(pos + 6, 1):uint(), 4, 4) ~= 2 then
+      return false
+    end
+    pos = pos + frame(pos + 4, 2):uint() + 7
+  until not whole or pos >= stop
+  return not whole or pos == stop
+end
+
 -- Linktype 148: ASM + TC transfer frame (SDLS authenticated).
 local DIRECTIVES = {[0x00] = "Unlock", [0x82] = "Set V(R)", [0xE5] = "Resync"}
 local function dissect_tc_record(tvb, pinfo, tree)
@@ -1044,7 +1061,18 @@ local function dissect_tc_record(tvb, pinfo, tree)
     at = 6
   end
   local payload_stop = stop
-  if stop - at >= 22 + ctrl then
+  -- AES-256-GCM (SPI 2 | IV 12 ... tag 16) or HMAC (SPI 2 | sn 4 ... MAC 16): an HMAC sequence
+  -- number is never 0, and a GCM IV's first four octets are 0 below 2^64 frames
+  local gcm = stop - at >= 30 + ctrl and frame(at + 2, 4):uint() == 0
+  if gcm then
+    local security = sub:add(frame(at, 14), "Security header (AES-256-GCM)")
+    security:add(pf.spi, frame(at, 2))
+    security:add(pf.iv, frame(at + 2, 12))
+    head = head .. string.format(" spi=%d iv=%s", frame(at, 2):uint(),
+                                 frame(at + 2, 12):bytes():tohex())
+    sub:add(pf.tag, frame(stop - 16, 16))
+    at, payload_stop = at + 14, stop - 16
+  elseif stop - at >= 22 + ctrl then
     local security = sub:add(frame(at, 6), "Security header")
     security:add(pf.spi, frame(at, 2))
     security:add(pf.sn, frame(at + 2, 4))
@@ -1072,6 +1100,24 @@ local function dissect_tc_record(tvb, pinfo, tree)
     return
   end
   local key = vcid * 64 + map
+  if gcm then  -- clear (GCM authentication only) or encrypted: a first part tells, once
+    local clear = state.gcm_frames[pinfo.number]
+    if clear == nil then
+      if flags == 3 or flags == 1 then
+        clear = gcm_in_clear(frame, at, payload_stop, flags == 3)
+        state.gcm_clear[key] = clear
+      else
+        clear = state.gcm_clear[key] or false
+      end
+      state.gcm_frames[pinfo.number] = clear
+    end
+    if not clear then
+      sub:add(frame(at, payload_stop - at), "Frame data, encrypted (AES-256-GCM)")
+      rec:say("encrypted")
+      finish(pinfo, rec, head .. " encrypted")
+      return
+    end
+  end
   if flags == 3 then
     packets_in(frame, sub, rec, at, payload_stop, nil)
   else

@@ -35,8 +35,13 @@ from hal.protocol.cuc import CucTime
 from hal.protocol.devices import sta_arm
 from hal.protocol.framing import ASM
 from hal.protocol.pus import PusTc, PusTm
-from hal.protocol.sdls import SecurityAssociation, authenticate
-from hal.protocol.tc_frame import TcFrame
+from hal.protocol.sdls import (
+    SecurityAssociation,
+    authenticate,
+    resync_frame,
+    session_association,
+)
+from hal.protocol.tc_frame import UNLOCK, TcFrame
 from hal.protocol.tc_segment import segment
 from hal.protocol.tm_frame import VC_EVENTS, TmFramer
 from tests.system.operator import msr
@@ -211,3 +216,32 @@ def test_packets_spanning_frames_and_segments_are_rebuilt_and_a_gap_drops_one(
     decoded = records(lua, uplink)
     assert len(decoded) == 3 and decoded[2]["msr.name"] == "schedule.insert"
     assert not any(r["msr.malformed"] or r["msr.bad_checksum"] for r in decoded)
+
+
+@pytest.mark.parametrize("suite", ["aes-gcm", "aes-gcm-auth"])
+def test_an_aes_gcm_uplink_decodes_without_a_malformed_record(tmp_path: Path, suite: str) -> None:
+    """The default suite, AES-256-GCM (decision 0043): its SPI | IV header and tag are shown,
+    its frame data as encrypted (or, authenticated only, its packets by name); its resync frame
+    and its COP-1 directives in clear decode; nothing is malformed."""
+    lander = node_dictionary("lander")
+    lua = export_dissector(tmp_path)
+    insert = lander.command("schedule.insert")
+    big = PusTc(lander.apid, insert.message.service, insert.message.subtype, bytes(400),
+                seq_count=11)  # fmt: skip
+    sa = SecurityAssociation(1, bytes(range(32)))
+    nonce = bytes(range(16))
+    frames = [resync_frame(42, 0, sa, nonce, 1, suite),
+              TcFrame(42, 0, UNLOCK, bypass=1, control=1).pack()]  # fmt: skip
+    for n, unit in enumerate(segment([big.pack()], 150)):
+        frame = TcFrame(42, 0, unit.data, seq=n, seg_flags=unit.flags)
+        frames.append(authenticate(frame, session_association(sa, nonce), n + 2, suite))
+    uplink = tmp_path / "uplink.pcap"
+    with PcapWriter(uplink, LINKTYPE_TC_FRAME) as writer:
+        for n, frame in enumerate(frames):
+            writer.write(ASM + frame, 1.0 + n)
+    decoded = records(lua, uplink)
+    assert len(decoded) == 5
+    assert not any(r["msr.malformed"] or r["msr.bad_checksum"] for r in decoded), decoded
+    assert decoded[0]["msr.name"] == "cop1.resync" and decoded[1]["msr.name"] == "cop1.unlock"
+    named = [n for r in decoded[2:] for n in r["msr.name"].split("|") if n]
+    assert named == ([] if suite == "aes-gcm" else ["schedule.insert"]), decoded
