@@ -624,7 +624,8 @@ class TcVerifier:
     :attr:`rejects` counts them and :attr:`accepted` counts the good frames (resyncs included).
 
     Raises (from the constructor):
-        EncodeError: a key that does not fit the suite (AES-256: exactly 32 octets).
+        EncodeError: no key fits the suite (AES-256: exactly 32 octets; under GCM a key of
+            another size, another node's HMAC key, is left out: its SPI is ``unknown_spi``).
         ValueError: a window outside 1..2^32-1, or an unknown suite.
     """
 
@@ -645,9 +646,12 @@ class TcVerifier:
             raise ValueError(f"anti-replay window {window} is outside 1..2^32-1")
         self.suite = suite = suite_of(suite)
         self._keys = {spi: SecurityAssociation(spi, key).key for spi, key in keys.items()}
-        if suite.gcm:
-            for spi, key in self._keys.items():
-                suite.check_key(key, spi)
+        if suite.gcm:  # a key file may hold other nodes' HMAC keys: only AES-256 keys serve
+            fit = {spi: key for spi, key in self._keys.items() if len(key) == GCM_KEY_SIZE}
+            if not fit and self._keys:
+                spi, key = next(iter(self._keys.items()))
+                suite.check_key(key, spi)  # raises, naming the size needed
+            self._keys = fit
         self._master = {spi: suite.cipher(key) for spi, key in self._keys.items()}
         self._smallest = TC_HEADER_SIZE + suite.overhead + FECF_SIZE
         self.scid = scid

@@ -228,6 +228,12 @@ def test_a_96_bit_sequence_number_is_taken_within_the_window():
 def test_an_aes_key_has_32_octets():
     with pytest.raises(EncodeError, match="32"):
         TcVerifier({SPI: KEY[:16]}, suite="aes-gcm")
+    mixed = TcVerifier({SPI: KEY, 6: KEY[:16]}, suite="aes-gcm")  # another node's HMAC key
+    with pytest.raises(SecurityError) as info:
+        mixed.verify(
+            authenticate(TcFrame(42, 0, PAYLOAD), SecurityAssociation(6, KEY), 1, "aes-gcm")
+        )
+    assert info.value.reason == "unknown_spi"
     with pytest.raises(EncodeError, match="32"):
         authenticate(TcFrame(42, 0, PAYLOAD), SecurityAssociation(SPI, KEY[:16]), 1, "aes-gcm")
     TcVerifier({SPI: KEY[:16]}, suite="hmac")  # HMAC takes 16 and more
