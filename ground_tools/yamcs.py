@@ -592,9 +592,10 @@ def hand_over_sessions(server: YamcsServer, run_dir: Path, folder: Path | None =
     """Give the running Yamcs the current session of every external uplink it secures: after a
     resync (``msr link resync``, a node reset with its store wiped) the station writes the new
     session (decision 0044); Yamcs takes its key and, as a new session starts, the first
-    sequence number (``PUT /api/sdls/msr/<node>-tc/<spi>/key`` and ``.../seq``). A session
-    Yamcs already has keeps Yamcs's own count, which is above the station's. The key file is
-    rewritten too, for Yamcs's next start. Returns the nodes handed a new session.
+    sequence number (``PUT /api/sdls/msr/<node>-tc/<spi>/key`` and ``.../seq``), and its COP-1
+    is initiated again from the node's CLCW (the node's FARM-1 may have started over). A
+    session Yamcs already has keeps Yamcs's own count, which is above the station's. The key
+    file is rewritten too, for Yamcs's next start. Returns the nodes handed a new session.
 
     Raises:
         YamcsError: no instance manifest in ``folder`` (``msr yamcs init``), a bad session
@@ -614,6 +615,13 @@ def hand_over_sessions(server: YamcsServer, run_dir: Path, folder: Path | None =
         seq = base64.b64encode(session.next_sn.to_bytes(IV_SIZE, "big")).decode("ascii")
         server.put(f"/api/sdls/{server.instance}/{link}/{spi}/seq", {"seq": seq})
         _write_secret(folder / "keys" / f"{name}.key", raw_key(session.key))
+        # a resync follows a node that lost its store, FARM-1's V(R) with it: COP-1 starts
+        # again from the node's next CLCW ("Initiate AD with CLCW check", no type-BC frame)
+        cop1 = f"/api/cop1/{server.instance}/{link}.vc{node['vcid']}"
+        if server.get(f"{cop1}/status").get("state") != "INITIAL":
+            server.post(f"{cop1}:disable", {"setBypassAll": False})
+        start = {"type": "WITH_CLCW_CHECK", "clcwCheckInitializeTimeout": CLCW_WAIT * 1000}
+        server.post(f"{cop1}:initialize", start)
         node["nonce"] = session.nonce.hex()
         handed.append(name)
     if handed:
@@ -722,7 +730,8 @@ def write_instance(run_dir: Path, folder: Path | None = None, *,
     (etc / "processor.yaml").write_text(PROCESSOR_YAML, encoding="utf-8")
     manifest = {
         "run_dir": str(run_dir), "instance": INSTANCE,
-        "nodes": {n.name: {"spi": n.spi, "tm_port": n.tm_port, "tc": list(n.tc) if n.tc else None,
+        "nodes": {n.name: {"spi": n.spi, "vcid": n.config.vcid, "tm_port": n.tm_port,
+                           "tc": list(n.tc) if n.tc else None,
                            "secured": n.tc is not None and n.suite == "aes-gcm",
                            "nonce": n.nonce.hex() if n.nonce else None} for n in nodes},
     }  # fmt: skip

@@ -18,6 +18,9 @@ Then:
   downlink; the node's accepted count up by exactly two; the mode nominal) and Yamcs's command
   history shows it acknowledged by COP-1 and its verification reports (acceptance, start,
   completion);
+* **a new session**: the lander power-cycled with its store wiped needs a resync (decision
+  0023); after ``msr link resync lander`` (a new session key) ``msr yamcs sync`` hands the new
+  session to the running Yamcs, and a ``core.ping`` through it completes;
 * **wrong key**: Yamcs given a wrong key (its SDLS REST API) sends a ``core.ping`` the node
   refuses (``core.tc_rejected``: ``bad_mac``), and it never runs;
 * **the web interface**: headless Chromium takes a screenshot of Yamcs's page of the lander's
@@ -318,7 +321,22 @@ def _procedure(run: Path, cwd: Path) -> None:
     assert _status_after(run, "accepted", done) - accepted == 2  # each exactly once
     assert _status_after(run, "mode", done) == 2  # nominal
 
+    # ---------------------------------------------------------------- a new session
+    # the lander loses its store (a power cycle with both copies wiped): it needs a resync
+    # (decision 0023); the operator resynchronises it, the station hands the new session over,
+    # and `msr yamcs sync` gives it to the running Yamcs (key, first IV, COP-1 from the CLCW)
+    reset = msr("bench", "reset", NODE, "--wipe-nv", "--run-dir", str(run), cwd=cwd)
+    assert reset.returncode == 0, reset.stderr
+    resync = msr("link", "resync", NODE, "--run-dir", str(run), cwd=cwd)
+    assert resync.returncode == 0, resync.stderr
+    synced = msr("yamcs", "sync", "--run-dir", str(run), cwd=cwd)
+    assert synced.returncode == 0 and f"new uplink session for {NODE}" in synced.stdout, synced
+    again = _command(yamcs, "core_ping", {})
+    _until("core.ping completed in the new session", lambda: _entry(
+        yamcs, again["id"]).get("Verifier_Completion_Status") == "OK")  # fmt: skip
+
     # ---------------------------------------------------------------- a wrong key
+    baseline = _status_after(run, "accepted", _mission_time(run))
     refused = _rejected_bad_mac(run)
     spi = load_bench(run / "bench.toml").nodes[NODE].spi
     yamcs.put(f"/api/sdls/{INSTANCE}/{NODE}-tc/{spi}/key", bytes(range(32)))
@@ -329,7 +347,7 @@ def _procedure(run: Path, cwd: Path) -> None:
     binary = _entry(yamcs, forged["id"]).get("binary")
     request_id = base64.b64decode(binary)[:4] if isinstance(binary, str) else b""
     assert _verification(_node_packets(run, start, later), request_id) == []
-    assert _status_after(run, "accepted", later) - accepted == 2  # it never ran
+    assert _status_after(run, "accepted", later) == baseline  # the forged ping never ran
 
     # ---------------------------------------------------------------- the web interface
     _screenshot(yamcs, run / "yamcs-lander.png")
