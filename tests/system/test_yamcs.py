@@ -53,8 +53,6 @@ from hal.protocol.tm_frame import TmReassembler
 from tests.system.chromium import chromium, screenshot
 from tests.system.operator import msr
 
-pytestmark = pytest.mark.long
-
 NODE = "lander"
 PHASE = 60.0
 """Simulated seconds of the lander's telemetry compared (at real time: a wall minute)."""
@@ -228,6 +226,7 @@ def _rejected_bad_mac(run: Path) -> int:
         )  # fmt: skip
 
 
+@pytest.mark.long
 def test_yamcs_is_mission_control_over_the_same_links(tmp_path: Path) -> None:
     bench = _bench(tmp_path)
     run = tmp_path / "runs" / "run"
