@@ -9,8 +9,9 @@ instance's ``yamcs.<instance>.yaml`` (and whatever it names), with a data folder
 HTTP port of 127.0.0.1. It writes the server's own ``yamcs.yaml`` into the etc/ folder (the HTTP
 port, the one instance, the data folder), starts ``java -cp LIB_DIR/* org.yamcs.YamcsServer
 --etc-dir ETC --data-dir DATA`` with the bundled Java, waits until the REST API reports the
-instance ``RUNNING`` (or says why it ``FAILED``: a Mission Database that does not load, a link
-that cannot bind), and stops it with SIGTERM (Yamcs closes its archive), SIGKILL after a grace::
+instance ``RUNNING`` (or says why Yamcs ended or the instance ``FAILED``: its last ``SEVERE``
+line, such as a Mission Database that does not load or a link that cannot bind), and stops it
+with SIGTERM (Yamcs closes its archive), SIGKILL after a grace::
 
     from ground_tools.yamcs import YamcsServer
 
@@ -31,15 +32,19 @@ bench, written into ``<run_dir>/yamcs`` (or a given folder):
   virtual channels 0, 1, 2 and the idle 7), its packets through the PUS packet preprocessor (the
   packet error control checked; the time read as the project's CUC 4+2 from the bench's epoch,
   decision 0004) onto the node's stream with the node's root container;
-* per node, a TC frame link (``UdpTcFrameLink`` to the node's ``tc_udp`` port: the node's scid,
-  TC virtual channel and MAP id, COP-1 on that channel fed by the node's CLCW, SDLS AES-256-GCM
-  with the node's SPI and key) whose commands go through the PUS command post-processor
-  (sequence count and packet error control filled by Yamcs);
-* ``keys/<node>.key``: the AES-256 key of the node's SPI (mode 0600, read by Yamcs).
+* per node whose uplink is external (``uplink = "external"``), a TC frame link
+  (``UdpTcFrameLink`` to the node's ``tc_udp``: the node's scid, TC virtual channel and MAP id,
+  COP-1 on that channel fed by the node's CLCW, SDLS AES-256-GCM with the node's SPI, the
+  project's authentication mask and the session's key and first IV) whose commands go through
+  the PUS command post-processor (sequence count and packet error control filled by Yamcs);
+* ``keys/<node>.key``: the AES-256 key of the node's uplink session, as the station handed it
+  over after the resync (``ground/<node>.session.json``, decisions 0023 and 0044), mode 0600;
+* ``msr.json``: what was written, and the session each key belongs to.
 
-**Beside a bench** (:func:`yamcs_up`, :func:`yamcs_down`, ``msr yamcs up|down``): the server of
-a run folder's instance started in its own session, recorded in ``<run_dir>/yamcs.json`` (pid,
-port, folder), and stopped.
+**Beside a bench** (:func:`yamcs_up`, :func:`hand_over_sessions`, :func:`yamcs_down`, ``msr
+yamcs up|sync|down``): the server of a run folder's instance started in its own session and
+recorded in ``<run_dir>/yamcs.json`` (pid, port, folder); a new uplink session (after a resync)
+handed to it through its SDLS REST API; stopped.
 """
 
 from __future__ import annotations
@@ -68,10 +73,19 @@ from hal.protocol.sdls import AUTH_MASK, GCM_KEY_SIZE, IV_SIZE, raw_key
 
 __all__ = [
     "INSTANCE",
+    "NodeLinks",
+    "Session",
     "YamcsError",
     "YamcsServer",
     "free_port",
+    "hand_over_sessions",
+    "instance_yaml",
     "java_command",
+    "read_session",
+    "running",
+    "write_instance",
+    "yamcs_down",
+    "yamcs_up",
 ]
 
 INSTANCE: Final = "msr"
@@ -86,6 +100,8 @@ HEAP: Final = "-Xmx768m"
 """Yamcs's heap: the bench's instance needs little, and the machine runs a whole bench beside."""
 
 
+PORT_ATTEMPTS: Final = 3
+"""Free ports tried when the one chosen was taken before Yamcs bound it."""
 GONE: Final = -1
 """The pid of a recorded server whose process is gone (its pid reused by another program)."""
 
@@ -139,7 +155,7 @@ def server_yaml(port: int, instance: str, data_dir: Path) -> str:
 
 @dataclass
 class YamcsServer:
-    """A running Yamcs server (started by :meth:`start`, or found by :meth:`attach`).
+    """A running Yamcs server (started by :meth:`start`, or found by :func:`running`).
 
     Attributes:
         pid: the Java process.
@@ -177,8 +193,21 @@ class YamcsServer:
         etc_dir, data_dir = Path(etc_dir).resolve(), Path(data_dir).resolve()
         if not (etc_dir / f"yamcs.{instance}.yaml").is_file():
             raise YamcsError(f"{etc_dir}: no yamcs.{instance}.yaml (msr yamcs init writes one)")
+        if port is None:  # a free port now; another program may take it before Yamcs does
+            for _ in range(PORT_ATTEMPTS - 1):
+                try:
+                    return cls._start(etc_dir, data_dir, instance, free_port(), log, timeout,
+                                      detach)  # fmt: skip
+                except YamcsError as exc:
+                    if "Address already in use" not in str(exc):
+                        raise
+            port = free_port()
+        return cls._start(etc_dir, data_dir, instance, port, log, timeout, detach)
+
+    @classmethod
+    def _start(cls, etc_dir: Path, data_dir: Path, instance: str, port: int,
+               log: Path | None, timeout: float, detach: bool) -> YamcsServer:  # fmt: skip
         command = java_command()
-        port = port or free_port()
         data_dir.mkdir(parents=True, exist_ok=True)
         (etc_dir / "yamcs.yaml").write_text(server_yaml(port, instance, data_dir), "utf-8")
         log = Path(log) if log else etc_dir.parent / "yamcs.log"
@@ -215,7 +244,7 @@ class YamcsServer:
             return False
         except PermissionError:
             return True
-        return True
+        return not _zombie(self.pid)
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         """Wait until the instance is ``RUNNING``.
@@ -305,6 +334,17 @@ class YamcsServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _zombie(pid: int) -> bool:
+    """An ended process its parent has not reaped (``msr yamcs up``, its parent, is gone and
+    the system has not collected it yet): not running (Linux ``/proc``; elsewhere False)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    fields = stat.rpartition(")")[2].split()
+    return bool(fields) and fields[0] == "Z"
 
 
 def _message(exc: urllib.error.HTTPError) -> str:
