@@ -59,9 +59,12 @@ def completed(run: BenchRun, packet: PusTc) -> bool:
 
 
 def bench_text(**space_link: int) -> str:
-    """The shipped bench, with the lander's space link set as given."""
+    """The shipped bench, with the lander's space link set as given, under the HMAC suite: the
+    test finds a command's frames by its octets and reads their sequence numbers (under the
+    default, AES-256-GCM, the commands are ciphertext: decision 0043)."""
     options = "".join(f"{key} = {value}\n" for key, value in space_link.items())
-    return default_bench_path().read_text(encoding="utf-8") + (
+    text = default_bench_path().read_text(encoding="utf-8")
+    return text.replace('sdls = "aes-gcm"', 'sdls = "hmac"') + (
         f"\n[nodes.{NODE}.space_link]\n{options}"
     )
 
