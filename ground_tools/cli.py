@@ -739,7 +739,11 @@ def _cmd_yamcs(args: argparse.Namespace) -> int:
     folder = Path(args.folder).resolve() if args.folder else None
     if args.action == "init":
         written = write_instance(run_dir, folder)
+        nodes = json.loads((written / "msr.json").read_text(encoding="utf-8"))["nodes"]
+        tc = [name for name, node in nodes.items() if node["tc"]]
         print(f"yamcs init: instance msr in {written} (start it with: msr yamcs up)")
+        print(f"  TM frame links: {', '.join(nodes)}; TC frame links (COP-1, SDLS): "
+              f"{', '.join(tc) or 'none (no node has uplink = external)'}")  # fmt: skip
     elif args.action == "up":
         server = yamcs_up(run_dir, folder, port=args.port)
         print(f"yamcs up: {server.url} (web interface and REST API; pid {server.pid}, "

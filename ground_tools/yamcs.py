@@ -807,7 +807,8 @@ def node_links(bench: Any, name: str, keys: dict[int, bytes], run_dir: Path) -> 
     if spec.tm_udp is None:
         raise YamcsError(f"{bench.source}: nodes.{name}.tm_udp is not set: Yamcs cannot receive "
                          f"its TM frames (decision 0044)")  # fmt: skip
-    tc = spec.tc_udp if spec.external_uplink else None
+    # Yamcs has no security association for the project's other suites (decision 0046)
+    tc = spec.tc_udp if spec.external_uplink and spec.sdls in YAMCS_SUITES else None
     session = read_session(run_dir, name) if tc is not None else None
     key = session.key if session is not None else keys[spec.spi]
     return NodeLinks(
