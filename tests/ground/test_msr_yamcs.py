@@ -11,13 +11,14 @@ import base64
 import json
 import os
 import re
+import socket
 import stat
 from pathlib import Path
 
 import pytest
 
 from ground_tools.yamcs import INSTANCE, YamcsError, running, yaml_text
-from hal.bench import default_bench_path
+from hal.bench import default_bench_path, load_bench
 from hal.protocol.sdls import AUTH_MASK
 from tests.system.operator import msr
 
@@ -35,15 +36,22 @@ def _session(run: Path, nonce: bytes, key: bytes, next_sn: int) -> None:
     os.chmod(path, 0o600)
 
 
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture
 def run(tmp_path: Path) -> Path:
     """A run folder as ``msr bench up`` leaves it for a lander on UDP with an external uplink
     (the bench file, the key file, the session the station handed over)."""
     folder = tmp_path / "run"
     (folder / "ground").mkdir(parents=True)
+    tm, tc = _free_udp_port(), _free_udp_port()
     text = default_bench_path().read_text(encoding="utf-8").replace(
         "[nodes.lander]\n",
-        '[nodes.lander]\ntm_udp = "127.0.0.1:47015"\ntc_udp = "127.0.0.1:47025"\n'
+        f'[nodes.lander]\ntm_udp = "127.0.0.1:{tm}"\ntc_udp = "127.0.0.1:{tc}"\n'
         'uplink = "external"\n', 1,
     )  # fmt: skip
     (folder / "bench.toml").write_text(text, encoding="utf-8")
@@ -64,9 +72,12 @@ def test_init_writes_the_instance_of_the_bench(run: Path, tmp_path: Path) -> Non
     assert sorted(p.name for p in (folder / "keys").iterdir()) == ["lander.key"]
     instance = (folder / "etc" / f"yamcs.{INSTANCE}.yaml").read_text(encoding="utf-8")
     assert '"name": "lander-tm"' not in instance  # YAML, not JSON
+    bench = load_bench(run / "bench.toml")
+    tm, tc = bench.nodes["lander"].tm_udp, bench.nodes["lander"].tc_udp
+    assert tm is not None and tc is not None
     for line in (
-        'name: "lander-tm"', "port: 47015", "spacecraftId: 673", "frameLength: 1115",
-        'name: "lander-tc"', 'host: "127.0.0.1"', "port: 47025", "maxFrameLength: 1024",
+        'name: "lander-tm"', f"port: {tm[1]}", "spacecraftId: 673", "frameLength: 1115",
+        'name: "lander-tc"', 'host: "127.0.0.1"', f"port: {tc[1]}", "maxFrameLength: 1024",
         f'authMask: "{AUTH_MASK.hex()}"', f'initialSeqNum: "{NEXT_SN:024x}"',
         'rootContainer: "/MSR/lander/PUS_TM_Packet"', 'tcPatterns:',
         'epochUTC: "2031-06-30T23:59:59.999000Z"', "implicitPField: 46",
