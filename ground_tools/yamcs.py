@@ -466,9 +466,10 @@ AES-256-GCM authenticated encryption; ``clear`` is a TC link without ``encryptio
 CLCW_WAIT: Final = 3600
 """Seconds Yamcs's COP-1 waits at start for a first CLCW, then takes V(S) from its N(R)
 ("Initiate AD with CLCW check"): no type-BC frame is needed to start."""
-COP1_T1_MIN: Final = 3
+COP1_T1_MIN: Final = 5
 """Yamcs's COP-1 timer T1 in whole wall seconds, at least this: a CLCW is on its way within
-the node's ``clcw_interval`` (1 s) on a bench at real time."""
+the node's ``clcw_interval`` (1 s) on a bench at real time, and a retransmission is worth
+avoiding (Yamcs 5.12.8 encrypts a retransmitted frame again in place: decision 0046)."""
 CUC_DECODER_SLIP: Final = timedelta(milliseconds=1)
 """Yamcs 5.12.8's CUC decoder adds 1 ms to every time (``CucTimeDecoder.decode`` rounds the
 fine time with ``+ (1 << shift)`` where half of it was meant): the epoch Yamcs is given is the
