@@ -232,7 +232,7 @@ class Cipher(Protocol):
         first octet through the security header)."""
         ...
 
-    def open(self, raw: bytes | bytearray | memoryview, data_at: int, mac_at: int) -> bytes | None:
+    def open(self, raw: bytes, data_at: int, mac_at: int) -> bytes | None:
         """The payload of ``raw`` (frame data at ``data_at``, trailer at ``mac_at``), or None
         when the MAC does not verify."""
         ...
@@ -249,7 +249,7 @@ class _HmacCipher:
     def seal(self, head: bytes, data: bytes) -> bytes:
         return data + self._mac(head + data)
 
-    def open(self, raw: bytes | bytearray | memoryview, data_at: int, mac_at: int) -> bytes | None:
+    def open(self, raw: bytes, data_at: int, mac_at: int) -> bytes | None:
         if hmac.compare_digest(self._mac(raw[:mac_at]), raw[mac_at : mac_at + MAC_SIZE]):
             return bytes(raw[data_at:mac_at])
         return None
@@ -287,14 +287,15 @@ class _GcmCipher:
             return self._aead.encrypt(iv, data, aad)  # ciphertext | tag
         return data + self._aead.encrypt(iv, b"", aad + data)  # clear data | tag
 
-    def open(self, raw: bytes | bytearray | memoryview, data_at: int, mac_at: int) -> bytes | None:
-        iv = bytes(raw[data_at - IV_SIZE : data_at])
-        aad = bytes(raw[: data_at - IV_SIZE]) + _ZERO_IV
+    def open(self, raw: bytes, data_at: int, mac_at: int) -> bytes | None:
+        iv_at = data_at - IV_SIZE
         try:
             if self._encrypts:
-                return self._aead.decrypt(iv, bytes(raw[data_at : mac_at + MAC_SIZE]), aad)
-            data = bytes(raw[data_at:mac_at])
-            self._aead.decrypt(iv, bytes(raw[mac_at : mac_at + MAC_SIZE]), aad + data)
+                aad = raw[:iv_at] + _ZERO_IV
+                return self._aead.decrypt(raw[iv_at:data_at], raw[data_at : mac_at + MAC_SIZE], aad)
+            data = raw[data_at:mac_at]
+            aad = raw[:iv_at] + _ZERO_IV + data
+            self._aead.decrypt(raw[iv_at:data_at], raw[mac_at : mac_at + MAC_SIZE], aad)
         except InvalidTag:
             return None
         return data
@@ -654,6 +655,9 @@ class TcVerifier:
             self._keys = fit
         self._master = {spi: suite.cipher(key) for spi, key in self._keys.items()}
         self._smallest = TC_HEADER_SIZE + suite.overhead + FECF_SIZE
+        self._gcm, self._clear, self._header = suite.gcm, suite.clear, suite.header_size
+        # GCM and clear links take short clear directives: their size is checked further on
+        self._first_check = MIN_TC_FRAME_SIZE if suite.gcm or suite.clear else self._smallest
         self.scid = scid
         self.last_sn: dict[int, int] = dict(last_sn or {})
         self._persist = persist
@@ -699,9 +703,10 @@ class TcVerifier:
         self._ciphers[spi] = self.suite.cipher(session_key(self._keys[spi], spi, nonce))
 
     def _verify(self, raw: bytes | bytearray | memoryview) -> VerifiedFrame:
+        if type(raw) is not bytes:
+            raw = bytes(raw)
         size = len(raw)
-        suite = self.suite
-        smallest = MIN_TC_FRAME_SIZE if suite.gcm or suite.clear else self._smallest
+        smallest = self._first_check
         if size < smallest:
             raise TruncatedError(f"authenticated TC frame of {size} octets < {smallest}")
         if size > MAX_TC_FRAME_SIZE:
@@ -714,36 +719,43 @@ class TcVerifier:
             raise HeaderError(
                 f"TC frame for spacecraft {scid}, this is {self.scid}", reason="wrong_scid"
             )
-        if control:
-            if not bypass:
-                raise HeaderError("TC frame: control command with bypass flag 0 (type-AC)")
-            sec_at = TC_HEADER_SIZE
-            if suite.clear or (
-                suite.gcm and size - TC_HEADER_SIZE - FECF_SIZE in CLEAR_DIRECTIVE_SIZES
-            ):
-                return self._clear_directive(raw, scid, vcid, seq)
-        else:
+        if not control:
             sec_at = TC_HEADER_SIZE + SEGMENT_HEADER_SIZE
-            if suite.clear:
+            if self._clear:
                 return self._clear_data(raw, bypass, scid, vcid, seq)
             if size < self._smallest + SEGMENT_HEADER_SIZE:
                 raise TruncatedError("TC frame too short for its security header and trailer")
-        if size < self._smallest:
-            raise TruncatedError(f"secured TC frame of {size} octets < {self._smallest}")
-        data_at = sec_at + suite.header_size
-        spi = int.from_bytes(raw[sec_at : sec_at + 2], "big")
+        else:
+            if not bypass:
+                raise HeaderError("TC frame: control command with bypass flag 0 (type-AC)")
+            sec_at = TC_HEADER_SIZE
+            if self._clear or (
+                self._gcm and size - TC_HEADER_SIZE - FECF_SIZE in CLEAR_DIRECTIVE_SIZES
+            ):
+                return self._clear_directive(raw, scid, vcid, seq)
+            if size < self._smallest:
+                raise TruncatedError(f"secured TC frame of {size} octets < {self._smallest}")
+        data_at = sec_at + self._header
+        spi = raw[sec_at] << 8 | raw[sec_at + 1]
         sn = int.from_bytes(raw[sec_at + 2 : data_at], "big")
-        if spi not in self._keys:
-            raise SecurityError(f"TC frame signed with unknown key id {spi}", reason="unknown_spi")
         mac_at = size - FECF_SIZE - MAC_SIZE
-        if control and mac_at - data_at == RESYNC_SIZE and raw[data_at] == RESYNC_CODE:
-            return self._resync(raw, spi, sn, data_at, mac_at, scid, vcid, seq)
-        if control and suite.gcm:  # under GCM only a resync is a secured control frame
-            raise SecurityError(
-                "secured TC control frame that is not a resync frame", reason="bad_length"
-            )
+        if control:
+            if spi not in self._keys:
+                raise SecurityError(
+                    f"TC frame signed with unknown key id {spi}", reason="unknown_spi"
+                )
+            if mac_at - data_at == RESYNC_SIZE and raw[data_at] == RESYNC_CODE:
+                return self._resync(raw, spi, sn, data_at, mac_at, scid, vcid, seq)
+            if self._gcm:  # under GCM only a resync is a secured control frame
+                raise SecurityError(
+                    "secured TC control frame that is not a resync frame", reason="bad_length"
+                )
         cipher = self._ciphers.get(spi)
         if cipher is None:
+            if spi not in self._keys:
+                raise SecurityError(
+                    f"TC frame signed with unknown key id {spi}", reason="unknown_spi"
+                )
             raise SecurityError(
                 f"TC frame of key id {spi}: no session, the ground must resynchronise first",
                 reason="resync_needed",
@@ -770,9 +782,9 @@ class TcVerifier:
         self.last_sn[spi] = sn
         if control:
             return VerifiedFrame(TcFrame(scid, vcid, data, seq=seq, bypass=1, control=1), spi, sn)
-        seg_flags, map_id = SEGMENT_LAYOUT.unpack_from(raw, TC_HEADER_SIZE)
+        segment = raw[TC_HEADER_SIZE]  # SEGMENT_LAYOUT: flags (2 bits) | MAP id (6 bits)
         frame = TcFrame(
-            scid, vcid, data, seq=seq, bypass=bypass, map_id=map_id, seg_flags=seg_flags
+            scid, vcid, data, seq=seq, bypass=bypass, map_id=segment & 0x3F, seg_flags=segment >> 6
         )
         return VerifiedFrame(frame, spi, sn)
 
