@@ -34,6 +34,7 @@ KEY = bytes(range(32))
 SPI = 1
 SCID = 42
 ROTATION = 1 << 16
+ROUNDS = 3
 
 
 SUITE_COLUMNS = {"hmac": "authenticated", "aes-gcm": "aes_gcm", "aes-gcm-auth": "aes_gcm_auth"}
@@ -69,13 +70,16 @@ def uplink(budget: float = 0.4) -> dict[str, dict[str, float]]:
         "tc_frame": lambda i: TcFrame.from_raw(plain[i & 0xFF]),
         "tc_path": lambda i: PusTc.from_raw(TcFrame.from_raw(plain[i & 0xFF]).data),
     }
-    out: dict[str, dict[str, float]] = {
-        name: {"plain": rate(f, budget)} for name, f in plains.items()
-    }
+    cases = {(name, "plain"): f for name, f in plains.items()}
     for suite, column in SUITE_COLUMNS.items():
-        frame_case, path_case = case(suite)
-        out["tc_frame"][column] = rate(frame_case, budget)
-        out["tc_path"][column] = rate(path_case, budget)
+        cases[("tc_frame", column)], cases[("tc_path", column)] = case(suite)
+    # every case once per round, the best of the rounds: a load that comes and goes on a shared
+    # machine weighs on the plain path and the secured ones alike, so their ratios hold
+    out: dict[str, dict[str, float]] = {name: {} for name in plains}
+    for _ in range(ROUNDS):
+        for (name, column), func in cases.items():
+            got = rate(func, budget, repeats=1)
+            out[name][column] = max(out[name].get(column, 0.0), got)
     for row in out.values():
         row["cost"] = row["plain"] / row["authenticated"]
         row["aes_gcm_cost"] = row["plain"] / row["aes_gcm"]
