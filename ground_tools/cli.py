@@ -710,7 +710,12 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 def _cmd_dict(args: argparse.Namespace) -> int:
     from ground_tools.exports import export
 
-    data = export(args.format, args.node or None)
+    epoch = None
+    if args.bench:  # the bench's mission epoch: the XTCE packet time counts from it
+        from hal.bench import load_bench
+
+        epoch = load_bench(Path(args.bench)).epoch
+    data = export(args.format, args.node or None, epoch=epoch)
     if args.output in (None, "-"):
         sys.stdout.buffer.write(data)
     else:
@@ -975,6 +980,7 @@ def build_parser() -> argparse.ArgumentParser:
     dictionary.add_argument("--format", required=True, choices=["json", "xtce", "md", "wireshark"])
     dictionary.add_argument("--node", action="append", help="only this node (repeatable)")
     dictionary.add_argument("-o", "--output", help="file (default: standard output)")
+    dictionary.add_argument("--bench", help="a bench file: XTCE packet times count from its epoch")
     dictionary.set_defaults(func=_cmd_dict)
 
     capture = sub.add_parser("capture", help="decode a capture file to readable packets")

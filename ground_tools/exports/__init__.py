@@ -1,14 +1,16 @@
-"""Dictionary exports: the flight dictionary and the board ICDs as JSON, XTCE 1.2 and a Markdown
-interface control document.
+"""Dictionary exports: the flight dictionary and the board ICDs as JSON, XTCE 1.2, a Markdown
+interface control document and a Wireshark dissector.
 
-:func:`export` is the one entry point (``msr dict export --format json|xtce|md``); each format
-also has its own function (:func:`export_json`, :func:`export_xtce`, :func:`export_markdown`).
+:func:`export` is the one entry point (``msr dict export --format json|xtce|md|wireshark``); each
+format also has its own function (:func:`export_json`, :func:`export_xtce`,
+:func:`export_markdown`, :func:`export_wireshark`).
 Every export is deterministic: the same dictionary gives the same bytes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Final
 
 from ground_tools.exports._common import ExportError, select_nodes
@@ -35,15 +37,19 @@ _EXPORTERS: Final[dict[str, Callable[[list[str]], bytes]]] = {
     "wireshark": export_wireshark,  # a Lua dissector of the captures (decision 0042)
 }
 FORMATS: Final = tuple(_EXPORTERS)
-"""The export formats: ``json``, ``xtce``, ``md``."""
+"""The export formats: ``json``, ``xtce``, ``md``, ``wireshark``."""
 
 
-def export(format: str, nodes: Iterable[str] | None = None) -> bytes:
+def export(
+    format: str, nodes: Iterable[str] | None = None, *, epoch: datetime | None = None
+) -> bytes:
     """The dictionary export in ``format`` for ``nodes`` (every node when None).
 
     Args:
-        format: ``json``, ``xtce`` or ``md``.
+        format: ``json``, ``xtce``, ``md`` or ``wireshark``.
         nodes: node names (``lander``, ``mav``, ``orbiter``), or None for all of them.
+        epoch: the bench's mission epoch, origin of the XTCE packet time (default
+            :data:`hal.bench.DEFAULT_EPOCH`); the other formats do not depend on it.
 
     Returns:
         The document, UTF-8.
@@ -54,4 +60,6 @@ def export(format: str, nodes: Iterable[str] | None = None) -> bytes:
     exporter = _EXPORTERS.get(format)
     if exporter is None:
         raise ExportError(f"unknown export format {format!r} (known: {', '.join(FORMATS)})")
+    if format == "xtce" and epoch is not None:
+        return export_xtce(select_nodes(nodes), epoch=epoch)
     return exporter(select_nodes(nodes))

@@ -490,3 +490,22 @@ def test_every_command_that_needs_the_hazardous_confirmation_is_flagged_in_every
     assert b'<AncillaryData name="confirmation">always</AncillaryData>' in mav
     assert "confirmation when mode in (3) (enters critical mode)" in markdown
     assert "confirmation always (removes an onboard inhibit)" in markdown
+
+
+def test_msr_dict_export_counts_the_xtce_packet_time_from_the_bench_files_epoch(tmp_path):
+    """An operator exporting the MDB for a bench of their own gets its epoch, not the default."""
+    import subprocess
+    import sys
+
+    from hal.bench import default_bench_path
+
+    bench = tmp_path / "bench.toml"
+    bench.write_text("epoch = 2040-01-01T12:00:00Z\n" + "\n".join(
+        line for line in default_bench_path().read_text().splitlines()
+        if not line.startswith("epoch")))  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "ground_tools.cli", "dict", "export", "--format", "xtce", "--node",
+         "lander", "--bench", str(bench)], capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    epochs = {e.text for e in ET.fromstring(out.stdout).iter() if e.tag.endswith("}Epoch")}
+    assert epochs == {"2040-01-01T12:00:00Z"}
