@@ -84,15 +84,32 @@ def _bench(tmp_path: Path) -> Path:
     return path
 
 
-def _until(what: str, probe, timeout: float = WAIT):
+def _until(what: str, probe, timeout: float = WAIT, why=None):
+    """Poll ``probe`` until it returns something true, or fail naming ``what`` (and what
+    ``why()`` says about it)."""
     deadline = time.monotonic() + timeout
     while True:
         found = probe()
         if found:
             return found
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
+            pytest.fail(f"timed out waiting for {what}" + (f": {why()}" if why else ""))
         time.sleep(0.5)
+
+
+def _completed(yamcs: YamcsServer, run: Path, issued: dict) -> None:
+    """Wait for Yamcs's completion verifier of ``issued``; on a timeout, say where it stands
+    (its history, COP-1, the lander's latest events)."""
+
+    def why() -> str:
+        entry = {k: v for k, v in _entry(yamcs, issued["id"]).items() if k.endswith("Status")}
+        cop1 = yamcs.get(f"/api/cop1/{INSTANCE}/{NODE}-tc.vc0/status")
+        with Archive.open_readonly(run / "archive.sqlite") as archive:
+            events = [(e.sim_time, e.name, e.detail) for e in archive.events(node=NODE)][-8:]
+        return f"history {entry}; COP-1 {cop1}; events {events}"
+
+    _until(f"{issued['commandName']} completed in Yamcs", lambda: _entry(
+        yamcs, issued["id"]).get("Verifier_Completion_Status") == "OK", why=why)  # fmt: skip
 
 
 def _mission_time(run: Path) -> float:
@@ -303,8 +320,7 @@ def _procedure(run: Path, cwd: Path) -> None:
     for issued in (ping, mode):
         _until(f"{issued['commandName']} acknowledged by COP-1", lambda i=issued: _entry(
             yamcs, i["id"]).get("Acknowledge_Sent_Status") == "OK")  # fmt: skip
-        _until(f"{issued['commandName']} completed in Yamcs", lambda i=issued: _entry(
-            yamcs, i["id"]).get("Verifier_Completion_Status") == "OK")  # fmt: skip
+        _completed(yamcs, run, issued)
     after = _mission_time(run) + SETTLE
     _until("the commands' reports archived", lambda: _mission_time(run) >= after)
     downlink = _node_packets(run, start, after)
@@ -330,9 +346,7 @@ def _procedure(run: Path, cwd: Path) -> None:
     assert resync.returncode == 0, resync.stderr
     synced = msr("yamcs", "sync", "--run-dir", str(run), cwd=cwd)
     assert synced.returncode == 0 and f"new uplink session for {NODE}" in synced.stdout, synced
-    again = _command(yamcs, "core_ping", {})
-    _until("core.ping completed in the new session", lambda: _entry(
-        yamcs, again["id"]).get("Verifier_Completion_Status") == "OK")  # fmt: skip
+    _completed(yamcs, run, _command(yamcs, "core_ping", {}))
 
     # ---------------------------------------------------------------- a wrong key
     baseline = _status_after(run, "accepted", _mission_time(run))
