@@ -634,9 +634,10 @@ def hand_over_sessions(server: YamcsServer, run_dir: Path, folder: Path | None =
     resync (``msr link resync``, a node reset with its store wiped) the station writes the new
     session (decision 0044); Yamcs takes its key and, as a new session starts, the first
     sequence number (``PUT /api/sdls/msr/<node>-tc/<spi>/key`` and ``.../seq``), and its COP-1
-    is initiated again from the node's CLCW (the node's FARM-1 may have started over). A
-    session Yamcs already has keeps Yamcs's own count, which is above the station's. The key
-    file is rewritten too, for Yamcs's next start. Returns the nodes handed a new session.
+    is initiated again from the node's CLCW (the node's FARM-1 may have started over). In a
+    session Yamcs already has, its own count goes on, raised to the station's ``next_sn`` if
+    it is below (never lowered). The key file is rewritten too, for Yamcs's next start.
+    Returns the nodes handed a new session.
 
     Raises:
         YamcsError: no instance manifest in ``folder`` (``msr yamcs init``), a bad session
@@ -649,12 +650,20 @@ def hand_over_sessions(server: YamcsServer, run_dir: Path, folder: Path | None =
         if not node["secured"]:
             continue
         session = read_session(run_dir, name)
-        if session is None or session.nonce.hex() == node["nonce"]:
+        if session is None:
             continue
         link, spi = f"{name}-tc", int(node["spi"])
-        server.put(f"/api/sdls/{server.instance}/{link}/{spi}/key", raw_key(session.key))
+        sa = f"/api/sdls/{server.instance}/{link}/{spi}"
         seq = base64.b64encode(session.next_sn.to_bytes(IV_SIZE, "big")).decode("ascii")
-        server.put(f"/api/sdls/{server.instance}/{link}/{spi}/seq", {"seq": seq})
+        if session.nonce.hex() == node["nonce"]:
+            # the session Yamcs has: its count only ever goes up (a station that answered
+            # the same challenge twice moved the node's base higher: catch up with it)
+            current = int.from_bytes(base64.b64decode(server.get(f"{sa}/seq")["seq"]), "big")
+            if current < session.next_sn:
+                server.put(f"{sa}/seq", {"seq": seq})
+            continue
+        server.put(f"{sa}/key", raw_key(session.key))
+        server.put(f"{sa}/seq", {"seq": seq})
         _write_secret(folder / "keys" / f"{name}.key", raw_key(session.key))
         # a resync follows a node that lost its store, FARM-1's V(R) with it: COP-1 starts
         # again from the node's next CLCW ("Initiate AD with CLCW check", no type-BC frame)
@@ -663,6 +672,7 @@ def hand_over_sessions(server: YamcsServer, run_dir: Path, folder: Path | None =
             server.post(f"{cop1}:disable", {"setBypassAll": False})
         start = {"type": "WITH_CLCW_CHECK", "clcwCheckInitializeTimeout": CLCW_WAIT * 1000}
         server.post(f"{cop1}:initialize", start)
+        _cop1_active(server, cop1, name)
         node["nonce"] = session.nonce.hex()
         handed.append(name)
     if handed:
@@ -670,6 +680,28 @@ def hand_over_sessions(server: YamcsServer, run_dir: Path, folder: Path | None =
     return handed
 
 
+def _cop1_active(server: YamcsServer, cop1: str, node: str) -> None:
+    """Wait until Yamcs's COP-1 of ``node`` is active again. Yamcs 5.12.8 leaves a command
+    issued while COP-1 initialises in its wait queue when the CLCW makes it active (its E1 in
+    state 4 looks for no frame to send), until the next command comes: so the operator's next
+    command is not let in before (decision 0046).
+
+    Raises:
+        YamcsError: not active within :data:`COP1_READY` wall seconds (its state).
+    """
+    deadline = time.monotonic() + COP1_READY
+    state = "?"
+    while time.monotonic() < deadline:
+        state = str(server.get(f"{cop1}/status").get("state"))
+        if state == "ACTIVE":
+            return
+        time.sleep(0.2)
+    raise YamcsError(f"{node}: Yamcs's COP-1 is not active {COP1_READY:g} s after the new "
+                     f"session (state {state}): is the node's TM reaching Yamcs?")  # fmt: skip
+
+
+COP1_READY: Final = 60.0
+"""Wall seconds ``sync`` waits for Yamcs's COP-1 to take a CLCW and become active."""
 MANIFEST: Final = "msr.json"
 """In an instance folder: the run folder it was written for and, per node, whether Yamcs
 secures its uplink (SPI) and the nonce of the session its key belongs to."""

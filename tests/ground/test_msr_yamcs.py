@@ -1,25 +1,30 @@
 """``msr yamcs init | up | sync | down`` on a run folder, with a real Yamcs and no bench
 (decision 0046): what ``init`` writes, that Yamcs takes it as written (every link, the SDLS
 security association with the session's key and first IV), that ``sync`` hands a new session
-over through Yamcs's REST API, and that ``down`` stops it. The bench side (frames, commands,
+over through Yamcs's REST API (COP-1 active again from a CLCW the test sends as the node's
+idle frames), and that ``down`` stops it. The bench side (frames, commands,
 a wrong key) is ``tests/system/test_yamcs.py``.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
 import socket
 import stat
+import threading
 from pathlib import Path
 
 import pytest
 
 from ground_tools.yamcs import INSTANCE, YamcsError, running, yaml_text
 from hal.bench import default_bench_path, load_bench
+from hal.protocol.clcw import Clcw
 from hal.protocol.sdls import AUTH_MASK
+from hal.protocol.tm_frame import FHP_IDLE_ONLY, TmFrame, data_field_size
 from tests.system.operator import msr
 
 pytestmark = pytest.mark.slow
@@ -113,18 +118,46 @@ def test_up_sync_down_with_a_real_yamcs(run: Path, tmp_path: Path) -> None:
         same = msr("yamcs", "sync", "--run-dir", str(run), cwd=tmp_path)
         assert same.returncode == 0 and "no node" in same.stdout  # the session it has
         _session(run, b"\x01" * 16, b"\x22" * 32, 4000)  # a resync: a new session
-        synced = msr("yamcs", "sync", "--run-dir", str(run), cwd=tmp_path)
+        with _clcws(run):  # the node's idle frames, their CLCW: N(R) 5
+            synced = msr("yamcs", "sync", "--run-dir", str(run), cwd=tmp_path)
         assert synced.returncode == 0 and "new uplink session for lander" in synced.stdout
         assert seq() == 4000
         assert (run / "yamcs" / "keys" / "lander.key").read_bytes() == b"\x22" * 32
         status = yamcs.get(f"/api/cop1/{INSTANCE}/lander-tc.vc0/status")
-        assert status["state"] == "INITIALIZING_WITHOUT_BC", status  # awaits a CLCW
+        assert status["state"] == "ACTIVE" and status["vS"] == 5, status  # from the CLCW
     finally:
         down = msr("yamcs", "down", "--run-dir", str(run), cwd=tmp_path)
     assert down.returncode == 0 and "stopped" in down.stdout, down
     assert running(run) is None
     gone = msr("yamcs", "down", "--run-dir", str(run), cwd=tmp_path)
     assert gone.returncode == 2 and "no Yamcs was started" in gone.stderr
+
+
+@contextlib.contextmanager
+def _clcws(run: Path):
+    """Idle TM frames of the lander, with a CLCW of N(R) 5, on its tm_udp every 0.2 s (what
+    the station forwards from a node), while the block runs."""
+    bench = load_bench(run / "bench.toml")
+    node = bench.nodes["lander"]
+    assert node.tm_udp is not None
+    clcw = Clcw(vcid=node.space_link.vcid, report_value=5).to_int()
+    size = data_field_size(node.space_link.tm_frame_length, True)
+    frame = TmFrame(scid=node.scid, vcid=7, data=b"\x55" * size,
+                    first_header_pointer=FHP_IDLE_ONLY, ocf=clcw).pack()  # fmt: skip
+    stop = threading.Event()
+
+    def send() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            while not stop.wait(0.2):
+                sock.sendto(frame, node.tm_udp)
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def test_yaml_text_quotes_every_string() -> None:
