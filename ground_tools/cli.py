@@ -738,7 +738,14 @@ def _cmd_capture(args: argparse.Namespace) -> int:
 
 def _cmd_yamcs(args: argparse.Namespace) -> int:
     from ground_tools.api import resolve_run_dir
-    from ground_tools.yamcs import hand_over_sessions, running, write_instance, yamcs_down, yamcs_up
+    from ground_tools.yamcs import (
+        await_cop1,
+        hand_over_sessions,
+        running,
+        write_instance,
+        yamcs_down,
+        yamcs_up,
+    )
 
     run_dir = resolve_run_dir(_target(args))
     folder = Path(args.folder).resolve() if args.folder else None
@@ -753,6 +760,9 @@ def _cmd_yamcs(args: argparse.Namespace) -> int:
         server = yamcs_up(run_dir, folder, port=args.port)
         print(f"yamcs up: {server.url} (web interface and REST API; pid {server.pid}, "
               f"log {server.log})")  # fmt: skip
+        for node in await_cop1(server, folder or run_dir / "yamcs"):
+            print(f"  {node}: COP-1 not active yet (no CLCW from the node): a command sent "
+                  "now waits in Yamcs's queue until the next one")  # fmt: skip
     elif args.action == "sync":
         server = running(run_dir)
         if server is None:

@@ -470,6 +470,10 @@ COP1_T1_MIN: Final = 5
 """Yamcs's COP-1 timer T1 in whole wall seconds, at least this: a CLCW is on its way within
 the node's ``clcw_interval`` (1 s) on a bench at real time, and a retransmission is worth
 avoiding (Yamcs 5.12.8 encrypts a retransmitted frame again in place: decision 0046)."""
+COP1_READY: Final = 60.0
+"""Wall seconds ``sync`` waits for Yamcs's COP-1 to take a CLCW and become active."""
+COP1_READY_UP: Final = 15.0
+"""Wall seconds ``up`` waits for the same (a bench may not be running: then it says so)."""
 CUC_DECODER_SLIP: Final = timedelta(milliseconds=1)
 """Yamcs 5.12.8's CUC decoder adds 1 ms to every time (``CucTimeDecoder.decode`` rounds the
 fine time with ``+ (1 << shift)`` where half of it was meant): the epoch Yamcs is given is the
@@ -680,6 +684,26 @@ def hand_over_sessions(server: YamcsServer, run_dir: Path, folder: Path | None =
     return handed
 
 
+def await_cop1(server: YamcsServer, folder: Path, timeout: float = COP1_READY_UP) -> list[str]:
+    """Wait until the COP-1 of every TC link of the instance in ``folder`` is active (Yamcs
+    starts it from the node's first CLCW, and keeps a command issued before in its wait queue:
+    :func:`_cop1_active`). Returns the nodes still not active after ``timeout`` wall seconds
+    (their TM, hence their CLCW, does not reach Yamcs)."""
+    nodes = [name for name, node in _manifest(folder)["nodes"].items() if node["tc"]]
+    deadline = time.monotonic() + timeout
+    waiting = nodes
+    while waiting and time.monotonic() < deadline:
+        waiting = [
+            name for name in waiting
+            if server.get(f"/api/cop1/{server.instance}/{name}-tc.vc"
+                          f"{_manifest(folder)['nodes'][name]['vcid']}/status").get("state")
+            != "ACTIVE"
+        ]  # fmt: skip
+        if waiting:
+            time.sleep(0.2)
+    return waiting
+
+
 def _cop1_active(server: YamcsServer, cop1: str, node: str) -> None:
     """Wait until Yamcs's COP-1 of ``node`` is active again. Yamcs 5.12.8 leaves a command
     issued while COP-1 initialises in its wait queue when the CLCW makes it active (its E1 in
@@ -700,8 +724,6 @@ def _cop1_active(server: YamcsServer, cop1: str, node: str) -> None:
                      f"session (state {state}): is the node's TM reaching Yamcs?")  # fmt: skip
 
 
-COP1_READY: Final = 60.0
-"""Wall seconds ``sync`` waits for Yamcs's COP-1 to take a CLCW and become active."""
 MANIFEST: Final = "msr.json"
 """In an instance folder: the run folder it was written for and, per node, whether Yamcs
 secures its uplink (SPI) and the nonce of the session its key belongs to."""

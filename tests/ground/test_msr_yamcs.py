@@ -94,10 +94,12 @@ def test_init_writes_the_instance_of_the_bench(run: Path, tmp_path: Path) -> Non
 
 def test_up_sync_down_with_a_real_yamcs(run: Path, tmp_path: Path) -> None:
     assert msr("yamcs", "init", "--run-dir", str(run), cwd=tmp_path).returncode == 0
-    up = msr("yamcs", "up", "--run-dir", str(run), cwd=tmp_path, timeout=300)
+    with _clcws(run, 0):  # the node's CLCW: COP-1 active as up returns
+        up = msr("yamcs", "up", "--run-dir", str(run), cwd=tmp_path, timeout=300)
     try:
         assert up.returncode == 0, up.stderr
         assert re.search(r"yamcs up: http://127\.0\.0\.1:\d+", up.stdout), up.stdout
+        assert "not active" not in up.stdout, up.stdout
         yamcs = running(run)
         assert yamcs is not None
         links = {link["name"] for link in yamcs.get(f"/api/links/{INSTANCE}")["links"]}
@@ -134,13 +136,13 @@ def test_up_sync_down_with_a_real_yamcs(run: Path, tmp_path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _clcws(run: Path):
-    """Idle TM frames of the lander, with a CLCW of N(R) 5, on its tm_udp every 0.2 s (what
-    the station forwards from a node), while the block runs."""
+def _clcws(run: Path, nr: int = 5):
+    """Idle TM frames of the lander, with a CLCW of N(R) ``nr``, on its tm_udp every 0.2 s
+    (what the station forwards from a node), while the block runs."""
     bench = load_bench(run / "bench.toml")
     node = bench.nodes["lander"]
     assert node.tm_udp is not None
-    clcw = Clcw(vcid=node.space_link.vcid, report_value=5).to_int()
+    clcw = Clcw(vcid=node.space_link.vcid, report_value=nr).to_int()
     size = data_field_size(node.space_link.tm_frame_length, True)
     frame = TmFrame(scid=node.scid, vcid=7, data=b"\x55" * size,
                     first_header_pointer=FHP_IDLE_ONLY, ocf=clcw).pack()  # fmt: skip
