@@ -33,6 +33,7 @@ def test_space_link_benchmark_verifies_every_frame_and_rebuilds_every_packet():
         assert uplink[name]["plain"] > 0 and uplink[name]["authenticated"] > 0
         assert uplink[name]["aes_gcm"] > 0 and uplink[name]["aes_gcm_auth"] > 0  # decision 0043
         assert uplink[name]["aes_gcm_cost"] == uplink[name]["plain"] / uplink[name]["aes_gcm"]
+        assert uplink[name]["bare"] > 0  # the frame decode alone, beside the clear suite's path
     for name in ("tm_build", "tm_parse"):
         assert downlink[name]["frames"] > 0 and downlink[name]["plain"] > 0
 
