@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ground_tools.api import GroundError, connect, resolve_run_dir
+from ground_tools.process_watch import is_zombie
 from hal.bench import KEY_FILE_NAME, Bench, BenchError, load_bench, new_key_file_text
 from hal.control import ControlError, create_token
 from hal.store import NONCE_SEED_FILE, load_or_create_secret
@@ -437,18 +438,7 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return not _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    """An ended process not reaped yet (its parent, the ``msr`` that started it, is gone and
-    the system has not collected it): not running (Linux ``/proc``; elsewhere False)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return False
-    fields = stat.rpartition(")")[2].split()
-    return bool(fields) and fields[0] == "Z"
+    return not is_zombie(pid)
 
 
 def _stop(pids: dict[str, int], *, nodes_too: bool = False) -> dict[str, str]:

@@ -29,12 +29,24 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
-__all__ = ["POLL", "Death", "ProcessWatch", "role_of"]
+__all__ = ["POLL", "Death", "ProcessWatch", "is_zombie", "role_of"]
 
 POLL: Final = 0.05
 """Wall seconds between two looks at the bench's processes."""
 _BENCH_FILE: Final = "bench.json"
 _ROLE_ORDER: Final = {"simulator": 0, "node": 1, "station": 2}
+
+
+def is_zombie(pid: int) -> bool:
+    """Process ``pid`` has ended but its parent has not reaped it (the ``msr`` that started it
+    is gone and the system has not collected it yet): not running, though signals still reach
+    its pid (Linux ``/proc``; elsewhere False)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    fields = stat.rpartition(")")[2].split()
+    return bool(fields) and fields[0] == "Z"
 
 
 def role_of(name: str) -> str:

@@ -67,6 +67,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+from ground_tools.process_watch import is_zombie
 from hal.links.space_link import SpaceLinkConfig
 from hal.protocol.cuc import CUC_P_FIELD
 from hal.protocol.sdls import AUTH_MASK, GCM_KEY_SIZE, IV_SIZE, raw_key
@@ -244,7 +245,7 @@ class YamcsServer:
             return False
         except PermissionError:
             return True
-        return not _zombie(self.pid)
+        return not is_zombie(self.pid)
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         """Wait until the instance is ``RUNNING``.
@@ -334,17 +335,6 @@ class YamcsServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-
-def _zombie(pid: int) -> bool:
-    """An ended process its parent has not reaped (``msr yamcs up``, its parent, is gone and
-    the system has not collected it yet): not running (Linux ``/proc``; elsewhere False)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return False
-    fields = stat.rpartition(")")[2].split()
-    return bool(fields) and fields[0] == "Z"
 
 
 def _message(exc: urllib.error.HTTPError) -> str:
