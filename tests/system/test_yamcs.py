@@ -17,7 +17,9 @@ Then:
   on the node (one acceptance and one completion report carrying its request id on the
   downlink; the node's accepted count up by exactly two; the mode nominal) and Yamcs's command
   history shows it acknowledged by COP-1 and its verification reports (acceptance, start,
-  completion);
+  completion); then the whole phase, from the lander's safe housekeeping through its
+  commissioning to nominal from Yamcs, is compared again: every packet in Yamcs's archive, every
+  value equal to the project's;
 * **a new session**: the lander power-cycled with its store wiped needs a resync (decision
   0023); after ``msr link resync lander`` (a new session key) ``msr yamcs sync`` hands the new
   session to the running Yamcs, and a ``core.ping`` through it completes;
@@ -194,6 +196,38 @@ def _history(yamcs: YamcsServer, qualified: str, epoch: datetime, start: float, 
     ]
 
 
+def _parameters(yamcs: YamcsServer) -> dict[str, str]:
+    """The lander's parameters in Yamcs's MDB by the project's name (``lander.core.status.mode``
+    to its qualified name), from their ``msr`` aliases."""
+    mdb = yamcs.get(f"/api/mdb/{INSTANCE}/parameters", system=f"/MSR/{NODE}", limit=1000,
+                    details=True)  # fmt: skip
+    return {
+        f"{NODE}.{a['name']}": p["qualifiedName"]
+        for p in mdb["parameters"] for a in p.get("alias", []) if a.get("namespace") == "msr"
+    }  # fmt: skip
+
+
+def _compare_points(
+    yamcs: YamcsServer, run: Path, by_alias: dict[str, str], epoch: datetime, start: float,
+    end: float,
+) -> int:  # fmt: skip
+    """Every value of the lander's parameters in the project's archive, mission time ``start``
+    .. ``end``, equals Yamcs's at the same millisecond (and Yamcs has no other); how many."""
+    compared = 0
+    with Archive.open_readonly(run / "archive.sqlite") as archive:
+        for name in archive.parameters(f"{NODE}."):
+            points = archive.points(name, start, end)
+            if not points or name not in by_alias:
+                continue
+            values = _history(yamcs, by_alias[name], epoch, start, end)
+            ours = [(_ms(t), v) for t, v in points]
+            assert [t for t, _ in values] == [t for t, _ in ours], name
+            for (t, value), (_, mine) in zip(values, ours, strict=True):
+                assert _same(value["type"], mine, _raw(value)), (name, t, mine, value)
+            compared += len(ours)
+    return compared
+
+
 def _iso(epoch: datetime, seconds: float) -> str:
     from datetime import timedelta
 
@@ -292,25 +326,8 @@ def _procedure(run: Path, cwd: Path) -> None:
         f"{len(set(sent) - set(theirs))}, extra {len(set(theirs) - set(sent))}"
     )
 
-    mdb = yamcs.get(f"/api/mdb/{INSTANCE}/parameters", system=f"/MSR/{NODE}", limit=1000,
-                    details=True)  # fmt: skip
-    by_alias = {
-        f"{NODE}.{a['name']}": p["qualifiedName"]
-        for p in mdb["parameters"] for a in p.get("alias", []) if a.get("namespace") == "msr"
-    }  # fmt: skip
-    compared = 0
-    with Archive.open_readonly(run / "archive.sqlite") as archive:
-        for name in archive.parameters(f"{NODE}."):
-            points = archive.points(name, start, end)
-            if not points or name not in by_alias:
-                continue
-            values = _history(yamcs, by_alias[name], epoch, start, end)
-            ours = [(_ms(t), v) for t, v in points]
-            assert [t for t, _ in values] == [t for t, _ in ours], name
-            for (t, value), (_, mine) in zip(values, ours, strict=True):
-                assert _same(value["type"], mine, _raw(value)), (name, t, mine, value)
-            compared += len(ours)
-    assert compared > 100, f"only {compared} points compared"
+    by_alias = _parameters(yamcs)
+    assert _compare_points(yamcs, run, by_alias, epoch, start, end) > 100
     assert "lander.core.status.mode" in by_alias
 
     # ---------------------------------------------------------------- commands over COP-1
@@ -324,6 +341,15 @@ def _procedure(run: Path, cwd: Path) -> None:
     after = _mission_time(run) + SETTLE
     _until("the commands' reports archived", lambda: _mission_time(run) >= after)
     downlink = _node_packets(run, start, after)
+    # the whole phase, from the lander's safe housekeeping through its commissioning to nominal
+    # from Yamcs (the reports, the mode change and its events, nominal housekeeping): every
+    # packet in Yamcs's archive, every value equal to the project's
+    theirs = [base64.b64decode(p["packet"]) for p in _yamcs_packets(yamcs, epoch, start, after)]
+    assert sorted(theirs) == sorted(downlink), (
+        f"{len(downlink)} packets sent, {len(theirs)} in Yamcs; missing "
+        f"{len(set(downlink) - set(theirs))}, extra {len(set(theirs) - set(downlink))}"
+    )
+    assert _compare_points(yamcs, run, by_alias, epoch, start, after) > 100
     for issued in (ping, mode):
         entry = _entry(yamcs, issued["id"])
         binary = entry["binary"]
