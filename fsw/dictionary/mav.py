@@ -31,6 +31,7 @@ from __future__ import annotations
 from typing import Final
 
 from fsw.dictionary.core import board_health
+from fsw.dictionary.lander import ZONE_LIMITS as IGLOO_ZONE_LIMITS
 from fsw.dictionary.model import AppDeclarations, Confirmation
 from fsw.dictionary.model import declare_field as _f
 from fsw.dictionary.model import limit_set as _limits
@@ -96,7 +97,7 @@ ABORT_YELLOW: Final = ("operator", "safe_mode", "reset")
 but ``none`` is out of limits."""
 
 
-ZONE_LIMITS: Final = _limits((-40.0, 40.0), (-45.0, 50.0))
+ZONE_LIMITS: Final = IGLOO_ZONE_LIMITS  # the same zones, read through the umbilical
 """An igloo heater zone through the umbilical: within ``launch.zone_low`` -40 (the propellant's
 limit, MSR_FACTS) and ``launch.zone_high`` 40 degC; red outside the igloo's fault limits -45
 and 50 degC (``igloo.zone_low``, ``igloo.zone_high`` on the lander)."""
