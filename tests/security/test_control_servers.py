@@ -230,13 +230,16 @@ def test_a_client_that_never_reads_is_dropped_and_a_30_tube_campaign_passes(
         client = LineClient(station_address(run_dir), read_token(run_dir))
         client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         request = json.dumps({"op": "packets", "since": 0, "limit": 5000}).encode() + b"\n"
+        client.sock.settimeout(None)  # blocked by a station that stops reading is not dropped
+        started = time.monotonic()
         sent = 0
         try:
             while not stop.is_set():
                 client.sock.sendall(request * 10)  # never a reply read
                 sent += 10
-        except OSError:
+        except OSError as exc:
             seen["dropped_after"] = sent  # the station closed the connection
+            seen["how"] = f"{exc!r} after {time.monotonic() - started:.1f} s, {sent} requests"
         finally:
             client.close()
 
@@ -252,7 +255,8 @@ def test_a_client_that_never_reads_is_dropped_and_a_30_tube_campaign_passes(
     assert summary["tubes_loaded"] == 30
     assert "dropped_after" in seen, "the station never dropped the client that does not read"
     log = (Path(str(seen["run_dir"])) / "logs" / "ground.out").read_text()
-    assert "does not read its replies" in log and "disconnected" in log
+    how = seen.get("how")
+    assert "does not read its replies" in log and "disconnected" in log, f"{how}\n{log}"
 
 
 # ---------------------------------------------------------------------------- the core alone
