@@ -16,7 +16,7 @@ all: test
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,yamcs]'  # yamcs: msr yamcs and its test (0046)
+	$(BIN)/python -m pip install --quiet -e '.[dev,yamcs,cluster]'  # yamcs: msr yamcs and its test (0046); cluster: Dask (0049)
 	@touch $(STAMP)
 
 sil: $(STAMP)
