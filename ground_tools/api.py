@@ -322,16 +322,39 @@ class Session:
             self._sock.close()
             raise GroundError(f"ground station at {address}: {exc}") from None
         self._file = self._sock.makefile("rwb")
+        self._schedule: list[tuple[float, int, Callable[[], None]]] = []  # (time, order, action)
+        self._scheduled = 0
         self._mark = self.request(op="status")["received"]
 
     # ------------------------------------------------------------------ plumbing
 
     def request(self, **message: Any) -> dict[str, Any]:
-        """One request to the station and its reply.
+        """One request to the station and its reply. A step past the time of an action this
+        session scheduled (:meth:`at`) stops there first: the action is done with simulated
+        time held, and the step's reply is that time (every wait steps again until its own).
 
         Raises:
             GroundError: the station refused the request (its message) or went away.
         """
+        if message.get("op") == "step" and self._schedule:
+            when, _, action = self._schedule[0]
+            if when < float(message["until"]) - 1e-9:
+                reply = self._exchange({**message, "until": when})
+                if float(reply["time"]) >= when - 1e-9:
+                    self._schedule.pop(0)
+                    action()
+                return reply
+        return self._exchange(message)
+
+    def at(self, when: float, action: Callable[[], None]) -> None:
+        """Do ``action`` when simulated time reaches ``when`` s, during whatever the session is
+        waiting for then (at the held pace, in the same round of every run: a Monte Carlo run's
+        node reset, issue 21); actions due at the same time run in the order given."""
+        self._scheduled += 1
+        self._schedule.append((float(when), self._scheduled, action))
+        self._schedule.sort(key=lambda item: item[:2])
+
+    def _exchange(self, message: dict[str, Any]) -> dict[str, Any]:
         try:
             self._file.write(json.dumps(message).encode() + b"\n")
             self._file.flush()

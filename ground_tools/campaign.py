@@ -67,10 +67,10 @@ import tomli_w
 from fsw.dictionary.lander import PLACES, SOURCES
 from ground_tools.api import GroundError, backdoor_request
 from ground_tools.archive import Archive, ArchiveError
-from ground_tools.bench_ctl import bench_down, bench_up
-from ground_tools.procedure import Verdict, run_procedure
+from ground_tools.bench_ctl import bench_down, bench_up, reset_node
+from ground_tools.procedure import Verdict, load_procedure, run_procedure
 from ground_tools.process_watch import Death, ProcessWatch
-from ground_tools.rerun import CAMPAIGN_FILE
+from ground_tools.rerun import CAMPAIGN_FILE, PROCEDURE_COPY
 from hal.bench import MAX_SECONDS, BenchError, load_bench
 
 __all__ = ["CAMPAIGN_PROCEDURE", "SCENARIOS", "Scenario", "chain_ok", "parse_fault",
@@ -279,14 +279,21 @@ def run_campaign(
     log: Callable[[str], None] = print,
     quiet: bool = True,
     inherit: Path | None = None,
+    resets: Sequence[tuple[str, float]] = (),
+    procedure: Path | None = None,
 ) -> dict[str, Any]:
     """Run one campaign variant (module docstring); return the summary (also written to
     ``summary.json`` in the run folder). ``inherit``: the run folder of an earlier run whose
     secrets (key file, nonce seed) this one takes (``msr campaign --rerun``, decision 0034).
+    ``resets``: ``(node, simulated time)`` of each node reset the run has, done by the
+    procedure's session when time reaches it (a power cycle, as ``reset_node``: a Monte Carlo
+    run's dispersion, issue 21); the summary's ``resets`` says which were done and when.
+    ``procedure``: an operator procedure run in place of the scenario's, judged as the nominal
+    campaign (its tubes end in the EES); a copy goes in the run folder for a rerun.
 
     Raises:
-        GroundError: a bad bench file, tube count, scenario or fault spec (nothing started),
-            or a bench that would not come up.
+        GroundError: a bad bench file, tube count, scenario, procedure, fault spec or reset
+            (nothing started), or a bench that would not come up.
     """
     if not 1 <= tubes <= 255:
         raise GroundError(f"--tubes {tubes}: give 1..255 tubes")
@@ -294,8 +301,12 @@ def run_campaign(
         raise GroundError(f"--scenario {scenario!r}: not a scenario (known: "
                           f"{', '.join(SCENARIOS)})")  # fmt: skip
     chosen = SCENARIOS[scenario]
+    if procedure is not None:
+        load_procedure(procedure)  # a file that is not a procedure: refused before anything starts
+        chosen = Scenario(f"procedure {procedure.name}", procedure, f"the procedure {procedure}")
     entries = [parse_fault(spec) for spec in faults]
     base = load_bench_or_fail(bench)
+    planned = _resets(resets, base)
     runs = runs_dir if runs_dir is not None else base.runs_dir
     runs.mkdir(parents=True, exist_ok=True)
     staging = runs / f".variant-{time.strftime('%Y%m%d-%H%M%S')}-{id(entries)}.toml"
@@ -304,7 +315,14 @@ def run_campaign(
     up = bench_up(variant, runs_dir=runs, pace=PACE, inherit=inherit)
     run_dir = up.run_dir
     (run_dir / "bench.toml").write_text(variant.read_text(encoding="utf-8"), encoding="utf-8")
-    asked = {"scenario": scenario, "tubes": tubes, "seed": load_bench(variant).seed}
+    asked: dict[str, Any] = {"scenario": scenario, "tubes": tubes,
+                             "seed": load_bench(variant).seed}  # fmt: skip
+    if procedure is not None:
+        (run_dir / PROCEDURE_COPY).mkdir(exist_ok=True)
+        (run_dir / PROCEDURE_COPY / procedure.name).write_bytes(procedure.read_bytes())
+        asked["procedure"] = f"{PROCEDURE_COPY}/{procedure.name}"
+    if planned:
+        asked["resets"] = [[r["node"], r["at"]] for r in planned]
     (run_dir / CAMPAIGN_FILE).write_text(json.dumps(asked), encoding="utf-8")  # for a rerun
     phases: list[dict[str, Any]] = []
     started = {"wall": time.monotonic()}
@@ -319,7 +337,8 @@ def run_campaign(
     try:
         try:
             verdict = run_procedure(chosen.procedure, run_dir, log=operations,
-                                    params={"TUBES": tubes, "phase": phase})  # fmt: skip
+                                    params={"TUBES": tubes, "phase": phase},
+                                    schedule=_reset_actions(planned, log))  # fmt: skip
         except (GroundError, OSError) as exc:  # the station was gone before it began
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             verdict = Verdict(False, reason, 0.0, time.monotonic() - started["wall"])
@@ -333,6 +352,8 @@ def run_campaign(
     seed_used = base.seed if seed is None else seed
     summary = _summary(run_dir, seed_used, tubes, chosen, verdict, world, phases, entries,
                        time.monotonic() - wall0)  # fmt: skip
+    if planned:
+        summary["resets"] = planned
     _add_deaths(summary, watch, _archived(run_dir), log)
     _add_faults(summary, run_dir, world.get("fault_report"), len(entries), chosen)
     (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
@@ -416,6 +437,36 @@ def _died(cause: Death, archived: dict[str, Any]) -> dict[str, Any]:
     name = f"pid {cause.pid}" if cause.role == "node" else f"{cause.process}, pid {cause.pid}"
     text = f"{what} ({name}) died: {cause.how}, {when}"
     return {**cause.as_dict(), "last_sim_time": sim_time, "text": text}
+
+
+def _resets(resets: Sequence[tuple[str, float]], bench: Any) -> list[dict[str, Any]]:
+    """The resets asked, checked (a node of the bench, a time in the bench file's bounds), in
+    time order, each ``{"node", "at", "done_at": None}``."""
+    planned = []
+    for node, at in resets:
+        if node not in bench.nodes:
+            raise GroundError(f"reset {node!r}: no such node on this bench (nodes: "
+                              f"{', '.join(bench.nodes)})")  # fmt: skip
+        if not (isinstance(at, int | float) and math.isfinite(at) and 0 <= at <= MAX_SECONDS):
+            raise GroundError(f"reset {node} at {at!r}: give a time in 0..{MAX_SECONDS:.0f} s")
+        planned.append({"node": node, "at": float(at), "done_at": None})
+    return sorted(planned, key=lambda r: r["at"])
+
+
+def _reset_actions(
+    planned: list[dict[str, Any]], log: Callable[[str], None]
+) -> list[tuple[float, Callable[[Any], None]]]:
+    """The session actions that reset each planned node (and record when it was done)."""
+
+    def action(reset: dict[str, Any]) -> Callable[[Any], None]:
+        def do(session: Any) -> None:
+            reset["done_at"] = session.now()  # the round the station holds: time stands still
+            reset_node(session.run_dir, reset["node"])
+            log(f"[t={reset['done_at']:9.1f}] reset {reset['node']} (a power cycle)")
+
+        return do
+
+    return [(reset["at"], action(reset)) for reset in planned]
 
 
 def load_bench_or_fail(bench: Path) -> Any:

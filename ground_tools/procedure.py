@@ -28,7 +28,7 @@ from __future__ import annotations
 import runpy
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import CodeType
@@ -129,10 +129,13 @@ def _line_of(data: bytes, offset: int) -> int:
 def run_procedure(
     path: Path, target: str | Path | None = None, *, log: Callable[[str], None] = print,
     params: Mapping[str, Any] | None = None,
+    schedule: Sequence[tuple[float, Callable[[Session], None]]] = (),
 ) -> Verdict:  # fmt: skip
     """Run the procedure at ``path`` on the bench of ``target`` (see
     :func:`ground_tools.api.connect`); ``log`` gets a line per operation; ``params`` are
-    extra names the procedure finds defined (``TUBES``, ``phase``).
+    extra names the procedure finds defined (``TUBES``, ``phase``); ``schedule``: actions done
+    with the session when simulated time reaches theirs, whatever the procedure waits for then
+    (:meth:`Session.at`: a Monte Carlo run's node resets).
 
     Raises:
         ProcedureError: the file is not a procedure (nothing was sent).
@@ -140,6 +143,8 @@ def run_procedure(
     """
     load_procedure(path)  # refused before connecting: nothing is sent from a broken file
     session = connect(target, source=f"procedure {path.name}", log=log)
+    for when, action in schedule:
+        session.at(when, lambda action=action: action(session))
     start_wall, start_sim = time.monotonic(), session.now()
     names = {**_namespace(session), **(params or {})}
     reason = ""

@@ -36,10 +36,23 @@ from hal.links.pcap import CaptureError, PcapReader
 from hal.protocol.framing import ASM
 from hal.protocol.timing import Holding, decode_raw
 
-__all__ = ["CAMPAIGN_FILE", "Difference", "RunComparison", "compare_runs", "rerun_campaign"]
+__all__ = [
+    "CAMPAIGN_FILE",
+    "PROCEDURE_COPY",
+    "Difference",
+    "RunComparison",
+    "compare_runs",
+    "rerun_campaign",
+]
 
 CAMPAIGN_FILE: Final = "campaign.json"
-"""What the campaign was asked, in its run folder: ``{"scenario", "tubes", "seed"}``."""
+"""What the campaign was asked, in its run folder: ``{"scenario", "tubes", "seed"}``, and when it
+had them, ``"procedure"`` (its copy in the run folder, ``procedure/NAME.py``) and ``"resets"``
+(``[[node, simulated time], ...]``)."""
+PROCEDURE_COPY: Final = "procedure"
+"""The folder of a run folder that holds the copy of a campaign's own operator procedure
+(``run_campaign(procedure=...)``), under its own file name: the commands it sends are named
+after it (``procedure NAME.py``), in the rerun too."""
 ARCHIVE_FILE: Final = "archive.sqlite"
 ARCHIVE_TABLES: Final = {
     "frames": "node, direction, sim_time, raw",  # not wall_time: the one wall-clock column
@@ -250,9 +263,16 @@ def campaign_request(run_dir: Path) -> dict[str, Any]:
     try:
         asked = json.loads((run_dir / CAMPAIGN_FILE).read_text(encoding="utf-8"))
         scenario, tubes = str(asked["scenario"]), int(asked["tubes"])
+        resets = [(str(node), float(at)) for node, at in asked.get("resets", [])]
+        procedure = asked.get("procedure")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise GroundError(f"{run_dir / CAMPAIGN_FILE}: unreadable: {exc}") from None
-    return {"scenario": scenario, "tubes": tubes}
+    if procedure is not None:
+        copy = run_dir / str(procedure)
+        if Path(str(procedure)).parent != Path(PROCEDURE_COPY) or not copy.is_file():
+            raise GroundError(f"{run_dir}: cannot rerun: its procedure {procedure} is missing")
+        procedure = copy
+    return {"scenario": scenario, "tubes": tubes, "resets": resets, "procedure": procedure}
 
 
 def rerun_campaign(
@@ -273,6 +293,6 @@ def rerun_campaign(
     summary = run_campaign(
         run_dir / "bench.toml", tubes=asked["tubes"], scenario=asked["scenario"],
         runs_dir=runs_dir if runs_dir is not None else run_dir.parent, inherit=run_dir,
-        log=log, quiet=quiet,
+        log=log, quiet=quiet, resets=asked["resets"], procedure=asked["procedure"],
     )  # fmt: skip
     return summary, compare_runs(run_dir, Path(summary["run_dir"]))
