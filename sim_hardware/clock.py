@@ -53,6 +53,13 @@ hello, so the new instance runs the cycle its predecessor did not finish. A tick
 holds (read from the link before the hello was handled) is a stale tick to its client and is
 ignored there. Between rounds nothing is needed: the next tick goes to everyone.
 
+**Stopping.** A simulator told to stop (``stopping``, e.g. a signal) while a round is open
+does not wait for the round to end: a held round (the ground holding a tick while no client
+waits, as at the end of every campaign) would otherwise keep it until its participants' round
+timeout or a kill. :meth:`Lockstep.collect` looks at ``stopping`` at least every
+:data:`STOP_POLL` wall seconds and raises :class:`RoundInterrupted`; the caller then sends the
+stop (:meth:`Lockstep.stop`), which every participant reads as the end of the run.
+
 **Timeouts.** A participant that has not reported the round done within ``round_timeout``
 seconds of wall time raises :class:`ParticipantTimeout`, naming every silent participant, the
 tick and its time; a lost link raises :class:`ParticipantLost`. :meth:`Lockstep.run` then sends
@@ -95,6 +102,7 @@ __all__ = [
     "LockstepStats",
     "ParticipantLost",
     "ParticipantTimeout",
+    "RoundInterrupted",
     "RoundResult",
     "SimClock",
     "WrongParticipant",
@@ -102,6 +110,8 @@ __all__ = [
 ]
 
 Mode = Literal["sim", "wall"]
+STOP_POLL = 0.1
+"""Wall seconds between two looks at ``stopping`` while a round waits for its reports."""
 _PACE_RESOLUTION = 1e-6  # wall seconds; below this a tick is on time (simulated time is in us)
 Wait = Callable[[float, Sequence[int]], object]
 """``wait(seconds, fds)``: block until one of ``fds`` is readable or ``seconds`` have passed
@@ -134,6 +144,10 @@ class ParticipantLost(LockstepError, LinkClosed):
     """A participant's timing link is closed or its device was lost."""
 
     default_reason = "participant_lost"
+
+
+class RoundInterrupted(Exception):
+    """The simulator was told to stop while a round was open (module docstring, *Stopping*)."""
 
 
 class WrongParticipant(LockstepError):
@@ -267,6 +281,8 @@ class Lockstep:
             the participant reads them before its cycle (:mod:`hal.protocol.timing`, ``sent``).
         on_event: called ``(name, detail)`` for ``registered``, ``rejoined``,
             ``participant_timeout``, ``participant_lost``, ``octets_missing`` and ``stop``.
+        stopping: whether the simulator was told to stop; an open round then ends at once
+            (:class:`RoundInterrupted`, module docstring). ``None``: rounds always complete.
 
     Raises:
         ValueError: no participants, a bad tick, mode, timeout or max_jump.
@@ -289,6 +305,7 @@ class Lockstep:
         catch_up: float = 1.0,
         queued: Callable[[str], int | None] | None = None,
         on_event: Callable[[str, str], None] | None = None,
+        stopping: Callable[[], bool] | None = None,
     ) -> None:
         if not participants:
             raise ValueError("a lockstep needs at least one participant")
@@ -317,6 +334,7 @@ class Lockstep:
         self._wait_fn = wait
         self._next_due = next_due
         self._on_event = on_event
+        self._stopping = stopping
         self._received = received
         self._catch_up = catch_up
         self._queued = queued
@@ -447,6 +465,8 @@ class Lockstep:
                 ``participants``. The round stays open: ``collect`` may be called again.
             ParticipantLost: a link is closed or lost.
             WrongParticipant: a hello carried another name than its link's.
+            RoundInterrupted: ``stopping`` said so while reports were awaited (the round
+                stays open: send the stop).
         """
         tick = self._current
         if tick is None or not self._open:
@@ -470,6 +490,10 @@ class Lockstep:
                 )
                 self._event("participant_timeout", detail)
                 raise ParticipantTimeout(detail, silent)
+            if self._stopping is not None:
+                if self._stopping():
+                    raise RoundInterrupted(f"told to stop during tick {tick.number}")
+                remaining = min(remaining, STOP_POLL)
             self._block(remaining, sorted(self._pending))
         self._take_in_written()
         return self._advance(tick)

@@ -74,7 +74,7 @@ from sim_hardware.backdoor_messages import (
     WorldRequest,
     parse_request,
 )
-from sim_hardware.clock import Lockstep, ParticipantTimeout, SimClock
+from sim_hardware.clock import Lockstep, ParticipantTimeout, RoundInterrupted, SimClock
 from sim_hardware.coupling import Coupling, CouplingConfig
 from sim_hardware.devices.base import BoardEmulator
 from sim_hardware.devices.braze import Braze
@@ -380,14 +380,14 @@ class Simulator:
             self.lockstep = Lockstep(
                 self.timing, bench.tick, "wall", wall=wall, wait=self._wait,
                 clock=SimClock(), round_timeout=round_timeout, max_jump=bench.tick,
-                received=self.received,
+                received=self.received, stopping=lambda: self.stopping,
             )  # fmt: skip
         elif self.timing:
             self.lockstep = Lockstep(
                 self.timing, bench.tick, "wall" if bench.clock == "wall" else "sim",
                 wall=wall, wait=self._wait, clock=self.clock, next_due=self.next_due,
                 advance_hooks=[self.advance], round_timeout=round_timeout,
-                received=self.received, queued=self.queued,
+                received=self.received, queued=self.queued, stopping=lambda: self.stopping,
             )  # fmt: skip
             for relay in self.relays.values():
                 relay.in_lockstep = True
@@ -574,8 +574,11 @@ class Simulator:
             self._run_wall(self.lockstep, register_timeout, limit)
             return
         self.lockstep.register(register_timeout)
-        while not self.stopping and self.clock.now() < limit:
-            self.lockstep.run(rounds=1)
+        try:
+            while not self.stopping and self.clock.now() < limit:
+                self.lockstep.run(rounds=1)
+        except RoundInterrupted:
+            pass  # told to stop in a round a participant holds (the end of a campaign)
         self.lockstep.stop()
         self._linger()
 
@@ -624,8 +627,11 @@ class Simulator:
         while not self.stopping and self.follow_wall() < start_us / 1e6:
             self._wait(start_us / 1e6 - self.clock.now(), [])
         lockstep.clock.advance_to_us(max(start_us, lockstep.clock.now_us))
-        while not self.stopping and self.follow_wall() < limit:
-            lockstep.run(rounds=1)
+        try:
+            while not self.stopping and self.follow_wall() < limit:
+                lockstep.run(rounds=1)
+        except RoundInterrupted:
+            pass  # told to stop while the ground held a round
         lockstep.stop()
         self._linger()
 

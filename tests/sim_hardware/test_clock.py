@@ -38,6 +38,7 @@ from sim_hardware.clock import (
     Lockstep,
     ParticipantLost,
     ParticipantTimeout,
+    RoundInterrupted,
     SimClock,
     WrongParticipant,
     next_tick_us,
@@ -386,6 +387,26 @@ def test_a_round_held_on_purpose_is_kept_alive_by_holding_reports(bench):
     ground.hold()  # one report, then silence: a dead participant is still found
     with pytest.raises(ParticipantTimeout, match="'ground' did not report tick 2"):
         lock.collect()
+
+
+def test_a_simulator_told_to_stop_ends_a_held_round_and_every_participant_reads_the_stop(bench):
+    """The end of a campaign: the ground holds its tick (no client waits any more) and the
+    simulator is told to stop; it does not wait for the round (it used to wait until killed),
+    and the stop it sends is what the ground and a node read next."""
+    told = threading.Event()
+    lock, clients = bench.lockstep("ground", "lander", round_timeout=30.0, stopping=told.is_set)
+    ground, lander = clients["ground"], clients["lander"]
+    lock.send_ticks()
+    ground.wait_tick(2.0)
+    lander.wait_tick(2.0)
+    lander.done()
+    ground.hold()  # held on purpose: the round would stay open for as long as it says so
+    threading.Timer(0.2, told.set).start()
+    with pytest.raises(RoundInterrupted, match="tick 1"):
+        lock.collect()
+    assert lock.stop() == []
+    assert ground.wait_tick(1.0) is None and ground.stop_reason == STOP_END
+    assert lander.wait_tick(1.0) is None and lander.stop_reason == STOP_END
 
 
 def test_a_silent_participant_is_named_within_the_timeout_and_the_others_are_stopped(bench):
