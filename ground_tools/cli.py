@@ -829,6 +829,38 @@ def _cmd_campaign(args: argparse.Namespace) -> int:
     return 0 if summary["ok"] else 1
 
 
+def _cmd_montecarlo(args: argparse.Namespace) -> int:
+    """``msr montecarlo``: N dispersed campaigns and one report; ``rerun`` one of them."""
+    if getattr(args, "mc_action", None) == "rerun":
+        from ground_tools.montecarlo.rerun import rerun_run
+
+        outcome = rerun_run(Path(args.folder), args.run, timeout=args.timeout)
+        print(outcome.report())
+        return 0 if outcome.identical else EXIT_FAILED
+    from ground_tools.campaign import DEFAULT_BENCH
+    from ground_tools.montecarlo.farm import DEFAULT_TIMEOUT, run_montecarlo
+
+    missing = [flag for flag, value in (("--runs N", args.runs), ("--dispersions FILE",
+               args.dispersions), ("-o DIR", args.out)) if value is None]  # fmt: skip
+    if missing:
+        raise CliError(f"give {', '.join(missing)} (msr montecarlo --help)")
+    dispersions = Path(args.dispersions)
+    if not dispersions.is_file():
+        raise CliError(f"--dispersions {dispersions}: no such file")
+    summary = run_montecarlo(
+        Path(args.out), runs=args.runs, dispersions=dispersions,
+        bench=Path(args.bench) if args.bench else DEFAULT_BENCH,
+        scenario=args.scenario, procedure=Path(args.procedure) if args.procedure else None,
+        tubes=args.tubes, seed=args.seed, workers=args.workers, scheduler=args.scheduler,
+        timeout=args.timeout if args.timeout is not None else DEFAULT_TIMEOUT, keep=args.keep,
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+    )  # fmt: skip
+    counts = summary.get("counts", {}) if isinstance(summary, dict) else {}
+    print(f"montecarlo: {args.runs} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+          + f"; report {Path(args.out) / 'report.html'}")  # fmt: skip
+    return 0 if counts.get("pass", 0) == args.runs else EXIT_FAILED
+
+
 # ---------------------------------------------------------------------------- parser
 
 
@@ -1047,7 +1079,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--fault", action="append",
         help="TARGET:KIND[@AT][+DURATION][,KEY=VALUE...], e.g. sta_arm.gripper:grasp_slip@450+30",
     )  # fmt: skip
+    _montecarlo_parser(sub)
     return parser
+
+
+def _montecarlo_parser(sub: Any) -> None:
+    """``msr montecarlo`` and ``msr montecarlo rerun`` (decision 0049)."""
+    about = ("many dispersed campaigns on a local pool or a Dask cluster, one report "
+             "(msr montecarlo rerun: one of them again)")  # fmt: skip
+    mc = sub.add_parser("montecarlo", help=about)
+    mc.add_argument("--runs", type=int, help="how many runs")
+    mc.add_argument("--dispersions", metavar="FILE", help="the dispersions file (TOML)")
+    which = mc.add_mutually_exclusive_group()
+    which.add_argument("--scenario", default="nominal", help="the scenario every run runs")
+    which.add_argument("--procedure", metavar="FILE", help="an operator procedure instead")
+    mc.add_argument("--bench", help="the base bench file (default: the embedded default)")
+    mc.add_argument("--tubes", type=int, default=30, help="tubes per run (default 30)")
+    mc.add_argument("--seed", type=int, default=1, help="the base seed (default 1)")
+    where = mc.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="local workers (default: the cores)")
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="a Dask scheduler")
+    mc.add_argument("--timeout", type=float, help="wall seconds per run (default 1800)")
+    mc.add_argument("--keep", choices=("failed", "all", "none"), default="failed",
+                    help="which runs bring back captures and archive (default failed)")  # fmt: skip
+    mc.add_argument("-o", "--out", metavar="DIR", help="the new folder for the runs and report")
+    mc.set_defaults(func=_cmd_montecarlo, mc_action=None)
+    actions = mc.add_subparsers(dest="mc_action", metavar="rerun")
+    rerun = actions.add_parser("rerun", help="run one run of DIR again and compare")
+    rerun.add_argument("folder", metavar="DIR", help="the Monte Carlo folder")
+    rerun.add_argument("--run", type=int, required=True, help="the run's index")
+    rerun.add_argument("--timeout", type=float, help="wall seconds (default: the manifest's)")
+    rerun.set_defaults(func=_cmd_montecarlo)
 
 
 def _errors() -> tuple[type[BaseException], ...]:

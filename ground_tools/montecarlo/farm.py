@@ -148,8 +148,8 @@ def run_montecarlo(
         _need_dask()
     from ground_tools.montecarlo.dispersions import draw, load_dispersions
 
-    disp = load_dispersions(dispersions)
     bench_text = _read_bench(bench)
+    disp = load_dispersions(dispersions, bench_text=bench_text)  # its bench keys checked too
     procedure_text = _read_procedure(procedure) if procedure is not None else None
     draws = [draw(disp, seed, i) for i in range(runs)]
     cores = workers or os.cpu_count() or 1
