@@ -42,12 +42,9 @@ import sys
 import tarfile
 import tempfile
 import time
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
-
-import tomli_w
 
 from ground_tools.montecarlo.model import RunResult, RunSpec, Status
 
@@ -192,23 +189,9 @@ def _dask_stop() -> Callable[[], bool]:
 
 def variant_text(bench_text: str, draw: Any) -> str:
     """The run's bench file: :func:`ground_tools.montecarlo.dispersions.variant_bench_text`."""
-    try:
-        from ground_tools.montecarlo.dispersions import variant_bench_text
-    except ImportError:  # until the dispersions module lands: the same keys, set here
-        return _variant_text(bench_text, draw)
+    from ground_tools.montecarlo.dispersions import variant_bench_text
+
     return variant_bench_text(bench_text, draw)
-
-
-def _variant_text(bench_text: str, draw: Any) -> str:
-    doc = tomllib.loads(bench_text)
-    for dotted, value in draw.bench.items():
-        *path, last = dotted.split(".")
-        table = doc
-        for part in path:
-            table = table.setdefault(part, {})
-        table[last] = value
-    doc["seed"] = draw.seed
-    return tomli_w.dumps(doc)
 
 
 def _write_request(spec: RunSpec, private: Path, inherit: Path | None = None) -> Path:
