@@ -29,8 +29,11 @@ happens at a simulated time, and an idle bench's archive grows as a real-time on
 ``--pace held`` (campaigns, reruns: decision 0034) makes the clients lockstep participants:
 simulated time moves only while a client waits in a ``step``, never while a procedure computes
 between two requests, so what it sends goes out in the same cycle in every run. A client woken
-by the simulation (its time reached, a packet) gets the next regular tick before time may jump
-again, and while time is held the station tells the simulator so every
+by the simulation (its time reached, a packet) acts in the tick that woke it: the station holds
+that tick until the client waits again (or leaves), and only then reports the cycle done, with
+the client's new wait as its next due (a command or resync it asked for meanwhile goes up in
+the next cycle, so the report then asks for the next regular tick). While time is held the
+station tells the simulator so every
 :data:`HOLD_REPORT_EVERY` wall seconds (TM[130,5]), so a held round is not a dead station.
 Each tick's relayed downlink is read before the tick is taken (``sent`` in the tick).
 
@@ -289,6 +292,7 @@ class Station:
         self._answered = True
         self._held_report = 0.0  # wall time of the last holding report
         self._deferred: list[tuple[_Client, ControlRequest]] = []  # actions awaiting a tick
+        self._acting: set[int] = set()  # held pace: clients woken in this tick, not waiting yet
         try:
             token = create_token(run_dir)
         except ControlError as exc:
@@ -428,10 +432,15 @@ class Station:
                     self._take(node, packet, now)
         self.archive.tick()
         woken = self._wake(now)
+        if self._acting:
+            return  # held pace: the clients it woke act in this tick; it is answered after
         # nothing of ours in flight: the nodes' own dues and the clients' waits decide how far
-        # time may jump; a client the simulation woke acts in the next regular tick
+        # time may jump; a command or resync taken in this tick goes up in the next one; a
+        # client the simulation woke at another pace acts in the next regular tick
         idle = all(g.idle for name, g in self.ground.items() if name not in self.external)
         idle = idle and not any(e.waiting for e in self.equipment.values())  # 0044
+        idle = idle and not self._uplink and not self._resync_out
+        woken = woken and not self.held
         waits = [
             c.waiting["until"] if c.waiting is not None else c.resumes
             for c in self.clients.values()
@@ -667,6 +676,7 @@ class Station:
 
     def _closed(self, conn: Connection) -> None:
         self.clients.pop(conn.number, None)
+        self._acting.discard(conn.number)
 
     def _answer_lines(self, client: _Client) -> None:
         """Answer the client's waiting request lines (after a step is answered)."""
@@ -688,6 +698,8 @@ class Station:
             )
             if simulated or self.wall() >= step["wall_limit"]:
                 woken = woken or bool(simulated)
+                if simulated and self.held:  # it acts in this tick, which stays held meanwhile
+                    self._acting.add(client.conn.number)
                 # answered so far on the wall clock: the client asks again for the same time,
                 # and the dues the station reports meanwhile must not depend on when it does
                 client.resumes = None if simulated else step["until"]
@@ -741,6 +753,7 @@ class Station:
             items = [p.as_dict() for p in self.history if p.seq > since][: message.limit]
             return {"packets": items, "next": items[-1]["seq"] if items else since}
         if isinstance(message, StepRequest):
+            self._acting.discard(client.conn.number)
             client.resumes = None
             client.waiting = {
                 "until": message.until, "wake": message.wake,
@@ -753,6 +766,7 @@ class Station:
             if message.pace is None and self._wall_peer:
                 return {"error": f"pace: null (as fast as possible): {self._wall_peer}"}
             self.pace, self.held = message.pace, False
+            self._acting.clear()
             self._anchor = (self.timing.now(), self.wall())
             self._pace_in_force = self.pace
             return {"pace": self.pace}
