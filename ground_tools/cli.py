@@ -834,7 +834,8 @@ def _cmd_montecarlo(args: argparse.Namespace) -> int:
     if getattr(args, "mc_action", None) == "rerun":
         from ground_tools.montecarlo.rerun import rerun_run
 
-        outcome = rerun_run(Path(args.folder), args.run, timeout=args.timeout)
+        outcome = rerun_run(Path(args.folder), args.run, timeout=args.timeout,
+                            log=lambda line: print(line, file=sys.stderr, flush=True))  # fmt: skip
         print(outcome.report())
         return 0 if outcome.identical else EXIT_FAILED
     from ground_tools.campaign import DEFAULT_BENCH
