@@ -249,10 +249,10 @@ def _clean(text: Any, limit: int = MAX_TEXT) -> str:
 
 
 def _value_text(value: Any, kind: str = "") -> str:
-    """A drawn parameter as text: a number to 6 digits, a fault's or reset's start or ``no``,
-    anything else as compact JSON."""
+    """A drawn parameter as text: a number to 6 digits, a fault's or reset's start (``412.5 s``)
+    or ``no``, anything else as compact JSON."""
     if kind in ("fault", "reset"):
-        return "no" if value is None else (f"{value:.6g}" if _is_number(value) else _json(value))
+        return "no" if value is None else (f"{value:.6g} s" if _is_number(value) else _json(value))
     if value is None:
         return ""
     if _is_number(value):
@@ -469,8 +469,8 @@ class _Page:
         return "\n".join(out)  # fmt: skip
 
     def _table(self) -> str:
-        head = ["run", "status", "verdict", "failing check", "tubes in EES", "simulated s",
-                "wall s", "attempts", "worker", "seed", *self.names]  # fmt: skip
+        head = ["run", "status", "seed", *self.names, "verdict", "failing check",
+                "tubes in EES", "simulated s", "wall s", "attempts", "worker"]  # fmt: skip
         out = ["<h2>Runs</h2>", '<div class="wide"><table class="runs"><thead><tr>']
         out += [f"<th>{_h(h)}</th>" for h in head]
         out.append("</tr></thead><tbody>")
@@ -479,6 +479,9 @@ class _Page:
             cells = [
                 f'<td class="num"><a href="runs/{r.index:04d}/">{r.index:04d}</a></td>',
                 f'<td class="status {status}">{_h(r.status)}</td>',
+                f'<td class="num">{r.seed}</td>',
+                *(f'<td class="num">{_h(_value_text(parameters.get(n), self.kinds.get(n, "")))}'
+                  "</td>" for n in self.names),
                 f'<td class="verdict">{_h(_clean(r.verdict))}</td>',
                 f'<td class="check">{_h(_clean(r.failing_check or ""))}</td>',
                 f'<td class="num">{r.tubes_in_ees}/{r.tubes_loaded}</td>',
@@ -486,9 +489,6 @@ class _Page:
                 f'<td class="num">{r.wall_seconds:.1f}</td>',
                 f'<td class="num">{r.attempts}</td>',
                 f"<td>{_h(_clean(r.worker, 200))}</td>",
-                f'<td class="num">{r.seed}</td>',
-                *(f'<td class="num">{_h(_value_text(parameters.get(n), self.kinds.get(n, "")))}'
-                  "</td>" for n in self.names),
             ]  # fmt: skip
             out.append(f'<tr class="{status}">{"".join(cells)}</tr>')
         out.append("</tbody></table></div>")
@@ -526,7 +526,7 @@ def _figure(name: str, kind: str, points: Sequence[tuple[Any, bool]]) -> str:
     from matplotlib.figure import Figure
 
     numeric = kind in ("uniform", "normal") and all(_is_number(v) for v, _ in points)
-    figure = Figure(figsize=(5.6, 3.6) if numeric else (5.6, 2.6), dpi=80, layout="constrained")
+    figure = Figure(figsize=(5.2, 3.6) if numeric else (5.2, 2.6), dpi=80, layout="constrained")
     if numeric:
         histogram, rates = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2))
         values = [float(v) for v, _ in points]
