@@ -26,6 +26,19 @@ said it has nothing to do before ``d``, so the skipped ticks would have been emp
 tick times depend only on what the participants report, never on the wall clock: the same
 behaviour gives the same sequence of tick times at any speed.
 
+**Partial rounds.** A participant named in ``skippable`` (the flight nodes) is left out of a
+round it has nothing in: its standing ``next_due`` (the last it reported, an absolute time) is
+after the round's time, it did not ask for the next tick, and nothing was queued for it since its
+last tick (``sent`` would be 0). Its cycle there would be empty, for the reason a jump may skip
+ticks: it said it has nothing to do before its due, and nothing reached it. Its standing due
+still takes part in the jump rule, and its next tick carries every octet queued meanwhile. A
+round at a fixed point that only another participant needs (the ground taking the frames the
+nodes wrote in the round before, a node's own rate group) thus costs the others nothing. A
+participant is always ticked in the first round. One that restarts keeps its predecessor's
+standing due (its first cycle comes then, or when a frame reaches it), so which rounds it sits
+out never depends on when its hello came. The ground (pacing, clients) is never skipped.
+``stats.skipped`` counts, per participant, the rounds it sat out.
+
 **Wall mode.** Ticks are paced to ``wall`` (a monotonic seconds callable): the tick at simulated
 ``t`` is sent no earlier than ``wall0 + (t - t0)``, where ``(wall0, t0)`` is the first round.
 The anchor is never moved: a round that overran makes the next ticks go out at once until the
@@ -220,6 +233,8 @@ class LockstepStats:
         octets_waited: per participant, rounds held until its written octets were read.
         octets_missing: per participant, rounds that moved on without all its written octets.
         holds: per participant, holding reports (a round held on purpose, kept alive).
+        skipped: per participant, rounds it was left out of (module docstring, *Partial
+            rounds*).
     """
 
     rounds: int = 0
@@ -234,6 +249,7 @@ class LockstepStats:
     octets_waited: Counter[str] = field(default_factory=Counter)
     octets_missing: Counter[str] = field(default_factory=Counter)
     holds: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly copy."""
@@ -250,6 +266,7 @@ class LockstepStats:
             "octets_waited": dict(sorted(self.octets_waited.items())),
             "octets_missing": dict(sorted(self.octets_missing.items())),
             "holds": dict(sorted(self.holds.items())),
+            "skipped": dict(sorted(self.skipped.items())),
         }
 
 
@@ -281,6 +298,8 @@ class Lockstep:
             the participant reads them before its cycle (:mod:`hal.protocol.timing`, ``sent``).
         on_event: called ``(name, detail)`` for ``registered``, ``rejoined``,
             ``participant_timeout``, ``participant_lost``, ``octets_missing`` and ``stop``.
+        skippable: the participants that may sit out a round they have nothing in (module
+            docstring, *Partial rounds*); by default none.
         stopping: whether the simulator was told to stop; an open round then ends at once
             (:class:`RoundInterrupted`, module docstring). ``None``: rounds always complete.
 
@@ -306,6 +325,7 @@ class Lockstep:
         queued: Callable[[str], int | None] | None = None,
         on_event: Callable[[str, str], None] | None = None,
         stopping: Callable[[], bool] | None = None,
+        skippable: Iterable[str] = (),
     ) -> None:
         if not participants:
             raise ValueError("a lockstep needs at least one participant")
@@ -335,6 +355,7 @@ class Lockstep:
         self._next_due = next_due
         self._on_event = on_event
         self._stopping = stopping
+        self._skippable = frozenset(skippable)
         self._received = received
         self._catch_up = catch_up
         self._queued = queued
@@ -349,7 +370,7 @@ class Lockstep:
         self._sent_at: dict[str, float] = {}
         self._rejoined_at: float | None = None  # wall time of the round's last rejoin
         self._held_at: float | None = None  # wall time of the round's last holding report
-        self._dues: dict[str, int] = {}
+        self._dues: dict[str, int] = {}  # each participant's latest reported next due
         self._anchor: tuple[float, int] | None = None
         self._started: float | None = None
         self._start_us = self.clock.now_us
@@ -422,25 +443,46 @@ class Lockstep:
             hook(us_to_seconds(now_us))
         self._number += 1
         tick = Tick(self._number, now_us)
-        raws = {name: self._tick_for(name, tick) for name in self.participants}
+        raws = {
+            name: self._tick_for(name, tick)
+            for name in self.participants
+            if self._needs_tick(name, now_us)
+        }
+        for name in self.participants:
+            if name in raws:
+                self._dues.pop(name, None)  # it reports afresh
+            else:
+                self.stats.skipped[name] += 1
         self._current = tick
         self._open = True
-        self._dues = {}
-        self._pending = set(self.participants)
+        self._pending = set(raws)
         if self._started is None:
             self._started = self._wall()
         self._written = {}
         self._rejoined_at = None
         self._held_at = None
         if self._received is not None:  # what the cycle writes is counted from here
-            self._read_base = {name: self._received(name) or 0 for name in self.participants}
+            self._read_base = {name: self._received(name) or 0 for name in raws}
         for name, channel in self.participants.items():
+            if name not in raws:
+                continue
             self._sent_at[name] = self._wall()
             try:
                 channel.send(raws[name])
             except LinkError as exc:
                 raise self._lost(name, exc) from exc
         return tick
+
+    def _needs_tick(self, name: str, now_us: int) -> bool:
+        """Whether ``name`` takes part in the round at ``now_us`` (*Partial rounds*)."""
+        if name not in self._skippable:
+            return True
+        due = self._dues.get(name)
+        if due is None or due == NEXT_TICK or (due != NOTHING_DUE and due <= now_us):
+            return True
+        if self._queued is None:
+            return False
+        return (self._queued(name) or 0) != self._queued_base.get(name, 0)
 
     def _tick_for(self, name: str, tick: Tick) -> bytes:
         """The tick as sent to ``name``: with the octets queued for it since its last one."""

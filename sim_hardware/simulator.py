@@ -388,6 +388,7 @@ class Simulator:
                 wall=wall, wait=self._wait, clock=self.clock, next_due=self.next_due,
                 advance_hooks=[self.advance], round_timeout=round_timeout,
                 received=self.received, queued=self.queued, stopping=lambda: self.stopping,
+                skippable=[name for name in self.timing if name in bench.nodes],
             )  # fmt: skip
             for relay in self.relays.values():
                 relay.in_lockstep = True

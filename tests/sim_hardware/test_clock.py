@@ -209,6 +209,42 @@ def test_idle_spans_are_jumped_when_everyone_reports_a_far_next_due(bench):
     assert result.dues == {"lander": 12.4, "orbiter": 7.35, "ground": None}
 
 
+def test_a_node_with_nothing_due_and_nothing_queued_sits_out_the_round(bench):
+    """Partial rounds: the ground asks for the next tick, the lander has nothing before 5.0 and
+    nothing reached it, so it is not ticked at 0.1..0.3; at 0.4 a frame queued for it brings it
+    in (with every octet queued meanwhile), and its standing due still bounds the jumps."""
+    queued = {"lander": 0, "ground": 0}
+    lock, clients = bench.lockstep(
+        "lander", "ground", skippable=["lander"], queued=lambda name: queued[name]
+    )
+    lander = clients["lander"]
+
+    def round_of(*names, lander_due=5.0, ground_due=None):
+        lock.send_ticks()
+        assert lock.pending == frozenset(names)
+        ticks = {}
+        for name in names:
+            client = clients[name]
+            ticks[name] = client.wait_tick(2.0)
+            client.done(lander_due if name == "lander" else ground_due)
+        return lock.collect(), ticks
+
+    round_of("lander", "ground")  # the first round: everyone
+    for _ in range(3):
+        result, _ = round_of("ground")
+        assert result.dues["lander"] == 5.0
+    assert lock.stats.skipped["lander"] == 3 and "ground" not in lock.stats.skipped
+    assert lander.channel.receive(0) is None  # no tick went its way
+    queued["lander"] = 30
+    _, ticks = round_of("lander", "ground", ground_due=math.inf)
+    assert (ticks["lander"].number, ticks["lander"].sent) == (5, 30)
+    assert lock.now == 5.0  # the lander's due bounds the jump
+    result, ticks = round_of("lander", "ground", lander_due=math.inf, ground_due=math.inf)
+    assert ticks["lander"].time == 5.0 and result.next_time == 5.1
+    result, _ = round_of("ground", ground_due=None)  # nothing due at all: sits out
+    assert lock.stats.skipped["lander"] == 4
+
+
 def test_the_simulators_own_next_due_and_max_jump_bound_a_jump(bench):
     own = [3.0]
     lock, clients = bench.lockstep("lander", "orbiter", next_due=lambda: own[0], max_jump=10.0)
