@@ -181,7 +181,7 @@ def parse_fault(spec: str) -> dict[str, Any]:
     form = "TARGET:KIND[@AT][+DURATION][,KEY=VALUE...]"
     shown = repr(spec) if len(spec) <= 80 else repr(spec[:77]) + "..."  # one short line
     head, *pairs = spec.split(",")
-    target, sep, rest = head.partition(":")
+    target, sep, rest = head.rpartition(":")  # a link's target has one itself: link:NODE
     if not sep or not target or not rest:
         raise GroundError(f"fault {shown}: write {form}")
     duration = None

@@ -50,6 +50,10 @@ def test_fault_specs_read_or_are_refused_with_the_expected_form():
         "at": 400.0, "target": "sta_arm.gripper", "kind": "grasp_slip", "duration": 30.0,
     }  # fmt: skip
     assert parse_fault("os_container.slots:not_seated,index=3")["params"] == {"index": 3}
+    assert parse_fault("link:lander:blackout@600+60,direction=down") == {  # a space link's
+        "at": 600.0, "target": "link:lander", "kind": "blackout", "duration": 60.0,
+        "params": {"direction": "down"},
+    }  # fmt: skip
     for bad in ("grasp_slip", "sta_arm:", "sta_arm:stall@soon", "sta_arm:stall,index",
                 "sta_arm:stall@-5"):  # fmt: skip
         with pytest.raises(GroundError, match="fault"):
