@@ -324,6 +324,8 @@ class Session:
         self._file = self._sock.makefile("rwb")
         self._schedule: list[tuple[float, int, Callable[[], None]]] = []  # (time, order, action)
         self._scheduled = 0
+        self._held = False  # the station's pace is held (decision 0034)
+        self._still: tuple[float, int] | None = None  # (time, received) while time is held
         self._mark = self.request(op="status")["received"]
 
     # ------------------------------------------------------------------ plumbing
@@ -342,6 +344,7 @@ class Session:
                 reply = self._exchange({**message, "until": when})
                 if float(reply["time"]) >= when - 1e-9:
                     self._schedule.pop(0)
+                    self._still = None  # the action may ask the station anything
                     action()
                 return reply
         return self._exchange(message)
@@ -366,7 +369,31 @@ class Session:
         reply = json.loads(line)
         if "error" in reply:
             raise GroundError(reply["error"])
+        self._remember(message, reply)
         return dict(reply)
+
+    def _remember(self, message: dict[str, Any], reply: dict[str, Any]) -> None:
+        """Keep the station's time and packet count while they stand still, so that
+        :meth:`now` and the waits' looks need no ``status`` request of their own (decision
+        0050). At the held pace a step the simulation answered (its time reached, or a packet
+        after ``since`` for a ``wake``) leaves the client in the tick that woke it, held for it
+        until it steps again, whatever other clients do: nothing moves the time or the count
+        meanwhile. A step answered on the wall clock does not hold the tick, nor does any
+        other pace."""
+        op = message.get("op")
+        if op == "status":  # the pace; a status alone does not hold the tick for this client
+            self._held = reply.get("pace") == "held"
+            if not self._held:
+                self._still = None
+        elif op == "step":
+            until, since = float(message["until"]), message.get("since")
+            time_, count = float(reply["time"]), int(reply["next"])
+            simulated = time_ >= until - 1e-9 or (
+                bool(message.get("wake")) and since is not None and count > int(since)
+            )  # fmt: skip
+            self._still = (time_, count) if self._held and simulated else None
+        elif op == "pace":
+            self._held, self._still = False, None
 
     def close(self) -> None:
         """Close the connection (the bench keeps running)."""
@@ -387,6 +414,8 @@ class Session:
 
     def now(self) -> float:
         """The simulated time (s)."""
+        if self._still is not None:
+            return self._still[0]
         return float(self.request(op="status")["time"])
 
     def status(self) -> dict[str, Any]:
@@ -691,7 +720,10 @@ class Session:
         return self._clock()[1]
 
     def _clock(self) -> tuple[float, int]:
-        """The simulated time and the count of packets received, from one status request."""
+        """The simulated time and the count of packets received, from one status request (or
+        from the step that left time held: :meth:`_remember`)."""
+        if self._still is not None:
+            return self._still
         status = self.request(op="status")
         return float(status["time"]), int(status["received"])
 
