@@ -26,6 +26,7 @@ from benchmarks import (
     idle_archive,
     lateness,
     lockstep,
+    montecarlo,
     pty_link,
     space_link,
 )
@@ -40,6 +41,8 @@ CONTROL_VALIDATION_TARGET = 0.5  # control-port commands/s validated over not va
 LATENESS_TARGET_MS = 1.0  # wall-mode 10 Hz group: p99 lateness at most the sleep loop's + 1 ms
 BOARD_CPU_TARGET = 0.05  # one emulated board keeping a 115200-baud line saturated (issue 18)
 IDLE_ARCHIVE_TARGET = 2.0  # an idle fast bench's archive growth over a real-time one's (issue 19)
+MC_EFFICIENCY_TARGET = 0.8  # msr montecarlo: 2 local workers' runs/hour over 2x one's (issue 21)
+MC_DASK_OVERHEAD_TARGET = 1.1  # msr montecarlo: a 2-worker Dask cluster's wall over the pool's
 LATENESS_SECONDS = 60.0
 PROFILE = Path("runs") / "bench_lockstep_profile.txt"
 
@@ -123,7 +126,28 @@ def main() -> int:
         f"{mission['peak_memory_mib']:,.0f} MiB (all processes), {mission['rounds']:,} lockstep "
         f"rounds, {mission['ms_per_round']:.2f} ms a round"
     )
+    farm = montecarlo.run()
+    dask_line = ("Dask not installed" if farm["dask"] is None else
+                 f"a local Dask cluster of 2 workers {farm['dask']['runs_per_hour']:,.0f}/h, "
+                 f"overhead {farm['dask_overhead']:.2f}x the local pool's wall time")  # fmt: skip
+    print(
+        f"msr montecarlo, {farm['tubes']}-tube campaigns: local pool 1 worker "
+        f"{farm['local_1']['runs_per_hour']:,.0f} runs/h, 2 workers "
+        f"{farm['local_2']['runs_per_hour']:,.0f} runs/h (parallel efficiency "
+        f"{farm['parallel_efficiency']:.2f}); {dask_line}; load average "
+        f"{farm['local_1']['load_before']:.1f} before"
+    )
     checks = {f"codec_{op}_vs_spacepackets": ratios[op] >= CODEC_TARGET for op in ratios}
+    checks["montecarlo_parallel_efficiency_at_least_0.8"] = (
+        farm["parallel_efficiency"] >= MC_EFFICIENCY_TARGET
+    )
+    checks["montecarlo_dask_overhead_at_most_1.1"] = (
+        farm["dask_overhead"] is not None and farm["dask_overhead"] <= MC_DASK_OVERHEAD_TARGET
+    )
+    checks["montecarlo_every_run_passed"] = all(
+        row is not None and row["passed"] == row["runs"]
+        for row in (farm["local_1"], farm["local_2"], farm["dask"])
+    )
     checks["campaign_ok"] = mission["ok"]
     checks["campaign_at_most_60_s_wall"] = mission["wall_seconds"] <= CAMPAIGN_WALL_TARGET
     checks["campaign_under_1_gib"] = mission["peak_memory_bytes"] < CAMPAIGN_MEMORY_TARGET
@@ -164,7 +188,10 @@ def main() -> int:
         "lockstep": rounds,
         "idle_archive": idle,
         "campaign": mission,
+        "montecarlo": farm,
         "targets": {
+            "montecarlo_parallel_efficiency": MC_EFFICIENCY_TARGET,
+            "montecarlo_dask_overhead": MC_DASK_OVERHEAD_TARGET,
             "campaign_wall_seconds": CAMPAIGN_WALL_TARGET,
             "campaign_memory_bytes": CAMPAIGN_MEMORY_TARGET,
             "codec_ratio": CODEC_TARGET,
