@@ -310,8 +310,9 @@ def _result(
     if outcome == "timeout":
         status = "timeout"
         verdict = f"TIMEOUT: ended after {spec.timeout:g} s of wall time"
-    elif outcome == "cancelled":
-        status, verdict = "error", "cancelled: the farm was interrupted"
+    elif outcome == "cancelled":  # the farm drops it: nothing to digest or bring back
+        return RunResult(**base, status="error", verdict="cancelled: the farm was interrupted",
+                         wall_seconds=round(wall, 3))  # fmt: skip
     elif summary:
         status = "pass" if summary.get("ok") else "fail"
         verdict = str(summary.get("verdict", ""))
