@@ -36,6 +36,7 @@ import operator
 import re
 import socket
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -345,9 +346,26 @@ class Session:
                 if float(reply["time"]) >= when - 1e-9:
                     self._schedule.pop(0)
                     self._still = None  # the action may ask the station anything
+                    self._cycles_done()
                     action()
                 return reply
         return self._exchange(message)
+
+    def _cycles_done(self) -> None:
+        """Wait (at most :data:`CYCLES_DONE_LIMIT` wall seconds) until every lockstep
+        participant but the ground has reported the cycle of the held tick done, so an action
+        such as a node reset meets every node between two cycles, never in one: whether a
+        node killed now had finished its cycle would otherwise be the wall clock's choice, and
+        the rerun would differ (decision 0050). A bench without a back door: at once."""
+        deadline = time.monotonic() + CYCLES_DONE_LIMIT
+        while time.monotonic() < deadline:
+            try:
+                pending = backdoor_request(self.run_dir, {"op": "status"}).get("pending", [])
+            except GroundError:
+                return
+            if not [name for name in pending if name != "ground"]:
+                return
+            time.sleep(0.005)
 
     def at(self, when: float, action: Callable[[], None]) -> None:
         """Do ``action`` when simulated time reaches ``when`` s, during whatever the session is
@@ -938,6 +956,10 @@ class Session:
             return bool(_COMPARE[op](value, expected)), f"{name} = {_shown(name, value)}"
         except TypeError:
             return False, f"{name} = {value!r} cannot be compared with {expected!r}"
+
+
+CYCLES_DONE_LIMIT: Final = 10.0
+"""Wall seconds a scheduled action waits for the nodes to finish the held tick's cycle."""
 
 
 def backdoor_address(run_dir: Path) -> tuple[str, int]:

@@ -26,18 +26,20 @@ said it has nothing to do before ``d``, so the skipped ticks would have been emp
 tick times depend only on what the participants report, never on the wall clock: the same
 behaviour gives the same sequence of tick times at any speed.
 
-**Partial rounds.** A participant named in ``skippable`` (the flight nodes) is left out of a
-round it has nothing in: its standing ``next_due`` (the last it reported, an absolute time) is
-after the round's time, it did not ask for the next tick, and nothing was queued for it since its
-last tick (``sent`` would be 0). Its cycle there would be empty, for the reason a jump may skip
-ticks: it said it has nothing to do before its due, and nothing reached it. Its standing due
-still takes part in the jump rule, and its next tick carries every octet queued meanwhile. A
-round at a fixed point that only another participant needs (the ground taking the frames the
-nodes wrote in the round before, a node's own rate group) thus costs the others nothing. A
-participant is always ticked in the first round. One that restarts keeps its predecessor's
-standing due (its first cycle comes then, or when a frame reaches it), so which rounds it sits
-out never depends on when its hello came. The ground (pacing, clients) is never skipped.
-``stats.skipped`` counts, per participant, the rounds it sat out.
+**Partial rounds.** A participant named in ``skippable`` is left out of a round it has nothing
+in: its standing ``next_due`` (the last it reported) is a time after the round's, and nothing
+was queued for it since its last tick (``sent`` would be 0). Its cycle there would be empty, for
+the reason a jump may skip ticks: it said it has nothing to do before its due, and nothing
+reached it. Its standing due still takes part in the jump rule, and its next tick carries every
+octet queued meanwhile. A round at a fixed point that only some participants need (the ground
+taking the frames the nodes wrote in the round before, the nodes' housekeeping) thus costs the
+others nothing. One that asked for the next tick, or said it has nothing due at all, is in
+every round: that is how a participant follows time itself (the ground station pacing a bench
+reports nothing due, decision 0039; at the held pace it reports its clients' waits, decision
+0034). A participant is always ticked in the first round. One that restarts keeps its
+predecessor's standing due (its first cycle comes then, or when a frame reaches it), so which
+rounds it sits out never depends on when its hello came. ``stats.skipped`` counts, per
+participant, the rounds it sat out.
 
 **Wall mode.** Ticks are paced to ``wall`` (a monotonic seconds callable): the tick at simulated
 ``t`` is sent no earlier than ``wall0 + (t - t0)``, where ``(wall0, t0)`` is the first round.
@@ -478,7 +480,7 @@ class Lockstep:
         if name not in self._skippable:
             return True
         due = self._dues.get(name)
-        if due is None or due == NEXT_TICK or (due != NOTHING_DUE and due <= now_us):
+        if due is None or due in (NEXT_TICK, NOTHING_DUE) or due <= now_us:
             return True
         if self._queued is None:
             return False

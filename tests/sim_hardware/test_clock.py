@@ -212,10 +212,11 @@ def test_idle_spans_are_jumped_when_everyone_reports_a_far_next_due(bench):
 def test_a_node_with_nothing_due_and_nothing_queued_sits_out_the_round(bench):
     """Partial rounds: the ground asks for the next tick, the lander has nothing before 5.0 and
     nothing reached it, so it is not ticked at 0.1..0.3; at 0.4 a frame queued for it brings it
-    in (with every octet queued meanwhile), and its standing due still bounds the jumps."""
+    in (with every octet queued meanwhile), and its standing due still bounds the jumps. One
+    with nothing due at all is in every round."""
     queued = {"lander": 0, "ground": 0}
     lock, clients = bench.lockstep(
-        "lander", "ground", skippable=["lander"], queued=lambda name: queued[name]
+        "lander", "ground", skippable=["lander", "ground"], queued=lambda name: queued[name]
     )
     lander = clients["lander"]
 
@@ -241,8 +242,11 @@ def test_a_node_with_nothing_due_and_nothing_queued_sits_out_the_round(bench):
     assert lock.now == 5.0  # the lander's due bounds the jump
     result, ticks = round_of("lander", "ground", lander_due=math.inf, ground_due=math.inf)
     assert ticks["lander"].time == 5.0 and result.next_time == 5.1
-    result, _ = round_of("ground", ground_due=None)  # nothing due at all: sits out
-    assert lock.stats.skipped["lander"] == 4
+    # nothing due at all (the lander's inf): in every round, as one that asks for the next tick
+    round_of("lander", "ground", lander_due=9.0, ground_due=9.5)
+    assert lock.stats.skipped["lander"] == 3 and lock.now == 9.0
+    lock.send_ticks()  # the lander's due; the ground, due at 9.5, sits this one out
+    assert lock.pending == {"lander"} and lock.stats.skipped["ground"] == 1
 
 
 def test_the_simulators_own_next_due_and_max_jump_bound_a_jump(bench):
