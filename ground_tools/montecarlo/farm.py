@@ -48,9 +48,12 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "MANIFEST_FILE",
     "MAX_RUNS",
+    "connect_scheduler",
+    "draw_from_json",
     "load_manifest",
     "result_to_json",
     "run_montecarlo",
+    "run_specs",
 ]
 
 MANIFEST_FILE: Final = "manifest.json"
@@ -60,6 +63,8 @@ MAX_RUNS: Final = 100_000
 DEFAULT_TIMEOUT: Final = 1800.0
 """Wall seconds a run may take (a 30-tube campaign takes about 30 s: generous for a loaded
 worker, short enough that a hung run does not hold a worker for hours)."""
+DASK_CONNECT_TIMEOUT: Final = 30.0
+"""Wall seconds to reach the Dask scheduler."""
 DASK_RETRIES: Final = 1
 """Dask's re-runs of a task that *raised* (run_one does not, but for a worker's own error); a
 worker that *died* is the scheduler's ``allowed-failures`` (default 3)."""
@@ -154,34 +159,41 @@ def run_montecarlo(
     draws = [draw(disp, seed, i) for i in range(runs)]
     cores = workers or os.cpu_count() or 1
     executor = f"dask:{scheduler}" if scheduler else f"local:{cores}"
-    manifest = _write_manifest(out, runs=runs, seed=seed, scenario=None if procedure else scenario,
-                               procedure_text=procedure_text, tubes=tubes, timeout=timeout,
-                               keep=keep, dispersions_text=disp.text, bench_text=bench_text,
-                               executor=executor, draws=draws)  # fmt: skip
-    specs = [
-        RunSpec(draw=d, bench_text=bench_text, scenario=None if procedure else scenario,
-                procedure_text=procedure_text, tubes=tubes, timeout=timeout, keep=keep)
-        for d in draws
-    ]  # fmt: skip
-    return run_specs(out, manifest, specs, workers=cores, scheduler=scheduler, log=log,
-                     progress=progress)  # fmt: skip
+    client = connect_scheduler(scheduler) if scheduler else None  # before the folder is made
+    try:
+        manifest = _write_manifest(
+            out, runs=runs, seed=seed, scenario=None if procedure else scenario,
+            procedure_text=procedure_text, tubes=tubes, timeout=timeout, keep=keep,
+            dispersions_text=disp.text, bench_text=bench_text, executor=executor, draws=draws,
+        )  # fmt: skip
+        specs = [
+            RunSpec(draw=d, bench_text=bench_text, scenario=None if procedure else scenario,
+                    procedure_text=procedure_text, tubes=tubes, timeout=timeout, keep=keep)
+            for d in draws
+        ]  # fmt: skip
+        return run_specs(out, manifest, specs, workers=cores, client=client, log=log,
+                         progress=progress)  # fmt: skip
+    finally:
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close(timeout=10)
 
 
 def run_specs(
     out: Path, manifest: dict[str, Any], specs: Sequence[RunSpec], *, workers: int = 1,
-    scheduler: str | None = None, log: Callable[[str], None] = print, progress: bool = True,
+    client: Any = None, log: Callable[[str], None] = print, progress: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
-    """Run ``specs`` on the local pool (``workers`` threads) or the Dask cluster at
-    ``scheduler``, store each result in ``out`` as it comes, and write the report (partial,
-    then :class:`KeyboardInterrupt` again, on Ctrl-C)."""
+    """Run ``specs`` on the local pool (``workers`` threads) or, given a Dask ``client``
+    (:func:`connect_scheduler`), on its cluster; store each result in ``out`` as it comes, and
+    write the report (partial, then :class:`KeyboardInterrupt` again, on Ctrl-C)."""
     farm = _Farm(out, len(specs), log, _Progress(len(specs), log, enabled=progress))
     interrupted = False
     try:
         with farm.progress:
-            if scheduler is None:
+            if client is None:
                 _run_local(farm, specs, workers)
             else:
-                _run_dask(farm, specs, scheduler)
+                _run_dask(farm, specs, client)
     except KeyboardInterrupt:
         interrupted = True
     results = [farm.results[i] for i in sorted(farm.results)]
@@ -354,16 +366,30 @@ def _guarded(spec: RunSpec, cancelled: Callable[[], bool]) -> RunResult:
                          verdict=verdict)  # fmt: skip
 
 
-def _run_dask(farm: _Farm, specs: Sequence[RunSpec], address: str) -> None:
-    """The Dask executor (module docstring)."""
-    from distributed import Client, Event, Variable, as_completed
+def connect_scheduler(address: str, timeout: float | None = None) -> Any:
+    """A Dask client of the scheduler at ``address``.
 
+    Raises:
+        GroundError: no scheduler answers there within ``timeout`` wall seconds (default
+            :data:`DASK_CONNECT_TIMEOUT`), or Dask is not installed.
+    """
+    _need_dask()
+    from distributed import Client
+
+    wait = DASK_CONNECT_TIMEOUT if timeout is None else timeout
     try:
-        client = Client(address, timeout="30s")
+        return Client(address, timeout=f"{wait}s")
     except (OSError, TimeoutError) as exc:
-        raise GroundError(f"--scheduler {address}: no Dask scheduler answers: "
-                          f"{str(exc).splitlines()[0][:200]}") from None  # fmt: skip
+        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise GroundError(f"--scheduler {address}: no Dask scheduler answers: {first}") from None
+
+
+def _run_dask(farm: _Farm, specs: Sequence[RunSpec], client: Any) -> None:
+    """The Dask executor (module docstring)."""
+    from distributed import Event, Variable, as_completed
+
     token = uuid.uuid4().hex[:12]
+    futures: dict[Any, RunSpec] = {}
     try:
         futures = {
             client.submit(run_one, spec, key=f"msr-run-{spec.draw.index:04d}-{token}",
@@ -380,12 +406,10 @@ def _run_dask(farm: _Farm, specs: Sequence[RunSpec], address: str) -> None:
         except KeyboardInterrupt:
             with contextlib.suppress(Exception):
                 Event(f"msr-stop-{token}", client=client).set()  # runs under way end theirs
-            with contextlib.suppress(Exception):
-                client.cancel(list(futures))
             raise
     finally:
         with contextlib.suppress(Exception):
-            client.close(timeout=10)
+            client.cancel(list(futures))  # after an error or Ctrl-C: nothing more starts
 
 
 def _dask_result(future: Any, spec: RunSpec) -> RunResult:

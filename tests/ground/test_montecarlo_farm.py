@@ -91,6 +91,27 @@ def test_a_scheduler_without_dask_installed_is_one_clear_error(
     assert not (tmp_path / "out").exists()
 
 
+def test_a_scheduler_that_does_not_answer_is_one_line_and_no_folder(
+    tmp_path: Path, dispersions: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    pytest.importorskip("distributed")
+    import socket
+
+    from ground_tools.cli import main
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(farm, "DASK_CONNECT_TIMEOUT", 2.0)
+    monkeypatch.setenv("COLUMNS", "80")
+    status = main(["montecarlo", "--runs", "2", "--dispersions", str(dispersions), "-o",
+                   str(tmp_path / "out"), "--scheduler", f"tcp://127.0.0.1:{port}"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert status == 2 and "no Dask scheduler answers" in err, err
+    assert not (tmp_path / "out").exists()
+
+
 def test_rerun_of_a_folder_that_is_not_one_is_one_line(tmp_path: Path) -> None:
     done = _msr("rerun", str(tmp_path), "--run", "0", cwd=tmp_path)
     assert done.returncode == 2 and "not a Monte Carlo folder" in done.stderr, done.stderr
