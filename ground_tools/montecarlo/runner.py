@@ -509,7 +509,7 @@ def _child(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the farm ends its runs itself
     request_path, parent = Path(argv[0]), int(argv[1])
     request = json.loads(request_path.read_text(encoding="utf-8"))
-    runs = Path(request["runs_dir"])
+    runs = Path(request["runs_dir"]).resolve()  # absolute: every path the bench records
     try:
         _die_with_parent(parent)
         from ground_tools.campaign import run_campaign
@@ -522,8 +522,9 @@ def _child(argv: list[str]) -> int:
         if request.get("inherit"):
             extra["inherit"] = Path(request["inherit"])
         run_campaign(
-            Path(request["bench"]), seed=int(request["seed"]), tubes=int(request["tubes"]),
-            faults=tuple(request["faults"]), runs_dir=runs, scenario=request["scenario"],
+            Path(request["bench"]).resolve(), seed=int(request["seed"]),
+            tubes=int(request["tubes"]), faults=tuple(request["faults"]), runs_dir=runs,
+            scenario=request["scenario"],
             quiet=True, log=lambda line: print(line, flush=True), **extra,
         )  # fmt: skip
     except _Ended:
