@@ -299,6 +299,9 @@ class Session:
         GroundError: the station cannot be reached.
     """
 
+    _held: bool = False  # the station's pace is held (decision 0034)
+    _still: tuple[float, int] | None = None  # (time, received) while time is held (_remember)
+
     def __init__(
         self,
         address: tuple[str, int],
@@ -325,8 +328,6 @@ class Session:
         self._file = self._sock.makefile("rwb")
         self._schedule: list[tuple[float, int, Callable[[], None]]] = []  # (time, order, action)
         self._scheduled = 0
-        self._held = False  # the station's pace is held (decision 0034)
-        self._still: tuple[float, int] | None = None  # (time, received) while time is held
         self._mark = self.request(op="status")["received"]
 
     # ------------------------------------------------------------------ plumbing
@@ -487,12 +488,19 @@ class Session:
         """
         request_id, node, name = sent
         deadline = self.now() + timeout
+        carried: list[dict[str, Any]] | None = None  # its stages, as the step's reply gave them
         while True:
             now, mark = self._clock()  # before the look: nothing that comes after is missed
-            result = self._result(node, name, request_id)
+            if carried is not None and self._still is not None:
+                result = _command_result(node, name, request_id, carried)
+            else:
+                result = self._result(node, name, request_id)
             if result.final in FINAL_STAGES or now >= deadline:
                 break
-            self.request(op="step", until=deadline, wake=True, since=mark)
+            reply = self.request(op="step", until=deadline, wake=True, since=mark)
+            command = reply.get("command") or {}
+            same = (command.get("node"), command.get("request_id")) == (node, request_id)
+            carried = command.get("stages") if same else None
         self._say(str(result))
         if check and not result.ok:
             if not result.stages or result.final not in FINAL_STAGES:
@@ -731,8 +739,7 @@ class Session:
 
     def _result(self, node: str, name: str, request_id: str) -> CommandResult:
         stages = self.request(op="stages", node=node, request_id=request_id)["stages"]
-        items = tuple((s["stage"], float(s["time"]), s["reason"]) for s in stages)
-        return CommandResult(node, name, request_id, items)
+        return _command_result(node, name, request_id, stages)
 
     def _seen(self) -> int:
         return self._clock()[1]
@@ -956,6 +963,13 @@ class Session:
             return bool(_COMPARE[op](value, expected)), f"{name} = {_shown(name, value)}"
         except TypeError:
             return False, f"{name} = {value!r} cannot be compared with {expected!r}"
+
+
+def _command_result(
+    node: str, name: str, request_id: str, stages: list[dict[str, Any]]
+) -> CommandResult:
+    items = tuple((s["stage"], float(s["time"]), s["reason"]) for s in stages)
+    return CommandResult(node, name, request_id, items)
 
 
 CYCLES_DONE_LIMIT: Final = 10.0

@@ -53,7 +53,9 @@ archived; a refused one is answered with an error naming the field and the probl
 ``packets``  ``since``, ``limit``: the decoded packets after ``since`` (``next`` to go on)
 ``step``     ``until`` (simulated s), ``wake``: reply once time reaches ``until``, or (``wake``)
              at the first packet received after the request, or after ``STEP_WALL_LIMIT``
-             wall seconds (the client asks again: a long wait never looks like a dead station)
+             wall seconds (the client asks again: a long wait never looks like a dead station);
+             the reply: ``time``, ``next`` (packets received), and ``command``: the client's
+             latest command (``node``, ``request_id``) with its ``stages`` as ``stages`` gives
 ``pace``     ``pace``: a number (x real time) or null (as fast as possible)
 ``resync``   ``node``: resynchronise the node's uplink (decision 0023): the station answers the
              node's next challenge report with a resync frame signed with the key; reply the
@@ -197,6 +199,7 @@ class _Client:
     waiting: dict[str, Any] | None = None  # a pending step request
     resumes: float | None = None  # the until of a step answered on the wall clock (held pace)
     since: int = 0  # packets received when the step was asked
+    command: tuple[str, str] | None = None  # (node, request id) of its latest command
 
 
 class Station:
@@ -704,9 +707,19 @@ class Station:
                 # and the dues the station reports meanwhile must not depend on when it does
                 client.resumes = None if simulated else step["until"]
                 client.waiting = None
-                self._reply(client, {"time": now, "next": self.received})
+                self._reply(client, self._woke(client, now))
                 self._answer_lines(client)
         return woken
+
+    def _woke(self, client: _Client, now: float) -> dict[str, Any]:
+        """A step's reply: the time reached, the packet count, and the stages of the client's
+        latest command, what a procedure waiting for it would ask next (decision 0050)."""
+        reply: dict[str, Any] = {"time": now, "next": self.received}
+        if client.command is not None:
+            node, rid = client.command
+            reply["command"] = {"node": node, "request_id": rid,
+                                "stages": self.stages.get((node, rid), [])}  # fmt: skip
+        return reply
 
     def _handle(self, client: _Client, request: Any) -> dict[str, Any] | None:
         """Answer one decoded request line: parsed into its schema first (decision 0028), so
@@ -743,7 +756,10 @@ class Station:
         if isinstance(message, StatusRequest):
             return self.status()
         if isinstance(message, CmdRequest):
-            return self._command(message)
+            reply = self._command(message)
+            if "request_id" in reply:
+                client.command = (message.node, str(reply["request_id"]))
+            return reply
         if isinstance(message, StagesRequest):
             return {"stages": self.stages.get((message.node, message.request_id), [])}
         if isinstance(message, LatestRequest):
