@@ -357,10 +357,12 @@ class Station:
             print(f"ground station: archive: {exc}", file=sys.stderr, flush=True)
 
     def allowed(self) -> float:
-        """The simulated time the station lets the run reach now."""
+        """The simulated time the station lets the run reach now. At the held pace: any time
+        while a client waits (its wait is answered in the first tick at or after its time, which
+        need not be on the tick grid), none while no client does."""
         waits = [c.waiting["until"] for c in self.clients.values() if c.waiting is not None]
         if self.held:
-            return max(waits, default=-math.inf)
+            return math.inf if waits else -math.inf
         paced = math.inf
         pace = self._pace_now()
         if pace is not None:
