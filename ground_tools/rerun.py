@@ -159,7 +159,7 @@ def _compare_capture(result: RunComparison, name: str) -> None:
         return
     records = [iter(reader) for reader in readers]
     if "timing" in name:
-        records = [_without_holding(r) for r in records]
+        records = [without_holding(r) for r in records]
     try:
         detail = _first_difference(records[0], records[1], _record, result, "record")
     except CaptureError as exc:
@@ -171,7 +171,7 @@ def _compare_capture(result: RunComparison, name: str) -> None:
         result.differences.append(Difference(where, detail))
 
 
-def _without_holding(records: Iterator[tuple[float, bytes]]) -> Iterator[tuple[float, bytes]]:
+def without_holding(records: Iterator[tuple[float, bytes]]) -> Iterator[tuple[float, bytes]]:
     """A timing link's records less its holding reports (module docstring)."""
     for ts, raw in records:
         packet = raw[len(ASM) :] if raw.startswith(ASM) else raw

@@ -113,16 +113,16 @@ def rerun_run(
     private = folder / "reruns" / f"{index:04d}-{time.strftime('%Y%m%d-%H%M%S')}"
     private.mkdir(parents=True)
     log(f"montecarlo rerun: run {index} (seed {spec.draw.seed}) in {private}")
-    request = runner._write_request(spec, private, inherit=first)
-    outcome, reason = runner._run_child(private, request, spec.timeout, lambda: False)
-    folders = runner._run_folders(private / "runs")
+    request = runner.write_request(spec, private, inherit=first)
+    outcome, reason = runner.run_child(private, request, spec.timeout, lambda: False)
+    folders = runner.run_folders(private / "runs")
     if outcome != "done" and not folders:
         raise GroundError(f"run {index}: the rerun did not run: {reason or outcome}")
     run_dir = folders[-1] if folders else None
     summary: dict[str, Any] = {}
     new_digests: dict[str, str] = {}
     if run_dir is not None:
-        runner._checkpoint(run_dir / "archive.sqlite")
+        runner.checkpoint(run_dir / "archive.sqlite")
         new_digests = runner.run_digests(run_dir)
         if (run_dir / "summary.json").is_file():
             summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))

@@ -50,9 +50,13 @@ from ground_tools.montecarlo.model import RunResult, RunSpec, Status
 
 __all__ = [
     "BUNDLE_ALWAYS",
+    "checkpoint",
+    "run_child",
     "run_digests",
+    "run_folders",
     "run_one",
     "unpack_bundle",
+    "write_request",
 ]
 
 REQUEST_FILE: Final = "request.json"
@@ -104,11 +108,11 @@ def run_one(spec: RunSpec, *, cancelled: Callable[[], bool] | None = None) -> Ru
     private = Path(tempfile.mkdtemp(prefix=f"msr-mc-{draw.index:04d}-"))
     try:
         try:
-            request = _write_request(spec, private)
+            request = write_request(spec, private)
         except Exception as exc:  # a variant the bench rules refuse: the run cannot run
             return RunResult(**base, status="error", verdict=f"error: {_line(exc)}",
                              wall_seconds=round(time.monotonic() - started, 3))  # fmt: skip
-        outcome, reason = _run_child(private, request, spec.timeout, cancelled)
+        outcome, reason = run_child(private, request, spec.timeout, cancelled)
         return _result(spec, private, outcome, reason, base, time.monotonic() - started)
     finally:
         shutil.rmtree(private, ignore_errors=True)
@@ -194,7 +198,9 @@ def variant_text(bench_text: str, draw: Any) -> str:
     return variant_bench_text(bench_text, draw)
 
 
-def _write_request(spec: RunSpec, private: Path, inherit: Path | None = None) -> Path:
+def write_request(spec: RunSpec, private: Path, inherit: Path | None = None) -> Path:
+    """Write the run's variant bench file, its procedure (if any) and :data:`REQUEST_FILE` in
+    ``private``; the request's path. ``inherit``: the run folder whose secrets a rerun takes."""
     (private / "bench.toml").write_text(variant_text(spec.bench_text, spec.draw), encoding="utf-8")
     procedure = None
     if spec.procedure_text is not None:
@@ -211,7 +217,7 @@ def _write_request(spec: RunSpec, private: Path, inherit: Path | None = None) ->
     return path
 
 
-def _run_child(
+def run_child(
     private: Path, request: Path, timeout: float, cancelled: Callable[[], bool]
 ) -> tuple[str, str]:
     """Run the child to its end, its timeout or a cancel: ``("done"|"error"|"timeout"|
@@ -269,13 +275,14 @@ def _down_all(runs: Path) -> None:
     record names and is harmless on a bench already down)."""
     from ground_tools.bench_ctl import BENCH_FILE, bench_down
 
-    for folder in _run_folders(runs):
+    for folder in run_folders(runs):
         if (folder / BENCH_FILE).is_file():
             with contextlib.suppress(Exception):
                 bench_down(folder)
 
 
-def _run_folders(runs: Path) -> list[Path]:
+def run_folders(runs: Path) -> list[Path]:
+    """The run folders a child made in ``runs`` (not ``latest`` nor a hidden staging file)."""
     if not runs.is_dir():
         return []
     return sorted(p for p in runs.iterdir()
@@ -299,7 +306,7 @@ def _child_reason(log: Path, status: int) -> str:
 def _result(
     spec: RunSpec, private: Path, outcome: str, reason: str, base: dict[str, Any], wall: float
 ) -> RunResult:
-    folders = _run_folders(private / "runs")
+    folders = run_folders(private / "runs")
     run_dir = folders[-1] if folders else None
     summary: dict[str, Any] = {}
     if run_dir is not None and (run_dir / "summary.json").is_file():
@@ -324,7 +331,7 @@ def _result(
     digests: dict[str, str] = {}
     bundle = b""
     if run_dir is not None:
-        _checkpoint(run_dir / "archive.sqlite")
+        checkpoint(run_dir / "archive.sqlite")
         digests = run_digests(run_dir)
         bundle = pack_bundle(run_dir, private / CHILD_LOG, keep=keep)
     elif (private / CHILD_LOG).is_file():
@@ -367,7 +374,7 @@ def failing_check(summary: dict[str, Any]) -> str:
             f"tubes loaded")  # fmt: skip
 
 
-def _checkpoint(archive: Path) -> None:
+def checkpoint(archive: Path) -> None:
     """Fold the archive's write-ahead log into the file (the station was stopped, the WAL may
     remain): the bundle carries one self-contained ``archive.sqlite``."""
     if not archive.is_file():
@@ -385,7 +392,7 @@ def run_digests(run_dir: Path) -> dict[str, str]:
     (``captures/NAME.pcap``), its records (time stamp and octets) less the timing links'
     holding reports; per archive table (``archive.sqlite:TABLE``), its compared columns, row
     by row. A file that cannot be read digests to ``unreadable: ...``."""
-    from ground_tools.rerun import ARCHIVE_FILE, ARCHIVE_TABLES, _without_holding
+    from ground_tools.rerun import ARCHIVE_FILE, ARCHIVE_TABLES, without_holding
     from hal.links.pcap import CaptureError, PcapReader
 
     digests: dict[str, str] = {}
@@ -397,7 +404,7 @@ def run_digests(run_dir: Path) -> dict[str, str]:
             try:
                 records = iter(reader)
                 if "timing" in path.name:
-                    records = _without_holding(records)
+                    records = without_holding(records)
                 for ts, raw in records:
                     sha.update(struct.pack("<dI", ts, len(raw)))
                     sha.update(raw)
