@@ -39,7 +39,7 @@ into the EES, with no step missing or out of order (detours through the gripper 
 near the lander, as after a slip or a rejected seat, are allowed before the slot).
 
 A fault is given as ``TARGET:KIND[@AT][+DURATION][,KEY=VALUE...]``, e.g.
-``sta_arm.gripper:grasp_slip@450+30`` (the grip fails from 450 s to 480 s: the tube held then,
+``sta_arm.gripper:grasp_slip@421+30`` (the grip fails from 421 s to 451 s: the tube held then,
 or grasped then, slips) or ``os_container.slots:not_seated@300+60,index=0``.
 
 **Scenarios.** ``--scenario NAME`` runs one of :data:`SCENARIOS` instead of the nominal

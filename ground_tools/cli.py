@@ -1078,7 +1078,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     campaign.add_argument(
         "--fault", action="append",
-        help="TARGET:KIND[@AT][+DURATION][,KEY=VALUE...], e.g. sta_arm.gripper:grasp_slip@450+30",
+        help="TARGET:KIND[@AT][+DURATION][,KEY=VALUE...], e.g. sta_arm.gripper:grasp_slip@421+30",
     )  # fmt: skip
     _montecarlo_parser(sub)
     return parser
