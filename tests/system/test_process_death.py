@@ -86,8 +86,10 @@ def test_a_process_killed_mid_campaign_is_named_and_the_tubes_counted_from_the_a
     assert died["how"] == "killed by SIGKILL" and died["wall_seconds"] > 0
     assert died["last_sim_time"] is not None and died["last_sim_time"] > 0
     assert victim in summary["verdict"] and summary["ok"] is False
-    # the simulated time the run reached is the archive's, not the dead procedure's 0
-    assert summary["sim_seconds"] == round(_last_archived_time(run_dir), 3) > 0
+    # the simulated time the run reached: at least the archive's last (never the dead
+    # procedure's 0), more when the station told the procedure of a later time before the
+    # death than it had committed to the archive
+    assert summary["sim_seconds"] >= round(_last_archived_time(run_dir), 3) > 0
     assert f"DIED: {died['text']}" in " ".join(out.split())
     archived = _archived_serials(run_dir)
     assert archived, "the test killed after a tube was archived"
