@@ -94,7 +94,6 @@ import json
 import os
 import re
 import secrets
-import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -121,7 +120,7 @@ from pydantic_core import PydanticCustomError
 from hal.errors import HalError
 from hal.links.space_link import SpaceLinkConfig
 from hal.protocol.sdls import DEFAULT_SUITE, GCM_KEY_SIZE, SUITES, KeyFileError, parse_key_file
-from hal.schema import StrictModel
+from hal.schema import StrictModel, parse_toml
 
 __all__ = [
     "ARCHIVES",
@@ -566,17 +565,7 @@ def parse_bench(text: str, source: str = "bench file", *, base: Path | None = No
         BenchError: longer than :data:`MAX_BENCH_BYTES` characters, not TOML, or a field
             missing, unknown or invalid (see :func:`load_bench`).
     """
-    if len(text) > MAX_BENCH_BYTES:
-        raise BenchError(f"{source}: longer than {MAX_BENCH_BYTES} characters (1 MiB), "
-                         "not a bench file")  # fmt: skip
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise BenchError(f"{source}: not valid TOML: {exc}") from None
-    except ValueError:  # an integer literal beyond Python's conversion limit (4300 digits)
-        raise BenchError(f"{source}: not valid TOML: an integer too long to read") from None
-    except RecursionError:  # arrays or inline tables nested hundreds deep
-        raise BenchError(f"{source}: not valid TOML: arrays or tables nested too deep") from None
+    document = parse_toml(text, source, limit=MAX_BENCH_BYTES, what="bench file", error=BenchError)
     try:
         validated = _BenchDocument.model_validate(document)
     except ValidationError as exc:

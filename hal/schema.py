@@ -16,6 +16,7 @@ one-line message names the field (pydantic's ``loc``) and the problem (its ``msg
 from __future__ import annotations
 
 import re
+import tomllib
 from typing import Annotated, Any, Final, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
@@ -123,6 +124,25 @@ def parse(adapter: TypeAdapter[M], request: Any, ops: tuple[str, ...]) -> M:
         if more:
             problem += f" (and {more} more)"
         raise RequestError(op, ".".join(loc), problem) from None
+
+
+def parse_toml(text: str, source: str, *, limit: int, what: str,
+               error: type[Exception]) -> dict[str, Any]:  # fmt: skip
+    """A TOML document from a file's ``text``, bounded before it is parsed (decision 0030): a
+    text longer than ``limit`` characters, not TOML, an integer too long to read or nesting too
+    deep each raise ``error`` with one line naming ``source`` (``what`` names the kind of file:
+    ``bench file``)."""
+    if len(text) > limit:
+        raise error(f"{source}: longer than {limit} characters ({limit / (1 << 20):g} MiB), "
+                    f"not a {what}")  # fmt: skip
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{source}: not valid TOML: {exc}") from None
+    except ValueError:  # an integer literal beyond Python's conversion limit (4300 digits)
+        raise error(f"{source}: not valid TOML: an integer too long to read") from None
+    except RecursionError:  # arrays or inline tables nested hundreds deep
+        raise error(f"{source}: not valid TOML: arrays or tables nested too deep") from None
 
 
 def _field(part: Any) -> str:

@@ -95,7 +95,7 @@ from hal.bench import (
     default_bench_path,
     parse_bench,
 )
-from hal.schema import StrictModel
+from hal.schema import StrictModel, parse_toml
 
 __all__ = [
     "MAX_CHOICES",
@@ -457,17 +457,8 @@ def parse_dispersions(
     Raises:
         DispersionError: as :func:`load_dispersions`.
     """
-    if len(text) > MAX_DISPERSIONS_BYTES:
-        raise DispersionError(f"{source}: longer than {MAX_DISPERSIONS_BYTES} characters, "
-                              "not a dispersions file")  # fmt: skip
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise DispersionError(f"{source}: not valid TOML: {exc}") from None
-    except ValueError:
-        raise DispersionError(f"{source}: not valid TOML: an integer too long to read") from None
-    except RecursionError:
-        raise DispersionError(f"{source}: not valid TOML: nested too deep") from None
+    document = parse_toml(text, source, limit=MAX_DISPERSIONS_BYTES, what="dispersions file",
+                          error=DispersionError)  # fmt: skip
     if bench_text is None:
         bench_text = default_bench_path().read_text(encoding="utf-8")
     checker = _BenchCheck(source, bench_text)
