@@ -35,6 +35,7 @@ from typing import Any
 
 import pytest
 
+from ground_tools.process_watch import end_process
 from tests.system.operator import msr
 
 DISPERSIONS = """\
@@ -261,13 +262,7 @@ class _Cluster:
 
     def __exit__(self, *exc: object) -> None:
         for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            end_process(proc, 20.0)
         for link in self.links:
             subprocess.run(["ip", "link", "del", link], capture_output=True, check=False)
         for ns in self.namespaces:
@@ -341,7 +336,9 @@ def test_the_local_pool_runs_the_same_farm_with_no_dask(tmp_path: Path) -> None:
 
 def test_a_run_past_its_timeout_is_ended_and_keeps_its_logs(tmp_path: Path) -> None:
     out = tmp_path / "mc"
-    done = msr("montecarlo", "--runs", "1", "--tubes", "2", "--dispersions",
+    # 30 tubes: loading them alone takes far longer than 4 s (a 2-tube run whose igniter fails
+    # ended in 1.8 s once campaigns got faster, before its timeout)
+    done = msr("montecarlo", "--runs", "1", "--tubes", "30", "--dispersions",
                str(_dispersions(tmp_path)), "--workers", "1", "--timeout", "4", "-o", str(out),
                cwd=tmp_path)  # fmt: skip
 
