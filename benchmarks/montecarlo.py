@@ -28,6 +28,7 @@ from typing import Any
 
 from ground_tools.campaign import DEFAULT_BENCH
 from ground_tools.montecarlo.farm import run_montecarlo
+from ground_tools.process_watch import end_process
 
 DISPERSIONS = """\
 [light_time]
@@ -98,12 +99,7 @@ def run(runs: int = 4, tubes: int = 6) -> dict[str, Any]:
             dask = _farm(root, "dask", runs, tubes, scheduler=address)
         finally:
             for proc in reversed(procs):
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                end_process(proc, 20.0)
         result["dask"] = dask
         result["dask_overhead"] = dask["wall_seconds"] / two["wall_seconds"]
         return result

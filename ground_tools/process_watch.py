@@ -19,9 +19,11 @@ determinism covers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -29,12 +31,33 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
-__all__ = ["POLL", "Death", "ProcessWatch", "is_zombie", "role_of"]
+__all__ = ["POLL", "Death", "ProcessWatch", "end_process", "is_zombie", "role_of"]
 
 POLL: Final = 0.05
 """Wall seconds between two looks at the bench's processes."""
 _BENCH_FILE: Final = "bench.json"
 _ROLE_ORDER: Final = {"simulator": 0, "node": 1, "station": 2}
+
+
+def end_process(proc: subprocess.Popen[Any], grace: float, *, group: bool = False) -> None:
+    """End ``proc`` (its whole process group with ``group``, for a child started in a session
+    of its own): SIGTERM, then SIGKILL if it has not ended within ``grace`` wall seconds;
+    reaped either way. Harmless on a process that has already ended."""
+
+    def signal_it(number: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if group:
+                os.killpg(proc.pid, number)
+            else:
+                proc.send_signal(number)
+
+    if proc.poll() is None:
+        signal_it(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        signal_it(signal.SIGKILL)
+        proc.wait()
 
 
 def is_zombie(pid: int) -> bool:

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ground_tools.montecarlo.model import RunResult, RunSpec, Status
+from ground_tools.process_watch import end_process
 
 __all__ = [
     "BUNDLE_ALWAYS",
@@ -259,14 +260,7 @@ def run_child(
 def _end(child: subprocess.Popen[bytes], runs: Path) -> None:
     """SIGTERM to the child's process group (it brings its bench down), SIGKILL after
     :data:`STOP_GRACE`, then any bench still recorded in ``runs`` down by its record."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(child.pid, signal.SIGTERM)
-    try:
-        child.wait(timeout=STOP_GRACE)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(child.pid, signal.SIGKILL)
-        child.wait()
+    end_process(child, STOP_GRACE, group=True)
     _down_all(runs)
 
 
