@@ -70,7 +70,6 @@ import hashlib
 import json
 import math
 import re
-import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -359,10 +358,8 @@ def variant_bench_text(bench_text: str, draw: Draw) -> str:
             a table is), or the variant is refused; the message names the key and its value.
     """
     source = f"bench variant of run {draw.index}"
-    try:
-        base = tomllib.loads(bench_text)
-    except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
-        raise DispersionError(f"{source}: the base bench is not TOML: {exc}") from None
+    base = parse_toml(bench_text, f"{source}: the base bench", limit=MAX_BENCH_BYTES,
+                      what="bench file", error=DispersionError)  # fmt: skip
     document = _copy(base)
     document["seed"] = draw.seed
     for key, value in draw.bench.items():
@@ -730,11 +727,10 @@ class _BenchCheck:
     def __init__(self, source: str, bench_text: str) -> None:
         self.source = source
         self.bench_source = "bench"
+        self.base = parse_toml(bench_text, f"{source}: the base bench", limit=MAX_BENCH_BYTES,
+                               what="bench file", error=DispersionError)  # fmt: skip
         try:
-            self.base = tomllib.loads(bench_text)
             bench = parse_bench(bench_text, self.bench_source)
-        except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
-            raise DispersionError(f"{source}: the base bench is not TOML: {exc}") from None
         except BenchError as exc:
             raise DispersionError(f"{source}: the base bench is refused: {exc}") from None
         self.nodes = tuple(bench.nodes)
