@@ -47,6 +47,7 @@ from fsw.dictionary.loads import LoadError, build_sequence_load, confirmations
 from fsw.dictionary.model import MODES, Parameter
 from fsw.dictionary.parameters import ROLLBACK_TO, build_load, build_report_request
 from fsw.dictionary.parameters import refusal as parameter_refusal
+from fsw.dictionary.verification import FINAL_STAGES
 from ground_tools.station import STATION_FILE
 from ground_tools.telemetry import Received
 from hal.backdoor import BackdoorError, request
@@ -80,9 +81,6 @@ __all__ = [
     "sequence_load",
 ]
 
-FINAL_STAGES: Final = frozenset(
-    {"acceptance_failed", "start_failed", "completed", "completion_failed"}
-)
 _COMPARE: Final[dict[str, Callable[[Any, Any], bool]]] = {
     "==": operator.eq, "!=": operator.ne, "<=": operator.le, ">=": operator.ge,
     "<": operator.lt, ">": operator.gt,

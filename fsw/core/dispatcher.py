@@ -26,13 +26,19 @@ event and no side effect:
 Then TM[1,1] (accepted), TM[1,3] (started), the component's progress TM[1,5], and TM[1,7]
 (completed) or TM[1,8] (failed, with the reason) — success reports only when the telecommand's
 ack flags ask for them; failures always.
+
+The reports sent for the last :data:`VERIFICATION_HISTORY` requests are kept (per request its
+acceptance, start, latest progress and final report) and :meth:`Dispatcher.repeat` sends them
+again when the ground asks (``core.report_verification``, decision 0052): PUS-1 reports go
+down once, and a frame the downlink's bit errors spoil would otherwise leave the ground
+waiting for a command the node finished long ago.
 """
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from fsw.core.component import CommandContext, CommandError, Component
 from fsw.core.hazard import CommandSource, GateError, HazardGate, SourceKind
@@ -50,7 +56,11 @@ from hal.protocol.pus import (
 if TYPE_CHECKING:
     from fsw.dictionary import Command, NodeDictionary
 
-__all__ = ["Dispatcher", "provenance_refusal"]
+__all__ = ["VERIFICATION_HISTORY", "Dispatcher", "provenance_refusal"]
+
+VERIFICATION_HISTORY: Final = 64
+"""Requests whose verification reports the node keeps to send again (a bounded memory: the
+oldest request is forgotten first)."""
 
 _ACK_BIT = {1: ACK_ACCEPTANCE, 3: ACK_START, 5: ACK_PROGRESS, 7: ACK_COMPLETION}
 
@@ -94,6 +104,8 @@ class Dispatcher:
         self.dropped = 0
         self._overflowing = False
         self.open: list[CommandContext] = []
+        self._sent: OrderedDict[bytes, dict[int, bytes]] = OrderedDict()  # request -> reports
+        self.repeated = 0
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -194,7 +206,7 @@ class Dispatcher:
         self.rejected[reason.split(":", 1)[0]] += 1
         if request_id is not None:
             code = failure_code(reason)
-            self.send_tm(1, 2, Verification(2, request_id, code, reason, 0).encode())
+            self._send_report(request_id, 2, Verification(2, request_id, code, reason, 0))
 
     def _report(self, cmd: CommandContext, subtype: int, reason: str, step: int) -> None:
         self._report_packet(cmd.packet, subtype, reason, step)
@@ -205,7 +217,27 @@ class Dispatcher:
             return
         rid = RequestId.of(packet).pack()
         code = failure_code(reason) if subtype % 2 == 0 else 0
-        self.send_tm(1, subtype, Verification(subtype, rid, code, reason, step).encode())
+        self._send_report(rid, subtype, Verification(subtype, rid, code, reason, step))
+
+    def _send_report(self, request_id: bytes, subtype: int, report: Verification) -> None:
+        data = report.encode()
+        kept = self._sent.get(request_id)
+        if kept is None:
+            kept = self._sent[request_id] = {}
+            if len(self._sent) > VERIFICATION_HISTORY:
+                self._sent.popitem(last=False)
+        kept[subtype] = data  # a progress report replaces the one before
+        self.send_tm(1, subtype, data)
+
+    def repeat(self, request_id: bytes) -> int:
+        """Send again, in their order, the verification reports kept for ``request_id``;
+        return how many (0: the node keeps none for it: never seen, too old, or sent before a
+        reset)."""
+        kept = self._sent.get(request_id, {})
+        for subtype in sorted(kept):
+            self.send_tm(1, subtype, kept[subtype])
+        self.repeated += len(kept)
+        return len(kept)
 
     def stats(self) -> dict[str, Any]:
         """Accepted, rejected by reason, dropped, queued, open."""

@@ -190,7 +190,8 @@ class Node:
         for component in (
             self.events, self.params, self.modes, GateComponent(ctx, self.gate, self._gate_extra),
             self.schedule, self.sequences, self.hk, self.fdir, self.health,
-            CoreComponent(ctx, self._status), TimeService(ctx, lambda: self.executive.cycles),
+            CoreComponent(ctx, self._status, self.dispatcher.repeat),
+            TimeService(ctx, lambda: self.executive.cycles),
         ):  # fmt: skip
             self.components[component.name] = component
         for name, cls in app_classes.items():

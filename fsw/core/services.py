@@ -1,6 +1,7 @@
 """The core's service components: thin wrappers that put the pure engines on the node.
 
-* :class:`CoreComponent` (``core``): the no-op (TC[17,1] -> TM[17,2]) and the status packet;
+* :class:`CoreComponent` (``core``): the no-op (TC[17,1] -> TM[17,2]), the verification
+  reports of a request sent again (TC[1,128], decision 0052) and the status packet;
 * :class:`GateComponent` (``gate``): :class:`~fsw.core.hazard.HazardGate` commands and status;
 * :class:`ScheduleComponent` (``schedule``): the PUS-11 time-based schedule
   (:class:`~fsw.services.pus_11_scheduling.TimeSchedule`);
@@ -54,17 +55,37 @@ def _prefixed(ctx: NodeContext, component: str) -> Callable[[str, str], None]:
 
 
 class CoreComponent(Component):
-    """The no-op and the node's status packet (component ``core``)."""
+    """The no-op, the verification reports sent again, and the node's status packet
+    (component ``core``).
+
+    Args:
+        ctx: the node.
+        status: ``core.status`` at a time.
+        repeat: sends again the verification reports kept for a request id; how many
+            (:meth:`fsw.core.dispatcher.Dispatcher.repeat`).
+    """
 
     name = "core"
 
-    def __init__(self, ctx: NodeContext, status: Callable[[float], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        ctx: NodeContext,
+        status: Callable[[float], dict[str, Any]],
+        repeat: Callable[[bytes], int],
+    ) -> None:
         super().__init__(ctx)
         self.status = status
+        self.repeat = repeat
         self.pings = 0
 
     def handle_command(self, cmd: CommandContext, now: float) -> None:
-        """TC[17,1]: answer TM[17,2]."""
+        """TC[17,1]: answer TM[17,2]. TC[1,128]: the request's reports again, or fail
+        ``unknown_request`` when the node keeps none for it."""
+        if cmd.command.name == "core.report_verification":
+            rid = int(cmd.args["request_id"]).to_bytes(4, "big")
+            if not self.repeat(rid):
+                raise CommandError(f"unknown_request: no reports kept for request {rid.hex()}")
+            return
         self.pings += 1
         self.ctx.send_tm(17, 2, b"")
 

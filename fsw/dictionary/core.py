@@ -115,6 +115,21 @@ def core_commands(node: str, apid: int) -> list[Command]:
     event_id = _f("event_id", "u16", "-", 1, 65535, "an event id of this node")
     return [
         cmd("core.ping", 17, 1, "are you alive: answered by TM[17,2] (the no-op)"),
+        cmd(
+            "core.report_verification",
+            1,
+            128,
+            "send again the verification reports kept for a request (the last 64 requests): "
+            "a report lost on the downlink is asked for again",
+            _f(
+                "request_id",
+                "u32",
+                "-",
+                0,
+                0xFFFFFFFF,
+                "the request's id: its packet id and sequence control, 4 octets",
+            ),
+        ),
         cmd("hk.enable", 3, 5, "start sending a housekeeping packet at its period", sid),
         cmd("hk.disable", 3, 6, "stop sending a housekeeping packet", sid),
         cmd("hk.report", 3, 27, "send a housekeeping packet once, now", sid),

@@ -32,6 +32,7 @@ from hal.protocol.pus import FailureCode
 
 __all__ = [
     "FAILURE_CODES",
+    "FINAL_STAGES",
     "REPORT_NAMES",
     "Verification",
     "failure_code",
@@ -49,6 +50,8 @@ REPORT_NAMES: Final = {
     5: "progress", 6: "progress_failed", 7: "completed", 8: "completion_failed",
 }  # fmt: skip
 """TM[1,x] subtype to the stage it reports."""
+FINAL_STAGES: Final = frozenset(REPORT_NAMES[subtype] for subtype in (2, 4, 7, 8))
+"""The stages that end a command: after one, no other report comes for it."""
 
 _REQUEST = cs.Bytes(4)
 _REASON = cs.PascalString(cs.Int8ub, "utf8")

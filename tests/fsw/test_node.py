@@ -16,6 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from fsw.core.component import CommandContext, Component
 from fsw.core.config import NodeConfig, load_config, parse_config
+from fsw.core.dispatcher import VERIFICATION_HISTORY
 from fsw.core.hazard import CommandSource
 from fsw.core.node import Node
 from fsw.dictionary import Command, Message, build_node
@@ -28,7 +29,7 @@ from hal.devices.sta_arm import StaArmClient
 from hal.errors import StoreError
 from hal.links import open_link
 from hal.protocol.framing import ASM
-from hal.protocol.pus import ACK_ALL, ACK_NONE, PusTc, PusTm, RequestId
+from hal.protocol.pus import ACK_ALL, ACK_COMPLETION, ACK_NONE, PusTc, PusTm, RequestId
 
 APID = 0x200
 FIRE = Command(
@@ -200,6 +201,41 @@ def test_success_reports_follow_the_ack_flags_and_failures_are_always_sent(craft
     bad = PusTc(APID, 17, 9, b"", seq_count=77, ack_flags=ACK_NONE)
     assert craft.send(bad)[0].startswith("acceptance_failed")
     assert sum(1 for t in craft.tm if (t.service, t.subtype) == (17, 2)) == 2
+
+
+def test_the_reports_of_a_request_are_sent_again_when_the_ground_asks_and_only_the_last_64(
+    craft,
+):
+    """A report the downlink lost is asked for again (``core.report_verification``, decision
+    0052): the node sends the same reports, in their order, and none of its own for the ask
+    unless it fails; it keeps the reports of the last 64 requests."""
+
+    def reports(packet: PusTc, since: int = 0) -> list[tuple[int, bytes]]:
+        rid = RequestId.of(packet).pack()
+        return [(t.subtype, t.source_data) for t in craft.tm[since:] if t.service == 1
+                and Verification.decode(t.subtype, t.source_data).request_id == rid]  # fmt: skip
+
+    def ask(packet: PusTc) -> tuple[list[tuple[int, bytes]], list[str]]:
+        rid = int.from_bytes(RequestId.of(packet).pack(), "big")
+        question = craft.packet("core.report_verification", ack=ACK_NONE, request_id=rid)
+        before = len(craft.tm)
+        own = craft.send(question)
+        return reports(packet, before), own
+
+    ping = craft.packet("core.ping")
+    assert craft.send(ping) == ["accepted", "started", "completed"]
+    sent = reports(ping)
+    assert ask(ping) == (sent, [])  # the same reports again; the ask's own: none
+    bad = PusTc(APID, 17, 9, b"", seq_count=500, ack_flags=ACK_NONE)
+    assert craft.send(bad)[0].startswith("acceptance_failed unknown_command")
+    sent = reports(bad)
+    assert ask(bad) == (sent, [])  # its failure again
+    for _ in range(VERIFICATION_HISTORY):
+        craft.send(craft.packet("core.ping", ack=ACK_COMPLETION))
+    again, own = ask(ping)  # the ping is now the 65th request back: forgotten
+    assert again == [] and len(own) == 1
+    assert own[0].startswith("completion_failed unknown_request: no reports kept for request")
+    assert craft.node.dispatcher.repeated == 4
 
 
 def test_a_flood_never_stops_the_rate_groups_and_the_node_answers_afterwards(craft):
