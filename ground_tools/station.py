@@ -73,6 +73,14 @@ refuses ``cmd`` for that node; it answers the node's resync challenge when asked
 session over in ``ground/<node>.session.json``. ``status`` gives each node's ``uplink`` and its
 ports' counts (``udp``). Such a bench on the simulated clock is paced: ``fast`` is refused.
 
+Lost verification reports (decision 0052). PUS-1 reports go down once, and bit errors spoil
+whole frames. A command sent with the completion report asked for is watched until its final
+report comes: after :data:`RECHECK_AFTER` simulated seconds (plus the link's round trip) with
+no report for it, the station asks the node for its reports again (``core.report_verification``,
+no success reports of its own), then after twice as long each time, up to :data:`RECHECK_MAX`.
+A report received again is taken once; the node answering ``unknown_request`` (it keeps none:
+reset, or too old) ends the watch. Every ask is in the command history, from ``station``.
+
 Limit monitoring (decision 0036). Every housekeeping packet and declared report received is
 judged against its fields' declared limits in the node's current mode
 (:class:`~ground_tools.limits.LimitMonitor`); each change of a point's level is archived as a
@@ -88,7 +96,7 @@ import os
 import select
 import sys
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +106,7 @@ from fsw.dictionary import NodeDictionary, node_dictionary
 from fsw.dictionary.core import RESYNC_REPORT
 from fsw.dictionary.loads import confirmations
 from fsw.dictionary.model import CONFIRMED_SOURCE
+from fsw.dictionary.verification import FINAL_STAGES
 from ground_tools.archive import Archive, ArchiveError
 from ground_tools.control_messages import (
     MIN_PACE,
@@ -125,7 +134,7 @@ from hal.links import LINKTYPE_TC_FRAME, LINKTYPE_TM_FRAME, Link, open_link
 from hal.links.space_link import GroundSpaceLink
 from hal.links.timing import TimingClient, timing_channel
 from hal.protocol.framing import ASM, ASM_SIZE
-from hal.protocol.pus import PusTc, PusTm, RequestId
+from hal.protocol.pus import ACK_ALL, ACK_COMPLETION, PusTc, PusTm, RequestId
 from hal.protocol.sdls import SecurityAssociation
 from hal.schema import RequestError
 from hal.store import CounterStore
@@ -163,6 +172,22 @@ SYNC_STATES: Final = ("unknown", "needed", "resyncing", "synced")
 the node needs none), a challenge seen and not asked to answer (``needed``), answering
 (``resyncing``), or resynchronised (``synced``)."""
 RESYNCED_EVENT: Final = "core.resynced"
+RECHECK_COMMAND: Final = "core.report_verification"
+"""The command that asks a node for a request's verification reports again (decision 0052)."""
+RECHECK_AFTER: Final = 2.0
+"""Simulated seconds of silence on a command with no final report (beyond the round trip)
+before the station first asks for its reports again; doubled after each ask."""
+RECHECK_MAX: Final = 300.0
+"""The longest silence between two asks for one command (a long operation's end is asked for
+at least this often)."""
+RECHECKED: Final = 256
+"""Commands watched at once (the oldest is dropped first)."""
+QUIET_CHALLENGES: Final = 5
+"""Challenge intervals of a node's silence (its downlink flowing, no challenge in it) after the
+station answered, beyond the round trip, that say the node took the answer even though its
+``core.resynced`` event was lost (decision 0052): a node with a pending challenge reports it
+every ``challenge_interval`` (2 s), so five in a row lost is a chance of about 4e-6 at a
+frame error rate of 8.5%."""
 RESYNC_RETRY: Final = 10.0
 """Simulated seconds before the same challenge is answered again (the first answer may have
 been lost; reports sent before it arrived, with a long light time, are not answered twice)."""
@@ -179,6 +204,8 @@ class _Sync:
     answers: int = 0
     answered: bytes | None = None  # the nonce last answered
     answered_at: float = -math.inf
+    challenged_at: float = -math.inf  # the latest challenge report received
+    inferred: int = 0  # resyncs taken as done from the challenges' silence (decision 0052)
 
 
 class _Uplink(NamedTuple):
@@ -191,6 +218,18 @@ class _Uplink(NamedTuple):
     args: dict[str, Any]
     source: str
     tick: int  # the tick the station held (or had last answered) when it took the command
+    ack: int = ACK_ALL
+
+
+@dataclass
+class _Recheck:
+    """A command with no final report yet (decision 0052): when to ask for its reports."""
+
+    node: str
+    rid: str  # hex
+    due: float
+    interval: float
+    asks: int = 0
 
 
 @dataclass
@@ -285,6 +324,10 @@ class Station:
         self.received = 0
         self.latest: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self.stages: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._rechecks: OrderedDict[tuple[str, str], _Recheck] = OrderedDict()  # decision 0052
+        self._asking: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()  # ask -> cmd
+        self.rechecks = 0  # asks sent
+        self.reports_again = 0  # reports received a second time (and taken once)
         self._uplink: list[_Uplink] = []  # the commands of the next cycle (_send)
         self.send_errors = 0
         self._seq = dict.fromkeys(self.ground, 0)
@@ -422,6 +465,7 @@ class Station:
 
     def _maybe_answer(self) -> None:
         now = self.timing.now()
+        self._recheck(now)
         self._send(now)
         if now > self.allowed() + 1e-9:
             return  # paced: hold the tick
@@ -451,7 +495,7 @@ class Station:
             for c in self.clients.values()
             if c.waiting is not None or c.resumes is not None
         ]  # fmt: skip
-        due = max(min(waits, default=math.inf), now) if self.held else math.inf
+        due = max(min([*waits, self._recheck_due()]), now) if self.held else math.inf
         self.timing.done(due if idle and not woken else None)
         self._answered = True
 
@@ -480,7 +524,8 @@ class Station:
             number = self.timing.tick.number if self.timing.tick is not None else 0
             self._uplink = [u for u in uplink if u.tick >= number]
             uplink = [u for u in uplink if u.tick < number]
-        for node, raw, rid, name, args, source, _ in uplink:
+        for up in uplink:
+            node, raw, rid, name, args, source = up[:6]
             try:
                 self.archive.add_command(node, now, name, args, rid, source)
                 self.archive.commit()  # the command history holds every command sent, at once
@@ -495,6 +540,62 @@ class Station:
                 stage = {"stage": "start_failed", "time": now, "code": 0, "reason": reason}
                 self.stages.setdefault((node, rid.hex()), []).append(stage)
                 print(f"ground station: {node}: {reason}", file=sys.stderr, flush=True)
+                continue
+            if up.ack & ACK_COMPLETION and name != RECHECK_COMMAND:
+                self._watch(node, rid.hex(), now, RECHECK_AFTER)
+
+    # ------------------------------------------------------------------ lost reports (0052)
+
+    def _round_trip(self, node: str) -> float:
+        return 2 * self.bench.nodes[node].light_time + 2 * self.bench.tick
+
+    def _watch(self, node: str, rid: str, now: float, interval: float) -> None:
+        """Watch a command (again) for ``interval`` of silence (and the round trip)."""
+        key = (node, rid)
+        watch = self._rechecks.pop(key, None)
+        if watch is None:
+            watch = _Recheck(node, rid, 0.0, interval)
+        watch.due = now + watch.interval + self._round_trip(node)
+        self._rechecks[key] = watch  # the latest at the end: the oldest is dropped first
+        while len(self._rechecks) > RECHECKED:
+            self._rechecks.popitem(last=False)
+
+    def _recheck_due(self) -> float:
+        return min((w.due for w in self._rechecks.values()), default=math.inf)
+
+    def _recheck(self, now: float) -> None:
+        """Ask each node for the reports of its commands silent past their due (this cycle)."""
+        tick = self.timing.tick.number if self.timing.tick is not None else 0
+        for key, watch in list(self._rechecks.items()):
+            if watch.due > now + 1e-9:
+                continue
+            request = CmdRequest(op="cmd", node=watch.node, name=RECHECK_COMMAND,
+                                 args={"request_id": int(watch.rid, 16)}, ack=0)  # fmt: skip
+            reply = self._command(request, tick=tick - 1)  # goes up in this cycle
+            if "error" in reply:  # the node cannot be asked (an external uplink): stop
+                del self._rechecks[key]
+                continue
+            self.rechecks += 1
+            watch.asks += 1
+            watch.interval = min(2 * watch.interval, RECHECK_MAX)
+            watch.due = now + watch.interval + self._round_trip(watch.node)
+            self._asking[(watch.node, reply["request_id"])] = key
+            while len(self._asking) > RECHECKED:
+                self._asking.popitem(last=False)
+
+    def _report_taken(self, node: str, rid: str, stage: dict[str, Any], now: float) -> None:
+        """A verification report for ``rid``: a final one ends its watch; any other restarts
+        its silence; the node's ``unknown_request`` to an ask ends the watch it was for."""
+        key = (node, rid)
+        if stage["stage"] in FINAL_STAGES:
+            self._rechecks.pop(key, None)
+        elif key in self._rechecks:
+            self._watch(node, rid, now, self._rechecks[key].interval)
+        asked = self._asking.pop(key, None)
+        if asked is not None and stage["reason"].startswith("unknown_request"):
+            if self._rechecks.pop(asked, None) is not None:
+                print(f"ground station: {node}: no reports of {asked[1]} kept on board (a reset?)"
+                      "; no longer asked for", file=sys.stderr, flush=True)  # fmt: skip
 
     # ------------------------------------------------------------------ external equipment
 
@@ -549,6 +650,8 @@ class Station:
         self.history.append(item)
         if item.name in (RESYNC_REPORT, RESYNCED_EVENT):
             self._sync_seen(node, item)
+        else:
+            self._sync_quiet(node, now)
         try:
             self._archive(node, item)
         except ArchiveError as exc:  # the packet stays in the history; the run goes on
@@ -589,6 +692,7 @@ class Station:
             return
         if item.kind != "report" or item.error:
             return
+        sync.challenged_at = item.time
         words = item.values["nonce"]
         nonce = b"".join(int(word).to_bytes(4, "big") for word in words)
         if nonce == sync.answered and (
@@ -602,6 +706,21 @@ class Station:
             self._resync_out.append(node)
         else:
             sync.state = "needed"
+
+    def _sync_quiet(self, node: str, now: float) -> None:
+        """A packet from a node being resynced: when no challenge came for
+        :data:`QUIET_CHALLENGES` intervals since the answer (and the round trip), the node took
+        it; its ``core.resynced`` event was lost on the downlink (decision 0052)."""
+        sync = self.sync[node]
+        if sync.state != "resyncing" or sync.answered is None:
+            return
+        interval = self.ground[node].config.challenge_interval
+        quiet = QUIET_CHALLENGES * interval + self._round_trip(node)
+        if now - max(sync.answered_at, sync.challenged_at) > quiet:
+            sync.state, sync.wanted = "synced", False
+            sync.inferred += 1
+            print(f"ground station: {node}: resynced (no challenge for {quiet:g} s since the "
+                  "answer; its resynced event was lost)", file=sys.stderr, flush=True)  # fmt: skip
 
     def resync(self, node: str) -> dict[str, Any]:
         """Ask for the resynchronisation of ``node``'s uplink: its pending challenge is answered
@@ -628,7 +747,15 @@ class Station:
             v = item.values
             stage = {"stage": v["stage"], "time": item.time, "code": v["code"],
                      "reason": v["reason"]}  # fmt: skip
-            self.stages.setdefault((node, v["request_id"]), []).append(stage)
+            stages = self.stages.setdefault((node, v["request_id"]), [])
+            same = (v["stage"], v["code"], v["reason"], v["step"])
+            if any((s["stage"], s["code"], s["reason"], s.get("step", 0)) == same for s in stages):
+                self.reports_again += 1  # asked for again (0052): taken once
+                return
+            if v["step"]:
+                stage["step"] = v["step"]
+            stages.append(stage)
+            self._report_taken(node, v["request_id"], stage, item.time)
             self.archive.add_stage(node, bytes.fromhex(v["request_id"]), item.time, v["stage"],
                                    v["code"], v["reason"])  # fmt: skip
         elif item.kind in ("time", "params", "report"):  # named values, as housekeeping's
@@ -818,19 +945,22 @@ class Station:
                 "rejects": stats["rejects"], "alerts": sum(stats["alerts"].values()),
                 "recoveries": stats["recoveries"], "frames_lost": stats["frames_lost"],
                 "sync": self.sync[name].state, "resyncs": self.sync[name].answers,
+                "resyncs_inferred": self.sync[name].inferred,  # decision 0052
             }  # fmt: skip
             nodes[name]["uplink"] = "external" if name in self.external else "station"
             if name in self.equipment:
                 nodes[name]["udp"] = self.equipment[name].stats()
         return {"time": self.timing.now(), "pace": HELD if self.held else self.pace,
-                "received": self.received,
+                "received": self.received, "rechecks": self.rechecks,
+                "reports_again": self.reports_again,
                 "archive_errors": self.archive_errors, "run_dir": str(self.run_dir),
                 "nodes": nodes}  # fmt: skip
 
-    def _command(self, request: CmdRequest) -> dict[str, Any]:
+    def _command(self, request: CmdRequest, tick: int | None = None) -> dict[str, Any]:
         """Encode, check and queue one command. Everything that can refuse it (the dictionary,
         the hazardous confirmation, the packet's size) comes before the command history: an
-        archived command is one that went up."""
+        archived command is one that went up. ``tick``: the tick it counts as taken in (the
+        station's own ask of decision 0052 goes up in the cycle it is made in)."""
         node = request.node
         if node not in self.ground:
             if node in self.bench.nodes:
@@ -875,8 +1005,9 @@ class Station:
         self.stages.pop((node, rid.hex()), None)  # a sequence count used again: a new command
         # archived and sent in the cycle it goes up in (_send): its time is that cycle's, the
         # same in every run, not whichever tick the station held when the request came
-        held = self.timing.tick.number if self.timing.tick is not None else 0
-        self._uplink.append(_Uplink(node, raw, rid, name, args, request.source, held))
+        if tick is None:
+            tick = self.timing.tick.number if self.timing.tick is not None else 0
+        self._uplink.append(_Uplink(node, raw, rid, name, args, request.source, tick, request.ack))
         return {"request_id": rid.hex(), "time": self.timing.now()}
 
     def _latest(self, name: str) -> Any:

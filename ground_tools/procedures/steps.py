@@ -24,7 +24,16 @@ from typing import Any, Final
 
 from fsw.dictionary.lander import PLACES, SOURCES
 from fsw.dictionary.mav import LAUNCH_STATES
-from ground_tools.api import CommandFailed, CommandResult, Confirm, Session, command_key, inhibits
+from fsw.dictionary.orbiter import SID_IMAGE
+from ground_tools.api import (
+    CheckError,
+    CommandFailed,
+    CommandResult,
+    Confirm,
+    Session,
+    command_key,
+    inhibits,
+)
 
 __all__ = ["LOAD_ORDER", "Campaign"]
 
@@ -43,6 +52,11 @@ LOAD_TIMEOUT: Final = 1800.0
 """Simulated seconds one tube's load may take (moves, retries, a wait for the ground)."""
 HK_PERIOD: Final = 10.0
 """Seconds between the core housekeeping reports while the campaign runs."""
+IMAGE_ASKS: Final = 3
+"""How often the ground asks for the orientation image's summary again (``hk.report``) when
+it did not come (a frame the downlink lost), before the procedure stops."""
+IMAGE_WAIT: Final = 30.0
+"""Simulated seconds the summary is waited for, after the orient and after each ask."""
 TIME_RATE: Final = 6
 """Time reports (PUS 9) every 2**6 = 64 s while the campaign runs: enough to correlate the
 clocks, and the bench no longer steps every node once a second for them (1 s at boot)."""
@@ -255,9 +269,23 @@ class Campaign:
     def orient(self) -> None:
         """Orient the OS; the ground checks the image and confirms."""
         self.phase("orbiter: orient")
+        started = self.bench.now()
         self.cmd("orbiter", "ccrs.orient", timeout=1800)
-        self.bench.wait_event("orbiter", "ccrs.image", timeout=600)
+        self.image_since(started)
         self.cmd("orbiter", "ccrs.confirm_orientation", ok=1, timeout=600)
+
+    def image_since(self, since: float) -> None:
+        """The summary of an orientation image taken after ``since`` (``ccrs.image``), which
+        the orbiter sends once when it takes the image (then every 600 s): a frame the
+        downlink's bit errors lost is asked for again (``hk.report``), as an operator would."""
+        check = f"orbiter.ccrs.image.taken_at >= {since}"
+        for _ in range(IMAGE_ASKS):
+            try:
+                self.bench.wait_check(check, timeout=IMAGE_WAIT)
+                return
+            except CheckError:
+                self.cmd("orbiter", "hk.report", sid=SID_IMAGE)
+        self.bench.wait_check(check, timeout=IMAGE_WAIT)
 
     def contain_and_braze(self) -> None:
         """Into the primary containment vessel; break the chain by brazing (hazardous)."""
