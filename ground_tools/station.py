@@ -75,11 +75,16 @@ ports' counts (``udp``). Such a bench on the simulated clock is paced: ``fast`` 
 
 Lost verification reports (decision 0052). PUS-1 reports go down once, and bit errors spoil
 whole frames. A command sent with the completion report asked for is watched until its final
-report comes: after :data:`RECHECK_AFTER` simulated seconds (plus the link's round trip) with
-no report for it, the station asks the node for its reports again (``core.report_verification``,
-no success reports of its own), then after twice as long each time, up to :data:`RECHECK_MAX`.
+report comes. When a TM frame of its node went missing since the command's last report (a gap
+in the master channel frame count; which virtual channel it was on is not known) and
+:data:`RECHECK_AFTER` simulated seconds (plus the link's round trip) passed with no report for
+it, the station asks the node for its reports again (``core.report_verification``, no success
+reports of its own); the next ask needs another missing frame and twice the silence, up to
+:data:`RECHECK_MAX`. A clean downlink asks nothing.
 A report received again is taken once; the node answering ``unknown_request`` (it keeps none:
 reset, or too old) ends the watch. Every ask is in the command history, from ``station``.
+A node's resync whose ``core.resynced`` event was lost is taken as done when its challenges
+stop while its telemetry flows (:data:`QUIET_CHALLENGES`).
 
 Limit monitoring (decision 0036). Every housekeeping packet and declared report received is
 judged against its fields' declared limits in the node's current mode
@@ -175,8 +180,9 @@ RESYNCED_EVENT: Final = "core.resynced"
 RECHECK_COMMAND: Final = "core.report_verification"
 """The command that asks a node for a request's verification reports again (decision 0052)."""
 RECHECK_AFTER: Final = 2.0
-"""Simulated seconds of silence on a command with no final report (beyond the round trip)
-before the station first asks for its reports again; doubled after each ask."""
+"""Simulated seconds of silence on a command with no final report (beyond the round trip),
+a frame of its node missing since, before the station first asks for its reports again;
+doubled after each ask."""
 RECHECK_MAX: Final = 300.0
 """The longest silence between two asks for one command (a long operation's end is asked for
 at least this often)."""
@@ -227,8 +233,9 @@ class _Recheck:
 
     node: str
     rid: str  # hex
-    due: float
+    due: float  # the silence's end
     interval: float
+    missing: int = 0  # the node's missing TM frames when the silence began
     asks: int = 0
 
 
@@ -556,18 +563,26 @@ class Station:
         if watch is None:
             watch = _Recheck(node, rid, 0.0, interval)
         watch.due = now + watch.interval + self._round_trip(node)
+        watch.missing = self.ground[node].frames_missing
         self._rechecks[key] = watch  # the latest at the end: the oldest is dropped first
         while len(self._rechecks) > RECHECKED:
             self._rechecks.popitem(last=False)
 
+    def _lost_since(self, watch: _Recheck) -> bool:
+        return self.ground[watch.node].frames_missing > watch.missing
+
     def _recheck_due(self) -> float:
-        return min((w.due for w in self._rechecks.values()), default=math.inf)
+        """When the next ask is due: only a command a missing frame may have lost a report of
+        is ever asked about."""
+        lost = [w.due for w in self._rechecks.values() if self._lost_since(w)]
+        return min(lost, default=math.inf)
 
     def _recheck(self, now: float) -> None:
-        """Ask each node for the reports of its commands silent past their due (this cycle)."""
+        """Ask each node for the reports of its commands silent past their due with a frame of
+        theirs missing since (this cycle)."""
         tick = self.timing.tick.number if self.timing.tick is not None else 0
         for key, watch in list(self._rechecks.items()):
-            if watch.due > now + 1e-9:
+            if watch.due > now + 1e-9 or not self._lost_since(watch):
                 continue
             request = CmdRequest(op="cmd", node=watch.node, name=RECHECK_COMMAND,
                                  args={"request_id": int(watch.rid, 16)}, ack=0)  # fmt: skip
@@ -579,6 +594,7 @@ class Station:
             watch.asks += 1
             watch.interval = min(2 * watch.interval, RECHECK_MAX)
             watch.due = now + watch.interval + self._round_trip(watch.node)
+            watch.missing = self.ground[watch.node].frames_missing  # the next ask: a new loss
             self._asking[(watch.node, reply["request_id"])] = key
             while len(self._asking) > RECHECKED:
                 self._asking.popitem(last=False)

@@ -517,6 +517,13 @@ class GroundSpaceLink:
         self._queue.clear()
         return out
 
+    @property
+    def frames_missing(self) -> int:
+        """TM frames known lost so far: the gaps in the master channel frame count (a frame
+        the bit errors spoiled is missing from it once the next frame of any virtual channel
+        comes; idle frames come at least every ``clcw_interval``)."""
+        return self.reassembler.stats.mc_lost_frames
+
     def stats(self) -> dict[str, Any]:
         """Link statistics: frames, bytes, rejects by reason, retransmissions, lockouts, gaps."""
         link = self.link.stats
@@ -540,6 +547,7 @@ class GroundSpaceLink:
             "recoveries": self.recoveries,
             "frame_gaps": sum(reassembly.gaps.values()),
             "frames_lost": sum(reassembly.lost_frames.values()),
+            "mc_frames_lost": reassembly.mc_lost_frames,
             "packets_in": reassembly.packets,
             "sequence_number": self._sn,
             "resyncs": self.resyncs,

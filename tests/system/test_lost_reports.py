@@ -4,9 +4,10 @@
 A real bench at the held pace (the simulator, three nodes, the station, all processes) and an
 operator's session. The simulator's back door drops every frame the MAV sends, for a moment:
 
-* while a command's reports are on their way: the station asks the MAV for them again
-  (``core.report_verification``, in the command history as the station's), and ``cmd`` ends
-  ``completed``, its reports taken once;
+* while a command's reports are on their way: the station, which sees the frame count's gap,
+  asks the MAV for them again (``core.report_verification``, in the command history as the
+  station's), and ``cmd`` ends ``completed``, its reports taken once (with no frame lost,
+  nothing is asked);
 * while the MAV says it took the ground's resync (``core.resynced``): the station sees the
   MAV's challenge stop while its telemetry flows again, takes it as resynced, and the next
   command goes through.
@@ -57,6 +58,9 @@ def mav_downlink_lost_for(session: Session, seconds: float) -> None:
 def test_a_lost_completion_report_is_asked_for_again_and_the_command_completes(bench):
     session, run_dir = bench
     session.resync("mav")
+    assert session.cmd("mav", "core.ping", timeout=30).ok
+    session.wait(10.0)
+    assert session.status()["rechecks"] == 0  # a clean downlink: nothing is asked again
     mav_downlink_lost_for(session, 1.0)
     result = session.cmd("mav", "core.ping", timeout=30)
 
@@ -64,8 +68,8 @@ def test_a_lost_completion_report_is_asked_for_again_and_the_command_completes(b
     assert [stage for stage, _, _ in result.stages] == ["accepted", "started", "completed"]
     status = session.status()
     assert status["rechecks"] >= 1 and status["nodes"]["mav"]["frames_lost"] >= 1
-    commands = archived_commands(run_dir, "mav", stages=3)
-    [ping] = [c for c in commands if c.name == "core.ping"]
+    commands = archived_commands(run_dir, "mav", stages=6)
+    [_, ping] = [c for c in commands if c.name == "core.ping"]
     assert [s.stage for s in ping.stages] == ["accepted", "started", "completed"]
     asks = [c for c in commands if c.name == "core.report_verification"]
     assert asks and all(c.source == "station" for c in asks)
