@@ -52,6 +52,9 @@ LOAD_TIMEOUT: Final = 1800.0
 """Simulated seconds one tube's load may take (moves, retries, a wait for the ground)."""
 HK_PERIOD: Final = 10.0
 """Seconds between the core housekeeping reports while the campaign runs."""
+CUSTODY_ASKS: Final = 3
+"""How often the ground asks for the lander's custody reports (``sta.report_custody``, one
+report per tube) when some did not come (frames the downlink lost), before the check fails."""
 IMAGE_ASKS: Final = 3
 """How often the ground asks for the orientation image's summary again (``hk.report``) when
 it did not come (a frame the downlink lost), before the procedure stops."""
@@ -184,10 +187,14 @@ class Campaign:
         self.cmd("lander", "igloo.open_door")  # the OS goes into the MAV's nose in the igloo
         self.bench.wait(60)
         self.cmd("lander", "sta.hand_over")
-        mark = int(self.bench.status()["received"])
-        self.cmd("lander", "sta.report_custody")
-        onboard = self.onboard_custody(mark)
-        in_mav = sorted(serial for serial, place in onboard.items() if place == "in_mav")
+        in_mav: list[int] = []
+        for _ in range(CUSTODY_ASKS):  # a report the downlink lost is asked for again (0052)
+            mark = int(self.bench.status()["received"])
+            self.cmd("lander", "sta.report_custody")  # its reports come before its completion
+            onboard = self.onboard_custody(mark)
+            in_mav = sorted(serial for serial, place in onboard.items() if place == "in_mav")
+            if len(in_mav) == loaded:
+                break
         self.bench.check(lambda: len(in_mav) == loaded,
                          f"the onboard inventory reports the {loaded} tubes in the MAV "
                          f"(reported: {in_mav})")  # fmt: skip
