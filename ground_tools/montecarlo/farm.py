@@ -239,13 +239,25 @@ def _need_dask() -> None:
 
 
 def _read_bench(bench: Path) -> str:
+    """The base bench's text, refused in one line when no farm could run it: each run is a
+    campaign on its own machine's simulated clock (a bench with a real board or radio is on
+    the wall clock), with test keys it generates (a key file is this machine's alone)."""
     from hal.bench import BenchError, load_bench
 
     try:
-        load_bench(bench)
-        return bench.read_text(encoding="utf-8")
+        loaded = load_bench(bench)
+        text = bench.read_text(encoding="utf-8")
     except BenchError as exc:
         raise GroundError(str(exc).splitlines()[0]) from None
+    why = ""
+    if loaded.clock != "sim":
+        why = f'clock = "{loaded.clock}": a Monte Carlo run is on the simulated clock'
+    elif not loaded.generates_keys:
+        why = (f'keys = "{loaded.keys}": each Monte Carlo run generates its own test keys '
+               '(keys = "generate"), on whichever machine it runs')  # fmt: skip
+    if why:
+        raise GroundError(f"{bench}: {why}")
+    return text
 
 
 def _read_procedure(procedure: Path) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from ground_tools.campaign import DEFAULT_BENCH
 from ground_tools.montecarlo import farm, runner
 from ground_tools.montecarlo.model import Draw, RunResult, RunSpec
 
@@ -67,6 +68,32 @@ def test_bad_input_is_one_line_and_exit_2_with_nothing_run(
     assert done.returncode == 2, done.stderr
     assert says in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (('keys = "generate"', 'keys = "flight_keys.json"'), "generates its own test keys"),
+        (('clock = "sim"', 'clock = "wall"'), "on the simulated clock"),
+    ],
+)  # fmt: skip
+def test_a_bench_no_farm_can_run_is_refused_in_one_line(
+    tmp_path: Path, dispersions: Path, change: tuple[str, str], says: str
+) -> None:
+    """A key file or the wall clock (which a real board needs) is this machine's alone: a run on
+    a cluster worker could not use it, so the farm refuses such a bench before anything runs."""
+    text = DEFAULT_BENCH.read_text(encoding="utf-8")
+    assert change[0] in text
+    (tmp_path / "flight_keys.json").write_text('{"keys": {}}', encoding="utf-8")
+    bench = tmp_path / "bench.toml"
+    bench.write_text(text.replace(change[0], change[1], 1), encoding="utf-8")
+
+    done = _msr("--runs", "2", "--dispersions", "d.toml", "--bench", "bench.toml", "-o", "out",
+                cwd=tmp_path)  # fmt: skip
+
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not (tmp_path / "out").exists()
 
 
