@@ -42,7 +42,10 @@ pytest: $(STAMP) system-tools bytecode
 	$(BIN)/pytest -q -p no:cacheprovider -m "not long"
 
 # The tests that take minutes of wall time each (the real-time tube load through a socat cable,
-# a 30-tube campaign beside a client that never reads): CI runs them after make test.
+# a 30-tube campaign beside a client that never reads, Yamcs, the Monte Carlo farms), and the
+# slowest of the rest (20 to 110 s each: the cable's loss and recovery, tshark over a whole
+# campaign, the wall-clock bench, a rerun's byte comparison, the lander-reset scenario and
+# process death), so that make test stays under 15 minutes: CI runs them after make test.
 test-long: $(STAMP) system-tools bytecode
 	$(BIN)/pytest -q -p no:cacheprovider -m long
 

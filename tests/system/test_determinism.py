@@ -12,6 +12,8 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
+
 from ground_tools.api import connect
 from ground_tools.bench_ctl import bench_down, bench_up
 from ground_tools.campaign import DEFAULT_BENCH
@@ -20,6 +22,7 @@ from hal.links.pcap import PcapReader, PcapWriter
 from tests.system.operator import msr
 
 
+@pytest.mark.long  # make test-long (CI): moved there to keep make test under 15 minutes
 def test_a_campaign_run_again_from_its_run_folder_comes_out_identical(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     first = msr("campaign", "--tubes", "6", "--seed", "4242", "--runs-dir", str(runs),

@@ -275,6 +275,7 @@ def test_a_stand_in_board_answers_its_driver_and_takes_faults_through_its_own_ba
         arm.close()
 
 
+@pytest.mark.long  # make test-long (CI): moved there to keep make test under 15 minutes
 def test_a_stand_in_arm_on_a_cable_is_lost_and_found_again_by_the_lander(
     tmp_path: Path, cable: Cable
 ) -> None:

@@ -51,7 +51,10 @@ def _archived_serials(run_dir: Path) -> set[int]:
         return {int(e.detail.split()[1]) for e in archive.events("lander", name="sta.tube_loaded")}
 
 
-@pytest.mark.parametrize("victim", ["sim_hardware", "lander"])
+@pytest.mark.parametrize(
+    "victim",
+    ["sim_hardware", pytest.param("lander", marks=pytest.mark.long)],  # make test-long
+)
 def test_a_process_killed_mid_campaign_is_named_and_the_tubes_counted_from_the_archive(
     tmp_path: Path, victim: str
 ) -> None:

@@ -104,6 +104,7 @@ def test_a_braze_under_temperature_is_reheated_and_the_seam_seals(tmp_path):
     assert events(summary, "orbiter", "ccrs.seal")  # the seal check passed
 
 
+@pytest.mark.long  # make test-long (CI): moved there to keep make test under 15 minutes
 def test_a_lander_reset_in_the_middle_of_loading_keeps_every_tube_in_custody(tmp_path):
     summary = campaign(tmp_path, "lander_reset", tubes=3)
     for tube in summary["tubes_detail"]:  # the tube held through the reset included

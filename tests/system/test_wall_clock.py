@@ -68,6 +68,7 @@ def kill_all(pids: dict[str, int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.long  # make test-long (CI): moved there to keep make test under 15 minutes
 def test_a_wall_clock_bench_answers_stows_the_arm_in_real_time_and_comes_down_clean(
     tmp_path: Path,
 ) -> None:

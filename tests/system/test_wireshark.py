@@ -99,6 +99,7 @@ def hmac_bench(tmp_path: Path) -> Path:
     return bench
 
 
+@pytest.mark.long  # make test-long (CI): moved there to keep make test under 15 minutes
 def test_every_record_of_a_campaign_decodes_in_tshark_with_names(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     campaign = msr("campaign", "--tubes", "1", "--runs-dir", str(runs),
