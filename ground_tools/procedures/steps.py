@@ -187,11 +187,12 @@ class Campaign:
         self.cmd("lander", "igloo.open_door")  # the OS goes into the MAV's nose in the igloo
         self.bench.wait(60)
         self.cmd("lander", "sta.hand_over")
+        onboard: dict[int, str] = {}
         in_mav: list[int] = []
         for _ in range(CUSTODY_ASKS):  # a report the downlink lost is asked for again (0052)
             mark = int(self.bench.status()["received"])
             self.cmd("lander", "sta.report_custody")  # its reports come before its completion
-            onboard = self.onboard_custody(mark)
+            onboard.update(self.onboard_custody(mark))
             in_mav = sorted(serial for serial, place in onboard.items() if place == "in_mav")
             if len(in_mav) == loaded:
                 break
