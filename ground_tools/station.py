@@ -468,11 +468,12 @@ class Station:
             self._answered = False
             self._held_report = self.wall()
             self._send_external()  # before any client is served in this tick (decision 0044)
+            if self._rechecks:
+                self._recheck(self.timing.now())  # once a tick; the asks go up in it (0052)
             self._take_deferred()
 
     def _maybe_answer(self) -> None:
         now = self.timing.now()
-        self._recheck(now)
         self._send(now)
         if now > self.allowed() + 1e-9:
             return  # paced: hold the tick
@@ -549,19 +550,20 @@ class Station:
                 print(f"ground station: {node}: {reason}", file=sys.stderr, flush=True)
                 continue
             if up.ack & ACK_COMPLETION and name != RECHECK_COMMAND:
-                self._watch(node, rid.hex(), now, RECHECK_AFTER)
+                self._watch(node, rid.hex(), now)
 
     # ------------------------------------------------------------------ lost reports (0052)
 
     def _round_trip(self, node: str) -> float:
         return 2 * self.bench.nodes[node].light_time + 2 * self.bench.tick
 
-    def _watch(self, node: str, rid: str, now: float, interval: float) -> None:
-        """Watch a command (again) for ``interval`` of silence (and the round trip)."""
+    def _watch(self, node: str, rid: str, now: float) -> None:
+        """Watch a command from ``now``, or again from ``now`` (a report restarts its silence,
+        at the interval its asks reached)."""
         key = (node, rid)
         watch = self._rechecks.pop(key, None)
         if watch is None:
-            watch = _Recheck(node, rid, 0.0, interval)
+            watch = _Recheck(node, rid, 0.0, RECHECK_AFTER)
         watch.due = now + watch.interval + self._round_trip(node)
         watch.missing = self.ground[node].frames_missing
         self._rechecks[key] = watch  # the latest at the end: the oldest is dropped first
@@ -606,7 +608,7 @@ class Station:
         if stage["stage"] in FINAL_STAGES:
             self._rechecks.pop(key, None)
         elif key in self._rechecks:
-            self._watch(node, rid, now, self._rechecks[key].interval)
+            self._watch(node, rid, now)
         asked = self._asking.pop(key, None)
         if asked is not None and stage["reason"].startswith("unknown_request"):
             if self._rechecks.pop(asked, None) is not None:

@@ -547,7 +547,6 @@ class GroundSpaceLink:
             "recoveries": self.recoveries,
             "frame_gaps": sum(reassembly.gaps.values()),
             "frames_lost": sum(reassembly.lost_frames.values()),
-            "mc_frames_lost": reassembly.mc_lost_frames,
             "packets_in": reassembly.packets,
             "sequence_number": self._sn,
             "resyncs": self.resyncs,
