@@ -15,6 +15,13 @@ fields)::
                                                               "history": [...], "report": [...]}
     {"op": "status"}                                      -> {"ok": true, "time": ..., ...}
     {"op": "world"}                                       -> {"ok": true, "world": {...}}
+    {"op": "lose_tube", "serial": 266}                    -> {"ok": true, "serial": 266,
+                                                              "from": "in_mav", "slot": 3}
+
+``lose_tube`` is a fault of the world model: the tube falls out of the OS and is lost
+(``World.lose_tube``); the reply names the tube location it was lost from and its slot. In
+lockstep it takes effect between rounds, as an injection does (decision 0034). A tube that is
+unknown or in no OS slot is refused naming why (``unknown_tube: ...``, ``tube_not_in_os: ...``).
 
 Every refusal is ``{"ok": false, "error": "<one line naming the problem>"}`` and changes nothing;
 a line that is not JSON, not an object, nested too deep or longer than :data:`MAX_LINE` octets is

@@ -11,7 +11,8 @@ back door answers it ``{"ok": false, "error": ...}`` and nothing changes.
 
 What a schema cannot know stays with the fault manager (:mod:`sim_hardware.faults`): whether
 the target exists and is emulated, whether the kind applies to it, and each parameter's own
-range (a link delay, a probability, what each board declares for its device faults).
+range (a link delay, a probability, what each board declares for its device faults); and with
+the world model (:mod:`sim_hardware.world`): whether a tube has that serial and is in the OS.
 
 =============  ===========================================================================
 ``inject``     ``target`` (``board``, ``board.device`` or ``link:<node>``), ``kind``,
@@ -24,6 +25,8 @@ range (a link delay, a probability, what each board declares for its device faul
 ``world``      no field
 ``couple``     ``board`` (a stand-in board's name) and ``state`` (what the world model reads
                of it: :class:`ArmState` for ``sta_arm``; decision 0032)
+``lose_tube``  ``serial`` (a tube's serial number, 1..:data:`TUBE_SERIAL_MAX`): the tube
+               falls out of the OS (``World.lose_tube``)
 =============  ===========================================================================
 """
 
@@ -34,12 +37,14 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field, PlainValidator, StringConstraints, TypeAdapter
 
+from hal.protocol.devices.sta_vision import MAX_SERIAL
 from hal.schema import MAX_COUNT, MAX_INT, MAX_NUMBER, MAX_SECONDS, Name, Seconds, StrictModel
 from hal.schema import parse as parse_schema
 
 __all__ = [
     "MAX_PARAMS",
     "OPS",
+    "TUBE_SERIAL_MAX",
     "ArmState",
     "BackdoorRequest",
     "ClearAllRequest",
@@ -47,6 +52,7 @@ __all__ = [
     "CoupleRequest",
     "FaultsRequest",
     "InjectRequest",
+    "LoseTubeRequest",
     "StatusRequest",
     "WorldRequest",
     "parse_request",
@@ -56,6 +62,9 @@ MAX_PARAMS: Final = 16
 """Most parameters of one fault (the widest fault takes four)."""
 MAX_TEXT: Final = 64
 """Longest string parameter (a status field, a command name, an element)."""
+TUBE_SERIAL_MAX: Final = MAX_SERIAL
+"""Highest tube serial number a request may name: the highest the arm's cameras read
+(:data:`hal.protocol.devices.sta_vision.MAX_SERIAL`, 999,999)."""
 
 Target = Annotated[
     str,
@@ -163,6 +172,14 @@ class CoupleRequest(StrictModel):
     state: ArmState
 
 
+class LoseTubeRequest(StrictModel):
+    """Fault: the tube ``serial`` falls out of the OS and is lost (``World.lose_tube``); the
+    reply names where it was lost from (``from``, a tube location, and ``slot``)."""
+
+    op: Literal["lose_tube"]
+    serial: Annotated[int, Field(ge=1, le=TUBE_SERIAL_MAX)]
+
+
 BackdoorRequest = Annotated[
     InjectRequest
     | ClearRequest
@@ -170,12 +187,13 @@ BackdoorRequest = Annotated[
     | FaultsRequest
     | StatusRequest
     | WorldRequest
-    | CoupleRequest,
+    | CoupleRequest
+    | LoseTubeRequest,
     Field(discriminator="op"),
 ]
 """Any request of the back door."""
 
-OPS: Final = ("inject", "clear", "clear_all", "faults", "status", "world", "couple")
+OPS: Final = ("inject", "clear", "clear_all", "faults", "status", "world", "couple", "lose_tube")
 _ADAPTER: Final[TypeAdapter[BackdoorRequest]] = TypeAdapter(BackdoorRequest)
 
 

@@ -36,7 +36,15 @@ braze heater first on         ``World.contain_os`` (the PCV is closed on the OS 
 seal check passes             ``World.seal_pcv``
 gantry reaches the EES        ``World.transfer_to_ees``
 EES release fired             ``World.release_ees``
+OS in the MAV (any time)      ``MavAvionics.os_slots`` is ``World.os_slot_mask()``: the OS's slot
+                              switches through the latch's connector (0 while the OS is elsewhere)
+OS captured or in the PCV     ``Capture.os_slots`` is ``World.os_slot_mask()``: the same switches
+(any time)                    through the capture mechanism's contact (0 while the OS is elsewhere)
 ============================  ====================================================================
+
+A tube lost from the OS (the back door's ``lose_tube``, a fault) goes through
+:meth:`Coupling.lose_tube`: ``World.lose_tube``, logged like the rules above, and the tube's bit
+cleared at once in whichever mechanism holds the OS.
 
 A world operation the state does not allow is refused by the world and changes nothing; the
 coupling records it in :attr:`Coupling.log` (the bench shows it) and goes on. A board that is not
@@ -54,7 +62,16 @@ from typing import Any, Final
 from hal.protocol.devices import sta_arm as arm_icd
 from sim_hardware.devices.base import BoardEmulator
 from sim_hardware.devices.sta_arm import TUBE_DIAMETER_MM
-from sim_hardware.world import LidState, Orbit, OsLocation, Reason, Refused, World, WorldConfigError
+from sim_hardware.world import (
+    LidState,
+    Orbit,
+    OsLocation,
+    Place,
+    Reason,
+    Refused,
+    World,
+    WorldConfigError,
+)
 
 __all__ = ["Coupling", "CouplingConfig", "CouplingEvent"]
 
@@ -135,6 +152,30 @@ class Coupling:
         self._mav(now)
         self._umbilical(now)
         self._orbiter(now)
+        self._slot_switches()
+
+    def lose_tube(self, serial: int, now: float) -> Place:
+        """Fault: tube ``serial`` falls out of the OS at ``now`` (``World.lose_tube``), logged
+        as the rule ``lose_tube``; the slot switches of the mechanism holding the OS read it
+        gone at once.
+
+        Returns:
+            The effective place it was lost from (where the OS was, and the slot).
+
+        Raises:
+            Refused: as ``World.lose_tube`` (unknown tube, not in the OS); logged and counted
+                among :attr:`refusals` too, and nothing changed.
+        """
+        try:
+            lost_from = self.world.lose_tube(serial, at=now)
+        except Refused as refused:
+            self.refusals += 1
+            self._note(now, "lose_tube", str(refused.reason), f"tube {serial}: {refused}")
+            raise
+        where = f"{lost_from.location} slot {lost_from.slot}"
+        self._note(now, "lose_tube", "ok", f"tube {serial} from {where}")
+        self._slot_switches()
+        return lost_from
 
     # ------------------------------------------------------------------ lander
 
@@ -341,6 +382,21 @@ class Coupling:
                 if not world.ees_released:
                     at = gantry.released_at
                     self._do(at, "release_ees", lambda: world.release_ees(at=at))
+
+    # ------------------------------------------------------------------ the OS's slot switches
+
+    def _slot_switches(self) -> None:
+        """The OS's slot switches, read by whichever mechanism holds the OS: the MAV's latch
+        connector while it is in the MAV, the capture mechanism's contact while captured and in
+        the PCV. Constant time: the world keeps its slot mask up to date."""
+        where = self.world.os_location
+        avionics = self.boards.get("mav_avionics")
+        if avionics is not None:
+            avionics.os_slots = self.world.os_slot_mask() if where is OsLocation.IN_MAV else 0
+        capture = self.boards.get("capture")
+        if capture is not None:
+            held = where is OsLocation.CAPTURED or where is OsLocation.IN_PCV
+            capture.os_slots = self.world.os_slot_mask() if held else 0
 
     # ------------------------------------------------------------------ the log
 

@@ -70,6 +70,7 @@ from sim_hardware.backdoor_messages import (
     CoupleRequest,
     FaultsRequest,
     InjectRequest,
+    LoseTubeRequest,
     StatusRequest,
     WorldRequest,
     parse_request,
@@ -93,7 +94,7 @@ from sim_hardware.host import PtyHost
 from sim_hardware.process import PORT_MAP, write_port_map
 from sim_hardware.remote_coupling import couple
 from sim_hardware.space_link import Impairments, LinkPath
-from sim_hardware.world import LidState, World, WorldConfig
+from sim_hardware.world import LidState, Reason, Refused, World, WorldConfig
 
 __all__ = ["EMULATORS", "PORT_MAP", "RadioRelay", "Simulator"]
 
@@ -358,6 +359,7 @@ class Simulator:
             self.world, self.emulators, coupling_config,
             random.Random(f"{bench.seed}/coupling"),  # noqa: S311 - a simulation
         )  # fmt: skip
+        self._losses: list[tuple[int, float]] = []  # lose_tube asked in an open round: serial, time
         self.host: PtyHost | None = None
         self.relays: dict[str, RadioRelay] = {}
         self.timing: dict[str, PacketChannel] = {}
@@ -442,6 +444,12 @@ class Simulator:
 
     def advance(self, t: float) -> None:
         """Bring everything to simulated time ``t`` (the lockstep's hook, before each tick)."""
+        losses, self._losses = self._losses, []
+        for serial, at in losses:  # asked for while the last round was open, in that order
+            try:
+                self.coupling.lose_tube(serial, at)
+            except Refused:
+                pass  # the round moved the tube (the arm took it out): the coupling logged it
         self.faults.advance(t, self._physics)
         for relay in self.relays.values():
             relay.advance(t)
@@ -683,9 +691,37 @@ class Simulator:
                 return {"world": self.world.snapshot(), "time": now}
             if isinstance(message, CoupleRequest):  # a stand-in board's state (decision 0032)
                 return couple(self.coupling, self.bench, message, now)
-        except FaultError as exc:
+            if isinstance(message, LoseTubeRequest):
+                return self._lose_tube(message.serial, now, later=between)
+        except (FaultError, Refused) as exc:
             raise BackdoorError(str(exc)) from None
         raise AssertionError(f"unhandled request {message!r}")  # every op has a branch
+
+    def _lose_tube(self, serial: int, now: float, *, later: bool) -> dict[str, Any]:
+        """The back door's ``lose_tube``: the tube falls out of the OS at ``now``, at once, or
+        with ``later`` (in lockstep) between this round and the next at the time asked, as a
+        fault does (decision 0034), so what a round's cycles read of the OS's slot switches
+        does not depend on when the request came in. The reply names where the tube is lost
+        from as it is when asked (the world's custody chain keeps where it fell from).
+
+        Raises:
+            Refused: ``unknown_tube``; ``tube_not_in_os`` (in no OS slot, or already falling
+                out this round). Nothing changes.
+        """
+        # refused now, as World.lose_tube would refuse it (the client's error is not the
+        # coupling's: it is not counted among its refusals)
+        lost_from = self.world.where(serial)  # unknown_tube
+        if lost_from.slot is None:
+            raise Refused(
+                Reason.TUBE_NOT_IN_OS, f"tube {serial} is in no OS slot but at {lost_from.location}"
+            )
+        if any(falling == serial for falling, _ in self._losses):
+            raise Refused(Reason.TUBE_NOT_IN_OS, f"tube {serial} is already falling out")
+        if later:
+            self._losses.append((serial, now))
+        else:
+            self.coupling.lose_tube(serial, now)
+        return {"serial": serial, "from": str(lost_from.location), "slot": lost_from.slot}
 
     # ------------------------------------------------------------------ reporting
 

@@ -10,7 +10,9 @@ The model
 ---------
 * A **tube** (:class:`Tube`) is known by its laser-etched serial number and never changes; what
   changes is its *direct place* in the tube table: the rover's cache, the Three Forks depot, the
-  ground near the lander, the arm's gripper, or an OS slot. Nothing else holds a tube directly.
+  ground near the lander, the arm's gripper, an OS slot, or *lost* (fallen out of the OS in
+  flight or in orbit, :meth:`World.lose_tube`: nobody holds it, and nothing brings it back).
+  Nothing else holds a tube directly.
 * The **Orbiting Sample container** (OS) is a container with ``capacity`` slots, a lid
   (:class:`LidState`: open, closed, latched) and its own location (:class:`OsLocation`): on the
   lander, in the MAV nose, in orbit, captured by the orbiter, in the primary containment vessel
@@ -28,6 +30,24 @@ The model
   are data the MAV and orbiter emulators write and read as often as they like.
 * The slot table and the gripper are kept apart from the tube table, so that :meth:`World.check`
   can cross-check two independent views (a tube in a slot must say so, and the slot must hold it).
+  The slot table's occupancy is also kept as a bit mask (:meth:`World.os_slot_mask`, what the OS's
+  slot switches read), updated with every move and cross-checked too.
+
+Operations
+----------
+==================  =============================================================================
+the arm             :meth:`~World.pick_up`, :meth:`~World.place_on_ground`, :meth:`~World.insert`,
+                    :meth:`~World.take_from_slot`, :meth:`~World.helicopter_transfer`
+the OS lid          :meth:`~World.close_lid`, :meth:`~World.open_lid`, :meth:`~World.latch_lid`,
+                    :meth:`~World.unlatch_lid`
+the OS's journey    :meth:`~World.load_into_mav`, :meth:`~World.launch_mav`,
+                    :meth:`~World.release_os`, :meth:`~World.capture_os`,
+                    :meth:`~World.contain_os`, :meth:`~World.seal_pcv`,
+                    :meth:`~World.transfer_to_ees`, :meth:`~World.release_ees`
+faults              :meth:`~World.slip` (the gripper's tube falls near the lander),
+                    :meth:`~World.lose_tube` (a tube falls out of the OS: lost)
+orbits (no step)    :meth:`~World.set_os_orbit`, :meth:`~World.set_orbiter_orbit`
+==================  =============================================================================
 
 Refusals
 --------
@@ -142,6 +162,7 @@ class Reason(StrEnum):
     PCV_NOT_SEALED = "pcv_not_sealed"
     OS_NOT_IN_EES = "os_not_in_ees"
     EES_RELEASED = "ees_released"
+    TUBE_NOT_IN_OS = "tube_not_in_os"
 
 
 class Refused(WorldError):
@@ -184,8 +205,8 @@ class WorldConfigError(WorldError, ValueError):
 class Location(StrEnum):
     """The effective location of a tube, as :meth:`World.where` and the custody chain give it.
 
-    The first five are direct places (a tube is put there); the last five are where the OS is,
-    for a tube in one of its slots.
+    The first six are direct places (a tube is put there, or falls there); the last five are
+    where the OS is, for a tube in one of its slots.
     """
 
     ROVER_CACHE = "rover_cache"
@@ -198,6 +219,8 @@ class Location(StrEnum):
     """Held by the Sample Transfer Arm's gripper."""
     OS_SLOT = "os_slot"
     """In a slot of the OS, the OS on the lander."""
+    LOST = "lost"
+    """Lost from the OS: the tube fell out of it, in flight or in orbit; nobody holds it."""
     IN_MAV = "in_mav"
     """In the OS, the OS in the MAV nose (on the pad or ascending)."""
     IN_ORBIT = "in_orbit"
@@ -215,8 +238,10 @@ PICKUP_SOURCES: Final = frozenset(
 )
 """Places the arm can pick a tube up from."""
 
-DIRECT_LOCATIONS: Final = frozenset(PICKUP_SOURCES | {Location.GRIPPER, Location.OS_SLOT})
-"""Places a tube is put directly; the others are where the OS holding it is."""
+DIRECT_LOCATIONS: Final = frozenset(
+    PICKUP_SOURCES | {Location.GRIPPER, Location.OS_SLOT, Location.LOST}
+)
+"""Places a tube is put (or falls) directly; the others are where the OS holding it is."""
 
 
 class OsLocation(StrEnum):
@@ -581,6 +606,7 @@ class World:
         self._tubes: dict[int, Tube] = {}
         self._place: dict[int, Place] = {}  # tube table: serial -> direct place
         self._slots: list[int | None] = [None] * self.config.capacity  # slot table
+        self._slot_mask = 0  # the slot table's occupancy, bit n for slot n (kept by _move)
         self._gripper: int | None = None
         self._custody: dict[int, list[CustodyEntry]] = {}
         self._history: list[WorldEvent] = []
@@ -667,6 +693,15 @@ class World:
     def os_tubes(self) -> list[int]:
         """Serial numbers of the tubes in the OS, in slot order."""
         return [serial for serial in self._slots if serial is not None]
+
+    def os_slot_mask(self) -> int:
+        """The OS's slot switches as a bit mask: bit ``n`` set when slot ``n`` holds a tube.
+
+        Kept up to date by every move, so reading it costs nothing (the coupling reads it on
+        every sync). Wherever the OS is; the boards that read it through a connector carry 32
+        bits (``u32``), enough for every OS the container board can be fitted with.
+        """
+        return self._slot_mask
 
     @property
     def gripper(self) -> int | None:
@@ -792,6 +827,30 @@ class World:
         step = self._begin("take_from_slot", at, serial=serial, slot=slot)
         self._move(serial, Place(Location.GRIPPER), step, at, "take_from_slot")
         return serial
+
+    def lose_tube(self, serial: int, *, at: float | None = None) -> Place:
+        """Fault: a tube falls out of its OS slot, in flight or in orbit (or on the lander), and
+        is lost: nobody holds it and no operation brings it back. Its slot is freed.
+
+        Returns:
+            The effective place it was lost from: where the OS was, and the slot
+            (``Place(Location.IN_MAV, 3)``, or ``Place(Location.OS_SLOT, 3)`` on the lander).
+
+        Refused, in this order: ``bad_time``, ``unknown_tube``, ``tube_not_in_os`` (the tube is
+        in no slot).
+        """
+        self._check_time(at)
+        self._known(serial)
+        place = self._place[serial]
+        if place.location is not Location.OS_SLOT:
+            raise Refused(
+                Reason.TUBE_NOT_IN_OS,
+                f"tube {serial} is in no OS slot but at {self._effective(place).location}",
+            )
+        lost_from = self._effective(place)
+        step = self._begin("lose_tube", at, serial=serial, slot=place.slot)
+        self._move(serial, Place(Location.LOST), step, at, "lost")
+        return lost_from
 
     def helicopter_transfer(self, serial: int, *, at: float | None = None) -> None:
         """A sample recovery helicopter brings a depot tube to the ground near the lander.
@@ -948,8 +1007,9 @@ class World:
 
         Raises:
             InvariantViolation: naming every inconsistency found: a tube nowhere or in two
-                places, a slot or gripper that disagrees with the tube table, a custody chain
-                whose last entry is not where the tube is, an OS state that cannot be reached.
+                places, a slot or gripper that disagrees with the tube table, a slot mask that
+                disagrees with the slot table, a custody chain whose last entry is not where the
+                tube is, an OS state that cannot be reached.
         """
         problems: list[str] = []
         serials = set(self._tubes)
@@ -967,6 +1027,9 @@ class World:
         for index, serial in enumerate(self._slots):
             if serial is not None and self._place.get(serial) != Place(Location.OS_SLOT, index):
                 problems.append(f"slot {index} holds tube {serial}, which is elsewhere")
+        mask = sum(1 << index for index, serial in enumerate(self._slots) if serial is not None)
+        if self._slot_mask != mask:
+            problems.append(f"slot mask {self._slot_mask:#x}, the slot table says {mask:#x}")
 
         held = [s for s, p in self._place.items() if p.location is Location.GRIPPER]
         if len(held) > 1:
@@ -1112,10 +1175,12 @@ class World:
             self._gripper = None
         elif old.location is Location.OS_SLOT and old.slot is not None:
             self._slots[old.slot] = None
+            self._slot_mask &= ~(1 << old.slot)
         if to.location is Location.GRIPPER:
             self._gripper = serial
         elif to.location is Location.OS_SLOT and to.slot is not None:
             self._slots[to.slot] = serial
+            self._slot_mask |= 1 << to.slot
         self._place[serial] = to
         now = self._effective(to)
         self._custody[serial].append(CustodyEntry(step, at, now.location, now.slot, event))

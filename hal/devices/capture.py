@@ -34,11 +34,14 @@ class LidStatus:
 
 @dataclass(frozen=True)
 class ConfirmStatus:
-    """The two capture-confirmed switches."""
+    """The two capture-confirmed switches, and the OS's slot switches read through the capture
+    mechanism's contact (``slots``: bit ``n`` set when slot ``n`` holds a tube; 0 while the
+    mechanism does not hold the OS)."""
 
     switch_a: bool
     switch_b: bool
     confirmed: bool
+    slots: int = 0
 
     @property
     def partial(self) -> bool:
@@ -77,5 +80,10 @@ class CaptureClient(BoardClient):
         return LidStatus(**self.status("lid"))
 
     def read_confirm(self) -> ConfirmStatus:
-        """The confirmation switches now."""
+        """The confirmation switches (and the OS's slot switches) now."""
         return ConfirmStatus(**self.status("confirm"))
+
+    def read_os_slots(self) -> int:
+        """The OS's slot switches through the capture mechanism's contact: bit ``n`` set when
+        slot ``n`` holds a tube; 0 while the mechanism does not hold the OS."""
+        return self.read_confirm().slots

@@ -134,6 +134,11 @@ class MavAvionicsClient(BoardClient):
         """Whether the OS latch is still closed."""
         return bool(self.status("os_latch")["latched"])
 
+    def read_os_slots(self) -> int:
+        """The OS's slot switches through the latch's connector: bit ``n`` set when slot ``n``
+        holds a tube; 0 once the latch is open."""
+        return int(self.status("os_latch")["slots"])
+
     def read_umbilical(self) -> UmbilicalStatus:
         """The lander's igloo temperatures through the umbilical now."""
         s = self.status("umbilical")

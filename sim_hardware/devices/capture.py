@@ -8,7 +8,10 @@ Physics at bench level:
 * the lid travels at :data:`LID_RATE` (about three seconds from open to shut);
 * the OS stays in the cone for ``dwell`` seconds (a default of :data:`DWELL`) and then drifts out
   again (:attr:`Capture.os_escaped`), unless the lid has closed below :data:`RETAIN_ANGLE` by then,
-  after which it cannot get out; once the lid is shut on it, both confirmation switches close.
+  after which it cannot get out; once the lid is shut on it, both confirmation switches close;
+* while the mechanism holds the OS, its contact reads the OS's slot switches: the simulator's
+  coupling sets :attr:`Capture.os_slots` (the world's slot mask while the OS is captured or in
+  the primary containment vessel, 0 otherwise) and the ``confirm`` status reports it.
 
 Board faults:
 
@@ -77,6 +80,7 @@ class Capture(BoardEmulator):
         self.os_retained = False
         self.os_escaped = False
         self.partial: str | None = None  # the one switch pressed by an off-centre OS
+        self.os_slots = 0  # the OS's slot switches through the contact (the coupling's)
         self._seated_decided = False
 
     def os_arrives(self, at: float) -> None:
@@ -171,4 +175,4 @@ class Capture(BoardEmulator):
         held = self.os_in_cone and self.angle <= icd.LID_SHUT + 1e-6 and self.partial is not None
         a = captured or (held and self.partial == "a")
         b = captured or (held and self.partial == "b")
-        return {"switch_a": a, "switch_b": b, "confirmed": captured}
+        return {"switch_a": a, "switch_b": b, "confirmed": captured, "slots": self.os_slots}

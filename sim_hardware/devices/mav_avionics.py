@@ -39,6 +39,10 @@ Until the first readings arrive the umbilical is not connected and reads like an
 (:data:`UMBILICAL_OPEN` degC, every zone out); from the toss on it is broken: not connected, the
 last readings held, later ones ignored.
 
+The OS's slot switches reach the avionics through the latch's connector: the simulator's coupling
+sets :attr:`MavAvionics.os_slots` (the world's slot mask) at every sync while the OS is in the
+MAV, and the ``os_latch`` status reports it while the latch is closed; 0 once it is open.
+
 Board fault: ``imu_rate_spike`` (``axis`` 0..2, ``size`` deg/s) adds a spike to the gyro reading
 of every second status report, the classic single-event upset the rate-limit abort must not take
 for a tumble. Generic ``bias``, ``noise`` and ``stuck`` apply to every status field.
@@ -174,6 +178,7 @@ class MavAvionics(BoardEmulator):
         self.gimbal_target = [0.0, 0.0]
         self.specific_force = (0.0, 0.0, MU / RADIUS**2)
         self.latched = True
+        self.os_slots = 0  # the OS's slot switches through the latch's connector (the coupling's)
         self._reports = 0
         # the umbilical: the lander's igloo readings, held as last received
         self.umbilical_fed = False
@@ -470,8 +475,9 @@ class MavAvionics(BoardEmulator):
         }  # fmt: skip
 
     def status_os_latch(self, now: float) -> dict[str, Any]:
-        """The OS latch's status report values."""
-        return {"latched": self.latched}
+        """The OS latch's status report values: the OS's slot switches only while latched (the
+        connector parts with the latch)."""
+        return {"latched": self.latched, "slots": self.os_slots if self.latched else 0}
 
     def status_umbilical(self, now: float) -> dict[str, Any]:
         """The umbilical's status report values (the last readings held)."""

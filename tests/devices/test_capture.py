@@ -163,6 +163,19 @@ def test_a_partial_capture_fault_after_the_lid_shut_does_not_unseat_the_os(captu
     assert failed.value.reason == "captured"
 
 
+def test_the_os_slot_switches_are_read_through_the_mechanism_holding_the_os(capture):
+    client, emulator, clock = capture
+    assert client.read_os_slots() == 0 and client.read_confirm().slots == 0
+    client.arm_capture()
+    emulator.os_arrives(1.0)
+    clock.now = 6.0
+    emulator.os_slots = 0b1011  # the simulator's coupling, once the OS is captured
+    assert client.read_confirm() == ConfirmStatus(True, True, True, slots=0b1011)
+    assert client.read_os_slots() == 0b1011
+    emulator.os_slots = 1 << 31  # the highest slot a 32-bit mask carries
+    assert client.read_os_slots() == 1 << 31
+
+
 def test_a_silent_confirmation_board_is_a_timeout(capture):
     client, emulator, _ = capture
     emulator.inject("no_reply", "confirm")
@@ -175,3 +188,5 @@ def test_the_icd_addresses():
     """Units, ranges and meanings of every field: tests/devices/test_icds.py."""
     assert icd.BOARD.node == "orbiter"
     assert all(0x170 <= apid <= 0x177 for apid in icd.BOARD.apids)
+    confirm = {"switch_a": True, "switch_b": False, "confirmed": False, "slots": 2**32 - 1}
+    assert icd.CONFIRM.status.decode(icd.CONFIRM.status.encode(**confirm)) == confirm

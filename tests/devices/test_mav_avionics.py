@@ -190,6 +190,34 @@ def test_the_coupling_carries_the_igloo_thermistors_to_the_mav_as_the_lander_rea
     assert umbilical["zone_min"] == -150.0 and umbilical["zones_out"] == 1
 
 
+def test_the_os_slot_switches_are_read_through_the_latch_until_it_opens(mav):
+    client, emulator, _ = mav
+    assert client.read_os_slots() == 0  # nothing has told the board of a tube yet
+    emulator.os_slots = 1 | 1 << 7 | 1 << 31  # the simulator's coupling, with the OS in the MAV
+    assert client.read_os_slots() == 1 | 1 << 7 | 1 << 31 and client.read_os_latched()
+    emulator.os_slots = 1 | 1 << 31  # the tube of slot 7 lost in flight
+    assert client.read_os_slots() == 1 | 1 << 31
+    client.release_os()
+    assert client.read_os_slots() == 0 and not client.read_os_latched()  # the connector parted
+
+
+def test_the_coupling_shows_the_mav_the_os_it_holds_and_a_tube_lost_from_it():
+    world, avionics = World(), MavAvionics()
+    coupling = Coupling(world, {"mav_avionics": avionics})
+    for slot, name in ((1, "Malay"), (4, "Skyland")):
+        world.pick_up(world.serial_of(name), "depot")
+        world.insert(slot)
+    world.close_lid()
+    world.latch_lid()
+    coupling.sync(0.0)
+    assert avionics.status_os_latch(0.0)["slots"] == 0  # still on the lander
+    world.load_into_mav()
+    coupling.sync(0.0)
+    assert avionics.status_os_latch(0.0)["slots"] == 0b10010
+    coupling.lose_tube(world.serial_of("Skyland"), 1.0)
+    assert avionics.status_os_latch(1.0)["slots"] == 0b00010
+
+
 def test_the_icd_addresses():
     """Units, ranges and meanings of every field: tests/devices/test_icds.py."""
     assert all(0x140 <= device.apid <= 0x14F for device in icd.BOARD.devices)
@@ -197,3 +225,6 @@ def test_the_icd_addresses():
     assert not icd.TVC.command("gimbal").hazardous
     assert icd.UMBILICAL.apid == 0x146 and not icd.UMBILICAL.commands
     assert icd.ZONE_LOW == -40.0  # the propellant's limit (MSR_FACTS)
+    assert [f.name for f in icd.OS_LATCH.status.fields] == ["latched", "slots"]
+    every = {"latched": True, "slots": 2**32 - 1}  # all 32 slot switches closed
+    assert icd.OS_LATCH.status.decode(icd.OS_LATCH.status.encode(**every)) == every

@@ -40,6 +40,10 @@ SENT_TODAY: list[dict[str, Any]] = [
      "params": {"seconds": 2.0, "jitter": 0.5, "direction": "up"}},
     {"op": "inject", "target": "mav_pyro.srm1", "kind": "reply_lost",
      "params": {"command": "fire", "count": 1}},
+    # tests/sim_hardware/test_simulator.py: a tube lost from the OS
+    {"op": "lose_tube", "serial": 266},
+    {"op": "lose_tube", "serial": 1},
+    {"op": "lose_tube", "serial": 999_999},
 ]  # fmt: skip
 
 
@@ -76,6 +80,15 @@ def test_every_request_the_tools_send_is_taken_as_it_is(message: dict[str, Any])
         ({"op": "clear", "id": 1e999}, "id"),
         ({"op": "clear", "id": True}, "id"),
         ({"op": "clear_all", "target": 1}, "target"),
+        ({"op": "lose_tube"}, "serial"),
+        ({"op": "lose_tube", "serial": 0}, "serial"),
+        ({"op": "lose_tube", "serial": -266}, "serial"),
+        ({"op": "lose_tube", "serial": 1_000_000}, "serial"),
+        ({"op": "lose_tube", "serial": "266"}, "serial"),
+        ({"op": "lose_tube", "serial": 266.0}, "serial"),
+        ({"op": "lose_tube", "serial": True}, "serial"),
+        ({"op": "lose_tube", "serial": [266]}, "serial"),
+        ({"op": "lose_tube", "serial": 266, "slot": 3}, "slot"),
     ],
 )  # fmt: skip
 def test_a_refusal_names_the_field_in_one_line(message: dict[str, Any], field: str) -> None:

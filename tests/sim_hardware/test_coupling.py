@@ -16,8 +16,16 @@ from hal.protocol.devices import sta_arm as arm_icd
 from hal.protocol.pus import PusTc
 from sim_hardware.coupling import Coupling, CouplingConfig
 from sim_hardware.devices.base import BoardEmulator
+from sim_hardware.devices.capture import Capture
+from sim_hardware.devices.mav_avionics import MavAvionics
 from sim_hardware.simulator import EMULATORS
-from sim_hardware.world import Location, OsLocation, World, WorldConfig
+from sim_hardware.world import Location, OsLocation, Place, Reason, Refused, World, WorldConfig
+
+
+def reported(board: BoardEmulator, device: str, now: float = 0.0) -> dict[str, Any]:
+    """A device's status report as the board puts it on the wire (ICD-encoded), decoded."""
+    dev = board.icd.device(device)
+    return dev.status.decode(board.status_data(dev, now))
 
 
 class Bench:
@@ -163,13 +171,17 @@ def test_a_tube_that_did_not_seat_is_taken_out_and_reseated() -> None:
     assert [e.event for e in bench.world.custody(serial)][-2:] == ["take_from_slot", "insert"]
 
 
-def _launch_and_release(bench: Bench) -> None:
+def _launch_and_release(bench: Bench, slots: int) -> None:
+    """Shut, latch and hand the OS over (its slot switches, ``slots``, seen by the MAV through
+    the latch), launch, reach orbit and open the latch."""
     bench.command("os_container", "lid", "close")
     bench.run(40.0)
+    assert reported(bench.boards["mav_avionics"], "os_latch")["slots"] == 0  # not in the MAV yet
     bench.command("os_container", "lid", "latch")
     bench.run(5.0)
     assert bench.world.lid.value == "latched"
     assert bench.world.os_location is OsLocation.IN_MAV
+    assert reported(bench.boards["mav_avionics"], "os_latch") == {"latched": True, "slots": slots}
     pyro = bench.boards["mav_pyro"]
     pyro.insert_arm_plug()
     for n in (1, 2, 3):
@@ -188,24 +200,31 @@ def _launch_and_release(bench: Bench) -> None:
         bench.run(5.0, step=0.5)
     bench.command("mav_avionics", "os_latch", "release")
     bench.run(1.0)
+    assert reported(bench.boards["mav_avionics"], "os_latch") == {"latched": False, "slots": 0}
 
 
 def test_the_whole_journey_from_the_lander_to_the_released_ees() -> None:
     bench = Bench(capacity=2, config=CouplingConfig(approach_range_km=20.0, closing_rate_km_s=1.0))
     loaded = [bench.load("depot", 0), bench.load("depot", 1)]
-    _launch_and_release(bench)
+    _launch_and_release(bench, slots=0b11)
     world = bench.world
     assert world.os_location is OsLocation.IN_ORBIT
     assert world.os_orbit is not None and 200 < world.os_orbit.altitude_km < 600
+    capture = bench.boards["capture"]
+    assert reported(capture, "confirm")["slots"] == 0  # free in orbit: nothing holds the OS
     bench.command("capture", "trigger", "arm")
     bench.command("nac_camera", "nac", "start_tracking", frame_period=1.0)
     bench.run(25.0)
     assert world.os_location is OsLocation.CAPTURED
+    assert reported(capture, "confirm") == {
+        "switch_a": True, "switch_b": True, "confirmed": True, "slots": 0b11,
+    }  # fmt: skip
     braze = bench.boards["braze"]
     bench.command("braze", "heater", "set_power", power=1500.0)
     bench.command("braze", "heater", "on")
     bench.run(1.0)
     assert world.os_location is OsLocation.IN_PCV
+    assert reported(capture, "confirm")["slots"] == 0b11
     while not braze.brazed:
         bench.run(10.0)
     bench.command("braze", "heater", "off")
@@ -217,6 +236,7 @@ def test_the_whole_journey_from_the_lander_to_the_released_ees() -> None:
     bench.command("ees_gantry", "gantry", "move", position=900.0, rate=20.0)
     bench.run(50.0)
     assert world.os_location is OsLocation.IN_EES
+    assert reported(capture, "confirm")["slots"] == 0  # the EES holds it now
     bench.command("ees_gantry", "gantry", "stow")
     bench.run(100.0)
     bench.command("ees_gantry", "release", "release")
@@ -235,7 +255,7 @@ def test_a_missed_trigger_lets_the_os_drift_out_and_the_orbiter_comes_back() -> 
                             reapproach_range_km=1.0)  # fmt: skip
     bench = Bench(capacity=1, config=config)
     bench.load("depot", 0)
-    _launch_and_release(bench)
+    _launch_and_release(bench, slots=0b1)
     capture = bench.boards["capture"]
     bench.command("capture", "trigger", "arm")
     miss = capture.inject("trigger_miss", "trigger")
@@ -246,6 +266,73 @@ def test_a_missed_trigger_lets_the_os_drift_out_and_the_orbiter_comes_back() -> 
     bench.run(40.0)
     assert bench.world.os_location is OsLocation.CAPTURED
     assert [e.rule for e in bench.coupling.log].count("reapproach") == 1
+
+
+def _loaded(world: World, slots: dict[int, str]) -> dict[str, int]:
+    """Tubes put into the OS by the world's own operations (no arm), then the OS shut and
+    latched; their serials by name."""
+    serials = {}
+    for slot, name in slots.items():
+        serials[name] = world.serial_of(name)
+        world.pick_up(serials[name], Location.DEPOT)
+        world.insert(slot)
+    world.close_lid()
+    world.latch_lid()
+    return serials
+
+
+def test_the_mav_reads_the_os_slot_switches_through_its_latch_and_a_lost_tube_clears_its_bit():
+    world = World()
+    avionics, capture = MavAvionics(), Capture()
+    coupling = Coupling(world, {"mav_avionics": avionics, "capture": capture})
+    tubes = _loaded(world, {0: "Malay", 5: "Montdenier", 29: "Atsah"})
+    coupling.sync(0.0)
+    assert reported(avionics, "os_latch") == {"latched": True, "slots": 0}  # on the lander
+    world.load_into_mav(at=1.0)
+    coupling.sync(1.0)
+    assert reported(avionics, "os_latch") == {"latched": True, "slots": 1 | 1 << 5 | 1 << 29}
+    assert reported(capture, "confirm")["slots"] == 0
+    # shaken out during the ascent: the MAV sees the slot empty at once
+    assert coupling.lose_tube(tubes["Montdenier"], 2.0) == Place(Location.IN_MAV, 5)
+    assert reported(avionics, "os_latch") == {"latched": True, "slots": 1 | 1 << 29}
+    assert world.where(tubes["Montdenier"]) == Place(Location.LOST)
+    last = coupling.log[-1]
+    assert (last.rule, last.outcome) == ("lose_tube", "ok") and "slot 5" in last.detail
+    coupling.sync(3.0)
+    assert reported(avionics, "os_latch")["slots"] == 1 | 1 << 29
+    # a tube that is not in the OS is refused by the world: logged, counted, nothing changed
+    with pytest.raises(Refused) as refused:
+        coupling.lose_tube(tubes["Montdenier"], 4.0)
+    assert refused.value.reason is Reason.TUBE_NOT_IN_OS
+    assert (coupling.log[-1].outcome, coupling.refusals) == ("tube_not_in_os", 1)
+    assert reported(avionics, "os_latch")["slots"] == 1 | 1 << 29
+    world.check()
+
+
+def test_the_capture_mechanism_reads_the_os_slot_switches_while_it_holds_the_os():
+    world = World()
+    avionics, capture = MavAvionics(), Capture()
+    coupling = Coupling(world, {"mav_avionics": avionics, "capture": capture})
+    tubes = _loaded(world, {2: "Malay", 3: "Montdenier"})
+    world.load_into_mav()
+    world.launch_mav()
+    world.release_os()
+    coupling.sync(10.0)
+    assert reported(avionics, "os_latch")["slots"] == 0  # the OS has left the MAV
+    assert reported(capture, "confirm")["slots"] == 0  # free in orbit
+    world.capture_os()
+    coupling.sync(20.0)
+    assert reported(capture, "confirm")["slots"] == 0b1100
+    assert coupling.lose_tube(tubes["Malay"], 25.0) == Place(Location.CAPTURED, 2)
+    assert reported(capture, "confirm")["slots"] == 0b1000
+    world.contain_os()
+    coupling.sync(30.0)
+    assert reported(capture, "confirm")["slots"] == 0b1000  # in the PCV, still in the mechanism
+    world.seal_pcv()
+    world.transfer_to_ees()
+    coupling.sync(40.0)
+    assert reported(capture, "confirm")["slots"] == 0  # handed over to the EES
+    world.check()
 
 
 @pytest.mark.parametrize("board", ["sta_arm", "os_container", "mav_pyro", "capture"])

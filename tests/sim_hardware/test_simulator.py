@@ -24,6 +24,7 @@ from hal.control import hello, read_token
 from hal.devices.base import DeviceTimeout
 from hal.devices.braze import BrazeClient
 from hal.devices.igloo import IglooClient
+from hal.devices.mav_avionics import MavAvionicsClient
 from hal.devices.os_container import OsContainerClient
 from hal.devices.sta_arm import StaArmClient
 from hal.devices.sta_vision import StaVisionClient
@@ -248,6 +249,71 @@ def test_the_world_follows_the_arm_through_the_boards(start_sim):
 
 
 # ---------------------------------------------------------------------------- faults
+
+
+def test_a_tube_lost_from_the_os_through_the_back_door_is_seen_by_the_mav_between_rounds(
+    start_sim,
+):
+    sim = start_sim(bench_text(), "lander")
+    lander = sim.participant("lander")
+    arm = sim.board(StaArmClient, "sta_arm")
+    container = sim.board(OsContainerClient, "os_container")
+    avionics = sim.board(MavAvionicsClient, "mav_avionics")
+    malay = 272  # in the depot, not in the OS
+    for message, words in [
+        ({"op": "lose_tube", "serial": 999_999}, "unknown_tube: "),
+        ({"op": "lose_tube", "serial": malay}, "tube_not_in_os: tube 272 is in no OS slot but at "
+                                               "depot"),
+        ({"op": "lose_tube", "serial": 0}, "lose_tube: serial: "),
+        ({"op": "lose_tube", "serial": "272"}, "lose_tube: serial: "),
+    ]:  # fmt: skip
+        with pytest.raises(BackdoorError) as refused:
+            sim.ask(**message)
+        assert str(refused.value).startswith(words), message
+    # the arm puts the first depot tube into slot 3; the lid is shut and latched: the OS is
+    # handed over to the MAV, whose latch connector reads its slot switches
+    arm.move_all(arm_icd.PICKUP_STATIONS["depot"], 5.0)
+    cycles(lander, 40.0)
+    arm.close_gripper(20.0)
+    lander.done()
+    cycles(lander, 44.0)
+    serial = sim.ask(op="world")["world"]["gripper"]
+    assert serial is not None
+    arm.move_all(arm_icd.slot_pose(3), 5.0)
+    lander.done()
+    cycles(lander, 85.0)  # 189 deg of the first joint at 5 deg/s
+    arm.open_gripper()
+    lander.done()
+    cycles(lander, 88.0)
+    assert container.read_slots().seated[3]
+    container.close_lid()
+    lander.done()
+    cycles(lander, 110.0)
+    container.latch_lid()
+    lander.done()
+    cycles(lander, 115.0)
+    assert sim.ask(op="status")["os"] == "in_mav"
+    assert avionics.read_os_slots() == 1 << 3 and avionics.read_os_latched()
+    # lost while the lander holds the round at 115.0 open: the answer at once, the fall between
+    # this round and the next (decision 0034)
+    reply = sim.ask(op="lose_tube", serial=serial)
+    assert reply == {"ok": True, "serial": serial, "from": "in_mav", "slot": 3}
+    with pytest.raises(BackdoorError, match=r"tube_not_in_os: .* already falling out"):
+        sim.ask(op="lose_tube", serial=serial)
+    assert avionics.read_os_slots() == 1 << 3  # this round's cycles meet the board as it was
+    lander.done()
+    cycles(lander, 115.1)
+    assert avionics.read_os_slots() == 0
+    world = sim.ask(op="world")["world"]
+    (tube,) = [t for t in world["tubes"] if t["serial"] == serial]
+    assert (tube["location"], tube["slot"]) == ("lost", None)
+    assert tube["custody"][-1] == {"step": world["step"], "at": pytest.approx(115.0),
+                                   "location": "lost", "slot": None, "event": "lost"}  # fmt: skip
+    assert world["os"]["slots"][3] is None and world["os"]["location"] == "in_mav"
+    with pytest.raises(BackdoorError, match=r"tube_not_in_os: .* at lost"):
+        sim.ask(op="lose_tube", serial=serial)
+    assert sim.ask(op="status")["coupling_refusals"] == 0  # the clients' errors are not its own
+    lander.done()
 
 
 def test_faults_injected_through_the_back_door_are_seen_through_the_hal(start_sim):

@@ -13,8 +13,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from sim_hardware.world import (
     DEFAULT_OS_ORBIT,
+    DIRECT_LOCATIONS,
     PICKUP_SOURCES,
     THREE_FORKS_DEPOT,
+    CustodyEntry,
     InvariantViolation,
     LidState,
     Location,
@@ -28,6 +30,7 @@ from sim_hardware.world import (
     World,
     WorldConfig,
     WorldConfigError,
+    WorldEvent,
     rover_cache_tubes,
 )
 
@@ -282,6 +285,125 @@ def test_an_empty_mav_may_launch_and_the_os_then_stays_on_the_lander():
     checked(world)
 
 
+# --- a tube lost from the OS ------------------------------------------------------------------
+
+
+def _stay_on_the_lander(world: World) -> None:
+    pass
+
+
+def _to_the_mav(world: World) -> None:
+    world.load_into_mav()
+
+
+def _to_orbit(world: World) -> None:
+    world.load_into_mav()
+    world.launch_mav()
+    world.release_os()
+
+
+def _to_capture(world: World) -> None:
+    _to_orbit(world)
+    world.capture_os()
+
+
+def _to_the_pcv(world: World) -> None:
+    _to_capture(world)
+    world.contain_os()
+
+
+def _to_the_ees(world: World) -> None:
+    _to_the_pcv(world)
+    world.seal_pcv()
+    world.transfer_to_ees()
+
+
+@pytest.mark.parametrize(
+    ("journey", "location"),
+    [
+        (_stay_on_the_lander, Location.OS_SLOT),
+        (_to_the_mav, Location.IN_MAV),
+        (_to_orbit, Location.IN_ORBIT),
+        (_to_capture, Location.CAPTURED),
+        (_to_the_pcv, Location.PCV),
+        (_to_the_ees, Location.EES),
+    ],
+    ids=["on_lander", "in_mav", "in_orbit", "captured", "in_pcv", "in_ees"],
+)
+def test_a_tube_lost_from_the_os_wherever_it_is_says_where_it_fell_from_and_frees_its_slot(
+    journey: Callable[[World], None], location: Location
+):
+    world = World()
+    malay, montdenier = ready_for_launch(world, ("Malay", "Montdenier"))
+    journey(world)
+    assert world.os_slot_mask() == 0b11
+    step = world.step
+    assert world.lose_tube(montdenier, at=500.0) == Place(location, 1)
+    assert world.where(montdenier) == Place(Location.LOST)
+    assert world.tubes_at(Location.LOST) == [montdenier]
+    assert world.slots[:2] == (malay, None) and 1 in world.free_slots()
+    assert world.os_tubes() == [malay] and world.os_slot_mask() == 0b01
+    lost = CustodyEntry(step + 1, 500.0, Location.LOST, None, "lost")
+    assert world.custody(montdenier)[-1] == lost
+    assert world.history[-1] == WorldEvent(step + 1, 500.0, "lose_tube", montdenier, 1)
+    assert world.where(malay) == Place(location, 0)  # the other tube stays in the OS
+    checked(world)
+
+
+def test_a_lost_tube_stays_lost_while_the_os_goes_on_without_it():
+    world = World()
+    malay, montdenier = ready_for_launch(world, ("Malay", "Montdenier"))
+    world.load_into_mav(at=60.0)
+    world.launch_mav(at=100.0)
+    assert world.lose_tube(malay, at=150.0) == Place(Location.IN_MAV, 0)  # shaken out in ascent
+    world.release_os(at=400.0)
+    for operation in (world.capture_os, world.contain_os, world.seal_pcv, world.transfer_to_ees):
+        operation()
+    assert world.where(malay) == Place(Location.LOST)
+    assert world.where(montdenier) == Place(Location.EES, 1)
+    chain = [(e.location, e.event) for e in world.custody(malay)]
+    assert chain[-2:] == [(Location.IN_MAV, "load_into_mav"), (Location.LOST, "lost")]
+    assert world.os_slot_mask() == 0b10
+    summary = json.loads(json.dumps(world.snapshot()))
+    (entry,) = [t for t in summary["tubes"] if t["serial"] == malay]
+    assert (entry["location"], entry["slot"]) == ("lost", None)
+    assert summary["os"]["slots"][:2] == [None, montdenier]
+    checked(world)
+
+
+def test_lost_is_a_direct_place_and_not_a_pickup_source():
+    assert Location.LOST in DIRECT_LOCATIONS and Location.LOST not in PICKUP_SOURCES
+    assert Location("lost") is Location.LOST
+    world = World()
+    (malay,) = ready_for_launch(world)
+    world.lose_tube(malay)
+    with pytest.raises(Refused) as refused:
+        world.pick_up(malay, Location.LOST)
+    assert refused.value.reason is Reason.NOT_A_PICKUP_SOURCE
+
+
+@pytest.mark.parametrize("capacity", [1, 5, 30, 32])
+def test_the_slot_mask_has_bit_n_set_when_slot_n_holds_a_tube(capacity: int):
+    world = World(WorldConfig(capacity=capacity))
+    assert world.os_slot_mask() == 0
+    reach = world.tubes_at(Location.DEPOT) + world.tubes_at(Location.ROVER_CACHE)
+    slots = sorted({0, capacity // 2, capacity - 1})
+    for slot, serial in zip(slots, reach, strict=False):
+        world.pick_up(serial, world.where(serial).location)
+        world.insert(slot)
+    assert world.os_slot_mask() == sum(1 << slot for slot in slots)
+    assert world.os_slot_mask().bit_length() == capacity  # the last slot is the highest bit
+    world.take_from_slot(slots[0])
+    assert world.os_slot_mask() == sum(1 << slot for slot in slots[1:])
+    world.insert(slots[0])  # back where it was
+    world.close_lid()
+    world.latch_lid()
+    world.load_into_mav()
+    world.lose_tube(world.slots[slots[-1]])  # type: ignore[arg-type]
+    assert world.os_slot_mask() == sum(1 << slot for slot in slots[:-1])
+    checked(world)
+
+
 # --- refusals ----------------------------------------------------------------------------------
 
 
@@ -445,6 +567,37 @@ REFUSALS: list[tuple[str, Callable[[World], None], Callable[[World], object], Re
         Reason.EES_RELEASED,
     ),
     (
+        "lose at a bad time",
+        _malay_in_slot_0,
+        lambda w: w.lose_tube(9999, at=float("inf")),
+        Reason.BAD_TIME,
+    ),
+    ("lose an unknown tube", _malay_in_slot_0, lambda w: w.lose_tube(9999), Reason.UNKNOWN_TUBE),
+    (
+        "lose a serial that is no number",
+        _nothing,
+        lambda w: w.lose_tube("272"),
+        Reason.UNKNOWN_TUBE,
+    ),
+    (
+        "lose a tube in the depot",
+        _nothing,
+        lambda w: w.lose_tube(_malay(w)),
+        Reason.TUBE_NOT_IN_OS,
+    ),
+    (
+        "lose a tube in the gripper",
+        _grip_malay,
+        lambda w: w.lose_tube(_malay(w)),
+        Reason.TUBE_NOT_IN_OS,
+    ),
+    (
+        "lose a lost tube",
+        lambda w: (_malay_in_slot_0(w), w.lose_tube(_malay(w))),
+        lambda w: w.lose_tube(_malay(w)),
+        Reason.TUBE_NOT_IN_OS,
+    ),
+    (
         "orbit of a captured os",
         lambda w: (in_orbit(w), w.capture_os()),
         lambda w: w.set_os_orbit(DEFAULT_OS_ORBIT),
@@ -508,6 +661,17 @@ def _os_gone_unlatched(world: World) -> None:
     world._os_location = OsLocation.IN_MAV
 
 
+def _mask_out_of_step(world: World) -> None:
+    _malay_in_slot_0(world)
+    world._slot_mask = 0b10  # the switches of slot 1 say a tube, the slot table says slot 0
+
+
+def _lost_with_a_slot(world: World) -> None:
+    _malay_in_slot_0(world)
+    world.lose_tube(_malay(world))
+    world._place[_malay(world)] = Place(Location.LOST, 0)
+
+
 @pytest.mark.parametrize(
     "corrupt",
     [
@@ -518,6 +682,8 @@ def _os_gone_unlatched(world: World) -> None:
         _direct_in_orbit,
         _one_tube_two_slots,
         _os_gone_unlatched,
+        _mask_out_of_step,
+        _lost_with_a_slot,
     ],
 )
 def test_check_finds_a_corrupted_world(corrupt: Callable[[World], None]):
@@ -611,6 +777,17 @@ class WorldMachine(RuleBasedStateMachine):
     def operate(self, name: str, at: float | None) -> None:
         self._attempt(lambda: getattr(self.world, name)(at=at))
 
+    @rule(i=st.integers(0, 99), at=st.none() | st.floats(0, 1e6))
+    def lose_any(self, i: int, at: float | None) -> None:
+        serials = sorted(self.world.tubes)
+        self._attempt(lambda: self.world.lose_tube(serials[i % len(serials)], at=at))
+
+    @rule(i=st.integers(0, 99))
+    def lose_one_in_the_os(self, i: int) -> None:
+        inside = self.world.os_tubes()
+        if inside:
+            self._attempt(lambda: self.world.lose_tube(inside[i % len(inside)]))
+
     @rule(slot=st.integers(0, 31))
     def insert_in_any_slot(self, slot: int) -> None:
         self._attempt(lambda: self.world.insert(slot % self.world.capacity))
@@ -663,6 +840,7 @@ class WorldMachine(RuleBasedStateMachine):
         )
         for index in occupied:
             assert world.where(world.slots[index]).slot == index
+        assert world.os_slot_mask() == sum(1 << index for index in occupied)
         held = [s for s in serials if world.where(s).location is Location.GRIPPER]
         assert held == ([] if world.gripper is None else [world.gripper])
         for serial in serials:

@@ -7,12 +7,18 @@ that the OS is held once the lid is shut. The lid may be closed by command too, 
 capture is armed. Lid angle: 90 deg fully open, 0 deg shut. Conventions common to every device
 (ping, status request, completion and failure reports) are in :mod:`hal.protocol.devices.icd`.
 
+While the mechanism holds the OS (captured, then inside the primary containment vessel until the
+transfer to the Earth Entry System), a contact on it reads the OS's slot switches: the
+``confirm`` status carries them as a bit mask (``slots``, bit n set when slot n holds a tube, as
+the MAV's ``os_latch`` status did until release), 0 at any other time.
+
 ========  =====  ==================================================================
 device    APID   what it is
 ========  =====  ==================================================================
 trigger   0x170  the arm-capture logic and the trigger sensor across the cone's throat
 lid       0x171  the capture lid and its drive (auto-closed when the trigger trips)
-confirm   0x172  two independent capture-confirmed switches behind the lid
+confirm   0x172  two independent capture-confirmed switches behind the lid, and the OS's slot
+                 switches read through the mechanism's contact
 ========  =====  ==================================================================
 
 Exactly once (decision 0022, the rule in :mod:`hal.protocol.devices.icd`): the board answers a
@@ -77,12 +83,17 @@ LID = DeviceIcd(
 CONFIRM = DeviceIcd(
     name="confirm",
     apid=0x172,
-    meaning="Two independent switches pressed by the OS once it is held under the shut lid.",
+    meaning="Two independent switches pressed by the OS once it is held under the shut lid, "
+            "and the OS's slot switches read through the mechanism's contact.",
     commands=(),
     status=Message("status", 3, 25, (
         Field("switch_a", "bool", "-", 0, 1, "capture-confirmed switch A"),
         Field("switch_b", "bool", "-", 0, 1, "capture-confirmed switch B"),
         Field("confirmed", "bool", "-", 0, 1, "both switches pressed: capture confirmed"),
+        Field("slots", "u32", "-", 0, 4294967295, "the OS's slot switches read through the "
+              "capture mechanism's contact while it holds the OS (captured, and inside the "
+              "primary containment vessel before the transfer to the EES): bit n set when slot "
+              "n holds a tube; 0 otherwise"),
     ), "Capture confirmation."),
 )
 

@@ -18,7 +18,8 @@ attitude   0x141  attitude solution: roll, pitch, yaw (deg)
 nav        0x142  navigation solution: altitude, speed, vertical speed
 tvc        0x143  SRM1 thrust-vector control: nozzle gimbal in pitch and yaw
 spin       0x144  second-stage spin-up motor (spin-stabilised SRM2, tested at 200 rpm)
-os_latch   0x145  the latch that holds the Orbiting Sample, released in orbit
+os_latch   0x145  the latch that holds the Orbiting Sample, released in orbit; through its
+                  connector, the OS's slot switches (which slots hold a tube)
 umbilical  0x146  the lander-MAV umbilical: propellant and igloo heater-zone temperatures
 =========  =====  ==================================================================
 
@@ -29,6 +30,12 @@ the propellant temperature, the coldest and warmest of the 16 heater-zone thermi
 zones read outside :data:`ZONE_LOW`..:data:`ZONE_HIGH`, and whether the umbilical is carrying
 readings at all (false before the lander's first reading and for good after the toss, which
 breaks it; the last readings are then held).
+
+The OS's slot switches reach the MAV through the latch's connector: the ``os_latch`` status
+carries them as a bit mask (``slots``, bit n set when slot n holds a tube), so the MAV sees a tube
+lost from the OS during the ascent. The connector parts with the latch: once the latch is open
+the mask reads 0 (the orbiter's capture mechanism reads the same switches after capture,
+:mod:`hal.protocol.devices.capture`).
 
 Exactly once (decision 0022, the rule in :mod:`hal.protocol.devices.icd`): the board answers a
 repeated request (same request id, same content) from its memory, without acting again, so a driver
@@ -161,6 +168,9 @@ OS_LATCH = DeviceIcd(
     ),
     status=Message("status", 3, 25, (
         Field("latched", "bool", "-", 0, 1, "the latch is closed on the OS"),
+        Field("slots", "u32", "-", 0, 4294967295, "the OS's slot switches as the latch's "
+              "connector reads them: bit n set when slot n holds a tube; 0 once the latch is "
+              "open"),
     ), "OS latch status."),
     failures={FAIL_ALREADY_RELEASED: "already_released"},
 )
