@@ -729,6 +729,21 @@ class Session:
                   + f" (fault {reply['id']})")  # fmt: skip
         return int(reply["id"])
 
+    def lose_tube(self, serial: int) -> dict[str, Any]:
+        """Fault: tube ``serial`` falls out of the OS now, wherever the OS is (through the
+        simulator's back door, in a held round as :meth:`fault`): the truth the ground's
+        custody ledger is judged against (decision 0053). Returns the back door's reply
+        (``from``: where the OS was, ``slot``).
+
+        Raises:
+            GroundError: the back door refused it (no such tube, not in the OS) or does not
+                answer.
+        """
+        self.request(op="hold")
+        reply = backdoor_request(self.run_dir, {"op": "lose_tube", "serial": int(serial)})
+        self._say(f"tube {serial} lost from slot {reply.get('slot')} ({reply.get('from')})")
+        return reply
+
     def clear_fault(self, fault_id: int) -> None:
         """Clear a fault injected with :meth:`fault` (GroundError: unknown number)."""
         self.request(op="hold")

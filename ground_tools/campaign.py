@@ -13,7 +13,10 @@ the simulator's back door for the world's truth, and writes ``summary.json``::
      "device_actions": {"mav_pyro": {"acted": {"srm1.fire": 1, ...}, "repeats": 0}, ...},
      "tubes_detail": [{"serial": 266, "sample_id": "M2020-...", "final_location": "ees",
                        "slot": 0, "custody_chain": [{"location": ..., "time": ..., ...}],
-                       "chain_ok": true}, ...]}
+                       "ledger": {"ledger": [...], "truth": [...], "agree": true, ...},
+                       "chain_ok": true}, ...],
+     "chain_ok": true, "custody": {"chain_ok": true, "tubes": [...], "differences": [],
+                                   "reports": 312, "error": ""}}
 
 ``faults`` lists every fault the run had (decision 0040), whoever put it in: ``by`` is
 ``--fault``, ``bench file`` (the bench's own ``[[faults]]``), ``scenario`` (the scenario's
@@ -37,6 +40,14 @@ tube's custody chain is intact: it runs from its source through the gripper into
 slot and then, with the OS, through the MAV, orbit, capture and the primary containment vessel
 into the EES, with no step missing or out of order (detours through the gripper and the ground
 near the lander, as after a slip or a rejected seat, are allowed before the slot).
+
+``chain_ok`` comes from the ground's custody ledger, built from the nodes' custody reports in
+the archive alone (:mod:`ground_tools.custody`, decision 0053): it holds when every tube's ledger
+chain runs from its source to where the scenario ends, reports the tube present, and equals the
+world's chain (``custody.tubes``, and ``custody.differences`` in words for each tube that does
+not: which tube, where it was last reported and by whom); None when the archive or the world
+cannot be read. A tube's ``chain_ok`` in ``tubes_detail`` is its world chain's shape and its
+ledger's agreement together.
 
 A fault is given as ``TARGET:KIND[@AT][+DURATION][,KEY=VALUE...]``, e.g.
 ``sta_arm.gripper:grasp_slip@421+30`` (the grip fails from 421 s to 451 s: the tube held then,
@@ -64,10 +75,11 @@ from typing import Any, Final
 
 import tomli_w
 
-from fsw.dictionary.lander import PLACES, SOURCES
+from fsw.dictionary.lander import SOURCES
 from ground_tools.api import GroundError, backdoor_request
 from ground_tools.archive import Archive, ArchiveError
 from ground_tools.bench_ctl import bench_down, bench_up, reset_node
+from ground_tools.custody import Ledger, ledger_or_error
 from ground_tools.procedure import Verdict, load_procedure, run_procedure
 from ground_tools.process_watch import Death, ProcessWatch
 from ground_tools.rerun import CAMPAIGN_FILE, PROCEDURE_COPY
@@ -166,6 +178,45 @@ SCENARIOS: Final = {
         _scenario(
             "braze_power_reply_lost",
             "the replies to two heater power-ons are lost: the drive's status confirms each",
+        ),
+        _scenario(
+            "joint_stall",
+            "the arm's shoulder stalls: the arm stops, the lander goes safe; the ground "
+            "clears the joint and loading goes on",
+        ),
+        _scenario(
+            "lid_not_latched",
+            "the OS lid does not latch: the close fails and the hand-over is refused until "
+            "the ground closes it again",
+        ),
+        _scenario(
+            "igloo_temperature",
+            "a heater zone's thermistor opens while the MAV conditions: abort (temperature); "
+            "conditioned again, the MAV flies",
+        ),
+        _scenario(
+            "inhibit_mismatch",
+            "a pyro inhibit keeps reading in place when armed: abort (inhibit_mismatch); "
+            "armed again, the MAV flies",
+        ),
+        _scenario(
+            "attitude_rate",
+            "the MAV tumbles in the SRM1 burn: abort (attitude_rate), nothing more fires",
+            ends_in="in_mav",
+        ),
+        _scenario(
+            "partial_capture",
+            "only one capture switch sees the OS: the lid lets it go, re-approach, captured",
+        ),
+        _scenario(
+            "ambiguous_orientation",
+            "every image of the OS is ambiguous: the ground decides from the downlinked "
+            "image, the OS is turned and imaged again",
+        ),
+        _scenario(
+            "seal_leak",
+            "the brazed seal leaks: the CCRS holds, the transfer is refused; the ground "
+            "brazes again and it seals",
         ),
     )
 }
@@ -375,14 +426,8 @@ def _archived(run_dir: Path) -> dict[str, Any]:
                 words = event.detail.split()  # "tube 266 seated in slot 0"
                 if len(words) > 1 and words[1].isdigit():
                     loaded.add(int(words[1]))
-            names = set(archive.parameters("lander.sta.custody."))
-            if {"lander.sta.custody.serial", "lander.sta.custody.place"} <= names:
-                serials = archive.points("lander.sta.custody.serial")
-                places = archive.points("lander.sta.custody.place")
-                pairs = zip(serials, places, strict=False)  # one report: one of each
-                latest = {int(str(s)): int(str(p)) for (_, s), (_, p) in pairs}
-                seated = PLACES.index("os_slot")
-                loaded |= {serial for serial, place in latest.items() if place >= seated}
+            ledger = Ledger.from_archive(archive)  # the custody reports of every node
+            loaded |= {s for s in ledger.serials() if "os_slot" in ledger.places(s)}
             for name in archive.parameters():
                 node = name.split(".", 1)[0]
                 last[node] = max(last.get(node, 0.0), archive.latest(name)[0])
@@ -614,21 +659,26 @@ def _summary(
 ) -> dict[str, Any]:  # fmt: skip
     loaded = [t for t in world.get("tubes", [])
               if any(e.get("location") == "os_slot" for e in t.get("custody", []))]  # fmt: skip
+    ends_in = scenario.ends_in
+    custody = _custody(run_dir, world, ends_in)
+    ledger = {c["serial"]: c for c in custody["tubes"]}
     detail = []
     for tube in loaded:
         chain = tube.get("custody", [])
+        compared = ledger.get(tube.get("serial"))
         detail.append({
             "serial": tube.get("serial"), "sample_id": tube.get("sample_id"),
             "final_location": tube.get("location"), "slot": tube.get("slot"),
-            "custody_chain": chain, "chain_ok": chain_ok(chain, scenario.ends_in),
+            "custody_chain": chain, "ledger": compared,
+            "chain_ok": chain_ok(chain, ends_in) and bool(compared and compared["ok"]),
         })  # fmt: skip
     released = bool(world.get("ees", {}).get("released"))
-    ends_in = scenario.ends_in
     capacity = len(world.get("os", {}).get("slots", ())) - scenario.slots_lost
     expected = min(tubes, capacity)
     ok = (
         verdict.passed and released == (ends_in == "ees") and len(detail) == expected
         and all(t["chain_ok"] and t["final_location"] == ends_in for t in detail)
+        and custody["chain_ok"] is True
     )  # fmt: skip
     return {
         "ok": ok, "scenario": scenario.name, "ends_in": ends_in, "seed": seed, "tubes": tubes,
@@ -638,7 +688,33 @@ def _summary(
         "verdict": str(verdict), "run_dir": str(run_dir), "phases": phases, "faults": faults,
         "os": world.get("os", {}), "ees_released": released,
         "world_error": world.get("error", ""), "tubes_detail": detail,
+        "chain_ok": custody["chain_ok"], "custody": custody,
         "device_actions": world.get("device_actions", {}),
+    }  # fmt: skip
+
+
+def _custody(run_dir: Path, world: dict[str, Any], ends_in: str) -> dict[str, Any]:
+    """The ground's custody ledger (from the archive's telemetry only) beside the world's
+    truth: ``{"chain_ok", "tubes": [per tube: ledger, truth, agree, complete, ok, text],
+    "differences": [text of each tube not ok], "reports", "error"}``. ``chain_ok`` is None
+    when either side cannot be read (decision 0053)."""
+    ledger, error = ledger_or_error(run_dir / "archive.sqlite")
+    if world.get("error"):
+        error = error or "the world's truth could not be read"
+    truth = {
+        int(t["serial"]): [str(e.get("location")) for e in t.get("custody", [])]
+        for t in world.get("tubes", []) if isinstance(t.get("serial"), int)
+    }  # fmt: skip
+    if ledger is None or error:
+        tubes = [] if ledger is None else [c.to_json() for c in ledger.compare(truth, ends_in)]
+        return {"chain_ok": None, "tubes": tubes, "differences": [], "reports": 0,
+                "error": error}  # fmt: skip
+    compared = ledger.compare(truth, ends_in)
+    return {
+        "chain_ok": bool(compared) and all(c.ok for c in compared),
+        "tubes": [c.to_json() for c in compared],
+        "differences": [f"tube {c.serial}: {c.text}" for c in compared if not c.ok],
+        "reports": ledger.reports, "error": "",
     }  # fmt: skip
 
 
@@ -649,16 +725,26 @@ def print_summary(summary: dict[str, Any]) -> None:
 
     table = Table(title=f"campaign ({summary['scenario']}): {summary['tubes_loaded']} tubes, "
                         f"seed {summary['seed']}")  # fmt: skip
-    for column in ("serial", "sample", "slot", "final location", "custody steps", "chain"):
+    for column in ("serial", "sample", "slot", "final location", "custody steps",
+                   "ground's ledger", "chain"):  # fmt: skip
         table.add_column(column)
     for tube in summary["tubes_detail"]:
+        ledger = tube.get("ledger") or {}
         table.add_row(
             str(tube["serial"]), str(tube["sample_id"]), str(tube["slot"]),
             str(tube["final_location"]), str(len(tube["custody_chain"])),
+            str(ledger.get("text", "no record")),
             {True: "intact", False: "BROKEN"}.get(tube["chain_ok"], "unknown"),
         )  # fmt: skip
     console = Console()
     console.print(table)
+    custody = summary.get("custody") or {}
+    word = {True: "intact", False: "BROKEN", None: "not known"}[summary.get("chain_ok")]
+    console.print(f"custody by the ground's ledger: {word} ({custody.get('reports', 0)} "
+                  "custody reports)" + (f"; {custody['error']}" if custody.get("error") else ""),
+                  highlight=False)  # fmt: skip
+    for difference in custody.get("differences", []):
+        console.print(f"[red]CUSTODY[/]: {difference}", highlight=False)
     _print_faults(console, summary)
     if summary.get("died"):
         source = summary.get("tubes_source", "world")

@@ -612,6 +612,65 @@ def _cmd_limits(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_custody(args: argparse.Namespace) -> int:
+    """``msr custody``: the ground's custody ledger (decision 0053), from the run folder's
+    archive (the telemetry only): where each tube is by serial, which node said so and when;
+    ``--serial N``: that tube's every record with its evidence; ``--json``: one object per
+    tube a line."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ground_tools.api import GroundError, resolve_run_dir
+    from ground_tools.custody import Ledger
+
+    run_dir = resolve_run_dir(_target(args))
+    ledger = Ledger.from_path(run_dir / "archive.sqlite")
+    serials = ledger.serials()
+    if args.serial is not None:
+        if args.serial not in serials:
+            raise GroundError(f"--serial {args.serial}: no custody report names this tube "
+                              f"(the ledger has {len(serials)} tubes)")  # fmt: skip
+        serials = [args.serial]
+    if args.json:
+        for serial in serials:
+            last = ledger.last(serial)
+            print(json.dumps({"serial": serial, "now": None if last is None else last.to_json(),
+                              "places": list(ledger.places(serial)),
+                              "transfers": ledger.transfers(serial)}), flush=True)  # fmt: skip
+        return 0
+    console = Console()
+    if not serials:
+        print(f"no custody report in {run_dir / 'archive.sqlite'}")
+        return 0
+    if args.serial is not None:
+        table = Table(title=f"tube {args.serial}: every custody record", expand=False)
+        for column in ("time (s)", "from", "to", "node", "evidence"):
+            table.add_column(column, overflow="fold")
+        for step in ledger.transfers(args.serial):
+            style = "red" if step["to"].startswith("missing") else ""
+            table.add_row(f"{step['time']:.0f}", step["from"] or "-",
+                          f"[{style}]{escape(step['to'])}[/]" if style else step["to"],
+                          step["node"], escape(step["evidence"]))  # fmt: skip
+        console.print(table)
+        return 0
+    table = Table(title=f"custody ledger ({ledger.reports} reports)", expand=False)
+    for column in ("serial", "where", "slot", "status", "since (s)", "reported by", "chain"):
+        table.add_column(column, overflow="fold")
+    for serial in serials:
+        last = ledger.records(serial)[-1]  # a tube of the ledger has at least one record
+        status = "[red]MISSING[/]" if last.status == "missing" else last.status
+        table.add_row(str(serial), last.place, "-" if last.slot is None else str(last.slot),
+                      status, f"{last.since:.0f}", last.node,
+                      " > ".join(ledger.places(serial)))  # fmt: skip
+    console.print(table)
+    missing = ledger.missing()
+    console.print(f"{len(serials)} tubes, {len(missing)} missing" + "".join(
+        f"; tube {r.serial} missing from {r.place} slot {r.slot} ({r.node} at {r.since:.0f} s)"
+        for r in missing), highlight=False)  # fmt: skip
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from ground_tools.procedure import load_procedure, run_procedure
 
@@ -976,6 +1035,13 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--json", action="store_true", help="one JSON object per event a line")
     _where(events)
     events.set_defaults(func=_cmd_events)
+
+    custody = sub.add_parser("custody", help="the ground's custody ledger of every tube, "
+                             "from telemetry only (decision 0053)")  # fmt: skip
+    custody.add_argument("--serial", type=int, help="every record of this tube")
+    custody.add_argument("--json", action="store_true", help="one JSON object per tube a line")
+    _where(custody)
+    custody.set_defaults(func=_cmd_custody)
 
     limits = sub.add_parser("limits", help="what is out of limits now (decision 0036)")
     limits.add_argument("--node", help="only this node's points")

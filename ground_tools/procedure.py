@@ -177,6 +177,7 @@ def _namespace(session: Session) -> dict[str, Any]:
         "bench": session,
         "cmd": session.cmd, "send": session.send, "wait_command": session.wait_command,
         "fault": session.fault, "clear_fault": session.clear_fault,
+        "lose_tube": session.lose_tube,
         "reset_node": lambda node, wipe_nv=False: reset_node(
             session.run_dir, node, wipe_nv=wipe_nv
         ),

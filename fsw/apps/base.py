@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fsw.core.component import CommandContext, CommandError, Component, NodeContext
+from fsw.core.executive import grid_after
 from fsw.core.nvstore import NvError
 from hal.devices.base import BoardClient
 from hal.errors import HalError
@@ -41,10 +42,14 @@ __all__ = ["App", "Operation", "OperationFailed", "Wait"]
 class Wait:
     """What an operation yields: resume it ``seconds`` later (node time). ``busy``: the app
     needs its rate group's full rate meanwhile (a step that must be seen within a tenth of a
-    second, such as an ignition window); otherwise the node may idle."""
+    second, such as an ignition window); otherwise the node may idle. ``grid``: resume at the
+    next multiple of ``seconds`` of mission time instead, for a slow periodic poll whose phase
+    does not matter: it then falls on the cycles the node and the others run anyway
+    (housekeeping is on the same grid), not on cycles of its own."""
 
     seconds: float
     busy: bool = False
+    grid: bool = False
 
 
 C = TypeVar("C", bound=BoardClient)
@@ -160,7 +165,10 @@ class App(Component):
             self._finish(f"device: {str(exc).splitlines()[0]}")
             return
         seconds = wait.seconds if math.isfinite(wait.seconds) else 0.0
-        self._wake = self.now + max(0.0, seconds)
+        if wait.grid and seconds > 0:
+            self._wake = grid_after(self.now, seconds)
+        else:
+            self._wake = self.now + max(0.0, seconds)
         self._busy = wait.busy
 
     def _finish(self, reason: str) -> None:

@@ -52,6 +52,7 @@ from collections.abc import Callable, Generator, Mapping
 from typing import Any, Final
 
 from fsw.apps.base import App, Operation, OperationFailed, Wait
+from fsw.apps.manifest import TOPIC as OS_TOPIC
 from fsw.core.component import CommandContext, CommandError, NodeContext
 from fsw.core.nvstore import NvError
 from fsw.dictionary.orbiter import CAMERAS, CCRS_STATES, DECISIONS, SID_IMAGE
@@ -64,6 +65,12 @@ from hal.devices.orient import CameraStatus, OrientClient
 from hal.errors import HalError
 
 __all__ = ["Ccrs"]
+
+OS_PLACES: Final = {
+    "captured": "captured", "contained": "primary_containment_vessel", "transferred": "ees",
+}  # fmt: skip
+"""The CCRS states in which the OS arrives somewhere, and where (published on
+:data:`fsw.apps.manifest.TOPIC` for the manifest)."""
 
 PERSISTED: Final = frozenset(
     {"captured", "oriented", "contained", "sealed", "transferred", "stowed", "ees_released",
@@ -248,8 +255,12 @@ class Ccrs(App):
             self._note_nac(status)
             held = yield from self._approach_step(capture, status)
             if not held:
-                far = self.state in ("search", "track")
-                yield Wait(self.param("search_poll") if far else self.param("close_poll"))
+                far = self.state in ("search", "track")  # far: on the grid of its poll
+                yield (
+                    Wait(self.param("search_poll"), grid=True)
+                    if far
+                    else Wait(self.param("close_poll"))
+                )
         capture.disarm_capture()
         nac.stop_tracking()
         self.range_km, self.time_to_contact = 0.0, -1.0
@@ -695,6 +706,8 @@ class Ccrs(App):
         self.ctx.emit("ccrs.state", f"{old} -> {state}" + (f": {why}" if why else ""))
         if state in PERSISTED:
             self._persist_quietly()
+        if state in OS_PLACES:  # the manifest moves with the OS (decision 0053)
+            self.ctx.bus.publish(OS_TOPIC, (OS_PLACES[state], self.now))
 
     def _hold(self, came_from: str, why: str) -> None:
         self.hold_from = came_from

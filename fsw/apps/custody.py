@@ -35,7 +35,7 @@ from typing import Any, Final
 
 from fsw.core.nvstore import NvError, NvStore
 
-__all__ = ["SOURCES", "CustodyError", "Inventory", "Tube"]
+__all__ = ["IN_MAV", "SOURCES", "CustodyError", "Inventory", "Tube", "slot_of"]
 
 SOURCES: Final = ("rover_cache", "depot", "ground_near_lander")
 """Where the arm can find a tube (``ground_near_lander`` also takes tubes set down)."""
@@ -71,7 +71,7 @@ class Tube:
     @property
     def slot(self) -> int | None:
         """Its OS slot, when it is in one."""
-        return _slot_of(self.place)
+        return slot_of(self.place)
 
 
 class Inventory:
@@ -230,7 +230,8 @@ class Inventory:
         self._tubes = tubes
 
 
-def _slot_of(place: str) -> int | None:
+def slot_of(place: str) -> int | None:
+    """The slot of an ``os_slot:N`` place, else None."""
     if not place.startswith(SLOT_PREFIX):
         return None
     digits = place[len(SLOT_PREFIX) :]
@@ -243,7 +244,7 @@ def _check_time(now: float) -> None:
 
 
 def _valid_place(place: str, capacity: int) -> bool:
-    slot = _slot_of(place)
+    slot = slot_of(place)
     if slot is not None:
         return slot < capacity
     return place in (*SOURCES, GRIPPER, IN_MAV)

@@ -47,6 +47,7 @@ from collections import deque
 from typing import Any, Final
 
 from fsw.apps.base import App, Operation, OperationFailed, Wait
+from fsw.apps.manifest import TOPIC as OS_TOPIC
 from fsw.core.component import CommandContext, CommandError, NodeContext
 from fsw.core.nvstore import NvError
 from fsw.dictionary.mav import ABORT_REASONS, LAUNCH_STATES
@@ -298,7 +299,7 @@ class LaunchSequencer(App):
                     f"{self.param('condition_timeout'):g} s",
                 )
             cmd.progress(1)
-            yield Wait(self.param("condition_poll"))
+            yield Wait(self.param("condition_poll"), grid=True)  # on the housekeeping grid
         self._enter("conditioned")
 
     def _arm(self, cmd: CommandContext) -> Operation:
@@ -368,6 +369,7 @@ class LaunchSequencer(App):
             raise Abort("device_error", "the OS latch still reads closed after its release")
         self.os_released = True
         self._enter("released")
+        self.ctx.bus.publish(OS_TOPIC, ("in_orbit", self.now))  # the manifest goes with it
         self.ctx.emit(
             "launch.released",
             f"OS released at {nav.altitude:.1f} km, {nav.speed:.0f} m/s, "

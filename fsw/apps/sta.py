@@ -40,10 +40,10 @@ from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from fsw.apps.base import App, Operation, OperationFailed, Wait
-from fsw.apps.custody import SOURCES, CustodyError, Inventory
+from fsw.apps.custody import IN_MAV, SOURCES, CustodyError, Inventory, Tube, slot_of
 from fsw.core.component import CommandContext, CommandError, NodeContext
+from fsw.dictionary.custody import CustodyRow, encode_custody
 from fsw.dictionary.lander import (
-    PLACES,
     STA_STATES,
 )
 from hal.devices.os_container import OsContainerClient
@@ -165,6 +165,7 @@ class SampleTransferArm(App):
         except CustodyError as exc:
             raise CommandError(f"custody: {exc}") from None
         self._set_state("handed_over")
+        self._report([self._row(tube) for tube in tubes])
         self.ctx.emit("sta.handed_over", f"{len(tubes)} tubes in the OS, in the MAV nose")
 
     def do_confirm_serial(self, cmd: CommandContext, now: float) -> None:
@@ -184,15 +185,28 @@ class SampleTransferArm(App):
         self.arm.clear_fault(int(cmd.args["joint"]))
 
     def do_report_custody(self, cmd: CommandContext, now: float) -> None:
-        """``sta.report_custody``: one TM[160,128] per tube."""
+        """``sta.report_custody``: every step of each tube's chain, oldest first, in
+        TM[160,128] reports (the ground's ledger fills in what the downlink lost)."""
+        self._report([self._row(tube, step) for tube in self.inventory.tubes()
+                      for step in range(1, len(tube.chain) + 1)])  # fmt: skip
+
+    def _row(self, tube: Tube, step: int = 0) -> CustodyRow:
+        """A tube's ``step`` of its chain (1 its first; 0 its latest) as a custody row."""
+        step = step or len(tube.chain)
+        chain = tube.chain[:step]
+        where, since, _ = chain[-1]
+        slot = slot_of(where)
+        place = "os_slot" if slot is not None else where
+        if place == IN_MAV:  # the slot it went into the MAV in: the manifest's
+            slot = next((slot_of(p) for p, _, _ in reversed(chain) if slot_of(p) is not None),
+                        None)  # fmt: skip
+        serial = int(tube.serial) if tube.serial.isdigit() else 0
+        return CustodyRow(serial, place, slot, "present", step, since)
+
+    def _report(self, rows: list[CustodyRow]) -> None:
+        """Custody reports, TM[160,128], of these rows (:mod:`fsw.dictionary.custody`)."""
         report = self.ctx.dictionary.report("sta.custody")
-        for tube in self.inventory.tubes():
-            slot = tube.slot
-            place = "os_slot" if slot is not None else tube.place
-            serial = int(tube.serial) if tube.serial.isdigit() else 0
-            data = report.encode(serial=serial, place=PLACES.index(place),
-                                 slot=255 if slot is None else slot,
-                                 steps=min(len(tube.chain), 65535))  # fmt: skip
+        for data in encode_custody(report, rows):
             self.ctx.send_tm(report.service, report.subtype, data)
 
     def _not_handed_over(self) -> None:
@@ -360,12 +374,15 @@ class SampleTransferArm(App):
                 return slot
         raise OperationFailed("os_full: no free OS slot")
 
-    def _custody(self, move: Callable[[], object]) -> None:
+    def _custody(self, move: Callable[[], Tube]) -> None:
+        """Make one move of the inventory and report the tube moved (its custody report);
+        a move refused stops the arm and the operation."""
         try:
-            move()
+            tube = move()
         except CustodyError as exc:
             self.arm.stop()
             raise OperationFailed(f"custody: {exc}") from None
+        self._report([self._row(tube)])
 
     # ------------------------------------------------------------------ the lid
 

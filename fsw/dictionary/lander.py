@@ -27,8 +27,11 @@ TC         name                    data
 [161,4]    igloo.close_door        none
 =========  ======================  ==================================================
 
-TM[160,128] custody report: serial uint32 | place code uint8 (:data:`PLACES`, a slot is
-``os_slot`` with the slot number) | slot uint8 (255: none) | moves uint16.
+TM[160,128] custody report ``sta.custody``: the layout every node's custody report shares
+(:mod:`fsw.dictionary.custody`): serial uint32 | place code uint8 (:data:`PLACES`, a slot is
+``os_slot`` with the slot number) | slot uint8 (255: none) | status uint8 | steps uint16 |
+since uint32. Sent for a tube at each of its moves, and for every tube on
+``sta.report_custody``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from __future__ import annotations
 from typing import Final
 
 from fsw.dictionary.core import board_health
+from fsw.dictionary.custody import PLACES, SOURCES, SUBTYPE_CUSTODY, custody_fields
 from fsw.dictionary.model import AppDeclarations
 from fsw.dictionary.model import declare_field as _f
 from fsw.dictionary.model import limit_set as _limits
@@ -47,10 +51,6 @@ __all__ = ["BOARDS", "LID_STATES", "PLACES", "SOURCES", "STA_STATES", "declare"]
 BOARDS: Final[tuple[str, ...]] = ("sta_arm", "sta_vision", "os_container", "igloo")
 """The boards the node drives (its ``health.boards`` packet has one value per board)."""
 
-SOURCES: Final = ("rover_cache", "depot", "ground_near_lander")
-"""Where the arm picks tubes up, by the ``source`` code of ``sta.load_tube``."""
-PLACES: Final = (*SOURCES, "gripper", "os_slot", "in_mav")
-"""A tube's place in the custody report, by code."""
 STA_STATES: Final = (
     "idle", "moving", "surveying", "grasping", "reading", "inserting", "releasing",
     "retracting", "lid", "awaiting_serial", "stopped", "handed_over",
@@ -60,7 +60,6 @@ LID_STATES: Final = ("unknown", "open", "closed", "latched")
 """The OS lid as ``sta.status.lid`` reports it, by code."""
 SERVICE_STA: Final = 160
 SERVICE_IGLOO: Final = 161
-SUBTYPE_CUSTODY: Final = 128
 
 
 OS_TEMP_LIMITS: Final = _limits((-60.0, 25.0), (-80.0, 30.0))
@@ -141,12 +140,7 @@ def declare(apps: AppDeclarations) -> None:
 
     apps.report(
         "sta.custody", SERVICE_STA, SUBTYPE_CUSTODY, "one tube of the onboard inventory, sent "
-        "for each tube on sta.report_custody",
-        _f("serial", "u32", "-", 0, 999999, "the tube's etched serial number (0: not a number)"),
-        _f("place", "u8", "-", 0, len(PLACES) - 1, "where it is (PLACES: " + ", ".join(
-            f"{i} {name}" for i, name in enumerate(PLACES)) + ")", enum(*PLACES)),
-        _f("slot", "u8", "-", 0, 255, "its OS slot, 255 when not in one"),
-        _f("steps", "u16", "-", 0, 65535, "custody steps recorded for it since its pickup"),
+        "at each of its moves and for each tube on sta.report_custody", *custody_fields(),
     )  # fmt: skip
 
     e = apps.event

@@ -20,6 +20,10 @@ TC         name               what it does
                               ``operator``), in any mode
 =========  =================  ===========================================================
 
+The OS's manifest (component ``manifest``, service 165, :mod:`fsw.dictionary.custody`): the
+ground relays the lander's custody of each tube (``manifest.load``); the MAV checks it against
+the OS's slot switches through the latch until it lets the OS go (decision 0053).
+
 The sequencer's state (:data:`LAUNCH_STATES`, by its uint8 code) and its last abort reason
 (:data:`ABORT_REASONS`, code 0 ``none``) are in housekeeping ``launch.status`` (SID 20). The
 node's onboard inhibits (``gate.remove_inhibit inhibit=<index>``): 0 ``arm``, 1 ``launch``.
@@ -31,6 +35,7 @@ from __future__ import annotations
 from typing import Final
 
 from fsw.dictionary.core import board_health
+from fsw.dictionary.custody import declare_manifest
 from fsw.dictionary.lander import ZONE_LIMITS as IGLOO_ZONE_LIMITS
 from fsw.dictionary.model import AppDeclarations, Confirmation
 from fsw.dictionary.model import declare_field as _f
@@ -88,6 +93,8 @@ ABORT_REASONS: Final[tuple[str, ...]] = (
 )
 """Why the sequencer last went safe, by its uint8 code in ``launch.status``."""
 
+MAV_HOLDS: Final = ("in_mav", "in_orbit")
+"""Where the OS goes on the MAV (its ``manifest`` component, :mod:`fsw.dictionary.custody`)."""
 INHIBITS: Final[tuple[str, ...]] = ("arm", "launch")
 """The mav node's onboard inhibits of the hazardous-command gate, by index."""
 
@@ -186,6 +193,7 @@ def declare(apps: AppDeclarations) -> None:
                "status: counted fired, the accelerometer decides (decision 0022)")  # fmt: skip
 
     _parameters(apps)
+    declare_manifest(apps, MAV_HOLDS, 190)
 
 
 # fmt: off

@@ -563,15 +563,18 @@ class AppDeclarations:
         self, name: str, service: int, subtype: int, meaning: str, *fields: Field,
         modes: tuple[str, ...] = (), window: float = 0.0, inhibits: tuple[str, ...] = (),
         confirm: Confirmation | None = None, safing: Confirmation | None = None,
+        variable: str = "",
     ) -> Command:  # fmt: skip
         """Declare command ``<component>.<command>``; with a ``window`` it is hazardous (it
         passes the gate: armed, then fired within ``window`` s, every inhibit removed, and it
-        needs the ground's confirmation); ``confirm`` and ``safing`` as :class:`Command`."""
+        needs the ground's confirmation); ``confirm`` and ``safing`` as :class:`Command`;
+        ``variable``: the layout, in words, of a command its component parses itself."""
         component, short = name.split(".", 1)
         message = Message(short, service, subtype, tuple(fields), meaning, hazardous=window > 0)
         command = Command(
             name, self.node, self.apid, message, component, modes=modes, window=window,
-            inhibits=inhibits, confirm=confirm, safing=safing,
+            inhibits=inhibits, confirm=confirm, safing=safing, variable=bool(variable),
+            layout=variable,
         )  # fmt: skip
         self.commands.append(command)
         return command

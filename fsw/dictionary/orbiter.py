@@ -30,6 +30,11 @@ TC         name                          data / what it does
 Housekeeping ``ccrs.status`` (SID 30, 1 s) and the image summary ``ccrs.image`` (SID 31: sent
 once per image by the app, then every 600 s while an image exists, and on ``hk.report``). The
 state code of ``ccrs.status.state`` is the index in :data:`CCRS_STATES`.
+
+The OS's manifest (component ``manifest``, service 165, :mod:`fsw.dictionary.custody`): the
+ground relays the MAV's custody of each tube (``manifest.load``); the orbiter moves it with the
+OS as the CCRS captures, contains and transfers it, and checks it against the OS's slot switches
+through the capture mechanism (decision 0053).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from __future__ import annotations
 from typing import Final
 
 from fsw.dictionary.core import board_health
+from fsw.dictionary.custody import declare_manifest
 from fsw.dictionary.model import AppDeclarations
 from fsw.dictionary.model import declare_field as _f
 from hal.protocol.devices.icd import Limits, LimitSet, enum
@@ -57,6 +63,8 @@ BOARDS: Final[tuple[str, ...]] = ("nac_camera", "capture", "orient", "braze", "e
 """The boards the node drives (its ``health.boards`` packet has one value per board)."""
 
 SERVICE_CCRS: Final = 180
+ORBITER_HOLDS: Final = ("in_orbit", "captured", "primary_containment_vessel", "ees")
+"""Where the OS goes on the orbiter (its ``manifest`` component, :mod:`fsw.dictionary.custody`)."""
 SID_STATUS: Final = 30
 SID_IMAGE: Final = 31
 INHIBITS: Final = ("braze", "ees_release")
@@ -186,6 +194,7 @@ def declare(apps: AppDeclarations) -> None:
     e("ccrs.released", "high", "the Earth Entry System was released")
     e("ccrs.restored", "info", "the state the CCRS restored after a reset")
 
+    declare_manifest(apps, ORBITER_HOLDS, 190)
     p = apps.parameter
     # Search, track and capture. The approach figures are the bench's (1200 km at 0.2 km/s,
     # sim_hardware.coupling.CouplingConfig); the capture board's OS dwell in the cone is 5 s.

@@ -356,6 +356,11 @@ def failing_check(summary: dict[str, Any]) -> str:
         return reason
     ends_in = summary.get("ends_in", "ees")
     tubes = [t for t in summary.get("tubes_detail") or [] if isinstance(t, dict)]
+    custody = summary.get("custody") if isinstance(summary.get("custody"), dict) else {}
+    differences = [str(d) for d in custody.get("differences") or []]
+    if differences:  # the ground's ledger against the truth (decision 0053): which tube, where
+        more = f" (and {len(differences) - 1} more)" if len(differences) > 1 else ""
+        return f"campaign check: custody by the ground's ledger: {differences[0]}{more}"
     broken = [str(t.get("serial")) for t in tubes if not t.get("chain_ok")]
     if broken:
         return f"campaign check: custody chain broken for tube {', '.join(broken)}"

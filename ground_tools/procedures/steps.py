@@ -22,7 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from fsw.dictionary.lander import PLACES, SOURCES
+from fsw.dictionary.custody import build_manifest
+from fsw.dictionary.lander import SOURCES
 from fsw.dictionary.mav import LAUNCH_STATES
 from fsw.dictionary.orbiter import SID_IMAGE
 from ground_tools.api import (
@@ -34,6 +35,8 @@ from ground_tools.api import (
     command_key,
     inhibits,
 )
+from ground_tools.custody import Ledger
+from ground_tools.telemetry import Received
 
 __all__ = ["LOAD_ORDER", "Campaign"]
 
@@ -60,6 +63,8 @@ IMAGE_ASKS: Final = 3
 it did not come (a frame the downlink lost), before the procedure stops."""
 IMAGE_WAIT: Final = 30.0
 """Simulated seconds the summary is waited for, after the orient and after each ask."""
+SID_MANIFEST: Final = 40
+"""The MAV's and the orbiter's ``manifest.status`` housekeeping."""
 TIME_RATE: Final = 6
 """Time reports (PUS 9) every 2**6 = 64 s while the campaign runs: enough to correlate the
 clocks, and the bench no longer steps every node once a second for them (1 s at boot)."""
@@ -187,33 +192,52 @@ class Campaign:
         self.cmd("lander", "igloo.open_door")  # the OS goes into the MAV's nose in the igloo
         self.bench.wait(60)
         self.cmd("lander", "sta.hand_over")
-        onboard: dict[int, str] = {}
-        in_mav: list[int] = []
-        for _ in range(CUSTODY_ASKS):  # a report the downlink lost is asked for again (0052)
-            mark = int(self.bench.status()["received"])
-            self.cmd("lander", "sta.report_custody")  # its reports come before its completion
-            onboard.update(self.onboard_custody(mark))
-            in_mav = sorted(serial for serial, place in onboard.items() if place == "in_mav")
-            if len(in_mav) == loaded:
-                break
+        in_mav = self.custody("lander", "in_mav", loaded)
         self.bench.check(lambda: len(in_mav) == loaded,
                          f"the onboard inventory reports the {loaded} tubes in the MAV "
-                         f"(reported: {in_mav})")  # fmt: skip
+                         f"(reported: {[serial for serial, _ in in_mav]})")  # fmt: skip
+        self.relay_manifest("mav", in_mav)
         self.cmd("lander", "igloo.close_door")
         self.bench.wait_check(f"lander.sta.status.tubes_in_mav == {loaded}", timeout=30)
 
-    def onboard_custody(self, since: int) -> dict[int, str]:
-        """The lander's onboard inventory as its custody reports (TM[160,128], one per tube,
-        sent on ``sta.report_custody``) received after packet ``since`` say it: serial -> the
-        place it is recorded in (a name of :data:`~fsw.dictionary.lander.PLACES`)."""
-        onboard: dict[int, str] = {}
+    # ---------------------------------------------------------------- custody
+
+    def custody(self, node: str, place: str, expected: int) -> list[tuple[int, int]]:
+        """``(serial, slot)`` of the tubes ``node`` reports present at ``place``: its custody
+        reports (one per step of each tube: TM[160,128] on ``sta.report_custody`` from the
+        lander, TM[165,128] on ``manifest.report`` from the MAV and the orbiter) are asked for,
+        and asked again while fewer than ``expected`` tubes are there or a step is missing
+        (frames the downlink lost, 0052): the archive then holds every step for the ground's
+        ledger (0053)."""
+        ask, report = (("sta.report_custody", "sta.custody") if node == "lander"
+                       else ("manifest.report", "manifest.custody"))  # fmt: skip
+        ledger = Ledger()
+        found: list[tuple[int, int]] = []
+        for _ in range(CUSTODY_ASKS):
+            mark = int(self.bench.status()["received"])
+            self.cmd(node, ask)  # its reports come before its completion
+            for packet in self.packets_since(mark):
+                if packet.node == node and packet.name == report and not packet.error:
+                    ledger.add_report(node, packet.values, packet.time)
+            found = ledger.manifest(place)
+            if len(found) >= expected and not ledger.gaps():
+                break
+        return found
+
+    def relay_manifest(self, node: str, tubes: list[tuple[int, int]]) -> None:
+        """Load the manifest of ``tubes`` (``(serial, slot)``) on ``node``, which takes the
+        OS next (``manifest.load``, decision 0053); nothing to relay for no tubes."""
+        if tubes:
+            self.cmd(node, "manifest.load", data=build_manifest(tubes))
+
+    def packets_since(self, since: int) -> list[Received]:
+        """Every packet the station received after packet ``since``."""
+        out: list[Received] = []
         while True:
             packets, since_next = self.bench.packets(since)
-            for packet in packets:
-                if packet.node == "lander" and packet.name == "sta.custody" and not packet.error:
-                    onboard[int(packet.values["serial"])] = PLACES[int(packet.values["place"])]
+            out += packets
             if since_next == since:
-                return onboard
+                return out
             since = since_next
 
     # ---------------------------------------------------------------- MAV
@@ -250,6 +274,15 @@ class Campaign:
         self.bench.wait_check(f"mav.launch.status.state == {LAUNCH_STATES.index('released')}",
                               timeout=30)  # fmt: skip
         self.cmd("mav", "modes.set", mode=NOMINAL)
+        self.relay_manifest("orbiter", self.custody("mav", "in_orbit", self.tubes_held("mav")))
+
+    def tubes_held(self, node: str) -> int:
+        """Tubes ``node``'s manifest lists and has not missed, as its housekeeping says."""
+        self.cmd(node, "hk.report", sid=SID_MANIFEST)
+        self.bench.wait_check(f"{node}.manifest.status.tubes >= 0", timeout=30)
+        return int(self.bench.tlm(f"{node}.manifest.status.tubes")) - int(
+            self.bench.tlm(f"{node}.manifest.status.missing")
+        )
 
     def gate(self, node: str, inhibit: str, command: str) -> None:
         """Remove ``inhibit`` and arm the onboard gate for ``command`` (both hazardous: they
@@ -308,6 +341,7 @@ class Campaign:
         """Transfer into the EES, stow, release the EES (hazardous)."""
         self.phase("orbiter: transfer to the EES")
         self.cmd("orbiter", "ccrs.transfer", timeout=3600)
+        self.custody("orbiter", "ees", self.tubes_held("orbiter"))  # every step in the archive
         self.cmd("orbiter", "ccrs.stow", timeout=1800)
         self.gate("orbiter", "ees_release", "ccrs.release_ees")
         self.cmd("orbiter", "ccrs.release_ees", confirm=Confirm("campaign: EES released"),

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from fsw.apps.sta import plan_waypoints
+from fsw.dictionary.custody import custody_rows
 from fsw.dictionary.lander import PLACES, SOURCES, STA_STATES
 from hal.protocol.devices import sta_arm as arm_icd
 from tests.fsw.mission_rig import MissionRig
@@ -59,9 +60,13 @@ def test_two_tubes_from_the_depot_are_seated_and_handed_over_with_their_custody(
     assert str(world.os_location) == "in_mav"
     since = len(lander.packets)
     assert lander.command("sta.report_custody")[-1] == "completed"
-    reported = lander.reports("sta.custody", since)  # one TM[160,128] per tube
-    assert sorted(r["serial"] for r in reported) == sorted(seated)
-    assert all(PLACES[r["place"]] == "in_mav" and r["steps"] == 4 for r in reported)
+    reports = lander.reports("sta.custody", since)  # every step of each tube, in TM[160,128]
+    assert len(reports) == 1  # 8 rows: one report
+    reported = custody_rows(reports[0])
+    for serial in seated:
+        steps = [(PLACES[r["place"]], r["steps"]) for r in reported if r["serial"] == serial]
+        assert steps == [("depot", 1), ("gripper", 2), ("os_slot", 3), ("in_mav", 4)]
+    assert {r["slot"] for r in reported if PLACES[r["place"]] == "in_mav"} == {0, 1}
     assert lander.hk("sta.status")["tubes_in_mav"] == 2
     names = [name for name, _ in lander.events()]
     assert names.count("sta.tube_loaded") == 2 and "sta.handed_over" in names

@@ -24,6 +24,7 @@ from fsw.dictionary import (
     node_dictionary,
 )
 from fsw.dictionary.core import PARAMETER_ENTRY
+from fsw.dictionary.custody import CustodyRow, encode_custody
 from fsw.dictionary.loads import INSERT, SEQUENCE_LOAD
 from fsw.dictionary.verification import FAILURE_CODES, REPORT_NAMES, Verification
 from fsw.services.pus_11_scheduling import build_insert
@@ -322,9 +323,12 @@ def test_space_packet_parser_decodes_time_custody_parameter_and_schedule_reports
         6, 4096, 512, 77,
     ]  # fmt: skip
     custody = lander.report("sta.custody")
-    data = custody.encode(serial=266, place=4, slot=12, steps=3)
+    (data,) = encode_custody(custody, [CustodyRow(266, "os_slot", 12, "missing", 3, 4100)])
     decoded = _decode(definition, PusTm(lander.apid, 160, 128, data).pack())
-    assert (decoded["sta_custody_serial"], decoded["sta_custody_slot"]) == (266, 12)
+    assert decoded["sta_custody_count"] == 1  # then each row's columns, element by element
+    assert (decoded["sta_custody_serial_0"], decoded["sta_custody_slot_0"]) == (266, 12)
+    assert (decoded["sta_custody_status_0"], decoded["sta_custody_since_0"]) == ("missing", 4100)
+    assert decoded["sta_custody_serial_31"] == 0
     entries = PARAMETER_ENTRY.pack(101, 25.0) + PARAMETER_ENTRY.pack(107, 5.0)
     decoded = _decode(definition, PusTm(lander.apid, 20, 2, bytes([2]) + entries).pack())
     assert decoded["PARAMETER_COUNT"] == 2 and decoded["PARAMETER_ENTRIES"] == entries

@@ -196,6 +196,12 @@ def test_the_bundle_holds_what_a_rerun_needs_and_captures_only_when_kept(tmp_pat
         ({"verdict": "PASS (1.0 s simulated, 1.0 s wall)", "ends_in": "ees",
           "tubes_detail": [{"serial": 7, "chain_ok": False, "final_location": "ees"}]},
          "campaign check: custody chain broken for tube 7"),
+        ({"verdict": "PASS (1.0 s simulated, 1.0 s wall)", "ends_in": "ees",
+          "tubes_detail": [{"serial": 7, "chain_ok": False, "final_location": "lost"}],
+          "custody": {"differences": ["tube 7: MISSING: last reported in in_mav slot 0 "
+                                      "(missing, mav at 900 s)", "tube 8: ..."]}},
+         "campaign check: custody by the ground's ledger: tube 7: MISSING: last reported in "
+         "in_mav slot 0 (missing, mav at 900 s) (and 1 more)"),
     ],
 )  # fmt: skip
 def test_the_failing_check_is_read_from_the_summary(summary: dict[str, Any], check: str) -> None:

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fsw.dictionary import node_dictionary
+from fsw.dictionary.custody import CustodyRow, custody_rows, encode_custody
 from fsw.dictionary.verification import Verification
 from fsw.services.pus_20_parameters import build_load, build_report_request
 from ground_tools.capture import decode_packet
@@ -126,10 +127,12 @@ def test_a_parameter_report_names_each_value_and_keeps_an_unknown_id_by_number()
 
 def test_a_report_the_dictionary_declares_is_decoded_by_its_declaration():
     custody = LANDER.report("sta.custody")
-    data = custody.encode(serial=123456, place=1, slot=3, steps=4)
+    (data,) = encode_custody(custody, [CustodyRow(123456, "depot", None, "present", 1, 86400)])
     report = receive(custody.service, custody.subtype, data)
     assert (report.kind, report.name, report.error) == ("report", "sta.custody", None)
-    assert report.values == {"serial": 123456, "place": 1, "slot": 3, "steps": 4}
+    assert custody_rows(report.values) == [
+        {"serial": 123456, "place": 1, "slot": 255, "status": 0, "steps": 1, "since": 86400}
+    ]
 
 
 def test_an_event_of_an_unknown_id_keeps_its_detail_and_names_the_id():
@@ -183,7 +186,7 @@ BAD_CONTENT = [
     ("alive with data", 17, 2, b"\x01",
      "TM[17,2]: alive report of 1 octets; it carries none"),
     ("short custody report", 160, 128, b"\x00\x01\xe2",
-     "TM[160,128]: sta.custody: 3 octets, the ICD says 8"),
+     "TM[160,128]: sta.custody: 3 octets, the ICD says 417"),
 ]  # fmt: skip
 
 

@@ -27,6 +27,14 @@ def test_a_short_campaign_carries_every_tube_into_the_released_ees(tmp_path):
     assert len(summary["tubes_detail"]) == 2
     for tube in summary["tubes_detail"]:
         assert tube["final_location"] == "ees" and tube["chain_ok"]
+    # chain_ok from the ground's ledger (telemetry only), equal to the truth tube by tube
+    assert summary["chain_ok"] is True and summary["custody"]["differences"] == []
+    for tube in summary["tubes_detail"]:
+        assert tube["ledger"]["ledger"] == tube["ledger"]["truth"] == [
+            "depot", "gripper", "os_slot", "in_mav", "in_orbit", "captured",
+            "primary_containment_vessel", "ees",
+        ]  # fmt: skip
+    assert "custody by the ground's ledger: intact" in result.stdout
     assert (latest / "archive.sqlite").exists() and (latest / "bench.toml").exists()
     assert {p.name for p in (latest / "logs").iterdir()} >= {"lander.log", "mav.log",
                                                            "orbiter.log"}  # fmt: skip
