@@ -506,6 +506,29 @@ class Session:
             raise CommandFailed(str(result), result)
         return result
 
+    def wait_progress(self, sent: tuple[str, str, str], step: int, timeout: float) -> float:
+        """Wait (at most ``timeout`` simulated s) until a command sent with :meth:`send`
+        reports progress ``step`` or a later one: the moment to act in the middle of a long
+        command (a fault put in while the arm carries a tube). Returns the time reached.
+
+        Raises:
+            CheckError: the command ended first, or the step did not come in time.
+        """
+        request_id, node, name = sent
+        deadline = self.now() + timeout
+        while True:
+            now, mark = self._clock()
+            stages = self.request(op="stages", node=node, request_id=request_id)["stages"]
+            if any(s["stage"] == "progress" and s.get("step", 0) >= step for s in stages):
+                self._say(f"{node} {name}: progress {step} at t={now:.1f}")
+                return now
+            ended = [s["stage"] for s in stages if s["stage"] in FINAL_STAGES]
+            if ended or now >= deadline:
+                why = f"it ended {ended[-1]}" if ended else f"not within {timeout:g} s"
+                raise CheckError(f"wait_progress: {node} {name} never reported progress "
+                                 f"{step}: {why}")  # fmt: skip
+            self.request(op="step", until=deadline, wake=True, since=mark)
+
     def resync(self, *nodes: str, timeout: float = 30.0) -> float:
         """Resynchronise the uplink of each node (decision 0023): the station answers the
         node's challenge with a resync frame signed with the key; wait (at most ``timeout``

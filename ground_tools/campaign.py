@@ -185,6 +185,11 @@ SCENARIOS: Final = {
             "clears the joint and loading goes on",
         ),
         _scenario(
+            "tube_dropped",
+            "a tube falls from the fingers on the way to its slot: recorded near the lander, "
+            "loaded again from there",
+        ),
+        _scenario(
             "lid_not_latched",
             "the OS lid does not latch: the close fails and the hand-over is refused until "
             "the ground closes it again",

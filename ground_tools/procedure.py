@@ -176,6 +176,7 @@ def _namespace(session: Session) -> dict[str, Any]:
     return {
         "bench": session,
         "cmd": session.cmd, "send": session.send, "wait_command": session.wait_command,
+        "wait_progress": session.wait_progress,
         "fault": session.fault, "clear_fault": session.clear_fault,
         "lose_tube": session.lose_tube,
         "reset_node": lambda node, wipe_nv=False: reset_node(

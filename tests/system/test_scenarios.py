@@ -179,6 +179,16 @@ def test_a_stalled_joint_stops_the_arm_and_loading_goes_on_once_the_ground_clear
 
 
 @pytest.mark.long
+def test_a_tube_dropped_on_the_way_to_its_slot_is_loaded_again_from_the_ground(tmp_path):
+    summary = campaign(tmp_path, "tube_dropped")
+    assert every_tube_reached_the_released_ees(summary) and ledger_whole(summary)
+    (dropped,) = [t for t in summary["tubes_detail"] if "ground_near_lander" in places(t)]
+    assert "ground_near_lander" in dropped["ledger"]["ledger"]  # the ledger saw the detour
+    (slip,) = events(summary, "lander", "sta.grasp_slip")
+    assert f"tube {dropped['serial']} slipped on the way to slot" in slip
+
+
+@pytest.mark.long
 def test_a_lid_that_will_not_latch_keeps_the_os_on_the_lander_until_it_does(tmp_path):
     summary = campaign(tmp_path, "lid_not_latched")
     assert every_tube_reached_the_released_ees(summary) and ledger_whole(summary)
@@ -242,9 +252,9 @@ def test_every_scenario_has_its_procedure_and_a_test_here():
     tested = {"grasp_slip", "tube_not_seated", "heater_zone_failure", "igniter_failure",
               "missed_capture_trigger", "braze_under_temperature", "lander_reset",
               "space_link_errors", "pyro_reply_lost", "os_release_reply_lost",
-              "braze_power_reply_lost", "joint_stall", "lid_not_latched", "igloo_temperature",
-              "inhibit_mismatch", "attitude_rate", "partial_capture", "ambiguous_orientation",
-              "seal_leak"}  # fmt: skip
+              "braze_power_reply_lost", "joint_stall", "tube_dropped", "lid_not_latched",
+              "igloo_temperature", "inhibit_mismatch", "attitude_rate", "partial_capture",
+              "ambiguous_orientation", "seal_leak"}  # fmt: skip
     assert set(SCENARIOS) == tested | {"nominal"}
     for scenario in SCENARIOS.values():
         assert scenario.procedure.is_file(), scenario.procedure
