@@ -185,6 +185,11 @@ SCENARIOS: Final = {
             "clears the joint and loading goes on",
         ),
         _scenario(
+            "encoder_glitch",
+            "an arm encoder reads 45 deg off for seconds: the readings are not used, the move "
+            "finishes on good ones",
+        ),
+        _scenario(
             "tube_dropped",
             "a tube falls from the fingers on the way to its slot: recorded near the lander, "
             "loaded again from there",

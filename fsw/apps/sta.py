@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator, Sequence
-from typing import Any
+from typing import Any, Final
 
 from fsw.apps.base import App, Operation, OperationFailed, Wait
 from fsw.apps.custody import IN_MAV, SOURCES, CustodyError, Inventory, Tube, slot_of
@@ -58,6 +58,14 @@ CAPACITY_DEFAULT = 30
 """OS slots when the container cannot be asked (public reporting says 30)."""
 FINGER_TIME = 3.0
 """Seconds for the fingers to travel from open onto a tube (60 -> 13 mm at 20 mm/s, rounded up)."""
+MAX_SLEW: Final = 5.0
+"""Fastest a joint drive turns, deg/s (``sta.rate``'s upper bound: the drives allow 5)."""
+GLITCH_MARGIN: Final = 2.0
+"""Degrees a joint may read beyond what it can move between two readings (encoder noise and
+the reading's own timing) before the reading is called an encoder glitch."""
+GLITCH_LIMIT: Final = 3
+"""Encoder glitches in a row that stop the arm: one is ridden through (the next reading
+decides), a persistent one is an encoder fault."""
 WRIST_ROLL = 6
 READ_ANGLES = (30.0, -30.0, 60.0, -60.0, 90.0)
 """Wrist-roll offsets (deg) at which an unreadable serial is read again."""
@@ -92,6 +100,7 @@ class SampleTransferArm(App):
         self.bad_slots: set[int] = set()
         self.lid = 0
         self.ground_serial: int | None = None
+        self.glitches = 0  # implausible arm readings in a row
         self._arm_status: ArmStatus | None = None
         self._arm_status_at: float | None = None  # when the arm status was read
         self.os_temp = 0.0
@@ -457,7 +466,25 @@ class SampleTransferArm(App):
                 yield Wait(max(0.1, min(float(self.param("poll")), remaining)))
 
     def _check_arm(self) -> ArmStatus:
+        """The arm's status now, checked: a stalled or over-current joint stops the arm; a
+        joint that read further than the drives can move since the last reading is an encoder
+        glitch: the reading is not used (the last good one is returned), and
+        :data:`GLITCH_LIMIT` in a row stop the arm (``encoder_glitch``)."""
         status = self.arm.read_arm()
+        jump, last = self._implausible(status), self._arm_status
+        if jump is not None and last is not None:  # a jump is measured from a good reading
+            joint, moved, seconds = jump
+            self.glitches += 1
+            self.ctx.emit("sta.encoder_glitch", f"joint {joint} read {moved:.1f} deg from the "
+                          f"last reading in {seconds:.1f} s: reading ignored "
+                          f"({self.glitches} in a row)")  # fmt: skip
+            if self.glitches >= GLITCH_LIMIT:
+                self.arm.stop()
+                self._set_state("stopped")
+                raise OperationFailed(f"encoder_glitch: joint {joint}, {self.glitches} readings "
+                                      "in a row no drive could make; arm stopped")  # fmt: skip
+            return last
+        self.glitches = 0
         self._arm_status, self._arm_status_at = status, self.now
         bad = status.stalled() or status.over_current()
         limit = float(self.param("max_current"))
@@ -470,6 +497,20 @@ class SampleTransferArm(App):
                 f"arm_fault: joint {joint} {what} ({status.current[joint]:.1f} A)"
             )
         return status
+
+    def _implausible(self, status: ArmStatus) -> tuple[int, float, float] | None:
+        """``(joint, degrees, seconds)`` of the first joint that read further from the last
+        good reading than the drives can move in the time between (:data:`MAX_SLEW` plus
+        :data:`GLITCH_MARGIN`), or None."""
+        last, at = self._arm_status, self._arm_status_at
+        if last is None or at is None:
+            return None
+        seconds = max(self.now - at, 0.0)
+        allowed = MAX_SLEW * seconds + GLITCH_MARGIN
+        for joint, (now_deg, then_deg) in enumerate(zip(status.angle, last.angle, strict=True)):
+            if abs(now_deg - then_deg) > allowed:
+                return joint, abs(now_deg - then_deg), seconds
+        return None
 
     # ------------------------------------------------------------------ reporting
 

@@ -152,6 +152,8 @@ def declare(apps: AppDeclarations) -> None:
       "is asked for it (sta.confirm_serial)")  # fmt: skip
     e("sta.serial_mismatch", "medium", "the serial read does not match the tube expected")
     e("sta.arm_fault", "high", "a joint stalled or drew over-current: the arm is stopped")
+    e("sta.encoder_glitch", "medium", "a joint read further than its drive can move: the "
+      "reading is ignored (three in a row stop the arm)")  # fmt: skip
     e("sta.source_empty", "info", "no tube found at a source")
     e("sta.lid", "info", "the OS lid opened, closed or latched")
     e("sta.handed_over", "info", "the OS and every tube in it are handed over to the MAV")

@@ -152,3 +152,21 @@ def test_a_tube_that_slips_on_the_way_to_its_slot_is_recorded_near_the_lander(la
     # the ground loads it from where it fell
     assert lander.command("sta.load_tube", source=GROUND, timeout=900) == DONE
     assert sta(lander).inventory.tube(tube.serial).slot == 0
+
+
+def test_an_encoder_glitch_is_ridden_through_and_a_lasting_one_stops_the_arm(lander) -> None:
+    lander.send("sta.load_tube", source=DEPOT)
+    assert lander.run_until(lambda: state(lander) == "moving", 120)
+    lander.inject("sta_arm.arm", "bias", field="angle", index=1, offset=45.0, duration=6.0)
+    assert lander.run_until(lambda: "sta.tube_loaded" in [n for n, _ in lander.events()], 900)
+    glitches = [d for n, d in lander.events() if n == "sta.encoder_glitch"]
+    assert glitches and all(d.startswith("joint 1 read ") for d in glitches)
+    assert len(glitches) < 3 and "1 in a row" in glitches[0]
+    assert sta(lander).glitches == 0  # the next good reading ended it
+    assert lander.run_until(lambda: state(lander) == "idle", 300)  # retracted: the load done
+    # a glitch that lasts: the encoder is not trusted, the arm is stopped
+    lander.inject("sta_arm.arm", "bias", field="angle", index=2, offset=-45.0)
+    result = lander.command("sta.load_tube", source=DEPOT, timeout=900)
+    assert result[-1].startswith("completion_failed encoder_glitch: joint 2, 3 readings")
+    assert state(lander) == "stopped"
+    assert sum(n == "sta.encoder_glitch" for n, _ in lander.events()) == len(glitches) + 3

@@ -179,6 +179,15 @@ def test_a_stalled_joint_stops_the_arm_and_loading_goes_on_once_the_ground_clear
 
 
 @pytest.mark.long
+def test_an_encoder_glitch_is_not_used_and_the_load_finishes_on_good_readings(tmp_path):
+    summary = campaign(tmp_path, "encoder_glitch")
+    assert every_tube_reached_the_released_ees(summary) and ledger_whole(summary)
+    glitches = events(summary, "lander", "sta.encoder_glitch")
+    assert 1 <= len(glitches) < 3 and all(g.startswith("joint 1 read ") for g in glitches)
+    assert not events(summary, "lander", "sta.arm_fault")
+
+
+@pytest.mark.long
 def test_a_tube_dropped_on_the_way_to_its_slot_is_loaded_again_from_the_ground(tmp_path):
     summary = campaign(tmp_path, "tube_dropped")
     assert every_tube_reached_the_released_ees(summary) and ledger_whole(summary)
@@ -252,7 +261,8 @@ def test_every_scenario_has_its_procedure_and_a_test_here():
     tested = {"grasp_slip", "tube_not_seated", "heater_zone_failure", "igniter_failure",
               "missed_capture_trigger", "braze_under_temperature", "lander_reset",
               "space_link_errors", "pyro_reply_lost", "os_release_reply_lost",
-              "braze_power_reply_lost", "joint_stall", "tube_dropped", "lid_not_latched",
+              "braze_power_reply_lost", "joint_stall", "encoder_glitch", "tube_dropped",
+              "lid_not_latched",
               "igloo_temperature", "inhibit_mismatch", "attitude_rate", "partial_capture",
               "ambiguous_orientation", "seal_leak"}  # fmt: skip
     assert set(SCENARIOS) == tested | {"nominal"}
