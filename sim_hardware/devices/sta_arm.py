@@ -1,51 +1,118 @@
 """Emulator of the Sample Transfer Arm board (ICD: :mod:`hal.protocol.devices.sta_arm`).
 
-Physics at bench level:
+Physics at the level a flight engineer checks against closed-form cases (decision 0053):
 
-* each joint slews toward its target at the commanded rate, never above :data:`MAX_RATE`; its
-  motor draws a holding current plus a part proportional to the rate; its temperature follows
-  the dissipated power against the ambient with a first-order lag;
-* a ``stall`` fault (``index``: the joint) blocks the joint: its rate drops to zero and its current
-  climbs to the stall current; after :data:`STALL_DETECT` seconds the drive latches *stalled* and
-  *over-current* and stops, until ``clear_fault``;
-* the gripper closes at :data:`FINGER_SPEED`; if a tube is presented between the fingers
-  (:attr:`StaArm.presented_tube`, set by the world or a test) it stops on the tube's diameter and
-  holds it at the set force; a ``grasp_slip`` fault makes the held tube slip out: force to zero,
-  *holding* false, and :attr:`StaArm.slipped` records the tube for the world model.
+* **Motion.** Each joint drives toward its target on a trapezoidal profile: it accelerates at
+  :data:`MAX_ACCEL`, cruises at the commanded rate (never above :data:`MAX_RATE`), and brakes at
+  :data:`MAX_ACCEL` to stop on the target. A move of ``d`` degrees at rate ``v`` therefore takes
+  ``d / v + v / MAX_ACCEL`` seconds (``2 * sqrt(d / MAX_ACCEL)`` when too short to reach ``v``).
+* **Load and current.** The motor's torque at the joint is inertia times acceleration, plus the
+  gravity load of the links it carries, ``GRAVITY_TORQUE[j] * cos(angle)`` (largest with the
+  link horizontal; roll joints carry none), plus friction, Coulomb :data:`COULOMB_TORQUE` and
+  viscous :data:`VISCOUS_TORQUE` per deg/s; the current is :data:`HOLD_CURRENT` (the drive
+  electronics) plus ``|torque| / TORQUE_CONSTANT``. A joint at rest holds its gravity load.
+* **Heat.** The winding dissipates ``current**2 * WINDING_OHMS``; its temperature follows it
+  toward ``ambient + DEG_PER_WATT * power`` with a first-order lag of :data:`THERMAL_TAU`.
+* **Stalls come from the model.** A joint that meets an obstacle (:attr:`StaArm.obstacles`, each
+  a :class:`Obstacle`: a span of a joint's angle that something occupies) stops at its edge; the
+  drive pushes at its current limit (:data:`STALL_CURRENT`) with the joint not moving, and after
+  :data:`STALL_DETECT` seconds it latches *stalled* and *over-current* and holds, until
+  ``clear_fault`` (refused while the joint still pushes on the obstacle). The ``stall`` fault
+  puts such an obstacle in the model: at ``at`` degrees of joint ``index``, or right where the
+  joint is when no ``at`` is given (it cannot move either way).
+* **Gripper.** The fingers close at :data:`FINGER_SPEED`; if a tube is presented between the
+  fingers (:attr:`StaArm.presented_tube`, set by the world or a test) they stop on the tube's
+  diameter and hold it at the set force; a ``grasp_slip`` fault makes the held tube slip out:
+  force to zero, *holding* false, and :attr:`StaArm.slipped` records the tube for the world.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 from hal.protocol.devices import sta_arm as icd
 from sim_hardware.devices.base import BoardEmulator, FaultParam, Refused
 
-MAX_RATE: Final = 5.0  # deg/s
-HOLD_CURRENT: Final = 0.3  # A
-CURRENT_PER_RATE: Final = 0.25  # A per deg/s
-STALL_CURRENT: Final = 6.0  # A
+MAX_RATE: Final = 5.0
+"""Fastest a joint turns, deg/s (the drives' limit)."""
+MAX_ACCEL: Final = 10.0
+"""Acceleration and braking of a joint, deg/s^2 (a half-second ramp to full rate)."""
+HOLD_CURRENT: Final = 0.3
+"""Current of a drive at rest with no load, A (its electronics and brake)."""
+TORQUE_CONSTANT: Final = 40.0
+"""Joint torque per ampere through the gearbox, N m / A."""
+GRAVITY_TORQUE: Final = (0.0, 40.0, 20.0, 0.0, 4.0, 0.0, 0.0)
+"""Gravity load of each joint with its link horizontal, N m: the shoulder and elbow pitch
+joints carry the arm (about 2.5 m), the wrist pitch the gripper; yaw and roll joints none."""
+COULOMB_TORQUE: Final = 4.0
+"""Dry friction of a moving joint, N m."""
+VISCOUS_TORQUE: Final = 2.0
+"""Viscous friction, N m per deg/s."""
+INERTIA: Final = 2.0
+"""Moment of inertia each joint drives, kg m^2."""
+STALL_CURRENT: Final = 6.0
+"""The drive's current limit, A: what it draws pushing on an obstacle."""
 OVER_CURRENT_LIMIT: Final = 5.0  # A
-STALL_DETECT: Final = 0.5  # s
+STALL_DETECT: Final = 0.5
+"""Seconds at the current limit without moving before the drive latches a stall."""
 THERMAL_TAU: Final = 600.0  # s
 DEG_PER_WATT: Final = 4.0  # degC above ambient per W dissipated, at equilibrium
 WINDING_OHMS: Final = 2.0
+STEP: Final = 0.05
+"""Integration step of a moving joint, s."""
 FINGER_SPEED: Final = 20.0  # mm/s
 OPEN_MM: Final = 60.0
 TUBE_DIAMETER_MM: Final = 13.0
 DEFAULT_LIMITS: Final = ((-170, 170), (-90, 120), (-150, 150), (-175, 175),
                          (-120, 120), (-120, 120), (-175, 175))  # fmt: skip
+OBSTACLE_WIDTH: Final = 1.0
+"""Span of the obstacle a ``stall`` fault with ``at`` puts in the model, deg."""
+
+
+@dataclass(frozen=True)
+class Obstacle:
+    """Something in the way of joint ``joint`` between ``lo`` and ``hi`` degrees: the joint
+    cannot enter the span (it stops at the edge it meets)."""
+
+    joint: int
+    lo: float
+    hi: float
 
 
 FAULT_PARAMS: Final = {
     "stall": {
         "index": FaultParam("integer", "the joint that stalls (default 0)",
                             low=0, high=icd.JOINTS - 1),
+        "at": FaultParam("number", "the joint angle of the obstacle, deg (default: where the "
+                         "joint is)", low=-180.0, high=180.0),
     },
 }  # fmt: skip
 """The parameters of the board's own faults (see the module docstring)."""
+
+
+def gravity_torque(joint: int, angle: float) -> float:
+    """The gravity load of ``joint`` at ``angle`` degrees, N m."""
+    return GRAVITY_TORQUE[joint] * math.cos(math.radians(angle))
+
+
+def joint_current(joint: int, angle: float, rate: float, accel: float) -> float:
+    """The drive current of ``joint`` at ``angle`` deg moving at ``rate`` deg/s and
+    accelerating at ``accel`` deg/s^2 (module docstring), A."""
+    friction = (math.copysign(COULOMB_TORQUE, rate) + VISCOUS_TORQUE * rate) if rate else 0.0
+    torque = INERTIA * math.radians(accel) + gravity_torque(joint, angle) + friction
+    return HOLD_CURRENT + abs(torque) / TORQUE_CONSTANT
+
+
+def move_time(degrees: float, rate: float) -> float:
+    """Seconds a joint takes to move ``degrees`` at a cruise ``rate`` (trapezoidal profile,
+    or triangular when too short to reach the rate)."""
+    rate = min(rate, MAX_RATE)
+    if degrees * MAX_ACCEL <= rate * rate:
+        return 2.0 * math.sqrt(degrees / MAX_ACCEL)
+    return degrees / rate + rate / MAX_ACCEL
 
 
 class StaArm(BoardEmulator):
@@ -67,10 +134,14 @@ class StaArm(BoardEmulator):
         self.target = [0.0] * icd.JOINTS
         self.slew = [1.0] * icd.JOINTS
         self.rate = [0.0] * icd.JOINTS
-        self.current = [HOLD_CURRENT] * icd.JOINTS
+        self.current = [joint_current(j, 0.0, 0.0, 0.0) for j in range(icd.JOINTS)]
         self.temperature = [ambient] * icd.JOINTS
         self.flags = [0] * icd.JOINTS
         self.blocked_since: list[float | None] = [None] * icd.JOINTS
+        self.obstacles: list[Obstacle] = []
+        """What is in the way of the joints (the world's, a test's); a ``stall`` fault adds
+        its own while it lasts."""
+        self._fault_obstacle: tuple[int, Obstacle] | None = None  # (fault id, its obstacle)
         self.lower = [float(lo) for lo, _ in DEFAULT_LIMITS]
         self.upper = [float(hi) for _, hi in DEFAULT_LIMITS]
         self.opening = OPEN_MM
@@ -86,36 +157,72 @@ class StaArm(BoardEmulator):
     def advance(self, to_time: float) -> None:
         """Move joints and fingers, heat and cool motors, detect stalls, up to ``to_time``."""
         dt = to_time - self.now
+        start = self.now
         super().advance(to_time)
         if dt <= 0:
             return
-        stall = self.fault("stall", "arm")
+        obstacles = self._obstacles()
         for j in range(icd.JOINTS):
-            self._joint(j, dt, stall is not None and stall.params.get("index", 0) == j)
+            self._joint(j, start, dt, [o for o in obstacles if o.joint == j])
         self._gripper(dt)
 
-    def _joint(self, j: int, dt: float, blocked: bool) -> None:
-        error = self.target[j] - self.angle[j]
-        moving = abs(error) > 1e-6 and not self.flags[j] & icd.STALLED
-        if blocked and moving:
-            self.rate[j] = 0.0
-            self.current[j] = STALL_CURRENT
-            since = self.blocked_since[j]
-            if since is None:
-                self.blocked_since[j] = since = self.now - dt
-            if self.now - since >= STALL_DETECT:
-                self.flags[j] |= icd.STALLED | icd.OVER_CURRENT
-                self.target[j] = self.angle[j]
-        elif moving:
-            rate = min(self.slew[j], MAX_RATE)
-            step = math.copysign(min(abs(error), rate * dt), error)
+    def _obstacles(self) -> list[Obstacle]:
+        """The obstacles now: the arm's own and the one a ``stall`` fault puts in the model."""
+        stall = self.fault("stall", "arm")
+        if stall is None:
+            self._fault_obstacle = None
+            return self.obstacles
+        if self._fault_obstacle is None or self._fault_obstacle[0] != id(stall):
+            j = int(stall.params.get("index", 0))
+            at = stall.params.get("at")
+            if at is None:  # right where the joint is: it cannot move either way
+                here = self.angle[j]
+                obstacle = Obstacle(j, here - OBSTACLE_WIDTH, here + OBSTACLE_WIDTH)
+            else:
+                obstacle = Obstacle(j, float(at), float(at) + OBSTACLE_WIDTH)
+            self._fault_obstacle = (id(stall), obstacle)
+        return [*self.obstacles, self._fault_obstacle[1]]
+
+    def _joint(self, j: int, start: float, dt: float, obstacles: list[Obstacle]) -> None:
+        """Integrate joint ``j`` over ``dt`` from ``start`` (module docstring)."""
+        t, accel = 0.0, 0.0
+        pushing = False
+        while t < dt - 1e-12:
+            h = min(STEP, dt - t)
+            error = self.target[j] - self.angle[j]
+            if self.flags[j] & icd.STALLED or (abs(error) <= 1e-6 and self.rate[j] == 0.0):
+                self.rate[j], accel = 0.0, 0.0
+                break  # at rest: nothing to integrate
+            cruise = min(self.slew[j], MAX_RATE)
+            stopping = math.sqrt(2.0 * MAX_ACCEL * abs(error))  # fastest that still stops
+            wanted = math.copysign(min(cruise, stopping), error)
+            change = max(-MAX_ACCEL * h, min(MAX_ACCEL * h, wanted - self.rate[j]))
+            rate = self.rate[j] + change
+            step = (self.rate[j] + rate) / 2.0 * h  # exact under constant acceleration
+            if abs(step) > abs(error):  # the last bit: arrive exactly
+                step, rate = error, 0.0
+            wall = self._wall(j, self.angle[j], self.angle[j] + step, obstacles)
+            if wall is not None:  # the joint meets an obstacle: it stops against it
+                self.angle[j], self.rate[j], accel = wall, 0.0, 0.0
+                pushing = True
+                since = self.blocked_since[j]
+                if since is None:
+                    self.blocked_since[j] = since = start + t
+                if start + t + h - since >= STALL_DETECT - 1e-9:
+                    self.flags[j] |= icd.STALLED | icd.OVER_CURRENT
+                    self.target[j] = self.angle[j]
+                t += h
+                continue
+            accel = change / h
             self.angle[j] += step
-            self.rate[j] = step / dt
-            self.current[j] = HOLD_CURRENT + CURRENT_PER_RATE * abs(self.rate[j])
+            self.rate[j] = rate
+            t += h
+        if not pushing:
             self.blocked_since[j] = None
-        else:
-            self.rate[j] = 0.0
-            self.current[j] = HOLD_CURRENT
+        self.current[j] = (
+            STALL_CURRENT if pushing
+            else joint_current(j, self.angle[j], self.rate[j], accel)
+        )  # fmt: skip
         limits = 0
         if self.angle[j] <= self.lower[j] + 1e-6:
             limits |= icd.LIMIT_LOW
@@ -126,6 +233,19 @@ class StaArm(BoardEmulator):
         equilibrium = self.ambient + DEG_PER_WATT * power
         lag = 1 - math.exp(-dt / THERMAL_TAU)
         self.temperature[j] += (equilibrium - self.temperature[j]) * lag
+
+    @staticmethod
+    def _wall(j: int, frm: float, to: float, obstacles: list[Obstacle]) -> float | None:
+        """Where a move of joint ``j`` from ``frm`` to ``to`` meets an obstacle (the edge it
+        reaches first), or None."""
+        for o in obstacles:
+            if o.lo < frm < o.hi:  # inside it (a stall fault's, where the joint stands)
+                return frm
+            if frm <= o.lo < to:  # moving up into it: stopped at its low edge
+                return o.lo
+            if to < o.hi <= frm:  # moving down into it: stopped at its high edge
+                return o.hi
+        return None
 
     def _gripper(self, dt: float) -> None:
         if self.held_tube is not None and self.fault("grasp_slip", "gripper"):
@@ -174,8 +294,10 @@ class StaArm(BoardEmulator):
     def cmd_arm_clear_fault(self, values: dict[str, Any], now: float) -> None:
         """Clear a latched stall, unless the joint is still blocked."""
         joint = values["joint"]
-        stall = self.fault("stall", "arm")
-        if stall is not None and stall.params.get("index", 0) == joint:
+        if any(
+            o.joint == joint and o.lo - 1e-6 <= self.angle[joint] <= o.hi + 1e-6
+            for o in self._obstacles()
+        ):  # still against the obstacle
             raise Refused(icd.FAIL_STALL, joint)
         self.flags[joint] &= ~(icd.STALLED | icd.OVER_CURRENT)
         self.blocked_since[joint] = None

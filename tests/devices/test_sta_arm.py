@@ -11,7 +11,23 @@ from hal.devices.base import DeviceFailed, DeviceTimeout, DeviceUnavailable
 from hal.devices.sta_arm import StaArmClient
 from hal.errors import EncodeError
 from hal.protocol.devices import sta_arm as icd
-from sim_hardware.devices.sta_arm import HOLD_CURRENT, StaArm
+from sim_hardware.devices.sta_arm import (
+    COULOMB_TORQUE,
+    DEG_PER_WATT,
+    GRAVITY_TORQUE,
+    HOLD_CURRENT,
+    MAX_ACCEL,
+    STALL_CURRENT,
+    STALL_DETECT,
+    THERMAL_TAU,
+    TORQUE_CONSTANT,
+    VISCOUS_TORQUE,
+    WINDING_OHMS,
+    Obstacle,
+    StaArm,
+    joint_current,
+    move_time,
+)
 from tests.devices.conftest import SimTime
 
 
@@ -26,7 +42,8 @@ def test_the_arm_answers_ping_and_reports_a_status_within_the_icd(arm):
     assert client.ping("arm") >= 0 and client.ping("gripper") >= 0
     status = client.read_arm()
     assert status.angle == (0.0,) * 7 and not status.moving
-    assert status.current == pytest.approx((HOLD_CURRENT,) * 7)
+    assert status.current == pytest.approx([joint_current(j, 0.0, 0.0, 0.0) for j in range(7)])
+    assert status.current[0] == pytest.approx(HOLD_CURRENT)  # a yaw joint carries no load
     assert client.read_gripper().opening == 60.0
     assert client.health.ok and client.health.replies == 4
 
@@ -36,8 +53,9 @@ def test_a_joint_moves_at_its_rate_and_arrives(arm):
     client.move_joint(2, 30.0, rate=2.0)
     clock.now = 5.0
     moving = client.read_arm()
-    assert moving.angle[2] == pytest.approx(10.0) and moving.rate[2] == pytest.approx(2.0)
-    assert moving.moving and moving.current[2] > HOLD_CURRENT
+    ramp = 2.0**2 / (2 * MAX_ACCEL)  # degrees lost to the acceleration ramp
+    assert moving.angle[2] == pytest.approx(10.0 - ramp) and moving.rate[2] == pytest.approx(2.0)
+    assert moving.moving and moving.current[2] > joint_current(2, 0.0, 0.0, 0.0)
     clock.now = 20.0
     arrived = client.read_arm()
     assert arrived.angle[2] == pytest.approx(30.0) and not arrived.moving
@@ -110,7 +128,8 @@ def test_a_late_reply_times_out_and_does_not_confuse_the_next_request(arm):
         client.move_joint(0, 10.0, rate=1.0)
     emulator.clear(kind="late_reply")
     clock.now = 6.0  # the late completion report arrives now
-    assert client.read_arm().angle[0] == pytest.approx(6.0)  # the move had been done
+    ramp = 1.0**2 / (2 * MAX_ACCEL)  # degrees lost to the acceleration ramp
+    assert client.read_arm().angle[0] == pytest.approx(6.0 - ramp)  # the move had been done
 
 
 def test_garbage_from_the_board_is_counted_and_never_taken_for_a_reply(arm):
@@ -134,7 +153,7 @@ def test_stuck_biased_and_noisy_readings(arm):
     clock.now = 10.0
     later = client.read_arm()
     assert later.angle == first.angle == (0.0,) * 7  # the resolvers froze
-    assert later.temperature[0] - later.temperature[1] == pytest.approx(15.0, abs=0.01)
+    assert later.temperature[0] - later.temperature[3] == pytest.approx(15.0, abs=0.01)  # no load
     forces = {client.read_gripper().force for _ in range(5)}
     assert len(forces) > 1
     with pytest.raises(ValueError, match="unknown fault 'melt'"):
@@ -147,7 +166,7 @@ def test_a_fault_with_a_mistyped_or_bad_parameter_is_refused_and_changes_nothing
     client, emulator, clock = arm
     with pytest.raises(ValueError) as refused:
         emulator.inject("stall", "arm", idx=3)  # the test engineer meant index
-    assert str(refused.value) == "sta_arm: fault 'stall' takes no parameter 'idx' (it takes: index)"
+    assert str(refused.value) == "sta_arm: fault 'stall' takes no parameter 'idx' (it takes: index, at)"
     for joint in (7, -1, 1.0, True, "3"):  # seven joints: 0..6, and a joint is an integer
         with pytest.raises(ValueError) as refused:
             emulator.inject("stall", "arm", index=joint)
@@ -171,7 +190,7 @@ def test_a_fault_with_a_mistyped_or_bad_parameter_is_refused_and_changes_nothing
     clock.now = 3.0
     status = client.read_arm()
     assert status.stalled() == [] and status.angle[3] == pytest.approx(10.0)
-    assert status.temperature[0] == pytest.approx(status.temperature[1])
+    assert status.temperature[0] == pytest.approx(status.temperature[5])  # two unloaded joints
 
 
 def test_an_unplugged_board_is_a_health_fault_and_its_return_an_event(arm, serve):
@@ -241,3 +260,72 @@ def test_a_heartbeat_is_sent_and_its_answer_taken_later_without_waiting(serve):
     assert client.poll_ping() is False
     assert client.health.failures["no_reply"] == 1 and client.health.consecutive_failures == 1
     client.close()
+
+
+# ---------------------------------------------------------------------- physics, closed form
+
+
+def run(emulator: StaArm, seconds: float, step: float = 0.1) -> None:
+    """Advance the emulator ``seconds`` in steps of ``step`` (as the simulator's rounds)."""
+    end = emulator.now + seconds
+    while emulator.now < end - 1e-9:
+        emulator.advance(min(end, emulator.now + step))
+
+
+def test_a_move_follows_its_trapezoidal_profile_in_the_closed_form_time():
+    for degrees, rate in ((30.0, 4.0), (60.0, 5.0), (0.5, 4.0)):  # the last: never reaches 4
+        arm = StaArm()
+        arm.cmd_arm_move_joint({"joint": 0, "angle": degrees, "rate": rate}, 0.0)
+        expected = move_time(degrees, rate)
+        run(arm, expected - 0.1, step=0.01)
+        assert arm.angle[0] < degrees - 1e-6  # not there before its time
+        run(arm, 0.2, step=0.01)
+        assert arm.angle[0] == pytest.approx(degrees) and arm.rate[0] == 0.0
+    assert move_time(30.0, 4.0) == pytest.approx(30.0 / 4.0 + 4.0 / MAX_ACCEL)
+    assert move_time(0.5, 4.0) == pytest.approx(2 * (0.5 / MAX_ACCEL) ** 0.5)
+
+
+def test_the_current_is_the_load_and_the_friction_over_the_torque_constant():
+    arm = StaArm()
+    arm.cmd_arm_move_joint({"joint": 0, "angle": 90.0, "rate": 4.0}, 0.0)
+    run(arm, 5.0)  # cruising, a yaw joint: friction only
+    assert arm.rate[0] == pytest.approx(4.0)
+    assert arm.current[0] == pytest.approx(
+        HOLD_CURRENT + (COULOMB_TORQUE + VISCOUS_TORQUE * 4.0) / TORQUE_CONSTANT
+    )
+    arm = StaArm()
+    arm.cmd_arm_move_joint({"joint": 1, "angle": 60.0, "rate": 5.0}, 0.0)
+    run(arm, 30.0)  # the shoulder at rest at 60 deg holds half its horizontal load
+    assert arm.angle[1] == pytest.approx(60.0)
+    assert arm.current[1] == pytest.approx(HOLD_CURRENT + GRAVITY_TORQUE[1] * 0.5 / TORQUE_CONSTANT)
+
+
+def test_a_winding_heats_toward_its_equilibrium_with_its_time_constant():
+    arm = StaArm(ambient=-40.0)
+    arm.cmd_arm_move_joint({"joint": 1, "angle": 0.0, "rate": 1.0}, 0.0)  # horizontal: full load
+    run(arm, THERMAL_TAU, step=5.0)
+    amps = HOLD_CURRENT + GRAVITY_TORQUE[1] / TORQUE_CONSTANT
+    rise = DEG_PER_WATT * amps**2 * WINDING_OHMS
+    assert arm.temperature[1] == pytest.approx(-40.0 + rise * (1 - 2.718281828**-1), abs=0.01)
+
+
+def test_an_obstacle_in_the_model_stalls_the_joint_that_meets_it_without_a_fault():
+    arm = StaArm()
+    arm.obstacles = [Obstacle(joint=1, lo=20.0, hi=25.0)]  # a rock in the shoulder's way
+    arm.cmd_arm_move_joint({"joint": 1, "angle": 40.0, "rate": 4.0}, 0.0)
+    reach = move_time(20.0, 4.0)  # it would be at 20 deg about now, had nothing been there
+    run(arm, reach - 1.0)
+    assert arm.angle[1] < 20.0 and not arm.flags[1] & icd.STALLED
+    run(arm, 1.2)  # against the rock, pushing at the current limit, not yet latched
+    assert arm.angle[1] == pytest.approx(20.0) and arm.rate[1] == 0.0
+    assert arm.current[1] == STALL_CURRENT
+    run(arm, STALL_DETECT)
+    assert arm.flags[1] & icd.STALLED and arm.flags[1] & icd.OVER_CURRENT
+    assert not arm.faults  # no fault: the model stalled it
+    with pytest.raises(Exception, match="17"):  # FAIL_STALL: still against the rock
+        arm.cmd_arm_clear_fault({"joint": 1}, arm.now)
+    arm.obstacles = []  # the rock is moved
+    arm.cmd_arm_clear_fault({"joint": 1}, arm.now)
+    arm.cmd_arm_move_joint({"joint": 1, "angle": 40.0, "rate": 4.0}, arm.now)
+    run(arm, 10.0)
+    assert arm.angle[1] == pytest.approx(40.0) and not arm.flags[1] & icd.STALLED

@@ -12,6 +12,7 @@ from fsw.apps.sta import plan_waypoints
 from fsw.dictionary.custody import custody_rows
 from fsw.dictionary.lander import PLACES, SOURCES, STA_STATES
 from hal.protocol.devices import sta_arm as arm_icd
+from sim_hardware.devices.sta_arm import Obstacle
 from tests.fsw.mission_rig import MissionRig
 
 DEPOT = SOURCES.index("depot")
@@ -170,3 +171,15 @@ def test_an_encoder_glitch_is_ridden_through_and_a_lasting_one_stops_the_arm(lan
     assert result[-1].startswith("completion_failed encoder_glitch: joint 2, 3 readings")
     assert state(lander) == "stopped"
     assert sum(n == "sta.encoder_glitch" for n, _ in lander.events()) == len(glitches) + 3
+
+
+def test_a_rock_in_the_shoulders_way_stalls_it_and_the_arm_app_stops_the_arm(lander) -> None:
+    arm = lander.sim.emulators["sta_arm"]
+    with lander.lock:  # no fault: something in the model is where the shoulder goes
+        arm.obstacles = [Obstacle(joint=1, lo=arm.angle[1] + 5.0, hi=arm.angle[1] + 30.0)]
+    result = lander.command("sta.load_tube", source=DEPOT, timeout=600)
+    assert result[-1].startswith("completion_failed arm_fault: joint 1 stalled")
+    assert state(lander) == "stopped" and lander.node.modes.mode == "safe"
+    assert not arm.faults
+    with lander.lock:
+        assert arm.angle[1] == pytest.approx(arm.obstacles[0].lo)

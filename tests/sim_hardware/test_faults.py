@@ -37,7 +37,7 @@ def test_a_schedule_with_a_mistyped_parameter_is_refused_whole():
     with pytest.raises(FaultError) as refused:
         _manager(schedule)
     assert str(refused.value) == (
-        "sta_arm.arm: fault 'stall' takes no parameter 'idx' (it takes: index)"
+        "sta_arm.arm: fault 'stall' takes no parameter 'idx' (it takes: index, at)"
     )
 
 
