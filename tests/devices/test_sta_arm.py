@@ -166,7 +166,9 @@ def test_a_fault_with_a_mistyped_or_bad_parameter_is_refused_and_changes_nothing
     client, emulator, clock = arm
     with pytest.raises(ValueError) as refused:
         emulator.inject("stall", "arm", idx=3)  # the test engineer meant index
-    assert str(refused.value) == "sta_arm: fault 'stall' takes no parameter 'idx' (it takes: index, at)"
+    assert str(refused.value) == (
+        "sta_arm: fault 'stall' takes no parameter 'idx' (it takes: index, at)"
+    )
     for joint in (7, -1, 1.0, True, "3"):  # seven joints: 0..6, and a joint is an integer
         with pytest.raises(ValueError) as refused:
             emulator.inject("stall", "arm", index=joint)
