@@ -62,6 +62,7 @@ from typing import Any, Final
 from hal.protocol.devices import sta_arm as arm_icd
 from sim_hardware.devices.base import BoardEmulator
 from sim_hardware.devices.sta_arm import TUBE_DIAMETER_MM
+from sim_hardware.relative_motion import mean_motion
 from sim_hardware.world import (
     LidState,
     Orbit,
@@ -332,7 +333,8 @@ class Coupling:
             self._approached = True
             start = max(self._released_at(), 0.0)
             contact = start + cfg.approach_range_km / cfg.closing_rate_km_s
-            if nac is not None:
+            if nac is not None:  # the glideslope in the orbiter's own orbit (decision 0055)
+                nac.mean_motion = mean_motion(world.orbiter_orbit.altitude_km)
                 nac.set_approach(cfg.approach_range_km, cfg.closing_rate_km_s, at=start)
             if capture is not None:
                 capture.os_arrives(contact)

@@ -66,6 +66,9 @@ from hal.errors import HalError
 
 __all__ = ["Ccrs"]
 
+FAR_POLLS: Final = 3
+"""Polls of ``ccrs.search_poll`` before contact beyond which the search's looks go on the
+mission-time grid (decision 0053): nearer, they are timed from the last look."""
 OS_PLACES: Final = {
     "captured": "captured", "contained": "primary_containment_vessel", "transferred": "ees",
 }  # fmt: skip
@@ -255,12 +258,7 @@ class Ccrs(App):
             self._note_nac(status)
             held = yield from self._approach_step(capture, status)
             if not held:
-                far = self.state in ("search", "track")  # far: on the grid of its poll
-                yield (
-                    Wait(self.param("search_poll"), grid=True)
-                    if far
-                    else Wait(self.param("close_poll"))
-                )
+                yield self._next_look()
         capture.disarm_capture()
         nac.stop_tracking()
         self.range_km, self.time_to_contact = 0.0, -1.0
@@ -312,6 +310,18 @@ class Ccrs(App):
                     detail, why = "the lid shut on nothing", "empty_capture"
                 yield from self._retry(capture, why, detail, open_lid=True)
         return False
+
+    def _next_look(self) -> Wait:
+        """When to look at the approach again: every ``search_poll`` while searching or
+        tracking, on the mission-time grid while contact is far (more than
+        :data:`FAR_POLLS` polls away: the looks then fall on the housekeeping rounds), from
+        now once it nears; every ``close_poll`` once closing in."""
+        poll = self.param("search_poll")
+        if self.state not in ("search", "track"):
+            return Wait(self.param("close_poll"))
+        ttc = self.time_to_contact
+        far = self.state == "search" or ttc < 0 or ttc > FAR_POLLS * poll
+        return Wait(poll, grid=far)
 
     def _note_nac(self, status: NacStatus) -> None:
         if status.detected:

@@ -2,8 +2,12 @@
 
 Physics at bench level:
 
-* the relative motion is a straight approach: the OS starts at ``initial_range`` km on a fixed
-  bearing and closes at ``closing_rate`` km/s down to contact (the world model may restart it with
+* the relative motion is the orbiter's glideslope approach under the Clohessy-Wiltshire
+  equations (:class:`sim_hardware.relative_motion.Glideslope`, decision 0055): the OS starts at
+  ``initial_range`` km on the bearing ``bearing`` from the boresight (along the orbiter's
+  velocity), and the orbiter's impulses bring it to contact after ``range / closing_rate``
+  seconds; between them the motion is exact CW, so the range, the bearing and the closing rate
+  the camera measures follow from the geometry (the world model restarts an approach with
   :meth:`NacCamera.set_approach`);
 * while tracking, the camera takes a frame every ``frame_period`` seconds; the OS's signal-to-noise
   ratio falls with the square of the range (:data:`SNR_AT_REF` at :data:`REF_RANGE` km, times the
@@ -25,6 +29,7 @@ from typing import Any, ClassVar, Final
 
 from hal.protocol.devices import nac_camera as icd
 from sim_hardware.devices.base import BoardEmulator, Refused
+from sim_hardware.relative_motion import Glideslope, mean_motion
 
 REF_RANGE: Final = 1000.0  # km
 SNR_AT_REF: Final = 10.0
@@ -33,6 +38,8 @@ BEARING_SIGMA: Final = 0.02  # deg at the detection threshold
 RANGE_SIGMA: Final = 0.02  # of the range, at the detection threshold
 RATE_SIGMA: Final = 0.001  # km/s
 CONTACT_KM: Final = 0.001  # km
+ORBIT_ALTITUDE: Final = 350.0
+"""The orbiter's altitude until the world gives its orbit, km (a bench default)."""
 
 
 class NacCamera(BoardEmulator):
@@ -60,6 +67,10 @@ class NacCamera(BoardEmulator):
         super().__init__(rng)
         self.bearing = bearing
         self.brightness = brightness
+        self.mean_motion = mean_motion(ORBIT_ALTITUDE)
+        """The orbiter's mean motion, rad/s (the world model sets its orbit's)."""
+        self.approach: Glideslope | None = None
+        self._range_then = initial_range
         self.set_approach(initial_range, closing_rate, at=0.0)
         self.tracking = False
         self.frame_period = 1.0
@@ -70,12 +81,23 @@ class NacCamera(BoardEmulator):
         self.snr = 0.0
 
     def set_approach(self, range_km: float, closing_rate: float, at: float) -> None:
-        """From ``at`` on, the OS is ``range_km`` away and closing at ``closing_rate`` km/s."""
-        self.range_at, self.range_then, self.closing_rate = at, range_km, closing_rate
+        """From ``at`` on, the OS is ``range_km`` away on :attr:`bearing`, and the orbiter's
+        glideslope brings it to contact ``range_km / closing_rate`` seconds later."""
+        az, el = (math.radians(a) for a in self.bearing)
+        r0 = (range_km * math.sin(el), range_km * math.cos(el) * math.cos(az),
+              range_km * math.cos(el) * math.sin(az))  # fmt: skip
+        duration = range_km / closing_rate if closing_rate > 0 else math.inf
+        self.closing_rate = closing_rate
+        self.approach = (
+            Glideslope(at, r0, duration, self.mean_motion) if math.isfinite(duration) else None
+        )
+        self._range_then = range_km
 
     def true_range(self, t: float) -> float:
         """The OS's range at ``t``, km."""
-        return max(0.0, self.range_then - self.closing_rate * (t - self.range_at))
+        if self.approach is None:
+            return self._range_then
+        return max(0.0, self.approach.range(t))
 
     def snr_at(self, range_km: float) -> float:
         """The OS's signal-to-noise ratio at this range."""
@@ -100,11 +122,13 @@ class NacCamera(BoardEmulator):
             return
         scale = math.sqrt(icd.SNR_MIN / self.snr)
         gauss = self.rng.gauss
+        azimuth, elevation = self.approach.bearing(t) if self.approach else self.bearing
+        rate = self.approach.range_rate(t) if self.approach and r > 0 else 0.0
         self.measured = {
-            "azimuth": self.bearing[0] + gauss(0.0, BEARING_SIGMA * scale),
-            "elevation": self.bearing[1] + gauss(0.0, BEARING_SIGMA * scale),
+            "azimuth": azimuth + gauss(0.0, BEARING_SIGMA * scale),
+            "elevation": elevation + gauss(0.0, BEARING_SIGMA * scale),
             "range": max(0.0, r + gauss(0.0, RANGE_SIGMA * scale * r)),
-            "range_rate": (-self.closing_rate if r > 0 else 0.0) + gauss(0.0, RATE_SIGMA),
+            "range_rate": rate + gauss(0.0, RATE_SIGMA),
         }
 
     # ------------------------------------------------------------------ commands

@@ -179,10 +179,9 @@ def test_a_missed_trigger_reapproaches_rearms_and_captures(rig):
     (missed,) = named(rig, "ccrs.missed_trigger")
     assert "re-approach" in missed
     assert rig.hk("ccrs.status")["capture_attempts"] == 2
-    assert transitions(rig)[:8] == [
-        "search", "track", "close_in", "capture_armed", "track", "close_in", "capture_armed",
-        "triggered",
-    ]  # fmt: skip
+    again = transitions(rig)[4:]  # the re-approach lasts 10 s: one look may find it in arm time
+    assert transitions(rig)[:5] == ["search", "track", "close_in", "capture_armed", "track"]
+    assert [s for s in again if s != "close_in"][:3] == ["track", "capture_armed", "triggered"]
 
 
 def test_a_trigger_that_always_misses_ends_the_search_after_the_bounded_attempts(rig):
