@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from ground_tools.campaign import DEFAULT_BENCH, run_campaign
 from ground_tools.custody import Ledger
 from tests.system.operator import msr
@@ -63,6 +65,7 @@ campaign.capture_and_return()
 '''
 
 
+@pytest.mark.long  # make test-long (CI): make test stays under 15 minutes
 def test_a_tube_lost_in_flight_is_reported_missing_and_breaks_the_chain(tmp_path: Path):
     procedure = tmp_path / "lose_a_tube.py"
     out = tmp_path / "lost.txt"
