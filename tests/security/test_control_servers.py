@@ -207,6 +207,11 @@ def test_5000_simultaneous_connections_are_refused_cleanly_beyond_the_limit(
 # ---------------------------------------------------------------------------- a slow client
 
 
+BIG_REPLY_PACKETS = 5000
+"""Packets the station holds before the slow client starts: each of its requests then asks
+for 5,000 packets, and ten unread replies pass the 4 MiB outbox at once."""
+
+
 @pytest.mark.long  # make test-long (CI)
 def test_a_client_that_never_reads_is_dropped_and_a_30_tube_campaign_passes(
     tmp_path: Path,
@@ -227,6 +232,17 @@ def test_a_client_that_never_reads_is_dropped_and_a_30_tube_campaign_passes(
             return
         run_dir = (runs / "latest").resolve()
         seen["run_dir"] = run_dir
+        # Its replies must be big enough to fill the outbox: a client whose replies are small
+        # is not stalling anyone and is kept. So it starts once the station holds packets.
+        watcher = LineClient(station_address(run_dir), read_token(run_dir))
+        try:
+            while (
+                not stop.is_set()
+                and int(watcher.ask({"op": "status"}).get("received", 0)) < BIG_REPLY_PACKETS
+            ):
+                time.sleep(0.2)
+        finally:
+            watcher.close()
         client = LineClient(station_address(run_dir), read_token(run_dir))
         client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         request = json.dumps({"op": "packets", "since": 0, "limit": 5000}).encode() + b"\n"

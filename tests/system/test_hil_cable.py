@@ -349,9 +349,7 @@ def test_a_whole_tube_load_passes_with_the_stand_in_arm_on_the_cable(
             serial, slot = re.findall(r"\d+", loaded.values["detail"])[:2]
 
             # custody: the lander's inventory has the tube in its slot...
-            mark = int(bench.status()["received"])
-            bench.cmd("lander", "sta.report_custody")
-            assert campaign.onboard_custody(mark) == {int(serial): "os_slot"}
+            assert campaign.custody("lander", "os_slot", 1) == [(int(serial), int(slot))]
             # ...and the world agrees: the simulator's OS holds it there, its custody chain
             # from the depot through the stand-in's gripper
             world = backdoor_request(hil.run_dir, {"op": "world"})["world"]
