@@ -194,6 +194,11 @@ class StaArm(BoardEmulator):
                 self.rate[j], accel = 0.0, 0.0
                 break  # at rest: nothing to integrate
             cruise = min(self.slew[j], MAX_RATE)
+            coast = self._coast(j, error, cruise, dt - t, obstacles)
+            if coast > 0:  # at its cruise rate, far from braking: one exact step for it all
+                self.angle[j] += self.rate[j] * coast
+                t, accel = t + coast, 0.0
+                continue
             stopping = math.sqrt(2.0 * MAX_ACCEL * abs(error))  # fastest that still stops
             wanted = math.copysign(min(cruise, stopping), error)
             change = max(-MAX_ACCEL * h, min(MAX_ACCEL * h, wanted - self.rate[j]))
@@ -233,6 +238,23 @@ class StaArm(BoardEmulator):
         equilibrium = self.ambient + DEG_PER_WATT * power
         lag = 1 - math.exp(-dt / THERMAL_TAU)
         self.temperature[j] += (equilibrium - self.temperature[j]) * lag
+
+    def _coast(
+        self, j: int, error: float, cruise: float, left: float, obstacles: list[Obstacle]
+    ) -> float:
+        """Seconds joint ``j`` can go on at its cruise rate before it must brake (at most
+        ``left``, none if that is under a step, if it is not cruising or an obstacle is in
+        the way): the constant-rate part of the profile, integrated in one step."""
+        rate = self.rate[j]
+        if abs(abs(rate) - cruise) > 1e-9 or rate * error <= 0:
+            return 0.0
+        braking = cruise * cruise / (2.0 * MAX_ACCEL)
+        span = min(left, (abs(error) - braking) / cruise)
+        if span <= STEP:
+            return 0.0
+        if self._wall(j, self.angle[j], self.angle[j] + rate * span, obstacles) is not None:
+            return 0.0  # an obstacle ahead: step up to it
+        return span
 
     @staticmethod
     def _wall(j: int, frm: float, to: float, obstacles: list[Obstacle]) -> float | None:
