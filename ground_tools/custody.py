@@ -30,13 +30,16 @@ from typing import Any, Final
 from fsw.dictionary.custody import COLUMNS, NO_SLOT, PLACES, STATUSES, custody_rows
 from ground_tools.archive import Archive, ArchiveError
 
-__all__ = ["REPORTS", "Ledger", "Record", "TubeComparison"]
+__all__ = ["CUSTODY", "Ledger", "Record", "TubeComparison"]
 
-REPORTS: Final = (("lander", "sta.custody"), ("mav", "manifest.custody"),
-                  ("orbiter", "manifest.custody"))  # fmt: skip
-"""Every custody report the ledger reads: ``(node, report name)``."""
-NODE_ORDER: Final = {node: index for index, (node, _) in enumerate(REPORTS)}
-"""The order custody passes through the nodes (a tie of time stamps is ordered by it)."""
+CUSTODY: Final = {
+    "lander": ("sta.custody", "sta.report_custody"),
+    "mav": ("manifest.custody", "manifest.report"),
+    "orbiter": ("manifest.custody", "manifest.report"),
+}
+"""Each node with custody, in the order custody passes through them: its custody report and
+the command that asks for every step again (a tie of time stamps is ordered by this order)."""
+NODE_ORDER: Final = {node: index for index, node in enumerate(CUSTODY)}
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,7 @@ class Ledger:
 
     def __init__(self) -> None:
         self._steps: dict[int, dict[tuple[str, int], Record]] = {}
-        self._records: dict[int, list[Record]] = {}
+        self._chains: dict[int, list[Record]] = {}  # derived from _steps, made when read
         self.reports = 0
         """Rows taken (each a step of one tube)."""
         self.refused = 0
@@ -158,15 +161,28 @@ class Ledger:
         if (node, record.steps) in steps:
             return None  # a step the ledger has (asked again, or sent twice)
         steps[(node, record.steps)] = record
-        ordered = sorted(steps.values(), key=lambda r: (r.since, NODE_ORDER[r.node], r.steps))
-        chain: list[Record] = []
-        for r in ordered:  # one record per change of place, slot or status
-            if not chain or (chain[-1].place, chain[-1].slot, chain[-1].status) != (
-                r.place, r.slot, r.status,
-            ):  # fmt: skip
-                chain.append(r)
-        self._records[serial] = chain
+        self._chains.pop(serial, None)
         return record
+
+    def _chain(self, serial: int) -> list[Record]:
+        """A tube's records: its steps in the order of the nodes' times, one per change of
+        place, slot or status."""
+        chain = self._chains.get(serial)
+        if chain is None:
+            ordered = sorted(self._steps.get(serial, {}).values(),
+                             key=lambda r: (r.since, NODE_ORDER[r.node], r.steps))  # fmt: skip
+            chain = []
+            for r in ordered:
+                if not chain or (chain[-1].place, chain[-1].slot, chain[-1].status) != (
+                    r.place, r.slot, r.status,
+                ):  # fmt: skip
+                    chain.append(r)
+            self._chains[serial] = chain
+        return chain
+
+    def reported_by(self, node: str) -> set[int]:
+        """The tubes ``node`` sent at least one step of."""
+        return {s for s, steps in self._steps.items() if any(who == node for who, _ in steps)}
 
     def gaps(self) -> list[tuple[int, str, list[int]]]:
         """``(serial, node, [step, ...])``: the steps of a tube a node reported later ones of
@@ -198,7 +214,8 @@ class Ledger:
         ledger = cls()
         known = set(archive.parameters())
         rows: list[tuple[float, int, str, dict[str, Any]]] = []
-        for order, (node, report) in enumerate(REPORTS):
+        for node, (report, _) in CUSTODY.items():
+            order = NODE_ORDER[node]
             prefix = f"{node}.{report}."
             if f"{prefix}count" not in known:
                 continue
@@ -234,30 +251,31 @@ class Ledger:
 
     def serials(self) -> list[int]:
         """Every tube the ledger has a record of, ascending."""
-        return sorted(self._records)
+        return sorted(self._steps)
 
     def records(self, serial: int) -> list[Record]:
         """A tube's records, oldest first (empty for a tube never reported)."""
-        return list(self._records.get(serial, ()))
+        return list(self._chain(serial))
 
     def last(self, serial: int) -> Record | None:
         """A tube's latest record."""
-        chain = self._records.get(serial)
+        chain = self._chain(serial)
         return chain[-1] if chain else None
 
     def places(self, serial: int) -> tuple[str, ...]:
         """The places of a tube's chain, consecutive repeats folded."""
-        return _fold(r.place for r in self._records.get(serial, ()))
+        return _fold(r.place for r in self._chain(serial))
 
     def missing(self) -> list[Record]:
         """The latest record of every tube reported missing now."""
-        return [c[-1] for c in self._records.values() if c and c[-1].status == "missing"]
+        chains = (self._chain(s) for s in self.serials())
+        return [c[-1] for c in chains if c[-1].status == "missing"]
 
     def manifest(self, place: str) -> list[tuple[int, int]]:
         """``(serial, slot)`` of every tube last reported at ``place``, present and in a slot:
         what the ground relays to the node that takes the OS next."""
         return sorted(
-            (r.serial, r.slot) for r in (c[-1] for c in self._records.values())
+            (r.serial, r.slot) for r in (self._chain(s)[-1] for s in self.serials())
             if r.place == place and r.status == "present" and r.slot is not None
         )  # fmt: skip
 
@@ -266,7 +284,7 @@ class Ledger:
         (the first from None)."""
         out: list[dict[str, Any]] = []
         before: str | None = None
-        for r in self._records.get(serial, ()):
+        for r in self._chain(serial):
             if r.place != before or r.status == "missing":
                 to = r.place if r.status == "present" else f"missing ({r.place})"
                 out.append({"time": r.since, "from": before, "to": to, "node": r.node,
@@ -278,9 +296,9 @@ class Ledger:
         """Every tube's records and where it is now."""
         return {
             "tubes": [
-                {"serial": s, "now": self._records[s][-1].describe(),
-                 "status": self._records[s][-1].status,
-                 "records": [r.to_json() for r in self._records[s]]}
+                {"serial": s, "now": self._chain(s)[-1].describe(),
+                 "status": self._chain(s)[-1].status,
+                 "records": [r.to_json() for r in self._chain(s)]}
                 for s in self.serials()
             ],
             "reports": self.reports, "refused": self.refused,
@@ -295,7 +313,7 @@ class Ledger:
         the ledger that reached an OS slot, beside its ledger chain. ``ends_in``: where the
         campaign leaves the tubes (a place of :data:`PLACES`)."""
         wanted = set(serials) | {s for s, p in truth.items() if "os_slot" in p}
-        wanted |= {s for s in self._records if "os_slot" in self.places(s)}
+        wanted |= {s for s in self.serials() if "os_slot" in self.places(s)}
         return [self._compare(s, _fold(truth.get(s, ())), ends_in) for s in sorted(wanted)]
 
     def _compare(self, serial: int, truth: tuple[str, ...], ends_in: str) -> TubeComparison:

@@ -710,11 +710,7 @@ class Simulator:
         """
         # refused now, as World.lose_tube would refuse it (the client's error is not the
         # coupling's: it is not counted among its refusals)
-        lost_from = self.world.where(serial)  # unknown_tube
-        if lost_from.slot is None:
-            raise Refused(
-                Reason.TUBE_NOT_IN_OS, f"tube {serial} is in no OS slot but at {lost_from.location}"
-            )
+        lost_from = self.world.lost_from(serial)
         if any(falling == serial for falling, _ in self._losses):
             raise Refused(Reason.TUBE_NOT_IN_OS, f"tube {serial} is already falling out")
         if later:

@@ -30,8 +30,8 @@ The model
   are data the MAV and orbiter emulators write and read as often as they like.
 * The slot table and the gripper are kept apart from the tube table, so that :meth:`World.check`
   can cross-check two independent views (a tube in a slot must say so, and the slot must hold it).
-  The slot table's occupancy is also kept as a bit mask (:meth:`World.os_slot_mask`, what the OS's
-  slot switches read), updated with every move and cross-checked too.
+  The slot table's occupancy as a bit mask is what the OS's slot switches read
+  (:meth:`World.os_slot_mask`).
 
 Operations
 ----------
@@ -606,7 +606,6 @@ class World:
         self._tubes: dict[int, Tube] = {}
         self._place: dict[int, Place] = {}  # tube table: serial -> direct place
         self._slots: list[int | None] = [None] * self.config.capacity  # slot table
-        self._slot_mask = 0  # the slot table's occupancy, bit n for slot n (kept by _move)
         self._gripper: int | None = None
         self._custody: dict[int, list[CustodyEntry]] = {}
         self._history: list[WorldEvent] = []
@@ -697,11 +696,10 @@ class World:
     def os_slot_mask(self) -> int:
         """The OS's slot switches as a bit mask: bit ``n`` set when slot ``n`` holds a tube.
 
-        Kept up to date by every move, so reading it costs nothing (the coupling reads it on
-        every sync). Wherever the OS is; the boards that read it through a connector carry 32
-        bits (``u32``), enough for every OS the container board can be fitted with.
+        Wherever the OS is; the boards that read it through a connector carry 32 bits
+        (``u32``), enough for every OS the container board can be fitted with.
         """
-        return self._slot_mask
+        return sum(1 << index for index, serial in enumerate(self._slots) if serial is not None)
 
     @property
     def gripper(self) -> int | None:
@@ -828,6 +826,22 @@ class World:
         self._move(serial, Place(Location.GRIPPER), step, at, "take_from_slot")
         return serial
 
+    def lost_from(self, serial: int) -> Place:
+        """Where tube ``serial`` would fall from if lost now (:meth:`lose_tube`), changing
+        nothing.
+
+        Raises:
+            Refused: ``unknown_tube``; ``tube_not_in_os`` (the tube is in no slot).
+        """
+        self._known(serial)
+        place = self._place[serial]
+        if place.location is not Location.OS_SLOT:
+            raise Refused(
+                Reason.TUBE_NOT_IN_OS,
+                f"tube {serial} is in no OS slot but at {self._effective(place).location}",
+            )
+        return self._effective(place)
+
     def lose_tube(self, serial: int, *, at: float | None = None) -> Place:
         """Fault: a tube falls out of its OS slot, in flight or in orbit (or on the lander), and
         is lost: nobody holds it and no operation brings it back. Its slot is freed.
@@ -840,14 +854,8 @@ class World:
         in no slot).
         """
         self._check_time(at)
-        self._known(serial)
+        lost_from = self.lost_from(serial)
         place = self._place[serial]
-        if place.location is not Location.OS_SLOT:
-            raise Refused(
-                Reason.TUBE_NOT_IN_OS,
-                f"tube {serial} is in no OS slot but at {self._effective(place).location}",
-            )
-        lost_from = self._effective(place)
         step = self._begin("lose_tube", at, serial=serial, slot=place.slot)
         self._move(serial, Place(Location.LOST), step, at, "lost")
         return lost_from
@@ -1007,9 +1015,8 @@ class World:
 
         Raises:
             InvariantViolation: naming every inconsistency found: a tube nowhere or in two
-                places, a slot or gripper that disagrees with the tube table, a slot mask that
-                disagrees with the slot table, a custody chain whose last entry is not where the
-                tube is, an OS state that cannot be reached.
+                places, a slot or gripper that disagrees with the tube table, a custody chain
+                whose last entry is not where the tube is, an OS state that cannot be reached.
         """
         problems: list[str] = []
         serials = set(self._tubes)
@@ -1027,9 +1034,6 @@ class World:
         for index, serial in enumerate(self._slots):
             if serial is not None and self._place.get(serial) != Place(Location.OS_SLOT, index):
                 problems.append(f"slot {index} holds tube {serial}, which is elsewhere")
-        mask = sum(1 << index for index, serial in enumerate(self._slots) if serial is not None)
-        if self._slot_mask != mask:
-            problems.append(f"slot mask {self._slot_mask:#x}, the slot table says {mask:#x}")
 
         held = [s for s, p in self._place.items() if p.location is Location.GRIPPER]
         if len(held) > 1:
@@ -1175,12 +1179,10 @@ class World:
             self._gripper = None
         elif old.location is Location.OS_SLOT and old.slot is not None:
             self._slots[old.slot] = None
-            self._slot_mask &= ~(1 << old.slot)
         if to.location is Location.GRIPPER:
             self._gripper = serial
         elif to.location is Location.OS_SLOT and to.slot is not None:
             self._slots[to.slot] = serial
-            self._slot_mask |= 1 << to.slot
         self._place[serial] = to
         now = self._effective(to)
         self._custody[serial].append(CustodyEntry(step, at, now.location, now.slot, event))

@@ -34,11 +34,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from fsw.core.nvstore import NvError, NvStore
+from fsw.dictionary.custody import SOURCES  # where the arm finds a tube (and sets one down)
 
 __all__ = ["IN_MAV", "SOURCES", "CustodyError", "Inventory", "Tube", "slot_of"]
 
-SOURCES: Final = ("rover_cache", "depot", "ground_near_lander")
-"""Where the arm can find a tube (``ground_near_lander`` also takes tubes set down)."""
 GRIPPER: Final = "gripper"
 IN_MAV: Final = "in_mav"
 SLOT_PREFIX: Final = "os_slot:"

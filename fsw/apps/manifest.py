@@ -43,7 +43,6 @@ from typing import Any, ClassVar, Final
 
 from fsw.apps.base import App, OperationFailed
 from fsw.core.component import CommandContext, CommandError
-from fsw.core.nvstore import NvError
 from fsw.dictionary.custody import (
     NO_SLOT,
     STATUSES,
@@ -52,6 +51,8 @@ from fsw.dictionary.custody import (
     encode_custody,
     parse_manifest,
 )
+from fsw.dictionary.mav import MAV_HOLDS
+from fsw.dictionary.orbiter import ORBITER_HOLDS
 from hal.devices.capture import CaptureClient
 from hal.devices.mav_avionics import MavAvionicsClient
 from hal.errors import HalError
@@ -61,7 +62,7 @@ __all__ = ["TOPIC", "Manifest", "MavManifest", "OrbiterManifest", "TubeRecord"]
 TOPIC: Final = "os.place"
 """The software bus topic on which an app says where the OS went: ``(place, mission time)``."""
 MAX_SLOTS: Final = 32
-"""Slots the switches report (a 32-bit word): a manifest slot beyond it is never checked."""
+"""Slots the switches report (a 32-bit word): a manifest naming a slot beyond is refused."""
 
 
 @dataclass(frozen=True)
@@ -133,10 +134,7 @@ class Manifest(App):
             "place": place, "tubes": [t.to_json() for t in tubes.values()],
             "unexpected": sorted(unexpected),
         }  # fmt: skip
-        try:
-            self.ctx.nv.put(self.name, value)
-        except NvError as exc:
-            self.ctx.emit("core.store_failed", f"{self.name}: {str(exc).splitlines()[0]}")
+        self.persist_or_report(lambda: self.ctx.nv.put(self.name, value))
         self.place, self.tubes, self.unexpected = place, tubes, unexpected
 
     # ------------------------------------------------------------------ commands
@@ -145,7 +143,7 @@ class Manifest(App):
         """``manifest.load``: take the manifest (it replaces one held); the OS is where the
         node's app last said it went, else at the first of :attr:`holds`."""
         try:
-            entries = parse_manifest(bytes(cmd.args["data"]))
+            entries = parse_manifest(bytes(cmd.args["data"]), capacity=MAX_SLOTS)
         except ManifestError as exc:
             raise CommandError(f"bad_manifest: {exc}") from None
         place = self.place or self.holds[0]
@@ -219,8 +217,8 @@ class Manifest(App):
         tubes = dict(self.tubes)
         changed: list[TubeRecord] = []
         for serial, tube in self.tubes.items():
-            if tube.slot >= MAX_SLOTS or tube.place != self.place:
-                continue  # not checkable, or missing where the OS no longer is
+            if tube.place != self.place:
+                continue  # missing where the OS no longer is
             status = "present" if mask >> tube.slot & 1 else "missing"
             if status != tube.status:
                 tubes[serial] = tube.then(tube.place, status, now)
@@ -280,7 +278,7 @@ class MavManifest(Manifest):
     """The MAV's manifest: the OS in its nose (slot switches through the latch's connector)
     until the launch sequencer lets it go in orbit."""
 
-    holds = ("in_mav", "in_orbit")
+    holds = MAV_HOLDS
     sensed = frozenset({"in_mav"})
 
     def read_slots(self) -> int:
@@ -293,7 +291,7 @@ class OrbiterManifest(Manifest):
     mechanism (its contact reads the slot switches), inside the primary containment vessel, and
     in the Earth Entry System."""
 
-    holds = ("in_orbit", "captured", "primary_containment_vessel", "ees")
+    holds = ORBITER_HOLDS
     sensed = frozenset({"captured", "primary_containment_vessel"})
 
     def read_slots(self) -> int:
@@ -317,6 +315,7 @@ def _parse_stored(
             and 0 <= slot < NO_SLOT and steps
             and all(p in holds and st in STATUSES and math.isfinite(t) for p, st, t in steps)
         )  # fmt: skip
+        ok = ok and slot < MAX_SLOTS
         if not ok:
             raise ValueError(f"stored tube {item!r} is not a manifest entry")
         tubes[serial] = TubeRecord(serial, slot, steps)

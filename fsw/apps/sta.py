@@ -58,8 +58,6 @@ CAPACITY_DEFAULT = 30
 """OS slots when the container cannot be asked (public reporting says 30)."""
 FINGER_TIME = 3.0
 """Seconds for the fingers to travel from open onto a tube (60 -> 13 mm at 20 mm/s, rounded up)."""
-MAX_SLEW: Final = 5.0
-"""Fastest a joint drive turns, deg/s (``sta.rate``'s upper bound: the drives allow 5)."""
 GLITCH_MARGIN: Final = 2.0
 """Degrees a joint may read beyond what it can move between two readings (encoder noise and
 the reading's own timing) before the reading is called an encoder glitch."""
@@ -500,13 +498,14 @@ class SampleTransferArm(App):
 
     def _implausible(self, status: ArmStatus) -> tuple[int, float, float] | None:
         """``(joint, degrees, seconds)`` of the first joint that read further from the last
-        good reading than the drives can move in the time between (:data:`MAX_SLEW` plus
-        :data:`GLITCH_MARGIN`), or None."""
+        good reading than the drives can move in the time between (``sta.rate``'s upper bound,
+        the drives' top rate, plus :data:`GLITCH_MARGIN`), or None."""
         last, at = self._arm_status, self._arm_status_at
         if last is None or at is None:
             return None
         seconds = max(self.now - at, 0.0)
-        allowed = MAX_SLEW * seconds + GLITCH_MARGIN
+        fastest = self.ctx.dictionary.parameter("sta.rate").hi  # the drives' top rate
+        allowed = fastest * seconds + GLITCH_MARGIN
         for joint, (now_deg, then_deg) in enumerate(zip(status.angle, last.angle, strict=True)):
             if abs(now_deg - then_deg) > allowed:
                 return joint, abs(now_deg - then_deg), seconds

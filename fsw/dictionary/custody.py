@@ -177,15 +177,25 @@ def custody_rows(values: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def build_manifest(entries: Sequence[tuple[int, int]]) -> bytes:
-    """``manifest.load``'s application data for ``(serial, slot)`` pairs (checked as
-    :func:`parse_manifest` checks them: ManifestError)."""
-    data = bytes([len(entries) & 0xFF]) + b"".join(
-        _ENTRY.build({"serial": s, "slot": slot}) for s, slot in entries
-        if 0 <= s <= 0xFFFFFFFF and 0 <= slot <= 0xFF
-    )  # fmt: skip
-    if len(entries) > 0xFF or len(data) != 1 + _ENTRY_SIZE * len(entries):
-        raise ManifestError("bad_serial", "a serial or slot does not fit its field")
-    parse_manifest(data)
+    """``manifest.load``'s application data for ``(serial, slot)`` pairs.
+
+    Raises:
+        ManifestError: as :func:`parse_manifest` refuses what it builds (checked before any
+            octet is built).
+    """
+    for index, (serial, slot) in enumerate(entries):
+        if not 1 <= serial <= MAX_SERIAL:
+            raise ManifestError("bad_serial", f"item {index}: serial {serial} is outside "
+                                f"1..{MAX_SERIAL}")  # fmt: skip
+        if not 0 <= slot < NO_SLOT:
+            raise ManifestError("bad_slot", f"item {index}: slot {slot} is outside "
+                                f"0..{NO_SLOT - 1}")  # fmt: skip
+    if not 1 <= len(entries) <= MAX_TUBES:
+        raise ManifestError("too_many", f"{len(entries)} tubes: a manifest lists 1..{MAX_TUBES}")
+    data = bytes([len(entries)]) + b"".join(
+        _ENTRY.build({"serial": serial, "slot": slot}) for serial, slot in entries
+    )
+    parse_manifest(data)  # the rules between items (each serial and slot once)
     return data
 
 

@@ -28,10 +28,9 @@ TC         name                    data
 =========  ======================  ==================================================
 
 TM[160,128] custody report ``sta.custody``: the layout every node's custody report shares
-(:mod:`fsw.dictionary.custody`): serial uint32 | place code uint8 (:data:`PLACES`, a slot is
-``os_slot`` with the slot number) | slot uint8 (255: none) | status uint8 | steps uint16 |
-since uint32. Sent for a tube at each of its moves, and for every tube on
-``sta.report_custody``.
+(:mod:`fsw.dictionary.custody`): ``count`` rows of serial, place (:data:`PLACES`; a slot is
+``os_slot`` with the slot number), slot, status, step and since. Sent with a tube's new step at
+each of its moves, and with every step of every tube on ``sta.report_custody``.
 """
 
 from __future__ import annotations

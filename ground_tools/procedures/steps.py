@@ -35,7 +35,7 @@ from ground_tools.api import (
     command_key,
     inhibits,
 )
-from ground_tools.custody import Ledger
+from ground_tools.custody import CUSTODY, Ledger
 from ground_tools.telemetry import Received
 
 __all__ = ["LOAD_ORDER", "Campaign"]
@@ -63,8 +63,6 @@ IMAGE_ASKS: Final = 3
 it did not come (a frame the downlink lost), before the procedure stops."""
 IMAGE_WAIT: Final = 30.0
 """Simulated seconds the summary is waited for, after the orient and after each ask."""
-SID_MANIFEST: Final = 40
-"""The MAV's and the orbiter's ``manifest.status`` housekeeping."""
 TIME_RATE: Final = 6
 """Time reports (PUS 9) every 2**6 = 64 s while the campaign runs: enough to correlate the
 clocks, and the bench no longer steps every node once a second for them (1 s at boot)."""
@@ -85,6 +83,8 @@ class Campaign:
         self.bench = bench
         self.tubes = tubes
         self.phase = phase
+        self.relayed: dict[str, int] = {}
+        """Tubes of the manifest the ground relayed to each node (``manifest.load``)."""
 
     def cmd(self, target: str, name: str, **kwargs: Any) -> CommandResult:
         """``bench.cmd`` (for brevity in the steps), after resynchronising any node that
@@ -204,31 +204,29 @@ class Campaign:
 
     def custody(self, node: str, place: str, expected: int) -> list[tuple[int, int]]:
         """``(serial, slot)`` of the tubes ``node`` reports present at ``place``: its custody
-        reports (one per step of each tube: TM[160,128] on ``sta.report_custody`` from the
+        reports (every step of each tube: TM[160,128] on ``sta.report_custody`` from the
         lander, TM[165,128] on ``manifest.report`` from the MAV and the orbiter) are asked for,
-        and asked again while fewer than ``expected`` tubes are there or a step is missing
+        and asked again while fewer than ``expected`` tubes are reported or a step is missing
         (frames the downlink lost, 0052): the archive then holds every step for the ground's
         ledger (0053)."""
-        ask, report = (("sta.report_custody", "sta.custody") if node == "lander"
-                       else ("manifest.report", "manifest.custody"))  # fmt: skip
+        report, ask = CUSTODY[node]
         ledger = Ledger()
-        found: list[tuple[int, int]] = []
         for _ in range(CUSTODY_ASKS):
             mark = int(self.bench.status()["received"])
             self.cmd(node, ask)  # its reports come before its completion
             for packet in self.packets_since(mark):
                 if packet.node == node and packet.name == report and not packet.error:
                     ledger.add_report(node, packet.values, packet.time)
-            found = ledger.manifest(place)
-            if len(found) >= expected and not ledger.gaps():
+            if len(ledger.reported_by(node)) >= expected and not ledger.gaps():
                 break
-        return found
+        return ledger.manifest(place)
 
     def relay_manifest(self, node: str, tubes: list[tuple[int, int]]) -> None:
         """Load the manifest of ``tubes`` (``(serial, slot)``) on ``node``, which takes the
         OS next (``manifest.load``, decision 0053); nothing to relay for no tubes."""
         if tubes:
             self.cmd(node, "manifest.load", data=build_manifest(tubes))
+        self.relayed[node] = len(tubes)
 
     def packets_since(self, since: int) -> list[Received]:
         """Every packet the station received after packet ``since``."""
@@ -274,15 +272,8 @@ class Campaign:
         self.bench.wait_check(f"mav.launch.status.state == {LAUNCH_STATES.index('released')}",
                               timeout=30)  # fmt: skip
         self.cmd("mav", "modes.set", mode=NOMINAL)
-        self.relay_manifest("orbiter", self.custody("mav", "in_orbit", self.tubes_held("mav")))
-
-    def tubes_held(self, node: str) -> int:
-        """Tubes ``node``'s manifest lists and has not missed, as its housekeeping says."""
-        self.cmd(node, "hk.report", sid=SID_MANIFEST)
-        self.bench.wait_check(f"{node}.manifest.status.tubes >= 0", timeout=30)
-        return int(self.bench.tlm(f"{node}.manifest.status.tubes")) - int(
-            self.bench.tlm(f"{node}.manifest.status.missing")
-        )
+        in_orbit = self.custody("mav", "in_orbit", self.relayed.get("mav", 0))
+        self.relay_manifest("orbiter", in_orbit)
 
     def gate(self, node: str, inhibit: str, command: str) -> None:
         """Remove ``inhibit`` and arm the onboard gate for ``command`` (both hazardous: they
@@ -341,7 +332,7 @@ class Campaign:
         """Transfer into the EES, stow, release the EES (hazardous)."""
         self.phase("orbiter: transfer to the EES")
         self.cmd("orbiter", "ccrs.transfer", timeout=3600)
-        self.custody("orbiter", "ees", self.tubes_held("orbiter"))  # every step in the archive
+        self.custody("orbiter", "ees", self.relayed.get("orbiter", 0))  # every step archived
         self.cmd("orbiter", "ccrs.stow", timeout=1800)
         self.gate("orbiter", "ees_release", "ccrs.release_ees")
         self.cmd("orbiter", "ccrs.release_ees", confirm=Confirm("campaign: EES released"),

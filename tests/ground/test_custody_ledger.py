@@ -127,6 +127,8 @@ def test_the_manifest_relayed_is_the_tubes_present_at_a_place_with_their_slots()
         ledger.add("mav", report(serial, "in_orbit", slot, steps=2), 10.0)
     ledger.add("mav", report(310, "in_mav", 3, "missing", steps=2), 10.0)
     assert ledger.manifest("in_orbit") == [(266, 0), (272, 1), (300, 2)]
+    assert ledger.reported_by("mav") == {266, 272, 300, 310}  # the missing one too
+    assert ledger.reported_by("orbiter") == set()
 
 
 def test_the_ledger_of_an_archive_reads_every_node_in_time_stamp_order(tmp_path):
@@ -166,3 +168,10 @@ def test_a_manifest_beyond_the_capacity_or_its_layout_is_refused():
         parse_manifest(data + b"\x00")
     with pytest.raises(ManifestError, match="too_many"):
         parse_manifest(bytes([65]) + bytes(5 * 65))
+    # built: refused before an octet is built, naming the item
+    with pytest.raises(ManifestError, match="bad_serial: item 1: serial 0"):
+        build_manifest([(266, 0), (0, 1)])
+    with pytest.raises(ManifestError, match="bad_slot: item 0: slot 255"):
+        build_manifest([(266, 255)])
+    with pytest.raises(ManifestError, match="too_many"):
+        build_manifest([])

@@ -661,11 +661,6 @@ def _os_gone_unlatched(world: World) -> None:
     world._os_location = OsLocation.IN_MAV
 
 
-def _mask_out_of_step(world: World) -> None:
-    _malay_in_slot_0(world)
-    world._slot_mask = 0b10  # the switches of slot 1 say a tube, the slot table says slot 0
-
-
 def _lost_with_a_slot(world: World) -> None:
     _malay_in_slot_0(world)
     world.lose_tube(_malay(world))
@@ -682,7 +677,6 @@ def _lost_with_a_slot(world: World) -> None:
         _direct_in_orbit,
         _one_tube_two_slots,
         _os_gone_unlatched,
-        _mask_out_of_step,
         _lost_with_a_slot,
     ],
 )
