@@ -767,6 +767,38 @@ class Session:
         self._say(f"tube {serial} lost from slot {reply.get('slot')} ({reply.get('from')})")
         return reply
 
+    def files(self, node: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
+        """The file transfers by CFDP that ended (decision 0056), oldest first: each file's
+        node, name, transaction, size, CRC-32, ``ok`` (whole), CFDP condition and NAKs."""
+        message: dict[str, Any] = {"op": "files"}
+        if node is not None:
+            message["node"] = node
+        if name is not None:
+            message["name"] = name
+        return list(self.request(**message)["files"])
+
+    def file(self, node: str, name: str, timeout: float = 600.0, *, poll: float = 1.0) -> bytes:
+        """The octets of file ``name`` from ``node``, waiting up to ``timeout`` simulated
+        seconds for it to come down whole by CFDP (looking every ``poll`` seconds).
+
+        Raises:
+            GroundError: it did not (the message says what transfers of it ended, if any).
+        """
+        deadline = self.now() + timeout
+        self._say(f"wait for file {node}/{name} (up to {timeout:g} s)")
+        while True:
+            reply = self.request(op="files", node=node, name=name, data=True)
+            if "data" in reply:
+                return bytes.fromhex(reply["data"])
+            now = self.now()
+            if now >= deadline - 1e-9:
+                ended = [f"{f['condition']} at {f['time']:.1f} s" for f in reply["files"]]
+                raise GroundError(
+                    f"file {node}/{name}: not received whole within {timeout:g} s"
+                    + (f" (transfers ended: {', '.join(ended)})" if ended else "")
+                )
+            self.request(op="step", until=min(deadline, now + poll), wake=False)
+
     def clear_fault(self, fault_id: int) -> None:
         """Clear a fault injected with :meth:`fault` (GroundError: unknown number)."""
         self.request(op="hold")

@@ -91,6 +91,7 @@ __all__ = [
     "ArchiveError",
     "CommandRecord",
     "EventRecord",
+    "FileRecord",
     "FrameRecord",
     "LimitRecord",
     "StageRecord",
@@ -98,7 +99,7 @@ __all__ = [
 ]
 
 APPLICATION_ID: Final = 0x4D535241  # "MSRA" in the SQLite header: this file is an MSR archive
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 EXPORT_KINDS: Final = ("points", "events", "commands", "frames")
 EXPORT_FORMATS: Final = ("csv", "jsonl")
 DIRECTIONS: Final = ("up", "down")
@@ -204,6 +205,25 @@ CREATE TABLE IF NOT EXISTS limits (
 CREATE INDEX IF NOT EXISTS limits_by_time ON limits (sim_time);
 CREATE INDEX IF NOT EXISTS limits_by_point ON limits (point, sim_time);
 """
+_FILES_VERSION: Final = 3
+"""The schema version that added the ``files`` table (decision 0056)."""
+_FILES_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    node TEXT NOT NULL,
+    name TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    started REAL NOT NULL,
+    sim_time REAL NOT NULL,
+    size INTEGER NOT NULL,
+    crc32 INTEGER NOT NULL,
+    ok INTEGER NOT NULL,
+    condition TEXT NOT NULL,
+    naks INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_by_name ON files (node, name, sim_time);
+"""
 
 
 DEFAULT_COMMIT_INTERVAL: Final = 0.1
@@ -254,6 +274,44 @@ class EventRecord:
     name: str
     severity: str
     detail: str
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One file that came down by CFDP, or a transfer that failed (decision 0056).
+
+    Attributes:
+        node: the node that sent it.
+        name: its name.
+        seq: the CFDP transaction's sequence number.
+        started, sim_time: when the transaction started and ended, simulated seconds.
+        size: octets received.
+        crc32: CRC-32 of those octets.
+        ok: delivered whole (the file's checksum verified).
+        condition: the CFDP condition code it ended with (``NO_ERROR`` when delivered).
+        naks: NAKs the ground sent for it (segments asked for again).
+        data: the file's octets (empty unless ``ok``, or when not asked for).
+    """
+
+    node: str
+    name: str
+    seq: int
+    started: float
+    sim_time: float
+    size: int
+    crc32: int
+    ok: bool
+    condition: str
+    naks: int
+    data: bytes = b""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record without its data, for ``--json``."""
+        return {
+            "node": self.node, "name": self.name, "seq": self.seq, "started": self.started,
+            "time": self.sim_time, "size": self.size, "crc32": f"{self.crc32:08x}",
+            "ok": self.ok, "condition": self.condition, "naks": self.naks,
+        }  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -532,7 +590,8 @@ class Archive:
         if fresh or version < SCHEMA_VERSION:  # new, or an older version: add what is new
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for statement in (_SCHEMA if fresh else "").split(";") + _LIMITS_SCHEMA.split(";"):
+                schema = (_SCHEMA if fresh else "") + _LIMITS_SCHEMA + _FILES_SCHEMA
+                for statement in schema.split(";"):
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -559,6 +618,8 @@ class Archive:
         missing = _TABLES - tables
         if version >= _LIMITS_VERSION and "limits" not in tables:
             missing = missing | {"limits"}
+        if version >= _FILES_VERSION and "files" not in tables:
+            missing = missing | {"files"}
         if missing:
             raise ArchiveError(
                 f"{self._path}: damaged archive (missing {', '.join(sorted(missing))})"
@@ -897,6 +958,59 @@ class Archive:
             (node, point, t, *levels, flat[0][1], state, unit, mode, limit_set),
         )
         self._pending += 1
+
+    def add_file(self, record: FileRecord) -> None:
+        """Archive a file that came down, or a transfer that failed (decision 0056).
+
+        Raises:
+            ArchiveError: a bad argument, a read-only or closed archive, a failed write.
+        """
+        node = _text("node", record.node)
+        name = _text("name", record.name, empty=True)
+        t0, t1 = _time("started", record.started), _time("sim_time", record.sim_time)
+        conn = self._writer()
+        self._execute(
+            conn,
+            "INSERT INTO files (node, name, seq, started, sim_time, size, crc32, ok, condition, "
+            "naks, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (node, name, int(record.seq), t0, t1, int(record.size), int(record.crc32),
+             int(bool(record.ok)), _text("condition", record.condition), int(record.naks),
+             bytes(record.data)),
+        )  # fmt: skip
+        self._pending += 1
+
+    def files(
+        self, node: str | None = None, name: str | None = None, *, data: bool = False
+    ) -> list[FileRecord]:
+        """Archived file transfers in the order they ended; none in an archive older than
+        version 3.
+
+        Args:
+            node: only this node's, or None.
+            name: only files of this name, or None.
+            data: with each file's octets (else ``data`` is empty).
+
+        Raises:
+            ArchiveError: a bad argument, a closed archive.
+        """
+        clauses: list[str] = []
+        params: list[object] = []
+        _equal(clauses, params, "node", "node", node)
+        _equal(clauses, params, "name", "name", name)
+        has_table = self._read(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'files'"
+        ).fetchone()[0]
+        if not has_table:
+            return []
+        blob = "data" if data else "x''"
+        sql = (
+            "SELECT node, name, seq, started, sim_time, size, crc32, ok, condition, naks, "  # noqa: S608
+            f"{blob} FROM files{_sql_where(clauses)} ORDER BY sim_time, id"
+        )
+        return [
+            FileRecord(*row[:7], bool(row[7]), row[8], row[9], bytes(row[10]))
+            for row in self._rows(sql, params)
+        ]
 
     def tick(self) -> bool:
         """Commit if ``commit_interval`` wall seconds passed since the last commit; the writer

@@ -700,7 +700,18 @@ def _summary(
         "world_error": world.get("error", ""), "tubes_detail": detail,
         "chain_ok": custody["chain_ok"], "custody": custody,
         "device_actions": world.get("device_actions", {}),
+        "files": _files(run_dir),
     }  # fmt: skip
+
+
+def _files(run_dir: Path) -> list[dict[str, Any]]:
+    """Every file transfer by CFDP that ended, from the archive (decision 0056): node, name,
+    transaction, size, CRC-32, whole or not, condition, NAKs."""
+    try:
+        with Archive.open_readonly(run_dir / "archive.sqlite") as archive:
+            return [record.as_dict() for record in archive.files()]
+    except ArchiveError as exc:
+        return [{"error": str(exc).splitlines()[0]}]
 
 
 def _custody(run_dir: Path, world: dict[str, Any], ends_in: str) -> dict[str, Any]:

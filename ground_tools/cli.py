@@ -612,6 +612,91 @@ def _cmd_limits(args: argparse.Namespace) -> int:
     return 0
 
 
+def _file_records(args: argparse.Namespace, *, data: bool = False) -> tuple[list[Any], Path]:
+    """The file transfers of the run folder's archive (decision 0056), a node's or a name's."""
+    from ground_tools.api import resolve_run_dir
+    from ground_tools.archive import Archive
+
+    run_dir = resolve_run_dir(_target(args))
+    with Archive.open_readonly(run_dir / "archive.sqlite") as archive:
+        records = archive.files(node=getattr(args, "node", None), data=data)
+    return records, run_dir
+
+
+def _cmd_files(args: argparse.Namespace) -> int:
+    """``msr files``: every file that came down by CFDP (decision 0056), or failed to, from the
+    run folder's archive: node, name, transaction, size, CRC-32, whole or not, NAKs, when."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    records, run_dir = _file_records(args)
+    if args.json:
+        for record in records:
+            print(json.dumps(record.as_dict()), flush=True)
+        return 0
+    if not records:
+        print(f"no file came down in {run_dir / 'archive.sqlite'}")
+        return 0
+    table = Table(title=f"files by CFDP ({run_dir.name})", expand=False)
+    for column in ("node", "name", "transaction", "octets", "CRC-32", "whole", "NAKs",
+                   "started (s)", "ended (s)"):  # fmt: skip
+        table.add_column(column, justify="right" if column[0].isdigit() else "left")
+    for r in records:
+        whole = "yes" if r.ok else f"[red]no: {escape(r.condition)}[/]"
+        table.add_row(r.node, escape(r.name or "?"), str(r.seq), str(r.size), f"{r.crc32:08x}",
+                      whole, str(r.naks), f"{r.started:.1f}", f"{r.sim_time:.1f}")  # fmt: skip
+    Console().print(table)
+    return 0
+
+
+def _cmd_image(args: argparse.Namespace) -> int:
+    """``msr image NAME``: an image that came down by CFDP (decision 0056), drawn in text with
+    what the ground reads on it (the OS's orientation); ``-o FILE.png`` writes it as a picture."""
+    from ground_tools.api import GroundError
+    from ground_tools.files import ImageError, estimate_orientation, parse_pgm, render_text
+
+    records, run_dir = _file_records(args, data=True)
+    whole = [r for r in records if r.ok and r.name == args.name]
+    if not whole:
+        names = sorted({r.name for r in records if r.ok and r.name.endswith(".pgm")})
+        raise GroundError(f"no image {args.name!r} came down whole in {run_dir.name} (images: "
+                          f"{', '.join(names) or 'none'})")  # fmt: skip
+    record = whole[-1]
+    try:
+        image = parse_pgm(record.data)
+    except ImageError as exc:
+        raise GroundError(f"{args.name}: {exc}") from None
+    estimate = estimate_orientation(image)
+    if args.output:
+        from ground_tools.plot import save_image
+
+        save_image(image.pixels, image.width, image.height, args.output,
+                   title=f"{record.node}/{record.name}")  # fmt: skip
+    if args.json:
+        print(json.dumps({**record.as_dict(), "width": image.width, "height": image.height,
+                          "meta": image.meta(), "estimate": estimate.as_dict()}))  # fmt: skip
+        return 0
+    print(
+        f"{record.node}/{record.name}: {image.width} x {image.height}, {record.size} octets, "
+        f"CRC-32 {record.crc32:08x}, transaction {record.seq}, down at {record.sim_time:.1f} s"
+    )
+    for key, value in image.meta().items():
+        print(f"  {key} = {value}")
+    for line in render_text(image):
+        print(f"  {line}")
+    if estimate.orientation is None:
+        print(f"orientation: not read ({estimate.reason})")
+    else:
+        print(
+            f"orientation: {estimate.orientation:.1f} deg (the fiducial mark, "
+            f"{estimate.mark_pixels} pixels; {estimate.glare_pixels} pixels of glare masked)"
+        )
+    if args.output:
+        print(f"written: {args.output}")
+    return 0
+
+
 def _cmd_custody(args: argparse.Namespace) -> int:
     """``msr custody``: the ground's custody ledger (decision 0053), from the run folder's
     archive (the telemetry only): where each tube is by serial, which node said so and when;
@@ -1042,6 +1127,21 @@ def build_parser() -> argparse.ArgumentParser:
     custody.add_argument("--json", action="store_true", help="one JSON object per tube a line")
     _where(custody)
     custody.set_defaults(func=_cmd_custody)
+
+    files = sub.add_parser("files", help="the files that came down by CFDP (decision 0056)")
+    files.add_argument("--node", help="only this node's files")
+    files.add_argument("--json", action="store_true", help="one JSON object per file a line")
+    _where(files)
+    files.set_defaults(func=_cmd_files)
+
+    image = sub.add_parser("image", help="show an image that came down by CFDP, and what the "
+                                         "ground reads on it (decision 0056)")  # fmt: skip
+    image.add_argument("name", help="the image's file name (msr files lists them)")
+    image.add_argument("--node", help="the node that sent it (default: any)")
+    image.add_argument("-o", "--output", help="also write it as a picture (png, jpg, svg, pdf)")
+    image.add_argument("--json", action="store_true", help="its record and reading as JSON")
+    _where(image)
+    image.set_defaults(func=_cmd_image)
 
     limits = sub.add_parser("limits", help="what is out of limits now (decision 0036)")
     limits.add_argument("--node", help="only this node's points")

@@ -48,6 +48,7 @@ __all__ = [
     "OPS",
     "CmdRequest",
     "ControlRequest",
+    "FilesRequest",
     "LatestRequest",
     "LimitsRequest",
     "PaceRequest",
@@ -234,15 +235,32 @@ class LimitsRequest(StrictModel):
     all: bool = False
 
 
+FileName = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+]
+"""A file's name as CFDP carries it here (:data:`hal.protocol.cfdp.NAME`)."""
+
+
+class FilesRequest(StrictModel):
+    """The files that came down by CFDP (decision 0056): every transfer that ended, oldest
+    first, optionally only a node's or a name's; ``data``: with the octets (hex) of the latest
+    whole file that matches."""
+
+    op: Literal["files"]
+    node: Name | None = None
+    name: FileName | None = None
+    data: bool = False
+
+
 ControlRequest = Annotated[
     StatusRequest | CmdRequest | StagesRequest | LatestRequest | PacketsRequest | StepRequest
-    | PaceRequest | StopRequest | ResyncRequest | HoldRequest | LimitsRequest,
+    | PaceRequest | StopRequest | ResyncRequest | HoldRequest | LimitsRequest | FilesRequest,
     Field(discriminator="op"),
 ]  # fmt: skip
 """Any request of the control port."""
 
 OPS: Final = ("status", "cmd", "stages", "latest", "packets", "step", "pace", "stop", "resync",
-               "hold", "limits")  # fmt: skip
+               "hold", "limits", "files")  # fmt: skip
 _ADAPTER: Final[TypeAdapter[ControlRequest]] = TypeAdapter(ControlRequest)
 
 

@@ -35,7 +35,15 @@ if TYPE_CHECKING:
 
     from hal.protocol.devices.icd import Field
 
-__all__ = ["FORMATS", "MAX_PARAMETERS", "PlotError", "draw", "plot", "plot_format"]
+__all__ = [
+    "FORMATS",
+    "MAX_PARAMETERS",
+    "PlotError",
+    "draw",
+    "plot",
+    "plot_format",
+    "save_image",
+]
 
 FORMATS: Final = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".svg": "svg", ".pdf": "pdf"}
 """A plot file's suffix (any case) and the format written."""
@@ -259,6 +267,25 @@ def _span(start: float | None, end: float | None) -> str:
     low = "the start" if start is None else f"{start} s"
     high = "the end" if end is None else f"{end} s"
     return f"between {low} and {high}"
+
+
+def save_image(pixels: bytes, width: int, height: int, out: str | Path, *, title: str = "") -> None:
+    """Write a grey image (``pixels`` row by row, row 0 at the top) as a picture, in the format
+    its suffix names (PlotError otherwise), with its title and pixel axes (decision 0056)."""
+    out = Path(out)
+    fmt = plot_format(out)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5, 5), dpi=_DPI)
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    rows = [list(pixels[y * width : (y + 1) * width]) for y in range(height)]
+    ax.imshow(rows, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.set_title(title)
+    ax.set_xlabel("x (pixel)")
+    ax.set_ylabel("y (pixel)")
+    _save(figure, out, fmt)
 
 
 def _save(figure: Figure, out: Path, fmt: str) -> None:

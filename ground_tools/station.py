@@ -63,6 +63,8 @@ archived; a refused one is answered with an error naming the field and the probl
 ``stop``     end the station (the simulator and the nodes stop with ``msr bench down``)
 ``limits``   ``since``, ``limit``, ``all``: the points out of limits now (``all``: every monitored
              point and its level) and the limit events after ``since`` (``next`` to go on)
+``files``    ``node``, ``name``, ``data``: the file transfers that ended (decision 0056); with
+             ``data``, the octets (hex) of the latest whole one that matches
 ===========  ==================================================================================
 
 External ground equipment (decision 0044, :mod:`ground_tools.ground_equipment`). For a node
@@ -112,11 +114,12 @@ from fsw.dictionary.core import RESYNC_REPORT
 from fsw.dictionary.loads import confirmations
 from fsw.dictionary.model import CONFIRMED_SOURCE
 from fsw.dictionary.verification import FINAL_STAGES
-from ground_tools.archive import Archive, ArchiveError
+from ground_tools.archive import Archive, ArchiveError, FileRecord
 from ground_tools.control_messages import (
     MIN_PACE,
     CmdRequest,
     ControlRequest,
+    FilesRequest,
     HoldRequest,
     LatestRequest,
     LimitsRequest,
@@ -129,6 +132,7 @@ from ground_tools.control_messages import (
     StopRequest,
     parse_request,
 )
+from ground_tools.files import FileDesk
 from ground_tools.ground_equipment import GroundEquipmentError, UdpGroundEquipment, write_session
 from ground_tools.limits import LimitEvent, LimitMonitor
 from ground_tools.telemetry import Received, decode_tm
@@ -149,6 +153,8 @@ __all__ = ["STATION_FILE", "Station", "StationError", "main"]
 STATION_FILE: Final = "station.json"
 """The control port's address in the run folder: ``{"host", "port", "pid"}``."""
 ARCHIVE_FILE: Final = "archive.sqlite"
+FILES_DIR: Final = "files"
+"""Where the files that came down by CFDP land in the run folder, one folder per node."""
 _AT_ONCE: Final = (StopRequest, PaceRequest)
 """The requests taken at once at the held pace; the others wait for a held tick."""
 HELD: Final = "held"
@@ -323,6 +329,10 @@ class Station:
         ends = [ground.link for ground in self.ground.values()]
         timing.receive_on(lambda: sum(end.stats.bytes_in for end in ends), self._pump)
         self.archive = Archive(run_dir / ARCHIVE_FILE, monotonic=wall)
+        self.files = FileDesk(  # CFDP receivers (decision 0056); external equipment runs its own
+            {n: self.dictionaries[n].apid for n in self.ground if n not in self.external},
+            folder=run_dir / FILES_DIR, archive=self._archive_file,
+        )  # fmt: skip
         self.limit_monitor = LimitMonitor(self.dictionaries)
         self.limit_events: deque[tuple[int, LimitEvent]] = deque(maxlen=LIMIT_HISTORY)
         self.limit_count = 0
@@ -487,6 +497,7 @@ class Station:
             for packet in ground.receive_all(0):
                 if isinstance(packet, PusTm):
                     self._take(node, packet, now)
+            self._files(node, ground, now)
         self.archive.tick()
         woken = self._wake(now)
         if self._acting:
@@ -504,6 +515,7 @@ class Station:
             if c.waiting is not None or c.resumes is not None
         ]  # fmt: skip
         due = max(min([*waits, self._recheck_due()]), now) if self.held else math.inf
+        due = min(due, self.files.due(now))  # a file receiver's timers (decision 0056)
         self.timing.done(due if idle and not woken else None)
         self._answered = True
 
@@ -551,6 +563,42 @@ class Station:
                 continue
             if up.ack & ACK_COMPLETION and name != RECHECK_COMMAND:
                 self._watch(node, rid.hex(), now)
+
+    # ------------------------------------------------------------------ files (0056)
+
+    def _files(self, node: str, ground: GroundSpaceLink, now: float) -> None:
+        """The CFDP PDUs of the node's downlink to its receiver; its answers go up at once, in
+        type-BD frames (CFDP recovers its own losses), inside this cycle."""
+        pdus = ground.receive_pdus()
+        if node not in self.files.receivers:
+            return
+        for packet in self.files.take(node, pdus, now):
+            try:
+                ground.send(packet, bypass=True)
+            except (HalError, EncodeError) as exc:
+                self.send_errors += 1
+                print(f"ground station: {node}: CFDP PDU not sent: {exc}", file=sys.stderr,
+                      flush=True)  # fmt: skip
+
+    def _archive_file(self, record: FileRecord) -> None:
+        try:
+            self.archive.add_file(record)
+            self.archive.commit()
+        except ArchiveError as exc:  # the file is on disk all the same
+            self.archive_errors += 1
+            print(f"ground station: archive: {exc}", file=sys.stderr, flush=True)
+
+    def files_list(self, request: FilesRequest) -> dict[str, Any]:
+        """The file transfers that ended (see :class:`FilesRequest`)."""
+        records = [r for r in self.files.received
+                   if (request.node is None or r.node == request.node)
+                   and (request.name is None or r.name == request.name)]  # fmt: skip
+        reply: dict[str, Any] = {"time": self.timing.now(),
+                                 "files": [r.as_dict() for r in records]}  # fmt: skip
+        whole = [r for r in records if r.ok]
+        if request.data and whole:
+            reply["data"] = whole[-1].data.hex()
+        return reply
 
     # ------------------------------------------------------------------ lost reports (0052)
 
@@ -940,6 +988,8 @@ class Station:
             return {"stopping": True}
         if isinstance(message, LimitsRequest):
             return self.limits(message)
+        if isinstance(message, FilesRequest):
+            return self.files_list(message)
         if isinstance(message, ResyncRequest):
             if message.node not in self.ground:
                 known = ", ".join(self.ground)
@@ -972,7 +1022,7 @@ class Station:
                 "received": self.received, "rechecks": self.rechecks,
                 "reports_again": self.reports_again,
                 "archive_errors": self.archive_errors, "run_dir": str(self.run_dir),
-                "nodes": nodes}  # fmt: skip
+                "nodes": nodes, "files": self.files.stats()}  # fmt: skip
 
     def _command(self, request: CmdRequest, tick: int | None = None) -> dict[str, Any]:
         """Encode, check and queue one command. Everything that can refuse it (the dictionary,

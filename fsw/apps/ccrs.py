@@ -21,10 +21,14 @@ Each command is one operation (:mod:`fsw.apps.base`) that moves the app through 
   camera after turning ``ccrs.retake_step`` deg; a clear one gives the orientation, the mechanism
   turns the OS to ``ccrs.orientation_target`` and it is imaged again, until it is within
   ``ccrs.orientation_tolerance`` (at most ``ccrs.orient_attempts`` images). The last image's
-  summary goes down (``ccrs.image``, SID 31) and the app waits for the ground (``orient_check``);
-  when every image was ambiguous it goes down all the same and the command fails
-  ``ambiguous_orientation``: the ground decides from the image.
+  summary goes down (``ccrs.image``, SID 31), the image itself as a file by CFDP
+  (``orient-<id>.pgm``, read out of the board a few rows a cycle), and the app waits for the
+  ground (``orient_check``); when every image was ambiguous they go down all the same and the
+  command fails ``ambiguous_orientation``: the ground decides from the image.
 * ``ccrs.confirm_orientation ok=1``: ``oriented``; ``ok=0``: orient again from another rotation.
+* ``ccrs.correct_orientation``: in ``orient_check``, the ground's own reading of the image
+  (decision 0056): the OS is turned by its error from the target and imaged once more, and the
+  app waits for the ground again.
 * ``ccrs.contain``: a low-power induction tack closes the primary containment vessel.
 * ``ccrs.braze`` (hazardous): heat the seam toward ``ccrs.braze_target`` under a power ceiling
   (feed-forward plus proportional control on the coolest thermocouple), hold until every
@@ -48,6 +52,7 @@ cycle.
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, Final
 
@@ -55,6 +60,7 @@ from fsw.apps.base import App, Operation, OperationFailed, Wait
 from fsw.apps.manifest import TOPIC as OS_TOPIC
 from fsw.core.component import CommandContext, CommandError, NodeContext
 from fsw.core.nvstore import NvError
+from fsw.dictionary.files import TOPIC_PUT, FilePut, image_file_name, pgm
 from fsw.dictionary.orbiter import CAMERAS, CCRS_STATES, DECISIONS, SID_IMAGE
 from hal.devices.base import DeviceFailed, DeviceNotActed
 from hal.devices.braze import BrazeClient, SeamStatus
@@ -63,6 +69,7 @@ from hal.devices.ees_gantry import EesGantryClient
 from hal.devices.nac_camera import NacCameraClient, NacStatus
 from hal.devices.orient import CameraStatus, OrientClient
 from hal.errors import HalError
+from hal.protocol.devices.orient import IMAGE_HEIGHT, IMAGE_WIDTH
 
 __all__ = ["Ccrs"]
 
@@ -89,6 +96,10 @@ TRANSIENT: Final = frozenset(
 NV_PREFIX: Final = "ccrs."
 IMAGE_POLL: Final = 1.0
 """Seconds between looks at a camera after ``take_image`` (an exposure takes 0.5 s)."""
+ROWS_PER_CYCLE: Final = 8
+"""Image rows read out of the orientation board per cycle (decision 0056)."""
+ROW_WAIT: Final = 0.1
+"""Seconds between two batches of rows."""
 MECHANISM_POLL: Final = 1.0
 """Seconds between looks at the orientation mechanism (6 deg/s: a look every 6 deg)."""
 ANGLE_MATCH: Final = 0.5
@@ -191,6 +202,12 @@ class Ccrs(App):
             return
         self.retake = True
         self.begin("orient", self._orient(), cmd)
+
+    def do_correct_orientation(self, cmd: CommandContext, now: float) -> None:
+        """``ccrs.correct_orientation``: the ground measured the orientation on the image."""
+        if self.state != "orient_check":
+            raise CommandError(f"precondition: no image awaits the ground (state {self.state})")
+        self.begin("orient", self._correct(float(cmd.args["measured"])), cmd)
 
     def do_contain(self, cmd: CommandContext, now: float) -> None:
         """``ccrs.contain``: the OS oriented."""
@@ -433,6 +450,7 @@ class Ccrs(App):
         if image is None:
             raise OperationFailed("no_image: orient_attempts is 0")
         self._downlink(image, camera, attempt, decision, target)
+        yield from self._send_image(orient, image, camera)
         self.retake = False
         self._set_state("orient_check", "image downlinked: the ground confirms")
         if decision == 0:
@@ -443,6 +461,27 @@ class Ccrs(App):
         if decision == 2:
             raise OperationFailed(f"off_target: {attempt} images; the ground decides from "
                                   f"image {image.image_id}")  # fmt: skip
+
+    def _correct(self, measured: float) -> Operation:
+        """Turn the OS by the error the ground measured, take one image with the camera of
+        the last one, and downlink it (summary and file) for the ground to confirm."""
+        orient = self.board("orient", OrientClient)
+        self.fallback = "captured"
+        self._set_state("orient", f"correcting by the ground's measurement {measured:.1f} deg")
+        target = self.param("orientation_target") % 360.0
+        error = wrap180(measured - target)
+        yield from self._rotate(orient, (self._mechanism(orient) - error) % 360.0)
+        camera = CAMERAS[int(self.image["camera"])] if self.image else CAMERAS[0]
+        image = yield from self._take(orient, camera)
+        decision = 0
+        if not image.ambiguous:
+            self.orientation = image.orientation
+            off = abs(wrap180(image.orientation - target))
+            decision = 1 if off <= self.param("orientation_tolerance") else 2
+        attempt = int(self.image["attempt"]) + 1 if self.image else 1
+        self._downlink(image, camera, attempt, decision, target)
+        yield from self._send_image(orient, image, camera)
+        self._set_state("orient_check", "image downlinked: the ground confirms")
 
     def _mechanism(self, orient: OrientClient) -> float:
         angle = orient.read_mechanism().angle
@@ -494,6 +533,38 @@ class Ccrs(App):
         what = f"{DECISIONS[decision]}, orientation {image.orientation:.1f} deg"
         self.ctx.emit("ccrs.image", f"image {image.image_id} ({camera}): {what}, "
                       f"error {error:+.1f} deg")  # fmt: skip
+
+    def _send_image(self, orient: OrientClient, image: CameraStatus, camera: str) -> Operation:
+        """Read the image out of the board, :data:`ROWS_PER_CYCLE` rows a cycle (the serial
+        line's share: a whole image is about 0.6 s of it at 115200 baud), and offer it to the
+        file service, which sends it to the ground by CFDP (``orient-<id>.pgm``, decision
+        0056): the ground confirms the orientation from the image itself. An image that cannot
+        be read whole, or whose octets do not match the camera's CRC-32, is reported and not
+        sent (its summary went down)."""
+        rows: list[bytes] = []
+        try:
+            for row in range(IMAGE_HEIGHT):
+                got = orient.read_row(camera, row)
+                if got.image_id != image.image_id or got.row != row:
+                    raise OperationFailed(f"row {row} came back as row {got.row} of image "
+                                          f"{got.image_id}")  # fmt: skip
+                rows.append(bytes(got.pixels))
+                if row % ROWS_PER_CYCLE == ROWS_PER_CYCLE - 1:
+                    yield Wait(ROW_WAIT, busy=True)
+        except (HalError, OperationFailed) as exc:
+            self.ctx.emit("ccrs.image_unreadable", f"image {image.image_id}: {exc}")
+            return
+        pixels = b"".join(rows)
+        if zlib.crc32(pixels) != image.checksum:
+            self.ctx.emit("ccrs.image_unreadable", f"image {image.image_id}: CRC-32 "
+                          f"{zlib.crc32(pixels):08x} read out, the camera said "
+                          f"{image.checksum:08x}")  # fmt: skip
+            return
+        comment = (f"msr orient camera={camera} image_id={image.image_id} taken_at="
+                   f"{self.image['taken_at'] if self.image else self.now:.3f} "
+                   f"mechanism_angle={self.mechanism_angle:.3f}")  # fmt: skip
+        data = pgm(IMAGE_WIDTH, IMAGE_HEIGHT, pixels, comment)
+        self.ctx.bus.publish(TOPIC_PUT, FilePut(image_file_name(image.image_id), data))
 
     # ------------------------------------------------------------------ containment and braze
 

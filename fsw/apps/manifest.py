@@ -51,6 +51,7 @@ from fsw.dictionary.custody import (
     encode_custody,
     parse_manifest,
 )
+from fsw.dictionary.files import TOPIC_PUT, FilePut
 from fsw.dictionary.mav import MAV_HOLDS
 from fsw.dictionary.orbiter import ORBITER_HOLDS
 from hal.devices.capture import CaptureClient
@@ -59,6 +60,8 @@ from hal.errors import HalError
 
 __all__ = ["TOPIC", "Manifest", "MavManifest", "OrbiterManifest", "TubeRecord"]
 
+MANIFEST_FILE: Final = "manifest.csv"
+"""The name of the manifest's file, sent to the ground at every change (decision 0056)."""
 TOPIC: Final = "os.place"
 """The software bus topic on which an app says where the OS went: ``(place, mission time)``."""
 MAX_SLOTS: Final = 32
@@ -136,6 +139,18 @@ class Manifest(App):
         }  # fmt: skip
         self.persist_or_report(lambda: self.ctx.nv.put(self.name, value))
         self.place, self.tubes, self.unexpected = place, tubes, unexpected
+        self.ctx.bus.publish(TOPIC_PUT, FilePut(MANIFEST_FILE, self.manifest_file()))
+
+    def manifest_file(self) -> bytes:
+        """The manifest as a file for the ground (decision 0056): CSV, a header line then one
+        line per tube, ``serial,slot,place,status,since,steps``, and the unexpected slots."""
+        lines = [f"# {self.ctx.node} manifest: the OS is {self.place or 'not here'}",
+                 "serial,slot,place,status,since,steps"]  # fmt: skip
+        for tube in sorted(self.tubes.values(), key=lambda t: t.serial):
+            lines.append(f"{tube.serial},{tube.slot},{tube.place},{tube.status},"
+                         f"{tube.since:.1f},{len(tube.history)}")  # fmt: skip
+        lines.extend(f"# unexpected tube in slot {slot}" for slot in sorted(self.unexpected))
+        return ("\n".join(lines) + "\n").encode("ascii")
 
     # ------------------------------------------------------------------ commands
 

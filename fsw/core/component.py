@@ -120,8 +120,10 @@ class NodeContext:
         request_mode: Callable[[str, str], bool],
         submit: Callable[[PusTc, CommandSource], bool],
         boards: Mapping[str, BoardClient] | None = None,
+        send_packet: Callable[[bytes], bool] | None = None,
     ) -> None:
         self.node = node
+        self._send_packet = send_packet
         self.boards: Mapping[str, BoardClient] = boards or {}
         self.dictionary = dictionary
         self.bus = bus
@@ -140,6 +142,12 @@ class NodeContext:
     def send_tm(self, service: int, subtype: int, data: bytes) -> None:
         """Send a telemetry packet TM[service,subtype] from the node's APID."""
         self._send_tm(service, subtype, data)
+
+    def send_packet(self, packet: bytes) -> bool:
+        """Send a whole space packet that is not PUS telemetry (a CFDP PDU's) on the downlink's
+        playback virtual channel; False when it could not be queued (or the node has no
+        radio)."""
+        return self._send_packet(packet) if self._send_packet is not None else False
 
     def parameter(self, name: str) -> Any:
         """The active value of parameter ``name``."""

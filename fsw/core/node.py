@@ -46,14 +46,17 @@ from fsw.core.services import (
 from fsw.core.telemetry import Telemetry
 from fsw.dictionary import NodeDictionary
 from fsw.dictionary.core import MODE_CODES, RESYNC_REPORT
+from fsw.dictionary.files import TOPIC_PDU
 from fsw.dictionary.loads import INSERT, SEQUENCE_LOAD
 from fsw.dictionary.model import CONFIRMED_SOURCE
+from fsw.services.files import Files
 from fsw.services.pus_3_housekeeping import Housekeeping
 from fsw.services.pus_5_events import EventService
 from fsw.services.pus_9_time import TimeService
 from fsw.services.pus_20_parameters import ParameterService
 from hal.errors import ProtocolError
 from hal.protocol.pus import PusTc, PusTm
+from hal.protocol.tm_frame import VC_PLAYBACK
 
 if TYPE_CHECKING:
     from hal.devices.base import BoardClient
@@ -138,6 +141,7 @@ class Node:
             d.node, d, self.bus, self.nv, emit=self.emit, send_tm=self.telemetry.send,
             parameter=self._parameter, mode=lambda: self.modes.mode,
             request_mode=self._request_mode, submit=self.submit, boards=self.boards,
+            send_packet=self._send_packet,
         )  # fmt: skip
         self.ctx = ctx
         self.events = EventService(ctx, log)
@@ -191,7 +195,7 @@ class Node:
             self.events, self.params, self.modes, GateComponent(ctx, self.gate, self._gate_extra),
             self.schedule, self.sequences, self.hk, self.fdir, self.health,
             CoreComponent(ctx, self._status, self.dispatcher.repeat),
-            TimeService(ctx, lambda: self.executive.cycles),
+            TimeService(ctx, lambda: self.executive.cycles), Files(ctx),
         ):  # fmt: skip
             self.components[component.name] = component
         for name, cls in app_classes.items():
@@ -276,6 +280,8 @@ class Node:
             while room > 0 and (packet := self.radio.receive(0)) is not None:
                 self.submit(packet)
                 room -= 1
+            while (pdu := self.radio.receive_pdu()) is not None:  # CFDP, for "files" (0056)
+                self.bus.publish(TOPIC_PDU, pdu)
             for refusal in self.radio.refusals():
                 self.dispatcher.refuse(refusal.request_id, f"{refusal.reason}: {refusal.detail}")
             challenge = self.radio.challenge_due(now)
@@ -290,6 +296,9 @@ class Node:
         self.executive.run(now)
         if self.radio is not None:
             self.radio.flush()
+
+    def _send_packet(self, packet: bytes) -> bool:
+        return self.radio.send_tm(packet, VC_PLAYBACK) if self.radio is not None else False
 
     def next_due(self) -> float:
         """When the node next needs a cycle (mission seconds): a rate group, a queued command,

@@ -27,6 +27,7 @@ from fsw.dictionary.core import (
     core_parameters,
     core_reports,
 )
+from fsw.dictionary.files import declare_files
 from fsw.dictionary.model import (
     MODES,
     SEVERITIES,
@@ -193,10 +194,12 @@ def build_node(
     Args:
         events: the apps' events as (name, severity, meaning); their ids follow the core's.
     """
-    all_commands = (*core_commands(node, apid), *commands)
-    all_hk = tuple(gate_limits(h, tuple(inhibits)) for h in (*core_hk(node, apid), *hk))
-    all_events = tuple(core_events(node, SERVICE_EVENTS + tuple(events)))
-    all_parameters = (*core_parameters(node), *parameters)
+    files = AppDeclarations(node, apid)  # the core's file service, declared after the apps
+    declare_files(files)  # so that their event ids stay where they were (decision 0056)
+    all_commands = (*core_commands(node, apid), *commands, *files.commands)
+    all_hk = tuple(gate_limits(h, tuple(inhibits)) for h in (*core_hk(node, apid), *hk, *files.hk))
+    all_events = tuple(core_events(node, SERVICE_EVENTS + tuple(events) + tuple(files.events)))
+    all_parameters = (*core_parameters(node), *parameters, *files.parameters)
     names = {
         "hazardous": tuple(((c.message.service << 8) | c.message.subtype, c.name)
                            for c in all_commands if c.hazardous),

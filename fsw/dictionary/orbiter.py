@@ -114,6 +114,11 @@ def declare(apps: AppDeclarations) -> None:
     c("ccrs.stow", s, 7, "return the gantry to its stow latch", modes=ops)
     c("ccrs.release_ees", s, 8, "release the Earth Entry System (irreversible)",
       window=120.0, inhibits=("ees_release",), modes=("critical",))  # fmt: skip
+    c("ccrs.correct_orientation", s, 9, "the OS's orientation as the ground measured it on the "
+      "downlinked image: turn the OS by its error from ccrs.orientation_target, take one image "
+      "and downlink it for the ground to confirm",
+      _f("measured", "f32", "deg", 0, 360, "the OS's orientation read on the image"),
+      modes=ops)  # fmt: skip
 
     apps.hk.append(board_health(apps.node, apps.apid, BOARDS))
     apps.packet(
@@ -148,8 +153,8 @@ def declare(apps: AppDeclarations) -> None:
         period=1.0,
     )  # fmt: skip
     apps.packet(
-        "ccrs.image", SID_IMAGE, "summary of the last orientation image (the image itself, "
-        "256 octets, stays on the orient board)",
+        "ccrs.image", SID_IMAGE, "summary of the last orientation image (the image itself "
+        "comes down as a file by CFDP: files.status)",
         _f("image_id", "u32", "-", 0, 2**32 - 1, "the board's id of the image"),
         _f("camera", "u8", "-", 0, len(CAMERAS) - 1, "0 camera A, 1 camera B",
            enum(*CAMERAS)),
@@ -195,6 +200,8 @@ def declare(apps: AppDeclarations) -> None:
     e("ccrs.restored", "info", "the state the CCRS restored after a reset")
 
     declare_manifest(apps, ORBITER_HOLDS, 190)
+    apps.event("ccrs.image_unreadable", "medium", "an orientation image could not be read out "
+               "of the board whole (its summary went down; the image file did not)")  # fmt: skip
     p = apps.parameter
     # Search, track and capture. The approach figures are the bench's (1200 km at 0.2 km/s,
     # sim_hardware.coupling.CouplingConfig); the capture board's OS dwell in the cone is 5 s.

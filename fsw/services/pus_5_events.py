@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from fsw.core.component import CommandContext, CommandError, Component, NodeContext
+from fsw.dictionary.files import TOPIC_EVENTS
 
 __all__ = ["EventService"]
 
@@ -42,6 +43,7 @@ class EventService(Component):
         """
         event = self.ctx.dictionary.event(name)
         self.log(event.severity, name, detail)
+        self.ctx.bus.publish(TOPIC_EVENTS, f"{self.now:.3f} {event.severity} {name} {detail}")
         self.reported[name] += 1
         if event.id in self.disabled:
             return

@@ -22,7 +22,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
+from fsw.dictionary import node_dictionary
 from fsw.dictionary.custody import build_manifest
+from fsw.dictionary.files import image_file_name
 from fsw.dictionary.lander import SOURCES
 from fsw.dictionary.mav import LAUNCH_STATES
 from fsw.dictionary.orbiter import SID_IMAGE
@@ -36,6 +38,7 @@ from ground_tools.api import (
     inhibits,
 )
 from ground_tools.custody import CUSTODY, Ledger
+from ground_tools.files import estimate_orientation, parse_pgm
 from ground_tools.telemetry import Received
 
 __all__ = ["LOAD_ORDER", "Campaign"]
@@ -63,6 +66,11 @@ IMAGE_ASKS: Final = 3
 it did not come (a frame the downlink lost), before the procedure stops."""
 IMAGE_WAIT: Final = 30.0
 """Simulated seconds the summary is waited for, after the orient and after each ask."""
+IMAGE_FILE_WAIT: Final = 300.0
+"""Simulated seconds the orientation image's file is waited for (CFDP recovers losses and
+blackouts: a NAK or an EOF again every 10 s)."""
+ORIENT_DECISIONS: Final = 4
+"""Images the ground reads before the procedure gives up on the orientation."""
 TIME_RATE: Final = 6
 """Time reports (PUS 9) every 2**6 = 64 s while the campaign runs: enough to correlate the
 clocks, and the bench no longer steps every node once a second for them (1 s at boot)."""
@@ -85,6 +93,8 @@ class Campaign:
         self.phase = phase
         self.relayed: dict[str, int] = {}
         """Tubes of the manifest the ground relayed to each node (``manifest.load``)."""
+        self.orientations: list[dict[str, Any]] = []
+        """The ground's reading of each orientation image (:meth:`read_image`)."""
 
     def cmd(self, target: str, name: str, **kwargs: Any) -> CommandResult:
         """``bench.cmd`` (for brevity in the steps), after resynchronising any node that
@@ -299,12 +309,58 @@ class Campaign:
         self.cmd("orbiter", "ccrs.search", timeout=40000)
 
     def orient(self) -> None:
-        """Orient the OS; the ground checks the image and confirms."""
+        """Orient the OS; the ground reads the downlinked image and confirms."""
         self.phase("orbiter: orient")
         started = self.bench.now()
         self.cmd("orbiter", "ccrs.orient", timeout=1800)
         self.image_since(started)
-        self.cmd("orbiter", "ccrs.confirm_orientation", ok=1, timeout=600)
+        self.decide_orientation()
+
+    def decide_orientation(self) -> dict[str, Any]:
+        """Decide the OS's orientation from the downlinked image itself, as the CCRS is
+        operated (decision 0056): the image file comes down by CFDP, the ground reads the
+        fiducial mark on it (:func:`~ground_tools.files.estimate_orientation`); within
+        ``ccrs.orientation_tolerance`` of the target it confirms, otherwise it sends its
+        measurement (``ccrs.correct_orientation``: the OS is turned and imaged again) or, when
+        the mark cannot be seen, asks for another rotation (``ok=0``). Returns the last
+        reading (also kept in :attr:`orientations`)."""
+        tolerance = _parameter_default("orbiter", "ccrs.orientation_tolerance")
+        for _ in range(ORIENT_DECISIONS):
+            reading = self.read_image()
+            again = self.bench.now()
+            if reading["within"]:
+                self.cmd("orbiter", "ccrs.confirm_orientation", ok=1, timeout=600)
+                return reading
+            if reading["ground"] is not None:
+                self.cmd("orbiter", "ccrs.correct_orientation", measured=reading["ground"],
+                         timeout=600)  # fmt: skip
+            else:
+                self.cmd("orbiter", "ccrs.confirm_orientation", ok=0, timeout=600, check=False)
+            self.image_since(again)
+        raise CheckError(f"orient: no image within {tolerance:g} deg of the target after "
+                         f"{ORIENT_DECISIONS} decisions: {self.orientations[-1]}")  # fmt: skip
+
+    def read_image(self) -> dict[str, Any]:
+        """The ground's reading of the last orientation image (its file, by CFDP)."""
+        image_id = int(self.bench.tlm("orbiter.ccrs.image.image_id"))
+        target = float(self.bench.tlm("orbiter.ccrs.image.target"))
+        board = self.bench.tlm("orbiter.ccrs.image.orientation")
+        name = image_file_name(image_id)
+        data = self.bench.file("orbiter", name, timeout=IMAGE_FILE_WAIT)
+        estimate = estimate_orientation(parse_pgm(data))
+        tolerance = _parameter_default("orbiter", "ccrs.orientation_tolerance")
+        within = estimate.orientation is not None and abs(
+            (estimate.orientation - target + 180.0) % 360.0 - 180.0) <= tolerance  # fmt: skip
+        reading = {"file": name, "image_id": image_id, "target": target, "board": board,
+                   "ground": estimate.orientation, "within": within,
+                   **estimate.as_dict()}  # fmt: skip
+        self.orientations.append(reading)
+        seen = (
+            estimate.reason if estimate.orientation is None else f"{estimate.orientation:.1f} deg"
+        )
+        self.phase(f"ground: image {name}: {seen} (target {target:.0f}, board "
+                   f"{board:.1f}): {'confirm' if within else 'not confirmed'}")  # fmt: skip
+        return reading
 
     def image_since(self, since: float) -> None:
         """The summary of an orientation image taken after ``since`` (``ccrs.image``), which
@@ -339,3 +395,8 @@ class Campaign:
                  timeout=600)  # fmt: skip
         self.cmd("orbiter", "modes.set", mode=NOMINAL)
         self.phase("campaign: complete")
+
+
+def _parameter_default(node: str, name: str) -> float:
+    """A parameter's default from the node's dictionary (the campaign never changes it)."""
+    return float(node_dictionary(node).parameter(name).default)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hal.devices.base import BoardClient
+from hal.devices.base import BoardClient, DeviceReplyError
 from hal.protocol.devices import orient as icd
 
-__all__ = ["CameraStatus", "MechanismStatus", "OrientClient"]
+__all__ = ["CameraStatus", "ImageRow", "MechanismStatus", "OrientClient"]
 
 CAMERAS = ("camera_a", "camera_b")
 
@@ -75,6 +75,38 @@ class OrientClient(BoardClient):
     def read_camera(self, camera: str) -> CameraStatus:
         """A camera's status now."""
         return CameraStatus(**self.status(_camera(camera)))
+
+    def read_row(self, camera: str, row: int) -> ImageRow:
+        """Row ``row`` of ``camera``'s last image (select it, then read the store's status)."""
+        self.command("image", "select", camera=icd.CAMERAS.index(_camera(camera)), row=row)
+        return ImageRow(**self.status("image"))
+
+    def read_image(self, camera: str) -> tuple[int, bytes]:
+        """``camera``'s last image, row by row: its id and its pixels (row 0 first).
+
+        Raises:
+            DeviceReplyError: a row of another image came back (a new exposure meanwhile).
+        """
+        rows, image_id = [], None
+        for row in range(icd.IMAGE_HEIGHT):
+            got = self.read_row(camera, row)
+            if image_id is None:
+                image_id = got.image_id
+            if got.image_id != image_id or got.row != row:
+                raise DeviceReplyError(f"orient image: row {row} came back as row {got.row} of "
+                                  f"image {got.image_id} (reading image {image_id})")  # fmt: skip
+            rows.append(bytes(got.pixels))
+        return image_id or 0, b"".join(rows)
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """One row of a camera's last image, as the image store's status carries it."""
+
+    camera: int
+    image_id: int
+    row: int
+    pixels: list[int]
 
 
 def _camera(name: str) -> str:

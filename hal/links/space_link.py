@@ -59,7 +59,7 @@ from hal.protocol.sdls import (
     session_association,
     suite_of,
 )
-from hal.protocol.spacepacket import TYPE_TC
+from hal.protocol.spacepacket import TYPE_TC, file_pdu
 from hal.protocol.tc_frame import (
     FECF_SIZE,
     MAX_TC_FRAME_SIZE,
@@ -79,6 +79,8 @@ POLL_SLICE: Final = 0.05
 """Longest a waiting call blocks in one read, so COP-1 timers are served on time."""
 MAX_REFUSALS: Final = 64
 """Refused telecommands the flight end keeps until its owner takes them (the oldest go)."""
+MAX_PDUS: Final = 256
+"""CFDP PDUs from the ground a node's radio holds until its file sender takes them."""
 _REFUSAL_CLASS: Final = {
     "truncated": "bad_length", "bad_length": "bad_length", "too_long": "bad_length",
     "interrupted": "bad_length", "orphan_segment": "bad_length", "empty": "bad_length",
@@ -329,6 +331,7 @@ class GroundSpaceLink:
         self._start_mode: tuple[str, int | None] | None = None
         self._queue: deque[PusTm | PusTc] = deque()
         self._max_queue = max_queue
+        self._pdus: deque[bytes] = deque(maxlen=max_queue)
         self.last_clcw: Clcw | None = None
         self.rejects: Counter[str] = Counter()
         self._bad_seen: Counter[str] = Counter()  # the reassembler's bad frames, as last logged
@@ -469,6 +472,10 @@ class GroundSpaceLink:
         for raw in self._reader.read(timeout):
             for packet in self._take_frame(raw):
                 try:
+                    pdu = file_pdu(packet)
+                    if pdu is not None:  # a CFDP PDU: for the station's file receiver
+                        self._pdus.append(pdu)
+                        continue
                     decoded = PusPacket.from_raw(packet)
                 except ProtocolError as exc:
                     _count_reject(self.link, self.rejects, f"decode_{exc.reason}")
@@ -508,6 +515,13 @@ class GroundSpaceLink:
         if not _serve_until(lambda: bool(self._queue), self.poll, self.monotonic, timeout):
             return None
         return self._queue.popleft()
+
+    def receive_pdus(self) -> list[bytes]:
+        """The CFDP PDUs received since the last call (:mod:`hal.protocol.cfdp`), oldest
+        first."""
+        out = list(self._pdus)
+        self._pdus.clear()
+        return out
 
     def receive_all(self, timeout: float = 0) -> list[PusTm | PusTc]:
         """Everything received within ``timeout`` (at least what is already queued)."""
@@ -734,6 +748,7 @@ class FlightSpaceLink:
             link, Deframer(rule=rule), config.idle_flush, monotonic, self._deframe_reject
         )
         self._queue: deque[PusTc] = deque()
+        self._pdus: deque[bytes] = deque(maxlen=MAX_PDUS)
         self._refusals: deque[Refusal] = deque(maxlen=MAX_REFUSALS)
         self._challenged = False
         self._clcw_due = True
@@ -767,6 +782,11 @@ class FlightSpaceLink:
             self.farm.buffer_released()
             self._clcw_due = True
         return packet
+
+    def receive_pdu(self) -> bytes | None:
+        """The next CFDP PDU the ground sent (:mod:`hal.protocol.cfdp`), or None. At most
+        :data:`MAX_PDUS` wait; more are dropped, and CFDP asks for them again."""
+        return self._pdus.popleft() if self._pdus else None
 
     @property
     def needs_resync(self) -> bool:
@@ -924,6 +944,10 @@ class FlightSpaceLink:
             self._refusals.append(Refusal.of(reason, head, detail))
         for packet in packets:
             try:
+                pdu = file_pdu(packet)
+                if pdu is not None:  # a CFDP PDU from the ground: for the node's file sender
+                    self._pdus.append(pdu)
+                    continue
                 decoded = PusPacket.from_raw(packet)
             except ProtocolError as exc:
                 self._reject(f"decode_{exc.reason}", str(exc))

@@ -23,6 +23,7 @@ from hal.errors import LengthError, TruncatedError
 from hal.protocol.layout import compile_fixed
 
 __all__ = [
+    "APID_CFDP",
     "APID_IDLE",
     "MAX_PACKET_SIZE",
     "PRIMARY_HEADER_SIZE",
@@ -38,6 +39,9 @@ MAX_DATA_FIELD_SIZE: Final = 65536
 MAX_PACKET_SIZE: Final = PRIMARY_HEADER_SIZE + MAX_DATA_FIELD_SIZE
 APID_MAX: Final = 0x7FF
 APID_IDLE: Final = 0x7FF
+APID_CFDP: Final = 0x7F0
+"""The APID of the packets that carry CCSDS File Delivery Protocol PDUs, both ways, with no
+secondary header (:mod:`hal.protocol.cfdp`)."""
 SEQ_COUNT_MODULO: Final = 1 << 14
 TYPE_TM: Final = 0
 TYPE_TC: Final = 1
@@ -143,6 +147,16 @@ class SpacePacket:
             f"SpacePacket({kind}, apid=0x{self.apid:03X}, seq={self.seq_count}, "
             f"data={len(self.data)} octets)"
         )
+
+
+def file_pdu(raw: bytes | bytearray | memoryview) -> bytes | None:
+    """The CFDP PDU ``raw`` carries when it is a whole packet of APID :data:`APID_CFDP` with no
+    secondary header; None for any other packet (PUS, or too short to tell)."""
+    if len(raw) < PRIMARY_HEADER_SIZE + 1 or raw[0] & 0x08:
+        return None
+    if ((raw[0] & 0x07) << 8 | raw[1]) != APID_CFDP:
+        return None
+    return SpacePacket.from_raw(raw).data
 
 
 def peek_header(raw: bytes | bytearray | memoryview, offset: int = 0) -> tuple[int, int, int]:

@@ -5,18 +5,25 @@ Physics at bench level:
 * the captured OS lies in the cone at an orientation the simulator sets
   (:attr:`Orient.os_orientation`, deg); the mechanism turns it with itself at :data:`RATE`, so the
   OS's orientation is ``os_orientation + mechanism angle`` (mod 360);
-* a camera takes an image in :data:`EXPOSURE` seconds; the image is a small synthetic pattern of
-  :data:`IMAGE_SIZE` octets (a brightness wave whose phase is the OS's orientation, plus Gaussian
-  pixel noise from the seeded generator), kept in :attr:`Orient.images` and summarised in the status
-  by its CRC-32 and mean; lit by its LED the image is bright, unlit it is dark (mean below
-  :data:`MIN_BRIGHTNESS`) and ambiguous;
+* a camera takes an image in :data:`EXPOSURE` seconds. The image is rendered from the geometry
+  (decision 0056): the camera looks down the cone's axis at the OS, a disc of :data:`OS_RADIUS`
+  pixels centred in the :data:`~hal.protocol.devices.orient.IMAGE_WIDTH` x
+  :data:`~hal.protocol.devices.orient.IMAGE_HEIGHT` frame, lit by the camera's LED (limb
+  darkened), with its dark fiducial mark at :data:`MARK_RADIUS` pixels from the centre in the
+  direction of the OS's orientation (the ICD's convention), plus Gaussian pixel noise from the
+  seeded generator. It is kept in :attr:`Orient.images`, read out row by row through the
+  ``image`` device, and summarised in the camera's status by its CRC-32 and mean; unlit it is
+  dark (mean below :data:`MIN_BRIGHTNESS`) and ambiguous;
 * the board estimates the orientation from a clear image with :data:`ESTIMATE_SIGMA` of noise.
 
 Board fault:
 
 =========================  ==================================================================
-``ambiguous_orientation``  the image does not allow a decision (glare, the OS's markings out
-                           of view): ``ambiguous`` is set for the camera(s) it applies to
+``ambiguous_orientation``  the image does not allow the board a decision: the LED's glare
+                           (a saturated patch at :data:`GLARE` in the camera's frame) lies
+                           on the OS; ``ambiguous`` is set for the camera(s) it applies to.
+                           The ground, masking the saturated pixels, can still find the mark
+                           unless the glare hides it
 =========================  ==================================================================
 """
 
@@ -33,10 +40,16 @@ from sim_hardware.devices.base import BoardEmulator, Refused
 
 RATE: Final = 6.0  # deg/s
 EXPOSURE: Final = 0.5  # s
-IMAGE_SIZE: Final = 256  # octets
-LIT: Final = 170.0  # mean pixel value, LED on
-DARK: Final = 8.0  # mean pixel value, LED off
-WAVE: Final = 40.0  # amplitude of the pattern
+LIT: Final = 170.0  # the OS's brightness at the centre, LED on
+DARK: Final = 8.0  # the same, LED off
+BACKGROUND: Final = 0.12  # the cone's wall, as a fraction of the OS's brightness
+OS_RADIUS: Final = 18.0  # pixels
+MARK_RADIUS: Final = 12.0  # pixels from the centre to the fiducial mark's centre
+MARK_SIZE: Final = 2.6  # pixels, the mark's radius
+MARK_LEVEL: Final = 0.2  # the mark's brightness, as a fraction of the OS's
+GLARE: Final = {"camera_a": (45.0, 9.0, 8.0), "camera_b": (225.0, 9.0, 8.0)}
+"""Where each camera's LED glare falls under ``ambiguous_orientation``: direction (deg, the
+ICD's convention), distance from the centre and radius (pixels)."""
 PIXEL_NOISE: Final = 3.0
 MIN_BRIGHTNESS: Final = 40
 ESTIMATE_SIGMA: Final = 0.3  # deg
@@ -75,6 +88,7 @@ class Orient(BoardEmulator):
         self.state = icd.STATE_IDLE
         self.cameras = {"camera_a": Camera(), "camera_b": Camera()}
         self.images: dict[str, bytes] = {}
+        self.selected = (0, 0)  # the image store's selected camera and row
         self._image_ids = 0
 
     @property
@@ -98,20 +112,43 @@ class Orient(BoardEmulator):
             if camera.due is not None and camera.due <= self.now:
                 self._expose(name, camera)
 
+    def render(self, camera: str, led: bool, glare: bool) -> bytes:
+        """The image ``camera`` takes now (see the module docstring), row 0 first."""
+        level = LIT if led else DARK
+        a = math.radians(self.orientation)
+        cx, cy = (icd.IMAGE_WIDTH - 1) / 2, (icd.IMAGE_HEIGHT - 1) / 2
+        mx, my = cx + MARK_RADIUS * math.cos(a), cy - MARK_RADIUS * math.sin(a)
+        g_dir, g_dist, g_radius = GLARE[camera]
+        gx = cx + g_dist * math.cos(math.radians(g_dir))
+        gy = cy - g_dist * math.sin(math.radians(g_dir))
+        gauss = self.rng.gauss
+        out = bytearray()
+        for y in range(icd.IMAGE_HEIGHT):
+            for x in range(icd.IMAGE_WIDTH):
+                d2 = ((x - cx) ** 2 + (y - cy) ** 2) / OS_RADIUS**2
+                if d2 <= 1.0:
+                    v = level * (1.0 - 0.25 * d2)
+                    if (x - mx) ** 2 + (y - my) ** 2 <= (MARK_SIZE + 1.0) ** 2:
+                        cover = _coverage(x - mx, y - my)  # the mark's edge, anti-aliased
+                        v = v * (1.0 - cover) + level * MARK_LEVEL * cover
+                else:
+                    v = level * BACKGROUND
+                if glare and (x - gx) ** 2 + (y - gy) ** 2 <= g_radius**2:
+                    v = 255.0
+                else:
+                    v += gauss(0.0, PIXEL_NOISE)
+                out.append(min(255, max(0, round(v))))
+        return bytes(out)
+
     def _expose(self, name: str, camera: Camera) -> None:
-        level = LIT if camera.led else DARK
-        phase = math.radians(self.orientation)
-        pixels = bytes(
-            min(255, max(0, round(level + WAVE * math.sin(2 * math.pi * i / 64 + phase)
-                                  + self.rng.gauss(0.0, PIXEL_NOISE))))
-            for i in range(IMAGE_SIZE)
-        )  # fmt: skip
+        glare = self.fault("ambiguous_orientation", name) is not None
+        pixels = self.render(name, camera.led, glare and camera.led)
         self.images[name] = pixels
         camera.due, camera.ready = None, True
         camera.checksum = zlib.crc32(pixels)
         camera.brightness = round(sum(pixels) / len(pixels))
         dark = camera.brightness < MIN_BRIGHTNESS
-        camera.ambiguous = dark or self.fault("ambiguous_orientation", name) is not None
+        camera.ambiguous = dark or glare
         estimate = self.orientation + self.rng.gauss(0.0, ESTIMATE_SIGMA)
         camera.orientation = 0.0 if camera.ambiguous else estimate % 360.0
 
@@ -183,6 +220,34 @@ class Orient(BoardEmulator):
         """Camera A's status report values."""
         return self._camera_status("camera_a")
 
+    def cmd_image_select(self, values: dict[str, Any], now: float) -> None:
+        """Select a row of a camera's last image for the image store's status."""
+        camera = icd.CAMERAS[values["camera"]]
+        if not self.cameras[camera].ready or camera not in self.images:
+            raise Refused(icd.FAIL_NO_IMAGE)
+        self.selected = (values["camera"], values["row"])
+
+    def status_image(self, now: float) -> dict[str, Any]:
+        """The image store's status values: the selected row."""
+        index, row = self.selected
+        camera = icd.CAMERAS[index]
+        pixels = self.images.get(camera, bytes(icd.IMAGE_WIDTH * icd.IMAGE_HEIGHT))
+        start = row * icd.IMAGE_WIDTH
+        return {
+            "camera": index, "image_id": self.cameras[camera].image_id if camera in self.images
+            else 0, "row": row, "pixels": list(pixels[start : start + icd.IMAGE_WIDTH]),
+        }  # fmt: skip
+
     def status_camera_b(self, now: float) -> dict[str, Any]:
         """Camera B's status report values."""
         return self._camera_status("camera_b")
+
+
+_SUB: Final = tuple((i + 0.5) / 4 - 0.5 for i in range(4))
+
+
+def _coverage(dx: float, dy: float) -> float:
+    """The fraction of the pixel at offset (dx, dy) from the mark's centre that the mark
+    covers (4 x 4 samples)."""
+    r2 = MARK_SIZE**2
+    return sum((dx + sx) ** 2 + (dy + sy) ** 2 <= r2 for sx in _SUB for sy in _SUB) / 16

@@ -14,7 +14,16 @@ device     APID   what it is
 mechanism  0x178  the orientation mechanism: rotates the OS to a commanded angle
 camera_a   0x179  orientation camera A with its LED illuminator
 camera_b   0x17A  orientation camera B with its LED illuminator
+image      0x17B  the cameras' image store, read out one row at a time
 =========  =====  ==============================================================
+
+Images (decision 0056). Each camera looks down the capture cone's axis and keeps its last image:
+:data:`IMAGE_WIDTH` x :data:`IMAGE_HEIGHT` pixels, 8-bit grey, row 0 at the top. The OS appears
+as a lit disc centred on the image; its orientation is where its dark fiducial mark lies,
+measured counter-clockwise from the image's +x axis (right) with y up: a mark at orientation
+``a`` is centred at ``(cx + r cos a, cy - r sin a)``. The flight software reads an image out by
+selecting a row (``image.select``) and reading the image device's status, which carries that
+row's pixels, and sends the image to the ground as a file.
 
 Exactly once (decision 0022, the rule in :mod:`hal.protocol.devices.icd`): the board answers a
 repeated request (same request id, same content) from its memory, without acting again, so a driver
@@ -37,7 +46,13 @@ STATE_AT_TARGET: Final = 2
 STATE_STOPPED: Final = 3
 STATES: Final = ("idle", "rotating", "at_target", "stopped")
 
+SERVICE_IMAGE: Final = 175
+IMAGE_WIDTH: Final = 48
+IMAGE_HEIGHT: Final = 48
+CAMERAS: Final = ("camera_a", "camera_b")
+
 FAIL_MECHANISM_MOVING: Final = 16
+FAIL_NO_IMAGE: Final = 17
 FAIL_BUSY: Final = next(code for code, name in FAILURES.items() if name == "busy")
 
 # fmt: off
@@ -91,12 +106,35 @@ def _camera(name: str, apid: int, service: int, letter: str) -> DeviceIcd:
 CAMERA_A = _camera("camera_a", 0x179, SERVICE_CAMERA_A, "A")
 CAMERA_B = _camera("camera_b", 0x17A, SERVICE_CAMERA_B, "B")
 
+IMAGE = DeviceIcd(
+    name="image",
+    apid=0x17B,
+    meaning="The cameras' image store: the last image of each camera, read out row by row.",
+    commands=(
+        Message("select", SERVICE_IMAGE, 1, (
+            Field("camera", "u8", "-", 0, len(CAMERAS) - 1, "0 camera A, 1 camera B",
+                  enum=enum(*CAMERAS)),
+            Field("row", "u8", "-", 0, IMAGE_HEIGHT - 1, "the row the status carries"),
+        ), "Select a row of a camera's last image; refused when that camera has none ready."),
+    ),
+    status=Message("status", 3, 25, (
+        Field("camera", "u8", "-", 0, len(CAMERAS) - 1, "the camera selected",
+              enum=enum(*CAMERAS)),
+        Field("image_id", "u32", "-", 0, 2**32 - 1, "id of the image the row is from, 0 if "
+              "none"),
+        Field("row", "u8", "-", 0, IMAGE_HEIGHT - 1, "the row selected"),
+        Field("pixels", "u8", "-", 0, 255, "the row's pixels, left to right",
+              count=IMAGE_WIDTH),
+    ), "Image store status: one row of the selected image."),
+    failures={FAIL_NO_IMAGE: "no_image"},
+)
+
 # fmt: on
 
 BOARD = BoardIcd(
     name="orient",
     node="orbiter",
-    devices=(MECHANISM, CAMERA_A, CAMERA_B),
+    devices=(MECHANISM, CAMERA_A, CAMERA_B, IMAGE),
     meaning="Orientation mechanism and cameras of the Earth Return Orbiter's capture, "
     "containment and return system.",
 )
