@@ -88,6 +88,13 @@ reset, or too old) ends the watch. Every ask is in the command history, from ``s
 A node's resync whose ``core.resynced`` event was lost is taken as done when its challenges
 stop while its telemetry flows (:data:`QUIET_CHALLENGES`).
 
+Files (decision 0056). The station is the ground's CFDP entity (:class:`ground_tools.files.
+FileDesk`, one class-2 receiver per node whose uplink it runs): it takes the CFDP PDUs of each
+node's downlink in the tick they arrive, sends its ACKs, NAKs and Finished up in type-BD frames
+in the same tick, and lands each file that arrives whole, once, in the archive (``files``) and
+in ``files/<node>/``; ``files`` gives them to clients. While a transfer is open it asks for a
+tick a second, for its timers.
+
 Limit monitoring (decision 0036). Every housekeeping packet and declared report received is
 judged against its fields' declared limits in the node's current mode
 (:class:`~ground_tools.limits.LimitMonitor`); each change of a point's level is archived as a

@@ -13,7 +13,7 @@ import pytest
 
 from fsw.dictionary import NodeDictionary
 from fsw.dictionary.model import HkPacket
-from ground_tools.archive import Archive, ArchiveError
+from ground_tools.archive import SCHEMA_VERSION, Archive, ArchiveError
 from ground_tools.control_messages import LimitsRequest, parse_request
 from ground_tools.displays import limit_line, limit_record, reading
 from ground_tools.limits import LimitMonitor, limit_set_text, mode_name, replay, worst
@@ -174,13 +174,13 @@ def test_a_version_1_archive_reads_with_no_limit_events_and_a_writer_adds_the_ta
     _version_1(path)
     with Archive.open_readonly(path) as archive:
         assert archive.limit_events() == [] and archive.summary()["events"] == 0
-    with Archive(path) as archive:  # a writer brings it to version 2: additive
+    with Archive(path) as archive:  # a writer brings it to the current version: additive
         archive.add_limit("lander", "lander.a.b", 1.0, "green", "red", 3.0)
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     conn.close()
     with Archive.open_readonly(path) as archive:
-        assert len(archive.limit_events()) == 1
+        assert len(archive.limit_events()) == 1 and archive.files() == []
 
 
 def test_a_version_2_archive_without_its_limits_table_is_damaged(tmp_path: Path) -> None:
@@ -281,3 +281,14 @@ def test_msr_limits_of_a_folder_without_a_station_is_a_one_line_error(tmp_path: 
     assert result.returncode == 2 and "--interval" in result.stderr
     result = msr("limits", "--archive", "--run-dir", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 2 and "no such archive" in result.stderr
+
+
+def test_a_version_3_archive_without_its_files_table_is_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "archive.sqlite"
+    Archive(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE files")
+    conn.commit()
+    conn.close()
+    with pytest.raises(ArchiveError, match=r"damaged archive.*files"):
+        Archive.open_readonly(path)
