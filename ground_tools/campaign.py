@@ -85,7 +85,7 @@ from ground_tools.process_watch import Death, ProcessWatch
 from ground_tools.rerun import CAMPAIGN_FILE, PROCEDURE_COPY
 from hal.bench import MAX_SECONDS, BenchError, load_bench
 
-__all__ = ["CAMPAIGN_PROCEDURE", "SCENARIOS", "Scenario", "chain_ok", "parse_fault",
+__all__ = ["CAMPAIGN_PROCEDURE", "SCENARIOS", "Scenario", "ascent_line", "chain_ok", "parse_fault",
            "run_campaign"]  # fmt: skip
 
 PROCEDURES: Final = Path(__file__).parent / "procedures"
@@ -700,7 +700,7 @@ def _summary(
         "world_error": world.get("error", ""), "tubes_detail": detail,
         "chain_ok": custody["chain_ok"], "custody": custody,
         "device_actions": world.get("device_actions", {}),
-        "files": _files(run_dir),
+        "files": _files(run_dir), "ascent": world.get("ascent") or {},
     }  # fmt: skip
 
 
@@ -739,6 +739,22 @@ def _custody(run_dir: Path, world: dict[str, Any], ends_in: str) -> dict[str, An
     }  # fmt: skip
 
 
+def ascent_line(ascent: dict[str, Any]) -> str:
+    """The orbit the OS was released into beside the bench's target, in one line (0057)."""
+    reached, target = ascent["reached"], ascent["target"]
+    tol = target["tolerance"]
+
+    def km(value: float | None) -> str:
+        return "unbound" if value is None else f"{value:.1f}"
+
+    verdict = "within the target" if ascent["within"] else f"MISSED ({', '.join(ascent['misses'])})"
+    return (f"ascent: OS released into {km(reached['periapsis_km'])} x "
+            f"{km(reached['apoapsis_km'])} km, {reached['inclination_deg']:.2f} deg; target "
+            f"{target['periapsis_km']:g} +-{tol['periapsis_km']:g} x {target['apoapsis_km']:g} "
+            f"+-{tol['apoapsis_km']:g} km, {target['inclination_deg']:g} "
+            f"+-{tol['inclination_deg']:g} deg: {verdict}")  # fmt: skip
+
+
 def print_summary(summary: dict[str, Any]) -> None:
     """The summary as a table (rich) and a verdict line."""
     from rich.console import Console
@@ -766,6 +782,9 @@ def print_summary(summary: dict[str, Any]) -> None:
                   highlight=False)  # fmt: skip
     for difference in custody.get("differences", []):
         console.print(f"[red]CUSTODY[/]: {difference}", highlight=False)
+    ascent = summary.get("ascent") or {}
+    if ascent:
+        console.print(ascent_line(ascent), highlight=False)
     _print_faults(console, summary)
     if summary.get("died"):
         source = summary.get("tubes_source", "world")

@@ -145,6 +145,9 @@ class Coupling:
         self._offered_at: str | None = None  # the station whose tube the fingers were offered
         self._fired: set[str] = set()
         self._approached = False
+        self.ascent: dict[str, Any] = {}
+        """The orbit the OS was released into beside the bench's target (decision 0057):
+        ``reached``, ``target``, ``error`` per element, ``within``, ``misses``; empty before."""
 
     def sync(self, now: float) -> None:
         """Carry what the boards did by ``now`` into the world and the other boards."""
@@ -311,6 +314,21 @@ class Coupling:
             except WorldConfigError:
                 orbit = None  # not an orbit (the ascent failed): the world's default is recorded
             self._do(at, "release_os", lambda: world.release_os(orbit, at=at), str(orbit))
+            error = avionics.orbit_error(elements)
+            target = avionics.target
+            self.ascent = {
+                "reached": {"periapsis_km": elements.periapsis_km,
+                            "apoapsis_km": elements.apoapsis_km,
+                            "inclination_deg": elements.inclination_deg, "at": at},
+                "target": {"periapsis_km": target.periapsis_km, "apoapsis_km": target.apoapsis_km,
+                           "inclination_deg": target.inclination_deg,
+                           "tolerance": {"periapsis_km": target.periapsis_tolerance_km,
+                                         "apoapsis_km": target.apoapsis_tolerance_km,
+                                         "inclination_deg": target.inclination_tolerance_deg}},
+                "error": {"periapsis_km": error.periapsis_km, "apoapsis_km": error.apoapsis_km,
+                          "inclination_deg": error.inclination_deg},
+                "within": error.within, "misses": list(error.misses),
+            }  # fmt: skip
 
     def _umbilical(self, now: float) -> None:
         """The igloo's propellant and zone thermistor readings, through the umbilical to the MAV

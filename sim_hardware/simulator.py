@@ -688,7 +688,8 @@ class Simulator:
             if isinstance(message, StatusRequest):
                 return self.status()
             if isinstance(message, WorldRequest):
-                return {"world": self.world.snapshot(), "time": now}
+                world = {**self.world.snapshot(), "ascent": _finite(self.coupling.ascent)}
+                return {"world": world, "time": now}
             if isinstance(message, CoupleRequest):  # a stand-in board's state (decision 0032)
                 return couple(self.coupling, self.bench, message, now)
             if isinstance(message, LoseTubeRequest):
@@ -790,3 +791,15 @@ class Simulator:
 
 def _symlink(ports_dir: Path | None, name: str) -> str | None:
     return None if ports_dir is None else str(ports_dir / name)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every number that is not finite as None (JSON has no inf or nan: an
+    ascent that did not reach orbit has an infinite apoapsis)."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -35,6 +35,15 @@ def test_a_short_campaign_carries_every_tube_into_the_released_ees(tmp_path):
             "primary_containment_vessel", "ees",
         ]  # fmt: skip
     assert "custody by the ground's ledger: intact" in result.stdout
+    # the three-dimensional ascent reached the bench's target orbit within its tolerance (0057)
+    ascent = summary["ascent"]
+    assert ascent["within"] is True and ascent["misses"] == []
+    for element in ("periapsis_km", "apoapsis_km", "inclination_deg"):
+        assert abs(ascent["error"][element]) <= ascent["target"]["tolerance"][element]
+    assert ": within the target" in result.stdout and "ascent: OS released into" in result.stdout
+    # the orientation image and the manifests came down whole by CFDP (0056)
+    whole = {f["name"] for f in summary["files"] if f["ok"]}
+    assert "manifest.csv" in whole and any(n.startswith("orient-") for n in whole)
     assert (latest / "archive.sqlite").exists() and (latest / "bench.toml").exists()
     assert {p.name for p in (latest / "logs").iterdir()} >= {"lander.log", "mav.log",
                                                            "orbiter.log"}  # fmt: skip
