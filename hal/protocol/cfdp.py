@@ -473,6 +473,7 @@ class FileSender(_End):
         self.waiting: deque[str] = deque()
         self.current: str | None = None
         self.sent_bytes = 0
+        self.data_pdus = 0
         self._pending: list[bytes] = []
         self._done: deque[int] = deque(maxlen=ENDED_KEPT)
 
@@ -554,6 +555,7 @@ class FileSender(_End):
             raw = holder.pdu.pack()
             if holder.pdu_directive_type is None:
                 self.sent_bytes += len(raw)
+                self.data_pdus += 1
             out.append(self._packet(raw))
         return out
 
@@ -583,7 +585,9 @@ class FileSender(_End):
             self.current, self._started_at = name, now
         if self.current is None:
             return out
+        data = 0  # file data PDUs this step: at most per_step (the metadata and EOF go free)
         for _ in range(self.per_step + 2):
+            before = self.data_pdus
             try:
                 self.handler.state_machine()
             except Exception as exc:
@@ -593,7 +597,8 @@ class FileSender(_End):
                 return out
             packets = self._take_packets()
             out.extend(packets)
-            if self.handler.state == CfdpState.IDLE or not packets:
+            data += self.data_pdus - before
+            if self.handler.state == CfdpState.IDLE or not packets or data >= self.per_step:
                 break
         self._finish(now)
         return out

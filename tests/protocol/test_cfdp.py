@@ -214,3 +214,15 @@ def test_any_loss_and_blackout_ends_with_the_file_once_whole_and_both_ends_close
     assert got.ok and got.data == data
     assert [o.ok for o in sender.take_outcomes()] == [True]
     assert not sender.busy and not receiver.active
+
+
+def test_a_step_sends_at_most_its_share_of_file_data():
+    sender, receiver = FileSender(NODE, per_step=2), FileReceiver(NODE)
+    sender.put("orient-1.pgm", content(5000))  # 11 segments
+    _, sent = fly(sender, receiver)
+    per_time: dict[float, int] = {}
+    for t, way, raw in sent:
+        if way == "down" and isinstance(PduFactory.from_raw(file_pdu(raw)), FileDataPdu):
+            per_time[t] = per_time.get(t, 0) + 1
+    assert max(per_time.values()) == 2 and sum(per_time.values()) == 11
+    assert [o.ok for o in receiver.take_outcomes()] == [True]

@@ -9,8 +9,8 @@ measurement (the OS is turned and imaged again) or confirms.
 
 The orbiter's downlink has a bit error rate of 1e-5 (about one frame in twelve spoiled). A first
 run finds when the first image's transfer starts; the second run, identical up to then (a
-deterministic bench), has a 45 s blackout of the orbiter's link starting 0.15 s into that
-transfer, when part of the file is down and the rest is lost. As an operator reads it:
+deterministic bench), has a 45 s blackout of the orbiter's link starting 0.05 s into that
+transfer, when most of the file is down and the rest is lost. As an operator reads it:
 
 * the image arrives once (one transaction, one archived file of that name), whole (its CRC-32
   is the one the orbiter sent, and the PGM reads), after the blackout; the transfer was resumed,
@@ -39,8 +39,9 @@ from ground_tools.files import estimate_orientation, parse_pgm
 from tests.system.operator import msr
 
 BIT_ERROR_RATE = 1e-5
-INTO_TRANSFER = 0.15
-"""Seconds into the image's transfer at which the blackout starts (its first cycle is done)."""
+INTO_TRANSFER = 0.05
+"""Seconds into the image's transfer at which the blackout starts: after its first cycle (the
+metadata and four of its five segments), before its second (the last segment and the EOF)."""
 BLACKOUT = 45.0
 
 
