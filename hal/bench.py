@@ -218,6 +218,7 @@ DEVICE_FAULTS: Final = frozenset(
         "grasp_slip", "not_seated", "heater_zone_failure", "igniter_no_fire", "trigger_miss",
         "braze_under_temperature", "seal_leak", "lid_not_latched", "serial_unreadable",
         "ambiguous_orientation", "open_circuit", "imu_rate_spike", "partial_capture",
+        "jam", "switch_stuck",
     }
 )  # fmt: skip
 """Faults of a board or of one device: target ``board`` or ``board.device``."""

@@ -38,7 +38,11 @@ Each command is one operation (:mod:`fsw.apps.base`) that moves the app through 
   above ``ccrs.braze_power_limit``), at most ``ccrs.braze_attempts`` heats; a hottest
   thermocouple above ``ccrs.braze_max_temp`` stops the heat; a leaking seal holds (``hold``,
   ``ccrs.seal_leak``). The heater is switched off however the operation ends.
-* ``ccrs.transfer``, ``ccrs.stow``: the gantry into the EES, then back to its stow latch.
+* ``ccrs.transfer``, ``ccrs.stow``: the gantry into the EES at ``ccrs.gantry_rate``, then back
+  to its stow latch. Arrival at either end is confirmed by the end's switch as well as the
+  position (and the EES's latch, or the stow latch); a move not confirmed within its full-travel
+  profile time plus ``ccrs.gantry_margin`` is stopped and fails ``gantry_timeout`` (a jam, a
+  switch that never closes).
 * ``ccrs.release_ees`` (hazardous): the fact that the release is being fired is written to the NV
   store *before* it is fired, so no reset can fire it twice.
 
@@ -69,6 +73,7 @@ from hal.devices.ees_gantry import EesGantryClient
 from hal.devices.nac_camera import NacCameraClient, NacStatus
 from hal.devices.orient import CameraStatus, OrientClient
 from hal.errors import HalError
+from hal.protocol.devices import ees_gantry as gantry_icd
 from hal.protocol.devices.orient import IMAGE_HEIGHT, IMAGE_WIDTH
 
 __all__ = ["Ccrs"]
@@ -104,6 +109,8 @@ MECHANISM_POLL: Final = 1.0
 """Seconds between looks at the orientation mechanism (6 deg/s: a look every 6 deg)."""
 ANGLE_MATCH: Final = 0.5
 """deg: the mechanism is where it was sent (its encoder reads to well under this)."""
+GANTRY_TOLERANCE: Final = 1.0
+"""mm: the gantry is at an end of its travel (its encoder reads to well under this)."""
 
 
 def wrap180(angle: float) -> float:
@@ -721,8 +728,9 @@ class Ccrs(App):
         gantry = self.board("ees_gantry", EesGantryClient)
         self.fallback = "sealed"
         self._set_state("transfer", "gantry into the EES")
-        gantry.insert(self.param("gantry_rate"))
-        yield from self._gantry(gantry, lambda s: s.vessel_in_ees and not s.moving, "in the EES")
+        rate = self.param("gantry_rate")
+        gantry.insert(rate)
+        yield from self._gantry(gantry, gantry_icd.INSERT_POSITION, rate, "at the EES end")
         self.ctx.emit(
             "ccrs.transferred", f"vessel latched in the EES at {self.gantry_position:.0f} mm"
         )
@@ -733,20 +741,36 @@ class Ccrs(App):
         self.fallback = "transferred"
         self._set_state("stow", "gantry to its stow latch")
         gantry.stow()
-        yield from self._gantry(gantry, lambda s: s.stowed, "stowed")
+        yield from self._gantry(gantry, gantry_icd.STOW_POSITION, gantry_icd.STOW_RATE, "stowed")
         self.ctx.emit("ccrs.stowed", "gantry stowed and latched")
         self._set_state("stowed", "gantry stowed")
 
-    def _gantry(self, gantry: EesGantryClient, done: Callable[[Any], bool], what: str) -> Operation:
-        deadline = self.now + self.param("gantry_timeout")
+    def _gantry(self, gantry: EesGantryClient, end: float, rate: float, what: str) -> Operation:
+        """Wait for the gantry to arrive at ``end`` (an end of its travel): at rest within
+        :data:`GANTRY_TOLERANCE` of it with that end's switch closed, and the vessel latched in
+        the EES (far end) or the stow latch engaged (stow end). A move that has not arrived a
+        full travel's profile time at ``rate`` plus ``ccrs.gantry_margin`` after it began is
+        stopped and fails ``gantry_timeout``, saying where the carriage is and what it reads."""
+        far = end > gantry_icd.STOW_POSITION
+        limit = gantry_icd.move_time(gantry_icd.TRAVEL, rate) + self.param("gantry_margin")
+        deadline = self.now + limit
         while True:
             yield Wait(self.param("gantry_poll"))
             status = gantry.read_gantry()
             self.gantry_position = status.position
-            if done(status):
+            switch = status.far_switch if far else status.stow_switch
+            latched = status.vessel_in_ees if far else status.stowed
+            there = abs(status.position - end) <= GANTRY_TOLERANCE
+            if switch and there and latched and not status.moving:
                 return
             if self.now >= deadline:
-                raise OperationFailed(f"gantry_timeout: not {what} at {status.position:.0f} mm")
+                _quietly(gantry.stop)
+                raise OperationFailed(
+                    f"gantry_timeout: not {what} {limit:.0f} s after the move began: at "
+                    f"{status.position:.0f} mm, {'EES' if far else 'stow'} end switch "
+                    f"{'closed' if switch else 'open'}, drive {status.drive_name} at "
+                    f"{status.current:.1f} A"
+                )
 
     def _release(self) -> Operation:
         gantry = self.board("ees_gantry", EesGantryClient)

@@ -283,10 +283,11 @@ def declare(apps: AppDeclarations) -> None:
       "time of the seal check")  # fmt: skip
     p(134, "ccrs.leak_limit", "float", "Pa m3/s", 1e-12, 1, 1e-7, "largest leak rate of a "
       "sealed vessel (the board's own limit)")  # fmt: skip
-    # Transfer and release (gantry: 850 mm to the EES, stows at 10 mm/s; separation in 1 s).
+    # Transfer and release (gantry: 850 mm to the EES at 5 mm/s2, stows at 10 mm/s; 87 s each
+    # way; separation in 1 s).
     p(135, "ccrs.gantry_rate", "float", "mm/s", 1, 20, 10.0, "gantry speed into the EES")
-    p(136, "ccrs.gantry_timeout", "float", "s", 10, 1800, 300.0, "longest gantry move (85 s "
-      "nominal)")  # fmt: skip
+    p(136, "ccrs.gantry_margin", "float", "s", 5, 1800, 30.0, "time a gantry move may take "
+      "beyond its full-travel profile before it fails gantry_timeout")  # fmt: skip
     p(137, "ccrs.gantry_poll", "float", "s", 1, 30, 5.0, "gantry poll during a move")
     p(138, "ccrs.separation_timeout", "float", "s", 1, 120, 10.0, "longest wait for the "
       "separation switch after the release (1 s nominal)")  # fmt: skip

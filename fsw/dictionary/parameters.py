@@ -127,7 +127,8 @@ BOUNDS: Final[tuple[Bound, ...]] = (
     _b("ccrs.braze_hold_power", "ccrs.braze_power_limit", "the hold power is within the "
        "drive's maximum", strict=False),
     _b("ccrs.braze_poll", "ccrs.braze_hold", "the hold is polled at least once"),
-    _b("ccrs.gantry_poll", "ccrs.gantry_timeout", "a gantry move is read before it times out"),
+    _b("ccrs.gantry_poll", "ccrs.gantry_margin", "a gantry move is read again within its "
+       "margin", strict=False),
 )  # fmt: skip
 """Every bound between two declared parameters (a node holds those whose two it declares)."""
 

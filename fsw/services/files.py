@@ -88,7 +88,8 @@ class Files(Component):
             if outcome.ok:
                 self.sent += 1
                 self.ctx.emit("files.sent", f"{outcome.name}: transaction {outcome.seq}, "
-                              f"{outcome.size} octets, CRC-32 {outcome.checksum:08x}")  # fmt: skip
+                              f"{outcome.size} octets, CRC-32 {outcome.checksum:08x}, sent from "
+                              f"{outcome.started:.1f} s")  # fmt: skip
             else:
                 self.failed += 1
                 self.ctx.emit("files.failed", f"{outcome.name}: transaction {outcome.seq} "

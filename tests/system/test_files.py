@@ -40,8 +40,9 @@ from tests.system.operator import msr
 
 BIT_ERROR_RATE = 1e-5
 INTO_TRANSFER = 0.05
-"""Seconds into the image's transfer at which the blackout starts: after its first cycle (the
-metadata and four of its five segments), before its second (the last segment and the EOF)."""
+"""Seconds after the orbiter started sending the image at which the blackout starts: after its
+first cycle (the metadata and four of its five segments), before its second (the last segment
+and the EOF)."""
 BLACKOUT = 45.0
 
 
@@ -66,7 +67,11 @@ def test_an_image_comes_down_once_whole_through_a_blackout_and_bit_errors(tmp_pa
     first = campaign(tmp_path, bench_file(tmp_path, "ber.toml", []))
     images = [f for f in first["files"] if f["name"].startswith("orient-")]
     name, start = images[0]["name"], images[0]["started"]
-    dark = [round(start + INTO_TRANSFER, 3), round(start + INTO_TRANSFER + BLACKOUT, 3)]
+    with Archive.open_readonly(Path(first["run_dir"]) / "archive.sqlite") as archive:
+        (sent,) = [e.detail for e in archive.events(node="orbiter")
+                   if e.name == "files.sent" and e.detail.startswith(f"{name}:")]  # fmt: skip
+    sent_from = float(re.search(r"sent from ([0-9.]+) s", sent).group(1))  # the orbiter's time
+    dark = [round(sent_from + INTO_TRANSFER, 3), round(sent_from + INTO_TRANSFER + BLACKOUT, 3)]
 
     summary = campaign(tmp_path, bench_file(tmp_path, "blackout.toml", [dark]))
     run_dir = Path(summary["run_dir"])
@@ -77,7 +82,7 @@ def test_an_image_comes_down_once_whole_through_a_blackout_and_bit_errors(tmp_pa
 
     # Once, whole, after the blackout, in the transaction that started before it.
     assert record.ok and record.condition == "NO_ERROR"
-    assert record.started == start < dark[0] < dark[1] <= record.sim_time
+    assert sent_from < dark[0] < dark[1] <= record.sim_time and record.started == start
     assert record.naks >= 1  # what the blackout lost was asked for again, not the whole file
     assert zlib.crc32(record.data) == record.crc32 and record.size == len(record.data)
     (detail,) = [d for d in sent if d.startswith(f"{name}:")]
