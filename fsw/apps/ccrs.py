@@ -61,6 +61,7 @@ from collections.abc import Callable, Generator, Mapping
 from typing import Any, Final
 
 from fsw.apps.base import App, Operation, OperationFailed, Wait
+from fsw.apps.manifest import HELD, IN_TRANSIT
 from fsw.apps.manifest import TOPIC as OS_TOPIC
 from fsw.core.component import CommandContext, CommandError, NodeContext
 from fsw.core.nvstore import NvError
@@ -813,6 +814,10 @@ class Ccrs(App):
             self._persist_quietly()
         if state in OS_PLACES:  # the manifest moves with the OS (decision 0053)
             self.ctx.bus.publish(OS_TOPIC, (OS_PLACES[state], self.now))
+        elif state == "transfer":  # the gantry pulls the vessel off the capture contact
+            self.ctx.bus.publish(OS_TOPIC, (IN_TRANSIT, self.now))
+        elif old == "transfer":  # the transfer ended short: the vessel is where it was
+            self.ctx.bus.publish(OS_TOPIC, (HELD, self.now))
 
     def _hold(self, came_from: str, why: str) -> None:
         self.hold_from = came_from

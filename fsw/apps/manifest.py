@@ -58,12 +58,25 @@ from hal.devices.capture import CaptureClient
 from hal.devices.mav_avionics import MavAvionicsClient
 from hal.errors import HalError
 
-__all__ = ["TOPIC", "Manifest", "MavManifest", "OrbiterManifest", "TubeRecord"]
+__all__ = [
+    "HELD",
+    "IN_TRANSIT",
+    "TOPIC",
+    "Manifest",
+    "MavManifest",
+    "OrbiterManifest",
+    "TubeRecord",
+]
 
 MANIFEST_FILE: Final = "manifest.csv"
 """The name of the manifest's file, sent to the ground at every change (decision 0056)."""
 TOPIC: Final = "os.place"
 """The software bus topic on which an app says where the OS went: ``(place, mission time)``."""
+IN_TRANSIT: Final = "in_transit"
+"""The place an app names when it carries the OS away from the mechanism that reads its slot
+switches (the gantry pulling the vessel out of the capture mechanism): checks pause."""
+HELD: Final = "held"
+"""The place an app names when a carry it started ends where it began: checks go on."""
 MAX_SLOTS: Final = 32
 """Slots the switches report (a 32-bit word): a manifest naming a slot beyond is refused."""
 
@@ -115,6 +128,7 @@ class Manifest(App):
         self.unexpected: set[int] = set()
         self.next_check = 0.0
         self.reads_failed = 0
+        self.in_transit = False
 
     # ------------------------------------------------------------------ start and store
 
@@ -188,16 +202,24 @@ class Manifest(App):
         if self.pipe is not None:
             for _topic, message in self.pipe.drain():
                 self._moved(message, now)
-        if self.tubes and self.place in self.sensed and now + 1e-9 >= self.next_check:
+        due = now + 1e-9 >= self.next_check
+        if self.tubes and self.place in self.sensed and not self.in_transit and due:
             self._check(now)
 
     def _moved(self, message: Any, now: float) -> None:
-        """An app says the OS moved: every tube goes with it (one write, a report each)."""
+        """An app says the OS moved: every tube goes with it (one write, a report each). An
+        app carrying the OS away from the mechanism whose contact reads its slot switches
+        says :data:`IN_TRANSIT` first (the CCRS's gantry): no reading is taken for a check until
+        the OS arrives somewhere (or :data:`HELD` again)."""
         try:
             place, at = message
             at = float(at)
         except (TypeError, ValueError):
             return
+        if place in (IN_TRANSIT, HELD):
+            self.in_transit = place == IN_TRANSIT
+            return
+        self.in_transit = False
         if place not in self.holds or (
             self.place in self.holds and self.holds.index(place) <= self.holds.index(self.place)
         ):

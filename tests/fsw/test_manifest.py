@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from fsw.apps.manifest import TOPIC
+from fsw.apps.manifest import HELD, IN_TRANSIT, TOPIC
 from fsw.dictionary.custody import PLACES, STATUSES, build_manifest, custody_rows
 from sim_hardware.world import Location
 from tests.fsw.mission_rig import MissionRig
@@ -128,6 +128,25 @@ def test_the_release_moves_every_tube_still_there_into_orbit(rig):
     rig.run(PERIOD + IDLE + 0.5)  # nor read any more: the MAV no longer holds the OS
     assert rig.events(mark) == [] and rows(rig, mark) == []
     assert rig.hk("manifest.status")["place"] == 2
+
+
+def test_no_check_is_taken_while_the_os_is_carried_off_its_contact(rig):
+    """The CCRS's gantry pulls the vessel off the capture mechanism's contact: an app says
+    ``in_transit`` and the switches reading empty is not a tube missing; ``held`` (the carry
+    ended where it began) and the checks go on."""
+    tubes = seated(rig)
+    rig.command("manifest.load", data=build_manifest(tubes))
+    rig.run(2 * PERIOD)
+    assert rig.node is not None
+    rig.node.bus.publish(TOPIC, (IN_TRANSIT, rig.now()))
+    with rig.lock:
+        rig.sim.world.lose_tube(tubes[0][0], at=rig.now())  # the contact reads it gone
+    mark = len(rig.packets)
+    rig.run(2 * PERIOD + IDLE)
+    assert rig.events(mark) == [] and rig.hk("manifest.status")["missing"] == 0
+    rig.node.bus.publish(TOPIC, (HELD, rig.now()))
+    rig.run(PERIOD + IDLE + 0.5)
+    assert [name for name, _ in rig.events(mark)] == ["manifest.tube_missing"]
 
 
 @pytest.mark.parametrize(
