@@ -74,6 +74,7 @@ from hal.protocol import timing
 from hal.protocol.devices import test_board
 from hal.protocol.devices.icd import FAILURES, BoardIcd, Field, Message
 from hal.protocol.pus import FailureCode
+from hal.protocol.spacepacket import APID_CFDP
 
 __all__ = ["export_wireshark", "render_wireshark"]
 
@@ -254,6 +255,7 @@ def render_wireshark(dicts: Sequence[NodeDictionary], boards: Sequence[BoardIcd]
     out.append("local DEVICES = {\n" + "\n".join(devices) + "\n}\n")
     out.append("local TIMING = {\n" + "\n".join(timing_rows) + "\n}\n")
     out.append(f"local TIMING_APID = {timing.APID}\nlocal TIMING_SERVICE = {timing.SERVICE}\n")
+    out.append(f"local CFDP_APID = {APID_CFDP}\n")
     tb = test_board
     out.append(
         f"local TEST_BOARD_APID = {tb.APID}\nlocal TEST_BOARD = {{\n"
@@ -372,6 +374,16 @@ local pf = {
   param_name = ProtoField.string("msr.params.name", "Parameter"),
   param_value = ProtoField.double("msr.params.value", "Value"),
   idle = ProtoField.bytes("msr.idle", "Idle data"),
+  -- CFDP (CCSDS 727.0-B-5) PDUs in space packets of their own APID (decision 0056)
+  cfdp_type = ProtoField.string("msr.cfdp.pdu", "CFDP PDU"),
+  cfdp_direction = ProtoField.string("msr.cfdp.direction", "Direction"),
+  cfdp_length = ProtoField.uint16("msr.cfdp.data_length", "PDU data field length"),
+  cfdp_source = ProtoField.uint32("msr.cfdp.source", "Source entity"),
+  cfdp_seq = ProtoField.uint32("msr.cfdp.transaction", "Transaction sequence number"),
+  cfdp_dest = ProtoField.uint32("msr.cfdp.destination", "Destination entity"),
+  cfdp_offset = ProtoField.uint32("msr.cfdp.offset", "File offset"),
+  cfdp_data = ProtoField.bytes("msr.cfdp.data", "File data"),
+  cfdp_crc = ProtoField.uint16("msr.cfdp.crc", "PDU CRC", base.HEX),
   -- TC frame
   tc_version = ProtoField.uint16("msr.tc.version", "Frame version", base.DEC, nil, 0xC000),
   tc_bypass = ProtoField.uint16("msr.tc.bypass", "Bypass flag", base.DEC,
@@ -836,6 +848,77 @@ end
 
 -- One whole space packet: tvb holds exactly the octets its length field declares (or the rest
 -- of a record, checked here).
+local CFDP_DIRECTIVES = {[4]="eof", [5]="finished", [6]="ack", [7]="metadata", [8]="nak",
+  [9]="prompt", [12]="keep_alive"}
+
+-- A CFDP PDU (CCSDS 727.0-B-5 5.1): its fixed header, its directive or file data, its CRC.
+local function cfdp_pdu(tvb, tree, offset, stop, rec)
+  local sub = tree:add(tvb(offset, stop - offset), "CFDP PDU")
+  if stop - offset < 4 then
+    malformed(sub, "shorter than a CFDP PDU header")
+    rec:say("bad cfdp")
+    return
+  end
+  local b0 = tvb(offset, 1):uint()
+  local is_data, to_sender = bits(b0, 4, 1) == 1, bits(b0, 3, 1) == 1
+  local has_crc, large = bits(b0, 1, 1) == 1, bits(b0, 0, 1) == 1
+  local data_len = tvb(offset + 1, 2):uint()
+  local b3 = tvb(offset + 3, 1):uint()
+  local id_len, seq_len = bits(b3, 4, 3) + 1, bits(b3, 0, 3) + 1
+  local head = 4 + 2 * id_len + seq_len
+  if offset + head + data_len ~= stop then
+    malformed(sub, string.format("the header says %d octets, the packet carries %d",
+                                 head + data_len, stop - offset))
+    rec:say("bad cfdp")
+    return
+  end
+  sub:add(pf.cfdp_direction, tvb(offset, 1), to_sender and "toward the sender"
+          or "toward the receiver")
+  sub:add(pf.cfdp_length, tvb(offset + 1, 2))
+  local at = offset + 4
+  sub:add(pf.cfdp_source, tvb(at, id_len))
+  sub:add(pf.cfdp_seq, tvb(at + id_len, seq_len))
+  sub:add(pf.cfdp_dest, tvb(at + id_len + seq_len, id_len))
+  local body, last = offset + head, stop
+  if has_crc then
+    last = stop - 2
+    local crc_item = sub:add(pf.cfdp_crc, tvb(last, 2))
+    local want = crc16(tvb, offset, last - offset)
+    if want ~= tvb(last, 2):uint() then
+      crc_item:add_proto_expert_info(ef.checksum, string.format("PDU CRC 0x%04X, computed "
+        .. "0x%04X", tvb(last, 2):uint(), want))
+    else
+      crc_item:append_text(" [correct]")
+    end
+  end
+  local kind
+  if is_data then
+    kind = "file_data"
+    local width = large and 8 or 4
+    if last - body >= width then
+      sub:add(pf.cfdp_offset, tvb(body, width))
+      if last - body > width then sub:add(pf.cfdp_data, tvb(body + width, last - body - width)) end
+    end
+  elseif last > body then
+    kind = CFDP_DIRECTIVES[tvb(body, 1):uint()]
+    if not kind then
+      sub:add_proto_expert_info(ef.unknown, string.format("CFDP directive 0x%02X",
+                                                          tvb(body, 1):uint()))
+      kind = "directive"
+    end
+  else
+    malformed(sub, "a directive PDU with no directive code")
+    rec:say("bad cfdp")
+    return
+  end
+  sub:add(pf.cfdp_type, tvb(body, last - body), kind)
+  local name = "cfdp." .. kind
+  name_item(tree, name, nil, nil)
+  tree:set_text(string.format("Space packet CFDP %s, transaction %d", kind,
+                              tvb(offset + 4 + id_len, seq_len):uint()))
+  rec:say(name)
+end
+
 local function dissect_packet(tvb, tree, rec, label)
   local len = tvb:len()
   local sub = tree:add(msr, tvb(), label or "Space packet")
@@ -854,7 +937,8 @@ local function dissect_packet(tvb, tree, rec, label)
   local apid_item = header:add(pf.apid, tvb(0, 2))
   local owner = NODES[apid] or (DEVICES[apid] and DEVICES[apid].board .. "." ..
     DEVICES[apid].device) or (apid == TIMING_APID and "timing") or
-    (apid == TEST_BOARD_APID and "test_board") or (apid == 0x7FF and "idle")
+    (apid == TEST_BOARD_APID and "test_board") or (apid == 0x7FF and "idle") or
+    (apid == CFDP_APID and "cfdp")
   if owner then apid_item:append_text(" (" .. owner .. ")") end
   header:add(pf.seq_flags, tvb(2, 2))
   header:add(pf.seq_count, tvb(2, 2))
@@ -875,6 +959,10 @@ local function dissect_packet(tvb, tree, rec, label)
     sub:set_text(string.format("Idle packet, %d octets", len))
     name_item(sub, "idle", nil, nil)
     if len > 6 then sub:add(pf.idle, tvb(6, len - 6)) end
+    return
+  end
+  if apid == CFDP_APID and shf == 0 then
+    cfdp_pdu(tvb, sub, 6, len, rec)
     return
   end
   local head = is_tc and 11 or 19

@@ -474,6 +474,7 @@ class FileSender(_End):
         self.current: str | None = None
         self.sent_bytes = 0
         self.data_pdus = 0
+        self._seq = 0
         self._pending: list[bytes] = []
         self._done: deque[int] = deque(maxlen=ENDED_KEPT)
 
@@ -595,6 +596,8 @@ class FileSender(_End):
                 self.handler.reset()
                 self._end(ConditionCode.FILESTORE_REJECTION.name, False, now)
                 return out
+            while self.user.started:  # the transaction's number, known once it started
+                self._seq = self.user.started.popleft().seq_num.value
             packets = self._take_packets()
             out.extend(packets)
             data += self.data_pdus - before
@@ -606,7 +609,7 @@ class FileSender(_End):
     def _end(self, condition: str, ok: bool, now: float) -> None:
         name = self.current or ""
         data = self.store.get(name) or b""
-        seq = self.handler.transaction_seq_num.value if self.current else 0
+        seq = self._seq
         self.outcomes.append(Outcome(
             name=name, seq=seq, source=self.entity, condition=condition, ok=ok, size=len(data),
             checksum=zlib.crc32(data), started=self._started_at, finished=now,

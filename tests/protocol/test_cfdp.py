@@ -141,6 +141,9 @@ def test_files_go_one_after_the_other_in_the_order_asked():
     assert [(o.name, o.data, o.seq) for o in receiver.take_outcomes()] == [
         ("one.csv", b"one.csv", 0), ("two.csv", b"two.csv", 1), ("three.csv", b"three.csv", 2),
     ]  # fmt: skip
+    assert [(o.name, o.seq, o.ok) for o in sender.take_outcomes()] == [
+        ("one.csv", 0, True), ("two.csv", 1, True), ("three.csv", 2, True),
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -245,7 +245,12 @@ def test_a_partial_capture_lets_the_os_go_and_captures_it_on_the_reapproach(tmp_
 def test_an_ambiguous_orientation_is_decided_by_the_ground_from_the_image(tmp_path):
     summary = campaign(tmp_path, "ambiguous_orientation")
     assert every_tube_reached_the_released_ees(summary) and ledger_whole(summary)
-    assert len(events(summary, "orbiter", "ccrs.orientation_ambiguous")) == 4
+    assert len(events(summary, "orbiter", "ccrs.orientation_ambiguous")) >= 4
+    # decided on the ground from the image files (CFDP, decision 0056): the last one confirmed
+    readings = [p["name"] for p in summary["phases"] if p["name"].startswith("ground: image")]
+    assert readings and readings[-1].endswith(": confirm"), readings
+    whole = {f["name"] for f in summary["files"] if f["ok"]}
+    assert all(r.split()[2].rstrip(":") in whole for r in readings)
 
 
 @pytest.mark.long

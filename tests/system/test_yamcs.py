@@ -214,6 +214,13 @@ def _compare_points(
     """Every value of the lander's parameters in the project's archive, mission time ``start``
     .. ``end``, equals Yamcs's at the same millisecond (and Yamcs has no other); how many."""
     compared = 0
+
+    def caught_up() -> bool:  # the station commits its archive a few times a wall second
+        with Archive.open_readonly(run / "archive.sqlite") as archive:
+            return max((archive.latest(n)[0] for n in archive.parameters(f"{NODE}.")),
+                       default=0.0) > end  # fmt: skip
+
+    _until(f"the project's archive past mission time {end:.0f} s", caught_up)
     with Archive.open_readonly(run / "archive.sqlite") as archive:
         for name in archive.parameters(f"{NODE}."):
             points = archive.points(name, start, end + 0.0005)  # Yamcs's span: to end + 1 ms
