@@ -9,8 +9,8 @@ pure: files live in a bounded in-memory filestore, and time is the caller's.
   it): telemetry packets on the downlink's playback virtual channel, telecommand packets (type-BD
   frames: CFDP recovers its own losses) on the uplink. Every PDU carries its CRC-16
   (``crc_flag``), and every file its CRC-32 checksum (EOF PDU).
-* **Entities**: the ground is :data:`GROUND_ENTITY`; a node is its spacecraft id
-  (:func:`node_entity`), two octets each.
+* **Entities**: the ground is :data:`GROUND_ENTITY`; a node is its APID (the dictionary's,
+  known to both ends), two octets each.
 * **Acknowledged mode** (class 2): the sender (:class:`FileSender`, on board) sends metadata,
   file data and EOF; the receiver (:class:`FileReceiver`, on the ground) answers EOF with an ACK
   and asks for what it lacks with NAKs (immediately for a gap, again every ``nak_interval``);
@@ -81,8 +81,6 @@ __all__ = [
     "MemoryFilestore",
     "Outcome",
     "check_name",
-    "node_entity",
-    "unwrap",
 ]
 
 CFDP_APID: Final = APID_CFDP
@@ -113,13 +111,8 @@ NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class CfdpError(HalError):
-    """A file transfer request this end refuses (``reason``: ``busy``, ``no_file``,
-    ``bad_name``, ``too_big``, ``store_full``)."""
-
-
-def node_entity(scid: int) -> int:
-    """The CFDP entity id of the node with spacecraft id ``scid``."""
-    return int(scid)
+    """A file or PDU this end refuses (``reason``: ``busy``, ``no_file``, ``bad_name``,
+    ``too_big``, ``store_full``, ``bad_checksum``, ``bad_pdu``)."""
 
 
 def check_name(name: str) -> str:
@@ -129,11 +122,6 @@ def check_name(name: str) -> str:
         raise CfdpError(f"file name {name!r} is not 1..64 of A-Z a-z 0-9 . _ - (one path "
                         f"element, no leading dot)", reason="bad_name")  # fmt: skip
     return name
-
-
-def unwrap(packet: SpacePacket) -> bytes:
-    """The PDU a CFDP space packet carries (the caller checked its APID)."""
-    return packet.data
 
 
 # ---------------------------------------------------------------------------------- time
@@ -456,7 +444,7 @@ class FileSender(_End):
     the order asked (at most :data:`MAX_FILES` waiting).
 
     Args:
-        entity: this node's entity id (:func:`node_entity`).
+        entity: this node's entity id (its APID).
         ground: the receiving entity.
         per_step: the most file data PDUs one :meth:`step` sends (the downlink's share).
     """
