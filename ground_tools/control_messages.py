@@ -36,6 +36,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field, PlainValidator, StringConstraints, TypeAdapter
 
+from hal.protocol.file_names import NAME
 from hal.protocol.pus import ACK_ALL
 from hal.protocol.spacepacket import MAX_DATA_FIELD_SIZE
 from hal.schema import MAX_COUNT, MAX_INT, Name, Seconds, StrictModel, parse
@@ -235,10 +236,8 @@ class LimitsRequest(StrictModel):
     all: bool = False
 
 
-FileName = Annotated[
-    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-]
-"""A file's name as CFDP carries it here (:data:`hal.protocol.cfdp.NAME`)."""
+FileName = Annotated[str, Field(min_length=1, max_length=64, pattern=f"^{NAME.pattern}$")]
+"""A file's name as CFDP carries it here (:data:`hal.protocol.file_names.NAME`)."""
 
 
 class FilesRequest(StrictModel):

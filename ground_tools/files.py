@@ -109,12 +109,14 @@ class FileDesk:
             self.archive(record)
 
     def stats(self) -> dict[str, Any]:
-        """Per node: PDUs in and out, refusals by reason, files delivered and failed."""
+        """Per node: PDUs in and out, refusals by reason, files delivered and failed; and the
+        files that could not be written to the run folder (all nodes)."""
         return {
             node: {
                 "pdus_in": r.pdus_in, "pdus_out": r.pdus_out, "rejects": dict(r.rejects),
                 "files": sum(1 for f in self.received if f.node == node and f.ok),
                 "failed": sum(1 for f in self.received if f.node == node and not f.ok),
+                "not_written": self.errors,
             }
             for node, r in self.receivers.items()
         }  # fmt: skip

@@ -28,7 +28,7 @@ from typing import Final, NamedTuple
 from fsw.dictionary.model import AppDeclarations
 from fsw.dictionary.model import declare_field as _f
 from fsw.dictionary.model import limit_set as _limits
-from hal.protocol.cfdp import NAME
+from hal.protocol.file_names import bad_name
 
 __all__ = [
     "LOG_LINES",
@@ -94,9 +94,9 @@ def parse_file_name(data: bytes) -> str:
         name = bytes(data).decode("ascii")
     except UnicodeDecodeError:
         raise FileNameError("bad_name: the file name is not ASCII") from None
-    if NAME.fullmatch(name) is None:
-        raise FileNameError(f"bad_name: {name!r} is not 1..64 of A-Z a-z 0-9 . _ - with no "
-                            f"leading dot")  # fmt: skip
+    problem = bad_name(name)
+    if problem is not None:
+        raise FileNameError(f"bad_name: {problem}")
     return name
 
 

@@ -67,6 +67,7 @@ from spacepackets.seqcount import SeqCountProvider
 from spacepackets.util import UnsignedByteField
 
 from hal.errors import HalError
+from hal.protocol.file_names import NAME, bad_name
 from hal.protocol.spacepacket import APID_CFDP, TYPE_TC, TYPE_TM, SpacePacket
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "CFDP_APID",
     "GROUND_ENTITY",
     "MAX_FILE_SIZE",
+    "NAME",
     "CfdpError",
     "FileReceiver",
     "FileSender",
@@ -106,8 +108,6 @@ NAK_LIMIT: Final = 60
 CHECK_LIMIT: Final = 3
 ENDED_KEPT: Final = 64
 """Transactions a receiver remembers as ended: a late copy of one of their PDUs is dropped."""
-NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-"""A file name either end accepts: one path element, 1 to 64 characters, no leading dot."""
 
 
 class CfdpError(HalError):
@@ -118,9 +118,9 @@ class CfdpError(HalError):
 def check_name(name: str) -> str:
     """``name`` if it is a file name this protocol carries (:data:`NAME`), else
     :class:`CfdpError` (reason ``bad_name``) naming the problem."""
-    if not isinstance(name, str) or NAME.fullmatch(name) is None:
-        raise CfdpError(f"file name {name!r} is not 1..64 of A-Z a-z 0-9 . _ - (one path "
-                        f"element, no leading dot)", reason="bad_name")  # fmt: skip
+    problem = bad_name(name)
+    if problem is not None:
+        raise CfdpError(problem, reason="bad_name")
     return name
 
 
@@ -297,26 +297,23 @@ class Outcome:
 
 
 class _Faults(DefaultFaultHandlerBase):
-    """Every fault abandons the transaction (the user sees it in its outcome)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.faults: list[str] = []
+    """The library's fault callbacks: nothing to do here, the transaction's outcome carries
+    its condition (:class:`Outcome`)."""
 
     def notice_of_suspension_cb(self, transaction_id: TransactionId, cond: ConditionCode,
                                 progress: int) -> None:  # fmt: skip
-        self.faults.append(cond.name)
+        pass
 
     def notice_of_cancellation_cb(self, transaction_id: TransactionId, cond: ConditionCode,
                                   progress: int) -> None:  # fmt: skip
-        self.faults.append(cond.name)
+        pass
 
     def abandoned_cb(self, transaction_id: TransactionId, cond: ConditionCode,
                      progress: int) -> None:  # fmt: skip
-        self.faults.append(cond.name)
+        pass
 
     def ignore_cb(self, transaction_id: TransactionId, cond: ConditionCode, progress: int) -> None:
-        self.faults.append(cond.name)
+        pass
 
 
 class _Timers(CheckTimerProvider):
